@@ -1,0 +1,62 @@
+"""Multi-scale logits: the scale decoupling of SDD (Wei et al., CVPR 2024, Sec. 3.2).
+
+A classifier's global logit is ``head(mean(F))`` for its final feature map ``F``. SDD pools ``F``
+on an ``s x s`` grid for every scale ``s`` and applies the same linear head to each cell, giving
+one local logit per region. Regions are ordered by scale (in the order given), each grid
+row-major, so with ``scales[0] == 1`` region 0 is the model's true global logit.
+
+Paper vs authors' code: the authors pool a 4x4 grid once and derive the 2x2 and 1x1 grids from it,
+which is exact only when H and W divide by 4 (on ImageNet's 7x7 maps the "global" logit becomes a
+centre-weighted average). Here every scale is pooled directly from ``F`` with
+``adaptive_avg_pool2d``, which is exact for any map size.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def num_regions(scales: Sequence[int]) -> int:
+    """N = sum of s^2 over the scales: the number of local logits per image."""
+    return sum(s * s for s in scales)
+
+
+def check_scales(scales: Sequence[int], height: int, width: int) -> None:
+    """Raise ValueError unless every scale is in [1, min(H, W)] and none repeats."""
+    if not scales:
+        raise ValueError("scales must not be empty")
+    for s in scales:
+        if not isinstance(s, int) or s < 1:
+            raise ValueError(f"scale {s!r} is not an integer >= 1")
+        if s > min(height, width):
+            raise ValueError(f"scale {s} exceeds the {height}x{width} feature map")
+    if len(set(scales)) != len(scales):
+        raise ValueError(f"scales {list(scales)} repeat a value")
+
+
+def multiscale_logits(features: torch.Tensor, classifier: nn.Linear, scales: Sequence[int]) -> torch.Tensor:
+    """Local logits of every region at every scale.
+
+    Args:
+        features: the final feature map F, (B, C, H, W), before global pooling.
+        classifier: the model's linear head, C -> K.
+        scales: grid sizes s, each in [1, min(H, W)].
+
+    Returns:
+        (B, K, N) logits with N = sum(s^2); region order: scales as given, each grid row-major.
+
+    Pooling comes before the head: ``head(mean(F_cell))`` equals ``mean(head(F)_cell)`` because
+    the head is affine, and pooling first costs N*C*K multiply-adds instead of H*W*C*K.
+    """
+    batch, channels, height, width = features.shape
+    check_scales(scales, height, width)
+    pooled = [
+        F.adaptive_avg_pool2d(features, s).flatten(2)  # (B, C, s*s), row-major cells
+        for s in scales
+    ]
+    cells = torch.cat(pooled, dim=2)  # (B, C, N)
+    logits = classifier(cells.transpose(1, 2))  # (B, N, K)
+    return logits.transpose(1, 2)  # (B, K, N)

@@ -1,0 +1,69 @@
+"""Errors users can act on.
+
+Every error carries a stable machine-readable ``code`` so that callers (the CLI, the job service)
+can store or display it without parsing messages. ``SpecError`` additionally names the offending
+field and, where the set is finite, the values that would have been accepted.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class SDDError(Exception):
+    """Base class of every error ``sdd_core`` raises on purpose."""
+
+    code: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SpecError(SDDError, ValueError):
+    """A job specification that cannot be trained as written (refused before training starts)."""
+
+    code = "invalid_spec"
+
+    def __init__(self, field: str, message: str, allowed: Sequence[object] | None = None) -> None:
+        text = f"{field}: {message}"
+        if allowed is not None:
+            text += f" (allowed: {', '.join(map(str, allowed))})"
+        super().__init__(text)
+        self.field = field
+        self.allowed = list(allowed) if allowed is not None else None
+
+
+class ModelError(SDDError):
+    """An unknown architecture, or one that cannot be built as asked."""
+
+    code = "model_error"
+
+
+class UnsupportedForSDError(ModelError):
+    """The model's head is not global pooling followed by one linear layer, so SDD cannot apply."""
+
+    code = "unsupported_for_sd"
+
+
+class WeightsUnavailableError(ModelError):
+    """Pretrained weights were asked for but are not on this machine."""
+
+    code = "weights_unavailable"
+
+
+class TeacherError(SDDError):
+    """The teacher checkpoint is missing, unreadable, or does not fit its architecture."""
+
+    code = "teacher_error"
+
+
+class DataError(SDDError):
+    """A dataset that is missing, malformed, or cannot be read."""
+
+    code = "dataset_error"
+
+
+class NonFiniteTrainingError(SDDError):
+    """Training produced non-finite losses too often to continue."""
+
+    code = "non_finite"
