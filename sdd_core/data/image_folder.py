@@ -1,0 +1,136 @@
+"""Datasets uploaded as image folders: ``imagefolder:<path>`` with ``train/`` and ``val/`` inside.
+
+Image size follows the data (see SDD.md): if a few training images all have sides of at most 64
+px, the dataset trains at its native size with the CIFAR pipeline; otherwise with the ImageNet
+pipeline at 224 px. A job's ``image_size`` overrides the size, not the pipeline. Normalisation
+statistics are measured on the training split and cached in ``<root>/.sdd_stats.json`` when the
+folder is writable.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from sdd_core.data.image_decoding import image_dimensions, load_rgb_image
+from sdd_core.data.image_folder_layout import ImageFolderLayout, Sample, scan_image_folder
+from sdd_core.data.info import DatasetInfo
+from sdd_core.data.statistics import (
+    Triple,
+    channel_statistics,
+    evenly_spaced_indices,
+    read_cached_statistics,
+    write_cached_statistics,
+)
+from sdd_core.data.transforms import (
+    IMAGENET_IMAGE_SIZE,
+    PipelineKind,
+    eval_transform,
+    measuring_transform,
+    pipeline_for,
+    train_transform,
+)
+
+SIZE_PROBE_IMAGES = 8
+"""How many training images (spread over the split) decide the pipeline and native size."""
+
+STATISTICS_SAMPLE_LIMIT = 2000
+"""At most this many training images (spread over the split) are measured for normalisation."""
+
+
+class ImageFileDataset(Dataset):
+    """Image files decoded with PIL on access; items are (transformed image, int label)."""
+
+    def __init__(
+        self,
+        samples: list[Sample],
+        classes: list[str],
+        transform: Callable[[Image.Image], torch.Tensor],
+    ) -> None:
+        self.samples = list(samples)
+        self.targets: list[int] = [label for _, label in self.samples]
+        self.classes = list(classes)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path, label = self.samples[index]
+        return self.transform(load_rgb_image(path)), label  # (3, S, S)
+
+
+def build_image_folder(
+    name: str, root: Path, image_size: int | None = None
+) -> tuple[ImageFileDataset, ImageFileDataset, DatasetInfo]:
+    """(augmented train set, val set, info) of the image folder at ``root``."""
+    layout = scan_image_folder(root)
+    kind, size = _pipeline_and_size(layout, image_size)
+    mean, std = _normalisation(layout, kind, size)
+    train = ImageFileDataset(layout.train_samples, layout.classes, train_transform(kind, size, mean, std))
+    val = ImageFileDataset(layout.val_samples, layout.classes, eval_transform(kind, size, mean, std))
+    return train, val, _info(name, layout, size, mean, std)
+
+
+def describe_image_folder(name: str, root: Path, image_size: int | None = None) -> DatasetInfo:
+    """The info ``build_image_folder`` would return.
+
+    Lists the files and reads a few headers; the normalisation statistics come from the cache,
+    or are measured (and cached) on first use, so a later build does not measure them again.
+    """
+    layout = scan_image_folder(root)
+    kind, size = _pipeline_and_size(layout, image_size)
+    mean, std = _normalisation(layout, kind, size)
+    return _info(name, layout, size, mean, std)
+
+
+def _pipeline_and_size(layout: ImageFolderLayout, image_size: int | None) -> tuple[PipelineKind, int]:
+    """The pipeline the images call for and the working size.
+
+    The native size of small images is the largest side among the probed ones (images of
+    other sizes are resized to that square).
+    """
+    indices = evenly_spaced_indices(len(layout.train_samples), SIZE_PROBE_IMAGES)
+    dimensions = [image_dimensions(layout.train_samples[i][0]) for i in indices]
+    largest_side = max(max(width, height) for width, height in dimensions)
+    kind = pipeline_for(largest_side, largest_side)
+    if image_size is not None:
+        return kind, image_size
+    return kind, largest_side if kind == "cifar" else IMAGENET_IMAGE_SIZE
+
+
+def _normalisation(layout: ImageFolderLayout, kind: PipelineKind, size: int) -> tuple[Triple, Triple]:
+    """Channel statistics of the training split at the working size: cached, or measured."""
+    fingerprint = f"{kind}:{layout.train_fingerprint()}"
+    cached = read_cached_statistics(layout.root, size, fingerprint)
+    if cached is not None:
+        return cached
+    indices = evenly_spaced_indices(len(layout.train_samples), STATISTICS_SAMPLE_LIMIT)
+    mean, std = channel_statistics(_measured_images(layout, indices, kind, size))
+    write_cached_statistics(layout.root, size, fingerprint, mean, std, num_images=len(indices))
+    return mean, std
+
+
+def _measured_images(
+    layout: ImageFolderLayout, indices: list[int], kind: PipelineKind, size: int
+) -> Iterator[torch.Tensor]:
+    """The sampled training images as the evaluation transform sees them, unnormalised."""
+    to_tensor = measuring_transform(kind, size)
+    for index in indices:
+        yield to_tensor(load_rgb_image(layout.train_samples[index][0]))  # (3, S, S)
+
+
+def _info(name: str, layout: ImageFolderLayout, size: int, mean: Triple, std: Triple) -> DatasetInfo:
+    return DatasetInfo(
+        name=name,
+        num_classes=len(layout.classes),
+        classes=list(layout.classes),
+        image_size=size,
+        mean=mean,
+        std=std,
+        train_size=len(layout.train_samples),
+        val_size=len(layout.val_samples),
+    )

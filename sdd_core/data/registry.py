@@ -1,0 +1,95 @@
+"""Dataset names and the two entry points: ``build_datasets`` and ``describe_dataset``.
+
+Names: the built-ins ``cifar10``, ``cifar100`` and ``digits``, or ``imagefolder:<path>`` for a
+folder with ``train/<class>/`` and ``val/<class>/`` inside. A relative ``<path>`` is taken
+relative to ``data_root``, so a worker's result does not depend on its working directory.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from sdd_core.data.cifar import CIFAR_VARIANTS, build_cifar, describe_cifar
+from sdd_core.data.digits import DIGITS_NAME, build_digits, describe_digits
+from sdd_core.data.image_folder import build_image_folder, describe_image_folder
+from sdd_core.data.info import DatasetInfo
+from sdd_core.errors import DataError
+
+IMAGE_FOLDER_PREFIX = "imagefolder:"
+MIN_IMAGE_SIZE = 8
+
+
+def list_datasets() -> list[str]:
+    """The built-in dataset names, sorted."""
+    return sorted([*CIFAR_VARIANTS, DIGITS_NAME])
+
+
+def is_known_dataset(name: str) -> bool:
+    """True for a built-in name or ``imagefolder:<non-empty path>``; touches no file."""
+    if name in list_datasets():
+        return True
+    return name.startswith(IMAGE_FOLDER_PREFIX) and bool(name[len(IMAGE_FOLDER_PREFIX) :].strip())
+
+
+def build_datasets(
+    name: str,
+    *,
+    data_root: str | Path,
+    image_size: int | None = None,
+    download: bool = False,
+) -> tuple[Dataset, Dataset, DatasetInfo]:
+    """(train set with augmentation, val set with the eval transform, info).
+
+    Items are ``(image, label)``: a normalised float tensor (3, S, S) with S = ``info.image_size``
+    and an int. ``image_size=None`` keeps the dataset's natural size. ``download`` only matters
+    for CIFAR. Raises DataError for an unknown name or a missing, malformed or unreadable dataset.
+    """
+    _check_request(name, image_size)
+    root = Path(data_root).expanduser()
+    if name == DIGITS_NAME:
+        return build_digits(image_size)
+    if name in CIFAR_VARIANTS:
+        return build_cifar(name, root, image_size, download)
+    return build_image_folder(name, image_folder_path(name, root), image_size)
+
+
+def describe_dataset(
+    name: str,
+    *,
+    data_root: str | Path,
+    image_size: int | None = None,
+    download: bool = False,
+) -> DatasetInfo:
+    """The info ``build_datasets`` would return, as cheaply as possible (no dataset is built).
+
+    Still fails like ``build_datasets`` on a missing or malformed dataset, so a job can be
+    refused before training starts.
+    """
+    _check_request(name, image_size)
+    root = Path(data_root).expanduser()
+    if name == DIGITS_NAME:
+        return describe_digits(image_size)
+    if name in CIFAR_VARIANTS:
+        return describe_cifar(name, root, image_size, download)
+    return describe_image_folder(name, image_folder_path(name, root), image_size)
+
+
+def image_folder_path(name: str, data_root: Path) -> Path:
+    """The folder an ``imagefolder:<path>`` name points to (relative paths under ``data_root``)."""
+    path = Path(name[len(IMAGE_FOLDER_PREFIX) :].strip()).expanduser()
+    return path if path.is_absolute() else data_root / path
+
+
+def _check_request(name: str, image_size: int | None) -> None:
+    if not is_known_dataset(name):
+        raise DataError(
+            f"unknown dataset {name!r}; use one of {', '.join(list_datasets())} "
+            f"or {IMAGE_FOLDER_PREFIX}<path to a folder with train/ and val/>"
+        )
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < MIN_IMAGE_SIZE
+    ):
+        raise DataError(
+            f"image_size must be an integer of at least {MIN_IMAGE_SIZE} pixels, got {image_size!r}"
+        )
