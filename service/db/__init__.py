@@ -1,0 +1,1 @@
+"""The SQL store: table definitions (``models``) and engines/sessions (``session``)."""

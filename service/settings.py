@@ -1,0 +1,89 @@
+"""The service's one settings object, read once from ``SDD_*`` environment variables.
+
+With nothing set, everything lives under ``SDD_HOME`` (default ``~/.sdd``): an SQLite database, a
+Celery broker on local files (no server process), artifacts and datasets. Production sets
+``SDD_DATABASE_URL=postgresql+psycopg://...`` and ``SDD_BROKER_URL=redis://...``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret"})
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Paths left unset derive from ``home``."""
+
+    model_config = SettingsConfigDict(env_prefix="SDD_", env_file=None, extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    home: Path = Field(default_factory=lambda: Path.home() / ".sdd")
+    database_url: str | None = None
+    broker_url: str | None = None
+    artifact_dir: Path | None = None
+    data_root: Path | None = None
+    work_dir: Path | None = None
+    allow_download: bool = False
+
+    # Queue
+    queue_name: str = "training"
+    worker_concurrency: int = 1
+
+    # Limits (per request / per job)
+    max_upload_bytes: int = 1 << 30
+    max_epochs: int = 1000
+    max_batch_size: int = 4096
+    max_image_size: int = 512
+    max_scale: int = 16
+    job_lease_seconds: int = 120
+    job_max_attempts: int = 3
+    keep_checkpoints: int = 3
+
+    # HTTP
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> "Settings":
+        self.home = self.home.expanduser()
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.home / 'sdd.sqlite'}"
+        if self.broker_url is None:
+            self.broker_url = "filesystem://"
+        self.artifact_dir = (self.artifact_dir or self.home / "artifacts").expanduser()
+        self.data_root = (self.data_root or self.home / "data").expanduser()
+        self.work_dir = (self.work_dir or self.home / "work").expanduser()
+        if self.env == "production":
+            password = make_url(self.database_url).password
+            if password is not None and str(password).lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("SDD_DATABASE_URL carries a placeholder password; set a real one in production")
+        return self
+
+    @property
+    def broker_is_filesystem(self) -> bool:
+        return str(self.broker_url).startswith("filesystem://")
+
+    @property
+    def broker_dir(self) -> Path:
+        """Message folder of the embedded (filesystem) broker."""
+        return self.home / "broker"
+
+    def ensure_dirs(self) -> None:
+        """Create the local folders the embedded default writes to."""
+        for path in (self.home, self.artifact_dir, self.data_root, self.work_dir):
+            assert path is not None
+            path.mkdir(parents=True, exist_ok=True)
+        if self.broker_is_filesystem:
+            (self.broker_dir / "queue").mkdir(parents=True, exist_ok=True)
+            (self.broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once (tests clear the cache after changing the environment)."""
+    return Settings()
