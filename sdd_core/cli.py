@@ -1,0 +1,187 @@
+"""The ``sdd`` command line: ``sdd train``, ``sdd evaluate``, ``sdd models``.
+
+The job service adds its own commands (``sdd api``, ``sdd worker``, ...) to the same click group,
+so ``sdd`` stays the one entry point. Every hyper-parameter of ``sdd_core.spec.Hyperparameters``
+is also a flag of ``sdd train`` (``--batch-size``, ``--lr-decay-epochs 150,180,210``, ...); flags
+override the values of ``--config``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from pydantic import ValidationError
+
+from sdd_core.errors import SDDError
+from sdd_core.models import list_models, sd_support
+from sdd_core.spec import METHODS, Hyperparameters, JobSpec
+from sdd_core.trainer import TrainCallbacks, TrainOptions
+from sdd_core.trainer import train as run_training
+from sdd_core.trainer.progress import ProgressBar
+from sdd_core.trainer.standalone_eval import evaluate_weights
+
+HP_FIELDS = list(Hyperparameters.model_fields)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.replace("[", "").replace("]", "").split(",") if part.strip()]
+    except ValueError as exc:
+        raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from exc
+
+
+def _hyperparameter_options(command: Any) -> Any:
+    """Add one ``--<name>`` flag per hyper-parameter (strings; pydantic validates them)."""
+    for name in reversed(HP_FIELDS):
+        field = Hyperparameters.model_fields[name]
+        command = click.option(f"--{name.replace('_', '-')}", name, default=None, help=field.description)(command)
+    return command
+
+
+def _load_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())  # safe_load: no tags that import Python
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--config") from exc
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{path} must hold a mapping of job fields", param_hint="--config")
+    return data
+
+
+def build_spec(config: dict[str, Any], flags: dict[str, Any]) -> JobSpec:
+    """Merge a config mapping with command-line flags (flags win) into a validated ``JobSpec``."""
+    data = dict(config)
+    hyper = dict(data.pop("hyperparameters", None) or {})
+    for key in ("dataset", "student", "method", "beta", "seed", "image_size"):
+        if flags.get(key) is not None:
+            data[key] = flags[key]
+    if flags.get("scales") is not None:
+        data["scales"] = _int_list(flags["scales"])
+    if flags.get("teacher_arch") or flags.get("teacher_checkpoint"):
+        data["teacher"] = {**(data.get("teacher") or {}),
+                           **{k: v for k, v in (("arch", flags.get("teacher_arch")),
+                                                ("checkpoint", flags.get("teacher_checkpoint"))) if v}}
+    for name in HP_FIELDS:
+        value = flags.get(name)
+        if value is not None:
+            hyper[name] = _int_list(value) if name == "lr_decay_epochs" else value
+    data["hyperparameters"] = hyper
+    return JobSpec.model_validate(data)
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "spec"
+        lines.append(f"  {where}: {err['msg']}")
+    return "invalid job spec:\n" + "\n".join(lines)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sdd-jobs")
+@click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
+def cli(verbose: bool) -> None:
+    """Scale Decoupled Distillation: train, evaluate and serve distilled students."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="YAML or JSON job spec.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Folder for checkpoint.pt, metrics.jsonl, student.safetensors and card.json.")
+@click.option("--dataset", help="digits, cifar10, cifar100 or imagefolder:<path>.")
+@click.option("--student", help="Student architecture (see `sdd models`).")
+@click.option("--method", type=click.Choice(METHODS), help="Training method.")
+@click.option("--teacher-arch", help="Teacher architecture.")
+@click.option("--teacher-checkpoint", help="Teacher weights (safetensors, or .pt/.pth weights only).")
+@click.option("--scales", help="SDD scales, e.g. 1,2,4.")
+@click.option("--beta", type=float, help="Weight of complementary regions.")
+@click.option("--seed", type=int)
+@click.option("--image-size", type=int)
+@click.option("--data-root", type=click.Path(path_type=Path), default=Path("data"), show_default=True)
+@click.option("--download/--no-download", default=False, help="Allow downloading CIFAR into --data-root.")
+@click.option("--workers", type=int, default=0, show_default=True, help="Data loader worker processes.")
+@click.option("--resume", type=click.Path(path_type=Path, dir_okay=False), help="Continue from a checkpoint.pt.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@_hyperparameter_options
+def train(config_path: Path | None, out_dir: Path, data_root: Path, download: bool, workers: int,
+          resume: Path | None, no_progress: bool, **flags: Any) -> None:
+    """Train a student (with or without a teacher) and export it with its model card."""
+    try:
+        spec = build_spec(_load_config(config_path), flags)
+    except ValidationError as exc:
+        raise click.UsageError(_explain(exc)) from exc
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "spec.json").write_text(spec.model_dump_json(indent=2))
+    progress = ProgressBar(enabled=not no_progress)
+    callbacks = TrainCallbacks(on_batch_end=progress.on_batch_end, on_epoch_end=progress.on_epoch_end)
+    options = TrainOptions(data_root=data_root, allow_download=download, num_workers=workers)
+    try:
+        result = run_training(spec, out_dir, options=options, callbacks=callbacks, resume_from=resume)
+    except SDDError as exc:
+        progress.close()
+        click.echo(f"error [{exc.code}]: {exc}", err=True)
+        sys.exit(1)
+    progress.close()
+    final = result.final or {}
+    click.echo(f"student: {result.student_path}")
+    click.echo(f"card: {result.card_path}")
+    click.echo(f"val top-1 {final.get('val_top1', float('nan')):.2f}%  top-5 {final.get('val_top5', float('nan')):.2f}%  "
+               f"best top-1 {result.best_val_top1:.2f}%")
+
+
+@cli.command()
+@click.option("--weights", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
+              help="student.safetensors (or any weights file of the architecture).")
+@click.option("--card", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Model card; gives the architecture and dataset when given.")
+@click.option("--arch", help="Architecture (when no card).")
+@click.option("--dataset", help="Dataset whose validation split to use (default: the card's).")
+@click.option("--data-root", type=click.Path(path_type=Path), default=Path("data"), show_default=True)
+@click.option("--image-size", type=int)
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+def evaluate(weights: Path, card: Path | None, arch: str | None, dataset: str | None, data_root: Path,
+             image_size: int | None, batch_size: int, device: str) -> None:
+    """Top-1 / top-5 accuracy of a trained model on a dataset's validation split."""
+    card_data = json.loads(card.read_text()) if card else {}
+    arch = arch or card_data.get("arch")
+    dataset = dataset or (card_data.get("dataset") or {}).get("name")
+    image_size = image_size or (card_data.get("normalisation") or {}).get("image_size")
+    if not arch or not dataset:
+        raise click.UsageError("give --card, or both --arch and --dataset")
+    try:
+        metrics = evaluate_weights(arch, weights, dataset, data_root=data_root, image_size=image_size,
+                                   batch_size=batch_size, device=device)
+    except SDDError as exc:
+        click.echo(f"error [{exc.code}]: {exc}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(metrics))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def models(as_json: bool) -> None:
+    """List the model zoo and whether each architecture supports SD methods."""
+    rows = [{"name": name, "sd_supported": sd_support(name) is None, "reason": sd_support(name)} for name in list_models()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<32} {'SD ok' if row['sd_supported'] else 'no SD: ' + str(row['reason'])}")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Training checkpoints: written atomically, read back with ``weights_only=True``.
+
+A checkpoint holds everything needed to continue exactly where training stopped: student weights,
+optimiser and scheduler states, the epoch just finished, the best accuracy so far, every RNG's
+state, and the spec it was trained with (a resume under another spec is refused).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sdd_core.errors import SDDError
+
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointError(SDDError):
+    code = "checkpoint_error"
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (plus the format version) atomically to ``path``."""
+    payload = {"format": CHECKPOINT_FORMAT, **state}
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint without executing any pickled code."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a checkpoint of this trainer (format {CHECKPOINT_FORMAT})")
+    return state

@@ -1,0 +1,63 @@
+"""Checks that refuse an impossible job before any training starts.
+
+* the teacher, the student and the dataset must agree on the class count;
+* SD methods need models whose head is global pooling + one linear layer;
+* every SDD scale must fit both final feature maps (scale <= min(H, W)).
+
+Feature-map sizes come from a forward pass on the ``meta`` device: shapes only, no memory, no
+compute, so the REST API can run these checks on every submission.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from sdd_core.errors import ModelError, SpecError
+from sdd_core.models import create_model, sd_support
+from sdd_core.spec import SD_METHODS
+
+
+def feature_map_size(arch: str, num_classes: int, image_size: int) -> tuple[int, int]:
+    """(H, W) of ``arch``'s final feature map for square inputs of ``image_size`` pixels."""
+    with torch.device("meta"):
+        model = create_model(arch, num_classes)
+        features = model.forward_features(torch.empty(1, 3, image_size, image_size))  # (1, C, H, W)
+    return int(features.shape[2]), int(features.shape[3])
+
+
+def check_architectures(
+    *,
+    method: str,
+    scales: Sequence[int],
+    student: str,
+    teacher_arch: str | None,
+    num_classes: int,
+    teacher_num_classes: int | None,
+    image_size: int,
+) -> None:
+    """Raise ``SpecError`` naming the field at fault if this combination cannot be trained."""
+    if teacher_arch is not None and teacher_num_classes is not None and teacher_num_classes != num_classes:
+        raise SpecError(
+            "teacher",
+            f"the teacher predicts {teacher_num_classes} classes but the dataset has {num_classes}",
+        )
+    if method not in SD_METHODS:
+        return
+    for field, arch in (("student", student), ("teacher", teacher_arch)):
+        if arch is None:
+            continue
+        reason = sd_support(arch)
+        if reason is not None:
+            raise SpecError(field, f"{arch} cannot be used with {method}: {reason}")
+        try:
+            height, width = feature_map_size(arch, num_classes, image_size)
+        except (RuntimeError, ModelError) as exc:  # e.g. an input too small for the network
+            raise SpecError("image_size", f"{arch} cannot process {image_size}px images: {exc}") from exc
+        too_big = [s for s in scales if s > min(height, width)]
+        if too_big:
+            raise SpecError(
+                "scales",
+                f"scale(s) {too_big} exceed {arch}'s {height}x{width} final feature map at {image_size}px; "
+                f"use scales no larger than {min(height, width)}",
+            )

@@ -1,0 +1,250 @@
+"""The training loop, readable top to bottom.
+
+    check the job -> build data, student, frozen teacher -> (resume) -> for each epoch:
+        seed(seed, epoch) -> train steps -> lr decay -> evaluate -> checkpoint -> callbacks
+    -> export the student (safetensors) and its model card
+
+Every epoch's randomness (shuffling, augmentation) derives from (seed, epoch), and checkpoints
+carry optimiser, scheduler and RNG states, so resuming from epoch e reproduces the uninterrupted
+run's weights on CPU.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import SGD
+from torch.optim.lr_scheduler import MultiStepLR
+from torch.utils.data import DataLoader, Dataset
+
+from sdd_core.data import DatasetInfo, build_datasets, describe_dataset
+from sdd_core.errors import NonFiniteTrainingError, SpecError
+from sdd_core.models import create_model
+from sdd_core.spec import JobSpec
+from sdd_core.trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from sdd_core.trainer.compatibility import check_architectures
+from sdd_core.trainer.distillation_step import LossConfig, student_loss, teacher_targets
+from sdd_core.trainer.evaluation import evaluate, topk_correct
+from sdd_core.trainer.export import build_card, save_card, save_student, sha256_file
+from sdd_core.trainer.options import EpochMetrics, TrainCallbacks, TrainOptions, TrainResult
+from sdd_core.trainer.runtime import autocast, epoch_seed, resolve_device, rng_state, seed_everything, set_rng_state
+from sdd_core.trainer.teacher import FrozenTeacher, classes_in_weights, load_teacher, load_weights
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+STUDENT_NAME = "student.safetensors"
+CARD_NAME = "card.json"
+METRICS_NAME = "metrics.jsonl"
+
+
+def check_compatibility(spec: JobSpec, options: TrainOptions | None = None) -> DatasetInfo:
+    """Refuse an impossible job before training: dataset readable, class counts, scales vs maps."""
+    options = options or TrainOptions()
+    info = describe_dataset(spec.dataset, data_root=options.data_root, image_size=spec.image_size,
+                            download=options.allow_download)
+    teacher_classes = None
+    if spec.teacher is not None:
+        teacher_classes = classes_in_weights(load_weights(spec.teacher.checkpoint), spec.teacher.arch)
+    check_architectures(
+        method=spec.method, scales=spec.scales, student=spec.student,
+        teacher_arch=spec.teacher.arch if spec.teacher else None, num_classes=info.num_classes,
+        teacher_num_classes=teacher_classes, image_size=info.image_size,
+    )
+    return info
+
+
+def _spec_fingerprint(spec: JobSpec) -> dict[str, Any]:
+    """The spec as JSON, minus what may change between attempts (the device it runs on)."""
+    data = spec.model_dump(mode="json")
+    for key in ("device", "precision", "channels_last"):
+        data["hyperparameters"].pop(key, None)
+    return data
+
+
+def _loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, options: TrainOptions,
+            device: torch.device) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=options.num_workers, pin_memory=device.type == "cuda",
+                      persistent_workers=False)
+
+
+class _MetricsLog:
+    """``metrics.jsonl``: one JSON line per finished epoch; on resume, later lines are dropped."""
+
+    def __init__(self, path: Path, keep_through_epoch: int) -> None:
+        self.path = path
+        kept = []
+        if path.exists():
+            kept = [line for line in path.read_text().splitlines()
+                    if line.strip() and json.loads(line)["epoch"] <= keep_through_epoch]
+        path.write_text("".join(line + "\n" for line in kept))
+
+    def append(self, metrics: EpochMetrics) -> None:
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(metrics) + "\n")
+
+
+def train(
+    spec: JobSpec,
+    out_dir: str | Path,
+    *,
+    options: TrainOptions | None = None,
+    callbacks: TrainCallbacks | None = None,
+    resume_from: str | Path | None = None,
+) -> TrainResult:
+    """Train ``spec``'s student, writing checkpoints, metrics, the student and its card to ``out_dir``."""
+    options, callbacks, out_dir = options or TrainOptions(), callbacks or TrainCallbacks(), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    hp = spec.hyperparameters
+    device = resolve_device(hp.device)
+    channels_last = bool(hp.channels_last) and device.type == "cuda"
+    check_compatibility(spec, options)
+
+    # 1. Data, models, optimiser.
+    seed_everything(spec.seed)
+    train_set, val_set, info = build_datasets(spec.dataset, data_root=options.data_root,
+                                              image_size=spec.image_size, download=options.allow_download)
+    val_loader = _loader(val_set, hp.batch_size, shuffle=False, seed=spec.seed, options=options, device=device)
+    student: nn.Module = create_model(spec.student, info.num_classes).to(device)
+    teacher = None
+    if spec.teacher is not None:
+        teacher = FrozenTeacher(load_teacher(spec.teacher.arch, spec.teacher.checkpoint, info.num_classes)).to(device)
+    if channels_last:
+        student = student.to(memory_format=torch.channels_last)
+        teacher = teacher.to(memory_format=torch.channels_last) if teacher else None
+    optimizer = SGD(student.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+    scheduler = MultiStepLR(optimizer, milestones=list(hp.lr_decay_epochs), gamma=hp.lr_decay_rate)
+    config = LossConfig.from_spec(spec)
+
+    # 2. Resume.
+    start_epoch, best, history_best_epoch = 1, {"val_top1": 0.0}, 0
+    if resume_from is not None:
+        state = load_checkpoint(Path(resume_from))
+        if state["spec"] != _spec_fingerprint(spec):
+            raise CheckpointError(f"checkpoint {resume_from} was written for another job spec; refusing to resume")
+        student.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best = int(state["epoch"]) + 1, dict(state["best"])
+        log.info("resuming %s from epoch %d", spec.student, state["epoch"])
+    metrics_log = _MetricsLog(out_dir / METRICS_NAME, keep_through_epoch=start_epoch - 1)
+    teacher_summary = None
+    if teacher is not None and spec.teacher is not None:
+        teacher_eval = evaluate(teacher.model, val_loader, device, channels_last)
+        teacher_summary = {"arch": spec.teacher.arch, "weights_sha256": sha256_file(Path(spec.teacher.checkpoint)),
+                           "val_top1": teacher_eval["val_top1"], "val_top5": teacher_eval["val_top5"]}
+        log.info("teacher %s: val top-1 %.2f%%", spec.teacher.arch, teacher_eval["val_top1"])
+
+    # 3. Epochs.
+    last: EpochMetrics | None = None
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    for epoch in range(start_epoch, hp.epochs + 1):
+        seed = epoch_seed(spec.seed, epoch)
+        seed_everything(seed)
+        loader = _loader(train_set, hp.batch_size, shuffle=True, seed=seed, options=options, device=device)
+        lr = optimizer.param_groups[0]["lr"]
+        sums = _train_epoch(student, teacher, loader, optimizer, config, epoch, device, hp.precision,
+                            channels_last, callbacks)
+        if sums is None:
+            log.info("stop requested during epoch %d", epoch)
+            return TrainResult(status="stopped", epochs_completed=epoch - 1, final=last,
+                               best_val_top1=best["val_top1"],
+                               checkpoint_path=checkpoint_path if checkpoint_path.exists() else None)
+        steps = sums["steps"]
+        if sums["nonfinite"] > options.max_nonfinite_fraction * steps:
+            raise NonFiniteTrainingError(
+                f"epoch {epoch}: {int(sums['nonfinite'])} of {int(steps)} steps gave a non-finite loss; "
+                "lower the learning rate or the distillation weight"
+            )
+        scheduler.step()
+        val = evaluate(student, val_loader, device, channels_last)
+        finite_steps = max(steps - sums["nonfinite"], 1)
+        last = {
+            "epoch": epoch, "epochs": hp.epochs, "lr": lr,
+            "train_loss": sums["loss"] / finite_steps, "train_ce": sums["ce"] / finite_steps,
+            "train_kd": sums["kd"] / finite_steps, "train_top1": 100.0 * sums["correct"] / max(sums["images"], 1),
+            **val,
+            "images_per_s": sums["images"] / max(sums["seconds"], 1e-9),
+            "complementary_share": (sums["complementary"] / finite_steps) if config.scale_decoupled else None,
+            "nonfinite_steps": int(sums["nonfinite"]), "seconds": sums["seconds"],
+        }
+        if val["val_top1"] > best["val_top1"] or best.get("epoch") is None:
+            best = {"epoch": epoch, "val_top1": val["val_top1"], "val_top5": val["val_top5"]}
+        last["best_val_top1"] = best["val_top1"]
+        save_checkpoint(checkpoint_path, {
+            "epoch": epoch, "model": student.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "best": best, "rng": rng_state(), "spec": _spec_fingerprint(spec),
+            "metrics": last,
+        })
+        if callbacks.on_checkpoint:
+            callbacks.on_checkpoint(epoch, checkpoint_path)
+        metrics_log.append(last)
+        log.info("epoch %d/%d: loss %.4f val top-1 %.2f%%", epoch, hp.epochs, last["train_loss"], val["val_top1"])
+        if callbacks.on_epoch_end:
+            callbacks.on_epoch_end(last)
+
+    # 4. Export.
+    if last is None:  # resumed from the final checkpoint: nothing left to train
+        last = dict(load_checkpoint(checkpoint_path)["metrics"]) if checkpoint_path.exists() else {}
+    student_path, card_path = out_dir / STUDENT_NAME, out_dir / CARD_NAME
+    digest = save_student(student, student_path)
+    card = build_card(spec, info, student, digest, final=last, best=best, teacher=teacher_summary)
+    save_card(card, card_path)
+    return TrainResult(status="completed", epochs_completed=hp.epochs, final=last, best_val_top1=best["val_top1"],
+                       student_path=student_path, card_path=card_path, checkpoint_path=checkpoint_path, card=card)
+
+
+def _train_epoch(
+    student: nn.Module,
+    teacher: FrozenTeacher | None,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    config: LossConfig,
+    epoch: int,
+    device: torch.device,
+    precision: str,
+    channels_last: bool,
+    callbacks: TrainCallbacks,
+) -> dict[str, float] | None:
+    """One pass over the training set; None if ``should_stop`` asked to stop."""
+    student.train()
+    sums = dict.fromkeys(("loss", "ce", "kd", "complementary", "correct", "images", "steps", "nonfinite"), 0.0)
+    started = time.perf_counter()
+    batches = len(loader)
+    for index, (images, labels) in enumerate(loader, start=1):
+        images = images.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        labels = labels.to(device, non_blocking=True)
+        with autocast(device, precision):
+            targets = teacher_targets(teacher, images, config)
+            out = student_loss(student, images, labels, targets, config, epoch)
+        optimizer.zero_grad(set_to_none=True)
+        loss = out["loss"]
+        sums["steps"] += 1
+        sums["images"] += labels.shape[0]
+        if not math.isfinite(loss.item()):
+            sums["nonfinite"] += 1
+            log.warning("epoch %d step %d: non-finite loss, step skipped", epoch, index)
+        else:
+            loss.backward()
+            optimizer.step()
+            sums["loss"] += loss.item()
+            sums["ce"] += out["ce"].item()
+            sums["kd"] += out["kd"].item()
+            sums["complementary"] += out["complementary"].item() if "complementary" in out else 0.0
+            sums["correct"] += topk_correct(out["logits"], labels, (1,))[0]
+        if callbacks.on_batch_end:
+            callbacks.on_batch_end(epoch, index, batches, {"loss": loss.item(), "ce": out["ce"].item(), "kd": out["kd"].item()})
+        if callbacks.should_stop and callbacks.should_stop():
+            return None
+    sums["seconds"] = time.perf_counter() - started
+    return sums
