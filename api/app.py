@@ -1,0 +1,78 @@
+"""The FastAPI application: ``create_app(settings)`` wires settings, database, broker and routes.
+
+Everything under ``/v1`` needs a bearer token; ``/healthz`` and ``/readyz`` do not. Every error
+answer, unknown routes included, has the envelope of ``api.errors``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.deps import get_current_tenant
+from api.errors import install_error_handlers
+from api.routes import catalog, datasets, health, job_artifacts, jobs, models
+from api.schemas.errors import error_responses
+from service.db.session import get_sessionmaker
+from service.settings import Settings, get_settings
+from worker.celery_app import celery_app, configure
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "1"
+DESCRIPTION = """\
+Knowledge-distillation jobs with **Scale Decoupled Distillation** (SDD, CVPR 2024).
+
+Submit a job (dataset, student, teacher, method, SDD scales and beta, hyper-parameters), poll it,
+download the distilled student. Upload your own datasets (image-folder archives) and teacher
+weights (safetensors). Every call under `/v1` needs `Authorization: Bearer <token>`.
+
+Errors always look like `{"error": {"code": "...", "message": "...", "param": "..."}}`; `param`
+names the request field at fault.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new application for ``settings`` (default: the process settings from the environment)."""
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    sessionmaker = get_sessionmaker(settings)
+    configure(celery_app, settings)  # the producer sends to the broker these settings name
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        logger.info(
+            "sdd-jobs API up (%s; database %s)", settings.env, sessionmaker.kw["bind"].url.render_as_string()
+        )
+        yield
+
+    app = FastAPI(
+        title="sdd-jobs",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses=error_responses(500),
+    )
+    app.state.settings = settings
+    app.state.sessionmaker = sessionmaker
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
+
+    v1 = APIRouter(
+        prefix="/v1", dependencies=[Depends(get_current_tenant)], responses=error_responses(401, 422)
+    )
+    for module in (jobs, job_artifacts, datasets, models, catalog):
+        v1.include_router(module.router)
+    app.include_router(health.router)
+    app.include_router(v1)
+    return app

@@ -1,0 +1,188 @@
+"""One error envelope for every 4xx/5xx answer: ``{"error": {"code", "message", "param"}}``.
+
+``code`` is stable and machine-readable, ``message`` tells the user what to change, ``param``
+names the request field at fault (``hyperparameters.lr``, ``teacher.job``, ``file``) or is null.
+Handlers here turn every way a request can fail into that shape: our own ``ApiError``, FastAPI's
+validation errors, Starlette's 404/405, ``sdd_core`` errors, and anything unexpected (500, logged,
+never echoed to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from sdd_core.errors import SDDError, SpecError
+
+logger = logging.getLogger("api")
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    503: "service_unavailable",
+}
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+class ApiError(Exception):
+    """An error answer: raised anywhere below a route, rendered in the envelope by the handler."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.param = param
+        self.headers = dict(headers or {})
+
+
+def not_found(kind: str, object_id: str, param: str | None = None) -> ApiError:
+    """404 for an object that does not exist or belongs to another tenant (indistinguishable)."""
+    return ApiError(404, "not_found", f"no {kind} with id {object_id!r}", param)
+
+
+def error_body(code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "param": param}}
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(code, message, param), status_code=status_code, headers=dict(headers or {})
+    )
+
+
+def field_path(loc: Sequence[str | int]) -> str | None:
+    """``("body", "hyperparameters", "lr")`` -> ``hyperparameters.lr``; list indices as ``[i]``."""
+    parts = list(loc)
+    if parts and parts[0] in _LOCATIONS:
+        parts = parts[1:]
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not _is_type_tag(str(part)):
+            path += f".{part}" if path else str(part)
+    return path or None
+
+
+def _is_type_tag(part: str) -> bool:
+    """Pydantic adds union members / wrapper names (``function-after[...]``) to some locations."""
+    return "[" in part and part.endswith("]")
+
+
+def describe_validation_error(error: Mapping[str, Any]) -> tuple[str | None, str]:
+    """(param, message) of one pydantic error, written for a person."""
+    param = field_path(error.get("loc", ()))
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    raw = str(error.get("msg", "invalid value"))
+    if kind == "extra_forbidden":
+        return param, f"{param}: unknown field; remove it (check its spelling against the documented fields)"
+    if kind in {"literal_error", "enum"} and "expected" in ctx:
+        got = error.get("input")
+        return param, f"{param}: {got!r} is not allowed; allowed: {ctx['expected']}"
+    if kind == "missing":
+        return param, f"{param}: field required"
+    if kind == "json_invalid":
+        return None, f"the body is not valid JSON ({ctx.get('error', raw)})"
+    if kind == "value_error":
+        # Model-level checks of sdd_core.spec write "<field>: <message>"; lift the field out.
+        text = str(ctx.get("error", raw.removeprefix("Value error, ")))
+        head, sep, _ = text.partition(": ")
+        if sep and param is None and head.replace("_", "").replace(".", "").isalnum():
+            return head, text
+        if param is None or text.startswith(f"{param}:"):
+            return param, text
+        return param, f"{param}: {text}"
+    return param, f"{param}: {raw}" if param else raw
+
+
+async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc.status_code, exc.code, exc.message, exc.param, exc.headers)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _STATUS_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404 and message == "Not Found":
+        message = "no such route; see /docs or /openapi.json for the API"
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
+    return error_response(exc.status_code, code, message, None, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's Allow names only the first route's)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = list(exc.errors())
+    if not errors:
+        return error_response(422, "validation_error", "the request is invalid")
+    param, message = describe_validation_error(errors[0])
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return error_response(422, "validation_error", message, param)
+
+
+async def _spec_error(_: Request, exc: SpecError) -> JSONResponse:
+    return error_response(422, exc.code, exc.message, exc.field)
+
+
+async def _sdd_error(_: Request, exc: SDDError) -> JSONResponse:
+    return error_response(422, exc.code, exc.message)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        500, "internal_error", "the server failed to handle this request; it has been logged"
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every failure through the envelope."""
+    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(SpecError, _spec_error)  # type: ignore[arg-type]
+    app.add_exception_handler(SDDError, _sdd_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,132 @@
+"""Uploaded teacher weights: checked against their architecture, then stored.
+
+A model is accepted only if its safetensors file loads strictly into
+``sdd_core.models.create_model(arch, num_classes)``: same keys, same shapes. The model is built on
+the ``meta`` device (no memory, no random init) and the weights are assigned into it, so even a
+large architecture is checked in about the time it takes to read the file.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from safetensors.torch import load_file
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError
+from api.uploads import ReceivedUpload
+from sdd_core.errors import ModelError
+from sdd_core.models import create_model, list_models
+from service.artifacts import get_artifact_store, model_weights_key
+from service.db.models import Tenant, UploadedModel, new_id
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+KEYS_SHOWN = 8
+
+
+def parse_model_fields(fields: dict[str, str]) -> tuple[str, int, str | None]:
+    """(arch, num_classes, name) from the form; 422 naming the field otherwise."""
+    arch = fields.get("arch", "").strip()
+    if not arch:
+        raise ApiError(422, "validation_error", "arch: field required", "arch")
+    known = list_models()
+    if arch not in known:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"arch: unknown architecture {arch!r}; allowed: {', '.join(known)}",
+            "arch",
+        )
+    raw = fields.get("num_classes", "").strip()
+    if not raw.isdigit() or int(raw) < 1:
+        message = "field required" if not raw else f"must be an integer >= 1, got {raw!r}"
+        raise ApiError(422, "validation_error", f"num_classes: {message}", "num_classes")
+    name = fields.get("name", "").strip() or None
+    return arch, int(raw), name
+
+
+def check_weights(path: str, arch: str, num_classes: int) -> None:
+    """Raise 422 on ``file`` unless the file's state dict fits ``arch`` exactly."""
+    try:
+        state = load_file(path)
+    except Exception as exc:  # safetensors raises its own error type for a bad header
+        raise ApiError(
+            422, "invalid_weights", f"file: not a readable safetensors file ({exc})", "file"
+        ) from exc
+    try:
+        with torch.device("meta"):
+            model = create_model(arch, num_classes)
+    except ModelError as exc:
+        raise ApiError(422, exc.code, f"arch: {exc.message}", "arch") from exc
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong_shapes = [
+        f"{key} {list(state[key].shape)} (expected {list(expected[key].shape)})"
+        for key in sorted(set(state) & set(expected))
+        if state[key].shape != expected[key].shape
+    ]
+    problems = [
+        f"{label}: {_some(items)}"
+        for label, items in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("wrong shapes", wrong_shapes),
+        )
+        if items
+    ]
+    if problems:
+        raise ApiError(
+            422,
+            "weights_mismatch",
+            f"file: the weights do not fit {arch} with {num_classes} classes; " + "; ".join(problems),
+            "file",
+        )
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise ApiError(
+            422, "weights_mismatch", f"file: the weights do not load into {arch}: {exc}", "file"
+        ) from exc
+
+
+def register_model(
+    session: Session, settings: Settings, tenant: Tenant, upload: ReceivedUpload
+) -> UploadedModel:
+    """Check the uploaded weights against the form's arch and store them; the committed row."""
+    try:
+        arch, num_classes, name = parse_model_fields(upload.fields)
+        check_weights(str(upload.path), arch, num_classes)
+        model_id = new_id("mdl")
+        key = model_weights_key(model_id)
+        store = get_artifact_store(settings)
+        store.put_file(key, upload.path)
+        row = UploadedModel(
+            id=model_id,
+            tenant_id=tenant.id,
+            name=(name or upload.filename or None) and (name or upload.filename)[:200],
+            arch=arch,
+            num_classes=num_classes,
+            storage_key=key,
+            size_bytes=upload.size_bytes,
+            sha256=upload.sha256,
+        )
+        session.add(row)
+        try:
+            session.commit()
+        except BaseException:
+            session.rollback()
+            store.delete(key)
+            raise
+    finally:
+        upload.remove()
+    logger.info("model %s: stored for tenant %s (%s, %d classes)", row.id, tenant.name, arch, num_classes)
+    return row
+
+
+def _some(items: list[str]) -> str:
+    shown = ", ".join(items[:KEYS_SHOWN])
+    return shown + (f" and {len(items) - KEYS_SHOWN} more" if len(items) > KEYS_SHOWN else "")

@@ -1,0 +1,84 @@
+"""The catalog: what a job may name (architectures, datasets, methods), the defaults and limits."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from fastapi import APIRouter
+
+from api.deps import CurrentTenant, SettingsDep
+from api.schemas.catalog import (
+    ArchitecturePublic,
+    BuiltinDatasetPublic,
+    CatalogPublic,
+    LimitsPublic,
+    MethodPublic,
+    SDDefaults,
+)
+from sdd_core.data import describe_dataset, list_datasets
+from sdd_core.errors import SDDError
+from sdd_core.models import list_models, sd_support
+from sdd_core.spec import METHODS, SD_METHODS, DistillationSettings, method_defaults
+from service.settings import Settings
+
+router = APIRouter(tags=["catalog"])
+
+
+@lru_cache(maxsize=1)
+def _architectures() -> tuple[ArchitecturePublic, ...]:
+    entries = []
+    for name in list_models():
+        reason = sd_support(name)
+        entries.append(ArchitecturePublic(name=name, sd_supported=reason is None, reason=reason))
+    return tuple(entries)
+
+
+@lru_cache(maxsize=1)
+def _methods() -> tuple[MethodPublic, ...]:
+    return tuple(
+        MethodPublic(
+            name=method,
+            scale_decoupled=method in SD_METHODS,
+            needs_teacher=method != "ce",
+            hyperparameters=method_defaults(method),
+        )
+        for method in METHODS
+    )
+
+
+def _builtin_datasets(settings: Settings) -> list[BuiltinDatasetPublic]:
+    """Built-ins with their class count when known without downloading anything."""
+    datasets = []
+    for name in list_datasets():
+        try:
+            num_classes: int | None = describe_dataset(
+                name, data_root=settings.data_root, download=False
+            ).num_classes
+        except SDDError:
+            num_classes = None
+        datasets.append(BuiltinDatasetPublic(name=name, num_classes=num_classes))
+    return datasets
+
+
+def _sd_defaults() -> SDDefaults:
+    fields = DistillationSettings.model_fields
+    return SDDefaults(
+        scales=fields["scales"].get_default(call_default_factory=True), beta=fields["beta"].default
+    )
+
+
+@router.get("/catalog", response_model=CatalogPublic, summary="What a job may name, defaults and limits")
+def get_catalog(settings: SettingsDep, _tenant: CurrentTenant) -> CatalogPublic:
+    return CatalogPublic(
+        architectures=list(_architectures()),
+        datasets=_builtin_datasets(settings),
+        methods=list(_methods()),
+        defaults=_sd_defaults(),
+        limits=LimitsPublic(
+            max_epochs=settings.max_epochs,
+            max_batch_size=settings.max_batch_size,
+            max_image_size=settings.max_image_size,
+            max_scale=settings.max_scale,
+            max_upload_bytes=settings.max_upload_bytes,
+        ),
+    )

@@ -1,0 +1,70 @@
+"""Datasets: upload an image-folder archive, list and read your datasets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from api.dataset_ingest import ingest_dataset
+from api.deps import CurrentTenant, SessionDep, SettingsDep
+from api.ownership import get_owned
+from api.pagination import PageDep, page_of
+from api.schemas.datasets import DatasetPublic, DatasetsPublic
+from api.schemas.errors import error_responses
+from api.uploads import multipart_openapi, receive_upload
+from service.db.models import Dataset
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+_UPLOAD_BODY = multipart_openapi(
+    {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": ".zip, .tar.gz or .tgz with train/<class>/<image> and val/<class>/<image> "
+            "(at the top level or inside one top-level folder).",
+        },
+        "name": {"type": "string", "description": "A name to recognise it by (default: the file name)."},
+    },
+    required=["file"],
+)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DatasetPublic,
+    responses=error_responses(400, 413, 415),
+    openapi_extra=_UPLOAD_BODY,
+    summary="Upload an image-folder dataset",
+)
+async def upload_dataset(
+    request: Request, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant
+) -> DatasetPublic:
+    """Streams the archive (up to the service's upload limit), checks every member before
+    extracting it, validates the layout and images as a training job would, then stores it."""
+    assert settings.work_dir is not None
+    upload = await receive_upload(
+        request, work_dir=settings.work_dir, max_bytes=settings.max_upload_bytes, fields=("name",)
+    )
+    row = await run_in_threadpool(
+        ingest_dataset, session, settings, tenant, upload, upload.fields.get("name")
+    )
+    return DatasetPublic.model_validate(row)
+
+
+@router.get("", response_model=DatasetsPublic, summary="List your datasets, newest first")
+def list_datasets(session: SessionDep, tenant: CurrentTenant, page: PageDep) -> DatasetsPublic:
+    rows, has_more = page_of(session, Dataset, tenant.id, page)
+    return DatasetsPublic(data=[DatasetPublic.model_validate(row) for row in rows], has_more=has_more)
+
+
+@router.get(
+    "/{dataset_id}", response_model=DatasetPublic, responses=error_responses(404), summary="Read a dataset"
+)
+def get_dataset(
+    dataset_id: Annotated[str, Path(max_length=40)], session: SessionDep, tenant: CurrentTenant
+) -> DatasetPublic:
+    return DatasetPublic.model_validate(get_owned(session, Dataset, tenant.id, dataset_id, kind="dataset"))

@@ -1,0 +1,89 @@
+"""Jobs: submit, list, read, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response, status
+
+from api.deps import CurrentTenant, SessionDep, SettingsDep
+from api.errors import ApiError
+from api.job_submission import IDEMPOTENCY_KEY_MAX, submit_job
+from api.ownership import get_owned
+from api.pagination import PageDep, page_of
+from api.schemas.errors import error_responses
+from api.schemas.jobs import JobCreate, JobPublic, JobsPublic, JobStatus
+from service.db.models import TERMINAL_STATUSES, Job
+from service.job_lifecycle import request_cancel
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+JobId = Annotated[str, Path(description="The job's id, e.g. job_3f9c…", max_length=40)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobPublic,
+    responses=error_responses(404, 409),
+    summary="Submit a distillation job",
+)
+def create_job(
+    body: JobCreate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    tenant: CurrentTenant,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=IDEMPOTENCY_KEY_MAX,
+            description="Retrying with the same key and body returns the same job instead of a new one.",
+        ),
+    ] = None,
+) -> JobPublic:
+    """Validate the job, store it as ``queued`` and send it to the workers.
+
+    Hyper-parameters left out take the method's default; the answer's ``spec`` shows every value
+    the job will be trained with. Impossible combinations (class counts, scales larger than a
+    model's final feature map, SD on a model without a pooled linear head) are refused here.
+    """
+    submission = submit_job(session, settings, tenant, body, idempotency_key)
+    if submission.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return JobPublic.from_row(submission.job)
+
+
+@router.get("", response_model=JobsPublic, summary="List your jobs, newest first")
+def list_jobs(
+    session: SessionDep,
+    tenant: CurrentTenant,
+    page: PageDep,
+    status_: Annotated[
+        JobStatus | None, Query(alias="status", description="Only jobs in this status.")
+    ] = None,
+) -> JobsPublic:
+    filters = [Job.status == status_] if status_ is not None else []
+    rows, has_more = page_of(session, Job, tenant.id, page, *filters)
+    return JobsPublic(data=[JobPublic.from_row(job) for job in rows], has_more=has_more)
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses=error_responses(404), summary="Read a job")
+def get_job(job_id: JobId, session: SessionDep, tenant: CurrentTenant) -> JobPublic:
+    return JobPublic.from_row(get_owned(session, Job, tenant.id, job_id, kind="job"))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    responses=error_responses(404, 409),
+    summary="Cancel a job",
+)
+def cancel_job(job_id: JobId, session: SessionDep, tenant: CurrentTenant) -> JobPublic:
+    """A queued job is cancelled at once; a running one becomes ``cancelling`` and stops at the next batch."""
+    job = get_owned(session, Job, tenant.id, job_id, kind="job")
+    if job.status in TERMINAL_STATUSES:
+        raise ApiError(409, "job_finished", f"job {job.id} already {job.status}; there is nothing to cancel")
+    return JobPublic.from_row(request_cancel(session, job))

@@ -1,0 +1,48 @@
+"""What the service offers: architectures, datasets, methods with their defaults, and limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ArchitecturePublic(BaseModel):
+    name: str
+    sd_supported: bool = Field(description="Whether the SD methods can use it (pooling + one linear head).")
+    reason: str | None = Field(description="Why SD cannot use it, when it cannot.")
+
+
+class BuiltinDatasetPublic(BaseModel):
+    name: str
+    num_classes: int | None = Field(description="Null when not known without the data on this server.")
+
+
+class MethodPublic(BaseModel):
+    name: str
+    scale_decoupled: bool
+    needs_teacher: bool
+    hyperparameters: dict[str, Any] = Field(
+        description="Defaults (the lr and DKD beta/NKD gamma may also depend on the student/teacher pair)."
+    )
+
+
+class SDDefaults(BaseModel):
+    scales: list[int]
+    beta: float
+
+
+class LimitsPublic(BaseModel):
+    max_epochs: int
+    max_batch_size: int
+    max_image_size: int
+    max_scale: int
+    max_upload_bytes: int
+
+
+class CatalogPublic(BaseModel):
+    architectures: list[ArchitecturePublic]
+    datasets: list[BuiltinDatasetPublic]
+    methods: list[MethodPublic]
+    defaults: SDDefaults
+    limits: LimitsPublic

@@ -1,0 +1,78 @@
+"""A job's records: metrics, events, checkpoints, the student download and its card."""
+
+from __future__ import annotations
+
+import hashlib
+
+from service.artifacts import get_artifact_store, job_checkpoint_key
+from service.db.models import Artifact
+from service.job_lifecycle import claim, record_epoch
+from tests.api.conftest import Api, assert_error
+
+
+def test_metrics_events_and_checkpoints(api: Api) -> None:
+    job = api.create_job(hyperparameters={"epochs": 2})
+    assert api.get(f"/v1/jobs/{job['id']}/metrics").json() == {"data": []}
+    assert api.get(f"/v1/jobs/{job['id']}/checkpoints").json() == {"data": []}
+
+    store = get_artifact_store(api.settings)
+    with api.session() as session:
+        assert claim(session, job["id"], "w1", 60)
+        for epoch in (2, 1):  # stored out of order, listed by epoch
+            record_epoch(session, job["id"], {"epoch": epoch, "epochs": 2, "val_top1": 10.0 * epoch})
+            stored = store.put_bytes(job_checkpoint_key(job["id"], epoch), b"ckpt%d" % epoch)
+            session.add(
+                Artifact(
+                    job_id=job["id"],
+                    kind="checkpoint",
+                    epoch=epoch,
+                    key=stored.key,
+                    size_bytes=stored.size_bytes,
+                    sha256=stored.sha256,
+                )
+            )
+        session.commit()
+
+    metrics = api.get(f"/v1/jobs/{job['id']}/metrics").json()["data"]
+    assert [m["epoch"] for m in metrics] == [1, 2] and metrics[0]["val_top1"] == 10.0
+    events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
+    assert [e["type"] for e in events] == ["queued", "started", "epoch", "epoch"]
+    assert set(events[0]) == {"type", "message", "data", "created_at"}
+    checkpoints = api.get(f"/v1/jobs/{job['id']}/checkpoints").json()["data"]
+    assert [c["epoch"] for c in checkpoints] == [1, 2]
+    assert (
+        checkpoints[0]["sha256"] == hashlib.sha256(b"ckpt1").hexdigest() and checkpoints[0]["size_bytes"] == 5
+    )
+    assert api.get(f"/v1/jobs/{job['id']}").json()["progress"] == {"epoch": 1, "epochs": 2}
+
+
+def test_student_409_before_success(api: Api) -> None:
+    job = api.create_job()
+    assert_error(api.get(f"/v1/jobs/{job['id']}/student"), 409, "job_not_succeeded")
+    assert_error(api.get(f"/v1/jobs/{job['id']}/student/card"), 409, "job_not_succeeded")
+
+
+def test_student_download_after_success(api: Api) -> None:
+    job = api.create_job()
+    weights = b"\x00safetensors bytes" * 100
+    api.succeed_job(job["id"], student=weights)
+
+    response = api.get(f"/v1/jobs/{job['id']}/student")
+    assert response.status_code == 200
+    assert response.content == weights
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.headers["X-Content-SHA256"] == hashlib.sha256(weights).hexdigest()
+    assert f"{job['id']}-resnet8.safetensors" in response.headers["content-disposition"]
+
+    card = api.get(f"/v1/jobs/{job['id']}/student/card")
+    assert card.status_code == 200 and card.json() == {"arch": "resnet8"}
+
+    done = api.get(f"/v1/jobs/{job['id']}").json()
+    assert done["status"] == "succeeded"
+    assert done["result"] == {"val_top1": 91.5, "val_top5": 99.0, "best_val_top1": 92.0}
+    assert done["started_at"] and done["finished_at"]
+
+
+def test_unknown_job_records_are_404(api: Api) -> None:
+    for suffix in ("", "/metrics", "/events", "/checkpoints", "/student", "/student/card"):
+        assert_error(api.get(f"/v1/jobs/job_missing{suffix}"), 404, "not_found")

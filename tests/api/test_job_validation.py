@@ -1,0 +1,145 @@
+"""Refused job submissions: each a 422 (or 404/409) naming the field at fault."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from service.db.models import Job
+from tests.api.conftest import Api, assert_error, job_body
+
+
+def _nothing_stored(api: Api) -> None:
+    with api.session() as session:
+        assert session.scalars(select(Job)).all() == []
+
+
+def test_unknown_key_at_top_level(api: Api) -> None:
+    error = assert_error(
+        api.post("/v1/jobs", json=job_body(learning_rate=0.1)), 422, "validation_error", "learning_rate"
+    )
+    assert "unknown field" in error["message"]
+    _nothing_stored(api)
+
+
+def test_unknown_key_inside_hyperparameters(api: Api) -> None:
+    response = api.post_job(hyperparameters={"epochs": 2, "lr_typo": 0.1})
+    assert_error(response, 422, "validation_error", "hyperparameters.lr_typo")
+
+
+def test_unknown_key_inside_teacher(api: Api) -> None:
+    response = api.post_job(method="kd", teacher={"job": "job_x", "path": "/etc"})
+    assert_error(response, 422, "validation_error", "teacher.path")
+
+
+def test_bad_value_names_the_nested_field(api: Api) -> None:
+    assert_error(api.post_job(hyperparameters={"lr": -1}), 422, "validation_error", "hyperparameters.lr")
+    assert_error(api.post_job(scales=[1, 0]), 422, "validation_error", "scales")
+
+
+def test_bad_method_lists_the_allowed(api: Api) -> None:
+    error = assert_error(api.post_job(method="sd-xyz"), 422, "validation_error", "method")
+    for method in ("'ce'", "'kd'", "'sd-dkd'", "'sd-nkd'"):
+        assert method in error["message"]
+
+
+def test_unknown_dataset_lists_the_allowed(api: Api) -> None:
+    error = assert_error(api.post_job(dataset="mnist"), 422, "validation_error", "dataset")
+    assert "digits" in error["message"] and "cifar100" in error["message"]
+
+
+def test_server_paths_are_refused(api: Api) -> None:
+    error = assert_error(api.post_job(dataset="imagefolder:/etc"), 422, "validation_error", "dataset")
+    assert "POST /v1/datasets" in error["message"]
+
+
+def test_missing_builtin_data_is_a_dataset_error(api: Api) -> None:
+    error = assert_error(api.post_job(dataset="cifar10"), 422, "dataset_error", "dataset")
+    assert "not found" in error["message"]
+
+
+def test_unknown_student_lists_the_allowed(api: Api) -> None:
+    error = assert_error(api.post_job(student="resnet9000"), 422, "validation_error", "student")
+    assert "resnet8" in error["message"]
+
+
+def test_scale_larger_than_the_students_feature_map(api: Api) -> None:
+    teacher = api.create_job()
+    api.succeed_job(teacher["id"])
+    response = api.post_job(
+        method="sd-kd", student="mobilenetv2", teacher={"job": teacher["id"]}, scales=[1, 2, 4]
+    )
+    error = assert_error(response, 422, "invalid_spec", "scales")
+    assert "2x2" in error["message"]
+    # The same job with scales that fit is accepted.
+    assert (
+        api.post_job(
+            method="sd-kd", student="mobilenetv2", teacher={"job": teacher["id"]}, scales=[1, 2]
+        ).status_code
+        == 201
+    )
+
+
+def test_sd_method_without_teacher(api: Api) -> None:
+    error = assert_error(api.post_job(method="sd-kd"), 422, "validation_error", "teacher")
+    assert "distils from a teacher" in error["message"]
+
+
+def test_ce_with_teacher(api: Api) -> None:
+    teacher = api.create_job()
+    api.succeed_job(teacher["id"])
+    error = assert_error(
+        api.post_job(method="ce", teacher={"job": teacher["id"]}), 422, "validation_error", "teacher"
+    )
+    assert "leave teacher empty" in error["message"]
+
+
+def test_teacher_needs_exactly_one_source(api: Api) -> None:
+    assert_error(api.post_job(method="kd", teacher={}), 422, "validation_error", "teacher")
+    assert_error(
+        api.post_job(method="kd", teacher={"job": "job_a", "model": "mdl_b"}),
+        422,
+        "validation_error",
+        "teacher",
+    )
+
+
+def test_teacher_job_not_succeeded(api: Api) -> None:
+    queued = api.create_job()
+    error = assert_error(
+        api.post_job(method="kd", teacher={"job": queued["id"]}), 409, "teacher_not_succeeded", "teacher.job"
+    )
+    assert "queued" in error["message"]
+
+
+def test_unknown_teacher_and_dataset_ids(api: Api) -> None:
+    assert_error(api.post_job(method="kd", teacher={"job": "job_missing"}), 404, "not_found", "teacher.job")
+    assert_error(
+        api.post_job(method="kd", teacher={"model": "mdl_missing"}), 404, "not_found", "teacher.model"
+    )
+    assert_error(api.post_job(dataset="ds_missing"), 404, "not_found", "dataset")
+
+
+def test_metadata_limit(api: Api) -> None:
+    assert api.post_job(metadata={"note": "x" * 1000}).status_code == 201
+    assert_error(api.post_job(metadata={"note": "x" * 17000}), 422, "validation_error", "metadata")
+    assert_error(api.post_job(metadata=[1, 2]), 422, "validation_error", "metadata")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "param"),
+    [
+        ({"hyperparameters": {"epochs": 1001}}, "hyperparameters.epochs"),
+        ({"hyperparameters": {"batch_size": 5000}}, "hyperparameters.batch_size"),
+        ({"image_size": 1024}, "image_size"),
+        ({"scales": [1, 32]}, "scales"),
+    ],
+)
+def test_service_limits(api: Api, overrides: dict, param: str) -> None:
+    error = assert_error(api.post_job(**overrides), 422, "limit_exceeded", param)
+    assert "limit" in error["message"]
+
+
+def test_idempotency_key_too_long(api: Api) -> None:
+    response = api.post_job(headers={"Idempotency-Key": "k" * 256})
+    assert_error(response, 422, "validation_error", "Idempotency-Key")
