@@ -1,0 +1,134 @@
+"""``run_job`` in-process: every outcome ends in a terminal status with the right error code.
+
+The trainer is replaced by stubs that raise, to reach the failure paths a real tiny job cannot;
+the successful path runs the real trainer (see also ``test_worker_process.py``).
+"""
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from sdd_core.errors import NonFiniteTrainingError
+from service import job_lifecycle
+from service.artifacts import dataset_key, get_artifact_store
+from service.db.models import Artifact, Dataset, Job
+from service.db.session import session_scope
+from tests.worker.worker_harness import TINY_SPEC, event_types
+from worker import runner
+
+
+def _job(settings, job_id: str) -> Job:
+    with session_scope(settings) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+def _raise(exc: BaseException):
+    def train(spec, out_dir, **_):
+        (out_dir / "metrics.jsonl").write_text('{"epoch": 1}\n')
+        raise exc
+    return train
+
+
+@pytest.mark.parametrize(("exc", "code"), [
+    (NonFiniteTrainingError("epoch 3: 90 of 100 steps gave a non-finite loss"), "non_finite"),
+    (MemoryError(), "out_of_memory"),
+    (OSError(errno.ENOSPC, "No space left on device"), "disk_full"),
+    (ZeroDivisionError("division by zero"), "internal_error"),
+])
+def test_failures_end_failed_with_a_code(embedded, make_job, monkeypatch, exc, code):
+    monkeypatch.setattr(runner, "train", _raise(exc))
+    job_id = make_job()
+    assert runner.run_job(job_id, embedded) == "failed"
+    job = _job(embedded, job_id)
+    assert (job.status, job.error_code) == ("failed", code)
+    assert job.finished_at is not None and job.lease_expires_at is None
+    assert event_types(embedded, job_id)[-1] == "failed"
+    assert not (embedded.work_dir / job_id).exists()
+    if code == "internal_error":
+        assert job.error_message == "ZeroDivisionError: division by zero"
+
+
+def test_worker_shutdown_is_recorded_then_propagates(embedded, make_job, monkeypatch):
+    monkeypatch.setattr(runner, "train", _raise(KeyboardInterrupt()))
+    job_id = make_job()
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_job(job_id, embedded)
+    assert (_job(embedded, job_id).status, _job(embedded, job_id).error_code) == ("failed", "interrupted")
+
+
+@pytest.mark.parametrize("status", ["running", "succeeded", "cancelled"])
+def test_a_job_that_cannot_be_claimed_is_left_alone(embedded, make_job, monkeypatch, status):
+    monkeypatch.setattr(runner, "train", _raise(AssertionError("must not train")))
+    job_id = make_job(status=status)
+    assert runner.run_job(job_id, embedded) == status
+    assert _job(embedded, job_id).status == status and _job(embedded, job_id).attempts == 0
+
+
+def test_unknown_job_is_dropped(embedded):
+    assert runner.run_job("job_doesnotexist", embedded) == "missing"
+
+
+def test_cancel_before_training_starts_ends_cancelled(embedded, make_job):
+    """A cancel that lands between the claim and the first batch stops at the first batch."""
+    job_id = make_job()
+    original_claim = job_lifecycle.claim
+
+    def claim_then_cancel(session, job_id_, worker, lease_seconds):
+        won = original_claim(session, job_id_, worker, lease_seconds)
+        job_lifecycle.request_cancel(session, session.get(Job, job_id_))
+        return won
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(job_lifecycle, "claim", claim_then_cancel)
+        assert runner.run_job(job_id, embedded) == "cancelled"
+    job = _job(embedded, job_id)
+    assert job.status == "cancelled" and job.epoch == 0
+    assert event_types(embedded, job_id)[-2:] == ["cancelling", "cancelled"]
+
+
+def _upload_dataset(settings, tenant_id: str, *, with_val: bool = True) -> str:
+    """A tiny two-class image folder in the artifact store, with its Dataset row (as the API stores it)."""
+    with session_scope(settings) as session:
+        row = Dataset(tenant_id=tenant_id, name="squares", classes=["dark", "light"], num_classes=2, image_size=16,
+                      train_count=8, val_count=4, class_counts={}, storage_key="", size_bytes=0, sha256="0" * 64)
+        session.add(row)
+        session.flush()
+        dataset_id = row.id
+    root = get_artifact_store(settings).path(dataset_key(dataset_id))
+    for split, count in (("train", 4), ("val", 2)) if with_val else (("train", 4),):
+        for label, shade in (("dark", 30), ("light", 220)):
+            folder: Path = root / split / label
+            folder.mkdir(parents=True)
+            for index in range(count):
+                Image.new("RGB", (16, 16), (shade, shade + index, shade)).save(folder / f"{index}.png")
+    return dataset_id
+
+
+def test_uploaded_dataset_trains_and_the_card_names_its_id(embedded, make_job, tenant_id):
+    dataset_id = _upload_dataset(embedded, tenant_id)
+    job_id = make_job({**TINY_SPEC, "dataset": dataset_id})
+    assert runner.run_job(job_id, embedded) == "succeeded", _job(embedded, job_id).error_message
+    assert _job(embedded, job_id).result["num_classes"] == 2
+    store = get_artifact_store(embedded)
+    with session_scope(embedded) as session:
+        card_key = session.scalar(select(Artifact.key).where(Artifact.job_id == job_id, Artifact.kind == "card"))
+    card_text = store.path(card_key).read_text()
+    assert json.loads(card_text)["dataset"]["name"] == dataset_id
+    assert str(embedded.artifact_dir) not in card_text
+
+
+def test_errors_name_the_dataset_not_the_servers_folders(embedded, make_job, tenant_id):
+    dataset_id = _upload_dataset(embedded, tenant_id, with_val=False)
+    job_id = make_job({**TINY_SPEC, "dataset": dataset_id})
+    assert runner.run_job(job_id, embedded) == "failed"
+    job = _job(embedded, job_id)
+    assert job.error_code == "dataset_error"
+    assert f"<dataset {dataset_id}>" in job.error_message and "val" in job.error_message
+    assert str(embedded.home) not in job.error_message

@@ -1,0 +1,73 @@
+"""Why a job failed, as an ``(error_code, message)`` pair stored on the job.
+
+* ``SDDError`` subclasses carry their own code (``invalid_spec``, ``teacher_error``, …);
+* running out of host or GPU memory is ``out_of_memory``, a full disk ``disk_full`` — also when
+  the error was raised from (``__cause__``/``__context__``) such an error;
+* a worker stopped while the job ran is ``interrupted``;
+* anything else is a bug: ``internal_error`` with the exception type, and a logged traceback.
+
+Messages are shown to users, so ``redact_paths`` replaces the worker's folders in them: an
+uploaded dataset's folder becomes ``<dataset ds_…>`` (a bad image's path stays useful), the
+other service folders become ``<artifacts>``, ``<work>``, ``<data>``, ``<sdd_home>``.
+"""
+from __future__ import annotations
+
+import errno
+import re
+from collections.abc import Iterator
+
+import torch
+
+from sdd_core.errors import SDDError
+from service.artifacts import dataset_key
+from service.settings import Settings
+
+_TORCH_OOM: tuple[type[BaseException], ...] = tuple(
+    {getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)} - {None}
+)
+_CPU_OOM_MESSAGE = "can't allocate memory"  # torch's DefaultCPUAllocator raises a plain RuntimeError
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def classify_failure(exc: BaseException) -> tuple[str, str]:
+    """The error code and user-facing message to store for a job that raised ``exc``."""
+    if isinstance(exc, SDDError):
+        return exc.code, str(exc)
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return "interrupted", "the worker was stopped while this job ran; submit the job again"
+    for cause in _chain(exc):
+        if isinstance(cause, MemoryError) or isinstance(cause, _TORCH_OOM) or (
+            isinstance(cause, RuntimeError) and _CPU_OOM_MESSAGE in str(cause)
+        ):
+            return "out_of_memory", (
+                f"ran out of memory ({type(cause).__name__}: {cause}); "
+                "try a smaller batch_size or image_size, or a smaller model"
+            )
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+            return "disk_full", f"no space left on the worker's disk: {cause}"
+    return "internal_error", f"{type(exc).__name__}: {exc}"
+
+
+def redact_paths(message: str, settings: Settings) -> str:
+    """``message`` with the worker's folders replaced by names a user can relate to."""
+    assert settings.artifact_dir and settings.work_dir and settings.data_root
+    datasets = str(settings.artifact_dir / dataset_key("ds_0")).removesuffix("ds_0")
+    message = re.sub(re.escape(datasets) + r"(ds_[0-9a-z]+)", r"<dataset \1>", message)
+    roots = {
+        str(settings.artifact_dir): "<artifacts>",
+        str(settings.work_dir): "<work>",
+        str(settings.data_root): "<data>",
+        str(settings.home): "<sdd_home>",
+    }
+    for root in sorted(roots, key=len, reverse=True):  # nested folders before their parents
+        message = message.replace(root, roots[root])
+    return message

@@ -1,0 +1,58 @@
+"""Sending jobs to the workers, and checking that the broker is there.
+
+Imported by the API: nothing here imports torch or ``sdd_core.trainer``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import redis
+from kombu.utils.url import maybe_sanitize_url
+
+from worker.celery_app import RUN_JOB_TASK, celery_app, ensure_broker_folders
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailableError(RuntimeError):
+    """The message broker cannot be reached (or, for the file broker, its folders are unusable)."""
+
+
+def enqueue_job(job_id: str) -> None:
+    """Ask a worker to run ``job_id``. Sending twice is harmless: only one delivery can claim it."""
+    queue = celery_app.conf.task_default_queue
+    ensure_broker_folders(celery_app)
+    celery_app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue)
+    log.info("job %s: enqueued on %r", job_id, queue)
+
+
+def check_broker(timeout: float = 2.0) -> None:
+    """Raise ``BrokerUnavailableError`` with a reason if jobs cannot be enqueued right now."""
+    url = str(celery_app.conf.broker_url)
+    shown = maybe_sanitize_url(url)
+    if url.startswith("filesystem://"):
+        try:
+            ensure_broker_folders(celery_app)
+        except OSError as exc:
+            raise BrokerUnavailableError(f"cannot create the file broker's folders: {exc}") from exc
+        options = celery_app.conf.broker_transport_options
+        for key in ("data_folder_in", "data_folder_out", "control_folder"):
+            folder = options[key]
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise BrokerUnavailableError(f"broker folder {folder!r} ({key}) is not writable")
+        return
+    if url.startswith(("redis://", "rediss://")):
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            raise BrokerUnavailableError(f"cannot reach the broker at {shown}: {exc}") from exc
+        finally:
+            client.close()
+        return
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception as exc:  # kombu raises transport-specific errors
+        raise BrokerUnavailableError(f"cannot reach the broker at {shown}: {exc}") from exc

@@ -1,0 +1,59 @@
+"""The Celery task that runs a job, and the worker's start-up hooks.
+
+The task is thin: everything it does is ``worker.runner.run_job``. On start-up a worker
+re-enqueues every job still ``queued`` in SQL, the source of truth, so a message lost with a
+broker (or never sent because the API crashed after its commit) does not strand a job; the
+duplicates this makes are skipped by the atomic claim.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_init, worker_process_init, worker_ready
+from sqlalchemy import select
+
+from service.db.models import Job
+from service.db.session import get_engine, session_scope
+from service.settings import get_settings
+from worker.celery_app import RUN_JOB_TASK, celery_app, ensure_broker_folders
+from worker.queue import enqueue_job
+from worker.runner import run_job
+
+log = logging.getLogger(__name__)
+
+
+@celery_app.task(name=RUN_JOB_TASK, bind=True, acks_late=True, ignore_result=True)
+def run_job_task(self: Task, job_id: str) -> str:
+    """Run job ``job_id`` (claim, train, record); its status lives in SQL, not in Celery."""
+    log.info("job %s: delivered (message %s, redelivered=%s)", job_id, self.request.id,
+             bool((self.request.delivery_info or {}).get("redelivered")))
+    return run_job(job_id)
+
+
+@worker_init.connect
+def _prepare_folders(**_: Any) -> None:
+    """Create SDD_HOME's folders (and the file broker's) before the consumer starts."""
+    get_settings().ensure_dirs()
+    ensure_broker_folders(celery_app)
+
+
+@worker_process_init.connect
+def _forget_inherited_connections(**_: Any) -> None:
+    """A forked pool process must not use (nor close) the parent's pooled database connections."""
+    get_engine(get_settings()).dispose(close=False)
+
+
+@worker_ready.connect
+def requeue_queued_jobs(**_: Any) -> None:
+    """Send a message for every job still ``queued`` in SQL (oldest first)."""
+    try:
+        with session_scope(get_settings()) as session:
+            job_ids = session.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.created_at)).all()
+        for job_id in job_ids:
+            enqueue_job(job_id)
+    except Exception:  # the worker still serves new messages; say loudly what did not happen
+        log.exception("could not re-enqueue the jobs still queued in the database")
+        return
+    log.info("worker ready; re-enqueued %d queued job(s)", len(job_ids))
