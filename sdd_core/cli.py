@@ -4,6 +4,10 @@ The job service adds its own commands (``sdd api``, ``sdd worker``, ...) to the 
 so ``sdd`` stays the one entry point. Every hyper-parameter of ``sdd_core.spec.Hyperparameters``
 is also a flag of ``sdd train`` (``--batch-size``, ``--lr-decay-epochs 150,180,210``, ...); flags
 override the values of ``--config``.
+
+The training stack (torch, the zoo, the datasets) is imported inside the commands that use it,
+so ``sdd --help`` and the service and client commands sharing this group start in a fraction of
+a second instead of several.
 """
 from __future__ import annotations
 
@@ -11,19 +15,17 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
 from pydantic import ValidationError
 
 from sdd_core.errors import SDDError
-from sdd_core.models import list_models, sd_support
-from sdd_core.spec import METHODS, Hyperparameters, JobSpec
-from sdd_core.trainer import TrainCallbacks, TrainOptions
-from sdd_core.trainer import train as run_training
-from sdd_core.trainer.progress import ProgressBar
-from sdd_core.trainer.standalone_eval import evaluate_weights
+from sdd_core.methods import METHODS, Hyperparameters
+
+if TYPE_CHECKING:
+    from sdd_core.spec import JobSpec
 
 HP_FIELDS = list(Hyperparameters.model_fields)
 
@@ -57,6 +59,8 @@ def _load_config(path: Path | None) -> dict[str, Any]:
 
 def build_spec(config: dict[str, Any], flags: dict[str, Any]) -> JobSpec:
     """Merge a config mapping with command-line flags (flags win) into a validated ``JobSpec``."""
+    from sdd_core.spec import JobSpec  # noqa: PLC0415  (deferred: loads torch, see module doc)
+
     data = dict(config)
     hyper = dict(data.pop("hyperparameters", None) or {})
     for key in ("dataset", "student", "method", "beta", "seed", "image_size"):
@@ -115,6 +119,10 @@ def cli(verbose: bool) -> None:
 def train(config_path: Path | None, out_dir: Path, data_root: Path, download: bool, workers: int,
           resume: Path | None, no_progress: bool, **flags: Any) -> None:
     """Train a student (with or without a teacher) and export it with its model card."""
+    from sdd_core.trainer import TrainCallbacks, TrainOptions  # noqa: PLC0415  (deferred, see module doc)
+    from sdd_core.trainer import train as run_training  # noqa: PLC0415
+    from sdd_core.trainer.progress import ProgressBar  # noqa: PLC0415
+
     try:
         spec = build_spec(_load_config(config_path), flags)
     except ValidationError as exc:
@@ -152,6 +160,8 @@ def train(config_path: Path | None, out_dir: Path, data_root: Path, download: bo
 def evaluate(weights: Path, card: Path | None, arch: str | None, dataset: str | None, data_root: Path,
              image_size: int | None, batch_size: int, device: str) -> None:
     """Top-1 / top-5 accuracy of a trained model on a dataset's validation split."""
+    from sdd_core.trainer.standalone_eval import evaluate_weights  # noqa: PLC0415  (deferred, see module doc)
+
     card_data = json.loads(card.read_text()) if card else {}
     arch = arch or card_data.get("arch")
     dataset = dataset or (card_data.get("dataset") or {}).get("name")
@@ -167,10 +177,18 @@ def evaluate(weights: Path, card: Path | None, arch: str | None, dataset: str | 
     click.echo(json.dumps(metrics))
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def models(as_json: bool) -> None:
-    """List the model zoo and whether each architecture supports SD methods."""
+@click.pass_context
+def models(ctx: click.Context, as_json: bool) -> None:
+    """List the model zoo and whether each architecture supports SD methods.
+
+    The job service adds subcommands to this group (uploaded teacher weights on a server).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from sdd_core.models import list_models, sd_support  # noqa: PLC0415  (deferred, see module doc)
+
     rows = [{"name": name, "sd_supported": sd_support(name) is None, "reason": sd_support(name)} for name in list_models()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))

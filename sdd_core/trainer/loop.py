@@ -179,6 +179,12 @@ def train(
         if val["val_top1"] > best["val_top1"] or best.get("epoch") is None:
             best = {"epoch": epoch, "val_top1": val["val_top1"], "val_top5": val["val_top5"]}
         last["best_val_top1"] = best["val_top1"]
+        # Metrics before the checkpoint: a run resumed from this checkpoint skips the epoch, so
+        # its metrics must already be recorded (a replayed epoch's are recorded once by callers).
+        metrics_log.append(last)
+        log.info("epoch %d/%d: loss %.4f val top-1 %.2f%%", epoch, hp.epochs, last["train_loss"], val["val_top1"])
+        if callbacks.on_epoch_end:
+            callbacks.on_epoch_end(last)
         save_checkpoint(checkpoint_path, {
             "epoch": epoch, "model": student.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "best": best, "rng": rng_state(), "spec": _spec_fingerprint(spec),
@@ -186,10 +192,6 @@ def train(
         })
         if callbacks.on_checkpoint:
             callbacks.on_checkpoint(epoch, checkpoint_path)
-        metrics_log.append(last)
-        log.info("epoch %d/%d: loss %.4f val top-1 %.2f%%", epoch, hp.epochs, last["train_loss"], val["val_top1"])
-        if callbacks.on_epoch_end:
-            callbacks.on_epoch_end(last)
 
     # 4. Export.
     if last is None:  # resumed from the final checkpoint: nothing left to train

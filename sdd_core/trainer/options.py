@@ -31,7 +31,8 @@ class TrainCallbacks:
     """Hooks called by the loop. Every one is optional; exceptions raised in them abort training."""
 
     on_epoch_end: Callable[[EpochMetrics], None] | None = None
-    """After evaluation and the checkpoint of each epoch."""
+    """After each epoch's evaluation and before its checkpoint, so an epoch that a resume skips
+    has always been reported (a replayed epoch is reported again; callers record it once)."""
     on_checkpoint: Callable[[int, Path], None] | None = None
     """(epoch, path) after the epoch's checkpoint was written atomically at ``path``."""
     on_batch_end: Callable[[int, int, int, dict[str, float]], None] | None = None
