@@ -1,0 +1,93 @@
+"""``sdd up``, the embedded all-in-one: it serves and trains, and Ctrl-C stops it and its children."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.service_processes import (
+    READY_TIMEOUT_S,
+    ServiceProcess,
+    create_tokens,
+    sdd_command,
+    service_environment,
+    tiny_job,
+    wait_for_job,
+    wait_until_ready,
+)
+from tests.fixtures.servers import free_port
+
+psutil = pytest.importorskip("psutil")
+
+pytestmark = pytest.mark.slow
+
+EXIT_WITHIN_S = 60.0
+MIGRATED = re.compile(r"database at revision \S+; starting API")
+
+
+def processes_with_home(home: Path) -> list[psutil.Process]:
+    """Live processes whose environment has ``SDD_HOME=<home>`` (the home is unique to the test)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("SDD_HOME") == str(home) and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def command_line(process: psutil.Process) -> str:
+    """The process's command line; empty for one that exited (pool processes come and go)."""
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return ""
+
+
+def test_sdd_up_serves_a_job_and_stops_on_sigint(tmp_path: Path) -> None:
+    home = tmp_path / "sdd_home"
+    env = service_environment(home)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    up = ServiceProcess.start(
+        "sdd up", sdd_command("up", "--host", "127.0.0.1", "--port", str(port)), env, tmp_path / "up.log",
+        new_session=True,
+    )
+    children: list[psutil.Process] = []
+    try:
+        up.wait_for_log(MIGRATED, READY_TIMEOUT_S)
+        token = create_tokens(env, ["t1"])["t1"]  # while `sdd up` starts API and worker
+        wait_until_ready(url, [up])
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0) as client:
+            response = client.post("/v1/jobs", json=tiny_job())
+            assert response.status_code == 201, response.text
+            wait_for_job(client, response.json()["id"], {"succeeded"}, processes=[up])
+
+        children = psutil.Process(up.pid).children(recursive=True)
+        commands = [command_line(child) for child in children]
+        assert any(" api " in f"{c} " for c in commands) and any(" worker " in f"{c} " for c in commands), commands
+
+        up.signal(signal.SIGINT)  # to `sdd up` alone, as a supervisor would: it must stop its children
+        try:
+            code = up.process.wait(timeout=EXIT_WITHIN_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`sdd up` still running {EXIT_WITHIN_S:.0f}s after SIGINT\n{up.log_tail()}")
+        assert code == 0, up.log_tail()
+        _, alive = psutil.wait_procs(children, timeout=5)
+        assert alive == [], f"children left running: {alive}\n{up.log_tail()}"
+        assert processes_with_home(home) == []
+    finally:
+        if up.alive():
+            os.killpg(up.pid, signal.SIGKILL)
+            up.process.wait()
+        for process in [*children, *processes_with_home(home)]:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
