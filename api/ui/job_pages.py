@@ -1,0 +1,213 @@
+"""The job pages: the list (and its live JSON), one job (live part, curves, student, cancel), comparison."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from api.deps import SessionDep, SettingsDep
+from api.ui import job_views
+from api.ui.rendering import IMAGE_CSP, UiError, page, shown_as_page
+from api.ui.session import CheckedForm, FetchTenant, PageTenant
+from service.artifacts import get_artifact_store
+from service.db.models import JOB_STATUSES, TERMINAL_STATUSES, Job, Tenant
+from service.job_lifecycle import request_cancel
+from service.plots import job_label, job_title, render_curves
+
+logger = logging.getLogger("api.ui")
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+JobId = Annotated[str, Path(max_length=40)]
+# The job page asks for ?epoch=<last epoch>, so a cached image is never stale; a comparison has no such key.
+IMAGE_HEADERS = {"Content-Security-Policy": IMAGE_CSP, "Cache-Control": "private, max-age=300"}
+OVERLAY_HEADERS = {"Content-Security-Policy": IMAGE_CSP, "Cache-Control": "no-store"}
+NOTICES = {
+    "cancelled": "Cancelled before it started.",
+    "cancelling": "Cancel requested: the job stops at the next batch.",
+    "finished": "The job had already finished; there was nothing to cancel.",
+}
+
+
+def _job(session: Session, tenant: Tenant, job_id: str) -> Job:
+    with shown_as_page():
+        return job_views.owned_job(session, tenant.id, job_id)
+
+
+def _ids(values: list[str]) -> list[str]:
+    """Job ids from ``?ids=a,b&ids=c`` forms, in order, without blanks or repeats."""
+    ids: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if part and part not in ids:
+                ids.append(part[:40])
+    return ids
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def _status_filter(status: str | None) -> str | None:
+    if status and status not in JOB_STATUSES:
+        raise UiError(422, "Invalid request", f"status must be one of: {', '.join(JOB_STATUSES)}")
+    return status or None
+
+
+@router.get("", response_class=HTMLResponse)
+def jobs_page(
+    request: Request,
+    session: SessionDep,
+    tenant: PageTenant,
+    status: str | None = None,
+    after: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    status = _status_filter(status)
+    with shown_as_page():
+        rows, has_more = job_views.list_jobs(session, tenant.id, status, after)
+    older = f"/ui?{urlencode({'status': status or '', 'after': rows[-1].id})}" if has_more else None
+    return page(
+        request,
+        "jobs.html",
+        {"tenant_name": tenant.name, "rows": rows, "status": status, "statuses": JOB_STATUSES, "older": older},
+    )
+
+
+@router.get("/jobs.json")
+def jobs_json(
+    session: SessionDep,
+    tenant: FetchTenant,
+    ids: Annotated[str, Query(max_length=4000)] = "",
+    status: str | None = None,
+) -> JSONResponse:
+    """Live fields of the named jobs (or of the newest page) for our JS to update rows in place."""
+    if ids:
+        jobs = job_views.jobs_by_ids(session, tenant.id, _ids([ids])[: job_views.LIST_PAGE_SIZE])
+        rows = job_views.job_rows(session, jobs)
+    else:
+        rows, _ = job_views.list_jobs(session, tenant.id, _status_filter(status), None)
+    return JSONResponse({"data": [row.live() for row in rows]}, headers={"Cache-Control": "no-store"})
+
+
+def _job_context(session: Session, job: Job, notice: str | None = None) -> dict[str, Any]:
+    metrics = job_views.metrics_of(session, job.id)
+    return {
+        "job": job,
+        "row": job_views.job_rows(session, [job])[0],
+        "hyperparameters": job.spec.get("hyperparameters") or {},
+        "accuracy": job_views.accuracy(job, metrics),
+        "latest": metrics[-1] if metrics else None,
+        "events": job_views.events_of(session, job.id),
+        "checkpoints": job_views.checkpoints_of(session, job.id),
+        "student": job_views.student_of(session, job),
+        "cancellable": job.status in job_views.CANCELLABLE,
+        "terminal": job.status in TERMINAL_STATUSES,
+        "notice": NOTICES.get(notice or ""),
+    }
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(
+    request: Request, job_id: JobId, session: SessionDep, tenant: PageTenant, notice: str | None = None
+) -> Response:
+    job = _job(session, tenant, job_id)
+    return page(request, "job.html", {"tenant_name": tenant.name, **_job_context(session, job, notice)})
+
+
+@router.get("/jobs/{job_id}/live", response_class=HTMLResponse)
+def job_live(request: Request, job_id: JobId, session: SessionDep, tenant: FetchTenant) -> Response:
+    """The job page's changing part alone, for our JS to swap in while the job is not finished."""
+    job = _job(session, tenant, job_id)
+    return page(request, "job_live.html", _job_context(session, job))
+
+
+@router.get("/jobs/{job_id}/curves.svg")
+def job_curves(job_id: JobId, session: SessionDep, tenant: FetchTenant) -> Response:
+    job = _job(session, tenant, job_id)
+    series = {job_label(job.id, job.spec): job_views.metrics_of(session, job.id)}
+    title = job_title(job.id, job.spec)
+    session.commit()  # end the read transaction: no database connection held while drawing
+    svg = render_curves(series, fmt="svg", title=title)
+    return Response(svg, media_type="image/svg+xml", headers=IMAGE_HEADERS)
+
+
+@router.get("/jobs/{job_id}/student")
+def download_student(
+    job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: PageTenant
+) -> FileResponse:
+    job = _job(session, tenant, job_id)
+    artifact = job_views.student_of(session, job)
+    if artifact is None:
+        message = f"job {job.id} is {job.status}; its student exists once it has succeeded"
+        raise UiError(409, "Not possible now", message)
+    path = get_artifact_store(settings).path(artifact.key)
+    if not path.is_file():
+        raise UiError(404, "Not found", f"the student file of job {job.id} is missing from storage")
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        filename=f"{job.id}-{job.spec['student'].replace('/', '_')}.safetensors",
+        headers={"X-Content-SHA256": artifact.sha256},
+    )
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(job_id: JobId, session: SessionDep, tenant: PageTenant, _fields: CheckedForm) -> Response:
+    job = _job(session, tenant, job_id)
+    if job.status in TERMINAL_STATUSES:
+        notice = "finished"
+    else:
+        notice = request_cancel(session, job).status
+        logger.info("dashboard: tenant %s cancelled job %s (now %s)", tenant.name, job.id, notice)
+    return RedirectResponse(f"/ui/jobs/{job.id}?notice={notice}", 303)
+
+
+# ---------------------------------------------------------------- comparison
+
+
+def _compared_jobs(session: Session, tenant: Tenant, ids: list[str]) -> list[Job]:
+    wanted = _ids(ids)
+    if len(wanted) < 2:
+        raise UiError(422, "Pick jobs to compare", "Tick at least two jobs in the job list, then press Compare.")
+    if len(wanted) > job_views.COMPARE_MAX_JOBS:
+        raise UiError(422, "Too many jobs", f"Compare at most {job_views.COMPARE_MAX_JOBS} jobs at a time.")
+    jobs = job_views.jobs_by_ids(session, tenant.id, wanted)
+    missing = [i for i in wanted if i not in {job.id for job in jobs}]
+    if missing:
+        raise UiError(404, "Not found", f"no job with id {missing[0]!r}")
+    return jobs
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(
+    request: Request, session: SessionDep, tenant: PageTenant, ids: Annotated[list[str], Query()] = []
+) -> Response:
+    jobs = _compared_jobs(session, tenant, ids)
+    metrics = {job.id: job_views.metrics_of(session, job.id) for job in jobs}
+    return page(
+        request,
+        "compare.html",
+        {
+            "tenant_name": tenant.name,
+            "jobs": jobs,
+            "settings_rows": job_views.settings_table(jobs),
+            "accuracies": [job_views.accuracy(job, metrics[job.id]) for job in jobs],
+            "curves_url": "/ui/compare/curves.svg?" + urlencode({"ids": ",".join(job.id for job in jobs)}),
+        },
+    )
+
+
+@router.get("/compare/curves.svg")
+def compare_curves(
+    session: SessionDep, tenant: FetchTenant, ids: Annotated[list[str], Query()] = []
+) -> Response:
+    jobs = _compared_jobs(session, tenant, ids)
+    series = {job_label(job.id, job.spec): job_views.metrics_of(session, job.id) for job in jobs}
+    session.commit()
+    svg = render_curves(series, fmt="svg", title=f"{len(jobs)} jobs compared")
+    return Response(svg, media_type="image/svg+xml", headers=OVERLAY_HEADERS)

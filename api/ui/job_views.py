@@ -1,0 +1,184 @@
+"""What the dashboard shows of jobs, read through the same tenant-scoped lookups as ``/v1``.
+
+Everything here takes the caller's tenant id: a job is found with ``api.ownership.get_owned``
+(another tenant's job is "not found"), lists with ``api.pagination.page_of``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from api.ownership import get_owned
+from api.pagination import PageParams, page_of
+from service.db.models import TERMINAL_STATUSES, Artifact, Job, JobEvent, JobMetric
+
+LIST_PAGE_SIZE = 50
+COMPARE_MAX_JOBS = 8
+CANCELLABLE = frozenset({"queued", "running"})
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job as the job list and ``/ui/jobs.json`` show it."""
+
+    id: str
+    status: str
+    method: str
+    student: str
+    teacher: str | None  # a job or model id
+    teacher_is_job: bool
+    dataset: str
+    epoch: int
+    epochs: int
+    val_top1: float | None
+    created_at: datetime
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def live(self) -> dict[str, Any]:
+        """The parts that change while the job runs (what our JS updates in place)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "terminal": self.terminal,
+            "epoch": self.epoch,
+            "epochs": self.epochs,
+            "val_top1": self.val_top1,
+        }
+
+
+def teacher_ref(spec: dict[str, Any]) -> tuple[str | None, bool]:
+    """(teacher id, whether it is a job) of a stored spec; (None, False) without a teacher."""
+    teacher = spec.get("teacher") or {}
+    if teacher.get("job"):
+        return str(teacher["job"]), True
+    if teacher.get("model"):
+        return str(teacher["model"]), False
+    return None, False
+
+
+def latest_metrics(session: Session, jobs: list[Job]) -> dict[str, dict[str, Any]]:
+    """Each job's metrics row of its last finished epoch (jobs before their first epoch left out)."""
+    pairs = [and_(JobMetric.job_id == job.id, JobMetric.epoch == job.epoch) for job in jobs if job.epoch > 0]
+    if not pairs:
+        return {}
+    return {row.job_id: row.data for row in session.scalars(select(JobMetric).where(or_(*pairs)))}
+
+
+def job_rows(session: Session, jobs: list[Job]) -> list[JobRow]:
+    latest = latest_metrics(session, jobs)
+    rows = []
+    for job in jobs:
+        teacher, teacher_is_job = teacher_ref(job.spec)
+        result = job.result or {}
+        val_top1 = result.get("val_top1", latest.get(job.id, {}).get("val_top1"))
+        rows.append(
+            JobRow(
+                id=job.id,
+                status=job.status,
+                method=job.spec["method"],
+                student=job.spec["student"],
+                teacher=teacher,
+                teacher_is_job=teacher_is_job,
+                dataset=job.spec["dataset"],
+                epoch=job.epoch,
+                epochs=job.epochs,
+                val_top1=val_top1,
+                created_at=job.created_at,
+            )
+        )
+    return rows
+
+
+def list_jobs(
+    session: Session, tenant_id: str, status: str | None, after: str | None
+) -> tuple[list[JobRow], bool]:
+    """A page of the tenant's jobs, newest first, optionally of one status: (rows, more follow)."""
+    filters = [Job.status == status] if status else []
+    jobs, has_more = page_of(session, Job, tenant_id, PageParams(limit=LIST_PAGE_SIZE, after=after), *filters)
+    return job_rows(session, list(jobs)), has_more
+
+
+def jobs_by_ids(session: Session, tenant_id: str, ids: list[str]) -> list[Job]:
+    """The tenant's jobs among ``ids``, in the order given (others' and unknown ids left out)."""
+    found = {
+        job.id: job
+        for job in session.scalars(select(Job).where(Job.tenant_id == tenant_id, Job.id.in_(ids)))
+    }
+    return [found[i] for i in ids if i in found]
+
+
+def owned_job(session: Session, tenant_id: str, job_id: str) -> Job:
+    """The tenant's job ``job_id``; ``ApiError`` 404 otherwise (also for another tenant's job)."""
+    return get_owned(session, Job, tenant_id, job_id, kind="job")
+
+
+def metrics_of(session: Session, job_id: str) -> list[dict[str, Any]]:
+    rows = session.scalars(select(JobMetric).where(JobMetric.job_id == job_id).order_by(JobMetric.epoch))
+    return [row.data for row in rows]
+
+
+def events_of(session: Session, job_id: str) -> list[JobEvent]:
+    return list(session.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)))
+
+
+def checkpoints_of(session: Session, job_id: str) -> list[Artifact]:
+    return list(
+        session.scalars(
+            select(Artifact)
+            .where(Artifact.job_id == job_id, Artifact.kind == "checkpoint")
+            .order_by(Artifact.epoch)
+        )
+    )
+
+
+def student_of(session: Session, job: Job) -> Artifact | None:
+    """The stored student of a succeeded job; None for any other job."""
+    if job.status != "succeeded":
+        return None
+    return session.scalar(select(Artifact).where(Artifact.job_id == job.id, Artifact.kind == "student"))
+
+
+def accuracy(job: Job, metrics: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Final val top-1/top-5 and the best val top-1 seen: the job's result, else its metrics so far."""
+    result = job.result or {}
+    last = metrics[-1] if metrics else {}
+    seen = [m["val_top1"] for m in metrics if isinstance(m.get("val_top1"), (int, float))]
+    return {
+        "val_top1": result.get("val_top1", last.get("val_top1")),
+        "val_top5": result.get("val_top5", last.get("val_top5")),
+        "best_val_top1": result.get("best_val_top1", max(seen) if seen else None),
+    }
+
+
+def settings_table(jobs: list[Job]) -> list[tuple[str, list[Any], bool]]:
+    """(setting, value per job, whether the jobs differ) for the comparison page."""
+    def teacher_of(job: Job) -> str:
+        return teacher_ref(job.spec)[0] or "—"
+
+    rows: list[tuple[str, list[Any]]] = [
+        ("status", [job.status for job in jobs]),
+        ("method", [job.spec["method"] for job in jobs]),
+        ("student", [job.spec["student"] for job in jobs]),
+        ("teacher", [teacher_of(job) for job in jobs]),
+        ("dataset", [job.spec["dataset"] for job in jobs]),
+        ("scales", [job.spec.get("scales") for job in jobs]),
+        ("beta", [job.spec.get("beta") for job in jobs]),
+        ("seed", [job.spec.get("seed") for job in jobs]),
+        ("image_size", [job.spec.get("image_size") for job in jobs]),
+        ("epochs done", [f"{job.epoch}/{job.epochs}" for job in jobs]),
+    ]
+    names: list[str] = []
+    for job in jobs:
+        for name in job.spec.get("hyperparameters") or {}:
+            if name not in names:
+                names.append(name)
+    rows += [(name, [(job.spec.get("hyperparameters") or {}).get(name) for job in jobs]) for name in names]
+    return [(name, values, any(v != values[0] for v in values)) for name, values in rows]

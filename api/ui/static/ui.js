@@ -1,0 +1,130 @@
+// sdd-jobs dashboard: live job list, live job page, per-method defaults on the job form.
+// Our own code, no dependencies. Pages work without it; it only keeps them fresh.
+(function () {
+  "use strict";
+
+  var POLL_MS = 2000;
+
+  function percent(value) {
+    return typeof value === "number" ? value.toFixed(2) + "%" : "\u2014";
+  }
+
+  // Signed out meanwhile (token revoked, cookie gone): reload, the server sends us to the login.
+  function checked(response) {
+    if (response.status === 401) {
+      window.location.reload();
+      throw new Error("signed out");
+    }
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    return response;
+  }
+
+  function setBadge(badge, status) {
+    badge.textContent = status;
+    badge.className = "badge status-" + status;
+  }
+
+  function setProgress(cell, epoch, epochs) {
+    var bar = cell.querySelector("progress");
+    var text = cell.querySelector(".epoch-text");
+    if (bar) { bar.max = epochs; bar.value = epoch; bar.textContent = epoch + "/" + epochs; }
+    if (text) text.textContent = epoch + "/" + epochs;
+  }
+
+  // ---- the job list: update rows in place while any shown job is not finished
+  function liveJobList(table) {
+    function activeIds() {
+      var rows = table.querySelectorAll("tr[data-job-id][data-terminal='false']");
+      return Array.prototype.map.call(rows, function (row) { return row.dataset.jobId; });
+    }
+    function update(job) {
+      var row = table.querySelector("tr[data-job-id='" + CSS.escape(job.id) + "']");
+      if (!row) return;
+      setBadge(row.querySelector("[data-field='status'] .badge"), job.status);
+      setProgress(row.querySelector("[data-field='progress']"), job.epoch, job.epochs);
+      row.querySelector("[data-field='val_top1']").textContent = percent(job.val_top1);
+      row.dataset.terminal = job.terminal ? "true" : "false";
+    }
+    function tick() {
+      var ids = activeIds();
+      if (!ids.length) return;
+      var url = table.dataset.liveUrl + "?ids=" + encodeURIComponent(ids.join(","));
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(checked)
+        .then(function (response) { return response.json(); })
+        .then(function (body) { body.data.forEach(update); })
+        .catch(function () { /* try again at the next tick */ })
+        .then(function () { if (activeIds().length) window.setTimeout(tick, POLL_MS); });
+    }
+    window.setTimeout(tick, POLL_MS);
+  }
+
+  // ---- the job page: swap in the server-rendered live section until the job has finished
+  function liveJobPage(section) {
+    function showCurves(epoch) {
+      var figure = document.getElementById("curves");
+      if (!figure || Number(epoch) <= Number(figure.dataset.epoch)) return;
+      figure.dataset.epoch = epoch;
+      var img = document.getElementById("curves-img");
+      if (!img) {
+        img = document.createElement("img");
+        img.id = "curves-img";
+        img.alt = "Training curves: validation accuracy, loss parts, complementary-region share and learning rate per epoch";
+        figure.textContent = "";
+        figure.appendChild(img);
+      }
+      img.src = figure.dataset.src + "?epoch=" + encodeURIComponent(epoch);
+    }
+    function tick() {
+      var current = document.getElementById("job-live");
+      fetch(current.dataset.liveUrl, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(checked)
+        .then(function (response) { return response.text(); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("job-live");
+          if (!fresh) return;
+          fresh = document.adoptNode(fresh);
+          var shown = current.querySelector("#curves");
+          var incoming = fresh.querySelector("#curves");
+          if (shown && incoming) incoming.replaceWith(shown);  // keep the loaded image: no flicker
+          current.replaceWith(fresh);
+          showCurves(fresh.dataset.epoch);
+        })
+        .catch(function () { /* try again at the next tick */ })
+        .then(function () {
+          if (document.getElementById("job-live").dataset.terminal !== "true") window.setTimeout(tick, POLL_MS);
+        });
+    }
+    if (section.dataset.terminal !== "true") window.setTimeout(tick, POLL_MS);
+  }
+
+  // ---- the job form: a method change swaps the hyper-parameters the user has not edited
+  function methodDefaults(form) {
+    var source = document.getElementById("method-defaults");
+    var method = form.querySelector("select[name='method']");
+    if (!source || !method) return;
+    var defaults = JSON.parse(source.textContent);
+    var previous = method.value;
+    method.addEventListener("change", function () {
+      var before = defaults[previous] || {};
+      var after = defaults[method.value] || {};
+      Object.keys(after).forEach(function (name) {
+        var input = form.elements.namedItem(name);
+        if (input && (input.value === before[name] || input.value === "")) input.value = after[name];
+      });
+      previous = method.value;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.requestSubmit(); });
+    });
+    var table = document.getElementById("jobs-table");
+    if (table) liveJobList(table);
+    var live = document.getElementById("job-live");
+    if (live) liveJobPage(live);
+    var form = document.querySelector("form.job-form");
+    if (form) methodDefaults(form);
+  });
+})();

@@ -1,0 +1,141 @@
+"""The ``sdd`` commands that talk to a server: ``login``, ``jobs …``, ``datasets …``,
+``models upload|list`` and ``catalog``.
+
+``register(cli)`` attaches them to the ``sdd`` group (``service/cli.py`` calls it). ``sdd models``
+without a subcommand still lists the local model zoo (``sdd_core``); ``upload`` and ``list`` are
+added to that group here, so ``sdd_core`` stays free of HTTP. Human tables by default, ``--json``
+on every read command; exit codes in ``sdd_client.cli_support``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sdd_client.cli_support import (
+    connect,
+    connection_options,
+    console,
+    json_option,
+    print_json,
+    reports_errors,
+)
+from sdd_client.config import write_config_file
+from sdd_client.job_commands import jobs_group
+from sdd_client.tables import catalog_view, datasets_table, models_table
+
+UPLOAD_PATH = click.Path(path_type=Path, dir_okay=False, exists=True)
+
+
+@click.command("login")
+@click.option("--url", required=True, help="Server URL, e.g. http://127.0.0.1:8000.")
+@click.option("--token", prompt=True, hide_input=True, help="API token (`sdd token create` on the server).")
+@reports_errors
+def login_command(url: str, token: str) -> None:
+    """Check a URL and token against the server and save them for later commands."""
+    with connect(url, token) as client:
+        catalog = client.catalog()
+        server_url = client.url
+    path = write_config_file(server_url, token)
+    click.echo(f"logged in to {server_url} ({len(catalog.architectures)} architectures, "
+               f"{len(catalog.methods)} methods); saved to {path} (mode 0600)")
+
+
+@click.command("catalog")
+@json_option
+@connection_options
+@reports_errors
+def catalog_command(url: str | None, token: str | None, as_json: bool) -> None:
+    """What jobs on the server may name: methods and their defaults, architectures, datasets, limits."""
+    with connect(url, token) as client:
+        catalog = client.catalog()
+    print_json(catalog) if as_json else console().print(catalog_view(catalog))
+
+
+# ---------------------------------------------------------------- datasets
+
+
+@click.group("datasets")
+def datasets_group() -> None:
+    """Upload and list image-folder datasets on the server."""
+
+
+@datasets_group.command("upload")
+@click.argument("path", type=UPLOAD_PATH)
+@click.option("--name", help="A name to recognise it by (default: the file name).")
+@json_option
+@connection_options
+@reports_errors
+def dataset_upload(url: str | None, token: str | None, as_json: bool, path: Path, name: str | None) -> None:
+    """Upload a .zip/.tar.gz with train/<class>/<image> and val/<class>/<image>; prints its id."""
+    with connect(url, token) as client:
+        dataset = client.upload_dataset(path, name=name)
+    if as_json:
+        print_json(dataset)
+        return
+    click.echo(f"uploaded {dataset.name}: {dataset.num_classes} classes, {dataset.train_count} train / "
+               f"{dataset.val_count} val images; use it as --dataset {dataset.id}", err=True)
+    click.echo(dataset.id)
+
+
+@datasets_group.command("list")
+@json_option
+@connection_options
+@reports_errors
+def dataset_list(url: str | None, token: str | None, as_json: bool) -> None:
+    """Your uploaded datasets, newest first."""
+    with connect(url, token) as client:
+        datasets = list(client.iter_datasets())
+    print_json(datasets) if as_json else console().print(datasets_table(datasets))
+
+
+# ---------------------------------------------------------------- models (added to sdd_core's group)
+
+
+@click.command("upload")
+@click.argument("path", type=UPLOAD_PATH)
+@click.option("--arch", required=True, help="Architecture of the weights (see `sdd catalog`).")
+@click.option("--num-classes", type=click.IntRange(min=1), required=True, help="Outputs of its classifier.")
+@click.option("--name", help="A name to recognise it by (default: the file name).")
+@json_option
+@connection_options
+@reports_errors
+def model_upload(url: str | None, token: str | None, as_json: bool, path: Path, arch: str, num_classes: int,
+                 name: str | None) -> None:
+    """Upload teacher weights (safetensors state_dict) to the server; prints the model id."""
+    with connect(url, token) as client:
+        model = client.upload_model(path, arch, num_classes, name=name)
+    if as_json:
+        print_json(model)
+        return
+    click.echo(f"uploaded {model.arch} ({model.num_classes} classes); use it as --teacher-model {model.id}",
+               err=True)
+    click.echo(model.id)
+
+
+@click.command("list")
+@json_option
+@connection_options
+@reports_errors
+def model_list(url: str | None, token: str | None, as_json: bool) -> None:
+    """Teacher weights you uploaded to the server, newest first."""
+    with connect(url, token) as client:
+        models = list(client.iter_models())
+    print_json(models) if as_json else console().print(models_table(models))
+
+
+# ---------------------------------------------------------------- registration
+
+
+def register(cli: click.Group) -> None:
+    """Attach the client commands to the ``sdd`` group."""
+    for command in (login_command, catalog_command, jobs_group, datasets_group):
+        if command.name in cli.commands:
+            raise RuntimeError(f"`sdd {command.name}` already exists; the client commands would shadow it")
+        cli.add_command(command)
+    models = cli.commands.get("models")
+    if not isinstance(models, click.Group):
+        raise RuntimeError("`sdd models` must be a click group for `sdd models upload|list` to join it")
+    models.add_command(model_upload)
+    models.add_command(model_list)
+

@@ -1,0 +1,120 @@
+"""Plumbing shared by the ``sdd`` client commands: connection options, errors, output.
+
+Exit codes: 0 success; 1 a job failed or was cancelled; 2 the request was refused (4xx, bad
+input, missing configuration, an existing file); 3 the server failed (5xx), could not be reached,
+or sent bytes that do not match their checksum. Errors print ``error [code] message (param)`` on
+stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar
+
+import click
+from pydantic import BaseModel
+from rich.console import Console
+
+from sdd_client.client import SDDClient
+from sdd_client.config import ClientConfig, resolve_config
+from sdd_client.errors import (
+    APIError,
+    ChecksumMismatch,
+    ConfigError,
+    SDDClientError,
+    ServiceUnreachable,
+    WaitTimeout,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_JOB_FAILED = 1
+EXIT_REFUSED = 2
+EXIT_SERVER = 3
+
+
+def make_client(config: ClientConfig) -> SDDClient:
+    """The client every command uses; tests replace this factory to point at an in-process app."""
+    return SDDClient(config.url, config.token)
+
+
+@contextmanager
+def connect(url: str | None, token: str | None) -> Iterator[SDDClient]:
+    """A client for ``--url``/``--token``, else SDD_URL/SDD_TOKEN, else the ``sdd login`` file."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):  # `sdd -v` shows every request
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    client = make_client(resolve_config(url, token))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def connection_options(command: F) -> F:
+    """``--url`` and ``--token`` (defaults: SDD_URL/SDD_TOKEN, then the file ``sdd login`` writes)."""
+    command = click.option("--token", default=None, metavar="TOKEN",
+                           help="API token (default: $SDD_TOKEN, then `sdd login`'s config).")(command)
+    return click.option("--url", default=None, metavar="URL",
+                        help="Server URL (default: $SDD_URL, then `sdd login`'s config).")(command)
+
+
+def json_option(command: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")(command)
+
+
+def fail(code: str, message: str, exit_code: int = EXIT_REFUSED, param: str | None = None) -> NoReturn:
+    """Print ``error [code] message (param)`` on stderr and exit."""
+    click.echo(f"error [{code}] {message}" + (f" ({param})" if param else ""), err=True)
+    raise click.exceptions.Exit(exit_code)
+
+
+def _report(exc: Exception) -> NoReturn:
+    if isinstance(exc, APIError):
+        fail(exc.code, exc.message, EXIT_REFUSED if exc.is_client_error else EXIT_SERVER, exc.param)
+    if isinstance(exc, ServiceUnreachable):
+        fail("unreachable", str(exc), EXIT_SERVER)
+    if isinstance(exc, ChecksumMismatch):
+        fail("checksum_mismatch", str(exc), EXIT_SERVER)
+    if isinstance(exc, WaitTimeout):
+        fail("timeout", str(exc), EXIT_JOB_FAILED)
+    if isinstance(exc, ConfigError):
+        fail("config", str(exc))
+    if isinstance(exc, FileExistsError):
+        fail("file_exists", str(exc))
+    fail("client_error", str(exc), EXIT_SERVER)
+
+
+def reports_errors(command: F) -> F:
+    """Turn the client's exceptions into an error line and an exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (SDDClientError, FileExistsError) as exc:
+            _report(exc)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def console(stderr: bool = False) -> Console:
+    """A rich console on the current stdout (or stderr), resolved at call time."""
+    return Console(stderr=stderr, highlight=False)
+
+
+def print_json(value: Any) -> None:
+    """Models and lists of models as indented JSON on stdout."""
+    click.echo(json.dumps(_plain(value), indent=2))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

@@ -1,0 +1,302 @@
+"""``SDDClient``: the whole REST v1 contract of an sdd-jobs server as typed Python calls.
+
+    from sdd_client import SDDClient
+
+    with SDDClient("http://127.0.0.1:8000", token) as sdd:     # or SDDClient() after `sdd login`
+        job = sdd.submit({"dataset": "digits", "student": "resnet8", "method": "ce"})
+        job = sdd.wait(job.id, callback=lambda job, rows: print(job.status, [r.val_top1 for r in rows]))
+        sdd.download_student(job.id, Path("student.safetensors"))
+
+Every error answer raises :class:`~sdd_client.errors.APIError`; no answer at all raises
+:class:`~sdd_client.errors.ServiceUnreachable`.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from sdd_client.config import resolve_config
+from sdd_client.downloads import attachment_name, refuse_existing, save_verified
+from sdd_client.errors import APIError, ServiceUnreachable, WaitTimeout
+from sdd_client.models import (
+    Catalog,
+    Checkpoint,
+    Dataset,
+    EpochRow,
+    Event,
+    Job,
+    JobSubmission,
+    Page,
+    UploadedModel,
+)
+
+M = TypeVar("M", bound=BaseModel)
+Listed = TypeVar("Listed", Job, Dataset, UploadedModel)  # what the paged lists hold
+WaitCallback = Callable[[Job, list[EpochRow]], None]
+
+USER_AGENT = "sdd-client/1"
+UPLOAD_READ_TIMEOUT_S = 600.0  # the server checks a whole archive before it answers
+PLOT_FORMATS = ("png", "svg")
+
+
+class SDDClient:
+    """A client of one sdd-jobs server.
+
+    ``url``/``token`` default to ``SDD_URL``/``SDD_TOKEN``, then the file ``sdd login`` writes.
+    ``transport`` is handed to ``httpx.Client`` (e.g. ``httpx.MockTransport``); ``client`` uses an
+    existing ``httpx.Client`` instead (e.g. Starlette's ``TestClient``), which is then not closed.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        client: httpx.Client | None = None,
+    ) -> None:
+        config = resolve_config(url, token)
+        self.url = config.url
+        self._token = config.token
+        self.timeout = timeout
+        self._owns_http = client is None
+        self._http = client or httpx.Client(timeout=timeout, transport=transport)
+
+    def __repr__(self) -> str:
+        return f"SDDClient(url={self.url!r})"
+
+    # ------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> SDDClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ jobs
+
+    def submit(self, spec: dict[str, Any] | JobSubmission, *, idempotency_key: str | None = None) -> Job:
+        """Submit a job; with ``idempotency_key`` a retry with the same body returns the same job."""
+        body = spec.to_body() if isinstance(spec, JobSubmission) else spec
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._model(Job, "POST", "/v1/jobs", json=body, headers=headers)
+
+    def list_jobs(self, status: str | None = None, limit: int = 20, after: str | None = None) -> Page[Job]:
+        """One page of your jobs, newest first (``limit`` at most 100)."""
+        return self._page(Job, "/v1/jobs", status=status, limit=limit, after=after)
+
+    def iter_jobs(self, status: str | None = None, *, page_size: int = 100) -> Iterator[Job]:
+        """Every job (or every job in ``status``), newest first, fetching pages as needed."""
+        return self._iterate(Job, "/v1/jobs", page_size, status=status)
+
+    def get(self, job_id: str) -> Job:
+        return self._model(Job, "GET", f"/v1/jobs/{job_id}")
+
+    def metrics(self, job_id: str) -> list[EpochRow]:
+        """One row per finished epoch, in epoch order."""
+        return self._list(EpochRow, f"/v1/jobs/{job_id}/metrics")
+
+    def events(self, job_id: str) -> list[Event]:
+        return self._list(Event, f"/v1/jobs/{job_id}/events")
+
+    def checkpoints(self, job_id: str) -> list[Checkpoint]:
+        return self._list(Checkpoint, f"/v1/jobs/{job_id}/checkpoints")
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel: a queued job at once, a running one at its next batch (status ``cancelling``)."""
+        return self._model(Job, "POST", f"/v1/jobs/{job_id}/cancel")
+
+    def wait(
+        self,
+        job_id: str,
+        *,
+        poll: float = 2.0,
+        timeout: float | None = None,
+        callback: WaitCallback | None = None,
+    ) -> Job:
+        """Poll until the job is succeeded, failed or cancelled and return it.
+
+        ``callback(job, new_rows)`` runs on the first poll and whenever the job changes, with the
+        metrics rows finished since the previous call. Raises :class:`WaitTimeout` after ``timeout`` s.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last_seen: dict[str, Any] | None = None
+        last_epoch = 0
+        while True:
+            job = self.get(job_id)
+            new_rows: list[EpochRow] = []
+            if job.progress.epoch > last_epoch:
+                new_rows = [row for row in self.metrics(job_id) if row.epoch > last_epoch]
+                last_epoch = max([last_epoch, *(row.epoch for row in new_rows)])
+            snapshot = job.model_dump(mode="json")
+            if callback is not None and (snapshot != last_seen or new_rows):
+                callback(job, new_rows)
+            last_seen = snapshot
+            if job.is_terminal:
+                return job
+            pause = poll
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeout(job, timeout or 0.0)
+                pause = min(poll, left)
+            time.sleep(pause)
+
+    # ------------------------------------------------------------ results
+
+    def download_student(self, job_id: str, dest: Path | str, *, overwrite: bool = False) -> Path:
+        """Save the distilled student (safetensors) at ``dest``, verified against the server's SHA-256.
+
+        ``dest`` may be a folder: the server's file name is used. An existing file is refused unless
+        ``overwrite``. Streams to a temp file next to ``dest`` and renames it only once verified.
+        """
+        dest = Path(dest).expanduser()
+        if not dest.is_dir():
+            refuse_existing(dest, overwrite)
+        with self._stream("GET", f"/v1/jobs/{job_id}/student") as response:
+            if dest.is_dir():
+                dest = dest / attachment_name(response, f"{job_id}-student.safetensors")
+            save_verified(response, dest, overwrite=overwrite)
+        return dest
+
+    def card(self, job_id: str) -> dict[str, Any]:
+        """The student's model card (architecture, dataset, normalisation, metrics, ...)."""
+        card: dict[str, Any] = self._request("GET", f"/v1/jobs/{job_id}/student/card").json()
+        return card
+
+    def plot(self, job_id: str, fmt: str = "svg") -> bytes:
+        """The job's training curves rendered by the server, as PNG or SVG bytes."""
+        if fmt not in PLOT_FORMATS:
+            raise ValueError(f"fmt must be one of {', '.join(PLOT_FORMATS)}, not {fmt!r}")
+        return self._request("GET", f"/v1/jobs/{job_id}/plots/curves.{fmt}").content
+
+    # ------------------------------------------------------------ uploads
+
+    def upload_dataset(self, path: Path | str, name: str | None = None) -> Dataset:
+        """Upload an image-folder archive (.zip/.tar.gz with train/ and val/ class folders)."""
+        return self._upload(Dataset, "/v1/datasets", Path(path), {"name": name})
+
+    def list_datasets(self, limit: int = 20, after: str | None = None) -> Page[Dataset]:
+        return self._page(Dataset, "/v1/datasets", limit=limit, after=after)
+
+    def iter_datasets(self, *, page_size: int = 100) -> Iterator[Dataset]:
+        return self._iterate(Dataset, "/v1/datasets", page_size)
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        return self._model(Dataset, "GET", f"/v1/datasets/{dataset_id}")
+
+    def upload_model(
+        self, path: Path | str, arch: str, num_classes: int, name: str | None = None
+    ) -> UploadedModel:
+        """Upload teacher weights (a safetensors state_dict of ``arch`` with ``num_classes`` outputs)."""
+        fields = {"arch": arch, "num_classes": str(num_classes), "name": name}
+        return self._upload(UploadedModel, "/v1/models", Path(path), fields)
+
+    def list_models(self, limit: int = 20, after: str | None = None) -> Page[UploadedModel]:
+        return self._page(UploadedModel, "/v1/models", limit=limit, after=after)
+
+    def iter_models(self, *, page_size: int = 100) -> Iterator[UploadedModel]:
+        return self._iterate(UploadedModel, "/v1/models", page_size)
+
+    def get_model(self, model_id: str) -> UploadedModel:
+        return self._model(UploadedModel, "GET", f"/v1/models/{model_id}")
+
+    # ------------------------------------------------------------ service
+
+    def catalog(self) -> Catalog:
+        """Architectures, datasets, methods with their defaults, and the server's limits."""
+        return self._model(Catalog, "GET", "/v1/catalog")
+
+    def ready(self) -> bool:
+        """True when the server can store and enqueue jobs (``/readyz``), False when it says not yet."""
+        try:
+            self._request("GET", "/readyz", auth=False)
+        except APIError as exc:
+            if exc.status == 503:
+                return False
+            raise
+        return True
+
+    # ------------------------------------------------------------ plumbing
+
+    def _headers(self, extra: dict[str, str] | None, auth: bool = True) -> dict[str, str]:
+        headers = {"User-Agent": USER_AGENT, **(extra or {})}
+        if auth:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def _request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, auth: bool = True, **kw: Any
+    ) -> httpx.Response:
+        try:
+            response = self._http.request(method, self.url + path, headers=self._headers(headers, auth), **kw)
+        except httpx.TimeoutException as exc:
+            raise ServiceUnreachable(self.url, f"no answer within the timeout ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise ServiceUnreachable(self.url, str(exc) or type(exc).__name__) from exc
+        if response.is_error:
+            raise _api_error(response)
+        return response
+
+    @contextmanager
+    def _stream(self, method: str, path: str) -> Iterator[httpx.Response]:
+        try:
+            with self._http.stream(method, self.url + path, headers=self._headers(None)) as response:
+                if response.is_error:
+                    response.read()
+                    raise _api_error(response)
+                yield response
+        except httpx.TimeoutException as exc:
+            raise ServiceUnreachable(self.url, f"no answer within the timeout ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise ServiceUnreachable(self.url, str(exc) or type(exc).__name__) from exc
+
+    def _model(self, model: type[M], method: str, path: str, **kw: Any) -> M:
+        return model.model_validate(self._request(method, path, **kw).json())
+
+    def _list(self, model: type[M], path: str) -> list[M]:
+        return [model.model_validate(item) for item in self._request("GET", path).json()["data"]]
+
+    def _page(self, model: type[M], path: str, **params: Any) -> Page[M]:
+        query = {key: value for key, value in params.items() if value is not None}
+        return Page[model].model_validate(self._request("GET", path, params=query).json())  # type: ignore[valid-type]
+
+    def _iterate(self, model: type[Listed], path: str, page_size: int, **params: Any) -> Iterator[Listed]:
+        after: str | None = None
+        while True:
+            page = self._page(model, path, limit=page_size, after=after, **params)
+            yield from page.data
+            if not page.has_more or not page.data:
+                return
+            after = page.data[-1].id
+
+    def _upload(self, model: type[M], path: str, file: Path, fields: dict[str, str | None]) -> M:
+        data = {key: value for key, value in fields.items() if value is not None}
+        extra: dict[str, Any] = {}
+        if self._owns_http:  # a caller's own client keeps its own timeouts
+            extra["timeout"] = httpx.Timeout(self.timeout, read=max(self.timeout, UPLOAD_READ_TIMEOUT_S))
+        with open(file, "rb") as handle:  # httpx streams the open file in chunks
+            files = {"file": (file.name, handle, "application/octet-stream")}
+            return self._model(model, "POST", path, files=files, data=data, **extra)
+
+
+def _api_error(response: httpx.Response) -> APIError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return APIError.from_body(response.status_code, body, response.text)

@@ -1,0 +1,206 @@
+"""``sdd jobs …``: submit, list, show, watch, cancel, download and compare jobs on a server."""
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from sdd_client.cli_support import (
+    EXIT_JOB_FAILED,
+    connect,
+    connection_options,
+    console,
+    fail,
+    json_option,
+    print_json,
+    reports_errors,
+)
+from sdd_client.client import SDDClient
+from sdd_client.live_watch import watch
+from sdd_client.models import JOB_STATUSES, EpochRow, Job
+from sdd_client.submit_flags import build_body, hyperparameter_options, spec_options
+from sdd_client.tables import compare_table, curves_table, job_detail, jobs_table, when
+
+PLOT_SUFFIXES = ("png", "svg")
+
+
+@click.group("jobs")
+def jobs_group() -> None:
+    """Submit, follow and fetch distillation jobs on an sdd-jobs server."""
+
+
+@jobs_group.command("submit")
+@spec_options
+@hyperparameter_options
+@click.option("--idempotency-key", help="Retrying with the same key and body returns the same job.")
+@click.option("--wait", "wait_", is_flag=True, help="Watch the job until it ends; exit 1 unless it succeeded.")
+@click.option("--poll", type=float, default=2.0, show_default=True, help="Seconds between polls with --wait.")
+@json_option
+@connection_options
+@reports_errors
+def submit_command(url: str | None, token: str | None, as_json: bool, idempotency_key: str | None, wait_: bool,
+                   poll: float, spec_file: Path | None, metadata: tuple[str, ...], **flags: Any) -> None:
+    """Submit a job from --file and/or flags; prints the job id (or the job with --json)."""
+    body = build_body(spec_file, flags, metadata)
+    with connect(url, token) as client:
+        job = client.submit(body, idempotency_key=idempotency_key)
+        click.echo(f"submitted {job.id} ({job.status}): {job.spec.method} {job.spec.student} on "
+                   f"{job.spec.dataset}, {job.progress.epochs} epochs", err=True)
+        if wait_:
+            job = watch(client, [job.id], poll=poll, console=console(stderr=as_json))[0]
+    print_json(job) if as_json else click.echo(job.id)
+    if wait_ and not job.succeeded:
+        raise click.exceptions.Exit(EXIT_JOB_FAILED)
+
+
+@jobs_group.command("list")
+@click.option("--status", type=click.Choice(JOB_STATUSES), help="Only jobs in this status.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many, newest first.")
+@json_option
+@connection_options
+@reports_errors
+def list_command(url: str | None, token: str | None, as_json: bool, status: str | None, limit: int) -> None:
+    """Your jobs, newest first."""
+    with connect(url, token) as client:
+        jobs = list(itertools.islice(client.iter_jobs(status, page_size=min(limit, 100)), limit))
+    if as_json:
+        print_json(jobs)
+    elif not jobs:
+        click.echo("no jobs" + (f" {status}" if status else ""), err=True)
+    else:
+        console().print(jobs_table(jobs))
+
+
+@jobs_group.command("show")
+@click.argument("job_id")
+@click.option("--events", is_flag=True, help="Also list the job's events.")
+@json_option
+@connection_options
+@reports_errors
+def show_command(url: str | None, token: str | None, as_json: bool, job_id: str, events: bool) -> None:
+    """One job: spec, progress, result or error, and its last epoch."""
+    with connect(url, token) as client:
+        job = client.get(job_id)
+        rows = client.metrics(job_id) if job.progress.epoch else []
+        event_rows = client.events(job_id) if events else []
+    if as_json:
+        print_json({**job.model_dump(mode="json"), **({"events": event_rows} if events else {})})
+        return
+    out = console()
+    out.print(job_detail(job, rows[-1] if rows else None))
+    if events:
+        table = Table("time", "type", "message", title="events", title_justify="left")
+        for event in event_rows:
+            table.add_row(when(event.created_at), event.type, event.message)
+        out.print(table)
+
+
+@jobs_group.command("watch")
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--poll", type=float, default=2.0, show_default=True, help="Seconds between polls.")
+@connection_options
+@reports_errors
+def watch_command(url: str | None, token: str | None, job_ids: tuple[str, ...], poll: float) -> None:
+    """Live progress bars until every job ends; exit 0 only if all succeeded, 1 otherwise."""
+    with connect(url, token) as client:
+        try:
+            jobs = watch(client, list(job_ids), poll=poll, console=console())
+        except KeyboardInterrupt:
+            click.echo("stopped watching; the jobs keep running on the server", err=True)
+            raise click.exceptions.Exit(130) from None
+    failed = [job for job in jobs if not job.succeeded]
+    for job in failed:
+        reason = f": [{job.error.code}] {job.error.message}" if job.error else ""
+        click.echo(f"{job.id} {job.status}{reason}", err=True)
+    if failed:
+        raise click.exceptions.Exit(EXIT_JOB_FAILED)
+
+
+@jobs_group.command("cancel")
+@click.argument("job_ids", nargs=-1, required=True)
+@json_option
+@connection_options
+@reports_errors
+def cancel_command(url: str | None, token: str | None, as_json: bool, job_ids: tuple[str, ...]) -> None:
+    """Cancel jobs: queued ones at once, running ones at their next batch."""
+    with connect(url, token) as client:
+        jobs = [client.cancel(job_id) for job_id in job_ids]
+    if as_json:
+        print_json(jobs)
+        return
+    for job in jobs:
+        click.echo(f"{job.id} {job.status}")
+
+
+@jobs_group.command("download")
+@click.argument("job_id")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              help="File or folder to save the student (safetensors) in.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing file.")
+@click.option("--card", "with_card", is_flag=True, help="Also save the model card next to it (<name>.card.json).")
+@connection_options
+@reports_errors
+def download_command(url: str | None, token: str | None, job_id: str, output: Path, overwrite: bool,
+                     with_card: bool) -> None:
+    """Download a succeeded job's student, verified against the server's SHA-256."""
+    with connect(url, token) as client:
+        path = client.download_student(job_id, output, overwrite=overwrite)
+        click.echo(f"saved {path} (SHA-256 verified)", err=True)
+        if with_card:
+            card_path = path.with_name(path.stem + ".card.json")
+            if card_path.exists() and not overwrite:
+                fail("file_exists", f"{card_path} already exists; pass --overwrite to replace it")
+            card_path.write_text(json.dumps(client.card(job_id), indent=2))
+            click.echo(f"saved {card_path}", err=True)
+    click.echo(str(path))
+
+
+@jobs_group.command("compare")
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also draw the curves overlaid into this .png or .svg file.")
+@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Show every N-th epoch in the per-epoch table.")
+@json_option
+@connection_options
+@reports_errors
+def compare_command(url: str | None, token: str | None, as_json: bool, job_ids: tuple[str, ...],
+                    plot_path: Path | None, every: int) -> None:
+    """Jobs side by side: final and best accuracy, and val top-1 per epoch."""
+    if plot_path is not None and plot_path.suffix.lstrip(".").lower() not in PLOT_SUFFIXES:
+        fail("invalid_plot_path", f"--plot must end in .png or .svg, not {plot_path.name!r}", param="--plot")
+    with connect(url, token) as client:
+        jobs, metrics = _fetch(client, job_ids)
+    if plot_path is not None:
+        _write_plot(jobs, metrics, plot_path)
+    if as_json:
+        print_json({"jobs": jobs, "metrics": metrics})
+        return
+    out = console()
+    out.print(compare_table(jobs, metrics))
+    out.print(curves_table(jobs, metrics, every))
+
+
+def _fetch(client: SDDClient, job_ids: tuple[str, ...]) -> tuple[list[Job], dict[str, list[EpochRow]]]:
+    jobs = [client.get(job_id) for job_id in dict.fromkeys(job_ids)]
+    return jobs, {job.id: client.metrics(job.id) for job in jobs}
+
+
+def _write_plot(jobs: list[Job], metrics: dict[str, list[EpochRow]], path: Path) -> None:
+    """Overlay the jobs' curves with the server package's renderer (matplotlib)."""
+    try:
+        # Imported here, not at the top: plotting needs matplotlib and the server package, which
+        # the client itself does not depend on; every other command works without them.
+        from service.plots import render_curves
+    except ImportError as exc:
+        fail("plot_unavailable", f"--plot needs the sdd-jobs server package (service.plots): {exc}")
+    series = {f"{job.id} {job.spec.method}": [row.model_dump(mode="json") for row in metrics[job.id]]
+              for job in jobs}
+    title = "comparison: " + ", ".join(f"{job.spec.method} {job.spec.student}" for job in jobs)
+    fmt = path.suffix.lstrip(".").lower()
+    path.write_bytes(render_curves(series, fmt=fmt, title=title))  # type: ignore[arg-type]
+    click.echo(f"saved {path}", err=True)

@@ -1,0 +1,263 @@
+"""Typed views of the REST v1 schemas, for callers of :class:`sdd_client.SDDClient`.
+
+They mirror ``api/schemas`` without importing the service (no torch, no SQL). Every model
+allows extra fields, so a newer server that adds fields never breaks an older client; fields a
+newer server might omit have defaults. ``status`` is a plain string for the same reason.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelling", "cancelled")
+
+
+class _Public(BaseModel):
+    """Base of every mirrored schema: unknown fields are kept, not refused."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, newest first; pass the last item's id as ``after`` for the next."""
+
+    model_config = ConfigDict(extra="allow")
+
+    data: list[T]
+    has_more: bool = False
+
+
+# ---------------------------------------------------------------- job requests
+
+
+class Hyperparameters(_Public):
+    """Training hyper-parameters; ``None`` means the method's default (filled in by the server)."""
+
+    epochs: int | None = Field(None, description="Training epochs.")
+    batch_size: int | None = Field(None, description="Images per step.")
+    lr: float | None = Field(None, description="Initial SGD learning rate.")
+    lr_decay_epochs: list[int] | None = Field(None, description="Epochs after which the lr decays, e.g. 150,180,210.")
+    lr_decay_rate: float | None = Field(None, description="Multi-step decay factor.")
+    momentum: float | None = Field(None, description="SGD momentum.")
+    weight_decay: float | None = Field(None, description="SGD weight decay.")
+    temperature: float | None = Field(None, description="Distillation temperature T.")
+    ce_weight: float | None = Field(None, description="Weight of the cross-entropy term.")
+    kd_weight: float | None = Field(None, description="Weight of the distillation term.")
+    warmup_epochs: int | None = Field(None, description="Epochs over which the distillation weight ramps up.")
+    dkd_alpha: float | None = Field(None, description="DKD target-class (TCKD) weight.")
+    dkd_beta: float | None = Field(None, description="DKD non-target (NCKD) weight.")
+    nkd_gamma: float | None = Field(None, description="NKD non-target term weight.")
+    nkd_mode: str | None = Field(None, description="'paper' or 'code' (NKD's non-target term).")
+    device: str | None = Field(None, description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    precision: str | None = Field(None, description="'fp32' or 'bf16'.")
+    channels_last: bool | None = Field(None, description="channels_last memory format on CUDA.")
+
+
+class TeacherRef(_Public):
+    """Where the teacher comes from: a succeeded job (``job``) or an uploaded model (``model``)."""
+
+    job: str | None = None
+    model: str | None = None
+
+
+class JobSubmission(_Public):
+    """A job to submit (``POST /v1/jobs``); fields left ``None`` take the server's defaults."""
+
+    dataset: str = Field(description="A built-in dataset (see the catalog) or an uploaded dataset's id (ds_…).")
+    student: str = Field(description="Student architecture.")
+    method: str = Field(description="ce, kd, dkd, nkd, sd-kd, sd-dkd or sd-nkd.")
+    teacher: TeacherRef | None = Field(None, description="Required by every method but 'ce'.")
+    scales: list[int] | None = Field(None, description="SDD pooling scales, e.g. [1, 2, 4].")
+    beta: float | None = Field(None, description="Weight of complementary regions in SDD.")
+    seed: int | None = None
+    image_size: int | None = None
+    hyperparameters: Hyperparameters | None = None
+    metadata: dict[str, Any] | None = Field(None, description="Free-form JSON stored with the job.")
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON request body: unset (None) fields left out, so the server's defaults apply."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# ---------------------------------------------------------------- jobs
+
+
+class JobSpec(_Public):
+    """The job as the server will train it, every default filled in."""
+
+    dataset: str
+    student: str
+    method: str
+    teacher: TeacherRef | None = None
+    scales: list[int] = Field(default_factory=list)
+    beta: float | None = None
+    seed: int | None = None
+    image_size: int | None = None
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+
+
+class Progress(_Public):
+    epoch: int = Field(0, description="Last finished epoch (0 before the first one ends).")
+    epochs: int = 0
+
+
+class JobResult(_Public):
+    """Validation accuracy of the final student, in percent."""
+
+    val_top1: float | None = None
+    val_top5: float | None = None
+    best_val_top1: float | None = None
+
+
+class JobError(_Public):
+    code: str
+    message: str = ""
+
+
+class Job(_Public):
+    """A job: its spec, where it stands, and its outcome."""
+
+    id: str
+    status: str
+    spec: JobSpec
+    metadata: dict[str, Any] | None = None
+    progress: Progress = Field(default_factory=Progress)
+    result: JobResult | None = None
+    error: JobError | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """Succeeded, failed or cancelled: the job will not change any more."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def teacher_label(self) -> str:
+        """``job:<id>``, ``model:<id>`` or ``-``."""
+        teacher = self.spec.teacher
+        if teacher is None:
+            return "-"
+        return f"job:{teacher.job}" if teacher.job else f"model:{teacher.model}"
+
+
+class EpochRow(_Public):
+    """One finished epoch's metrics (accuracies in percent)."""
+
+    epoch: int
+    epochs: int | None = None
+    lr: float | None = None
+    train_loss: float | None = None
+    train_ce: float | None = None
+    train_kd: float | None = None
+    train_top1: float | None = None
+    val_loss: float | None = None
+    val_top1: float | None = None
+    val_top5: float | None = None
+    best_val_top1: float | None = None
+    images_per_s: float | None = None
+    complementary_share: float | None = Field(None, description="SD methods only.")
+    nonfinite_steps: int | None = None
+    seconds: float | None = Field(None, description="Wall time of the epoch.")
+
+
+class Event(_Public):
+    type: str
+    message: str = ""
+    data: dict[str, Any] | None = None
+    created_at: datetime
+
+
+class Checkpoint(_Public):
+    epoch: int
+    size_bytes: int
+    sha256: str
+    created_at: datetime
+
+
+# ---------------------------------------------------------------- uploads
+
+
+class Dataset(_Public):
+    """An uploaded image-folder dataset; pass its ``id`` as a job's ``dataset``."""
+
+    id: str
+    name: str
+    classes: list[str] = Field(default_factory=list)
+    num_classes: int
+    image_size: int | None = None
+    train_count: int = 0
+    val_count: int = 0
+    class_counts: dict[str, dict[str, int]] = Field(default_factory=dict)
+    size_bytes: int = 0
+    sha256: str = ""
+    created_at: datetime
+
+
+class UploadedModel(_Public):
+    """Uploaded teacher weights; name them as a job's teacher with ``{"model": id}``."""
+
+    id: str
+    name: str | None = None
+    arch: str
+    num_classes: int
+    size_bytes: int = 0
+    sha256: str = ""
+    created_at: datetime
+
+
+# ---------------------------------------------------------------- catalog
+
+
+class Architecture(_Public):
+    name: str
+    sd_supported: bool = True
+    reason: str | None = None
+
+
+class BuiltinDataset(_Public):
+    name: str
+    num_classes: int | None = None
+
+
+class Method(_Public):
+    name: str
+    scale_decoupled: bool = False
+    needs_teacher: bool = True
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class SDDefaults(_Public):
+    scales: list[int] = Field(default_factory=list)
+    beta: float | None = None
+
+
+class Limits(_Public):
+    max_epochs: int | None = None
+    max_batch_size: int | None = None
+    max_image_size: int | None = None
+    max_scale: int | None = None
+    max_upload_bytes: int | None = None
+    max_jobs_in_flight: int | None = None
+    rate_limit_per_minute: int | None = None
+    rate_limit_burst: int | None = None
+
+
+class Catalog(_Public):
+    """What a job may name on this server, the defaults and the limits."""
+
+    architectures: list[Architecture] = Field(default_factory=list)
+    datasets: list[BuiltinDataset] = Field(default_factory=list)
+    methods: list[Method] = Field(default_factory=list)
+    defaults: SDDefaults = Field(default_factory=SDDefaults)
+    limits: Limits = Field(default_factory=Limits)

@@ -1,0 +1,130 @@
+"""``sdd jobs submit``'s input: a YAML/JSON spec file and flags, merged into a request body.
+
+Flags win over the file. Every hyper-parameter of the public schema is a flag of its own
+(``--epochs``, ``--batch-size``, ``--lr-decay-epochs 150,180,210``, ...), as in ``sdd train``; the
+server validates the result and names the field at fault.
+"""
+from __future__ import annotations
+
+import json
+import typing
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from sdd_client.models import Hyperparameters
+
+HP_FIELDS = tuple(Hyperparameters.model_fields)
+
+
+class IntList(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """``1,2,4`` (or ``[1, 2, 4]``) as a list of integers."""
+
+    name = "INT,INT,..."
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[int]:
+        if isinstance(value, list):
+            return value
+        try:
+            return [int(part) for part in str(value).strip("[] ").split(",") if part.strip()]
+        except ValueError:
+            self.fail(f"expected comma-separated integers, got {value!r}", param, ctx)
+
+
+INT_LIST = IntList()
+
+
+def _click_type(annotation: Any) -> Any:
+    """The click type of an ``X | None`` field: INT, FLOAT, BOOL, INT_LIST or STRING."""
+    options = [arg for arg in typing.get_args(annotation) if arg is not type(None)] or [annotation]
+    base = options[0]
+    if typing.get_origin(base) is list:
+        return INT_LIST
+    return {int: click.INT, float: click.FLOAT, bool: click.BOOL}.get(base, click.STRING)
+
+
+def hyperparameter_options(command: Any) -> Any:
+    """Add one ``--<name>`` option per hyper-parameter, typed from the schema."""
+    for name in reversed(HP_FIELDS):
+        field = Hyperparameters.model_fields[name]
+        option = click.option(
+            f"--{name.replace('_', '-')}", name, type=_click_type(field.annotation), default=None,
+            help=field.description,
+        )
+        command = option(command)
+    return command
+
+
+def spec_options(command: Any) -> Any:
+    """The job fields that are not hyper-parameters, as options."""
+    options = [
+        click.option("--file", "spec_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                     help="A YAML or JSON job spec (the POST /v1/jobs body); flags override it."),
+        click.option("--dataset", help="A built-in dataset (see `sdd catalog`) or an uploaded dataset's id (ds_…)."),
+        click.option("--student", help="Student architecture."),
+        click.option("--method", help="ce, kd, dkd, nkd, sd-kd, sd-dkd or sd-nkd."),
+        click.option("--teacher-job", help="A succeeded job whose student is the teacher."),
+        click.option("--teacher-model", help="An uploaded model (mdl_…) as the teacher."),
+        click.option("--scales", type=INT_LIST, help="SDD scales, e.g. 1,2,4."),
+        click.option("--beta", type=float, help="Weight of complementary regions (SDD)."),
+        click.option("--seed", type=int),
+        click.option("--image-size", type=int),
+        click.option("--metadata", "metadata", multiple=True, metavar="KEY=VALUE",
+                     help="Stored with the job; VALUE is JSON when it parses, else text. Repeatable."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def load_spec_file(path: Path | None) -> dict[str, Any]:
+    """The mapping in a YAML or JSON file (``yaml.safe_load``: no tags that import Python)."""
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--file") from exc
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{path} must hold a mapping of job fields", param_hint="--file")
+    return data
+
+
+def parse_metadata(pairs: tuple[str, ...]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--metadata")
+        try:
+            metadata[key] = json.loads(text)
+        except ValueError:
+            metadata[key] = text
+    return metadata
+
+
+def build_body(spec_file: Path | None, flags: dict[str, Any], metadata: tuple[str, ...]) -> dict[str, Any]:
+    """The POST /v1/jobs body: the file's fields, overridden by the flags that were given."""
+    body = load_spec_file(spec_file)
+    for key in ("dataset", "student", "method", "scales", "beta", "seed", "image_size"):
+        if flags.get(key) is not None:
+            body[key] = flags[key]
+    teacher_job, teacher_model = flags.get("teacher_job"), flags.get("teacher_model")
+    if teacher_job and teacher_model:
+        raise click.UsageError("give --teacher-job or --teacher-model, not both")
+    if teacher_job:
+        body["teacher"] = {"job": teacher_job}
+    elif teacher_model:
+        body["teacher"] = {"model": teacher_model}
+    hyper = dict(body.get("hyperparameters") or {})
+    hyper.update({name: flags[name] for name in HP_FIELDS if flags.get(name) is not None})
+    if hyper:
+        body["hyperparameters"] = hyper
+    if metadata:
+        body["metadata"] = {**(body.get("metadata") or {}), **parse_metadata(metadata)}
+    missing = [key for key in ("dataset", "student", "method") if not body.get(key)]
+    if missing:
+        raise click.UsageError(f"missing {', '.join('--' + key for key in missing)} (or put them in --file)")
+    return body

@@ -1,0 +1,389 @@
+"""The dashboard at /ui through a test client: sign-in, CSRF, tenant isolation, every page."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from service.db.models import Dataset, Job
+from tests.api.conftest import Api
+from tests.api.ui.job_records import STUDENT_BYTES, play_worker
+
+CSRF = "csrf_token"
+ALL_PAGES = ("/ui", "/ui/jobs/{id}", "/ui/compare?ids={id},{id2}", "/ui/submit")
+
+
+class Browser:
+    """A test client that signs in like a person does: login form, then cookies."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    @property
+    def csrf(self) -> str:
+        return self.client.cookies.get("sdd_ui_csrf") or ""
+
+    def sign_in(self, token: str) -> httpx.Response:
+        self.client.get("/ui/login")
+        return self.client.post("/ui/login", data={"token": token, CSRF: self.csrf}, follow_redirects=False)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.client.get(path, follow_redirects=False)
+
+    def post(self, path: str, data: dict[str, str] | None = None, *, csrf: bool = True) -> httpx.Response:
+        form = dict(data or {})
+        if csrf:
+            form[CSRF] = self.csrf
+        return self.client.post(path, data=form, follow_redirects=False)
+
+
+def browser_for(api: Api, token: str | None, base_url: str = "http://testserver") -> Browser:
+    browser = Browser(TestClient(api.client.app, base_url=base_url))
+    if token is not None:
+        assert browser.sign_in(token).status_code == 303
+    return browser
+
+
+@pytest.fixture
+def alice(api: Api) -> Iterator[Browser]:
+    browser = browser_for(api, api.token)
+    yield browser
+    browser.client.close()
+
+
+@pytest.fixture
+def bob(api: Api) -> Iterator[Browser]:
+    browser = browser_for(api, api.other_token)
+    yield browser
+    browser.client.close()
+
+
+def job_status(api: Api, job_id: str) -> str:
+    with api.session() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        return job.status
+
+
+def form_values(html: str) -> dict[str, str]:
+    """name -> value of the text inputs of a page."""
+    values = {}
+    for tag in re.findall(r"<input [^>]*>", html):
+        name = re.search(r'name="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name:
+            values[name.group(1)] = value.group(1) if value else ""
+    return values
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+def test_every_page_redirects_to_login_without_a_valid_cookie(api: Api) -> None:
+    job = api.create_job()
+    anonymous = browser_for(api, None)
+    for path in ALL_PAGES:
+        url = path.format(id=job["id"], id2=job["id"])
+        response = anonymous.get(url)
+        assert response.status_code == 303, url
+        assert response.headers["location"].startswith("/ui/login?next=/ui"), response.headers["location"]
+    for path in ("/ui/jobs.json", f"/ui/jobs/{job['id']}/live", f"/ui/jobs/{job['id']}/curves.svg"):
+        assert anonymous.get(path).status_code == 401, path
+    anonymous.client.cookies.set("sdd_ui_token", "sdd_not-a-real-token", path="/ui")
+    assert anonymous.get("/ui").headers["location"] == "/ui/login?next=/ui"
+
+
+def test_login_sets_a_strict_http_only_cookie_and_logout_clears_it(api: Api) -> None:
+    browser = browser_for(api, None)
+    page = browser.get("/ui/login?next=/ui/submit")
+    assert page.status_code == 200 and 'name="token"' in page.text
+    assert "content-security-policy" in page.headers
+
+    refused = browser.client.post("/ui/login", data={"token": "sdd_wrong", CSRF: browser.csrf, "next": "/ui"})
+    assert refused.status_code == 401 and "not valid" in refused.text
+    assert "sdd_ui_token" not in browser.client.cookies
+
+    response = browser.post("/ui/login", {"token": api.token, "next": "/ui/submit"})
+    assert response.status_code == 303 and response.headers["location"] == "/ui/submit"
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("sdd_ui_token="))
+    attributes = {part.strip().lower() for part in cookie.split(";")}
+    assert {"httponly", "samesite=strict", "path=/ui"} <= attributes
+    assert "secure" not in attributes  # plain http here
+    listing = browser.get("/ui")
+    assert listing.status_code == 200 and "alice" in listing.text
+
+    assert browser.post("/ui/logout").headers["location"] == "/ui/login"
+    assert "sdd_ui_token" not in browser.client.cookies
+    assert browser.get("/ui").status_code == 303
+
+
+def test_cookie_is_secure_over_https(api: Api) -> None:
+    browser = browser_for(api, None, base_url="https://testserver")
+    response = browser.sign_in(api.token)
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("sdd_ui_token="))
+    assert "secure" in {part.strip().lower() for part in cookie.split(";")}
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/ui", "/v1/jobs", "/ui/login"])
+def test_login_only_returns_to_dashboard_pages(api: Api, target: str) -> None:
+    browser = browser_for(api, None)
+    browser.client.get("/ui/login")
+    response = browser.post("/ui/login", {"token": api.token, "next": target})
+    assert response.headers["location"] == "/ui"
+
+
+def test_a_revoked_token_signs_the_dashboard_out(api: Api, alice: Browser) -> None:
+    from service.db.models import ApiToken
+    from service.tokens import hash_token, revoke_token
+
+    with api.session() as session:
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(api.token)))
+        assert row is not None and revoke_token(session, row.id)
+        session.commit()
+    assert alice.get("/ui").status_code == 303
+
+
+# ---------------------------------------------------------------- CSRF
+
+
+def test_posts_without_the_matching_csrf_value_are_refused(api: Api, alice: Browser) -> None:
+    job = api.create_job()
+    assert alice.post(f"/ui/jobs/{job['id']}/cancel", csrf=False).status_code == 403
+    wrong = alice.client.post(f"/ui/jobs/{job['id']}/cancel", data={CSRF: "x" * 43}, follow_redirects=False)
+    assert wrong.status_code == 403 and "reload the page" in wrong.text
+    assert job_status(api, job["id"]) == "queued"
+    assert alice.post("/ui/logout", csrf=False).status_code == 403
+    assert alice.post("/ui/submit", {"dataset": "digits"}, csrf=False).status_code == 403
+    fresh = browser_for(api, None)  # no CSRF cookie at all: a forged cross-site login
+    assert fresh.client.post("/ui/login", data={"token": api.token, CSRF: "anything"}).status_code == 403
+
+
+# ---------------------------------------------------------------- tenant isolation
+
+
+def test_no_page_shows_another_tenants_jobs(api: Api, alice: Browser, bob: Browser) -> None:
+    secret = "alice-secret-experiment"
+    job = api.create_job(metadata={"note": secret})
+    other = api.create_job(metadata={"note": secret})
+    play_worker(api.settings, job["id"], epochs_done=2, outcome="succeeded")
+    ids = {"id": job["id"], "id2": other["id"]}
+
+    for path in ALL_PAGES:
+        assert alice.get(path.format(**ids)).status_code == 200, path
+    listing = bob.get("/ui")
+    assert listing.status_code == 200 and job["id"] not in listing.text and other["id"] not in listing.text
+    for path in ("/ui/jobs/{id}", "/ui/jobs/{id}/live", "/ui/jobs/{id}/curves.svg", "/ui/jobs/{id}/student",
+                 "/ui/compare?ids={id},{id2}", "/ui/compare/curves.svg?ids={id},{id2}"):
+        response = bob.get(path.format(**ids))
+        assert response.status_code == 404, path
+        assert secret not in response.text and "resnet8" not in response.text, path
+    assert bob.get(f"/ui/jobs.json?ids={job['id']}").json() == {"data": []}
+    assert bob.post(f"/ui/jobs/{other['id']}/cancel").status_code == 404
+    assert job_status(api, other["id"]) == "queued"
+
+    form = bob.get("/ui/submit")
+    assert job["id"] not in form.text  # alice's succeeded job is no teacher for bob
+    stolen = bob.post("/ui/submit", {"dataset": "digits", "student": "resnet8", "method": "kd",
+                                     "teacher": f"job:{job['id']}"})
+    assert stolen.status_code == 422 and "no job with id" in stolen.text
+    with api.session() as session:
+        assert session.scalar(select(Job).where(Job.spec["method"].as_string() == "kd")) is None
+
+
+# ---------------------------------------------------------------- pages
+
+
+def test_job_list_filter_and_live_json(api: Api, alice: Browser) -> None:
+    done, running, queued = (api.create_job(metadata={"n": i}) for i in range(3))
+    play_worker(api.settings, done["id"], epochs_done=2, outcome="succeeded")
+    play_worker(api.settings, running["id"], epochs_done=1)
+
+    page = alice.get("/ui").text
+    for job, status in ((done, "succeeded"), (running, "running"), (queued, "queued")):
+        row = re.search(rf'<tr data-job-id="{job["id"]}".*?</tr>', page, re.S)
+        assert row is not None and f'status-{status}">{status}<' in row.group(0)
+    assert re.search(rf'data-job-id="{running["id"]}".*?50\.00%', page, re.S)  # the running epoch's val top-1
+    filtered = alice.get("/ui?status=succeeded").text
+    assert done["id"] in filtered and queued["id"] not in filtered
+    assert alice.get("/ui?status=bogus").status_code == 422
+
+    live = alice.get(f"/ui/jobs.json?ids={running['id']},{queued['id']}").json()["data"]
+    assert [(j["id"], j["status"], j["epoch"], j["terminal"]) for j in live] == [
+        (running["id"], "running", 1, False),
+        (queued["id"], "queued", 0, False),
+    ]
+
+
+def test_job_page_shows_result_curves_events_checkpoints_and_download(api: Api, alice: Browser) -> None:
+    job = api.create_job(method="ce", hyperparameters={"epochs": 2})
+    play_worker(api.settings, job["id"], epochs_done=2, outcome="succeeded")
+    page = alice.get(f"/ui/jobs/{job['id']}")
+    html = page.text
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    assert 'status-succeeded">succeeded<' in html and "60.00%" in html
+    assert f'src="/ui/jobs/{job["id"]}/curves.svg?epoch=2"' in html
+    assert "checkpoint of epoch 2 stored" in html and "training finished" in html  # events
+    assert hashlib.sha256(b"ckpt2").hexdigest() in html  # checkpoints table
+    assert f'href="/ui/jobs/{job["id"]}/student"' in html and "cancel-button" not in html
+
+    curves = alice.get(f"/ui/jobs/{job['id']}/curves.svg")
+    assert curves.status_code == 200 and curves.headers["content-type"].startswith("image/svg+xml")
+    assert curves.content.lstrip().startswith(b"<?xml") or b"<svg" in curves.content[:400]
+    assert "default-src 'none'" in curves.headers["content-security-policy"]
+
+    download = alice.get(f"/ui/jobs/{job['id']}/student")
+    assert download.status_code == 200 and download.content == STUDENT_BYTES
+    assert download.headers["x-content-sha256"] == hashlib.sha256(STUDENT_BYTES).hexdigest()
+    assert "attachment" in download.headers["content-disposition"]
+
+    live = alice.get(f"/ui/jobs/{job['id']}/live")
+    assert live.text.lstrip().startswith("<section id=\"job-live\"") and 'data-terminal="true"' in live.text
+
+
+def test_running_job_has_cancel_and_no_download(api: Api, alice: Browser) -> None:
+    job = api.create_job()
+    play_worker(api.settings, job["id"], epochs_done=1, sd=False)
+    html = alice.get(f"/ui/jobs/{job['id']}").text
+    assert "cancel-button" in html and "download-student" not in html and 'data-terminal="false"' in html
+    assert alice.get(f"/ui/jobs/{job['id']}/student").status_code == 409
+
+    response = alice.post(f"/ui/jobs/{job['id']}/cancel")
+    assert response.status_code == 303 and response.headers["location"].endswith("notice=cancelling")
+    assert job_status(api, job["id"]) == "cancelling"
+    assert "stops at the next batch" in alice.get(response.headers["location"]).text
+
+
+def test_cancel_a_queued_job(api: Api, alice: Browser) -> None:
+    job = api.create_job()
+    response = alice.post(f"/ui/jobs/{job['id']}/cancel")
+    assert response.headers["location"] == f"/ui/jobs/{job['id']}?notice=cancelled"
+    assert job_status(api, job["id"]) == "cancelled"
+    again = alice.post(f"/ui/jobs/{job['id']}/cancel")
+    assert again.headers["location"].endswith("notice=finished")
+
+
+def test_failed_job_shows_its_error(api: Api, alice: Browser) -> None:
+    job = api.create_job()
+    play_worker(api.settings, job["id"], epochs_done=1, outcome="failed")
+    html = alice.get(f"/ui/jobs/{job['id']}").text
+    assert "non_finite" in html and "lower the learning rate" in html
+
+
+def test_metadata_is_escaped(api: Api, alice: Browser) -> None:
+    attack = "<script>alert('x')</script>"
+    job = api.create_job(metadata={"note": attack, attack: 1})
+    for path in (f"/ui/jobs/{job['id']}", "/ui"):
+        html = alice.get(path).text
+        assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in alice.get(f"/ui/jobs/{job['id']}").text
+
+
+def test_compare_page(api: Api, alice: Browser) -> None:
+    first = api.create_job(hyperparameters={"epochs": 2})
+    second = api.create_job(seed=7, hyperparameters={"epochs": 2})
+    play_worker(api.settings, first["id"], epochs_done=2, outcome="succeeded")
+    play_worker(api.settings, second["id"], epochs_done=1)
+
+    for query in (f"ids={first['id']},{second['id']}", f"ids={first['id']}&ids={second['id']}"):
+        page = alice.get(f"/ui/compare?{query}")
+        assert page.status_code == 200
+        html = page.text
+        assert html.index(first["id"]) < html.index(second["id"])
+        assert "60.00%" in html and "50.00%" in html  # final val top-1 of each
+        assert re.search(r'class="differs">\s*<th scope="row">seed', html)
+        assert "/ui/compare/curves.svg?ids=" in html
+    curves = alice.get(f"/ui/compare/curves.svg?ids={first['id']},{second['id']}")
+    assert curves.status_code == 200 and curves.headers["content-type"].startswith("image/svg+xml")
+    assert first["id"].encode() in curves.content and second["id"].encode() in curves.content
+
+    too_few = alice.get(f"/ui/compare?ids={first['id']}")
+    assert too_few.status_code == 422 and "at least two" in too_few.text
+    assert alice.get(f"/ui/compare?ids={first['id']},job_missing").status_code == 404
+
+
+# ---------------------------------------------------------------- submit
+
+
+def _add_dataset(api: Api, tenant_token: str, name: str) -> str:
+    from service.tokens import authenticate
+
+    with api.session() as session:
+        tenant = authenticate(session, tenant_token)
+        assert tenant is not None
+        row = Dataset(
+            tenant_id=tenant.id, name=name, classes=["a", "b"], num_classes=2, image_size=32, train_count=4,
+            val_count=2, class_counts={}, storage_key="datasets/x", size_bytes=1, sha256="0" * 64,
+        )
+        session.add(row)
+        session.commit()
+        return row.id
+
+
+def test_submit_form_offers_the_catalog_and_this_tenants_things(api: Api, alice: Browser) -> None:
+    teacher = api.create_job()
+    play_worker(api.settings, teacher["id"], epochs_done=1, outcome="succeeded")
+    mine = _add_dataset(api, api.token, "my-flowers")
+    theirs = _add_dataset(api, api.other_token, "bobs-birds")
+
+    html = alice.get("/ui/submit").text
+    for expected in ('value="digits"', 'value="cifar100"', f'value="{mine}"', 'value="resnet8"',
+                     'value="tv/resnet18"', 'value="sd-dkd"', f'value="job:{teacher["id"]}"'):
+        assert expected in html, expected
+    assert theirs not in html and "bobs-birds" not in html
+    defaults = json.loads(re.search(r'id="method-defaults">(.*?)</script>', html, re.S).group(1))
+    assert defaults["kd"]["hyperparameters.ce_weight"] == "0.1"
+    assert defaults["dkd"]["hyperparameters.warmup_epochs"] == "20"
+    values = form_values(html)
+    assert values["hyperparameters.epochs"] == "240" and values["scales"] == "1, 2, 4"
+
+
+def _form(alice: Browser, **changes: str) -> dict[str, str]:
+    """The submit form as first shown, with ``changes`` typed in."""
+    values = form_values(alice.get("/ui/submit").text)
+    values.pop(CSRF)
+    selects = {"dataset": "digits", "student": "resnet8", "method": "ce", "teacher": "", "metadata": "",
+               "hyperparameters.nkd_mode": "paper", "hyperparameters.precision": "fp32",
+               "hyperparameters.channels_last": "false"}
+    return values | selects | changes
+
+
+def test_submit_shows_validation_errors_next_to_fields_and_keeps_input(api: Api, alice: Browser) -> None:
+    response = alice.post("/ui/submit", _form(alice, beta="-1", seed="12", **{"hyperparameters.epochs": "abc"}))
+    assert response.status_code == 422
+    html = response.text
+    assert 'id="form-errors"' in html
+    assert re.search(r'id="f-beta-error">beta: [^<]*greater than 0', html)
+    assert 'id="f-hyperparameters-epochs-error"' in html
+    assert '<details class="card" id="hyperparameters" open>' in html  # opened to show the error
+    kept = form_values(html)
+    assert kept["beta"] == "-1" and kept["seed"] == "12" and kept["hyperparameters.epochs"] == "abc"
+
+    no_teacher = alice.post("/ui/submit", _form(alice, method="kd")).text
+    assert re.search(r'id="f-teacher-error">teacher: [^<]*name one', no_teacher)
+    limits = alice.post("/ui/submit", _form(alice, **{"hyperparameters.epochs": "100000"})).text
+    assert re.search(r'id="f-hyperparameters-epochs-error">[^<]*limit', limits)
+    with api.session() as session:
+        assert session.scalars(select(Job)).all() == []
+
+
+def test_submit_creates_the_job_through_the_api_path(api: Api, alice: Browser) -> None:
+    form = _form(alice, student="mobilenetv2", metadata='{"from": "dashboard"}', **{"hyperparameters.epochs": "1"})
+    response = alice.post("/ui/submit", form)
+    assert response.status_code == 303, response.text
+    job_id = response.headers["location"].removeprefix("/ui/jobs/")
+    job = api.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "queued" and job["metadata"] == {"from": "dashboard"}
+    hyper = job["spec"]["hyperparameters"]
+    assert hyper["epochs"] == 1
+    assert hyper["lr"] == 0.01  # left as pre-filled: the pair's default (0.01 for MobileNet students)
+    assert alice.get(response.headers["location"]).status_code == 200
+
+    replay = alice.post("/ui/submit", form)  # the same form sent twice (double click, reload)
+    assert replay.headers["location"] == response.headers["location"]

@@ -1,0 +1,326 @@
+"""The dashboard in a real headless Chromium, against a real uvicorn server on the embedded default.
+
+The server runs ``create_app(settings)`` in a thread on a free 127.0.0.1 port (SQLite migrated
+first, file broker, no worker). Jobs get their history the way a worker would write it
+(``tests.api.ui.job_records.play_worker``). Screenshots of each step are saved under
+``tests/artifacts/screenshots/`` (git-ignored) and their paths printed.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install -y chromium chromium-driver``)
+and the ``selenium`` package; skipped with the reason when one is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from api.app import create_app
+from service.db.models import Job
+from service.db.session import dispose_engines, get_sessionmaker
+from service.job_lifecycle import record_epoch
+from service.migrate import upgrade
+from service.settings import Settings, get_settings
+from service.tokens import create_token
+from tests.api.ui.job_records import metrics_row, play_worker, succeed
+from tests.fixtures.servers import free_port
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
+from selenium.webdriver.chrome.options import Options  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support.select import Select  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="needs Debian's chromium and chromium-driver on PATH (apt-get install -y chromium chromium-driver)",
+)
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+WAIT_S = 10.0
+XSS = "<script>window.pwned = 1</script>"
+
+
+@dataclass
+class Site:
+    """The running server, its settings, alice's token and the seeded jobs by role."""
+
+    url: str
+    settings: Settings
+    token: str
+    jobs: dict[str, str]
+
+
+class ThreadedServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the main thread belongs to pytest
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with pytest.MonkeyPatch.context() as env:
+        for name in [n for n in os.environ if n.startswith("SDD_")]:
+            env.delenv(name)
+        env.setenv("SDD_HOME", str(tmp_path_factory.mktemp("dashboard") / "sdd_home"))
+        get_settings.cache_clear()
+        dispose_engines()
+        settings = get_settings()
+        settings.ensure_dirs()
+        upgrade(str(settings.database_url))
+        with get_sessionmaker(settings)() as session:
+            token, _ = create_token(session, "alice")
+            session.commit()
+
+        server = ThreadedServer(
+            uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(), log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, name="dashboard-server", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + WAIT_S
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the dashboard server did not start"
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{server.config.port}"
+        try:
+            yield Site(url, settings, token, seed_jobs(url, settings, token))
+        finally:
+            server.should_exit = True
+            thread.join(WAIT_S)
+            get_settings.cache_clear()
+            dispose_engines()
+
+
+def seed_jobs(url: str, settings: Settings, token: str) -> dict[str, str]:
+    """Four jobs through the REST API: a succeeded teacher and SD-KD student, one running, one queued."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+
+        def submit(**body: Any) -> str:
+            body = {"dataset": "digits", "student": "resnet8", "method": "ce"} | body
+            response = client.post("/v1/jobs", json=body)
+            assert response.status_code == 201, response.text
+            return str(response.json()["id"])
+
+        teacher = submit(hyperparameters={"epochs": 2})
+        play_worker(settings, teacher, epochs_done=2, outcome="succeeded")
+        student = submit(method="sd-kd", teacher={"job": teacher}, hyperparameters={"epochs": 2},
+                         metadata={"note": XSS})
+        play_worker(settings, student, epochs_done=2, outcome="succeeded", sd=True)
+        running = submit(method="kd", teacher={"job": teacher}, hyperparameters={"epochs": 3})
+        play_worker(settings, running, epochs_done=1)
+        queued = submit(hyperparameters={"epochs": 1})
+    return {"teacher": teacher, "student": student, "running": running, "queued": queued}
+
+
+@pytest.fixture(scope="module")
+def browser(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1366,900", "--no-first-run", "--disable-extensions",
+                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def screenshot(driver: WebDriver, name: str, css: str | None = None) -> Path:
+    """Save the window (or the element ``css`` selects) as ``tests/artifacts/screenshots/<name>.png``."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    if css is None:
+        driver.save_screenshot(str(path))
+    else:
+        element = driver.find_element(By.CSS_SELECTOR, css)
+        driver.execute_script("arguments[0].scrollIntoView()", element)
+        element.screenshot(str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+def wait_for(driver: WebDriver, condition: Any, what: str, timeout: float = WAIT_S) -> Any:
+    """Wait until ``condition(driver)`` is truthy; on timeout save a screenshot and say what was awaited."""
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    except TimeoutException:
+        shot = screenshot(driver, "failed-" + what.replace(" ", "-")[:40])
+        pytest.fail(f"timed out waiting for {what} on {driver.current_url} (screenshot {shot})")
+
+
+def text_of(driver: WebDriver, css: str) -> str | None:
+    """The rendered text of the element ``css`` selects (None if absent), read in one step: our JS
+    replaces parts of the page while it is read, so a held element reference can go stale."""
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : null;", css
+    )
+
+
+def click(driver: WebDriver, css: str) -> None:
+    """Click the element ``css`` selects, finding it again if our JS swapped it meanwhile."""
+
+    def clicked(d: WebDriver) -> bool:
+        try:
+            d.find_element(By.CSS_SELECTOR, css).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    wait_for(driver, clicked, f"a click on {css}")
+
+
+def attribute_of(driver: WebDriver, css: str, name: str) -> str | None:
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;",
+        css,
+        name,
+    )
+
+
+def image_loaded(driver: WebDriver, css: str) -> bool:
+    return bool(driver.execute_script(
+        "const img = document.querySelector(arguments[0]);"
+        "return !!img && img.complete && img.naturalWidth > 0;", css
+    ))
+
+
+def sign_in(driver: WebDriver, site: Site) -> None:
+    driver.get(site.url + "/ui")
+    if "/ui/login" not in driver.current_url:
+        return
+    driver.find_element(By.ID, "token").send_keys(site.token)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "jobs-table"), "the job list after signing in")
+
+
+def test_sign_in_and_live_job_list(browser: WebDriver, site: Site) -> None:
+    browser.delete_all_cookies()
+    browser.get(site.url + "/ui")
+    assert "/ui/login" in browser.current_url  # signed out: sent to the login form
+    browser.find_element(By.ID, "token").send_keys("sdd_wrong-token")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    assert "not valid" in wait_for(browser, lambda d: text_of(d, "#token-error"), "the login error")
+    sign_in(browser, site)
+
+    for role, status in (("student", "succeeded"), ("running", "running"), ("queued", "queued")):
+        row = f"tr[data-job-id='{site.jobs[role]}']"
+        assert text_of(browser, f"{row} [data-field=status]") == status
+    running = f"tr[data-job-id='{site.jobs['running']}']"
+    assert text_of(browser, f"{running} .epoch-text") == "1/3"
+    screenshot(browser, "01-job-list")
+
+    with get_sessionmaker(site.settings)() as session:  # the worker finishes epoch 2 meanwhile
+        record_epoch(session, site.jobs["running"], metrics_row(2, 3))
+    wait_for(browser, lambda d: text_of(d, f"{running} .epoch-text") == "2/3", "the running row to update")
+    assert text_of(browser, f"{running} [data-field=val_top1]") == "60.00%"
+
+
+def test_job_page_shows_curves_and_events(browser: WebDriver, site: Site) -> None:
+    sign_in(browser, site)
+    browser.find_element(By.CSS_SELECTOR, f"a[href='/ui/jobs/{site.jobs['student']}']").click()
+    wait_for(browser, lambda d: image_loaded(d, "#curves-img"), "the curves image to load")
+    events = text_of(browser, "#events")
+    assert "started on test-worker" in events and "training finished" in events
+    assert "checkpoint of epoch 2 stored" in events
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#checkpoints tbody tr")) == 2
+    assert (attribute_of(browser, "#download-student", "href") or "").endswith("/student")
+    assert XSS in text_of(browser, "#metadata")  # shown as text ...
+    assert browser.execute_script("return window.pwned === undefined")  # ... and never run
+    assert not browser.find_elements(By.ID, "cancel-button")
+    screenshot(browser, "02-job-page")
+    screenshot(browser, "02-job-curves", "#curves")
+
+
+def test_running_job_page_refreshes_until_it_finishes(browser: WebDriver, site: Site) -> None:
+    sign_in(browser, site)
+    job_id = site.jobs["running"]
+    browser.get(f"{site.url}/ui/jobs/{job_id}")
+    assert text_of(browser, "#job-status") == "running" and browser.find_elements(By.ID, "cancel-button")
+    wait_for(browser, lambda d: image_loaded(d, "#curves-img"), "the running job's curves")
+
+    last = metrics_row(3, 3)
+    with get_sessionmaker(site.settings)() as session:  # the worker ends the job meanwhile
+        record_epoch(session, job_id, last)
+    succeed(site.settings, job_id, last)
+    wait_for(browser, lambda d: text_of(d, "#job-status") == "succeeded", "the page to show succeeded")
+    assert "epoch=3" in (attribute_of(browser, "#curves-img", "src") or "")
+    wait_for(browser, lambda d: image_loaded(d, "#curves-img"), "the curves of epoch 3")
+    assert browser.find_elements(By.ID, "download-student") and not browser.find_elements(By.ID, "cancel-button")
+    assert "training finished" in text_of(browser, "#events")
+
+
+def test_cancel_a_queued_job(browser: WebDriver, site: Site) -> None:
+    sign_in(browser, site)
+    browser.get(f"{site.url}/ui/jobs/{site.jobs['queued']}")
+    assert text_of(browser, "#job-status") == "queued"
+    click(browser, "#cancel-button")
+    wait_for(browser, lambda d: text_of(d, "#job-status") == "cancelled", "the job to show cancelled")
+    assert "Cancelled before it started" in text_of(browser, ".notice")
+    assert not browser.find_elements(By.ID, "cancel-button")
+    with get_sessionmaker(site.settings)() as session:
+        job = session.get(Job, site.jobs["queued"])
+        assert job is not None and job.status == "cancelled"
+    screenshot(browser, "03-cancelled")
+
+
+def test_compare_two_jobs(browser: WebDriver, site: Site) -> None:
+    sign_in(browser, site)
+    for role in ("teacher", "student"):
+        browser.find_element(By.CSS_SELECTOR, f"input[type=checkbox][value='{site.jobs[role]}']").click()
+    browser.find_element(By.ID, "compare-button").click()
+    wait_for(browser, lambda d: "/ui/compare" in d.current_url, "the comparison page")
+    wait_for(browser, lambda d: image_loaded(d, "#compare-curves"), "the overlay image to load")
+    table = text_of(browser, "#compare-table")
+    assert site.jobs["teacher"] in table and site.jobs["student"] in table and "sd-kd" in table
+    screenshot(browser, "04-compare")
+    screenshot(browser, "04-compare-curves", "#compare-curves")
+
+
+def test_submit_form_shows_errors_then_creates_a_job(browser: WebDriver, site: Site) -> None:
+    sign_in(browser, site)
+    browser.get(site.url + "/ui/submit")
+    browser.find_element(By.CSS_SELECTOR, "#hyperparameters summary").click()
+    method = Select(browser.find_element(By.ID, "f-method"))
+    warmup = browser.find_element(By.ID, "f-hyperparameters-warmup_epochs")
+    assert method.first_selected_option.get_attribute("value") == "sd-kd" and warmup.get_attribute("value") == "0"
+    method.select_by_value("sd-dkd")  # our JS swaps in the method's defaults
+    assert warmup.get_attribute("value") == "20"
+    method.select_by_value("sd-kd")
+    assert warmup.get_attribute("value") == "0"
+
+    def fill(field_id: str, value: str) -> None:
+        field = browser.find_element(By.ID, field_id)
+        field.clear()
+        field.send_keys(value)
+
+    fill("f-beta", "-1")
+    fill("f-hyperparameters-epochs", "1")
+    browser.find_element(By.ID, "submit-job").click()
+    error = wait_for(browser, lambda d: text_of(d, "#f-beta-error"), "the beta error")
+    assert "greater than 0" in error
+    assert browser.find_element(By.ID, "f-beta").get_attribute("value") == "-1"  # input kept
+    assert browser.find_element(By.ID, "f-hyperparameters-epochs").get_attribute("value") == "1"
+    screenshot(browser, "05-submit-error")
+
+    fill("f-beta", "2")
+    browser.find_element(By.ID, "submit-job").click()
+    wait_for(browser, lambda d: "/ui/jobs/job_" in d.current_url, "the new job's page")
+    assert text_of(browser, "#job-status") == "queued"
+    assert "sd-kd" in text_of(browser, ".lead")
+    screenshot(browser, "06-submitted")

@@ -1,0 +1,39 @@
+"""A finished job's training curves, drawn from its metrics rows and stored as PNG and SVG artifacts.
+
+The files are rendered into a temporary folder and stored with ``store_artifact`` (kinds
+``plot_png`` and ``plot_svg``, epoch 0), so they carry an ``Artifact`` row with size and SHA-256
+like every other file of the job. The API serves them at ``/v1/jobs/{id}/plots/curves.{png,svg}``.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.artifacts import PLOT_KINDS
+from service.db.models import Artifact, Job, JobMetric
+from service.plots import PLOT_FORMATS, job_label, job_title, render_curves
+from worker.job_artifacts import store_artifact
+
+
+def store_curve_plots(session: Session, store: Any, job_id: str) -> list[Artifact]:
+    """Render the job's curves (PNG and SVG) and add their artifact rows; none if no epoch finished.
+
+    Rows are added to ``session``; the caller commits.
+    """
+    job = session.get(Job, job_id)
+    if job is None:
+        return []
+    rows = list(session.scalars(select(JobMetric.data).where(JobMetric.job_id == job_id).order_by(JobMetric.epoch)))
+    if not rows:
+        return []
+    series = {job_label(job.id, job.spec): rows}
+    title = job_title(job.id, job.spec)
+    with tempfile.TemporaryDirectory(prefix="sdd-plots-") as folder:
+        paths = {fmt: Path(folder) / f"curves.{fmt}" for fmt in PLOT_FORMATS}
+        for fmt, path in paths.items():  # draw both before writing rows: no write lock held while drawing
+            path.write_bytes(render_curves(series, fmt, title=title))
+        return [store_artifact(session, store, job_id, PLOT_KINDS[fmt], path) for fmt, path in paths.items()]
