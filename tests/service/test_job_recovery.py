@@ -1,0 +1,241 @@
+"""Leases, the reaper's transitions, graceful release and cancel racing completion, in SQL (both backends).
+
+These call ``service.job_lifecycle`` / ``service.job_recovery`` directly; the processes that use
+them are tested in ``tests/worker`` and ``tests/faults``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from service import job_lifecycle, job_recovery, migrate
+from service.db.models import Job, JobEvent, JobMetric, Tenant, utcnow
+from service.db.session import session_scope
+from service.job_lifecycle import LeaseLost
+from service.settings import Settings
+
+LEASE = 60
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request, sdd_env) -> Settings:
+    if request.param == "postgresql":
+        configured = sdd_env(database_url=request.getfixturevalue("postgres_url"))
+    else:
+        configured = sdd_env()
+    migrate.upgrade(str(configured.database_url))
+    return configured
+
+
+@pytest.fixture
+def new_job(settings) -> Callable[..., str]:
+    with session_scope(settings) as session:
+        tenant = Tenant(name="acme")
+        session.add(tenant)
+        session.flush()
+        tenant_id = tenant.id
+
+    def make(**columns) -> str:
+        with session_scope(settings) as session:
+            job = Job(tenant_id=tenant_id, spec={"dataset": "digits"}, epochs=4, **columns)
+            session.add(job)
+            session.flush()
+            return job.id
+    return make
+
+
+def _job(settings, job_id: str) -> Job:
+    with session_scope(settings) as session:
+        return session.get(Job, job_id)
+
+
+def _events(settings, job_id: str) -> list[JobEvent]:
+    with session_scope(settings) as session:
+        return list(session.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)))
+
+
+def _claim(settings, job_id: str, worker: str = "w1") -> None:
+    with session_scope(settings) as session:
+        assert job_lifecycle.claim(session, job_id, worker, LEASE)
+
+
+def _expire(settings, job_id: str) -> None:
+    with session_scope(settings) as session:
+        session.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
+
+
+def _reap(settings, max_attempts: int = 3) -> job_recovery.Reaped:
+    with session_scope(settings) as session:
+        return job_recovery.reap_expired(session, max_attempts=max_attempts)
+
+
+# ------------------------------------------------------------------ leases
+
+
+def test_only_the_owner_renews_and_only_while_active(settings, new_job):
+    job_id = new_job()
+    _claim(settings, job_id, "w1")
+    with session_scope(settings) as session:
+        assert job_lifecycle.renew_lease(session, job_id, "w1", LEASE, run_seconds=12.0)
+        assert not job_lifecycle.renew_lease(session, job_id, "w2", LEASE)
+    assert _job(settings, job_id).run_seconds == 12.0
+    with session_scope(settings) as session:
+        assert job_lifecycle.finish(session, job_id, "succeeded", worker="w1")
+        assert not job_lifecycle.renew_lease(session, job_id, "w1", LEASE)
+
+
+def test_a_live_lease_is_not_reaped(settings, new_job):
+    job_id = new_job()
+    _claim(settings, job_id)
+    assert not _reap(settings)
+    assert _job(settings, job_id).status == "running"
+
+
+def test_expired_lease_requeues_then_the_old_owner_is_fenced_off(settings, new_job):
+    job_id = new_job()
+    _claim(settings, job_id, "w1")
+    _expire(settings, job_id)
+    assert _reap(settings).requeued == [job_id]
+    job = _job(settings, job_id)
+    assert (job.status, job.worker, job.lease_expires_at, job.attempts) == ("queued", None, None, 1)
+    requeued = _events(settings, job_id)[-1]
+    assert requeued.type == "requeued" and "lease expired" in requeued.message
+    assert requeued.data["attempt"] == 1 and requeued.data["reason"] == "lease_expired"
+
+    _claim(settings, job_id, "w2")
+    with session_scope(settings) as session:
+        assert not job_lifecycle.renew_lease(session, job_id, "w1", LEASE)
+        with pytest.raises(LeaseLost):
+            job_lifecycle.record_epoch(session, job_id, {"epoch": 1, "epochs": 4}, worker="w1")
+        assert not job_lifecycle.finish(session, job_id, "failed", error_code="internal_error", worker="w1")
+        assert job_lifecycle.release(session, job_id, "w1", reason="shutdown", message="bye") is None
+        assert job_lifecycle.record_epoch(session, job_id, {"epoch": 1, "epochs": 4}, worker="w2")
+    job = _job(settings, job_id)
+    assert (job.status, job.worker, job.attempts, job.epoch) == ("running", "w2", 2, 1)
+
+
+def test_retries_are_bounded_worker_lost(settings, new_job):
+    job_id = new_job()
+    for attempt in (1, 2):
+        _claim(settings, job_id, f"w{attempt}")
+        _expire(settings, job_id)
+        assert _reap(settings, max_attempts=3).requeued == [job_id]
+    _claim(settings, job_id, "w3")
+    _expire(settings, job_id)
+    assert _reap(settings, max_attempts=3).failed == [job_id]
+    job = _job(settings, job_id)
+    assert (job.status, job.error_code, job.attempts) == ("failed", "worker_lost", 3)
+    assert job.finished_at is not None and job.lease_expires_at is None and "3 times" in job.error_message
+    assert not _reap(settings)  # terminal: never touched again
+
+
+def test_expired_lease_of_a_cancelling_job_ends_cancelled(settings, new_job):
+    job_id = new_job()
+    _claim(settings, job_id)
+    with session_scope(settings) as session:
+        job_lifecycle.request_cancel(session, session.get(Job, job_id))
+    _expire(settings, job_id)
+    assert _reap(settings).cancelled == [job_id]
+    assert _job(settings, job_id).status == "cancelled"
+
+
+def test_renewal_racing_the_reaper(settings, new_job):
+    """The reaper picked a job, then its owner renewed before the UPDATE: the renewal wins."""
+    job_id = new_job()
+    _claim(settings, job_id, "w1")
+    _expire(settings, job_id)
+    now = utcnow()
+    with session_scope(settings) as session:
+        assert job_lifecycle.renew_lease(session, job_id, "w1", LEASE)
+    with session_scope(settings) as session:
+        assert not job_recovery.reap_expired(session, now=now)
+    assert _job(settings, job_id).status == "running"
+
+
+def test_epochs_are_recorded_once_across_attempts(settings, new_job):
+    job_id = new_job()
+    _claim(settings, job_id, "w1")
+    with session_scope(settings) as session:
+        assert job_lifecycle.record_epoch(session, job_id, {"epoch": 1, "epochs": 4, "val_top1": 50.0}, worker="w1")
+    _expire(settings, job_id)
+    _reap(settings)
+    _claim(settings, job_id, "w2")
+    with session_scope(settings) as session:  # w2 resumed before epoch 1's checkpoint: it replays epoch 1
+        assert not job_lifecycle.record_epoch(session, job_id, {"epoch": 1, "epochs": 4, "val_top1": 51.0}, worker="w2")
+        assert job_lifecycle.record_epoch(session, job_id, {"epoch": 2, "epochs": 4, "val_top1": None}, worker="w2")
+    with session_scope(settings) as session:
+        rows = session.execute(select(JobMetric.epoch, JobMetric.data).where(JobMetric.job_id == job_id)
+                               .order_by(JobMetric.epoch)).all()
+    assert [(epoch, data["val_top1"]) for epoch, data in rows] == [(1, 50.0), (2, None)]
+
+
+# ------------------------------------------------------------------ graceful release
+
+
+def test_release_requeues_without_counting_the_attempt(settings, new_job):
+    job_id = new_job()
+    _claim(settings, job_id, "w1")
+    with session_scope(settings) as session:
+        status = job_lifecycle.release(session, job_id, "w1", reason="shutdown", message="worker stopping",
+                                       run_seconds=30.0)
+    assert status == "queued"
+    job = _job(settings, job_id)
+    assert (job.status, job.attempts, job.worker, job.lease_expires_at, job.run_seconds) == ("queued", 0, None, None, 30.0)
+    assert _events(settings, job_id)[-1].data["reason"] == "shutdown"
+
+
+def test_release_of_a_cancelling_job_cancels_it(settings, new_job):
+    job_id = new_job()
+    _claim(settings, job_id, "w1")
+    with session_scope(settings) as session:
+        job_lifecycle.request_cancel(session, session.get(Job, job_id))
+        assert job_lifecycle.release(session, job_id, "w1", reason="shutdown", message="worker stopping") == "cancelled"
+    assert _job(settings, job_id).status == "cancelled"
+
+
+# ------------------------------------------------------------------ cancel racing completion
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "failed"])
+def test_cancel_first_then_completion_ends_cancelled(settings, new_job, outcome):
+    job_id = new_job()
+    _claim(settings, job_id, "w1")
+    with session_scope(settings) as session:
+        assert job_lifecycle.request_cancel(session, session.get(Job, job_id)).status == "cancelling"
+        assert job_lifecycle.finish(session, job_id, outcome, result={"val_top1": 1.0}, worker="w1")
+        assert not job_lifecycle.finish(session, job_id, outcome, worker="w1")  # once only
+    job = _job(settings, job_id)
+    assert (job.status, job.result, job.error_code) == ("cancelled", None, None)
+    assert [event.type for event in _events(settings, job_id)][-2:] == ["cancelling", "cancelled"]
+
+
+def test_completion_first_then_cancel_does_nothing(settings, new_job):
+    job_id = new_job()
+    _claim(settings, job_id, "w1")
+    with session_scope(settings) as session:
+        job = session.get(Job, job_id)  # the API loaded the job while it was still running
+        assert job_lifecycle.finish(session, job_id, "succeeded", result={"val_top1": 1.0}, worker="w1")
+        assert job_lifecycle.request_cancel(session, job).status == "succeeded"
+    job = _job(settings, job_id)
+    assert (job.status, job.cancel_requested, job.result) == ("succeeded", False, {"val_top1": 1.0})
+    assert [event.type for event in _events(settings, job_id)][-1] == "succeeded"
+
+
+# ------------------------------------------------------------------ the broker
+
+
+def test_queued_jobs_are_re_sent_only_after_requeue_after(settings, new_job):
+    old = utcnow() - timedelta(seconds=120)
+    new_job()  # fresh: the API sent it a moment ago
+    created_long_ago = new_job(created_at=old)
+    sent_long_ago = new_job(created_at=old, enqueued_at=old)
+    new_job(created_at=old, enqueued_at=utcnow())  # re-sent a moment ago
+    running = new_job(created_at=old, status="running")
+    with session_scope(settings) as session:
+        assert set(job_recovery.jobs_to_enqueue(session, requeue_after=60)) == {created_long_ago, sent_long_ago}
+        job_lifecycle.mark_enqueued(session, [created_long_ago, sent_long_ago, running])
+        assert job_recovery.jobs_to_enqueue(session, requeue_after=60) == []
+    assert _job(settings, running).enqueued_at is None  # only queued jobs are marked

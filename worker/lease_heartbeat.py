@@ -1,0 +1,71 @@
+"""The heartbeat of a running job: a thread that renews its lease until the attempt ends.
+
+A thread rather than a per-batch hook, so the lease holds through the long stretches without
+batches (loading a dataset, evaluating the teacher or a large validation set, writing a
+checkpoint); a process that is killed, frozen or cut off from the database stops renewing, and
+after ``job_lease_seconds`` the reaper of any worker re-queues its job.
+
+When a renewal finds the job no longer ours (``renew_lease`` False) the heartbeat sets ``lost``;
+the job's callbacks then raise ``LeaseLost`` at the next batch, so the attempt stops without
+recording anything. A renewal that fails (database down) is retried at the next beat: if the
+outage outlasts the lease, the job may be handed to another worker meanwhile and this attempt
+finds out when the database answers again.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from service import job_lifecycle
+from service.db.session import session_scope
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class LeaseHeartbeat:
+    """Renews ``worker``'s lease on ``job_id`` every ``settings.lease_renew_interval`` seconds."""
+
+    def __init__(self, settings: Settings, job_id: str, worker: str, run_seconds: Callable[[], float]) -> None:
+        self.settings = settings
+        self.job_id = job_id
+        self.worker = worker
+        self.run_seconds = run_seconds
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id}", daemon=True)
+
+    def __enter__(self) -> LeaseHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def renew(self) -> bool:
+        """One renewal now; False (and ``lost`` set) if the job is no longer this attempt's."""
+        with session_scope(self.settings) as session:
+            renewed = job_lifecycle.renew_lease(
+                session, self.job_id, self.worker, self.settings.job_lease_seconds, run_seconds=self.run_seconds()
+            )
+        if not renewed:
+            self.lost.set()
+        return renewed
+
+    def _beat(self) -> None:
+        interval = self.settings.lease_renew_interval
+        while not self._stop.wait(interval):
+            started = time.monotonic()
+            try:
+                if not self.renew():
+                    log.warning("job %s: %s lost its lease; the job runs elsewhere now", self.job_id, self.worker)
+                    return
+            except Exception:
+                log.warning("job %s: could not renew the lease; retrying in %.0fs", self.job_id, interval,
+                            exc_info=True)
+            if time.monotonic() - started > interval:
+                log.warning("job %s: renewing the lease took %.1fs (lease %ds)", self.job_id,
+                            time.monotonic() - started, self.settings.job_lease_seconds)

@@ -1,0 +1,116 @@
+"""Every worker's reaper: recovers jobs whose worker vanished and jobs the broker lost.
+
+A daemon thread in the worker's main process (started on ``worker_ready``, see
+``worker.tasks``) runs ``reap_and_reconcile`` every ``settings.reaper_interval`` seconds
+(``SDD_REAPER_INTERVAL_SECONDS``, default a quarter of the lease):
+
+1. **Leases.** Jobs whose lease expired are re-queued (and sent), failed ``worker_lost`` after
+   ``SDD_JOB_MAX_ATTEMPTS`` lost attempts, or cancelled if a cancel was pending
+   (``service.job_recovery.reap_expired``).
+2. **Broker.** The database is the record of every job: a job ``queued`` in SQL whose last
+   message is older than ``SDD_REQUEUE_AFTER_SECONDS`` is sent again, unless the broker shows
+   its message still waiting (``worker.broker_messages``). This brings back jobs lost with a
+   Redis restarted empty, or never sent because the API died between its commit and its send.
+
+Every worker runs one; they may overlap freely: the SQL transitions are conditional, and a
+duplicated message is harmless (only one delivery can claim a job).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from service import job_lifecycle, job_recovery
+from service.db.session import session_scope
+from service.settings import Settings
+from worker.broker_messages import pending_job_ids
+from worker.celery_app import celery_app
+from worker.queue import enqueue_job
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReaperPass:
+    """What one pass did, by job id."""
+
+    requeued: list[str]
+    failed: list[str]
+    cancelled: list[str]
+    resent: list[str]
+
+
+def send_jobs(settings: Settings, job_ids: list[str], send: Callable[[str], None] = enqueue_job) -> list[str]:
+    """Send a message for each job and record when; stops at the first failed send. The ids sent."""
+    sent: list[str] = []
+    try:
+        for job_id in job_ids:
+            send(job_id)
+            sent.append(job_id)
+    except Exception as exc:  # a broker that is down now is tried again at the next pass
+        log.warning("could not send %d job(s) to the broker: %s; trying again later", len(job_ids) - len(sent), exc)
+    if sent:
+        with session_scope(settings) as session:
+            job_lifecycle.mark_enqueued(session, sent)
+    return sent
+
+
+def reap_and_reconcile(settings: Settings, send: Callable[[str], None] = enqueue_job) -> ReaperPass:
+    """One pass of the reaper: expired leases, then queued jobs the broker may have lost."""
+    with session_scope(settings) as session:
+        reaped = job_recovery.reap_expired(session, max_attempts=settings.job_max_attempts)
+    for job_id in reaped.requeued:
+        log.warning("job %s: lease expired (worker lost); re-queued to resume from its newest checkpoint", job_id)
+    for job_id in reaped.failed:
+        log.error("job %s: failed worker_lost: lost its worker %d times", job_id, settings.job_max_attempts)
+    for job_id in reaped.cancelled:
+        log.warning("job %s: lease expired while cancelling; cancelled", job_id)
+    send_jobs(settings, reaped.requeued, send)
+
+    with session_scope(settings) as session:
+        stale = job_recovery.jobs_to_enqueue(session, settings.requeue_after_seconds)
+    resent: list[str] = []
+    if stale:
+        pending = pending_job_ids(celery_app) or set()
+        # Read again after the broker: a message a worker took meanwhile is in neither list for a
+        # moment (Redis pops it, then files it as unacked), but its job is no longer stale here.
+        with session_scope(settings) as session:
+            stale = [job_id for job_id in job_recovery.jobs_to_enqueue(session, settings.requeue_after_seconds)
+                     if job_id in set(stale)]
+        waiting = [job_id for job_id in stale if job_id in pending]
+        if waiting:  # their message is still in the broker: look again after requeue_after
+            with session_scope(settings) as session:
+                job_lifecycle.mark_enqueued(session, waiting)
+        resent = send_jobs(settings, [job_id for job_id in stale if job_id not in pending], send)
+        if resent:
+            log.warning("re-sent %d job(s) queued in the database but missing from the broker: %s",
+                        len(resent), ", ".join(resent))
+    return ReaperPass(reaped.requeued, reaped.failed, reaped.cancelled, resent)
+
+
+class Reaper:
+    """The background thread running ``reap_and_reconcile`` until ``stop()``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sdd-reaper", daemon=True)
+
+    def start(self) -> Reaper:
+        self._thread.start()
+        log.info("reaper started: every %.1fs (lease %ds, %d attempts, re-send after %ds)",
+                 self.settings.reaper_interval, self.settings.job_lease_seconds,
+                 self.settings.job_max_attempts, self.settings.requeue_after_seconds)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.reaper_interval):
+            try:
+                reap_and_reconcile(self.settings)
+            except Exception:  # the database may be down for a while; the next pass tries again
+                log.warning("reaper pass failed; trying again in %.1fs", self.settings.reaper_interval, exc_info=True)
