@@ -1,0 +1,178 @@
+"""Hardening of every answer: security headers, rate limits, CORS when configured, docs in development.
+
+``install_security(app, settings)`` puts, from the outside in: the security headers (outside even
+Starlette's error middleware, so a 500 carries them too), CORS (only with ``SDD_CORS_ORIGINS``;
+outside the rate limit so a browser can read a 429), the rate limit (``api.rate_limit``), then a
+cap on request bodies: 413 past ``REQUEST_BODY_MAX_BYTES`` (a job spec, a form), so no request
+makes the server buffer an unbounded body. The two upload routes are exempt: ``api.uploads``
+streams them to disk under ``SDD_MAX_UPLOAD_BYTES``.
+
+Headers, each added unless the route set its own (the dashboard sends a page policy of its own):
+
+- ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``,
+  ``Cross-Origin-Opener-Policy: same-origin``;
+- ``Content-Security-Policy``: ``default-src 'none'; frame-ancestors 'none'`` for the API (a JSON
+  answer is never a document that loads anything); the dashboard's policy under ``/ui`` (its own
+  scripts, styles and images only, no inline code); Swagger UI's exact needs on ``/docs``;
+- ``Cache-Control: no-store`` under ``/v1`` (tenant data stays out of shared caches);
+- ``Strict-Transport-Security`` only for requests that came over https (behind a TLS proxy, run
+  uvicorn with ``--proxy-headers`` so the scheme is known).
+
+API docs: Swagger UI loads its script and style from a CDN (jsdelivr), so ``/docs`` is served only
+with ``SDD_ENV=development``, under a policy that allows those two files and the page's one inline
+script (by hash) and nothing else; ReDoc is off. ``/openapi.json`` is always served.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_response
+from api.rate_limit import RateLimitMiddleware
+from service.settings import Settings
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+UI_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+SWAGGER_CDN = "https://cdn.jsdelivr.net"
+SWAGGER_FAVICON = "https://fastapi.tiangolo.com"
+HSTS = "max-age=31536000; includeSubDomains"
+REQUEST_BODY_MAX_BYTES = 1 << 20
+STREAMED_UPLOADS = frozenset({("POST", "/v1/datasets"), ("POST", "/v1/models")})
+
+_COMMON_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def content_security_policy(path: str) -> str:
+    """The default policy for an answer at ``path`` (a route may send its own instead)."""
+    if path == "/ui" or path.startswith("/ui/"):
+        return UI_CSP
+    return API_CSP
+
+
+class SecurityHeadersMiddleware:
+    """Pure ASGI middleware adding the headers listed in the module docstring to every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        defaults = [*_COMMON_HEADERS, ("Content-Security-Policy", content_security_policy(path))]
+        if path == "/v1" or path.startswith("/v1/"):
+            defaults.append(("Cache-Control", "no-store"))
+        if scope.get("scheme") == "https":
+            defaults.append(("Strict-Transport-Security", HSTS))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in defaults:
+                    if name not in headers:
+                        headers.append(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodySizeLimitMiddleware:
+    """413 ``payload_too_large`` for a body over ``max_bytes``: on Content-Length before reading
+    anything, else as soon as the bytes received pass it. Streamed uploads are exempt."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = REQUEST_BODY_MAX_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (scope["method"], scope["path"]) in STREAMED_UPLOADS:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            response = error_response(413, "payload_too_large", self._message())
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # An HTTPException passes FastAPI's body parsing unchanged; api.errors renders it.
+                    raise HTTPException(413, self._message())
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _message(self) -> str:
+        return f"the request body exceeds this service's limit of {self.max_bytes} bytes"
+
+
+def swagger_ui_csp(html: str) -> str:
+    """The policy of the Swagger UI page: its CDN files and its inline script, by hash."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(html)
+    )
+    return (
+        f"default-src 'none'; script-src {SWAGGER_CDN} {hashes}; "
+        # Swagger UI sets style attributes on the elements it renders.
+        f"style-src {SWAGGER_CDN} 'unsafe-inline'; img-src 'self' data: {SWAGGER_FAVICON}; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def _install_docs(app: FastAPI) -> None:
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        openapi_url = request.scope.get("root_path", "") + (app.openapi_url or "/openapi.json")
+        html = bytes(get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - API docs").body).decode()
+        return HTMLResponse(html, headers={"Content-Security-Policy": swagger_ui_csp(html)})
+
+
+def _outermost(app: FastAPI, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
+    """Wrap ``app``'s whole middleware stack, Starlette's ``ServerErrorMiddleware`` included."""
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: wrap(build())  # type: ignore[method-assign]
+
+
+def install_security(app: FastAPI, settings: Settings) -> None:
+    """Body cap, rate limits, CORS (if configured), security headers and, in development, ``/docs``."""
+    app.add_middleware(BodySizeLimitMiddleware)
+    if settings.rate_limit_per_minute > 0:
+        app.add_middleware(RateLimitMiddleware, settings=settings)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Retry-After", "Idempotent-Replayed", "X-Content-SHA256"],
+        )
+    _outermost(app, SecurityHeadersMiddleware)
+    if settings.env == "development":
+        _install_docs(app)
