@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from api.deps import get_current_tenant
 from api.errors import install_error_handlers
-from api.routes import catalog, datasets, health, job_artifacts, jobs, models
+from api.routes import catalog, datasets, health, job_artifacts, job_plots, jobs, models
 from api.schemas.errors import error_responses
+from api.security import install_security
+from api.ui.routes import install_ui
 from service.db.session import get_sessionmaker
 from service.settings import Settings, get_settings
 from worker.celery_app import celery_app, configure
@@ -56,23 +57,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=error_responses(500),
+        docs_url=None,  # api.security serves /docs in development only
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.sessionmaker = sessionmaker
     install_error_handlers(app)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
-        )
+    install_security(app, settings)  # headers, rate limits, CORS, /docs in development
 
     v1 = APIRouter(
-        prefix="/v1", dependencies=[Depends(get_current_tenant)], responses=error_responses(401, 422)
+        prefix="/v1", dependencies=[Depends(get_current_tenant)], responses=error_responses(401, 422, 429)
     )
-    for module in (jobs, job_artifacts, datasets, models, catalog):
+    for module in (jobs, job_artifacts, job_plots, datasets, models, catalog):
         v1.include_router(module.router)
     app.include_router(health.router)
     app.include_router(v1)
+    install_ui(app)  # the dashboard at /ui (cookie sign-in, see api.ui.routes)
     return app

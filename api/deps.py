@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
+from api.rate_limit import mark_authenticated
 from service.db.models import Tenant
 from service.settings import Settings
 from service.tokens import authenticate
@@ -42,6 +43,7 @@ def _unauthorized(message: str) -> ApiError:
 
 
 def get_current_tenant(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Tenant:
@@ -51,6 +53,7 @@ def get_current_tenant(
     tenant = authenticate(session, credentials.credentials)
     if tenant is None:
         raise _unauthorized("invalid or revoked API token")
+    mark_authenticated(request, credentials.credentials)  # the rate limit now counts per token
     # End the read-only transaction: a long upload must not hold a database connection open.
     session.commit()
     return tenant

@@ -136,6 +136,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     headers = dict(exc.headers or {})
     if exc.status_code == 404 and message == "Not Found":
         message = "no such route; see /docs or /openapi.json for the API"
+    if exc.status_code == 400 and message == "There was an error parsing the body":  # FastAPI's words
+        message = "the body could not be read; send JSON encoded as UTF-8 (or the form the route documents)"
     if exc.status_code == 405:
         allowed = _allowed_methods(request)
         headers["Allow"] = ", ".join(allowed)

@@ -2,9 +2,10 @@
 
 Steps, in order: replay an ``Idempotency-Key`` seen before; check the service limits; resolve the
 dataset and the teacher (both must belong to the caller's tenant) to the facts the cheap
-compatibility check needs; fill every default in; store the job and its ``queued`` event in one
-commit; then hand it to the broker. A broker that is down does not fail the request: the job
-stays ``queued`` in SQL and workers re-enqueue queued jobs when they start.
+compatibility check needs; fill every default in; refuse (429) a tenant that already has
+``max_jobs_in_flight`` unfinished jobs; store the job and its ``queued`` event in one commit;
+then hand it to the broker. A broker that is down does not fail the request: the job stays
+``queued`` in SQL and workers re-enqueue queued jobs when they start.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,7 @@ from worker.queue import enqueue_job
 logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY_MAX = 255
+IN_FLIGHT_STATUSES = ("queued", "running", "cancelling")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ def submit_job(
         image_size=dataset.image_size,
     )
 
+    _check_jobs_in_flight(session, settings, tenant)
     stored = spec.model_dump(mode="json", exclude={"metadata", "teacher"})
     stored["teacher"] = spec.teacher.model_dump(exclude_none=True) if spec.teacher else None
     stored["hyperparameters"] = hyperparameters.model_dump(mode="json")
@@ -206,6 +209,33 @@ def _check_resolved_limits(settings: Settings, hyperparameters: Hyperparameters,
             "image_size",
             f"the dataset trains at {image_size}px, over this service's limit of {settings.max_image_size}; "
             "set a smaller image_size",
+        )
+
+
+def _check_jobs_in_flight(session: Session, settings: Settings, tenant: Tenant) -> None:
+    """429 ``too_many_jobs`` when the tenant already has ``max_jobs_in_flight`` unfinished jobs.
+
+    On PostgreSQL the tenant's row is locked first, so concurrent submissions of one tenant count
+    one after the other and the limit is exact. On SQLite (the embedded default) two requests
+    arriving together may both pass at the limit: the count may exceed it by the number of
+    simultaneous submissions, which is acceptable for a bound on resource use.
+    """
+    limit = settings.max_jobs_in_flight
+    if limit <= 0:
+        return
+    # FOR NO KEY UPDATE: serialises submissions of this tenant, not inserts that reference it.
+    session.execute(select(Tenant.id).where(Tenant.id == tenant.id).with_for_update(key_share=True))
+    in_flight = session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(Job.tenant_id == tenant.id, Job.status.in_(IN_FLIGHT_STATUSES))
+    )
+    if in_flight is not None and in_flight >= limit:
+        raise ApiError(
+            429,
+            "too_many_jobs",
+            f"you have {in_flight} jobs queued, running or cancelling; this service allows {limit} at a "
+            "time per account. Wait for one to finish or cancel one, then submit again",
         )
 
 

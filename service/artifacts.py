@@ -1,4 +1,4 @@
-"""Artifact storage: checkpoints, students, model cards, metrics, uploaded datasets and teacher weights.
+"""Artifact storage: checkpoints, students, model cards, metrics, curve plots, uploaded datasets and teacher weights.
 
 One small interface (:class:`ArtifactStore`), local files for now (:class:`LocalArtifactStore`), so
 an object store can replace it later without touching callers. Keys are built from ids only (see the
@@ -76,6 +76,16 @@ def job_card_key(job_id: str) -> str:
 
 def job_metrics_key(job_id: str) -> str:
     return validate_key(f"jobs/{job_id}/metrics.jsonl")
+
+
+PLOT_KINDS = {"png": "plot_png", "svg": "plot_svg"}  # the Artifact kind of each curve-plot format
+
+
+def job_plot_key(job_id: str, fmt: str) -> str:
+    """The job's training curves drawn by ``service.plots`` (``fmt`` "png" or "svg")."""
+    if fmt not in ("png", "svg"):
+        raise InvalidKey(f"invalid plot format {fmt!r}: use 'png' or 'svg'")
+    return validate_key(f"jobs/{job_id}/plots/curves.{fmt}")
 
 
 def dataset_key(dataset_id: str) -> str:

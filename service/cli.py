@@ -14,6 +14,7 @@ from types import FrameType
 import click
 import pydantic
 
+from sdd_client.cli import register as register_client_commands
 from sdd_core.cli import cli
 from service import migrate as migrations
 from service import tokens
@@ -200,6 +201,9 @@ def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
             click.echo(f"sdd up: {name} did not stop in {CHILD_STOP_TIMEOUT_S:.0f} s; killing it", err=True)
             child.kill()
             child.wait()
+
+
+register_client_commands(cli)  # sdd login | jobs | datasets | catalog, sdd models upload|list
 
 
 def main() -> None:

@@ -2,13 +2,26 @@
 
     queued -> running -> succeeded | failed | cancelling -> cancelled
     queued -> cancelled
+    running -> queued          (the worker shuts down: ``release``; lease expired: ``job_recovery``)
 
 ``claim`` is a single conditional UPDATE (queued -> running), so a message delivered twice never
 trains twice: the second claim matches no row. Terminal states are never left.
+
+**Ownership.** A claim writes the claimant's name into ``jobs.worker`` and gives it a lease
+(``lease_expires_at``) that its heartbeat renews (``renew_lease``). Every write an attempt makes
+afterwards names that owner in its WHERE clause, so once a lease expired and the job was handed
+to another attempt, the old attempt's writes match nothing: ``renew_lease`` returns False,
+``record_epoch``/``ensure_owner`` raise ``LeaseLost``, ``finish``/``release`` change nothing.
+
+**Cancel racing completion.** The first conditional UPDATE to land decides: a cancel committed
+before the worker records its outcome leaves the job ``cancelling``, and ``finish`` then ends it
+``cancelled`` whatever the worker reports; an outcome recorded first is terminal, and the cancel
+request (``request_cancel``) sees it and does nothing.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -16,81 +29,170 @@ from sqlalchemy.orm import Session
 
 from service.db.models import TERMINAL_STATUSES, Job, JobEvent, JobMetric, utcnow
 
+ACTIVE_STATUSES = ("running", "cancelling")
+
+
+class LeaseLost(Exception):
+    """This attempt no longer owns the job: its lease expired and the job moved on without it."""
+
+    def __init__(self, job_id: str, worker: str) -> None:
+        super().__init__(f"job {job_id}: {worker} no longer holds its lease")
+        self.job_id = job_id
+        self.worker = worker
+
 
 def record_event(session: Session, job_id: str, type_: str, message: str = "", data: dict[str, Any] | None = None) -> None:
     """Append an event row (committed by the caller)."""
     session.add(JobEvent(job_id=job_id, type=type_, message=message, data=data))
 
 
+def _owned_by(job_id: str, worker: str | None) -> tuple[Any, ...]:
+    """WHERE clauses: the job is active and, if ``worker`` is given, still claimed by it."""
+    clauses: tuple[Any, ...] = (Job.id == job_id, Job.status.in_(ACTIVE_STATUSES))
+    return clauses if worker is None else (*clauses, Job.worker == worker)
+
+
+def _update(session: Session, *where: Any, **values: Any) -> bool:
+    """One conditional UPDATE of jobs; True if it matched a row."""
+    return session.execute(
+        update(Job).where(*where).values(**values).execution_options(synchronize_session=False)
+    ).rowcount == 1
+
+
+# ------------------------------------------------------------------ claim and lease
+
+
 def claim(session: Session, job_id: str, worker: str, lease_seconds: int) -> bool:
     """queued -> running for exactly one caller; True if this caller won. Commits."""
     now = utcnow()
-    won = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == "queued")
-        .values(
-            status="running",
-            worker=worker,
-            started_at=now,
-            attempts=Job.attempts + 1,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    won = _update(
+        session, Job.id == job_id, Job.status == "queued",
+        status="running", worker=worker, started_at=now, attempts=Job.attempts + 1,
+        lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now,
+    )
     if won:
         record_event(session, job_id, "started", f"started on {worker}", {"worker": worker})
     session.commit()
     return won
 
 
-def record_epoch(session: Session, job_id: str, metrics: dict[str, Any]) -> bool:
-    """Store one finished epoch's metrics once and advance progress. False if already recorded."""
+def renew_lease(
+    session: Session, job_id: str, worker: str, lease_seconds: int, *, run_seconds: float | None = None
+) -> bool:
+    """Push the lease of ``worker``'s job ``lease_seconds`` ahead. Commits.
+
+    False: the job is no longer running under ``worker`` (lease expired and re-queued, finished,
+    cancelled); that attempt must stop training at once without recording anything.
+    ``run_seconds``, if given, is stored as the job's running time over all attempts.
+    """
+    now = utcnow()
+    values: dict[str, Any] = {"lease_expires_at": now + timedelta(seconds=lease_seconds)}
+    if run_seconds is not None:
+        values["run_seconds"] = run_seconds
+    renewed = _update(session, *_owned_by(job_id, worker), **values)
+    session.commit()
+    return renewed
+
+
+def ensure_owner(session: Session, job_id: str, worker: str) -> None:
+    """Raise ``LeaseLost`` unless ``worker`` still runs the job; holds the job's row until commit.
+
+    A conditional UPDATE rather than a SELECT: it takes the row lock on PostgreSQL (the write
+    lock on SQLite), so a writer that follows in the same transaction cannot interleave with the
+    reaper handing the job to another attempt.
+    """
+    if not _update(session, *_owned_by(job_id, worker), updated_at=utcnow()):
+        session.rollback()
+        raise LeaseLost(job_id, worker)
+
+
+# ------------------------------------------------------------------ progress
+
+
+def record_epoch(session: Session, job_id: str, metrics: dict[str, Any], worker: str | None = None) -> bool:
+    """Store one finished epoch's metrics once and advance progress. Commits; False if already recorded.
+
+    An epoch replayed by a resumed attempt is not recorded again. With ``worker``, raises
+    ``LeaseLost`` if that attempt no longer owns the job.
+    """
+    if worker is not None:
+        ensure_owner(session, job_id, worker)
     epoch = int(metrics["epoch"])
     exists = session.scalar(select(JobMetric.id).where(JobMetric.job_id == job_id, JobMetric.epoch == epoch))
     if exists is not None:
+        session.commit()
         return False
     session.add(JobMetric(job_id=job_id, epoch=epoch, data=metrics))
-    session.execute(
-        update(Job).where(Job.id == job_id).values(epoch=epoch, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    _update(session, Job.id == job_id, epoch=epoch, updated_at=utcnow())
+    top1 = metrics.get("val_top1")
+    shown = f"{top1:.2f}%" if isinstance(top1, (int, float)) else "n/a"
     record_event(
-        session, job_id, "epoch",
-        f"epoch {epoch}/{metrics.get('epochs')}: val top-1 {metrics.get('val_top1', float('nan')):.2f}%",
-        {"epoch": epoch, "val_top1": metrics.get("val_top1")},
+        session, job_id, "epoch", f"epoch {epoch}/{metrics.get('epochs')}: val top-1 {shown}",
+        {"epoch": epoch, "val_top1": top1},
     )
     session.commit()
     return True
 
 
+def job_state(session: Session, job_id: str) -> tuple[str, str | None, bool] | None:
+    """(status, worker, cancel_requested) of a job, or None; the worker polls it between batches."""
+    row = session.execute(
+        select(Job.status, Job.worker, Job.cancel_requested).where(Job.id == job_id)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1], bool(row[2]))
+
+
 def cancel_requested(session: Session, job_id: str) -> bool:
-    """Has a user asked to cancel this job? (Polled by the worker between batches.)"""
+    """Has a user asked to cancel this job?"""
     return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+# ------------------------------------------------------------------ cancel, release, finish
 
 
 def request_cancel(session: Session, job: Job) -> Job:
     """Cancel a queued job at once; mark a running one ``cancelling``; leave terminal ones. Commits."""
     now = utcnow()
     if job.status == "queued":
-        changed = session.execute(
-            update(Job).where(Job.id == job.id, Job.status == "queued")
-            .values(status="cancelled", cancel_requested=True, finished_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if changed:
+        if _update(session, Job.id == job.id, Job.status == "queued",
+                   status="cancelled", cancel_requested=True, finished_at=now, updated_at=now):
             record_event(session, job.id, "cancelled", "cancelled before it started")
     elif job.status == "running":
-        changed = session.execute(
-            update(Job).where(Job.id == job.id, Job.status == "running")
-            .values(status="cancelling", cancel_requested=True, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if changed:
+        if _update(session, Job.id == job.id, Job.status == "running",
+                   status="cancelling", cancel_requested=True, updated_at=now):
             record_event(session, job.id, "cancelling", "cancel requested; stopping at the next batch")
     session.commit()
     session.refresh(job)
     return job
+
+
+def release(
+    session: Session, job_id: str, worker: str, *, reason: str, message: str, run_seconds: float | None = None
+) -> str | None:
+    """Hand a job that ``worker`` stops running back to the queue, not counting the attempt. Commits.
+
+    For a worker shutting down: running -> queued (``attempts`` decremented, event ``requeued``
+    with ``data.reason``); a job being cancelled ends ``cancelled`` instead. Returns the job's new
+    status, or None if ``worker`` no longer owned it (nothing changed). The caller sends a new
+    message (and records it with ``mark_enqueued``); if it cannot, the reconciler will.
+    """
+    now = utcnow()
+    values: dict[str, Any] = {}
+    if run_seconds is not None:
+        values["run_seconds"] = run_seconds
+    epoch = session.scalar(select(Job.epoch).where(Job.id == job_id))
+    if _update(
+        session, Job.id == job_id, Job.status == "running", Job.worker == worker,
+        status="queued", worker=None, lease_expires_at=None, attempts=Job.attempts - 1, enqueued_at=None,
+        updated_at=now, **values,
+    ):
+        record_event(session, job_id, "requeued", message, {"reason": reason, "epoch": epoch})
+        session.commit()
+        return "queued"
+    session.rollback()
+    if finish(session, job_id, "cancelled", worker=worker, event_message=f"cancelled ({message})"):
+        return "cancelled"
+    return None
 
 
 def finish(
@@ -102,25 +204,43 @@ def finish(
     error_code: str | None = None,
     error_message: str | None = None,
     event_message: str = "",
+    worker: str | None = None,
 ) -> bool:
-    """Move a running/cancelling job to a terminal state once. Commits; False if already terminal.
+    """Move a running/cancelling job to a terminal state once. Commits; False if nothing changed.
 
-    A job whose user asked to cancel ends ``cancelled`` unless it already succeeded, so a cancel
-    racing with completion still yields one consistent terminal state.
+    A ``cancelling`` job ends ``cancelled`` whatever ``status`` is asked for (the cancel landed
+    first, see the module docstring). With ``worker``, only that attempt's job is touched.
     """
     assert status in TERMINAL_STATUSES, status
     now = utcnow()
-    changed = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_(("running", "cancelling")))
-        .values(
-            status=status, result=result, error_code=error_code, error_message=error_message,
-            finished_at=now, updated_at=now, lease_expires_at=None,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    owner = () if worker is None else (Job.worker == worker,)
+    done = dict(finished_at=now, updated_at=now, lease_expires_at=None)
+    changed = _update(
+        session, Job.id == job_id, Job.status == "running", *owner,
+        status=status, result=result, error_code=error_code, error_message=error_message, **done,
+    )
     if changed:
         data = {"error_code": error_code} if error_code else (result or None)
         record_event(session, job_id, status, event_message or status, data)
+    elif _update(session, Job.id == job_id, Job.status == "cancelling", *owner, status="cancelled", **done):
+        message = (event_message or "cancelled") if status == "cancelled" else (
+            f"cancelled (the worker had reached {status}; the cancel request came first)"
+        )
+        record_event(session, job_id, "cancelled", message)
+        changed = True
     session.commit()
     return changed
+
+
+# ------------------------------------------------------------------ the broker
+
+
+def mark_enqueued(session: Session, job_ids: Iterable[str], now: datetime | None = None) -> None:
+    """Record that a message was just sent for each of ``job_ids`` (still queued). Commits."""
+    ids = list(job_ids)
+    if ids:
+        session.execute(
+            update(Job).where(Job.id.in_(ids), Job.status == "queued").values(enqueued_at=now or utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()

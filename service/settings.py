@@ -41,12 +41,26 @@ class Settings(BaseSettings):
     max_batch_size: int = 4096
     max_image_size: int = 512
     max_scale: int = 16
-    job_lease_seconds: int = 120
-    job_max_attempts: int = 3
     keep_checkpoints: int = 3
+
+    # Recovery (see worker.reaper): a running job's lease is renewed every lease/3 seconds; a job
+    # whose lease expired is re-queued (or failed ``worker_lost`` after ``job_max_attempts`` lost
+    # attempts); a job queued in SQL but not sent for ``requeue_after_seconds`` is sent again.
+    job_lease_seconds: int = Field(default=120, ge=3)
+    job_max_attempts: int = Field(default=3, ge=1)
+    job_time_limit_seconds: int = Field(default=0, ge=0)  # running time over all attempts; 0: none
+    reaper_interval_seconds: float | None = Field(default=None, gt=0)  # None: a quarter of the lease
+    requeue_after_seconds: int = Field(default=300, ge=1)
 
     # HTTP
     cors_origins: list[str] = Field(default_factory=list)
+
+    # Abuse limits (see api.rate_limit, api.job_submission): requests per minute per API token
+    # (per client IP without a known token) in bursts of up to ``rate_limit_burst``, 0 turns rate
+    # limiting off; jobs queued, running or cancelling per tenant, 0 for no limit.
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    max_jobs_in_flight: int = Field(default=20, ge=0)
 
     @model_validator(mode="after")
     def _derive_paths(self) -> "Settings":
@@ -54,7 +68,7 @@ class Settings(BaseSettings):
         if self.database_url is None:
             self.database_url = f"sqlite:///{self.home / 'sdd.sqlite'}"
         if self.broker_url is None:
-            self.broker_url = "filesystem://"
+            self.broker_url = "filesystem://localhost//"
         self.artifact_dir = (self.artifact_dir or self.home / "artifacts").expanduser()
         self.data_root = (self.data_root or self.home / "data").expanduser()
         self.work_dir = (self.work_dir or self.home / "work").expanduser()
@@ -63,6 +77,16 @@ class Settings(BaseSettings):
             if password is not None and str(password).lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("SDD_DATABASE_URL carries a placeholder password; set a real one in production")
         return self
+
+    @property
+    def reaper_interval(self) -> float:
+        """Seconds between two passes of a worker's reaper."""
+        return self.reaper_interval_seconds or max(1.0, self.job_lease_seconds / 4)
+
+    @property
+    def lease_renew_interval(self) -> float:
+        """Seconds between two renewals of a running job's lease: three tries before it expires."""
+        return self.job_lease_seconds / 3
 
     @property
     def broker_is_filesystem(self) -> bool:

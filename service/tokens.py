@@ -53,12 +53,17 @@ def authenticate(session: Session, token: str) -> Tenant | None:
     if not token or not token.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(token)
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
-    if row is None or row.revoked_at is not None:
+    # One indexed lookup per request: the token's row joined to its tenant.
+    found = session.execute(
+        select(ApiToken.token_hash, ApiToken.revoked_at, Tenant)
+        .join(Tenant, ApiToken.tenant_id == Tenant.id)
+        .where(ApiToken.token_hash == digest)
+    ).one_or_none()
+    if found is None or found.revoked_at is not None:
         return None
-    if not hmac.compare_digest(row.token_hash, digest):  # belt and braces after the indexed lookup
+    if not hmac.compare_digest(found.token_hash, digest):  # belt and braces after the indexed lookup
         return None
-    return session.get(Tenant, row.tenant_id)
+    return found.Tenant
 
 
 def list_tokens(session: Session, tenant_name: str | None = None) -> list[tuple[ApiToken, Tenant]]:

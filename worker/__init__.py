@@ -5,7 +5,11 @@
 * ``worker.tasks`` — the ``sdd.run_job`` task and the start-up re-enqueue of queued jobs.
 * ``worker.runner`` — claims a job, trains it with ``sdd_core.trainer``, records the outcome.
 * ``worker.spec_resolution`` — the stored REST spec (ids) -> a ``JobSpec`` (files).
-* ``worker.training_callbacks`` — epochs, checkpoints, cancel polling and the lease, in SQL.
+* ``worker.training_callbacks`` — epochs, checkpoints and when to stop (cancel, shutdown, time limit).
+* ``worker.lease_heartbeat`` — the thread that renews a running job's lease.
+* ``worker.shutdown`` — SIGTERM / warm shutdown -> the running job stops at its next batch.
+* ``worker.reaper`` — every worker's thread re-queueing jobs of lost workers and lost messages.
+* ``worker.broker_messages`` — which jobs have a message waiting in the broker.
 * ``worker.job_artifacts`` — a job's files in the artifact store and their ``Artifact`` rows.
 * ``worker.failures`` — an exception -> the error code and message stored on a failed job.
 

@@ -11,10 +11,10 @@ Brokers:
   ``$SDD_HOME/broker``. API and worker must share that folder (same machine or shared volume).
 * ``redis://`` (production): ``visibility_timeout`` is how long Redis waits for the ack of a
   delivered message before handing it to another worker. With ``acks_late`` it must exceed the
-  longest job, or a job still training would be redelivered; until lease-based recovery exists,
-  a redelivery of a running job is only skipped (its claim fails), so a long timeout costs
-  nothing except slower redelivery of messages lost by a crashed worker before it claimed them
-  (those are also re-enqueued whenever a worker starts, see ``worker.tasks``).
+  longest job, or a job still training would be redelivered (harmlessly: its claim fails). Jobs
+  of crashed workers do not wait for it: their lease expires and a worker's reaper re-queues
+  them and sends a fresh message (``worker.reaper``), which also re-sends jobs a Redis restarted
+  empty has lost. A worker keeps reconnecting to a broker that went away, however long it takes.
 """
 from __future__ import annotations
 
@@ -55,6 +55,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_url": settings.broker_url,
         "broker_transport_options": broker_transport_options(settings),
         "broker_connection_retry_on_startup": True,
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,  # a Redis restart must not end the worker
         # Queues are declared, never created on the fly from a typo.
         "task_queues": [Queue(queue, routing_key=queue)],
         "task_default_queue": queue,

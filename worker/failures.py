@@ -3,8 +3,12 @@
 * ``SDDError`` subclasses carry their own code (``invalid_spec``, ``teacher_error``, …);
 * running out of host or GPU memory is ``out_of_memory``, a full disk ``disk_full`` — also when
   the error was raised from (``__cause__``/``__context__``) such an error;
-* a worker stopped while the job ran is ``interrupted``;
+* a worker stopped while the job ran is ``interrupted`` (the runner re-queues such a job instead
+  of failing it; the code remains for callers that cannot);
 * anything else is a bug: ``internal_error`` with the exception type, and a logged traceback.
+
+Two codes are set elsewhere: ``timeout`` (the runner, past ``SDD_JOB_TIME_LIMIT_SECONDS``) and
+``worker_lost`` (``service.job_recovery``, after ``SDD_JOB_MAX_ATTEMPTS`` lost attempts).
 
 Messages are shown to users, so ``redact_paths`` replaces the worker's folders in them: an
 uploaded dataset's folder becomes ``<dataset ds_…>`` (a bad image's path stays useful), the

@@ -13,7 +13,14 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from service.artifacts import job_card_key, job_checkpoint_key, job_metrics_key, job_student_key
+from service.artifacts import (
+    PLOT_KINDS,
+    job_card_key,
+    job_checkpoint_key,
+    job_metrics_key,
+    job_plot_key,
+    job_student_key,
+)
 from service.db.models import Artifact
 
 log = logging.getLogger(__name__)
@@ -23,6 +30,8 @@ def artifact_key(job_id: str, kind: str, epoch: int = 0) -> str:
     """The store key of a job's artifact of ``kind`` (checkpoint keys carry the epoch)."""
     if kind == "checkpoint":
         return job_checkpoint_key(job_id, epoch)
+    if kind in PLOT_KINDS.values():
+        return job_plot_key(job_id, kind.removeprefix("plot_"))
     builders = {"student": job_student_key, "card": job_card_key, "metrics": job_metrics_key}
     return builders[kind](job_id)
 

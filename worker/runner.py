@@ -1,27 +1,34 @@
-"""Run one job: claim it in SQL, train it with ``sdd_core.trainer``, record the outcome.
+"""Run one attempt of a job: claim it in SQL, train it with ``sdd_core.trainer``, record the outcome.
 
-Every path ends in a terminal status (or leaves a job someone else claimed alone):
+Every path ends in a terminal status, back in the queue, or leaves a job someone else owns alone:
 
 * the claim fails (another delivery runs it, or it is finished/cancelled): log, do nothing;
 * training completes: student + model card stored as artifacts, then ``succeeded``;
 * training stopped because a user cancelled: ``cancelled``;
-* anything raised: ``failed`` with an error code (see ``worker.failures``).
+* the worker shuts down (SIGTERM, see ``worker.shutdown``): back to ``queued`` with its newest
+  checkpoint (only the partial epoch is lost), the attempt not counted, a fresh message sent;
+* the job ran past ``SDD_JOB_TIME_LIMIT_SECONDS``: ``failed`` with code ``timeout``, checkpoints kept;
+* anything raised: ``failed`` with an error code (see ``worker.failures``);
+* the attempt lost its lease (``LeaseLost``: frozen or cut off long enough for the reaper to
+  hand the job on): stop at once, record nothing.
 
-The job's work folder (``$SDD_HOME/work/<job id>``) is removed at the end whatever the outcome:
+While it trains, a heartbeat thread renews the job's lease (``worker.lease_heartbeat``); a
+process killed outright stops renewing it and the reaper of any worker re-queues the job
+(``service.job_recovery``), which then resumes from its newest stored checkpoint on whichever
+worker claims it. Every write of an attempt names it as the job's owner, so a stale attempt
+cannot overwrite what the current one records.
+
+The attempt's work folder (``$SDD_HOME/work/<job id>/<attempt>``) is removed at the end whatever the outcome:
 checkpoints, student, card and metrics are already in the artifact store, and a failed job's
 folder would otherwise fill the disk of a long-lived worker; tracebacks go to the worker log.
-A job claimed for a later attempt (once something puts it back to ``queued``) resumes from its
-newest stored checkpoint.
-
-Not covered: a process killed outright (SIGKILL, the kernel's OOM killer, a power cut) records
-nothing; its job stays ``running`` with a lease that is no longer renewed, until lease-based
-recovery exists.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import socket
 import time
@@ -35,11 +42,15 @@ from sdd_core.trainer import train
 from sdd_core.trainer.options import TrainOptions, TrainResult
 from service import job_lifecycle
 from service.artifacts import get_artifact_store
-from service.db.models import Job
+from service.db.models import Job, JobMetric
 from service.db.session import session_scope
+from service.job_lifecycle import LeaseLost
 from service.settings import Settings, get_settings
 from worker.failures import classify_failure, redact_paths
 from worker.job_artifacts import latest_checkpoint, store_artifact
+from worker.job_plots import store_curve_plots
+from worker.lease_heartbeat import LeaseHeartbeat
+from worker.queue import enqueue_job
 from worker.spec_resolution import resolve_job_spec
 from worker.training_callbacks import JobCallbacks, json_safe
 
@@ -49,16 +60,45 @@ FINISH_RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # a terminal status survives a short da
 
 
 def worker_name() -> str:
-    """``host:pid`` of this process, stored on the jobs it claims."""
+    """``host:pid`` of this process."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def attempt_owner() -> str:
+    """The owner name of one attempt, stored on the job it claims: ``host:pid/<random>``.
+
+    Unique per attempt, so two attempts of one job in one process (a threads pool, where one
+    froze past its lease) never mistake each other's lease for their own.
+    """
+    return f"{worker_name()}/{secrets.token_hex(3)}"
+
+
+class Attempt:
+    """One claimed run of a job: who owns it and since when."""
+
+    def __init__(self, job_id: str, owner: str, settings: Settings, prior_run_seconds: float) -> None:
+        self.job_id = job_id
+        self.owner = owner
+        self.settings = settings
+        self.prior_run_seconds = prior_run_seconds
+        self.started = time.monotonic()
+
+    def run_seconds(self) -> float:
+        return self.prior_run_seconds + (time.monotonic() - self.started)
+
+    def work_dir(self) -> Path:
+        """``$SDD_HOME/work/<job id>/<attempt>``: a stale attempt on the same machine never
+        deletes the files of the attempt that took the job over."""
+        assert self.settings.work_dir is not None
+        return self.settings.work_dir / self.job_id / self.owner.rsplit("/", 1)[-1]
+
+
 def run_job(job_id: str, settings: Settings | None = None) -> str:
-    """Claim and train ``job_id``; returns the job's status afterwards."""
+    """Claim and train ``job_id``; returns the job's status afterwards (``lost``: taken over)."""
     settings = settings or get_settings()
-    me = worker_name()
+    owner = attempt_owner()
     with session_scope(settings) as session:
-        if not job_lifecycle.claim(session, job_id, me, settings.job_lease_seconds):
+        if not job_lifecycle.claim(session, job_id, owner, settings.job_lease_seconds):
             job = session.get(Job, job_id)
             if job is None:
                 log.warning("job %s: no such job; message dropped", job_id)
@@ -66,24 +106,36 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
             log.info("job %s: not claimed, it is %s (worker %s); skipping this delivery",
                      job_id, job.status, job.worker)
             return job.status
-    log.info("job %s: claimed by %s", job_id, me)
-    work_dir = settings.work_dir / job_id
+        job = session.get(Job, job_id)
+        assert job is not None
+        attempt = Attempt(job_id, owner, settings, job.run_seconds or 0.0)
+        log.info("job %s: claimed by %s (attempt %d)", job_id, owner, job.attempts)
+    work_dir = attempt.work_dir()
     store = None
     try:
-        store = get_artifact_store(settings)
-        return _train_claimed(job_id, settings, store, work_dir)
-    except BaseException as exc:
-        if store is not None:
-            _keep_metrics(job_id, settings, store, work_dir)
-        status = _record_failure(job_id, settings, exc)
-        if not isinstance(exc, Exception):  # worker shutdown: record it, then let Celery stop
-            raise
-        return status
+        with LeaseHeartbeat(settings, job_id, owner, attempt.run_seconds) as heartbeat:
+            try:
+                store = get_artifact_store(settings)
+                return _train_claimed(attempt, store, work_dir, heartbeat)
+            except LeaseLost:
+                log.warning("job %s: %s lost the job to another attempt; stopped without recording", job_id, owner)
+                return "lost"
+            except (KeyboardInterrupt, SystemExit):  # the process is stopping: give the job back
+                _release_for_shutdown(attempt)
+                raise
+            except Exception as exc:
+                if store is not None:
+                    _keep_metrics(attempt, store, work_dir)
+                    _keep_curve_plots(attempt, store)
+                return _record_failure(attempt, exc)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another attempt of the job may still use the folder
+            work_dir.parent.rmdir()
 
 
-def _train_claimed(job_id: str, settings: Settings, store: Any, work_dir: Path) -> str:
+def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: LeaseHeartbeat) -> str:
+    job_id, settings = attempt.job_id, attempt.settings
     with session_scope(settings) as session:
         job = session.get(Job, job_id)
         assert job is not None
@@ -97,8 +149,11 @@ def _train_claimed(job_id: str, settings: Settings, store: Any, work_dir: Path) 
             log.info("job %s: resuming from the checkpoint of epoch %d", job_id, resume[0])
     log.info("job %s: training %s -> %s with %s on %s", job_id,
              spec.teacher.arch if spec.teacher else "no teacher", spec.student, spec.method, spec.dataset)
-    callbacks = JobCallbacks(job_id, settings, store)
+    callbacks = JobCallbacks(job_id, settings, store, attempt.owner, lost=heartbeat.lost,
+                             prior_run_seconds=attempt.prior_run_seconds)
     work_dir.mkdir(parents=True, exist_ok=True)
+    if resume is not None:
+        _restore_metrics_log(attempt, work_dir / "metrics.jsonl", through_epoch=resume[0])
     result = train(
         spec,
         work_dir,
@@ -106,26 +161,78 @@ def _train_claimed(job_id: str, settings: Settings, store: Any, work_dir: Path) 
         callbacks=callbacks.train_callbacks(),
         resume_from=resume[1] if resume is not None else None,
     )
+    if heartbeat.lost.is_set():
+        raise LeaseLost(job_id, attempt.owner)
     if result.status == "completed":
-        return _record_success(job_id, settings, store, work_dir, spec, result, rest_dataset=rest_dataset)
-    _keep_metrics(job_id, settings, store, work_dir)
+        return _record_success(attempt, store, work_dir, spec, result, rest_dataset=rest_dataset)
+    if callbacks.stop_reason == "shutdown":
+        return _release_for_shutdown(attempt)
+    _keep_metrics(attempt, store, work_dir)
+    _keep_curve_plots(attempt, store)
+    if callbacks.stop_reason == "timeout":
+        limit = settings.job_time_limit_seconds
+        message = (f"the job ran longer than the time limit of {limit} s (SDD_JOB_TIME_LIMIT_SECONDS) and was "
+                   f"stopped after epoch {result.epochs_completed}; its checkpoints are kept")
+        log.warning("job %s: %s", job_id, message)
+        _finish(attempt, "failed", error_code="timeout", error_message=message, event_message=f"failed: {message}")
+        return "failed"
     log.info("job %s: stopped after epoch %d on a cancel request", job_id, result.epochs_completed)
-    _finish(settings, job_id, "cancelled", event_message=f"cancelled after {result.epochs_completed} epoch(s)")
+    _finish(attempt, "cancelled", event_message=f"cancelled after {result.epochs_completed} epoch(s)")
     return "cancelled"
 
 
+def _restore_metrics_log(attempt: Attempt, path: Path, *, through_epoch: int) -> None:
+    """Seed a resumed attempt's fresh ``metrics.jsonl`` with the epochs earlier attempts recorded,
+    so the file stored at the end covers the whole job."""
+    with session_scope(attempt.settings) as session:
+        rows = session.scalars(
+            select(JobMetric.data)
+            .where(JobMetric.job_id == attempt.job_id, JobMetric.epoch <= through_epoch)
+            .order_by(JobMetric.epoch)
+        ).all()
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def _release_for_shutdown(attempt: Attempt) -> str:
+    """Back to ``queued`` (not counted as an attempt) and a fresh message; the status after."""
+    job_id = attempt.job_id
+    try:
+        with session_scope(attempt.settings) as session:
+            status = job_lifecycle.release(
+                session, job_id, attempt.owner, reason="shutdown", run_seconds=attempt.run_seconds(),
+                message="re-queued: the worker is shutting down; the job resumes from its newest checkpoint",
+            )
+    except Exception:
+        log.error("job %s: could not re-queue it at shutdown; its lease will expire and the reaper re-queues it",
+                  job_id, exc_info=True)
+        return "running"
+    if status != "queued":
+        log.info("job %s: not re-queued at shutdown, it is %s", job_id, status or "owned by another attempt")
+        return status or "lost"
+    log.info("job %s: re-queued because the worker is shutting down", job_id)
+    try:
+        enqueue_job(job_id)
+        with session_scope(attempt.settings) as session:
+            job_lifecycle.mark_enqueued(session, [job_id])
+    except Exception as exc:  # the reconciler (or the next worker start) sends it
+        log.warning("job %s: could not send it again (%s); a worker's reconciler will", job_id, exc)
+    return "queued"
+
+
 def _record_success(
-    job_id: str, settings: Settings, store: Any, work_dir: Path, spec: JobSpec, result: TrainResult,
-    *, rest_dataset: str,
+    attempt: Attempt, store: Any, work_dir: Path, spec: JobSpec, result: TrainResult, *, rest_dataset: str,
 ) -> str:
+    job_id, settings = attempt.job_id, attempt.settings
     if result.student_path is None or result.card_path is None:
         raise RuntimeError("the trainer completed without writing student.safetensors and card.json")
     if rest_dataset != spec.dataset:  # an uploaded dataset: the card names its id, not a server path
         _rename_card_dataset(result.card_path, spec.dataset, rest_dataset)
     with session_scope(settings) as session:
+        job_lifecycle.ensure_owner(session, job_id, attempt.owner)
         store_artifact(session, store, job_id, "student", result.student_path)
         store_artifact(session, store, job_id, "card", result.card_path)
-    _keep_metrics(job_id, settings, store, work_dir)
+    _keep_metrics(attempt, store, work_dir)
+    _keep_curve_plots(attempt, store)
     final = result.final or {}
     summary = json_safe({
         "val_top1": final.get("val_top1"),
@@ -135,7 +242,7 @@ def _record_success(
         "num_classes": result.card.get("num_classes"),
     })
     top1 = f"{summary['val_top1']:.2f}%" if summary["val_top1"] is not None else "n/a"
-    _finish(settings, job_id, "succeeded", result=summary, event_message=f"succeeded: val top-1 {top1}")
+    _finish(attempt, "succeeded", result=summary, event_message=f"succeeded: val top-1 {top1}")
     log.info("job %s: succeeded (val top-1 %s)", job_id, top1)
     return "succeeded"
 
@@ -147,41 +254,58 @@ def _rename_card_dataset(card_path: Path, resolved: str, public: str) -> None:
         card_path.write_text(json.dumps(card, indent=2, sort_keys=True))
 
 
-def _record_failure(job_id: str, settings: Settings, exc: BaseException) -> str:
+def _record_failure(attempt: Attempt, exc: BaseException) -> str:
+    job_id = attempt.job_id
     code, message = classify_failure(exc)
-    message = redact_paths(message, settings)
+    message = redact_paths(message, attempt.settings)
     if code == "internal_error":
         log.error("job %s: failed with an unexpected error", job_id, exc_info=exc)
     else:
         log.warning("job %s: failed: %s: %s", job_id, code, message)
-    _finish(settings, job_id, "failed", error_code=code, error_message=message, event_message=f"failed: {message}")
+    _finish(attempt, "failed", error_code=code, error_message=message, event_message=f"failed: {message}")
     return "failed"
 
 
-def _finish(settings: Settings, job_id: str, status: str, **kwargs: Any) -> None:
-    """``job_lifecycle.finish``, retried over a short database outage; logs if it never lands."""
+def _finish(attempt: Attempt, status: str, **kwargs: Any) -> None:
+    """``job_lifecycle.finish`` for this attempt, retried over a short database outage; logs if it never lands."""
+    job_id = attempt.job_id
     for delay in (*FINISH_RETRY_DELAYS_S, None):
         try:
-            with session_scope(settings) as session:
-                if not job_lifecycle.finish(session, job_id, status, **kwargs):
-                    current = session.scalar(select(Job.status).where(Job.id == job_id))
-                    log.warning("job %s: not moved to %s, it is already %s", job_id, status, current)
+            with session_scope(attempt.settings) as session:
+                if not job_lifecycle.finish(session, job_id, status, worker=attempt.owner, **kwargs):
+                    row = session.execute(select(Job.status, Job.worker).where(Job.id == job_id)).one_or_none()
+                    log.warning("job %s: not moved to %s, it is already %s (worker %s)", job_id, status,
+                                *(row or ("gone", None)))
             return
         except Exception:
             if delay is None:
-                log.critical("job %s: could not record status %s; it stays running", job_id, status, exc_info=True)
+                log.critical("job %s: could not record status %s; its lease will expire and the reaper "
+                             "re-queues it", job_id, status, exc_info=True)
                 return
             log.warning("job %s: recording status %s failed; retrying in %.0fs", job_id, status, delay, exc_info=True)
             time.sleep(delay)
 
 
-def _keep_metrics(job_id: str, settings: Settings, store: Any, work_dir: Path) -> None:
+def _keep_metrics(attempt: Attempt, store: Any, work_dir: Path) -> None:
     """Store the trainer's metrics.jsonl (whatever the outcome) before the job finishes."""
     path = work_dir / "metrics.jsonl"
     if not path.is_file():
         return
     try:
-        with session_scope(settings) as session:
-            store_artifact(session, store, job_id, "metrics", path)
+        with session_scope(attempt.settings) as session:
+            job_lifecycle.ensure_owner(session, attempt.job_id, attempt.owner)
+            store_artifact(session, store, attempt.job_id, "metrics", path)
     except Exception:
-        log.warning("job %s: could not store metrics.jsonl", job_id, exc_info=True)
+        log.warning("job %s: could not store metrics.jsonl", attempt.job_id, exc_info=True)
+
+
+def _keep_curve_plots(attempt: Attempt, store: Any) -> None:
+    """Store the job's training curves (PNG, SVG) if it finished an epoch; a failure here only logs."""
+    try:
+        with session_scope(attempt.settings) as session:
+            kinds = [artifact.kind for artifact in store_curve_plots(session, store, attempt.job_id)]
+            job_lifecycle.ensure_owner(session, attempt.job_id, attempt.owner)  # drawn unlocked; fenced before commit
+        if kinds:
+            log.info("job %s: training curves stored (%s)", attempt.job_id, ", ".join(kinds))
+    except Exception:
+        log.warning("job %s: could not draw or store the training curves", attempt.job_id, exc_info=True)

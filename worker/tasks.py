@@ -1,9 +1,12 @@
-"""The Celery task that runs a job, and the worker's start-up hooks.
+"""The Celery task that runs a job, and the worker's start-up and shutdown hooks.
 
-The task is thin: everything it does is ``worker.runner.run_job``. On start-up a worker
-re-enqueues every job still ``queued`` in SQL, the source of truth, so a message lost with a
-broker (or never sent because the API crashed after its commit) does not strand a job; the
-duplicates this makes are skipped by the atomic claim.
+The task is thin: everything it does is ``worker.runner.run_job``, with SIGTERM turned into a
+"stop at the next batch" request while it runs in a pool child (``worker.shutdown``).
+
+When the worker is ready it re-enqueues every job still ``queued`` in SQL, the source of truth
+(a message lost with a broker, or never sent because the API crashed after its commit, does not
+strand a job; the duplicates this makes are skipped by the atomic claim), and starts its reaper
+(``worker.reaper``): expired leases and messages the broker lost, every few seconds.
 """
 from __future__ import annotations
 
@@ -11,25 +14,29 @@ import logging
 from typing import Any
 
 from celery import Task
-from celery.signals import worker_init, worker_process_init, worker_ready
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy import select
 
 from service.db.models import Job
 from service.db.session import get_engine, session_scope
 from service.settings import get_settings
 from worker.celery_app import RUN_JOB_TASK, celery_app, ensure_broker_folders
-from worker.queue import enqueue_job
+from worker.reaper import Reaper, send_jobs
 from worker.runner import run_job
+from worker.shutdown import stop_signal_sets_flag
 
 log = logging.getLogger(__name__)
+
+_reaper: list[Reaper] = []  # this process's reaper, once started
 
 
 @celery_app.task(name=RUN_JOB_TASK, bind=True, acks_late=True, ignore_result=True)
 def run_job_task(self: Task, job_id: str) -> str:
     """Run job ``job_id`` (claim, train, record); its status lives in SQL, not in Celery."""
-    log.info("job %s: delivered (message %s, redelivered=%s)", job_id, self.request.id,
-             bool((self.request.delivery_info or {}).get("redelivered")))
-    return run_job(job_id)
+    with stop_signal_sets_flag():
+        log.info("job %s: delivered (message %s, redelivered=%s)", job_id, self.request.id,
+                 bool((self.request.delivery_info or {}).get("redelivered")))
+        return run_job(job_id)
 
 
 @worker_init.connect
@@ -47,13 +54,21 @@ def _forget_inherited_connections(**_: Any) -> None:
 
 @worker_ready.connect
 def requeue_queued_jobs(**_: Any) -> None:
-    """Send a message for every job still ``queued`` in SQL (oldest first)."""
+    """Send a message for every job still ``queued`` in SQL (oldest first), then start the reaper."""
+    settings = get_settings()
     try:
-        with session_scope(get_settings()) as session:
-            job_ids = session.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.created_at)).all()
-        for job_id in job_ids:
-            enqueue_job(job_id)
+        with session_scope(settings) as session:
+            job_ids = list(session.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.created_at)))
+        sent = send_jobs(settings, job_ids)
     except Exception:  # the worker still serves new messages; say loudly what did not happen
         log.exception("could not re-enqueue the jobs still queued in the database")
-        return
-    log.info("worker ready; re-enqueued %d queued job(s)", len(job_ids))
+        sent = []
+    log.info("worker ready; re-enqueued %d queued job(s)", len(sent))
+    if not _reaper:
+        _reaper.append(Reaper(settings).start())
+
+
+@worker_shutdown.connect
+def _stop_reaper(**_: Any) -> None:
+    for reaper in _reaper:
+        reaper.stop()

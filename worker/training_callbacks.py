@@ -1,32 +1,39 @@
-"""The trainer's callbacks for a job: progress, checkpoints, cancellation and the lease, in SQL.
+"""The trainer's callbacks for one attempt of a job: progress, checkpoints and when to stop, in SQL.
 
 Each callback opens its own short-lived session, so no transaction stays open while a model
-trains. Per-batch hooks are throttled: the cancel flag is read at most once per
-``CANCEL_POLL_SECONDS`` and the lease renewed at most once per ``LEASE_RENEW_SECONDS``.
+trains. ``should_stop`` runs after every batch and stops the loop for one of four reasons, kept
+in ``stop_reason`` for the runner:
+
+* ``shutdown`` — the worker is shutting down (``worker.shutdown``): the job is re-queued;
+* ``timeout`` — the job ran longer than ``SDD_JOB_TIME_LIMIT_SECONDS`` over all its attempts;
+* ``cancelled`` — a user asked to cancel (the flag is read at most once per ``CANCEL_POLL_SECONDS``);
+* and it raises ``LeaseLost`` once the job is no longer this attempt's (the heartbeat's renewal
+  failed, or the poll finds another owner): the attempt stops without recording anything.
+
+With an owner (``worker``), every write is fenced: epochs and checkpoints are recorded only while
+that attempt still holds the job (``job_lifecycle.ensure_owner``).
 """
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
-
 from sdd_core.trainer.options import EpochMetrics, TrainCallbacks
 from service import job_lifecycle
-from service.db.models import Job, utcnow
 from service.db.session import session_scope
+from service.job_lifecycle import ACTIVE_STATUSES, LeaseLost
 from service.settings import Settings
 from worker.job_artifacts import prune_checkpoints, store_artifact
+from worker.shutdown import shutdown_requested
 
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 1.0
-LEASE_RENEW_SECONDS = 10.0
 
 
 def json_safe(value: Any) -> Any:
@@ -43,38 +50,54 @@ def json_safe(value: Any) -> Any:
 
 
 class JobCallbacks:
-    """Trainer callbacks that record one job's progress; ``.train_callbacks()`` hands them over."""
+    """Trainer callbacks that record one attempt's progress; ``.train_callbacks()`` hands them over."""
 
     def __init__(
-        self, job_id: str, settings: Settings, store: Any, clock: Callable[[], float] = time.monotonic
+        self,
+        job_id: str,
+        settings: Settings,
+        store: Any,
+        worker: str | None = None,
+        *,
+        lost: threading.Event | None = None,
+        prior_run_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.job_id = job_id
         self.settings = settings
         self.store = store
+        self.worker = worker
+        self.lost = lost or threading.Event()
+        self.prior_run_seconds = prior_run_seconds
         self.clock = clock
-        self.cancelled = False
-        self._next_cancel_poll = 0.0
-        self._next_lease_renewal = clock() + LEASE_RENEW_SECONDS
+        self.stop_reason: str | None = None
+        self._started = clock()
+        self._next_poll = 0.0
 
     def train_callbacks(self) -> TrainCallbacks:
         return TrainCallbacks(
-            on_epoch_end=self.on_epoch_end,
-            on_checkpoint=self.on_checkpoint,
-            on_batch_end=self.on_batch_end,
-            should_stop=self.should_stop,
+            on_epoch_end=self.on_epoch_end, on_checkpoint=self.on_checkpoint, should_stop=self.should_stop
         )
+
+    def run_seconds(self) -> float:
+        """This job's running time: earlier attempts plus this one so far."""
+        return self.prior_run_seconds + (self.clock() - self._started)
 
     def on_epoch_end(self, metrics: EpochMetrics) -> None:
+        self._check_lease()
         with session_scope(self.settings) as session:
-            job_lifecycle.record_epoch(session, self.job_id, json_safe(dict(metrics)))
+            recorded = job_lifecycle.record_epoch(session, self.job_id, json_safe(dict(metrics)), worker=self.worker)
         log.info(
-            "job %s: epoch %s/%s recorded, val top-1 %.2f%%", self.job_id, metrics.get("epoch"),
-            metrics.get("epochs"), float(metrics.get("val_top1") or 0.0),
+            "job %s: epoch %s/%s %s, val top-1 %.2f%%", self.job_id, metrics.get("epoch"), metrics.get("epochs"),
+            "recorded" if recorded else "replayed (recorded by an earlier attempt)",
+            float(metrics.get("val_top1") or 0.0),
         )
-        self.renew_lease()
 
     def on_checkpoint(self, epoch: int, path: Path) -> None:
+        self._check_lease()
         with session_scope(self.settings) as session:
+            if self.worker is not None:  # held until the commit: no other attempt writes this key meanwhile
+                job_lifecycle.ensure_owner(session, self.job_id, self.worker)
             row = store_artifact(session, self.store, self.job_id, "checkpoint", path, epoch=epoch)
             job_lifecycle.record_event(
                 session, self.job_id, "checkpoint", f"checkpoint of epoch {epoch} stored",
@@ -86,30 +109,36 @@ class JobCallbacks:
         if pruned:
             log.info("job %s: removed checkpoints of epochs %s", self.job_id, pruned)
 
-    def on_batch_end(self, epoch: int, batch: int, batches: int, losses: dict[str, float]) -> None:
-        if self.clock() >= self._next_lease_renewal:
-            self.renew_lease()
-
     def should_stop(self) -> bool:
-        if self.cancelled:
+        self._check_lease()
+        if self.stop_reason is not None:
             return True
-        now = self.clock()
-        if now < self._next_cancel_poll:
-            return False
-        self._next_cancel_poll = now + CANCEL_POLL_SECONDS
-        with session_scope(self.settings) as session:
-            self.cancelled = job_lifecycle.cancel_requested(session, self.job_id)
-        if self.cancelled:
-            log.info("job %s: cancel requested; stopping the training loop", self.job_id)
-        return self.cancelled
+        limit = self.settings.job_time_limit_seconds
+        if shutdown_requested():
+            self.stop_reason = "shutdown"
+            log.info("job %s: the worker is shutting down; stopping the training loop", self.job_id)
+        elif limit and self.run_seconds() > limit:
+            self.stop_reason = "timeout"
+            log.info("job %s: ran %.0fs, over its time limit of %ds; stopping", self.job_id, self.run_seconds(), limit)
+        elif self.clock() >= self._next_poll:
+            self._next_poll = self.clock() + CANCEL_POLL_SECONDS
+            self._poll()
+        return self.stop_reason is not None
 
-    def renew_lease(self) -> None:
-        """Push the job's lease ``job_lease_seconds`` ahead: this worker is alive and training."""
-        self._next_lease_renewal = self.clock() + LEASE_RENEW_SECONDS
+    def _poll(self) -> None:
+        """Read the job's status, owner and cancel flag (one query)."""
         with session_scope(self.settings) as session:
-            session.execute(
-                update(Job)
-                .where(Job.id == self.job_id, Job.status.in_(("running", "cancelling")))
-                .values(lease_expires_at=utcnow() + timedelta(seconds=self.settings.job_lease_seconds))
-                .execution_options(synchronize_session=False)
-            )
+            state = job_lifecycle.job_state(session, self.job_id)
+        if state is None:
+            raise LeaseLost(self.job_id, str(self.worker))
+        status, owner, cancel = state
+        if self.worker is not None and (owner != self.worker or status not in ACTIVE_STATUSES):
+            self.lost.set()
+            self._check_lease()
+        if cancel:
+            self.stop_reason = "cancelled"
+            log.info("job %s: cancel requested; stopping the training loop", self.job_id)
+
+    def _check_lease(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost(self.job_id, str(self.worker))

@@ -80,5 +80,8 @@ def get_catalog(settings: SettingsDep, _tenant: CurrentTenant) -> CatalogPublic:
             max_image_size=settings.max_image_size,
             max_scale=settings.max_scale,
             max_upload_bytes=settings.max_upload_bytes,
+            max_jobs_in_flight=settings.max_jobs_in_flight,
+            rate_limit_per_minute=settings.rate_limit_per_minute,
+            rate_limit_burst=settings.rate_limit_burst,
         ),
     )

@@ -25,7 +25,7 @@ JobId = Annotated[str, Path(description="The job's id, e.g. job_3f9c…", max_le
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=JobPublic,
-    responses=error_responses(404, 409),
+    responses=error_responses(400, 404, 409, 413),
     summary="Submit a distillation job",
 )
 def create_job(

@@ -32,6 +32,32 @@ class ErrorResponse(BaseModel):
     }
 
 
+_HEADERS: dict[int, dict[str, dict]] = {
+    401: {
+        "WWW-Authenticate": {"description": "`Bearer`: send an API token.", "schema": {"type": "string"}},
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying (with code `rate_limited`).",
+            "schema": {"type": "integer", "minimum": 1},
+        },
+    },
+}
+_DESCRIPTIONS = {
+    401: "Missing, invalid or revoked API token (`unauthorized`).",
+    429: "Too many requests for this token or address (`rate_limited`, see `Retry-After`), or, when "
+    "submitting a job, too many of your jobs queued or running (`too_many_jobs`).",
+}
+
+
 def error_responses(*status_codes: int) -> dict[int | str, dict]:
-    """``responses=`` for a route: each listed status documented with the envelope."""
-    return {code: {"model": ErrorResponse} for code in status_codes}
+    """``responses=`` for a route: each listed status documented with the envelope (and its headers)."""
+    responses: dict[int | str, dict] = {}
+    for code in status_codes:
+        response: dict = {"model": ErrorResponse}
+        if code in _DESCRIPTIONS:
+            response["description"] = _DESCRIPTIONS[code]
+        if code in _HEADERS:
+            response["headers"] = _HEADERS[code]
+        responses[code] = response
+    return responses

@@ -21,7 +21,7 @@ from sdd_core.spec import SD_METHODS
 def feature_map_size(arch: str, num_classes: int, image_size: int) -> tuple[int, int]:
     """(H, W) of ``arch``'s final feature map for square inputs of ``image_size`` pixels."""
     with torch.device("meta"):
-        model = create_model(arch, num_classes)
+        model = create_model(arch, num_classes).eval()  # eval: batch norm accepts a 1x1 map of batch 1
         features = model.forward_features(torch.empty(1, 3, image_size, image_size))  # (1, C, H, W)
     return int(features.shape[2]), int(features.shape[3])
 

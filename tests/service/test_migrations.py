@@ -39,19 +39,19 @@ def _tables(url: str) -> set[str]:
 def test_upgrade_downgrade_upgrade(database_url: str) -> None:
     assert migrate.current_revision(database_url) is None
 
-    assert migrate.upgrade(database_url) == "0001_initial"
+    assert migrate.upgrade(database_url) == migrate.head_revision()
     assert _tables(database_url) == set(Base.metadata.tables)
     assert _schema_differences(database_url) == []
 
     assert migrate.downgrade(database_url) is None
     assert _tables(database_url) == set()
 
-    assert migrate.upgrade(database_url) == "0001_initial"
+    assert migrate.upgrade(database_url) == migrate.head_revision()
     assert _schema_differences(database_url) == []
 
 
 def test_upgrade_uses_settings_when_no_url_given(sdd_env) -> None:
     settings = sdd_env()
-    assert migrate.upgrade() == "0001_initial"
-    assert migrate.current_revision(str(settings.database_url)) == "0001_initial"
+    assert migrate.upgrade() == migrate.head_revision()
+    assert migrate.current_revision(str(settings.database_url)) == migrate.head_revision()
     assert (settings.home / "sdd.sqlite").exists()

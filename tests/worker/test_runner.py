@@ -55,12 +55,16 @@ def test_failures_end_failed_with_a_code(embedded, make_job, monkeypatch, exc, c
         assert job.error_message == "ZeroDivisionError: division by zero"
 
 
-def test_worker_shutdown_is_recorded_then_propagates(embedded, make_job, monkeypatch):
-    monkeypatch.setattr(runner, "train", _raise(KeyboardInterrupt()))
+@pytest.mark.parametrize("exc", [KeyboardInterrupt(), SystemExit(-15)])
+def test_a_stopping_process_gives_the_job_back_then_propagates(embedded, make_job, monkeypatch, exc):
+    """SIGTERM as billiard delivers it to a pool child (SystemExit), or Ctrl-C: re-queued, not failed."""
+    monkeypatch.setattr(runner, "train", _raise(exc))
     job_id = make_job()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(type(exc)):
         runner.run_job(job_id, embedded)
-    assert (_job(embedded, job_id).status, _job(embedded, job_id).error_code) == ("failed", "interrupted")
+    job = _job(embedded, job_id)
+    assert (job.status, job.error_code, job.attempts, job.worker) == ("queued", None, 0, None)
+    assert event_types(embedded, job_id)[-1] == "requeued"
 
 
 @pytest.mark.parametrize("status", ["running", "succeeded", "cancelled"])

@@ -1,17 +1,21 @@
-"""The trainer callbacks of a job: epochs, checkpoints (kept and pruned), cancel polling, lease."""
+"""The trainer callbacks of a job: epochs, checkpoints (kept and pruned), when to stop, the lease."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from service import job_lifecycle
+from service import job_lifecycle, job_recovery
 from service.artifacts import get_artifact_store
 from service.db.models import Artifact, Job, JobMetric, utcnow
 from service.db.session import session_scope
+from service.job_lifecycle import LeaseLost
 from tests.worker.worker_harness import event_types
+from worker.lease_heartbeat import LeaseHeartbeat
+from worker.shutdown import clear_shutdown_request, request_shutdown
 from worker.training_callbacks import CANCEL_POLL_SECONDS, JobCallbacks, json_safe
 
 
@@ -79,21 +83,78 @@ def test_cancel_flag_is_polled_at_most_once_per_interval(embedded, running_job, 
     assert callbacks.should_stop() is True
 
 
-def test_lease_is_renewed_from_batches_but_throttled(embedded, running_job, callbacks, clock):
+def _take_over(settings, job_id: str, new_owner: str = "other:2") -> None:
+    """What the reaper and a second worker do to a job whose lease expired: re-queue, claim anew."""
+    with session_scope(settings) as session:
+        session.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
+    with session_scope(settings) as session:
+        assert job_recovery.reap_expired(session, max_attempts=3).requeued == [job_id]
+    with session_scope(settings) as session:
+        assert job_lifecycle.claim(session, job_id, new_owner, settings.job_lease_seconds)
+
+
+@pytest.fixture
+def owned(embedded, running_job, clock) -> JobCallbacks:
+    """Callbacks of the attempt that claimed ``running_job`` (owner ``test:1``)."""
+    return JobCallbacks(running_job, embedded, get_artifact_store(embedded), "test:1", clock=clock)
+
+
+def test_heartbeat_renews_the_lease_and_keeps_the_running_time(embedded, running_job):
     with session_scope(embedded) as session:
-        session.get(Job, running_job).lease_expires_at = utcnow() - timedelta(seconds=1)
+        session.get(Job, running_job).lease_expires_at = utcnow() + timedelta(seconds=1)
+    heartbeat = LeaseHeartbeat(embedded, running_job, "test:1", run_seconds=lambda: 42.5)
+    assert heartbeat.renew() and not heartbeat.lost.is_set()
+    with session_scope(embedded) as session:
+        job = session.get(Job, running_job)
+        lease = job.lease_expires_at.replace(tzinfo=None)
+        assert lease > utcnow().replace(tzinfo=None) + timedelta(seconds=embedded.job_lease_seconds - 5)
+        assert job.run_seconds == 42.5
 
-    def lease():
-        with session_scope(embedded) as session:
-            return session.get(Job, running_job).lease_expires_at
 
-    before = lease()
-    callbacks.on_batch_end(1, 1, 10, {"loss": 1.0})
-    assert lease() == before  # too soon after the claim
-    clock.now += 11
-    callbacks.on_batch_end(1, 2, 10, {"loss": 1.0})
-    renewed = lease()
-    assert renewed is not None and renewed.replace(tzinfo=None) > utcnow().replace(tzinfo=None) + timedelta(seconds=60)
+def test_an_attempt_that_lost_its_job_stops_without_recording(embedded, running_job, owned, tmp_path):
+    heartbeat = LeaseHeartbeat(embedded, running_job, "test:1", run_seconds=lambda: 1.0)
+    _take_over(embedded, running_job)
+    assert not heartbeat.renew() and heartbeat.lost.is_set()
+    with pytest.raises(LeaseLost):  # the poll finds the new owner, without the heartbeat's help
+        owned.should_stop()
+    with pytest.raises(LeaseLost):
+        owned.on_epoch_end({"epoch": 1, "epochs": 2, "val_top1": 10.0})
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(b"stale weights")
+    with pytest.raises(LeaseLost):
+        owned.on_checkpoint(1, path)
+    with session_scope(embedded) as session:
+        assert session.scalars(select(JobMetric).where(JobMetric.job_id == running_job)).all() == []
+        assert session.scalars(select(Artifact).where(Artifact.job_id == running_job)).all() == []
+        assert session.get(Job, running_job).worker == "other:2"
+
+
+def test_heartbeat_loss_stops_the_loop_at_the_next_batch(embedded, running_job, clock):
+    lost = threading.Event()
+    callbacks = JobCallbacks(running_job, embedded, get_artifact_store(embedded), "test:1", lost=lost, clock=clock)
+    assert callbacks.should_stop() is False
+    lost.set()
+    with pytest.raises(LeaseLost):
+        callbacks.should_stop()
+
+
+def test_worker_shutdown_stops_the_loop(owned):
+    assert owned.should_stop() is False
+    request_shutdown()
+    try:
+        assert owned.should_stop() is True and owned.stop_reason == "shutdown"
+    finally:
+        clear_shutdown_request()
+
+
+def test_time_limit_counts_earlier_attempts(embedded, running_job, clock):
+    settings = embedded.model_copy(update={"job_time_limit_seconds": 100})
+    callbacks = JobCallbacks(running_job, settings, get_artifact_store(settings), "test:1",
+                             prior_run_seconds=60.0, clock=clock)
+    clock.now += 39
+    assert callbacks.should_stop() is False
+    clock.now += 2
+    assert callbacks.should_stop() is True and callbacks.stop_reason == "timeout"
 
 
 def test_json_safe():

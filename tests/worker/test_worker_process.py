@@ -38,10 +38,14 @@ def test_tiny_job_succeeds_with_artifacts_metrics_and_events(any_stack):
     with session_scope(settings) as session:
         artifacts = {(a.kind, a.epoch): a for a in session.scalars(select(Artifact).where(Artifact.job_id == job_id))}
         metric_epochs = session.scalars(select(JobMetric.epoch).where(JobMetric.job_id == job_id)).all()
-    assert set(artifacts) == {("student", 0), ("card", 0), ("metrics", 0), ("checkpoint", 1)}
+    assert set(artifacts) == {
+        ("student", 0), ("card", 0), ("metrics", 0), ("checkpoint", 1), ("plot_png", 0), ("plot_svg", 0),
+    }
     for artifact in artifacts.values():
         data = store.path(artifact.key).read_bytes()
         assert hashlib.sha256(data).hexdigest() == artifact.sha256 and len(data) == artifact.size_bytes
+    assert store.path(artifacts["plot_png", 0].key).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert job_id in store.path(artifacts["plot_svg", 0].key).read_text()  # the title names the job
     assert metric_epochs == [1]
     events = event_types(settings, job_id)
     assert events[0] == "started" and events[-1] == "succeeded"
