@@ -65,12 +65,16 @@ def redis_server() -> Iterator[RedisServer]:
         stop_redis(server)
 
 
-_redis_numbers = itertools.count(1)
+_redis_numbers = itertools.count(0)
+# The top databases belong to module/package-scoped stacks (tests/e2e counts down from the top,
+# tests/worker uses TOP - 8); per-test databases cycle below them, so a long run never flushes a
+# database a running worker still reads.
+REDIS_RESERVED_FOR_STACKS = 16
 
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
-    db = next(_redis_numbers) % RedisServer.DATABASES
+    db = 1 + next(_redis_numbers) % (RedisServer.DATABASES - 1 - REDIS_RESERVED_FOR_STACKS)
     redis_server.flush(db)
     return redis_server.url(db)
 

@@ -153,7 +153,7 @@ _stack_databases = itertools.count(1)
 @pytest.fixture(scope="module")
 def _production_stack(tmp_path_factory, postgres_server: PostgresServer, redis_server: RedisServer) -> Iterator[Stack]:
     database = postgres_server.create_database(f"worker_stack_{os.getpid()}_{next(_stack_databases)}")
-    redis_db = RedisServer.DATABASES - 1  # the per-test redis_url fixture hands out low numbers first
+    redis_db = RedisServer.DATABASES - 8  # among the top ones reserved for stacks (tests/conftest.py), clear of tests/e2e
     redis_server.flush(redis_db)
     env = {"SDD_DATABASE_URL": postgres_server.url(database), "SDD_BROKER_URL": redis_server.url(redis_db)}
     try:
