@@ -1,8 +1,12 @@
 """Training checkpoints: written atomically, read back with ``weights_only=True``.
 
 A checkpoint holds everything needed to continue exactly where training stopped: student weights,
-optimiser and scheduler states, the epoch just finished, the best accuracy so far, every RNG's
-state, and the spec it was trained with (a resume under another spec is refused).
+optimiser and scheduler states, the last epoch finished (``epoch``) and its metrics, the best
+accuracy so far, and the spec it was trained with (a resume under another spec is refused).
+A checkpoint written by a stop inside an epoch also holds ``partial``: that epoch, the batches
+already trained, the epoch's running sums and every RNG's state at the stop.
+
+Format 2 added ``partial``; format 1 checkpoints (end of epoch only) are still read.
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ import torch
 
 from sdd_core.errors import SDDError
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
 
 class CheckpointError(SDDError):
@@ -51,6 +56,6 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a checkpoint of this trainer (format {CHECKPOINT_FORMAT})")
+    if not isinstance(state, dict) or state.get("format") not in READABLE_FORMATS:
+        raise CheckpointError(f"{path} is not a checkpoint this trainer reads (formats {READABLE_FORMATS})")
     return state

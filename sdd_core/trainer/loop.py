@@ -5,15 +5,14 @@
     -> export the student (safetensors) and its model card
 
 Every epoch's randomness (shuffling, augmentation) derives from (seed, epoch), and checkpoints
-carry optimiser, scheduler and RNG states, so resuming from epoch e reproduces the uninterrupted
-run's weights on CPU.
+carry optimiser and scheduler states, so resuming from epoch e reproduces the uninterrupted run's
+weights on CPU. A run stopped by ``should_stop`` checkpoints inside the epoch (batches done, running
+sums, RNG states; see ``epoch.py``), and resuming from that continues with the next batch.
 """
 from __future__ import annotations
 
 import json
 import logging
-import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,19 @@ import torch
 from torch import nn
 from torch.optim import SGD
 from torch.optim.lr_scheduler import MultiStepLR
-from torch.utils.data import DataLoader, Dataset
 
 from sdd_core.data import DatasetInfo, build_datasets, describe_dataset
-from sdd_core.errors import NonFiniteTrainingError, SpecError
+from sdd_core.errors import NonFiniteTrainingError
 from sdd_core.models import create_model
 from sdd_core.spec import JobSpec
 from sdd_core.trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from sdd_core.trainer.compatibility import check_architectures
-from sdd_core.trainer.distillation_step import LossConfig, student_loss, teacher_targets
-from sdd_core.trainer.evaluation import evaluate, topk_correct
+from sdd_core.trainer.distillation_step import LossConfig
+from sdd_core.trainer.epoch import EpochProgress, make_loader, train_epoch
+from sdd_core.trainer.evaluation import evaluate
 from sdd_core.trainer.export import build_card, save_card, save_student, sha256_file
-from sdd_core.trainer.options import EpochMetrics, TrainCallbacks, TrainOptions, TrainResult
-from sdd_core.trainer.runtime import autocast, epoch_seed, resolve_device, rng_state, seed_everything, set_rng_state
+from sdd_core.trainer.options import EpochMetrics, StopPoint, TrainCallbacks, TrainOptions, TrainResult
+from sdd_core.trainer.runtime import epoch_seed, resolve_device, rng_state, seed_everything, set_rng_state
 from sdd_core.trainer.teacher import FrozenTeacher, classes_in_weights, load_teacher, load_weights
 
 log = logging.getLogger(__name__)
@@ -66,14 +65,6 @@ def _spec_fingerprint(spec: JobSpec) -> dict[str, Any]:
     for key in ("device", "precision", "channels_last"):
         data["hyperparameters"].pop(key, None)
     return data
-
-
-def _loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, options: TrainOptions,
-            device: torch.device) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=options.num_workers, pin_memory=device.type == "cuda",
-                      persistent_workers=False)
 
 
 class _MetricsLog:
@@ -112,7 +103,7 @@ def train(
     seed_everything(spec.seed)
     train_set, val_set, info = build_datasets(spec.dataset, data_root=options.data_root,
                                               image_size=spec.image_size, download=options.allow_download)
-    val_loader = _loader(val_set, hp.batch_size, shuffle=False, seed=spec.seed, options=options, device=device)
+    val_loader = make_loader(val_set, hp.batch_size, shuffle=False, seed=spec.seed, options=options, device=device)
     student: nn.Module = create_model(spec.student, info.num_classes).to(device)
     teacher = None
     if spec.teacher is not None:
@@ -124,8 +115,8 @@ def train(
     scheduler = MultiStepLR(optimizer, milestones=list(hp.lr_decay_epochs), gamma=hp.lr_decay_rate)
     config = LossConfig.from_spec(spec)
 
-    # 2. Resume.
-    start_epoch, best, history_best_epoch = 1, {"val_top1": 0.0}, 0
+    # 2. Resume: from the end of an epoch, or from inside one (``partial``: stopped mid-epoch).
+    start_epoch, best, last, partial = 1, {"val_top1": 0.0}, None, None
     if resume_from is not None:
         state = load_checkpoint(Path(resume_from))
         if state["spec"] != _spec_fingerprint(spec):
@@ -134,7 +125,12 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, best = int(state["epoch"]) + 1, dict(state["best"])
-        log.info("resuming %s from epoch %d", spec.student, state["epoch"])
+        last = dict(state["metrics"]) if state.get("metrics") else None
+        partial = state.get("partial")
+        if partial is not None:
+            log.info("resuming %s at batch %d of epoch %d", spec.student, partial["batch"] + 1, partial["epoch"])
+        else:
+            log.info("resuming %s from epoch %d", spec.student, state["epoch"])
     metrics_log = _MetricsLog(out_dir / METRICS_NAME, keep_through_epoch=start_epoch - 1)
     teacher_summary = None
     if teacher is not None and spec.teacher is not None:
@@ -144,20 +140,36 @@ def train(
         log.info("teacher %s: val top-1 %.2f%%", spec.teacher.arch, teacher_eval["val_top1"])
 
     # 3. Epochs.
-    last: EpochMetrics | None = None
     checkpoint_path = out_dir / CHECKPOINT_NAME
+
+    def checkpoint(completed_epoch: int, **extra: Any) -> None:
+        save_checkpoint(checkpoint_path, {
+            "epoch": completed_epoch, "model": student.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "best": best, "spec": _spec_fingerprint(spec), "metrics": last,
+            **extra,
+        })
+
     for epoch in range(start_epoch, hp.epochs + 1):
         seed = epoch_seed(spec.seed, epoch)
         seed_everything(seed)
-        loader = _loader(train_set, hp.batch_size, shuffle=True, seed=seed, options=options, device=device)
+        progress = EpochProgress()
+        if partial is not None and int(partial["epoch"]) == epoch:
+            progress = EpochProgress.from_state(partial)
+        loader = make_loader(train_set, hp.batch_size, shuffle=True, seed=seed, options=options, device=device,
+                             skip_batches=progress.batches_done)
+        if progress.batches_done:
+            set_rng_state(partial["rng"])  # the global RNGs as they were after the last batch trained
+        partial = None
         lr = optimizer.param_groups[0]["lr"]
-        sums = _train_epoch(student, teacher, loader, optimizer, config, epoch, device, hp.precision,
-                            channels_last, callbacks)
-        if sums is None:
-            log.info("stop requested during epoch %d", epoch)
-            return TrainResult(status="stopped", epochs_completed=epoch - 1, final=last,
-                               best_val_top1=best["val_top1"],
-                               checkpoint_path=checkpoint_path if checkpoint_path.exists() else None)
+        if not train_epoch(student, teacher, loader, optimizer, config, epoch, device, hp.precision,
+                           channels_last, callbacks, progress):
+            # A checkpoint inside the epoch: the next run continues after this batch (see epoch.py).
+            checkpoint(epoch - 1, partial={"epoch": epoch, **progress.state(), "rng": rng_state()})
+            stop = StopPoint(epoch=epoch, batch=progress.batches_done, batches=progress.batches)
+            log.info("stopped at batch %d/%d of epoch %d; checkpoint written", stop.batch, stop.batches, epoch)
+            return TrainResult(status="stopped", epochs_completed=epoch - 1, final=last, best_val_top1=best["val_top1"],
+                               checkpoint_path=checkpoint_path, stopped_at=stop)
+        sums = progress.sums
         steps = sums["steps"]
         if sums["nonfinite"] > options.max_nonfinite_fraction * steps:
             raise NonFiniteTrainingError(
@@ -185,68 +197,15 @@ def train(
         log.info("epoch %d/%d: loss %.4f val top-1 %.2f%%", epoch, hp.epochs, last["train_loss"], val["val_top1"])
         if callbacks.on_epoch_end:
             callbacks.on_epoch_end(last)
-        save_checkpoint(checkpoint_path, {
-            "epoch": epoch, "model": student.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "best": best, "rng": rng_state(), "spec": _spec_fingerprint(spec),
-            "metrics": last,
-        })
+        checkpoint(epoch)
         if callbacks.on_checkpoint:
             callbacks.on_checkpoint(epoch, checkpoint_path)
 
     # 4. Export.
-    if last is None:  # resumed from the final checkpoint: nothing left to train
-        last = dict(load_checkpoint(checkpoint_path)["metrics"]) if checkpoint_path.exists() else {}
+    last = last or {}  # {} only when resumed from a checkpoint of a run with zero epochs
     student_path, card_path = out_dir / STUDENT_NAME, out_dir / CARD_NAME
     digest = save_student(student, student_path)
     card = build_card(spec, info, student, digest, final=last, best=best, teacher=teacher_summary)
     save_card(card, card_path)
     return TrainResult(status="completed", epochs_completed=hp.epochs, final=last, best_val_top1=best["val_top1"],
                        student_path=student_path, card_path=card_path, checkpoint_path=checkpoint_path, card=card)
-
-
-def _train_epoch(
-    student: nn.Module,
-    teacher: FrozenTeacher | None,
-    loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    config: LossConfig,
-    epoch: int,
-    device: torch.device,
-    precision: str,
-    channels_last: bool,
-    callbacks: TrainCallbacks,
-) -> dict[str, float] | None:
-    """One pass over the training set; None if ``should_stop`` asked to stop."""
-    student.train()
-    sums = dict.fromkeys(("loss", "ce", "kd", "complementary", "correct", "images", "steps", "nonfinite"), 0.0)
-    started = time.perf_counter()
-    batches = len(loader)
-    for index, (images, labels) in enumerate(loader, start=1):
-        images = images.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        labels = labels.to(device, non_blocking=True)
-        with autocast(device, precision):
-            targets = teacher_targets(teacher, images, config)
-            out = student_loss(student, images, labels, targets, config, epoch)
-        optimizer.zero_grad(set_to_none=True)
-        loss = out["loss"]
-        sums["steps"] += 1
-        sums["images"] += labels.shape[0]
-        if not math.isfinite(loss.item()):
-            sums["nonfinite"] += 1
-            log.warning("epoch %d step %d: non-finite loss, step skipped", epoch, index)
-        else:
-            loss.backward()
-            optimizer.step()
-            sums["loss"] += loss.item()
-            sums["ce"] += out["ce"].item()
-            sums["kd"] += out["kd"].item()
-            sums["complementary"] += out["complementary"].item() if "complementary" in out else 0.0
-            sums["correct"] += topk_correct(out["logits"], labels, (1,))[0]
-        if callbacks.on_batch_end:
-            callbacks.on_batch_end(epoch, index, batches, {"loss": loss.item(), "ce": out["ce"].item(), "kd": out["kd"].item()})
-        if callbacks.should_stop and callbacks.should_stop():
-            return None
-    sums["seconds"] = time.perf_counter() - started
-    return sums

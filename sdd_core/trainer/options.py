@@ -38,7 +38,18 @@ class TrainCallbacks:
     on_batch_end: Callable[[int, int, int, dict[str, float]], None] | None = None
     """(epoch, batch index from 1, batches per epoch, {loss, ce, kd}) after each step."""
     should_stop: Callable[[], bool] | None = None
-    """Polled after every batch; True stops the loop at once (no checkpoint of the partial epoch)."""
+    """Polled after every batch; True stops the loop there: the trainer writes a checkpoint of the
+    partial epoch (``TrainResult.stopped_at``) and returns; resuming from it continues with the
+    next batch and ends with the weights of an uninterrupted run."""
+
+
+@dataclass(frozen=True)
+class StopPoint:
+    """Where a stopped run stopped: ``batch`` batches of ``epoch`` (of ``batches``) were trained."""
+
+    epoch: int
+    batch: int
+    batches: int
 
 
 @dataclass
@@ -50,4 +61,5 @@ class TrainResult:
     student_path: Path | None = None  # safetensors, when completed
     card_path: Path | None = None  # model card JSON, when completed
     checkpoint_path: Path | None = None  # last checkpoint written
+    stopped_at: StopPoint | None = None  # when stopped: the checkpoint at checkpoint_path is inside this epoch
     card: dict[str, Any] = field(default_factory=dict)

@@ -58,13 +58,81 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(digits_teacher, d
     assert load_checkpoint(part.checkpoint_path)["epoch"] == 2
     resumed = train(spec, tmp_path / "part", options=options, resume_from=part.checkpoint_path)
     assert resumed.status == "completed"
-    full_weights, resumed_weights = load_file(str(full.student_path)), load_file(str(resumed.student_path))
-    assert full_weights.keys() == resumed_weights.keys()
-    for name in full_weights:
-        assert torch.equal(full_weights[name], resumed_weights[name]), name
+    _same_weights(full.student_path, resumed.student_path)
     assert resumed.final["val_top1"] == full.final["val_top1"]
     lines = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+
+
+class StopAtBatches:
+    """should_stop that answers True after the given (epoch, batch) points, once each."""
+
+    def __init__(self, *points):
+        self.points = list(points)
+        self.at = None
+
+    def on_batch_end(self, epoch, batch, batches, parts):
+        self.at = (epoch, batch, batches)
+
+    def should_stop(self):
+        if self.points and self.at[:2] == self.points[0]:
+            self.points.pop(0)
+            return True
+        return False
+
+
+def _same_weights(a_path, b_path):
+    a, b = load_file(str(a_path)), load_file(str(b_path))
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_a_stop_inside_an_epoch_resumes_at_the_next_batch_with_the_same_weights(digits_teacher, data_root, tmp_path):
+    spec = JobSpec(dataset="digits", student="resnet8", method="sd-kd", seed=5,
+                   teacher={"arch": digits_teacher["arch"], "checkpoint": digits_teacher["checkpoint"]},
+                   hyperparameters={"epochs": 2, "batch_size": 128, "lr_decay_epochs": [2]})
+    options = TrainOptions(data_root=data_root)
+    full = train(spec, tmp_path / "full", options=options)
+
+    stopper = StopAtBatches((2, 4), (2, 9))  # stopped twice inside epoch 2 (12 batches of 128)
+    seen_batches = []
+
+    def callbacks():
+        def on_batch_end(epoch, batch, batches, parts):
+            seen_batches.append((epoch, batch, batches))
+            stopper.on_batch_end(epoch, batch, batches, parts)
+        return TrainCallbacks(on_batch_end=on_batch_end, should_stop=stopper.should_stop)
+
+    part = train(spec, tmp_path / "part", options=options, callbacks=callbacks())
+    assert part.status == "stopped" and part.epochs_completed == 1
+    assert (part.stopped_at.epoch, part.stopped_at.batch, part.stopped_at.batches) == (2, 4, 12)
+    state = load_checkpoint(part.checkpoint_path)
+    assert state["epoch"] == 1 and state["partial"]["epoch"] == 2 and state["partial"]["batch"] == 4
+
+    again = train(spec, tmp_path / "part", options=options, callbacks=callbacks(), resume_from=part.checkpoint_path)
+    assert again.status == "stopped" and (again.stopped_at.epoch, again.stopped_at.batch) == (2, 9)
+    assert again.final["epoch"] == 1  # the last finished epoch's metrics, carried by the checkpoint
+    done = train(spec, tmp_path / "part", options=options, callbacks=callbacks(), resume_from=again.checkpoint_path)
+    assert done.status == "completed"
+    # Every batch of epoch 2 was trained exactly once over the three runs, numbered from the epoch's start.
+    assert [b for e, b, _ in seen_batches if e == 2] == list(range(1, 13))
+    _same_weights(full.student_path, done.student_path)
+    lines = [json.loads(line) for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in lines] == [1, 2]
+    for key in ("train_loss", "train_ce", "train_kd", "train_top1", "complementary_share", "val_top1"):
+        assert lines[1][key] == full.final[key], key
+
+
+def test_a_skipped_loader_yields_the_rest_of_the_same_permutation():
+    from sdd_core.trainer.epoch import make_loader
+
+    data = torch.utils.data.TensorDataset(torch.arange(50))
+    kwargs = dict(shuffle=True, seed=11, options=TrainOptions(), device=torch.device("cpu"))
+    whole = [batch[0].tolist() for batch in make_loader(data, 8, **kwargs)]
+    rest = [batch[0].tolist() for batch in make_loader(data, 8, skip_batches=3, **kwargs)]
+    assert len(whole) == 7 and rest == whole[3:]
+    assert len(make_loader(data, 8, skip_batches=3, **kwargs)) == 4
 
 
 def test_resume_under_another_spec_is_refused(data_root, tmp_path):
