@@ -16,8 +16,9 @@ every second). For ``--duration`` seconds it submits ``--jobs`` tiny jobs (digit
 Then it stops injecting, lets the workers drain (at most ``--drain-timeout`` seconds) and prints
 jobs submitted, faults by kind, jobs lost (must be 0), epochs recorded twice (must be 0), epochs
 re-done (trained again by a later attempt because the earlier one died after recording them,
-before its checkpoint), attempts cut short (each loses the epoch it was in) and the final status
-counts. Exit status 1 if a job was lost or an epoch recorded twice. The seed is printed; the same
+before its checkpoint), attempts cut short (a stopped worker's attempt stores a checkpoint at its
+batch and the next attempt continues there; a killed one loses the epoch it was in) and the final
+status counts. Exit status 1 if a job was lost or an epoch recorded twice. The seed is printed; the same
 seed gives the same schedule (submission times, fault kinds and times), not the same targets:
 which worker or job a fault hits depends on what runs at that moment.
 """
@@ -121,20 +122,22 @@ class Chaos:
         return f"{kind} skipped: {why}"
 
 
-def epochs_redone(settings, job_ids: list[str]) -> tuple[int, int]:
-    """(epochs re-done, attempts cut short).
+def epochs_redone(settings, job_ids: list[str]) -> tuple[int, int, int]:
+    """(epochs re-done, attempts cut short, of those continued mid-epoch).
 
     Re-done: epochs trained again by a later attempt — for each attempt, the epochs recorded
     before it started beyond the checkpoint it resumed from (0 when it started from scratch).
-    An attempt cut short (re-queued after a lost lease or a shutdown) also loses the epoch it
-    was in, which is not recorded anywhere and so not in the first number.
+    An attempt cut short (re-queued after a lost lease or a shutdown) loses the partial epoch it
+    was in unless it stored a checkpoint at its batch and the next attempt continued from it
+    (a ``resumed`` event with ``data.batch``); lost partial epochs are not in the first number.
     """
     with session_scope(settings) as session:
         events = session.execute(
             select(JobEvent.job_id, JobEvent.type, JobEvent.data).where(JobEvent.job_id.in_(job_ids))
             .order_by(JobEvent.id)
         ).all()
-    redone, cut_short = 0, 0
+    redone, cut_short, continued = 0, 0, 0
+    stopped: dict[str, bool] = {}  # job -> its last attempt was cut short by a worker's shutdown
     recorded: dict[str, int] = {}
     starts: dict[str, list[list[int]]] = {}  # job -> [[epochs recorded at the start, resumed from]]
     for job_id, type_, data in events:
@@ -144,11 +147,13 @@ def epochs_redone(settings, job_ids: list[str]) -> tuple[int, int]:
             starts.setdefault(job_id, []).append([recorded.get(job_id, 0), 0])
         elif type_ == "resumed" and starts.get(job_id):
             starts[job_id][-1][1] = int(data["epoch"])
+            continued += int(stopped.pop(job_id, False) and "batch" in data)
         elif type_ == "requeued":
             cut_short += 1
+            stopped[job_id] = data.get("reason") == "shutdown"  # a stopped worker's attempt stored its batch
     for attempts in starts.values():
         redone += sum(max(0, done - resumed_from) for done, resumed_from in attempts)
-    return redone, cut_short
+    return redone, cut_short, continued
 
 
 def main() -> None:
@@ -227,8 +232,10 @@ def run(args: argparse.Namespace, rng: random.Random, seed: int, root: Path) -> 
             print(f"faults skipped       {dict(chaos.skipped)}")
         print(f"jobs lost            {len(lost)}")
         print(f"epochs recorded 2x   {len(twice)}")
-        redone, cut_short = epochs_redone(cluster.settings, job_ids)
-        print(f"epochs re-done       {redone} (besides the partial epochs of {cut_short} attempts cut short)")
+        redone, cut_short, continued = epochs_redone(cluster.settings, job_ids)
+        print(f"epochs re-done       {redone}")
+        print(f"attempts cut short   {cut_short} ({continued} continued at the batch they stopped at, "
+              f"{cut_short - continued} lost their partial epoch)")
         print(f"final status         {dict(sorted(cluster.status_counts(job_ids).items()))}"
               + (f"; failed codes {dict(codes)}" if codes else ""))
         print(f"attempts per job     {dict(sorted(attempts.items()))}")

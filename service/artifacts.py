@@ -66,6 +66,11 @@ def job_checkpoint_key(job_id: str, epoch: int) -> str:
     return validate_key(f"jobs/{job_id}/checkpoints/epoch_{int(epoch):04d}.pt")
 
 
+def job_stop_checkpoint_key(job_id: str, epoch: int) -> str:
+    """The checkpoint written inside ``epoch`` when a worker stopped (one per job is kept)."""
+    return validate_key(f"jobs/{job_id}/checkpoints/epoch_{int(epoch):04d}_stop.pt")
+
+
 def job_student_key(job_id: str) -> str:
     return validate_key(f"jobs/{job_id}/student.safetensors")
 

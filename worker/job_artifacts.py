@@ -3,15 +3,23 @@
 Rows are added to the caller's session (the caller commits). Files of rows that go away are
 deleted only after the commit, so a row never points at a deleted file; a crash in between
 leaves at worst an orphan file.
+
+Checkpoints come in two kinds: ``checkpoint`` (end of an epoch; ``epoch`` = that epoch; the newest
+``SDD_KEEP_CHECKPOINTS`` are kept) and ``stop_checkpoint`` (written inside an epoch when a worker
+shut down; ``epoch`` = the epoch it is inside of). A stop checkpoint is newer than every end-of-epoch
+checkpoint of an earlier epoch and is dropped once its own epoch's end-of-epoch checkpoint exists.
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+
+from sdd_core.trainer.checkpoint import CheckpointError, checkpoint_position
 
 from service.artifacts import (
     PLOT_KINDS,
@@ -19,17 +27,22 @@ from service.artifacts import (
     job_checkpoint_key,
     job_metrics_key,
     job_plot_key,
+    job_stop_checkpoint_key,
     job_student_key,
 )
 from service.db.models import Artifact
 
 log = logging.getLogger(__name__)
 
+STOP_CHECKPOINT = "stop_checkpoint"
+
 
 def artifact_key(job_id: str, kind: str, epoch: int = 0) -> str:
     """The store key of a job's artifact of ``kind`` (checkpoint keys carry the epoch)."""
     if kind == "checkpoint":
         return job_checkpoint_key(job_id, epoch)
+    if kind == STOP_CHECKPOINT:
+        return job_stop_checkpoint_key(job_id, epoch)
     if kind in PLOT_KINDS.values():
         return job_plot_key(job_id, kind.removeprefix("plot_"))
     builders = {"student": job_student_key, "card": job_card_key, "metrics": job_metrics_key}
@@ -61,13 +74,22 @@ def stale_checkpoints(session: Session, job_id: str, keep: int) -> list[Artifact
 
 
 def prune_checkpoints(session: Session, store: Any, job_id: str, keep: int) -> list[int]:
-    """Delete checkpoints beyond the newest ``keep``: rows (committed here), then files."""
+    """Delete end-of-epoch checkpoints beyond the newest ``keep``, and stop checkpoints their epoch's
+    end-of-epoch checkpoint supersedes: rows (committed here), then files. Returns the pruned
+    end-of-epoch checkpoints' epochs."""
     stale = stale_checkpoints(session, job_id, keep)
-    if not stale:
+    newest = session.scalar(
+        select(Artifact.epoch).where(Artifact.job_id == job_id, Artifact.kind == "checkpoint")
+        .order_by(Artifact.epoch.desc()).limit(1)
+    )
+    superseded = [] if newest is None else list(session.scalars(
+        select(Artifact).where(Artifact.job_id == job_id, Artifact.kind == STOP_CHECKPOINT, Artifact.epoch <= newest)
+    ))
+    if not stale and not superseded:
         return []
-    keys = [row.key for row in stale]
+    keys = [row.key for row in (*stale, *superseded)]
     epochs = [row.epoch for row in stale]
-    for row in stale:
+    for row in (*stale, *superseded):
         session.delete(row)
     session.commit()
     for key in keys:
@@ -78,15 +100,36 @@ def prune_checkpoints(session: Session, store: Any, job_id: str, keep: int) -> l
     return epochs
 
 
-def latest_checkpoint(session: Session, store: Any, job_id: str) -> tuple[int, Path] | None:
-    """(epoch, file) of the job's newest stored checkpoint whose file still exists, or None."""
+@dataclass(frozen=True)
+class ResumePoint:
+    """The stored checkpoint a job continues from: ``epoch`` epochs done, plus ``batch`` batches
+    of epoch ``epoch + 1`` when it is a stop checkpoint (0 otherwise)."""
+
+    epoch: int
+    path: Path
+    batch: int = 0
+
+
+def latest_checkpoint(session: Session, store: Any, job_id: str) -> ResumePoint | None:
+    """The job's newest stored checkpoint whose file still exists, or None.
+
+    A stop checkpoint inside epoch e wins over end-of-epoch checkpoints up to e - 1.
+    """
     rows = session.scalars(
-        select(Artifact)
-        .where(Artifact.job_id == job_id, Artifact.kind == "checkpoint")
-        .order_by(Artifact.epoch.desc())
+        select(Artifact).where(Artifact.job_id == job_id, Artifact.kind.in_(("checkpoint", STOP_CHECKPOINT)))
     ).all()
+    # Newest first by place on the job's timeline: end of epoch e -> e; inside epoch e -> e - 0.5.
+    rows = sorted(rows, key=lambda row: row.epoch - (0.5 if row.kind == STOP_CHECKPOINT else 0.0), reverse=True)
     for row in rows:
         path = store.path(row.key)
-        if path.is_file():
-            return row.epoch, path
+        if not path.is_file():
+            continue
+        if row.kind == "checkpoint":
+            return ResumePoint(epoch=row.epoch, path=path)
+        try:
+            position = checkpoint_position(path)
+        except CheckpointError as exc:
+            log.warning("job %s: stop checkpoint %s unreadable (%s); using an older one", job_id, row.key, exc)
+            continue
+        return ResumePoint(epoch=position.epoch, path=path, batch=position.batch)
     return None

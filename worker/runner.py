@@ -5,8 +5,9 @@ Every path ends in a terminal status, back in the queue, or leaves a job someone
 * the claim fails (another delivery runs it, or it is finished/cancelled): log, do nothing;
 * training completes: student + model card stored as artifacts, then ``succeeded``;
 * training stopped because a user cancelled: ``cancelled``;
-* the worker shuts down (SIGTERM, see ``worker.shutdown``): back to ``queued`` with its newest
-  checkpoint (only the partial epoch is lost), the attempt not counted, a fresh message sent;
+* the worker shuts down (SIGTERM, see ``worker.shutdown``): the checkpoint the trainer wrote at the
+  batch it stopped at is stored (``stop_checkpoint``), the job goes back to ``queued`` (the attempt
+  not counted) with a fresh message, and the next attempt continues at the following batch;
 * the job ran past ``SDD_JOB_TIME_LIMIT_SECONDS``: ``failed`` with code ``timeout``, checkpoints kept;
 * anything raised: ``failed`` with an error code (see ``worker.failures``);
 * the attempt lost its lease (``LeaseLost``: frozen or cut off long enough for the reaper to
@@ -47,7 +48,7 @@ from service.db.session import session_scope
 from service.job_lifecycle import LeaseLost
 from service.settings import Settings, get_settings
 from worker.failures import classify_failure, redact_paths
-from worker.job_artifacts import latest_checkpoint, store_artifact
+from worker.job_artifacts import STOP_CHECKPOINT, ResumePoint, latest_checkpoint, store_artifact
 from worker.job_plots import store_curve_plots
 from worker.lease_heartbeat import LeaseHeartbeat
 from worker.queue import enqueue_job
@@ -143,29 +144,27 @@ def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: Leas
         rest_dataset = str(job.spec["dataset"])
         resume = latest_checkpoint(session, store, job_id)
         if resume is not None:
-            job_lifecycle.record_event(
-                session, job_id, "resumed", f"resuming after epoch {resume[0]}", {"epoch": resume[0]}
-            )
-            log.info("job %s: resuming from the checkpoint of epoch %d", job_id, resume[0])
+            _record_resume(session, job_id, resume)
     log.info("job %s: training %s -> %s with %s on %s", job_id,
              spec.teacher.arch if spec.teacher else "no teacher", spec.student, spec.method, spec.dataset)
     callbacks = JobCallbacks(job_id, settings, store, attempt.owner, lost=heartbeat.lost,
                              prior_run_seconds=attempt.prior_run_seconds)
     work_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:
-        _restore_metrics_log(attempt, work_dir / "metrics.jsonl", through_epoch=resume[0])
+        _restore_metrics_log(attempt, work_dir / "metrics.jsonl", through_epoch=resume.epoch)
     result = train(
         spec,
         work_dir,
         options=TrainOptions(data_root=settings.data_root, allow_download=settings.allow_download),
         callbacks=callbacks.train_callbacks(),
-        resume_from=resume[1] if resume is not None else None,
+        resume_from=resume.path if resume is not None else None,
     )
     if heartbeat.lost.is_set():
         raise LeaseLost(job_id, attempt.owner)
     if result.status == "completed":
         return _record_success(attempt, store, work_dir, spec, result, rest_dataset=rest_dataset)
     if callbacks.stop_reason == "shutdown":
+        _keep_stop_checkpoint(attempt, store, result)
         return _release_for_shutdown(attempt)
     _keep_metrics(attempt, store, work_dir)
     _keep_curve_plots(attempt, store)
@@ -179,6 +178,45 @@ def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: Leas
     log.info("job %s: stopped after epoch %d on a cancel request", job_id, result.epochs_completed)
     _finish(attempt, "cancelled", event_message=f"cancelled after {result.epochs_completed} epoch(s)")
     return "cancelled"
+
+
+def _record_resume(session: Any, job_id: str, resume: ResumePoint) -> None:
+    """The ``resumed`` event: ``data.epoch`` is the last finished epoch; ``data.batch`` the batches
+    of the next epoch already trained, when the checkpoint was written inside it."""
+    if resume.batch:
+        message = f"resuming after batch {resume.batch} of epoch {resume.epoch + 1}"
+        data = {"epoch": resume.epoch, "batch": resume.batch}
+    else:
+        message, data = f"resuming after epoch {resume.epoch}", {"epoch": resume.epoch}
+    job_lifecycle.record_event(session, job_id, "resumed", message, data)
+    log.info("job %s: %s", job_id, message)
+
+
+def _keep_stop_checkpoint(attempt: Attempt, store: Any, result: TrainResult) -> None:
+    """Store the checkpoint the trainer wrote where it stopped, so the job loses no batch.
+
+    If this fails (disk full, database gone, lease lost), the job still goes back to the queue and
+    resumes from its newest end-of-epoch checkpoint instead.
+    """
+    stop, path = result.stopped_at, result.checkpoint_path
+    if stop is None or path is None or not path.is_file():
+        return
+    job_id = attempt.job_id
+    try:
+        with session_scope(attempt.settings) as session:
+            job_lifecycle.ensure_owner(session, job_id, attempt.owner)
+            row = store_artifact(session, store, job_id, STOP_CHECKPOINT, path, epoch=stop.epoch)
+            job_lifecycle.record_event(
+                session, job_id, "checkpoint", f"checkpoint at batch {stop.batch}/{stop.batches} of epoch "
+                f"{stop.epoch} stored (the worker is shutting down)",
+                {"epoch": stop.epoch - 1, "batch": stop.batch, "batches": stop.batches, "key": row.key,
+                 "size_bytes": row.size_bytes},
+            )
+        log.info("job %s: checkpoint at batch %d/%d of epoch %d stored (%d bytes)", job_id, stop.batch,
+                 stop.batches, stop.epoch, row.size_bytes)
+    except Exception:
+        log.warning("job %s: could not store the checkpoint written at shutdown; the job will resume from its "
+                    "newest end-of-epoch checkpoint", job_id, exc_info=True)
 
 
 def _restore_metrics_log(attempt: Attempt, path: Path, *, through_epoch: int) -> None:

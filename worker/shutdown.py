@@ -16,8 +16,9 @@ the job has to be told. How SIGTERM reaches it depends on the pool:
   that signal the whole process group (systemd, Ctrl-C in a shell) reach the child directly;
   the same handler applies.
 
-What the job then does is ``worker.runner``'s business: keep its newest checkpoint (the partial
-epoch is lost), go back to ``queued`` without counting the attempt, send a fresh message.
+What the job then does is ``worker.runner``'s business: store the checkpoint the trainer writes at
+that batch, go back to ``queued`` without counting the attempt, send a fresh message; the next
+attempt continues after that batch.
 """
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Training: ``train(spec, out_dir, options=, callbacks=, resume_from=) -> TrainResult``."""
-from sdd_core.trainer.checkpoint import CheckpointError, load_checkpoint
+from sdd_core.trainer.checkpoint import CheckpointError, CheckpointPosition, checkpoint_position, load_checkpoint
 from sdd_core.trainer.loop import CARD_NAME, CHECKPOINT_NAME, METRICS_NAME, STUDENT_NAME, check_compatibility, train
-from sdd_core.trainer.options import EpochMetrics, TrainCallbacks, TrainOptions, TrainResult
+from sdd_core.trainer.options import EpochMetrics, StopPoint, TrainCallbacks, TrainOptions, TrainResult
 
 __all__ = [
-    "CARD_NAME", "CHECKPOINT_NAME", "METRICS_NAME", "STUDENT_NAME", "CheckpointError", "EpochMetrics",
-    "TrainCallbacks", "TrainOptions", "TrainResult", "check_compatibility", "load_checkpoint", "train",
+    "CARD_NAME", "CHECKPOINT_NAME", "METRICS_NAME", "STUDENT_NAME", "CheckpointError", "CheckpointPosition",
+    "EpochMetrics", "StopPoint", "TrainCallbacks", "TrainOptions", "TrainResult", "check_compatibility",
+    "checkpoint_position", "load_checkpoint", "train",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +49,32 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint without executing any pickled code."""
+def load_checkpoint(path: Path, *, mmap: bool = False) -> dict[str, Any]:
+    """Read a checkpoint without executing any pickled code (``mmap``: tensors stay on disk)."""
     if not Path(path).is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:
         raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
     if not isinstance(state, dict) or state.get("format") not in READABLE_FORMATS:
         raise CheckpointError(f"{path} is not a checkpoint this trainer reads (formats {READABLE_FORMATS})")
     return state
+
+
+@dataclass(frozen=True)
+class CheckpointPosition:
+    """Where a checkpoint stands: ``epoch`` epochs finished, then ``batch`` batches of ``partial_epoch``."""
+
+    epoch: int
+    partial_epoch: int | None = None
+    batch: int = 0
+
+
+def checkpoint_position(path: Path) -> CheckpointPosition:
+    """Read where ``path`` stands without loading its tensors into memory (memory-mapped)."""
+    state = load_checkpoint(path, mmap=True)
+    partial = state.get("partial")
+    if partial is None:
+        return CheckpointPosition(epoch=int(state["epoch"]))
+    return CheckpointPosition(epoch=int(state["epoch"]), partial_epoch=int(partial["epoch"]), batch=int(partial["batch"]))

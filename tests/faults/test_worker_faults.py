@@ -54,8 +54,9 @@ def test_sigkill_mid_epoch_resumes_on_another_worker_from_the_checkpoint(cluster
 
 
 def test_sigterm_requeues_the_job_and_the_next_worker_resumes_it(cluster: Cluster):
-    """SIGTERM to a prefork worker's main process, then to a solo worker: each time the job goes
-    back to the queue at the next batch (not failed, attempt not counted) and resumes elsewhere."""
+    """SIGTERM to a prefork worker's main process, then to a solo worker: each time the job stores a
+    checkpoint at the next batch, goes back to the queue (not failed, attempt not counted) and the
+    next worker continues after that batch (... so no batch is trained twice)."""
     prefork = cluster.start_worker("prefork")
     job_id = cluster.submit(tiny_spec(epochs=4))
     _wait_for_checkpoint(cluster, job_id, 1)
@@ -82,7 +83,10 @@ def test_sigterm_requeues_the_job_and_the_next_worker_resumes_it(cluster: Cluste
     assert job.status == "succeeded", (job.error_code, job.error_message)
     assert job.attempts == 1  # the two shutdowns gave their attempts back
     assert [data["reason"] for data in _events_of(cluster, job_id, "requeued")] == ["shutdown", "shutdown"]
-    assert len(_events_of(cluster, job_id, "resumed")) == 2
+    resumed = _events_of(cluster, job_id, "resumed")
+    stopped_at = [data for data in _events_of(cluster, job_id, "checkpoint") if "batch" in data]
+    assert len(resumed) == 2 and len(stopped_at) == 2  # each shutdown stored a checkpoint at its batch ...
+    assert [(data["epoch"], data["batch"]) for data in resumed] == [(data["epoch"], data["batch"]) for data in stopped_at]
     cluster.check_no_loss([job_id])
 
 

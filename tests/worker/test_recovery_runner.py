@@ -123,16 +123,25 @@ def test_a_killed_attempt_is_reaped_and_the_next_resumes_from_its_checkpoint(emb
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]  # the whole job, not only the last attempt
 
 
-def test_shutdown_requeues_without_counting_the_attempt_then_resumes(embedded, make_job, monkeypatch):
+def _artifact(settings, job_id: str, kind: str) -> Artifact | None:
+    with session_scope(settings) as session:
+        return session.scalar(select(Artifact).where(Artifact.job_id == job_id, Artifact.kind == kind))
+
+
+def test_shutdown_requeues_without_counting_the_attempt_then_resumes_at_the_next_batch(embedded, make_job, monkeypatch):
     job_id = make_job(SPEC)
-    with monkeypatch.context() as patch:
+    with monkeypatch.context() as patch:  # the shutdown arrives during batch 1 of epoch 2
         _after_checkpoint(patch, 1, lambda _callbacks: request_shutdown())
         assert runner.run_job(job_id, embedded) == "queued"
     job = _job(embedded, job_id)
     assert (job.status, job.attempts, job.worker, job.epoch) == ("queued", 0, None, 1)
     assert job.run_seconds > 0 and job.enqueued_at is not None
-    requeued = _events(embedded, job_id)[-1]
+    *_, stored, requeued = _events(embedded, job_id)
+    assert stored.type == "checkpoint" and stored.data["epoch"] == 1
+    assert (stored.data["batch"], stored.data["batches"]) == (1, 6)  # 1437 images, 256 a batch
     assert requeued.type == "requeued" and requeued.data == {"reason": "shutdown", "epoch": 1}
+    stop_row = _artifact(embedded, job_id, "stop_checkpoint")
+    assert stop_row is not None and stop_row.epoch == 2 and stop_row.key == stored.data["key"]
     assert job_id in (pending_job_ids(celery_app) or set())  # a fresh message is waiting
     assert not (embedded.work_dir / job_id).exists()
 
@@ -140,7 +149,31 @@ def test_shutdown_requeues_without_counting_the_attempt_then_resumes(embedded, m
     assert runner.run_job(job_id, embedded) == "succeeded"
     assert _job(embedded, job_id).attempts == 1
     assert _metric_epochs(embedded, job_id) == [1, 2]
+    resumed = [event for event in _events(embedded, job_id) if event.type == "resumed"]
+    assert [(event.data, event.message) for event in resumed] == [({"epoch": 1, "batch": 1}, "resuming after batch 1 of epoch 2")]
+    assert _artifact(embedded, job_id, "stop_checkpoint") is None  # superseded by epoch 2's checkpoint, file gone
+    assert not get_artifact_store(embedded).exists(stop_row.key)
+    assert_artifacts_intact(embedded, job_id)
+
+    # No batch was lost or trained twice: the same job run without a stop gives the same student.
+    uninterrupted = make_job(SPEC)
+    assert runner.run_job(uninterrupted, embedded) == "succeeded"
+    assert _artifact(embedded, job_id, "student").sha256 == _artifact(embedded, uninterrupted, "student").sha256
+
+
+def test_a_stop_checkpoint_that_cannot_be_stored_falls_back_to_the_epoch_checkpoint(embedded, make_job, monkeypatch):
+    job_id = make_job(SPEC)
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with monkeypatch.context() as patch:
+        _after_checkpoint(patch, 1, lambda _callbacks: (request_shutdown(), patch.setattr(runner, "store_artifact", disk_full)))
+        assert runner.run_job(job_id, embedded) == "queued"  # re-queued all the same
+    assert _artifact(embedded, job_id, "stop_checkpoint") is None
+    clear_shutdown_request()
+    assert runner.run_job(job_id, embedded) == "succeeded"
     assert [event.data for event in _events(embedded, job_id) if event.type == "resumed"] == [{"epoch": 1}]
+    assert _metric_epochs(embedded, job_id) == [1, 2]
 
 
 def test_time_limit_fails_with_timeout_and_keeps_the_checkpoint(embedded, make_job, monkeypatch):
@@ -160,15 +193,15 @@ def test_time_limit_fails_with_timeout_and_keeps_the_checkpoint(embedded, make_j
 
 
 def test_out_of_memory_in_training_fails_with_a_clear_code(embedded, make_job, monkeypatch):
-    from sdd_core.trainer import loop
+    from sdd_core.trainer import epoch as epoch_module
 
-    original = loop.student_loss
+    original = epoch_module.student_loss
 
     def student_loss(student, images, labels, targets, config, epoch):
         if epoch == 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return original(student, images, labels, targets, config, epoch)
-    monkeypatch.setattr(loop, "student_loss", student_loss)
+    monkeypatch.setattr(epoch_module, "student_loss", student_loss)
     job_id = make_job(SPEC)
     assert runner.run_job(job_id, embedded) == "failed"
     job = _job(embedded, job_id)
