@@ -11,10 +11,15 @@ a second instead of several.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -130,20 +135,50 @@ def train(config_path: Path | None, out_dir: Path, data_root: Path, download: bo
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "spec.json").write_text(spec.model_dump_json(indent=2))
     progress = ProgressBar(enabled=not no_progress)
-    callbacks = TrainCallbacks(on_batch_end=progress.on_batch_end, on_epoch_end=progress.on_epoch_end)
+    interrupted = threading.Event()
+    callbacks = TrainCallbacks(on_batch_end=progress.on_batch_end, on_epoch_end=progress.on_epoch_end,
+                               should_stop=interrupted.is_set)
     options = TrainOptions(data_root=data_root, allow_download=download, num_workers=workers)
     try:
-        result = run_training(spec, out_dir, options=options, callbacks=callbacks, resume_from=resume)
+        with _first_interrupt_sets(interrupted):
+            result = run_training(spec, out_dir, options=options, callbacks=callbacks, resume_from=resume)
     except SDDError as exc:
         progress.close()
         click.echo(f"error [{exc.code}]: {exc}", err=True)
         sys.exit(1)
     progress.close()
+    if result.status == "stopped" and result.stopped_at is not None:
+        stop = result.stopped_at
+        click.echo(f"stopped after batch {stop.batch}/{stop.batches} of epoch {stop.epoch}; checkpoint: "
+                   f"{result.checkpoint_path}\ncontinue with the same command and --resume {result.checkpoint_path}",
+                   err=True)
+        sys.exit(130)
     final = result.final or {}
     click.echo(f"student: {result.student_path}")
     click.echo(f"card: {result.card_path}")
     click.echo(f"val top-1 {final.get('val_top1', float('nan')):.2f}%  top-5 {final.get('val_top5', float('nan')):.2f}%  "
                f"best top-1 {result.best_val_top1:.2f}%")
+
+
+@contextlib.contextmanager
+def _first_interrupt_sets(flag: threading.Event) -> Iterator[None]:
+    """While the block runs, the first Ctrl-C sets ``flag`` (training stops at the next batch and
+    checkpoints); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @cli.command()

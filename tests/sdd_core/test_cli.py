@@ -51,3 +51,33 @@ def test_models_lists_the_zoo_with_sd_support():
     rows = {row["name"]: row for row in json.loads(result.output)}
     assert rows["resnet32x4"]["sd_supported"] is True
     assert rows["tv/mobilenet_v3_small"]["sd_supported"] is False and rows["tv/mobilenet_v3_small"]["reason"]
+
+
+def test_ctrl_c_stops_at_the_next_batch_with_a_checkpoint_to_resume_from(tmp_path, data_root):
+    """A real ``sdd train`` process: the first SIGINT stops training after the current batch,
+    writes a checkpoint inside the epoch and says how to continue; ``--resume`` finishes the job."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "sdd_core.cli", "train", "--out", str(out), "--dataset", "digits",
+               "--student", "resnet8", "--method", "ce", "--image-size", "8", "--epochs", "6", "--batch-size", "64",
+               "--data-root", str(data_root), "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for line in process.stdout:  # wait until training runs: epoch 1 reported
+        if line.startswith("epoch 1/6"):
+            break
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "stopped after batch" in stderr and f"--resume {out / 'checkpoint.pt'}" in stderr
+    assert 1 <= len((out / "metrics.jsonl").read_text().splitlines()) < 6
+
+    resumed = subprocess.run([*command, "--resume", str(out / "checkpoint.pt")], capture_output=True, text=True,
+                             timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3, 4, 5, 6]
