@@ -3,8 +3,9 @@
 ``code`` is stable and machine-readable, ``message`` tells the user what to change, ``param``
 names the request field at fault (``hyperparameters.lr``, ``teacher.job``, ``file``) or is null.
 Handlers here turn every way a request can fail into that shape: our own ``ApiError``, FastAPI's
-validation errors, Starlette's 404/405, ``sdd_core`` errors, and anything unexpected (500, logged,
-never echoed to the client).
+validation errors, Starlette's 404/405, ``sdd_core`` errors, a database that cannot be reached
+(503 with ``Retry-After``: the request may simply be sent again), and anything unexpected (500,
+logged, never echoed to the client).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -173,6 +176,20 @@ async def _sdd_error(_: Request, exc: SDDError) -> JSONResponse:
     return error_response(422, exc.code, exc.message)
 
 
+DATABASE_RETRY_AFTER_S = 5
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Connection refused or lost, a full connection pool, a lock or statement timeout: transient."""
+    logger.error("database unavailable on %s %s: %s", request.method, request.url.path,
+                 getattr(exc, "orig", None) or exc.__class__.__name__)
+    response = error_response(
+        503, "database_unavailable", "the job database is unreachable or busy; retry the request shortly"
+    )
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    return response
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(
@@ -187,4 +204,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(SpecError, _spec_error)  # type: ignore[arg-type]
     app.add_exception_handler(SDDError, _sdd_error)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unhandled)

@@ -91,6 +91,8 @@ def test_openapi_documents_the_contract(api: Api) -> None:
     schemas = spec["components"]["schemas"]
     assert schemas["JobCreate"]["examples"] and schemas["JobCreate"]["additionalProperties"] is False
     assert "description" in schemas["JobCreate"]["properties"]["dataset"]
+    for name, field in schemas["Progress"]["properties"].items():
+        assert field["description"] and field["examples"], name
     upload = spec["paths"]["/v1/datasets"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert upload["schema"]["properties"]["file"]["format"] == "binary"
     assert "HTTPBearer" in spec["components"]["securitySchemes"]

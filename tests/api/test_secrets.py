@@ -88,7 +88,10 @@ def test_an_unreachable_database_is_reported_without_its_password(
         ready = client.get("/readyz")
         assert_error(ready, 503, "not_ready", "database")
         unauthorized = client.get("/v1/jobs", headers={"Authorization": "Bearer sdd_whatever"})
-        assert unauthorized.status_code == 500  # no database, no authentication: logged, not explained
+        # no database, no authentication: a 503 the client may retry, the cause logged, not explained
+        error = assert_error(unauthorized, 503, "database_unavailable", None)
+        assert unauthorized.headers["Retry-After"] == "5"
+        assert "127.0.0.1" not in error["message"] and "psycopg" not in unauthorized.text
     assert "not ready: database unreachable" in caplog.text
     for text in (caplog.text, ready.text, unauthorized.text):
         assert DB_PASSWORD not in text
