@@ -12,17 +12,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from sdd_client import APIError, SDDClient
 from sdd_client.models import EpochRow, Job
 
 
-def print_progress(job: Job, new_rows: list[EpochRow]) -> None:
-    """Called by ``wait`` on every change: a status line, then one line per finished epoch."""
-    for row in new_rows:
-        print(f"  epoch {row.epoch}/{row.epochs}: loss {row.train_loss:.3f}  val top-1 {row.val_top1:.2f}%")
-    if not new_rows:
-        print(f"  {job.id} is {job.status}")
+def progress_printer() -> Callable[[Job, list[EpochRow]], None]:
+    """A ``wait`` callback printing each status change and each finished epoch (``wait`` also calls
+    it as a running job's batches go by, every poll: those calls print nothing)."""
+    last_status = ""
+
+    def show(job: Job, new_rows: list[EpochRow]) -> None:
+        nonlocal last_status
+        if job.status != last_status:
+            print(f"  {job.id} is {job.status}")
+            last_status = job.status
+        for row in new_rows:
+            print(f"  epoch {row.epoch}/{row.epochs}: loss {row.train_loss:.3f}  val top-1 {row.val_top1:.2f}%")
+
+    return show
 
 
 def main() -> None:
@@ -42,7 +51,7 @@ def main() -> None:
         except APIError as exc:
             sys.exit(f"refused: [{exc.code}] {exc.message}")
         print(f"submitted {job.id}; every default is filled in: lr {job.spec.hyperparameters.lr}")
-        job = sdd.wait(job.id, poll=1.0, callback=print_progress)
+        job = sdd.wait(job.id, poll=1.0, callback=progress_printer())
 
     if not job.succeeded:
         reason = f"[{job.error.code}] {job.error.message}" if job.error else ""

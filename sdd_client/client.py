@@ -4,7 +4,7 @@
 
     with SDDClient("http://127.0.0.1:8000", token) as sdd:     # or SDDClient() after `sdd login`
         job = sdd.submit({"dataset": "digits", "student": "resnet8", "method": "ce"})
-        job = sdd.wait(job.id, callback=lambda job, rows: print(job.status, [r.val_top1 for r in rows]))
+        job = sdd.wait(job.id, callback=lambda job, rows: [print(r.epoch, r.val_top1) for r in rows])
         sdd.download_student(job.id, Path("student.safetensors"))
 
 Every error answer raises :class:`~sdd_client.errors.APIError`; no answer at all raises
@@ -130,8 +130,9 @@ class SDDClient:
     ) -> Job:
         """Poll until the job is succeeded, failed or cancelled and return it.
 
-        ``callback(job, new_rows)`` runs on the first poll and whenever the job changes, with the
-        metrics rows finished since the previous call. Raises :class:`WaitTimeout` after ``timeout`` s.
+        ``callback(job, new_rows)`` runs on the first poll and whenever the job changes (status,
+        result, progress: a running job's batch count changes every few seconds), with the metrics
+        rows of the epochs finished since the previous call (often none). Raises :class:`WaitTimeout` after ``timeout`` s.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         last_seen: dict[str, Any] | None = None

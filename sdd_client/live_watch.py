@@ -1,7 +1,8 @@
 """``sdd jobs watch``: one live progress bar per job until every job is terminal.
 
-Each bar shows the epoch (and the batch, when the server reports ``progress.batch``), an ETA from
-the finished epochs' ``seconds``, the latest val top-1 and the loss parts. When the output is not
+Each bar shows the epoch (and the batch of the epoch in progress, ``progress.batch``/``batches``),
+an ETA from the finished epochs' ``seconds`` (before the first one ends: from the pace of the
+batches seen while watching), the latest val top-1 and the loss parts. When the output is not
 a terminal (CI logs, a pipe) the bars are drawn once at the end and every finished epoch is also
 printed as a plain line, so the log still tells the story.
 """
@@ -16,7 +17,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from sdd_client.client import SDDClient
 from sdd_client.models import EpochRow, Job
-from sdd_client.tables import STATUS_STYLES, epoch_summary
+from sdd_client.tables import STATUS_STYLES, epoch_summary, position
 
 
 @dataclass
@@ -27,43 +28,51 @@ class WatchedJob:
     job: Job
     rows: list[EpochRow] = field(default_factory=list)
     finished: bool = False  # terminal, and its last metrics fetched
+    pace_from: tuple[float, float] | None = None  # (monotonic time, completed) when first seen running
 
     @property
     def completed(self) -> float:
         """Epochs done, with the running epoch's batch fraction when the server reports it."""
-        extra = self.job.progress.model_extra or {}
-        batch, batches = extra.get("batch"), extra.get("batches")
-        fraction = batch / batches if isinstance(batch, int) and isinstance(batches, int) and batches else 0.0
-        return self.job.progress.epoch + (0.0 if self.job.is_terminal else fraction)
+        return self.job.progress.epoch + (0.0 if self.job.is_terminal else self.job.progress.epoch_fraction)
 
-    def eta(self) -> str:
-        """Mean seconds of the finished epochs times the epochs left."""
+    def observe(self, job: Job, now: float) -> None:
+        """Take a fresh copy of the job; remember where a running job was when first seen."""
+        self.job = job
+        if job.status != "running":
+            self.pace_from = None
+        elif self.pace_from is None:
+            self.pace_from = (now, self.completed)
+
+    def seconds_per_epoch(self, now: float) -> float | None:
+        """Mean seconds of the finished epochs; before any, the pace of the batches seen so far."""
+        seconds = [row.seconds for row in self.rows if row.seconds]
+        if seconds:
+            return sum(seconds) / len(seconds)
+        if self.pace_from is not None and self.completed > self.pace_from[1]:
+            return (now - self.pace_from[0]) / (self.completed - self.pace_from[1])
+        return None
+
+    def eta(self, now: float) -> str:
+        """Seconds per epoch times the epochs left."""
         if self.job.is_terminal:
             return ""
-        seconds = [row.seconds for row in self.rows if row.seconds]
-        if not seconds or self.job.status == "queued":
+        per_epoch = self.seconds_per_epoch(now)
+        if per_epoch is None or self.job.status == "queued":
             return "ETA -"
-        left = sum(seconds) / len(seconds) * max(self.job.progress.epochs - self.completed, 0.0)
+        left = per_epoch * max(self.job.progress.epochs - self.completed, 0.0)
         minutes, secs = divmod(round(left), 60)
         hours, minutes = divmod(minutes, 60)
         return f"ETA {hours:d}:{minutes:02d}:{secs:02d}" if hours else f"ETA {minutes:d}:{secs:02d}"
-
-    def position(self) -> str:
-        extra = self.job.progress.model_extra or {}
-        text = f"epoch {self.job.progress.epoch}/{self.job.progress.epochs}"
-        if not self.job.is_terminal and extra.get("batches"):
-            text += f" batch {extra.get('batch', 0)}/{extra['batches']}"
-        return text
 
     def details(self) -> str:
         if self.job.error:
             return f"[red][{self.job.error.code}] {self.job.error.message}[/red]"
         return epoch_summary(self.rows[-1]) if self.rows else ""
 
-    def fields(self) -> dict[str, Any]:
+    def fields(self, now: float) -> dict[str, Any]:
         style = STATUS_STYLES.get(self.job.status, "")
         status = f"[{style}]{self.job.status}[/{style}]" if style else self.job.status
-        return {"position": self.position(), "eta": self.eta(), "status": status, "details": self.details()}
+        return {"position": position(self.job), "eta": self.eta(now), "status": status, "details": self.details()}
 
 
 def _label(job: Job) -> str:
@@ -87,14 +96,15 @@ def watch(client: SDDClient, job_ids: list[str], *, poll: float = 2.0, console: 
     watched: dict[str, WatchedJob] = {}
     for job_id in job_ids:
         job = client.get(job_id)
-        item = WatchedJob(task=TaskID(0), job=job)
-        item.task = progress.add_task(_label(job), total=max(job.progress.epochs, 1), **item.fields())
+        item, now = WatchedJob(task=TaskID(0), job=job), time.monotonic()
+        item.observe(job, now)
+        item.task = progress.add_task(_label(job), total=max(job.progress.epochs, 1), **item.fields(now))
         watched[job_id] = item
     with progress:
         while True:
             for item in watched.values():
                 _poll(client, item, progress.console if plain_log else None)
-                progress.update(item.task, completed=item.completed, **item.fields())
+                progress.update(item.task, completed=item.completed, **item.fields(time.monotonic()))
             progress.refresh()
             if all(item.job.is_terminal for item in watched.values()):
                 break
@@ -107,7 +117,7 @@ def _poll(client: SDDClient, item: WatchedJob, log: Console | None) -> None:
     if item.finished:
         return
     before = item.job
-    item.job = client.get(item.job.id)
+    item.observe(client.get(item.job.id), time.monotonic())
     seen = item.rows[-1].epoch if item.rows else 0
     if item.job.progress.epoch > seen or item.job.is_terminal:
         new_rows = [row for row in client.metrics(item.job.id) if row.epoch > seen]

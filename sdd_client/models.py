@@ -102,8 +102,17 @@ class JobSpec(_Public):
 
 
 class Progress(_Public):
+    """Finished epochs, and while the job runs, how far the epoch in progress is."""
+
     epoch: int = Field(0, description="Last finished epoch (0 before the first one ends).")
     epochs: int = 0
+    batch: int | None = Field(None, description="Batches done of the epoch in progress (None when not reported).")
+    batches: int | None = Field(None, description="Batches per epoch (None when the job is not running).")
+
+    @property
+    def epoch_fraction(self) -> float:
+        """The epoch in progress's share done, from its batches (0 when not reported)."""
+        return self.batch / self.batches if self.batch is not None and self.batches else 0.0
 
 
 class JobResult(_Public):

@@ -40,6 +40,15 @@ def scales(job: Job) -> str:
     return ",".join(str(s) for s in job.spec.scales) if job.spec.method.startswith("sd-") else "-"
 
 
+def position(job: Job) -> str:
+    """``epoch 3/10``, and while the job runs ``epoch 3/10 batch 12/57`` (batches of the epoch in progress)."""
+    progress = job.progress
+    text = f"epoch {progress.epoch}/{progress.epochs}"
+    if not job.is_terminal and progress.batch is not None and progress.batches:
+        text += f" batch {progress.batch}/{progress.batches}"
+    return text
+
+
 def jobs_table(jobs: Iterable[Job]) -> Table:
     table = Table("id", "status", "method", "student", "dataset", "teacher", "epoch", "val top-1",
                   "created", title="jobs", title_justify="left")
@@ -66,7 +75,7 @@ def job_detail(job: Job, last: EpochRow | None) -> Table:
         ("scales / beta", f"{scales(job)} / {spec.beta if spec.method.startswith('sd-') else '-'}"),
         ("seed / image size", f"{spec.seed} / {spec.image_size}"),
         ("hyper-parameters", ", ".join(f"{key}={value}" for key, value in hyper.items())),
-        ("progress", f"epoch {job.progress.epoch}/{job.progress.epochs}"),
+        ("progress", position(job)),
         ("created / started / finished",
          f"{when(job.created_at)} / {when(job.started_at)} / {when(job.finished_at)}"),
     ]

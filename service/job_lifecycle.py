@@ -11,7 +11,12 @@ trains twice: the second claim matches no row. Terminal states are never left.
 (``lease_expires_at``) that its heartbeat renews (``renew_lease``). Every write an attempt makes
 afterwards names that owner in its WHERE clause, so once a lease expired and the job was handed
 to another attempt, the old attempt's writes match nothing: ``renew_lease`` returns False,
-``record_epoch``/``ensure_owner`` raise ``LeaseLost``, ``finish``/``release`` change nothing.
+``record_epoch``/``ensure_owner`` raise ``LeaseLost``, ``finish``/``release`` change nothing and
+``record_batch_progress`` writes nothing.
+
+**Progress.** ``jobs.epoch`` is the last finished epoch; while a job runs, ``jobs.batch`` /
+``jobs.batches`` say how far the epoch in progress is (``batch`` is NULL until its first report).
+Finishing an epoch clears ``batch``; leaving ``running`` (finish, release, the reaper) clears both.
 
 **Cancel racing completion.** The first conditional UPDATE to land decides: a cancel committed
 before the worker records its outcome leaves the job ``cancelling``, and ``finish`` then ends it
@@ -30,6 +35,7 @@ from sqlalchemy.orm import Session
 from service.db.models import TERMINAL_STATUSES, Job, JobEvent, JobMetric, utcnow
 
 ACTIVE_STATUSES = ("running", "cancelling")
+NO_BATCH_PROGRESS: dict[str, Any] = {"batch": None, "batches": None}  # set as an attempt starts or ends
 
 
 class LeaseLost(Exception):
@@ -68,7 +74,7 @@ def claim(session: Session, job_id: str, worker: str, lease_seconds: int) -> boo
     won = _update(
         session, Job.id == job_id, Job.status == "queued",
         status="running", worker=worker, started_at=now, attempts=Job.attempts + 1,
-        lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now,
+        lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now, **NO_BATCH_PROGRESS,
     )
     if won:
         record_event(session, job_id, "started", f"started on {worker}", {"worker": worker})
@@ -123,7 +129,7 @@ def record_epoch(session: Session, job_id: str, metrics: dict[str, Any], worker:
         session.commit()
         return False
     session.add(JobMetric(job_id=job_id, epoch=epoch, data=metrics))
-    _update(session, Job.id == job_id, epoch=epoch, updated_at=utcnow())
+    _update(session, Job.id == job_id, epoch=epoch, batch=None, updated_at=utcnow())
     top1 = metrics.get("val_top1")
     shown = f"{top1:.2f}%" if isinstance(top1, (int, float)) else "n/a"
     record_event(
@@ -132,6 +138,23 @@ def record_epoch(session: Session, job_id: str, metrics: dict[str, Any], worker:
     )
     session.commit()
     return True
+
+
+def record_batch_progress(
+    session: Session, job_id: str, epoch: int, batch: int, batches: int, worker: str | None
+) -> bool:
+    """Store that ``batch`` of ``batches`` of ``epoch`` (the epoch in progress) are done. Commits.
+
+    One UPDATE, fenced like every write of an attempt: False, and nothing written, when ``worker``
+    no longer runs the job or ``epoch`` is not the one after the last finished epoch (a resumed
+    attempt replaying a recorded epoch). Never raises ``LeaseLost``: a stale attempt's progress is
+    simply dropped, and the attempt learns it lost the job from its next lease check.
+    """
+    written = _update(
+        session, *_owned_by(job_id, worker), Job.epoch == epoch - 1, batch=batch, batches=batches
+    )
+    session.commit()
+    return written
 
 
 def job_state(session: Session, job_id: str) -> tuple[str, str | None, bool] | None:
@@ -184,7 +207,7 @@ def release(
     if _update(
         session, Job.id == job_id, Job.status == "running", Job.worker == worker,
         status="queued", worker=None, lease_expires_at=None, attempts=Job.attempts - 1, enqueued_at=None,
-        updated_at=now, **values,
+        updated_at=now, **NO_BATCH_PROGRESS, **values,
     ):
         record_event(session, job_id, "requeued", message, {"reason": reason, "epoch": epoch})
         session.commit()
@@ -214,7 +237,7 @@ def finish(
     assert status in TERMINAL_STATUSES, status
     now = utcnow()
     owner = () if worker is None else (Job.worker == worker,)
-    done = dict(finished_at=now, updated_at=now, lease_expires_at=None)
+    done = dict(finished_at=now, updated_at=now, lease_expires_at=None, **NO_BATCH_PROGRESS)
     changed = _update(
         session, Job.id == job_id, Job.status == "running", *owner,
         status=status, result=result, error_code=error_code, error_message=error_message, **done,

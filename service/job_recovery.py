@@ -23,7 +23,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.db.models import Job, utcnow
-from service.job_lifecycle import ACTIVE_STATUSES, record_event
+from service.job_lifecycle import ACTIVE_STATUSES, NO_BATCH_PROGRESS, record_event
 
 REAP_BATCH = 200  # rows per pass; the next pass takes the rest
 
@@ -84,7 +84,8 @@ def reap_expired(session: Session, now: datetime | None = None, max_attempts: in
             message = f"lease expired: {lost}; re-queued after attempt {attempts} of {max_attempts}"
             data = {"reason": "lease_expired", "attempt": attempts, "epoch": epoch, "worker": worker}
         changed = session.execute(
-            update(Job).where(*expired).values(lease_expires_at=None, updated_at=now, **values)
+            update(Job).where(*expired)
+            .values(lease_expires_at=None, updated_at=now, **NO_BATCH_PROGRESS, **values)
             .execution_options(synchronize_session=False)
         ).rowcount == 1
         if changed:

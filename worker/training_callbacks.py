@@ -12,6 +12,11 @@ in ``stop_reason`` for the runner:
 
 With an owner (``worker``), every write is fenced: epochs and checkpoints are recorded only while
 that attempt still holds the job (``job_lifecycle.ensure_owner``).
+
+``on_batch_end`` also runs after every batch; it stores the batch position (``jobs.batch`` /
+``jobs.batches``) at most once per ``BATCH_PROGRESS_SECONDS``, plus at each epoch's last batch, and
+otherwise costs one clock read. It is best effort: a database error is logged (at most once per
+``BATCH_WARNING_SECONDS``) and training goes on.
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from sdd_core.trainer.options import EpochMetrics, TrainCallbacks
 from service import job_lifecycle
@@ -34,6 +41,8 @@ from worker.shutdown import shutdown_requested
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 1.0
+BATCH_PROGRESS_SECONDS = 2.0
+BATCH_WARNING_SECONDS = 60.0
 
 
 def json_safe(value: Any) -> Any:
@@ -73,10 +82,13 @@ class JobCallbacks:
         self.stop_reason: str | None = None
         self._started = clock()
         self._next_poll = 0.0
+        self._next_batch_write = float("-inf")  # the first batch is always written
+        self._next_batch_warning = float("-inf")
 
     def train_callbacks(self) -> TrainCallbacks:
         return TrainCallbacks(
-            on_epoch_end=self.on_epoch_end, on_checkpoint=self.on_checkpoint, should_stop=self.should_stop
+            on_epoch_end=self.on_epoch_end, on_checkpoint=self.on_checkpoint, on_batch_end=self.on_batch_end,
+            should_stop=self.should_stop,
         )
 
     def run_seconds(self) -> float:
@@ -108,6 +120,21 @@ class JobCallbacks:
         log.info("job %s: checkpoint of epoch %d stored (%d bytes)", self.job_id, epoch, row.size_bytes)
         if pruned:
             log.info("job %s: removed checkpoints of epochs %s", self.job_id, pruned)
+
+    def on_batch_end(self, epoch: int, batch: int, batches: int, parts: dict[str, float]) -> None:
+        """Store the batch position, throttled; ``parts`` (the step's losses) are not stored."""
+        now = self.clock()
+        if (now < self._next_batch_write and batch != batches) or self.lost.is_set():
+            return
+        self._next_batch_write = now + BATCH_PROGRESS_SECONDS
+        try:
+            with session_scope(self.settings) as session:
+                job_lifecycle.record_batch_progress(session, self.job_id, epoch, batch, batches, self.worker)
+        except SQLAlchemyError as exc:
+            if now >= self._next_batch_warning:
+                self._next_batch_warning = now + BATCH_WARNING_SECONDS
+                reason = getattr(exc, "orig", None) or exc  # the driver's message, without SQLAlchemy's SQL dump
+                log.warning("job %s: could not store batch progress (training goes on): %s", self.job_id, reason)
 
     def should_stop(self) -> bool:
         self._check_lease()

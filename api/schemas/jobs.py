@@ -136,8 +136,19 @@ class JobSpecPublic(BaseModel):
 
 
 class Progress(BaseModel):
-    epoch: int = Field(description="Last finished epoch (0 before the first one ends).")
-    epochs: int
+    """How far the job is: finished epochs, and while it runs, the epoch in progress by batches."""
+
+    epoch: int = Field(description="Last finished epoch (0 before the first one ends).", examples=[3])
+    epochs: int = Field(description="Epochs the job trains in all.", examples=[10])
+    batch: int | None = Field(
+        None,
+        description="Batches done of the epoch in progress (epoch + 1); null when the job is not running "
+        "or no batch of that epoch has been reported yet. Updated every few seconds.",
+        examples=[12],
+    )
+    batches: int | None = Field(
+        None, description="Batches per epoch; null when the job is not running.", examples=[57]
+    )
 
 
 class JobResult(BaseModel):
@@ -175,7 +186,7 @@ class JobPublic(BaseModel):
             status=job.status,
             spec=JobSpecPublic.model_validate(job.spec),
             metadata=job.metadata_,
-            progress=Progress(epoch=job.epoch, epochs=job.epochs),
+            progress=Progress(epoch=job.epoch, epochs=job.epochs, batch=job.batch, batches=job.batches),
             result=JobResult.model_validate(job.result) if job.result else None,
             error=error,
             created_at=job.created_at,

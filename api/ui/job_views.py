@@ -33,8 +33,10 @@ class JobRow:
     teacher: str | None  # a job or model id
     teacher_is_job: bool
     dataset: str
-    epoch: int
+    epoch: int  # last finished epoch
     epochs: int
+    batch: int | None  # batches done of the epoch in progress (set only while the job runs)
+    batches: int | None
     val_top1: float | None
     created_at: datetime
 
@@ -50,6 +52,8 @@ class JobRow:
             "terminal": self.terminal,
             "epoch": self.epoch,
             "epochs": self.epochs,
+            "batch": self.batch,
+            "batches": self.batches,
             "val_top1": self.val_top1,
         }
 
@@ -90,6 +94,8 @@ def job_rows(session: Session, jobs: list[Job]) -> list[JobRow]:
                 dataset=job.spec["dataset"],
                 epoch=job.epoch,
                 epochs=job.epochs,
+                batch=job.batch,
+                batches=job.batches,
                 val_top1=val_top1,
                 created_at=job.created_at,
             )

@@ -117,6 +117,9 @@ class Job(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     epoch: Mapped[int] = mapped_column(Integer, default=0)  # last finished epoch
     epochs: Mapped[int] = mapped_column(Integer)
+    # While running: batches done of the epoch in progress (None until reported) and batches per epoch.
+    batch: Mapped[int | None] = mapped_column(Integer)
+    batches: Mapped[int | None] = mapped_column(Integer)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_code: Mapped[str | None] = mapped_column(String(50))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -167,7 +170,7 @@ class Artifact(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(30))  # checkpoint | student | card | metrics
+    kind: Mapped[str] = mapped_column(String(30))  # checkpoint | stop_checkpoint | student | card | metrics | plot_*
     epoch: Mapped[int] = mapped_column(Integer, default=0)  # 0 for whole-job artifacts
     key: Mapped[str] = mapped_column(String(300))
     size_bytes: Mapped[int] = mapped_column(BigInteger)

@@ -43,7 +43,9 @@ def test_metrics_events_and_checkpoints(api: Api) -> None:
     assert (
         checkpoints[0]["sha256"] == hashlib.sha256(b"ckpt1").hexdigest() and checkpoints[0]["size_bytes"] == 5
     )
-    assert api.get(f"/v1/jobs/{job['id']}").json()["progress"] == {"epoch": 1, "epochs": 2}
+    assert api.get(f"/v1/jobs/{job['id']}").json()["progress"] == {
+        "epoch": 1, "epochs": 2, "batch": None, "batches": None
+    }
 
 
 def test_student_409_before_success(api: Api) -> None:

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 
 from service.db.models import Job, JobEvent
-from service.job_lifecycle import claim
+from service.job_lifecycle import claim, finish, record_batch_progress, record_epoch
 from tests.api.conftest import Api, assert_error, make_api, sqlite_settings
 from tests.fixtures.servers import free_port
 
@@ -19,7 +19,7 @@ def test_create_get_and_defaults_filled_in(any_api: Api) -> None:
     assert job["id"].startswith("job_")
     assert job["status"] == "queued"
     assert job["metadata"] == {"run": "r1"}
-    assert job["progress"] == {"epoch": 0, "epochs": 3}
+    assert job["progress"] == {"epoch": 0, "epochs": 3, "batch": None, "batches": None}
     assert job["result"] is None and job["error"] is None
     assert job["started_at"] is None and job["finished_at"] is None
     assert job["created_at"].endswith(("Z", "+00:00"))
@@ -146,6 +146,24 @@ def test_cancel_running_job_becomes_cancelling(api: Api) -> None:
         assert claim(session, job["id"], "w1", 60)
     response = api.post(f"/v1/jobs/{job['id']}/cancel")
     assert response.status_code == 202 and response.json()["status"] == "cancelling"
+
+
+def test_a_running_job_shows_its_batch_progress(any_api: Api) -> None:
+    job = any_api.create_job(hyperparameters={"epochs": 10})
+    with any_api.session() as session:
+        assert claim(session, job["id"], "w1", 60)
+        for epoch in (1, 2, 3):
+            assert record_epoch(session, job["id"], {"epoch": epoch, "epochs": 10}, worker="w1")
+        assert record_batch_progress(session, job["id"], 4, 12, 57, "w1")
+    expected = {"epoch": 3, "epochs": 10, "batch": 12, "batches": 57}
+    assert any_api.get(f"/v1/jobs/{job['id']}").json()["progress"] == expected
+    listed = any_api.get("/v1/jobs", params={"status": "running"}).json()["data"]
+    assert [(j["id"], j["progress"]) for j in listed] == [(job["id"], expected)]
+
+    with any_api.session() as session:
+        assert finish(session, job["id"], "failed", error_code="internal_error", worker="w1")
+    progress = any_api.get(f"/v1/jobs/{job['id']}").json()["progress"]
+    assert progress == {"epoch": 3, "epochs": 10, "batch": None, "batches": None}
 
 
 def test_job_is_enqueued_on_the_file_broker(api: Api) -> None:

@@ -27,11 +27,11 @@ import uvicorn
 from api.app import create_app
 from service.db.models import Job
 from service.db.session import dispose_engines, get_sessionmaker
-from service.job_lifecycle import record_epoch
+from service.job_lifecycle import record_batch_progress, record_epoch
 from service.migrate import upgrade
 from service.settings import Settings, get_settings
 from service.tokens import create_token
-from tests.api.ui.job_records import metrics_row, play_worker, succeed
+from tests.api.ui.job_records import WORKER, metrics_row, play_worker, succeed
 from tests.fixtures.servers import free_port
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
@@ -222,13 +222,20 @@ def test_sign_in_and_live_job_list(browser: WebDriver, site: Site) -> None:
         row = f"tr[data-job-id='{site.jobs[role]}']"
         assert text_of(browser, f"{row} [data-field=status]") == status
     running = f"tr[data-job-id='{site.jobs['running']}']"
-    assert text_of(browser, f"{running} .epoch-text") == "1/3"
+    assert text_of(browser, f"{running} .epoch-text") == "epoch 1/3"
     screenshot(browser, "01-job-list")
+
+    with get_sessionmaker(site.settings)() as session:  # the worker is 30 batches into epoch 2
+        assert record_batch_progress(session, site.jobs["running"], 2, 30, 57, WORKER)
+    wait_for(browser, lambda d: text_of(d, f"{running} .batch-text") == "· batch 30/57", "the running row's batch")
+    bar = browser.execute_script("return document.querySelector(arguments[0]).value", f"{running} progress")
+    assert abs(bar - (1 + 30 / 57)) < 1e-6
 
     with get_sessionmaker(site.settings)() as session:  # the worker finishes epoch 2 meanwhile
         record_epoch(session, site.jobs["running"], metrics_row(2, 3))
-    wait_for(browser, lambda d: text_of(d, f"{running} .epoch-text") == "2/3", "the running row to update")
+    wait_for(browser, lambda d: text_of(d, f"{running} .epoch-text") == "epoch 2/3", "the running row to update")
     assert text_of(browser, f"{running} [data-field=val_top1]") == "60.00%"
+    assert text_of(browser, f"{running} .batch-text") == ""
 
 
 def test_job_page_shows_curves_and_events(browser: WebDriver, site: Site) -> None:

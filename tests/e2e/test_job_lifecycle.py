@@ -25,10 +25,11 @@ def test_teacher_then_sd_kd_student(service: RunningService) -> None:
     with service.client("t1") as client:
         created = submit(client, tiny_job(hyperparameters={"epochs": epochs}))
         assert created["status"] == "queued"
-        assert created["progress"] == {"epoch": 0, "epochs": epochs}
+        assert created["progress"] == {"epoch": 0, "epochs": epochs, "batch": None, "batches": None}
         teacher = service.wait_for_job(client, created["id"], {"succeeded"})
 
-        assert teacher["progress"] == {"epoch": epochs, "epochs": epochs}
+        # The worker reported batches while it trained; a finished job shows none.
+        assert teacher["progress"] == {"epoch": epochs, "epochs": epochs, "batch": None, "batches": None}
         assert teacher["error"] is None
         assert teacher["started_at"] and teacher["finished_at"]
         for name in ("val_top1", "val_top5", "best_val_top1"):

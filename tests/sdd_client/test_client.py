@@ -53,6 +53,7 @@ def test_importing_the_client_loads_neither_torch_nor_the_service() -> None:
 def test_public_models_mirror_the_server_schemas() -> None:
     pairs = [
         (job_schemas.JobPublic, models.Job), (job_schemas.JobSpecPublic, models.JobSpec),
+        (job_schemas.Progress, models.Progress),
         (job_schemas.JobCreate, models.JobSubmission), (job_schemas.EventPublic, models.Event),
         (job_schemas.CheckpointPublic, models.Checkpoint), (dataset_schemas.DatasetPublic, models.Dataset),
         (model_schemas.ModelPublic, models.UploadedModel), (catalog_schemas.CatalogPublic, models.Catalog),
@@ -272,9 +273,9 @@ def test_answers_without_an_envelope_still_raise_api_error() -> None:
 
 def test_newer_server_fields_do_not_break_the_client(api: Api, sdd: SDDClient) -> None:
     job = sdd.submit(CE).model_dump(mode="json")
-    job["progress"]["batch"], job["brand_new"] = 3, {"x": 1}
+    job["progress"]["eta_seconds"], job["brand_new"] = 3, {"x": 1}
     parsed = models.Job.model_validate(job)
-    assert parsed.progress.model_extra == {"batch": 3} and parsed.model_extra == {"brand_new": {"x": 1}}
+    assert parsed.progress.model_extra == {"eta_seconds": 3} and parsed.model_extra == {"brand_new": {"x": 1}}
 
 
 # ---------------------------------------------------------------- configuration

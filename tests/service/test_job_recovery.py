@@ -1,4 +1,5 @@
-"""Leases, the reaper's transitions, graceful release and cancel racing completion, in SQL (both backends).
+"""Leases, the reaper's transitions, graceful release, cancel racing completion and the fenced
+batch progress, in SQL (both backends).
 
 These call ``service.job_lifecycle`` / ``service.job_recovery`` directly; the processes that use
 them are tested in ``tests/worker`` and ``tests/faults``.
@@ -170,6 +171,67 @@ def test_epochs_are_recorded_once_across_attempts(settings, new_job):
         rows = session.execute(select(JobMetric.epoch, JobMetric.data).where(JobMetric.job_id == job_id)
                                .order_by(JobMetric.epoch)).all()
     assert [(epoch, data["val_top1"]) for epoch, data in rows] == [(1, 50.0), (2, None)]
+
+
+# ------------------------------------------------------------------ batch progress
+
+
+def _batch(settings, job_id: str, epoch: int, batch: int, worker: str = "w1", batches: int = 57) -> bool:
+    with session_scope(settings) as session:
+        return job_lifecycle.record_batch_progress(session, job_id, epoch, batch, batches, worker)
+
+
+def _position(settings, job_id: str) -> tuple[int, int | None, int | None]:
+    job = _job(settings, job_id)
+    return job.epoch, job.batch, job.batches
+
+
+def test_batch_progress_is_written_for_the_owner_and_cleared_by_the_finished_epoch(settings, new_job):
+    job_id = new_job()
+    _claim(settings, job_id, "w1")
+    assert _batch(settings, job_id, epoch=1, batch=12)
+    assert _position(settings, job_id) == (0, 12, 57)
+    assert not _batch(settings, job_id, epoch=1, batch=13, worker="w2")  # not its job
+    assert _position(settings, job_id) == (0, 12, 57)
+    with session_scope(settings) as session:
+        assert job_lifecycle.record_epoch(session, job_id, {"epoch": 1, "epochs": 4}, worker="w1")
+    assert _position(settings, job_id) == (1, None, 57)  # the bar stops at the finished epoch
+    assert not _batch(settings, job_id, epoch=1, batch=30)  # epoch 1 is recorded: a replay is not shown
+    assert _batch(settings, job_id, epoch=2, batch=3)
+    assert _position(settings, job_id) == (1, 3, 57)
+
+
+def test_batch_progress_is_not_written_once_the_attempt_lost_the_job(settings, new_job):
+    job_id = new_job()
+    _claim(settings, job_id, "w1")
+    assert _batch(settings, job_id, epoch=1, batch=5)
+    _expire(settings, job_id)
+    assert _reap(settings).requeued == [job_id]
+    assert _position(settings, job_id) == (0, None, None)  # queued: no bar
+    assert not _batch(settings, job_id, epoch=1, batch=6)  # queued: nobody's job
+    _claim(settings, job_id, "w2")
+    assert not _batch(settings, job_id, epoch=1, batch=7, worker="w1")  # the stale attempt, never raising
+    assert _batch(settings, job_id, epoch=1, batch=1, worker="w2")
+    assert _position(settings, job_id) == (0, 1, 57)
+
+
+@pytest.mark.parametrize("end", ["succeeded", "cancelled", "released"])
+def test_batch_progress_is_cleared_when_the_attempt_ends_and_not_written_after(settings, new_job, end):
+    job_id = new_job()
+    _claim(settings, job_id, "w1")
+    assert _batch(settings, job_id, epoch=1, batch=40)
+    with session_scope(settings) as session:
+        if end == "released":
+            assert job_lifecycle.release(session, job_id, "w1", reason="shutdown", message="bye") == "queued"
+        else:
+            if end == "cancelled":
+                job_lifecycle.request_cancel(session, session.get(Job, job_id))
+                assert _batch(settings, job_id, epoch=1, batch=41)  # still its job while it stops
+            assert job_lifecycle.finish(session, job_id, "succeeded", worker="w1")
+    assert _job(settings, job_id).status == ("queued" if end == "released" else end)
+    assert _position(settings, job_id) == (0, None, None)
+    assert not _batch(settings, job_id, epoch=1, batch=42)
+    assert _position(settings, job_id) == (0, None, None)
 
 
 # ------------------------------------------------------------------ graceful release

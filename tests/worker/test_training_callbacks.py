@@ -1,22 +1,32 @@
-"""The trainer callbacks of a job: epochs, checkpoints (kept and pruned), when to stop, the lease."""
+"""The trainer callbacks of a job: epochs, batches, checkpoints (kept and pruned), when to stop, the lease."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
+from sdd_core.spec import JobSpec
+from sdd_core.trainer import TrainCallbacks, TrainOptions, train
 from service import job_lifecycle, job_recovery
 from service.artifacts import get_artifact_store
 from service.db.models import Artifact, Job, JobMetric, utcnow
 from service.db.session import session_scope
 from service.job_lifecycle import LeaseLost
-from tests.worker.worker_harness import event_types
+from tests.worker.worker_harness import TINY_SPEC, event_types
 from worker.lease_heartbeat import LeaseHeartbeat
+from worker import training_callbacks
 from worker.shutdown import clear_shutdown_request, request_shutdown
-from worker.training_callbacks import CANCEL_POLL_SECONDS, JobCallbacks, json_safe
+from worker.training_callbacks import (
+    BATCH_PROGRESS_SECONDS,
+    BATCH_WARNING_SECONDS,
+    CANCEL_POLL_SECONDS,
+    JobCallbacks,
+    json_safe,
+)
 
 
 class FakeClock:
@@ -71,6 +81,62 @@ def test_epoch_metrics_recorded_once_with_non_finite_values_as_null(embedded, ru
         rows = session.scalars(select(JobMetric).where(JobMetric.job_id == running_job)).all()
         assert len(rows) == 1 and rows[0].data["train_loss"] is None
         assert session.get(Job, running_job).epoch == 1
+
+
+def _batch_position(settings, job_id: str) -> tuple[int | None, int | None]:
+    with session_scope(settings) as session:
+        job = session.get(Job, job_id)
+        return job.batch, job.batches
+
+
+PARTS = {"loss": 1.0, "ce": 0.6, "kd": 0.4}
+
+
+def test_batch_progress_is_written_at_most_every_interval_and_at_the_epochs_end(
+    embedded, running_job, owned, clock, monkeypatch
+):
+    sessions = []
+
+    def counted_session_scope(settings):
+        sessions.append(settings)
+        return session_scope(settings)
+
+    monkeypatch.setattr(training_callbacks, "session_scope", counted_session_scope)
+    assert owned.train_callbacks().on_batch_end == owned.on_batch_end
+    owned.on_batch_end(1, 1, 5, PARTS)  # the first batch is written
+    assert _batch_position(embedded, running_job) == (1, 5) and len(sessions) == 1
+    clock.now += BATCH_PROGRESS_SECONDS - 0.1
+    owned.on_batch_end(1, 2, 5, PARTS)  # within the interval: nothing written, no session opened
+    owned.on_batch_end(1, 3, 5, PARTS)
+    assert _batch_position(embedded, running_job) == (1, 5) and len(sessions) == 1
+    clock.now += 0.1
+    owned.on_batch_end(1, 4, 5, PARTS)
+    assert _batch_position(embedded, running_job) == (4, 5)
+    owned.on_batch_end(1, 5, 5, PARTS)  # the epoch's last batch always is: the bar is full while it evaluates
+    assert _batch_position(embedded, running_job) == (5, 5)
+
+
+def test_the_real_trainer_reports_batches_as_on_batch_end_expects(embedded, running_job, owned, tmp_path):
+    """One epoch of the tiny job with only ``on_batch_end`` wired: its last batch is stored as epoch 1's."""
+    spec = JobSpec.model_validate({key: value for key, value in TINY_SPEC.items() if key != "metadata"})
+    callbacks = TrainCallbacks(on_batch_end=owned.on_batch_end)
+    train(spec, tmp_path / "run", options=TrainOptions(data_root=embedded.data_root), callbacks=callbacks)
+    batch, batches = _batch_position(embedded, running_job)
+    assert batches is not None and batches > 1 and batch == batches
+
+
+def test_a_database_error_in_batch_progress_does_not_stop_training(embedded, running_job, clock, tmp_path, caplog):
+    broken = embedded.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'no-tables.sqlite'}"})
+    callbacks = JobCallbacks(running_job, broken, get_artifact_store(embedded), "test:1", clock=clock)
+    with caplog.at_level(logging.WARNING, logger="worker.training_callbacks"):
+        for _ in range(3):
+            callbacks.on_batch_end(1, 1, 5, PARTS)
+            clock.now += BATCH_PROGRESS_SECONDS
+        assert len(caplog.records) == 1  # one warning, not one per failed write
+        assert "could not store batch progress" in caplog.records[0].getMessage()
+        clock.now += BATCH_WARNING_SECONDS
+        callbacks.on_batch_end(1, 2, 5, PARTS)
+        assert len(caplog.records) == 2
 
 
 def test_cancel_flag_is_polled_at_most_once_per_interval(embedded, running_job, callbacks, clock):

@@ -24,11 +24,21 @@
     badge.className = "badge status-" + status;
   }
 
-  function setProgress(cell, epoch, epochs) {
+  // The same as the progress macro in _macros.html: finished epochs, plus the running epoch's batches.
+  function setProgress(cell, job) {
+    var inEpoch = typeof job.batch === "number" && job.batches > 0;
+    var epochText = "epoch " + job.epoch + "/" + job.epochs;
+    var batchText = inEpoch ? " \u00b7 batch " + job.batch + "/" + job.batches : "";
     var bar = cell.querySelector("progress");
     var text = cell.querySelector(".epoch-text");
-    if (bar) { bar.max = epochs; bar.value = epoch; bar.textContent = epoch + "/" + epochs; }
-    if (text) text.textContent = epoch + "/" + epochs;
+    var batch = cell.querySelector(".batch-text");
+    if (bar) {
+      bar.max = job.epochs;
+      bar.value = job.epoch + (inEpoch ? job.batch / job.batches : 0);
+      bar.textContent = epochText + batchText;
+    }
+    if (text) text.textContent = epochText;
+    if (batch) batch.textContent = batchText;
   }
 
   // ---- the job list: update rows in place while any shown job is not finished
@@ -41,7 +51,7 @@
       var row = table.querySelector("tr[data-job-id='" + CSS.escape(job.id) + "']");
       if (!row) return;
       setBadge(row.querySelector("[data-field='status'] .badge"), job.status);
-      setProgress(row.querySelector("[data-field='progress']"), job.epoch, job.epochs);
+      setProgress(row.querySelector("[data-field='progress']"), job);
       row.querySelector("[data-field='val_top1']").textContent = percent(job.val_top1);
       row.dataset.terminal = job.terminal ? "true" : "false";
     }

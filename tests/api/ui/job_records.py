@@ -1,8 +1,8 @@
 """Jobs with a history, for the dashboard tests: play the worker's part in SQL, no training.
 
-``play_worker`` claims a queued job and records epochs, checkpoints and an outcome through
-``service.job_lifecycle`` (the same calls a worker makes), storing files through the artifact
-store, so the dashboard reads exactly what a real run would leave behind.
+``play_worker`` claims a queued job and records epochs, checkpoints, the batch position and an
+outcome through ``service.job_lifecycle`` (the same calls a worker makes), storing files through
+the artifact store, so the dashboard reads exactly what a real run would leave behind.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 from service.artifacts import get_artifact_store, job_checkpoint_key, job_student_key
 from service.db.models import Artifact
 from service.db.session import get_sessionmaker
-from service.job_lifecycle import claim, finish, record_epoch, record_event
+from service.job_lifecycle import claim, finish, record_batch_progress, record_epoch, record_event
 from service.settings import Settings
 
 STUDENT_BYTES = b"distilled student weights (not a real safetensors file)"
+WORKER = "test-worker"
 
 
 def metrics_row(epoch: int, epochs: int, *, sd: bool = False) -> dict[str, Any]:
@@ -61,11 +62,13 @@ def play_worker(
     outcome: str | None = None,
     sd: bool = False,
     student: bytes = STUDENT_BYTES,
+    batch: tuple[int, int] | None = None,
 ) -> None:
     """Claim ``job_id``, record ``epochs_done`` epochs with a checkpoint each, then end it as
-    ``outcome`` (``succeeded`` stores a student, ``failed`` an error) or leave it running (None)."""
+    ``outcome`` (``succeeded`` stores a student, ``failed`` an error) or leave it running (None),
+    ``batch`` = (batch, batches) of the next epoch done."""
     with get_sessionmaker(settings)() as session:
-        assert claim(session, job_id, "test-worker", 600)
+        assert claim(session, job_id, WORKER, 600)
         rows = []
         for epoch in range(1, epochs_done + 1):
             row = metrics_row(epoch, max(epochs_done, 2), sd=sd)
@@ -75,6 +78,8 @@ def play_worker(
             _store(session, settings, job_id, "checkpoint", key, b"ckpt%d" % epoch, epoch)
             record_event(session, job_id, "checkpoint", f"checkpoint of epoch {epoch} stored", {"epoch": epoch})
             session.commit()
+        if batch is not None:
+            assert record_batch_progress(session, job_id, epochs_done + 1, *batch, WORKER)
         if outcome == "succeeded":
             succeed(settings, job_id, rows[-1] if rows else metrics_row(1, 1), student)
         elif outcome == "failed":

@@ -203,21 +203,29 @@ def test_no_page_shows_another_tenants_jobs(api: Api, alice: Browser, bob: Brows
 def test_job_list_filter_and_live_json(api: Api, alice: Browser) -> None:
     done, running, queued = (api.create_job(metadata={"n": i}) for i in range(3))
     play_worker(api.settings, done["id"], epochs_done=2, outcome="succeeded")
-    play_worker(api.settings, running["id"], epochs_done=1)
+    play_worker(api.settings, running["id"], epochs_done=1, batch=(12, 57))
 
     page = alice.get("/ui").text
+    rows = {}
     for job, status in ((done, "succeeded"), (running, "running"), (queued, "queued")):
         row = re.search(rf'<tr data-job-id="{job["id"]}".*?</tr>', page, re.S)
         assert row is not None and f'status-{status}">{status}<' in row.group(0)
+        rows[status] = row.group(0)
     assert re.search(rf'data-job-id="{running["id"]}".*?50\.00%', page, re.S)  # the running epoch's val top-1
+    # The running job's bar counts the batches of its epoch in progress: 1 + 12/57 epochs done.
+    epochs = running["progress"]["epochs"]
+    assert f'max="{epochs}" value="{1 + 12 / 57}"' in rows["running"]
+    assert f'"epoch-text">epoch 1/{epochs}</span><span class="batch-text"> · batch 12/57</span>' in rows["running"]
+    for other in ("succeeded", "queued"):
+        assert '<span class="batch-text"></span>' in rows[other] and "batch " not in rows[other]
     filtered = alice.get("/ui?status=succeeded").text
     assert done["id"] in filtered and queued["id"] not in filtered
     assert alice.get("/ui?status=bogus").status_code == 422
 
     live = alice.get(f"/ui/jobs.json?ids={running['id']},{queued['id']}").json()["data"]
-    assert [(j["id"], j["status"], j["epoch"], j["terminal"]) for j in live] == [
-        (running["id"], "running", 1, False),
-        (queued["id"], "queued", 0, False),
+    assert [(j["id"], j["status"], j["epoch"], j["batch"], j["batches"], j["terminal"]) for j in live] == [
+        (running["id"], "running", 1, 12, 57, False),
+        (queued["id"], "queued", 0, None, None, False),
     ]
 
 
@@ -249,9 +257,11 @@ def test_job_page_shows_result_curves_events_checkpoints_and_download(api: Api, 
 
 def test_running_job_has_cancel_and_no_download(api: Api, alice: Browser) -> None:
     job = api.create_job()
-    play_worker(api.settings, job["id"], epochs_done=1, sd=False)
+    play_worker(api.settings, job["id"], epochs_done=1, sd=False, batch=(30, 57))
     html = alice.get(f"/ui/jobs/{job['id']}").text
     assert "cancel-button" in html and "download-student" not in html and 'data-terminal="false"' in html
+    assert f'epoch 1/{job["progress"]["epochs"]}</span><span class="batch-text"> · batch 30/57<' in html
+    assert " · batch 30/57<" in alice.get(f"/ui/jobs/{job['id']}/live").text
     assert alice.get(f"/ui/jobs/{job['id']}/student").status_code == 409
 
     response = alice.post(f"/ui/jobs/{job['id']}/cancel")
