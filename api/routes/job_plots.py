@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from fastapi.responses import FileResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from fastapi.responses import Response
 
+from api.curves_response import LIVE_CACHE_CONTROL, STORED_CACHE_CONTROL, curves_response
 from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.ownership import get_owned
 from api.schemas.errors import error_responses
-from service.artifacts import PLOT_KINDS, get_artifact_store
-from service.db.models import TERMINAL_STATUSES, Artifact, Job, JobMetric
-from service.plots import MEDIA_TYPES, PlotFormat, job_label, job_title, render_curves
-from service.settings import Settings
-
-log = logging.getLogger(__name__)
+from service.db.models import Job
+from service.plots import MEDIA_TYPES, PlotFormat
 
 router = APIRouter(prefix="/jobs/{job_id}/plots", tags=["job results"], responses=error_responses(404))
 
 JobId = Annotated[str, Path(description="The job's id.", max_length=40)]
-
-STORED_CACHE_CONTROL = "private, max-age=300"  # a finished job's curves no longer change
-LIVE_CACHE_CONTROL = "no-store"  # a running job's curves grow every epoch
 
 DESCRIPTION = """\
 One figure with panels over the epochs: validation top-1 and top-5 accuracy (%), the training loss
@@ -66,7 +57,7 @@ def _responses(fmt: PlotFormat) -> dict[int | str, dict[str, Any]]:
     description=DESCRIPTION,
 )
 def job_curves_png(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> Response:
-    return _curves(session, settings, get_owned(session, Job, tenant.id, job_id, kind="job"), "png")
+    return curves_response(session, settings, get_owned(session, Job, tenant.id, job_id, kind="job"), "png")
 
 
 @router.get(
@@ -77,36 +68,4 @@ def job_curves_png(job_id: JobId, session: SessionDep, settings: SettingsDep, te
     description=DESCRIPTION + "\nThe SVG is self-contained (no external references); its text stays text.\n",
 )
 def job_curves_svg(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> Response:
-    return _curves(session, settings, get_owned(session, Job, tenant.id, job_id, kind="job"), "svg")
-
-
-def _curves(session: Session, settings: Settings, job: Job, fmt: PlotFormat) -> Response:
-    """The stored plot of a finished job if there is one, else the curves drawn from its metrics now."""
-    filename = f"{job.id}-curves.{fmt}"
-    if job.status in TERMINAL_STATUSES:
-        artifact = session.scalar(
-            select(Artifact).where(Artifact.job_id == job.id, Artifact.kind == PLOT_KINDS[fmt])
-        )
-        if artifact is not None:
-            path = get_artifact_store(settings).path(artifact.key)
-            if path.is_file():
-                return FileResponse(
-                    path,
-                    media_type=MEDIA_TYPES[fmt],
-                    filename=filename,
-                    content_disposition_type="inline",
-                    headers={"Cache-Control": STORED_CACHE_CONTROL, "X-Plot-Source": "stored"},
-                )
-            log.warning("job %s: stored %s is missing from storage; drawing it live", job.id, artifact.kind)
-    rows = list(session.scalars(select(JobMetric.data).where(JobMetric.job_id == job.id).order_by(JobMetric.epoch)))
-    label, title = job_label(job.id, job.spec), job_title(job.id, job.spec)
-    session.commit()  # end the read transaction: no database connection held while drawing
-    return Response(
-        render_curves({label: rows}, fmt, title=title),
-        media_type=MEDIA_TYPES[fmt],
-        headers={
-            "Cache-Control": LIVE_CACHE_CONTROL,
-            "X-Plot-Source": "live",
-            "Content-Disposition": f'inline; filename="{filename}"',
-        },
-    )
+    return curves_response(session, settings, get_owned(session, Job, tenant.id, job_id, kind="job"), "svg")

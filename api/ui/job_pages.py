@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from api.curves_response import curves_response
 from api.deps import SessionDep, SettingsDep
 from api.ui import job_views
 from api.ui.rendering import IMAGE_CSP, UiError, page, shown_as_page
@@ -17,7 +18,7 @@ from api.ui.session import CheckedForm, FetchTenant, PageTenant
 from service.artifacts import get_artifact_store
 from service.db.models import JOB_STATUSES, TERMINAL_STATUSES, Job, Tenant
 from service.job_lifecycle import request_cancel
-from service.plots import job_label, job_title, render_curves
+from service.plots import job_label, render_curves
 
 logger = logging.getLogger("api.ui")
 
@@ -127,13 +128,11 @@ def job_live(request: Request, job_id: JobId, session: SessionDep, tenant: Fetch
 
 
 @router.get("/jobs/{job_id}/curves.svg")
-def job_curves(job_id: JobId, session: SessionDep, tenant: FetchTenant) -> Response:
+def job_curves(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: FetchTenant) -> Response:
+    """The stored plot of a finished job, or the curves drawn now (cached per ``?epoch=``, see IMAGE_HEADERS)."""
     job = _job(session, tenant, job_id)
-    series = {job_label(job.id, job.spec): job_views.metrics_of(session, job.id)}
-    title = job_title(job.id, job.spec)
-    session.commit()  # end the read transaction: no database connection held while drawing
-    svg = render_curves(series, fmt="svg", title=title)
-    return Response(svg, media_type="image/svg+xml", headers=IMAGE_HEADERS)
+    return curves_response(session, settings, job, "svg", live_cache_control=IMAGE_HEADERS["Cache-Control"],
+                           headers={"Content-Security-Policy": IMAGE_CSP})
 
 
 @router.get("/jobs/{job_id}/student")

@@ -12,9 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from service.artifacts import get_artifact_store
 from service.db.models import Dataset, Job
 from tests.api.conftest import Api
 from tests.api.ui.job_records import STUDENT_BYTES, play_worker
+from worker.job_plots import store_curve_plots
 
 CSRF = "csrf_token"
 ALL_PAGES = ("/ui", "/ui/jobs/{id}", "/ui/compare?ids={id},{id2}", "/ui/submit")
@@ -245,6 +247,15 @@ def test_job_page_shows_result_curves_events_checkpoints_and_download(api: Api, 
     assert curves.status_code == 200 and curves.headers["content-type"].startswith("image/svg+xml")
     assert curves.content.lstrip().startswith(b"<?xml") or b"<svg" in curves.content[:400]
     assert "default-src 'none'" in curves.headers["content-security-policy"]
+    assert curves.headers["x-plot-source"] == "live"  # no plot stored for this job: drawn from its metrics
+
+    store = get_artifact_store(api.settings)
+    with api.session() as session:  # the worker stores the plot when a job ends; the page then serves it
+        stored = {a.kind: a.key for a in store_curve_plots(session, store, job["id"])}
+        session.commit()
+    curves = alice.get(f"/ui/jobs/{job['id']}/curves.svg")
+    assert curves.headers["x-plot-source"] == "stored" and "default-src 'none'" in curves.headers["content-security-policy"]
+    assert curves.content == store.path(stored["plot_svg"]).read_bytes()
 
     download = alice.get(f"/ui/jobs/{job['id']}/student")
     assert download.status_code == 200 and download.content == STUDENT_BYTES

@@ -1,0 +1,65 @@
+"""A job's training curves as an HTTP response, shared by ``GET /v1/jobs/{id}/plots/curves.*`` and
+the dashboard: the plot stored when the job finished, or the curves drawn now from its metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi.responses import FileResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.artifacts import PLOT_KINDS, get_artifact_store
+from service.db.models import TERMINAL_STATUSES, Artifact, Job, JobMetric
+from service.plots import MEDIA_TYPES, PlotFormat, job_label, job_title, render_curves
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STORED_CACHE_CONTROL = "private, max-age=300"  # a finished job's curves no longer change
+LIVE_CACHE_CONTROL = "no-store"  # a running job's curves grow every epoch
+
+
+def curves_response(
+    session: Session,
+    settings: Settings,
+    job: Job,
+    fmt: PlotFormat,
+    *,
+    live_cache_control: str = LIVE_CACHE_CONTROL,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The stored plot of a finished job if there is one, else the curves drawn from its metrics now.
+
+    ``X-Plot-Source`` says which (``stored`` | ``live``); ``headers`` are added to either answer.
+    """
+    filename = f"{job.id}-curves.{fmt}"
+    extra = headers or {}
+    if job.status in TERMINAL_STATUSES:
+        artifact = session.scalar(
+            select(Artifact).where(Artifact.job_id == job.id, Artifact.kind == PLOT_KINDS[fmt])
+        )
+        if artifact is not None:
+            path = get_artifact_store(settings).path(artifact.key)
+            if path.is_file():
+                return FileResponse(
+                    path,
+                    media_type=MEDIA_TYPES[fmt],
+                    filename=filename,
+                    content_disposition_type="inline",
+                    headers={"Cache-Control": STORED_CACHE_CONTROL, "X-Plot-Source": "stored", **extra},
+                )
+            log.warning("job %s: stored %s is missing from storage; drawing it live", job.id, artifact.kind)
+    rows = list(session.scalars(select(JobMetric.data).where(JobMetric.job_id == job.id).order_by(JobMetric.epoch)))
+    label, title = job_label(job.id, job.spec), job_title(job.id, job.spec)
+    session.commit()  # end the read transaction: no database connection held while drawing
+    return Response(
+        render_curves({label: rows}, fmt, title=title),
+        media_type=MEDIA_TYPES[fmt],
+        headers={
+            "Cache-Control": live_cache_control,
+            "X-Plot-Source": "live",
+            "Content-Disposition": f'inline; filename="{filename}"',
+            **extra,
+        },
+    )
