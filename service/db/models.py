@@ -105,6 +105,7 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
         Index("ix_jobs_tenant_created", "tenant_id", "created_at"),
+        Index("ix_jobs_tenant_status", "tenant_id", "status"),  # jobs in flight per tenant, at each submission
         Index("ix_jobs_status", "status"),
     )
 

@@ -109,3 +109,17 @@ def test_batch_progress_columns_come_and_go_keeping_jobs_and_their_metrics(datab
     assert not {"batch", "batches"} & _job_columns(database_url)
     assert _run(database_url, sa.select(_JOBS.c.id, _JOBS.c.epoch)) == [("job_1", 2)]
     assert _run(database_url, sa.select(_METRICS.c.job_id, _METRICS.c.epoch)) == [("job_1", 2)]  # no cascade
+
+
+def test_counting_a_tenants_jobs_in_flight_uses_the_tenant_status_index(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'sdd.sqlite'}"
+    migrate.upgrade(url)
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            plan = connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT count(*) FROM jobs WHERE tenant_id = 't' AND status IN ('queued', 'running')"
+            ).all()
+    finally:
+        engine.dispose()
+    assert any("ix_jobs_tenant_status" in str(row) for row in plan), plan
