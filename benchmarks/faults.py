@@ -7,7 +7,8 @@ Starts a private PostgreSQL and redis-server on 127.0.0.1 (``tests.fixtures.serv
 every second). For ``--duration`` seconds it submits ``--jobs`` tiny jobs (digits, resnet8,
 2..``--max-epochs`` epochs) at random moments and, every few seconds, injects a random fault:
 
-* ``sigkill_worker`` — SIGKILL a worker's whole process group (a node lost); a new worker starts;
+* ``sigkill_worker`` — SIGKILL a worker's whole process group (a node lost); a new worker starts
+  (this fault and ``sigterm_worker`` pick a worker that trains a job when one does);
 * ``sigkill_child`` — SIGKILL only the pool process training a job (the kernel's OOM killer);
 * ``sigterm_worker`` — SIGTERM a worker's main process (a deploy); a new worker starts;
 * ``redis_restart`` — kill redis-server and start it again, empty;
@@ -71,6 +72,16 @@ class Chaos:
         with session_scope(self.cluster.settings) as session:
             return list(session.scalars(select(Job).where(Job.status == "running")))
 
+    def busy_worker_pids(self) -> set[int]:
+        """Process groups (= worker main pids) of the workers that run a job now."""
+        pids = set()
+        for job in self.running_jobs():
+            try:
+                pids.add(os.getpgid(int((job.worker or "").split(":")[1].split("/")[0])))
+            except (IndexError, ValueError, ProcessLookupError):
+                continue
+        return pids
+
     def inject(self, kind: str, job_ids: list[str]) -> str:
         """Inject one fault; returns what was done (or why nothing was)."""
         cluster = self.cluster
@@ -78,14 +89,15 @@ class Chaos:
             candidates = [worker for worker in self.alive() if worker.pid not in self.stopping]
             if not candidates:
                 return self._skip(kind, "no worker")
-            worker = self.rng.choice(candidates)
+            busy = [worker for worker in candidates if worker.pid in self.busy_worker_pids()]
+            worker = self.rng.choice(busy or candidates)  # a worker that trains a job, when one does
             if kind == "sigkill_worker":
                 cluster.kill(worker)
             else:
                 self.stopping.add(worker.pid)
                 cluster.terminate(worker)
             self._count(kind)
-            return f"{kind} {worker.name}"
+            return f"{kind} {worker.name}" + ("" if busy else " (idle)")
         if kind == "sigkill_child":
             running = [job for job in self.running_jobs() if job.worker]
             if not running:
