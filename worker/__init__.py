@@ -11,6 +11,7 @@
 * ``worker.reaper`` — every worker's thread re-queueing jobs of lost workers and lost messages.
 * ``worker.broker_messages`` — which jobs have a message waiting in the broker.
 * ``worker.job_artifacts`` — a job's files in the artifact store and their ``Artifact`` rows.
+* ``worker.resumption`` — the checkpoint a stopping attempt leaves, and the next attempt's resume.
 * ``worker.failures`` — an exception -> the error code and message stored on a failed job.
 
 Run a worker with ``sdd worker`` (see ``service.cli``).

@@ -43,15 +43,16 @@ from sdd_core.trainer import train
 from sdd_core.trainer.options import TrainOptions, TrainResult
 from service import job_lifecycle
 from service.artifacts import get_artifact_store
-from service.db.models import Job, JobMetric
+from service.db.models import Job
 from service.db.session import session_scope
 from service.job_lifecycle import LeaseLost
 from service.settings import Settings, get_settings
 from worker.failures import classify_failure, redact_paths
-from worker.job_artifacts import STOP_CHECKPOINT, ResumePoint, latest_checkpoint, store_artifact
+from worker.job_artifacts import latest_checkpoint, store_artifact
 from worker.job_plots import store_curve_plots
 from worker.lease_heartbeat import LeaseHeartbeat
 from worker.queue import enqueue_job
+from worker.resumption import keep_stop_checkpoint, record_resume, restore_metrics_log
 from worker.spec_resolution import resolve_job_spec
 from worker.training_callbacks import JobCallbacks, json_safe
 
@@ -144,14 +145,14 @@ def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: Leas
         rest_dataset = str(job.spec["dataset"])
         resume = latest_checkpoint(session, store, job_id)
         if resume is not None:
-            _record_resume(session, job_id, resume)
+            record_resume(session, job_id, resume)
     log.info("job %s: training %s -> %s with %s on %s", job_id,
              spec.teacher.arch if spec.teacher else "no teacher", spec.student, spec.method, spec.dataset)
     callbacks = JobCallbacks(job_id, settings, store, attempt.owner, lost=heartbeat.lost,
                              prior_run_seconds=attempt.prior_run_seconds)
     work_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:
-        _restore_metrics_log(attempt, work_dir / "metrics.jsonl", through_epoch=resume.epoch)
+        restore_metrics_log(settings, job_id, work_dir / "metrics.jsonl", through_epoch=resume.epoch)
     result = train(
         spec,
         work_dir,
@@ -164,7 +165,7 @@ def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: Leas
     if result.status == "completed":
         return _record_success(attempt, store, work_dir, spec, result, rest_dataset=rest_dataset)
     if callbacks.stop_reason == "shutdown":
-        _keep_stop_checkpoint(attempt, store, result)
+        keep_stop_checkpoint(settings, store, job_id, attempt.owner, result)
         return _release_for_shutdown(attempt)
     _keep_metrics(attempt, store, work_dir)
     _keep_curve_plots(attempt, store)
@@ -178,57 +179,6 @@ def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: Leas
     log.info("job %s: stopped after epoch %d on a cancel request", job_id, result.epochs_completed)
     _finish(attempt, "cancelled", event_message=f"cancelled after {result.epochs_completed} epoch(s)")
     return "cancelled"
-
-
-def _record_resume(session: Any, job_id: str, resume: ResumePoint) -> None:
-    """The ``resumed`` event: ``data.epoch`` is the last finished epoch; ``data.batch`` the batches
-    of the next epoch already trained, when the checkpoint was written inside it."""
-    if resume.batch:
-        message = f"resuming after batch {resume.batch} of epoch {resume.epoch + 1}"
-        data = {"epoch": resume.epoch, "batch": resume.batch}
-    else:
-        message, data = f"resuming after epoch {resume.epoch}", {"epoch": resume.epoch}
-    job_lifecycle.record_event(session, job_id, "resumed", message, data)
-    log.info("job %s: %s", job_id, message)
-
-
-def _keep_stop_checkpoint(attempt: Attempt, store: Any, result: TrainResult) -> None:
-    """Store the checkpoint the trainer wrote where it stopped, so the job loses no batch.
-
-    If this fails (disk full, database gone, lease lost), the job still goes back to the queue and
-    resumes from its newest end-of-epoch checkpoint instead.
-    """
-    stop, path = result.stopped_at, result.checkpoint_path
-    if stop is None or path is None or not path.is_file():
-        return
-    job_id = attempt.job_id
-    try:
-        with session_scope(attempt.settings) as session:
-            job_lifecycle.ensure_owner(session, job_id, attempt.owner)
-            row = store_artifact(session, store, job_id, STOP_CHECKPOINT, path, epoch=stop.epoch)
-            job_lifecycle.record_event(
-                session, job_id, "checkpoint", f"checkpoint at batch {stop.batch}/{stop.batches} of epoch "
-                f"{stop.epoch} stored (the worker is shutting down)",
-                {"epoch": stop.epoch - 1, "batch": stop.batch, "batches": stop.batches, "key": row.key,
-                 "size_bytes": row.size_bytes},
-            )
-        log.info("job %s: checkpoint at batch %d/%d of epoch %d stored (%d bytes)", job_id, stop.batch,
-                 stop.batches, stop.epoch, row.size_bytes)
-    except Exception:
-        log.warning("job %s: could not store the checkpoint written at shutdown; the job will resume from its "
-                    "newest end-of-epoch checkpoint", job_id, exc_info=True)
-
-
-def _restore_metrics_log(attempt: Attempt, path: Path, *, through_epoch: int) -> None:
-    """Seed a resumed attempt's fresh ``metrics.jsonl`` with the epochs earlier attempts recorded,
-    so the file stored at the end covers the whole job."""
-    with session_scope(attempt.settings) as session:
-        rows = session.scalars(
-            select(JobMetric.data)
-            .where(JobMetric.job_id == attempt.job_id, JobMetric.epoch <= through_epoch)
-            .order_by(JobMetric.epoch)
-        ).all()
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
 def _release_for_shutdown(attempt: Attempt) -> str:

@@ -23,7 +23,7 @@ from service.artifacts import TEMP_PREFIX, LocalArtifactStore, get_artifact_stor
 from service.db.models import Artifact, Job, JobEvent, JobMetric, utcnow
 from service.db.session import session_scope
 from tests.worker.worker_harness import TINY_SPEC
-from worker import runner
+from worker import resumption, runner
 from worker.broker_messages import pending_job_ids
 from worker.celery_app import celery_app
 from worker.reaper import reap_and_reconcile
@@ -166,8 +166,12 @@ def test_a_stop_checkpoint_that_cannot_be_stored_falls_back_to_the_epoch_checkpo
 
     def disk_full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
+
+    def shutdown_with_a_full_disk(_callbacks):
+        request_shutdown()
+        patch.setattr(resumption, "store_artifact", disk_full)
     with monkeypatch.context() as patch:
-        _after_checkpoint(patch, 1, lambda _callbacks: (request_shutdown(), patch.setattr(runner, "store_artifact", disk_full)))
+        _after_checkpoint(patch, 1, shutdown_with_a_full_disk)
         assert runner.run_job(job_id, embedded) == "queued"  # re-queued all the same
     assert _artifact(embedded, job_id, "stop_checkpoint") is None
     clear_shutdown_request()
