@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from api.archives import extract_archive
 from api.errors import ApiError
-from api.uploads import ReceivedUpload
+from api.uploads import ReceivedUpload, commit_stored
 from sdd_core.data import IMAGE_FOLDER_PREFIX, DatasetInfo, describe_dataset
 from sdd_core.data.image_folder_layout import scan_image_folder
 from sdd_core.errors import DataError
@@ -65,13 +65,7 @@ def ingest_dataset(
             size_bytes=upload.size_bytes,
             sha256=upload.sha256,
         )
-        session.add(row)
-        try:
-            session.commit()
-        except BaseException:
-            session.rollback()
-            store.delete_prefix(key)
-            raise
+        commit_stored(session, row, lambda: store.delete_prefix(key))
     finally:
         upload.remove()
         if extracted is not None:

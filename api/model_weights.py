@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from api.uploads import ReceivedUpload
+from api.uploads import ReceivedUpload, commit_stored
 from sdd_core.errors import ModelError
 from sdd_core.models import create_model, list_models
 from service.artifacts import get_artifact_store, model_weights_key
@@ -114,13 +114,7 @@ def register_model(
             size_bytes=upload.size_bytes,
             sha256=upload.sha256,
         )
-        session.add(row)
-        try:
-            session.commit()
-        except BaseException:
-            session.rollback()
-            store.delete(key)
-            raise
+        commit_stored(session, row, lambda: store.delete(key))
     finally:
         upload.remove()
     logger.info("model %s: stored for tenant %s (%s, %d classes)", row.id, tenant.name, arch, num_classes)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
@@ -27,6 +28,18 @@ FILE_FIELD = "file"
 FIELD_MAX_BYTES = 4096
 FRAMING_SLACK_BYTES = 1 << 20  # multipart boundaries, part headers and the small text fields
 WRITE_BATCH_BYTES = 1 << 20  # request chunks are gathered to this size before a (threaded) write
+
+
+def commit_stored(session: Session, row: Any, discard_stored: Callable[[], object]) -> None:
+    """Add the row of an upload already put in the artifact store and commit it; if the commit
+    fails, roll back and ``discard_stored()`` the stored files, so no file outlives its row."""
+    session.add(row)
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        discard_stored()
+        raise
 
 
 @dataclass
