@@ -8,7 +8,6 @@ import re
 
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.security import API_CSP, UI_CSP
 from api.ui.rendering import PAGE_CSP
 from tests.api.conftest import Api, assert_error, make_api, sqlite_settings

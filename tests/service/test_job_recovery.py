@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from service import job_lifecycle, job_recovery, migrate
-from service.db.models import Job, JobEvent, JobMetric, Tenant, utcnow
+from service.db.models import Job, JobMetric, Tenant, utcnow
 from service.db.session import session_scope
 from service.job_lifecycle import LeaseLost
 from service.settings import Settings
+from tests.fixtures.job_rows import job_events, job_row
 
 LEASE = 60
 
@@ -48,14 +49,6 @@ def new_job(settings) -> Callable[..., str]:
     return make
 
 
-def _job(settings, job_id: str) -> Job:
-    with session_scope(settings) as session:
-        return session.get(Job, job_id)
-
-
-def _events(settings, job_id: str) -> list[JobEvent]:
-    with session_scope(settings) as session:
-        return list(session.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)))
 
 
 def _claim(settings, job_id: str, worker: str = "w1") -> None:
@@ -82,7 +75,7 @@ def test_only_the_owner_renews_and_only_while_active(settings, new_job):
     with session_scope(settings) as session:
         assert job_lifecycle.renew_lease(session, job_id, "w1", LEASE, run_seconds=12.0)
         assert not job_lifecycle.renew_lease(session, job_id, "w2", LEASE)
-    assert _job(settings, job_id).run_seconds == 12.0
+    assert job_row(settings, job_id).run_seconds == 12.0
     with session_scope(settings) as session:
         assert job_lifecycle.finish(session, job_id, "succeeded", worker="w1")
         assert not job_lifecycle.renew_lease(session, job_id, "w1", LEASE)
@@ -92,7 +85,7 @@ def test_a_live_lease_is_not_reaped(settings, new_job):
     job_id = new_job()
     _claim(settings, job_id)
     assert not _reap(settings)
-    assert _job(settings, job_id).status == "running"
+    assert job_row(settings, job_id).status == "running"
 
 
 def test_expired_lease_requeues_then_the_old_owner_is_fenced_off(settings, new_job):
@@ -100,9 +93,9 @@ def test_expired_lease_requeues_then_the_old_owner_is_fenced_off(settings, new_j
     _claim(settings, job_id, "w1")
     _expire(settings, job_id)
     assert _reap(settings).requeued == [job_id]
-    job = _job(settings, job_id)
+    job = job_row(settings, job_id)
     assert (job.status, job.worker, job.lease_expires_at, job.attempts) == ("queued", None, None, 1)
-    requeued = _events(settings, job_id)[-1]
+    requeued = job_events(settings, job_id)[-1]
     assert requeued.type == "requeued" and "lease expired" in requeued.message
     assert requeued.data["attempt"] == 1 and requeued.data["reason"] == "lease_expired"
 
@@ -114,7 +107,7 @@ def test_expired_lease_requeues_then_the_old_owner_is_fenced_off(settings, new_j
         assert not job_lifecycle.finish(session, job_id, "failed", error_code="internal_error", worker="w1")
         assert job_lifecycle.release(session, job_id, "w1", reason="shutdown", message="bye") is None
         assert job_lifecycle.record_epoch(session, job_id, {"epoch": 1, "epochs": 4}, worker="w2")
-    job = _job(settings, job_id)
+    job = job_row(settings, job_id)
     assert (job.status, job.worker, job.attempts, job.epoch) == ("running", "w2", 2, 1)
 
 
@@ -127,7 +120,7 @@ def test_retries_are_bounded_worker_lost(settings, new_job):
     _claim(settings, job_id, "w3")
     _expire(settings, job_id)
     assert _reap(settings, max_attempts=3).failed == [job_id]
-    job = _job(settings, job_id)
+    job = job_row(settings, job_id)
     assert (job.status, job.error_code, job.attempts) == ("failed", "worker_lost", 3)
     assert job.finished_at is not None and job.lease_expires_at is None and "3 times" in job.error_message
     assert not _reap(settings)  # terminal: never touched again
@@ -140,7 +133,7 @@ def test_expired_lease_of_a_cancelling_job_ends_cancelled(settings, new_job):
         job_lifecycle.request_cancel(session, session.get(Job, job_id))
     _expire(settings, job_id)
     assert _reap(settings).cancelled == [job_id]
-    assert _job(settings, job_id).status == "cancelled"
+    assert job_row(settings, job_id).status == "cancelled"
 
 
 def test_renewal_racing_the_reaper(settings, new_job):
@@ -153,7 +146,7 @@ def test_renewal_racing_the_reaper(settings, new_job):
         assert job_lifecycle.renew_lease(session, job_id, "w1", LEASE)
     with session_scope(settings) as session:
         assert not job_recovery.reap_expired(session, now=now)
-    assert _job(settings, job_id).status == "running"
+    assert job_row(settings, job_id).status == "running"
 
 
 def test_epochs_are_recorded_once_across_attempts(settings, new_job):
@@ -182,7 +175,7 @@ def _batch(settings, job_id: str, epoch: int, batch: int, worker: str = "w1", ba
 
 
 def _position(settings, job_id: str) -> tuple[int, int | None, int | None]:
-    job = _job(settings, job_id)
+    job = job_row(settings, job_id)
     return job.epoch, job.batch, job.batches
 
 
@@ -228,7 +221,7 @@ def test_batch_progress_is_cleared_when_the_attempt_ends_and_not_written_after(s
                 job_lifecycle.request_cancel(session, session.get(Job, job_id))
                 assert _batch(settings, job_id, epoch=1, batch=41)  # still its job while it stops
             assert job_lifecycle.finish(session, job_id, "succeeded", worker="w1")
-    assert _job(settings, job_id).status == ("queued" if end == "released" else end)
+    assert job_row(settings, job_id).status == ("queued" if end == "released" else end)
     assert _position(settings, job_id) == (0, None, None)
     assert not _batch(settings, job_id, epoch=1, batch=42)
     assert _position(settings, job_id) == (0, None, None)
@@ -244,9 +237,9 @@ def test_release_requeues_without_counting_the_attempt(settings, new_job):
         status = job_lifecycle.release(session, job_id, "w1", reason="shutdown", message="worker stopping",
                                        run_seconds=30.0)
     assert status == "queued"
-    job = _job(settings, job_id)
+    job = job_row(settings, job_id)
     assert (job.status, job.attempts, job.worker, job.lease_expires_at, job.run_seconds) == ("queued", 0, None, None, 30.0)
-    assert _events(settings, job_id)[-1].data["reason"] == "shutdown"
+    assert job_events(settings, job_id)[-1].data["reason"] == "shutdown"
 
 
 def test_release_of_a_cancelling_job_cancels_it(settings, new_job):
@@ -255,7 +248,7 @@ def test_release_of_a_cancelling_job_cancels_it(settings, new_job):
     with session_scope(settings) as session:
         job_lifecycle.request_cancel(session, session.get(Job, job_id))
         assert job_lifecycle.release(session, job_id, "w1", reason="shutdown", message="worker stopping") == "cancelled"
-    assert _job(settings, job_id).status == "cancelled"
+    assert job_row(settings, job_id).status == "cancelled"
 
 
 # ------------------------------------------------------------------ cancel racing completion
@@ -269,9 +262,9 @@ def test_cancel_first_then_completion_ends_cancelled(settings, new_job, outcome)
         assert job_lifecycle.request_cancel(session, session.get(Job, job_id)).status == "cancelling"
         assert job_lifecycle.finish(session, job_id, outcome, result={"val_top1": 1.0}, worker="w1")
         assert not job_lifecycle.finish(session, job_id, outcome, worker="w1")  # once only
-    job = _job(settings, job_id)
+    job = job_row(settings, job_id)
     assert (job.status, job.result, job.error_code) == ("cancelled", None, None)
-    assert [event.type for event in _events(settings, job_id)][-2:] == ["cancelling", "cancelled"]
+    assert [event.type for event in job_events(settings, job_id)][-2:] == ["cancelling", "cancelled"]
 
 
 def test_completion_first_then_cancel_does_nothing(settings, new_job):
@@ -281,9 +274,9 @@ def test_completion_first_then_cancel_does_nothing(settings, new_job):
         job = session.get(Job, job_id)  # the API loaded the job while it was still running
         assert job_lifecycle.finish(session, job_id, "succeeded", result={"val_top1": 1.0}, worker="w1")
         assert job_lifecycle.request_cancel(session, job).status == "succeeded"
-    job = _job(settings, job_id)
+    job = job_row(settings, job_id)
     assert (job.status, job.cancel_requested, job.result) == ("succeeded", False, {"val_top1": 1.0})
-    assert [event.type for event in _events(settings, job_id)][-1] == "succeeded"
+    assert [event.type for event in job_events(settings, job_id)][-1] == "succeeded"
 
 
 # ------------------------------------------------------------------ the broker
@@ -300,4 +293,4 @@ def test_queued_jobs_are_re_sent_only_after_requeue_after(settings, new_job):
         assert set(job_recovery.jobs_to_enqueue(session, requeue_after=60)) == {created_long_ago, sent_long_ago}
         job_lifecycle.mark_enqueued(session, [created_long_ago, sent_long_ago, running])
         assert job_recovery.jobs_to_enqueue(session, requeue_after=60) == []
-    assert _job(settings, running).enqueued_at is None  # only queued jobs are marked
+    assert job_row(settings, running).enqueued_at is None  # only queued jobs are marked

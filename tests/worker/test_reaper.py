@@ -12,6 +12,7 @@ from worker.broker_messages import pending_job_ids
 from worker.celery_app import celery_app
 from worker.queue import enqueue_job
 from worker.reaper import reap_and_reconcile
+from tests.fixtures.job_rows import job_row
 
 
 def _redis_messages(settings) -> int:
@@ -22,10 +23,6 @@ def _redis_messages(settings) -> int:
         client.close()
 
 
-def _job(settings, job_id: str) -> Job:
-    with session_scope(settings) as session:
-        return session.get(Job, job_id)
-
 
 def _requeued_and_sent(settings, make_job) -> None:
     job_id = make_job()
@@ -34,7 +31,7 @@ def _requeued_and_sent(settings, make_job) -> None:
         session.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
     assert reap_and_reconcile(settings).requeued == [job_id]
     assert job_id in pending_job_ids(celery_app)
-    job = _job(settings, job_id)
+    job = job_row(settings, job_id)
     assert job.status == "queued" and job.enqueued_at is not None
 
 
@@ -57,7 +54,7 @@ def test_a_message_lost_by_redis_is_sent_again_and_only_once(production, make_jo
     assert reap_and_reconcile(settings).resent == [lost]
     assert pending_job_ids(celery_app) == {waiting, lost} and _redis_messages(settings) == 2
     assert reap_and_reconcile(settings).resent == []  # both marked as just sent / seen
-    assert _job(settings, waiting).enqueued_at is not None
+    assert job_row(settings, waiting).enqueued_at is not None
 
 
 def test_the_reconciler_survives_a_broker_that_is_down(production, make_job):
@@ -69,5 +66,5 @@ def test_the_reconciler_survives_a_broker_that_is_down(production, make_job):
         sends.append(sent_id)
         raise ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
     assert reap_and_reconcile(settings, send=broker_down).resent == []
-    assert sends == [job_id] and _job(settings, job_id).enqueued_at is None  # tried again next pass
+    assert sends == [job_id] and job_row(settings, job_id).enqueued_at is None  # tried again next pass
     assert reap_and_reconcile(settings).resent == [job_id]

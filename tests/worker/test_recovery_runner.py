@@ -20,7 +20,7 @@ import torch
 from sqlalchemy import select
 
 from service.artifacts import TEMP_PREFIX, LocalArtifactStore, get_artifact_store
-from service.db.models import Artifact, Job, JobEvent, JobMetric, utcnow
+from service.db.models import Artifact, Job, JobMetric, utcnow
 from service.db.session import session_scope
 from tests.worker.worker_harness import TINY_SPEC
 from worker import resumption, runner
@@ -29,6 +29,7 @@ from worker.celery_app import celery_app
 from worker.reaper import reap_and_reconcile
 from worker.shutdown import clear_shutdown_request, request_shutdown
 from worker.training_callbacks import JobCallbacks
+from tests.fixtures.job_rows import job_events, job_row
 
 # digits at its native 8 px: half a second an epoch
 SPEC = {**TINY_SPEC, "image_size": 8, "hyperparameters": {**TINY_SPEC["hyperparameters"], "epochs": 2, "batch_size": 256}}
@@ -55,14 +56,6 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def _job(settings, job_id: str) -> Job:
-    with session_scope(settings) as session:
-        return session.get(Job, job_id)
-
-
-def _events(settings, job_id: str) -> list[JobEvent]:
-    with session_scope(settings) as session:
-        return list(session.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)))
 
 
 def _metric_epochs(settings, job_id: str) -> list[int]:
@@ -102,19 +95,19 @@ def test_a_killed_attempt_is_reaped_and_the_next_resumes_from_its_checkpoint(emb
         _after_checkpoint(patch, 1, die)
         with pytest.raises(Killed):
             runner.run_job(job_id, embedded)
-    assert _job(embedded, job_id).status == "running"  # nobody recorded anything
+    assert job_row(embedded, job_id).status == "running"  # nobody recorded anything
 
     with session_scope(embedded) as session:
         session.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
     sent: list[str] = []
     assert reap_and_reconcile(embedded, send=sent.append).requeued == [job_id]
-    assert sent == [job_id] and _job(embedded, job_id).enqueued_at is not None
+    assert sent == [job_id] and job_row(embedded, job_id).enqueued_at is not None
 
     assert runner.run_job(job_id, embedded) == "succeeded"
-    job = _job(embedded, job_id)
+    job = job_row(embedded, job_id)
     assert (job.attempts, job.epoch) == (2, 2)
     assert _metric_epochs(embedded, job_id) == [1, 2]
-    events = _events(embedded, job_id)
+    events = job_events(embedded, job_id)
     resumed = [event for event in events if event.type == "resumed"]
     assert len(resumed) == 1 and resumed[0].data == {"epoch": 1}
     assert [event.data["epoch"] for event in events if event.type == "epoch"] == [1, 2]
@@ -133,10 +126,10 @@ def test_shutdown_requeues_without_counting_the_attempt_then_resumes_at_the_next
     with monkeypatch.context() as patch:  # the shutdown arrives during batch 1 of epoch 2
         _after_checkpoint(patch, 1, lambda _callbacks: request_shutdown())
         assert runner.run_job(job_id, embedded) == "queued"
-    job = _job(embedded, job_id)
+    job = job_row(embedded, job_id)
     assert (job.status, job.attempts, job.worker, job.epoch) == ("queued", 0, None, 1)
     assert job.run_seconds > 0 and job.enqueued_at is not None
-    *_, stored, requeued = _events(embedded, job_id)
+    *_, stored, requeued = job_events(embedded, job_id)
     assert stored.type == "checkpoint" and stored.data["epoch"] == 1
     assert (stored.data["batch"], stored.data["batches"]) == (1, 6)  # 1437 images, 256 a batch
     assert requeued.type == "requeued" and requeued.data == {"reason": "shutdown", "epoch": 1}
@@ -147,9 +140,9 @@ def test_shutdown_requeues_without_counting_the_attempt_then_resumes_at_the_next
 
     clear_shutdown_request()
     assert runner.run_job(job_id, embedded) == "succeeded"
-    assert _job(embedded, job_id).attempts == 1
+    assert job_row(embedded, job_id).attempts == 1
     assert _metric_epochs(embedded, job_id) == [1, 2]
-    resumed = [event for event in _events(embedded, job_id) if event.type == "resumed"]
+    resumed = [event for event in job_events(embedded, job_id) if event.type == "resumed"]
     assert [(event.data, event.message) for event in resumed] == [({"epoch": 1, "batch": 1}, "resuming after batch 1 of epoch 2")]
     assert _artifact(embedded, job_id, "stop_checkpoint") is None  # superseded by epoch 2's checkpoint, file gone
     assert not get_artifact_store(embedded).exists(stop_row.key)
@@ -176,7 +169,7 @@ def test_a_stop_checkpoint_that_cannot_be_stored_falls_back_to_the_epoch_checkpo
     assert _artifact(embedded, job_id, "stop_checkpoint") is None
     clear_shutdown_request()
     assert runner.run_job(job_id, embedded) == "succeeded"
-    assert [event.data for event in _events(embedded, job_id) if event.type == "resumed"] == [{"epoch": 1}]
+    assert [event.data for event in job_events(embedded, job_id) if event.type == "resumed"] == [{"epoch": 1}]
     assert _metric_epochs(embedded, job_id) == [1, 2]
 
 
@@ -189,7 +182,7 @@ def test_time_limit_fails_with_timeout_and_keeps_the_checkpoint(embedded, make_j
     with monkeypatch.context() as patch:
         _after_checkpoint(patch, 1, an_hour_later)
         assert runner.run_job(job_id, settings) == "failed"
-    job = _job(settings, job_id)
+    job = job_row(settings, job_id)
     assert (job.status, job.error_code, job.epoch) == ("failed", "timeout", 1)
     assert "3600 s" in job.error_message
     kinds = {(row.kind, row.epoch) for row in assert_artifacts_intact(settings, job_id)}
@@ -208,7 +201,7 @@ def test_out_of_memory_in_training_fails_with_a_clear_code(embedded, make_job, m
     monkeypatch.setattr(epoch_module, "student_loss", student_loss)
     job_id = make_job(SPEC)
     assert runner.run_job(job_id, embedded) == "failed"
-    job = _job(embedded, job_id)
+    job = job_row(embedded, job_id)
     assert (job.error_code, job.epoch) == ("out_of_memory", 1)
     assert "batch_size" in job.error_message
     assert ("checkpoint", 1) in {(row.kind, row.epoch) for row in assert_artifacts_intact(embedded, job_id)}
@@ -218,7 +211,7 @@ def test_non_finite_training_fails_with_a_clear_code(embedded, make_job):
     spec = {**SPEC, "hyperparameters": {**SPEC["hyperparameters"], "epochs": 1, "lr": 1e30}}
     job_id = make_job(spec)
     assert runner.run_job(job_id, embedded) == "failed"
-    job = _job(embedded, job_id)
+    job = job_row(embedded, job_id)
     assert job.error_code == "non_finite", job.error_message
     assert_artifacts_intact(embedded, job_id)
 
@@ -244,7 +237,7 @@ def test_disk_full_while_storing_a_checkpoint(embedded, make_job, monkeypatch):
     monkeypatch.setattr(LocalArtifactStore, "put_stream", put_stream)
     job_id = make_job(SPEC)
     assert runner.run_job(job_id, embedded) == "failed"
-    job = _job(embedded, job_id)
+    job = job_row(embedded, job_id)
     assert (job.error_code, job.epoch) == ("disk_full", 2)
     kinds = {(row.kind, row.epoch) for row in assert_artifacts_intact(embedded, job_id)}
     assert ("checkpoint", 1) in kinds and ("checkpoint", 2) not in kinds
@@ -267,7 +260,7 @@ def test_disk_full_on_a_real_full_file_system(embedded, make_job, tmp_path):
         settings = embedded.model_copy(update={"artifact_dir": artifacts})
         job_id = make_job(SPEC)
         assert runner.run_job(job_id, settings) == "failed"
-        job = _job(settings, job_id)
+        job = job_row(settings, job_id)
         assert job.error_code == "disk_full", job.error_message
         assert str(artifacts) not in job.error_message  # redacted
         kinds = {(row.kind, row.epoch) for row in assert_artifacts_intact(settings, job_id)}

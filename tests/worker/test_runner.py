@@ -20,13 +20,8 @@ from service.db.models import Artifact, Dataset, Job
 from service.db.session import session_scope
 from tests.worker.worker_harness import TINY_SPEC, event_types
 from worker import runner
+from tests.fixtures.job_rows import job_row
 
-
-def _job(settings, job_id: str) -> Job:
-    with session_scope(settings) as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        return job
 
 
 def _raise(exc: BaseException):
@@ -46,7 +41,7 @@ def test_failures_end_failed_with_a_code(embedded, make_job, monkeypatch, exc, c
     monkeypatch.setattr(runner, "train", _raise(exc))
     job_id = make_job()
     assert runner.run_job(job_id, embedded) == "failed"
-    job = _job(embedded, job_id)
+    job = job_row(embedded, job_id)
     assert (job.status, job.error_code) == ("failed", code)
     assert job.finished_at is not None and job.lease_expires_at is None
     assert event_types(embedded, job_id)[-1] == "failed"
@@ -62,7 +57,7 @@ def test_a_stopping_process_gives_the_job_back_then_propagates(embedded, make_jo
     job_id = make_job()
     with pytest.raises(type(exc)):
         runner.run_job(job_id, embedded)
-    job = _job(embedded, job_id)
+    job = job_row(embedded, job_id)
     assert (job.status, job.error_code, job.attempts, job.worker) == ("queued", None, 0, None)
     assert event_types(embedded, job_id)[-1] == "requeued"
 
@@ -72,7 +67,7 @@ def test_a_job_that_cannot_be_claimed_is_left_alone(embedded, make_job, monkeypa
     monkeypatch.setattr(runner, "train", _raise(AssertionError("must not train")))
     job_id = make_job(status=status)
     assert runner.run_job(job_id, embedded) == status
-    assert _job(embedded, job_id).status == status and _job(embedded, job_id).attempts == 0
+    assert job_row(embedded, job_id).status == status and job_row(embedded, job_id).attempts == 0
 
 
 def test_unknown_job_is_dropped(embedded):
@@ -92,7 +87,7 @@ def test_cancel_before_training_starts_ends_cancelled(embedded, make_job):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(job_lifecycle, "claim", claim_then_cancel)
         assert runner.run_job(job_id, embedded) == "cancelled"
-    job = _job(embedded, job_id)
+    job = job_row(embedded, job_id)
     assert job.status == "cancelled" and job.epoch == 0
     assert event_types(embedded, job_id)[-2:] == ["cancelling", "cancelled"]
 
@@ -118,8 +113,8 @@ def _upload_dataset(settings, tenant_id: str, *, with_val: bool = True) -> str:
 def test_uploaded_dataset_trains_and_the_card_names_its_id(embedded, make_job, tenant_id):
     dataset_id = _upload_dataset(embedded, tenant_id)
     job_id = make_job({**TINY_SPEC, "dataset": dataset_id})
-    assert runner.run_job(job_id, embedded) == "succeeded", _job(embedded, job_id).error_message
-    assert _job(embedded, job_id).result["num_classes"] == 2
+    assert runner.run_job(job_id, embedded) == "succeeded", job_row(embedded, job_id).error_message
+    assert job_row(embedded, job_id).result["num_classes"] == 2
     store = get_artifact_store(embedded)
     with session_scope(embedded) as session:
         card_key = session.scalar(select(Artifact.key).where(Artifact.job_id == job_id, Artifact.kind == "card"))
@@ -132,7 +127,7 @@ def test_errors_name_the_dataset_not_the_servers_folders(embedded, make_job, ten
     dataset_id = _upload_dataset(embedded, tenant_id, with_val=False)
     job_id = make_job({**TINY_SPEC, "dataset": dataset_id})
     assert runner.run_job(job_id, embedded) == "failed"
-    job = _job(embedded, job_id)
+    job = job_row(embedded, job_id)
     assert job.error_code == "dataset_error"
     assert f"<dataset {dataset_id}>" in job.error_message and "val" in job.error_message
     assert str(embedded.home) not in job.error_message
