@@ -63,28 +63,25 @@ def store_artifact(session: Session, store: Any, job_id: str, kind: str, path: P
     return row
 
 
-def stale_checkpoints(session: Session, job_id: str, keep: int) -> list[Artifact]:
-    """Checkpoint rows of ``job_id`` older than the newest ``keep`` (at least one is always kept)."""
+def _prunable_checkpoints(session: Session, job_id: str, keep: int) -> tuple[list[Artifact], list[Artifact]]:
+    """(end-of-epoch checkpoints older than the newest ``keep`` — at least one is always kept —,
+    stop checkpoints inside an epoch whose end-of-epoch checkpoint exists), from one query."""
     rows = session.scalars(
         select(Artifact)
-        .where(Artifact.job_id == job_id, Artifact.kind == "checkpoint")
+        .where(Artifact.job_id == job_id, Artifact.kind.in_(("checkpoint", STOP_CHECKPOINT)))
         .order_by(Artifact.epoch.desc())
     ).all()
-    return list(rows[max(keep, 1):])
+    ends = [row for row in rows if row.kind == "checkpoint"]
+    newest = ends[0].epoch if ends else None
+    superseded = [row for row in rows if row.kind == STOP_CHECKPOINT and newest is not None and row.epoch <= newest]
+    return ends[max(keep, 1):], superseded
 
 
 def prune_checkpoints(session: Session, store: Any, job_id: str, keep: int) -> list[int]:
     """Delete end-of-epoch checkpoints beyond the newest ``keep``, and stop checkpoints their epoch's
     end-of-epoch checkpoint supersedes: rows (committed here), then files. Returns the pruned
     end-of-epoch checkpoints' epochs."""
-    stale = stale_checkpoints(session, job_id, keep)
-    newest = session.scalar(
-        select(Artifact.epoch).where(Artifact.job_id == job_id, Artifact.kind == "checkpoint")
-        .order_by(Artifact.epoch.desc()).limit(1)
-    )
-    superseded = [] if newest is None else list(session.scalars(
-        select(Artifact).where(Artifact.job_id == job_id, Artifact.kind == STOP_CHECKPOINT, Artifact.epoch <= newest)
-    ))
+    stale, superseded = _prunable_checkpoints(session, job_id, keep)
     if not stale and not superseded:
         return []
     keys = [row.key for row in (*stale, *superseded)]
