@@ -10,7 +10,7 @@ Checks here need no model or data: names, ranges and combinations. Checks that n
 """
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from sdd_core.data import is_known_dataset, list_datasets
 from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabulary)
@@ -70,31 +70,26 @@ class DistillationSettings(BaseModel):
     def _known_student(cls, value: str) -> str:
         return _check_arch(value)
 
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, value: str) -> str:
-        if not is_known_dataset(value):
-            raise ValueError(f"unknown dataset {value!r}; allowed: {', '.join(list_datasets())}, imagefolder:<path>")
-        return value
-
     @field_validator("scales")
     @classmethod
-    def _valid_scales(cls, value: list[int]) -> list[int]:
+    def _valid_scales(cls, value: list[int], info: ValidationInfo) -> list[int]:
         if not value:
             raise ValueError("must name at least one scale, e.g. [1, 2, 4]")
         if any(s < 1 for s in value):
             raise ValueError("every scale must be an integer >= 1")
         if len(set(value)) != len(value):
             raise ValueError("scales must not repeat")
+        if info.data.get("method") in SD_METHODS and value[0] != 1:
+            raise ValueError("SD methods weigh regions against the global logit, so the first scale must be 1")
         return value
 
-    @model_validator(mode="after")
-    def _global_region_first(self) -> "DistillationSettings":
-        if self.method in SD_METHODS and self.scales[0] != 1:
-            raise ValueError(
-                "scales: SD methods weigh regions against the global logit, so the first scale must be 1"
-            )
-        return self
+    @field_validator("teacher", check_fields=False)  # declared by each form of the spec, after ``method``
+    @classmethod
+    def _teacher_presence(cls, value: object, info: ValidationInfo) -> object:
+        method = info.data.get("method")
+        if method is not None:
+            check_teacher_presence(method, value is not None)
+        return value
 
 
 def resolve_hyperparameters(
@@ -108,11 +103,19 @@ def resolve_hyperparameters(
 class JobSpec(DistillationSettings):
     """A complete, trainable job: the teacher is a weights file on this machine."""
 
-    teacher: TeacherCheckpoint | None = Field(None, description="Required by every method but 'ce'.")
+    teacher: TeacherCheckpoint | None = Field(
+        None, validate_default=True, description="Required by every method but 'ce'."
+    )
+
+    @field_validator("dataset")
+    @classmethod
+    def _library_dataset(cls, value: str) -> str:
+        if not is_known_dataset(value):
+            raise ValueError(f"unknown dataset {value!r}; allowed: {', '.join(list_datasets())}, imagefolder:<path>")
+        return value
 
     @model_validator(mode="after")
-    def _teacher_and_defaults(self) -> "JobSpec":
-        check_teacher_presence(self.method, self.teacher is not None)
+    def _fill_defaults(self) -> "JobSpec":
         teacher_arch = self.teacher.arch if self.teacher else None
         self.hyperparameters = resolve_hyperparameters(self.method, self.student, teacher_arch, self.hyperparameters)
         return self
@@ -123,8 +126,8 @@ class JobSpec(DistillationSettings):
 
 
 def check_teacher_presence(method: str, has_teacher: bool) -> None:
-    """Refuse a distillation method without a teacher, and 'ce' with one."""
+    """Refuse a distillation method without a teacher, and 'ce' with one (a ``ValueError`` on ``teacher``)."""
     if method == "ce" and has_teacher:
-        raise ValueError("teacher: method 'ce' trains without a teacher; leave teacher empty")
+        raise ValueError("method 'ce' trains without a teacher; leave teacher empty")
     if method != "ce" and not has_teacher:
-        raise ValueError(f"teacher: method {method!r} distils from a teacher; name one")
+        raise ValueError(f"method {method!r} distils from a teacher; name one")
