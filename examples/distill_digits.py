@@ -34,7 +34,7 @@ def free_port() -> int:
 
 
 def sdd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "service.cli", *args]
+    return [sys.executable, "-m", "sdd_cli", *args]
 
 
 def start_service(port: int) -> subprocess.Popen:

@@ -1,7 +1,7 @@
 """The ``sdd`` commands that talk to a server: ``login``, ``jobs …``, ``datasets …``,
 ``models upload|list`` and ``catalog``.
 
-``register(cli)`` attaches them to the ``sdd`` group (``service/cli.py`` calls it). ``sdd models``
+``register(group)`` attaches them to the ``sdd`` group (``sdd_cli.main`` calls it). ``sdd models``
 without a subcommand still lists the local model zoo (``sdd_core``); ``upload`` and ``list`` are
 added to that group here, so ``sdd_core`` stays free of HTTP. Human tables by default, ``--json``
 on every read command; exit codes in ``sdd_client.cli_support``.

@@ -50,7 +50,7 @@ class ServiceError(AssertionError):
 
 def sdd_command(*args: str) -> list[str]:
     """The ``sdd`` command line run with this interpreter (the tests' virtualenv)."""
-    return [sys.executable, "-m", "service.cli", *args]
+    return [sys.executable, "-m", "sdd_cli", *args]
 
 
 def service_environment(

@@ -20,7 +20,7 @@ from safetensors.torch import save
 
 from sdd_client import SDDClient, cli_support
 from sdd_core.models import create_model
-from service.cli import cli
+from sdd_cli.main import cli
 from tests.api.conftest import Api
 from tests.api.test_datasets import image_folder, zip_bytes
 from tests.fixtures.servers import free_port

@@ -128,7 +128,7 @@ def _start_stack(home: Path, env: dict[str, str], pool: str) -> Stack:
     log_path = home / "worker.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "worker", "--pool", pool, "--concurrency", "1"],
+            [sys.executable, "-m", "sdd_cli", "worker", "--pool", pool, "--concurrency", "1"],
             cwd=REPO_ROOT, env=process_env, stdout=log_file, stderr=subprocess.STDOUT,
         )
     worker = WorkerProcess(process, log_path)

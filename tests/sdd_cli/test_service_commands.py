@@ -1,18 +1,15 @@
-"""The service's ``sdd`` commands on the embedded default (SQLite under a temp ``SDD_HOME``)."""
+"""``sdd migrate`` and ``sdd token …`` on the embedded default (SQLite under a temp ``SDD_HOME``)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 from click.testing import CliRunner
 
+from sdd_cli.main import cli
 from service import migrate
-from service.cli import _supervise, cli
 from service.db.session import session_scope
 from service.tokens import authenticate
 
@@ -20,15 +17,6 @@ from service.tokens import authenticate
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
-
-
-def test_help_lists_the_service_commands(runner) -> None:
-    result = runner.invoke(cli, ["--help"])
-    assert result.exit_code == 0, result.output
-    for command in ("migrate", "token", "api", "worker", "up"):
-        assert f"  {command} " in result.output
-    token_help = runner.invoke(cli, ["token", "--help"]).output
-    assert all(f"  {sub} " in token_help for sub in ("create", "list", "revoke"))
 
 
 def test_migrate_then_token_lifecycle(runner, sdd_env) -> None:
@@ -67,34 +55,15 @@ def test_token_create_before_migrate_says_what_to_do(runner, sdd_env) -> None:
     assert "sdd migrate" in result.output
 
 
-def test_python_m_service_cli_prints_the_token_last(sdd_env) -> None:
+def test_python_m_sdd_cli_prints_the_token_last(sdd_env) -> None:
     """A real process, as an operator runs it: the last stdout line is a working token."""
     settings = sdd_env()
     migrate.upgrade()
     process = subprocess.run(
-        [sys.executable, "-m", "service.cli", "token", "create", "--tenant", "ops"],
+        [sys.executable, "-m", "sdd_cli", "token", "create", "--tenant", "ops"],
         capture_output=True, text=True, timeout=120, env=dict(os.environ),
     )
     assert process.returncode == 0, process.stderr
     token = process.stdout.strip().splitlines()[-1]
     with session_scope(settings) as session:
         assert authenticate(session, token).name == "ops"
-
-
-def _sleeper(seconds: float) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"])
-
-
-def test_up_supervisor_stops_the_other_child_when_one_dies() -> None:
-    children = {"api": _sleeper(60), "worker": subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])}
-    started = time.monotonic()
-    assert _supervise(children) == 3
-    assert children["api"].poll() is not None
-    assert time.monotonic() - started < 20
-
-
-def test_up_supervisor_exits_zero_on_sigterm() -> None:
-    children = {"api": _sleeper(60), "worker": _sleeper(60)}
-    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
-    assert _supervise(children) == 0
-    assert all(child.poll() is not None for child in children.values())

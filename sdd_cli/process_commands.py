@@ -1,7 +1,7 @@
-"""The service's ``sdd`` commands: ``migrate``, ``token``, ``api``, ``worker`` and ``up``.
+"""``sdd api``, ``sdd worker`` and ``sdd up``: the service's long-running processes.
 
-They join the library's click group (``sdd_core.cli.cli``), so ``sdd`` stays the one entry point.
-``sdd up`` is the embedded all-in-one: migrate, then run the API and one worker as child processes.
+``sdd up`` is the embedded all-in-one: migrate, then run the API and one worker as child
+processes (``python -m sdd_cli api|worker``) and supervise them until a signal or a child's death.
 """
 from __future__ import annotations
 
@@ -12,121 +12,34 @@ import time
 from types import FrameType
 
 import click
-import pydantic
 
-from sdd_client.cli import register as register_client_commands
-from sdd_core.cli import cli
+from sdd_cli.service_commands import load_settings
 from service import migrate as migrations
-from service import tokens
-from service.db.session import session_scope
-from service.settings import Settings, get_settings
 
+CHILD_MODULE = "sdd_cli"  # `python -m sdd_cli …` is `sdd …`
 CHILD_STOP_TIMEOUT_S = 30.0
 
 
-def _settings() -> Settings:
-    """The settings, with the local folders created; configuration errors become CLI errors."""
-    try:
-        settings = get_settings()
-    except pydantic.ValidationError as exc:
-        raise click.ClickException(f"invalid SDD_* configuration:\n{exc}") from exc
-    settings.ensure_dirs()
-    return settings
-
-
-def _require_migrated(settings: Settings) -> None:
-    url = str(settings.database_url)
-    if migrations.current_revision(url) != migrations.head_revision():
-        raise click.ClickException("the database is not migrated to the latest schema; run `sdd migrate` first")
-
-
-# ------------------------------------------------------------------ database
-
-
-@cli.command("migrate")
-def migrate_command() -> None:
-    """Create or upgrade the database schema to the latest revision."""
-    settings = _settings()
-    revision = migrations.upgrade(str(settings.database_url))
-    click.echo(f"database {migrations.safe_url(str(settings.database_url))} at revision {revision}")
-
-
-@cli.group("token")
-def token_group() -> None:
-    """Issue, list and revoke API bearer tokens."""
-
-
-@token_group.command("create")
-@click.option("--tenant", required=True, help="Tenant name (created if new).")
-def token_create(tenant: str) -> None:
-    """Create a token; the token itself is printed once, as the last line."""
-    settings = _settings()
-    _require_migrated(settings)
-    try:
-        with session_scope(settings) as session:
-            token, row = tokens.create_token(session, tenant)
-            token_id, prefix = row.id, row.prefix
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"created token {token_id} ({prefix}…) for tenant {tenant!r}; it is shown only once:", err=True)
-    click.echo(token)
-
-
-@token_group.command("list")
-@click.option("--tenant", default=None, help="Only this tenant's tokens.")
-def token_list(tenant: str | None) -> None:
-    """List tokens (id, prefix, tenant, created, status); never the tokens themselves."""
-    settings = _settings()
-    _require_migrated(settings)
-    with session_scope(settings) as session:
-        rows = tokens.list_tokens(session, tenant)
-        lines = [
-            f"{token.id}  {token.prefix}…  {owner.name}  {token.created_at:%Y-%m-%d %H:%M}  "
-            + ("revoked" if token.revoked_at else "active")
-            for token, owner in rows
-        ]
-    if not lines:
-        click.echo("no tokens", err=True)
-    for line in lines:
-        click.echo(line)
-
-
-@token_group.command("revoke")
-@click.argument("token_id")
-def token_revoke(token_id: str) -> None:
-    """Revoke a token by its id (``tok_…``)."""
-    settings = _settings()
-    _require_migrated(settings)
-    with session_scope(settings) as session:
-        revoked = tokens.revoke_token(session, token_id)
-    if not revoked:
-        raise click.ClickException(f"no active token with id {token_id}")
-    click.echo(f"revoked {token_id}")
-
-
-# ------------------------------------------------------------------ processes
-
-
-@cli.command("api")
+@click.command("api")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--log-level", default="info", show_default=True)
 def api_command(host: str, port: int, log_level: str) -> None:
     """Serve the HTTP API with uvicorn."""
-    import uvicorn  # imported here: the token commands should not pay for the web stack
+    import uvicorn  # imported here: the other commands should not pay for the web stack
 
-    _settings()
+    load_settings()
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level=log_level)
 
 
-@cli.command("worker")
+@click.command("worker")
 @click.option("--concurrency", type=int, default=None, help="Training processes (default: SDD_WORKER_CONCURRENCY).")
 @click.option("--queues", default=None, help="Comma-separated queues (default: SDD_QUEUE_NAME).")
 @click.option("--loglevel", default="info", show_default=True)
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
 def worker_command(concurrency: int | None, queues: str | None, loglevel: str, pool: str) -> None:
     """Run a Celery worker that trains queued jobs."""
-    settings = _settings()
+    settings = load_settings()
     # Imported here: the worker module loads Celery and the training stack, which other commands do not need.
     from worker.celery_app import celery_app
 
@@ -139,14 +52,14 @@ def worker_command(concurrency: int | None, queues: str | None, loglevel: str, p
     ])
 
 
-@cli.command("up")
+@click.command("up")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--concurrency", type=int, default=None, help="Worker training processes.")
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
 def up_command(host: str, port: int, concurrency: int | None, pool: str) -> None:
     """Migrate, then run the API and a worker together until Ctrl-C."""
-    settings = _settings()
+    settings = load_settings()
     revision = migrations.upgrade(str(settings.database_url))
     click.echo(f"database at revision {revision}; starting API on http://{host}:{port} and a worker", err=True)
     worker_args = ["worker", "--pool", pool]
@@ -156,14 +69,14 @@ def up_command(host: str, port: int, concurrency: int | None, pool: str) -> None
         "api": _spawn(["api", "--host", host, "--port", str(port)]),
         "worker": _spawn(worker_args),
     }
-    sys.exit(_supervise(children))
+    sys.exit(supervise(children))
 
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "service.cli", *args])
+    return subprocess.Popen([sys.executable, "-m", CHILD_MODULE, *args])
 
 
-def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
+def supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
     """Wait until a signal (exit 0) or until a child dies (stop the rest, exit non-zero)."""
     stop_signal: list[int] = []
 
@@ -203,12 +116,7 @@ def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
             child.wait()
 
 
-register_client_commands(cli)  # sdd login | jobs | datasets | catalog, sdd models upload|list
-
-
-def main() -> None:
-    cli(prog_name="sdd")
-
-
-if __name__ == "__main__":
-    main()
+def register(group: click.Group) -> None:
+    """Attach ``api``, ``worker`` and ``up`` to the ``sdd`` group."""
+    for command in (api_command, worker_command, up_command):
+        group.add_command(command)

@@ -1,0 +1,97 @@
+"""``sdd migrate`` and ``sdd token create|list|revoke``: the database and API tokens, from a shell.
+
+``load_settings`` and ``require_migrated`` are shared with ``sdd_cli.process_commands``: both turn
+a configuration problem into a one-line CLI error instead of a traceback.
+"""
+from __future__ import annotations
+
+import click
+import pydantic
+
+from service import migrate as migrations
+from service import tokens
+from service.db.session import session_scope
+from service.settings import Settings, get_settings
+
+
+def load_settings() -> Settings:
+    """The settings, with the local folders created; configuration errors become CLI errors."""
+    try:
+        settings = get_settings()
+    except pydantic.ValidationError as exc:
+        raise click.ClickException(f"invalid SDD_* configuration:\n{exc}") from exc
+    settings.ensure_dirs()
+    return settings
+
+
+def require_migrated(settings: Settings) -> None:
+    url = str(settings.database_url)
+    if migrations.current_revision(url) != migrations.head_revision():
+        raise click.ClickException("the database is not migrated to the latest schema; run `sdd migrate` first")
+
+
+@click.command("migrate")
+def migrate_command() -> None:
+    """Create or upgrade the database schema to the latest revision."""
+    settings = load_settings()
+    revision = migrations.upgrade(str(settings.database_url))
+    click.echo(f"database {migrations.safe_url(str(settings.database_url))} at revision {revision}")
+
+
+@click.group("token")
+def token_group() -> None:
+    """Issue, list and revoke API bearer tokens."""
+
+
+@token_group.command("create")
+@click.option("--tenant", required=True, help="Tenant name (created if new).")
+def token_create(tenant: str) -> None:
+    """Create a token; the token itself is printed once, as the last line."""
+    settings = load_settings()
+    require_migrated(settings)
+    try:
+        with session_scope(settings) as session:
+            token, row = tokens.create_token(session, tenant)
+            token_id, prefix = row.id, row.prefix
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created token {token_id} ({prefix}…) for tenant {tenant!r}; it is shown only once:", err=True)
+    click.echo(token)
+
+
+@token_group.command("list")
+@click.option("--tenant", default=None, help="Only this tenant's tokens.")
+def token_list(tenant: str | None) -> None:
+    """List tokens (id, prefix, tenant, created, status); never the tokens themselves."""
+    settings = load_settings()
+    require_migrated(settings)
+    with session_scope(settings) as session:
+        rows = tokens.list_tokens(session, tenant)
+        lines = [
+            f"{token.id}  {token.prefix}…  {owner.name}  {token.created_at:%Y-%m-%d %H:%M}  "
+            + ("revoked" if token.revoked_at else "active")
+            for token, owner in rows
+        ]
+    if not lines:
+        click.echo("no tokens", err=True)
+    for line in lines:
+        click.echo(line)
+
+
+@token_group.command("revoke")
+@click.argument("token_id")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by its id (``tok_…``)."""
+    settings = load_settings()
+    require_migrated(settings)
+    with session_scope(settings) as session:
+        revoked = tokens.revoke_token(session, token_id)
+    if not revoked:
+        raise click.ClickException(f"no active token with id {token_id}")
+    click.echo(f"revoked {token_id}")
+
+
+def register(group: click.Group) -> None:
+    """Attach ``migrate`` and ``token`` to the ``sdd`` group."""
+    group.add_command(migrate_command)
+    group.add_command(token_group)
