@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -171,12 +172,11 @@ def download_command(url: str | None, token: str | None, job_id: str, output: Pa
 def compare_command(url: str | None, token: str | None, as_json: bool, job_ids: tuple[str, ...],
                     plot_path: Path | None, every: int) -> None:
     """Jobs side by side: final and best accuracy, and val top-1 per epoch."""
-    if plot_path is not None and plot_path.suffix.lstrip(".").lower() not in PLOT_SUFFIXES:
-        fail("invalid_plot_path", f"--plot must end in .png or .svg, not {plot_path.name!r}", param="--plot")
+    write_plot = _plot_writer(plot_path) if plot_path is not None else None
     with connect(url, token) as client:
         jobs, metrics = _fetch(client, job_ids)
-    if plot_path is not None:
-        _write_plot(jobs, metrics, plot_path)
+    if write_plot is not None:
+        write_plot(jobs, metrics)
     if as_json:
         print_json({"jobs": jobs, "metrics": metrics})
         return
@@ -190,17 +190,23 @@ def _fetch(client: SDDClient, job_ids: tuple[str, ...]) -> tuple[list[Job], dict
     return jobs, {job.id: client.metrics(job.id) for job in jobs}
 
 
-def _write_plot(jobs: list[Job], metrics: dict[str, list[EpochRow]], path: Path) -> None:
-    """Overlay the jobs' curves with the server package's renderer (matplotlib)."""
-    try:
-        # Imported here, not at the top: plotting needs matplotlib and the server package, which
-        # the client itself does not depend on; every other command works without them.
-        from service.plots import render_curves
-    except ImportError as exc:
-        fail("plot_unavailable", f"--plot needs the sdd-jobs server package (service.plots): {exc}")
-    series = {f"{job.id} {job.spec.method}": [row.model_dump(mode="json") for row in metrics[job.id]]
-              for job in jobs}
-    title = "comparison: " + ", ".join(f"{job.spec.method} {job.spec.student}" for job in jobs)
+def _plot_writer(path: Path) -> Callable[[list[Job], dict[str, list[EpochRow]]], None]:
+    """What ``--plot PATH`` does once the jobs are fetched; checked before any request is sent."""
     fmt = path.suffix.lstrip(".").lower()
-    path.write_bytes(render_curves(series, fmt=fmt, title=title))  # type: ignore[arg-type]
-    click.echo(f"saved {path}", err=True)
+    if fmt not in PLOT_SUFFIXES:
+        fail("invalid_plot_path", f"--plot must end in .png or .svg, not {path.name!r}", param="--plot")
+    try:
+        # Imported only for --plot: matplotlib is the client's optional `plot` extra, and every
+        # other command works without it.
+        from sdd_client.plots import render_compare
+    except ImportError as exc:
+        fail("plot_unavailable", f"--plot needs matplotlib ({exc}); install the client's plot extra: "
+                                 "pip install 'sdd-client[plot]'", param="--plot")
+
+    def write(jobs: list[Job], metrics: dict[str, list[EpochRow]]) -> None:
+        series = {f"{job.id} {job.spec.method}": metrics[job.id] for job in jobs}  # legend: job id and method
+        title = "comparison: " + ", ".join(f"{job.spec.method} {job.spec.student}" for job in jobs)
+        path.write_bytes(render_compare(series, fmt, title=title))
+        click.echo(f"saved {path}", err=True)
+
+    return write
