@@ -1,13 +1,20 @@
 """The ``sdd`` commands that talk to a server: ``login``, ``jobs …``, ``datasets …``,
 ``models upload|list`` and ``catalog``.
 
-``register(group)`` attaches them to the ``sdd`` group (``sdd_cli.main`` calls it). ``sdd models``
-without a subcommand still lists the local model zoo (``sdd_core``); ``upload`` and ``list`` are
-added to that group here, so ``sdd_core`` stays free of HTTP. Human tables by default, ``--json``
-on every read command; exit codes in ``sdd_client.cli_support``.
+Two ways to get them:
+
+- ``register(group)`` attaches them to the full ``sdd`` group (``sdd_cli.main`` calls it), where
+  ``sdd models`` without a subcommand still lists the local model zoo (``sdd_core``); ``upload``
+  and ``list`` join that group here, so ``sdd_core`` stays free of HTTP.
+- ``cli``/``main()``: a group of the client commands alone, the ``sdd`` console script of the
+  ``sdd-client`` distribution (``client/pyproject.toml``) and ``python -m sdd_client``, for a
+  machine that has only the client's dependencies (no torch, no server).
+
+Human tables by default, ``--json`` on every read command; exit codes in ``sdd_client.cli_support``.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -127,15 +134,37 @@ def model_list(url: str | None, token: str | None, as_json: bool) -> None:
 # ---------------------------------------------------------------- registration
 
 
-def register(cli: click.Group) -> None:
-    """Attach the client commands to the ``sdd`` group."""
+def register(group: click.Group) -> None:
+    """Attach the client commands to an ``sdd`` group that already has a ``models`` group."""
     for command in (login_command, catalog_command, jobs_group, datasets_group):
-        if command.name in cli.commands:
+        if command.name in group.commands:
             raise RuntimeError(f"`sdd {command.name}` already exists; the client commands would shadow it")
-        cli.add_command(command)
-    models = cli.commands.get("models")
+        group.add_command(command)
+    models = group.commands.get("models")
     if not isinstance(models, click.Group):
         raise RuntimeError("`sdd models` must be a click group for `sdd models upload|list` to join it")
     models.add_command(model_upload)
     models.add_command(model_list)
 
+
+# ---------------------------------------------------------------- the client on its own
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log every HTTP request.")
+def cli(verbose: bool) -> None:
+    """The sdd-jobs client: submit, follow and fetch distillation jobs on a server."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.group("models")
+def models_group() -> None:
+    """Teacher weights uploaded to the server."""
+
+
+register(cli)
+
+
+def main(prog_name: str = "sdd") -> None:
+    cli(prog_name=prog_name)

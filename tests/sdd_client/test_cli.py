@@ -289,7 +289,7 @@ def test_login_saves_a_checked_config(api: Api, cli_env: Path, sdd_live: Run, li
 
 def test_python_m_sdd_client_runs_without_the_training_stack() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    code = ("import sys; from sdd_client.__main__ import cli; "
+    code = ("import sys; from sdd_client.cli import cli; "
             f"exit_code = cli(['models', 'list', '--url', '{url}', '--token', 'sdd_x'], standalone_mode=False); "
             "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sdd_core', 'service', 'api'}); "
             "print(exit_code, heavy)")
