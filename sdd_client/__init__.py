@@ -16,7 +16,8 @@ from sdd_client.errors import (
     ServiceUnreachable,
     WaitTimeout,
 )
-from sdd_client.models import TERMINAL_STATUSES, Job, JobSubmission
+from sdd_client.models import TERMINAL as TERMINAL_STATUSES
+from sdd_client.models import Job, JobStatus, JobSubmission
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -24,6 +25,7 @@ __all__ = [
     "ChecksumMismatch",
     "ConfigError",
     "Job",
+    "JobStatus",
     "JobSubmission",
     "SDDClient",
     "SDDClientError",

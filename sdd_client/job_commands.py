@@ -22,7 +22,7 @@ from sdd_client.cli_support import (
 )
 from sdd_client.client import SDDClient
 from sdd_client.live_watch import watch
-from sdd_client.models import JOB_STATUSES, EpochRow, Job
+from sdd_client.models import EpochRow, Job, JobStatus
 from sdd_client.submit_flags import build_body, hyperparameter_options, spec_options
 from sdd_client.tables import compare_table, curves_table, job_detail, jobs_table, when
 
@@ -59,7 +59,7 @@ def submit_command(url: str | None, token: str | None, as_json: bool, idempotenc
 
 
 @jobs_group.command("list")
-@click.option("--status", type=click.Choice(JOB_STATUSES), help="Only jobs in this status.")
+@click.option("--status", type=click.Choice([status.value for status in JobStatus]), help="Only jobs in this status.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many, newest first.")
 @json_option
 @connection_options

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from sdd_client.client import SDDClient
-from sdd_client.models import EpochRow, Job
+from sdd_client.models import EpochRow, Job, JobStatus
 from sdd_client.tables import STATUS_STYLES, epoch_summary, position
 
 
@@ -38,7 +38,7 @@ class WatchedJob:
     def observe(self, job: Job, now: float) -> None:
         """Take a fresh copy of the job; remember where a running job was when first seen."""
         self.job = job
-        if job.status != "running":
+        if job.status != JobStatus.RUNNING:
             self.pace_from = None
         elif self.pace_from is None:
             self.pace_from = (now, self.completed)
@@ -57,7 +57,7 @@ class WatchedJob:
         if self.job.is_terminal:
             return ""
         per_epoch = self.seconds_per_epoch(now)
-        if per_epoch is None or self.job.status == "queued":
+        if per_epoch is None or self.job.status == JobStatus.QUEUED:
             return "ETA -"
         left = per_epoch * max(self.job.progress.epochs - self.completed, 0.0)
         minutes, secs = divmod(round(left), 60)

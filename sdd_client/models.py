@@ -2,19 +2,45 @@
 
 They mirror ``api/schemas`` without importing the service (no torch, no SQL). Every model
 allows extra fields, so a newer server that adds fields never breaks an older client; fields a
-newer server might omit have defaults. ``status`` is a plain string for the same reason.
+newer server might omit have defaults. ``Job.status`` is a plain string for the same reason
+(compare it with ``JobStatus`` members: a ``StrEnum`` member equals its value).
 """
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelling", "cancelled")
+
+
+class JobStatus(StrEnum):
+    """Where a job stands, as the server reports it.
+
+    A copy of the server's ``domain.status.JobStatus`` (same names, same values): the client
+    installs without the server's packages, so it cannot import them. A test keeps the two equal.
+
+        queued -> running -> succeeded | failed | cancelling -> cancelled
+        queued -> cancelled
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+
+
+# Never left once reached.
+TERMINAL: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+# Not finished yet: the job may still change.
+IN_FLIGHT: frozenset[JobStatus] = frozenset(JobStatus) - TERMINAL
+# A user may still cancel it (a cancelling job already is being cancelled).
+CANCELLABLE: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
 class _Public(BaseModel):
@@ -145,11 +171,11 @@ class Job(_Public):
     @property
     def is_terminal(self) -> bool:
         """Succeeded, failed or cancelled: the job will not change any more."""
-        return self.status in TERMINAL_STATUSES
+        return self.status in TERMINAL
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "succeeded"
+        return self.status == JobStatus.SUCCEEDED
 
     @property
     def teacher_label(self) -> str:

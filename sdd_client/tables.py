@@ -8,15 +8,15 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from sdd_client.models import Catalog, Dataset, EpochRow, Job, UploadedModel
+from sdd_client.models import Catalog, Dataset, EpochRow, Job, JobStatus, UploadedModel
 
-STATUS_STYLES = {
-    "queued": "dim",
-    "running": "cyan",
-    "cancelling": "yellow",
-    "succeeded": "green",
-    "failed": "red",
-    "cancelled": "yellow",
+STATUS_STYLES: dict[str, str] = {
+    JobStatus.QUEUED: "dim",
+    JobStatus.RUNNING: "cyan",
+    JobStatus.CANCELLING: "yellow",
+    JobStatus.SUCCEEDED: "green",
+    JobStatus.FAILED: "red",
+    JobStatus.CANCELLED: "yellow",
 }
 
 
