@@ -15,11 +15,13 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+from matplotlib.typing import LineStyleType, RcKeyType
 
 from sdd_client.models import EpochRow
 
@@ -27,7 +29,7 @@ PLOT_FORMATS = ("png", "svg")
 NO_EPOCH = "no finished epoch yet"
 JOB_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
               "#bcbd22", "#17becf")  # tab10, one colour per job
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # text stays <text>: job ids remain searchable in the SVG
     "svg.hashsalt": "sdd-client-compare",  # the same input gives the same SVG
     "text.parse_math": False,  # a "$" in a label is text
@@ -44,7 +46,7 @@ STYLE = {
 class Line:
     field: str  # an EpochRow field
     name: str
-    linestyle: str
+    linestyle: LineStyleType
     scale: float = 1.0
 
 
@@ -114,7 +116,7 @@ def _figure(jobs: Mapping[str, list[EpochRow]], title: str | None) -> Figure:
     return figure
 
 
-def _value(value: float | int | None, scale: float) -> float:
+def _value(value: float | None, scale: float) -> float:
     """A finite number times ``scale``, or NaN (a gap in the line)."""
     if value is None or not math.isfinite(value):
         return math.nan

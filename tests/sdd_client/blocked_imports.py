@@ -32,5 +32,5 @@ sys.meta_path.insert(0, _Blocked())
 def run_without(packages: Iterable[str], code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``python -c`` with ``packages`` unimportable; run from the repository root."""
     prelude = _FINDER.format(names=sorted(set(packages)))
-    return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-c", prelude + code], check=False, capture_output=True, text=True,
                           timeout=timeout, cwd=REPO_ROOT)
