@@ -5,6 +5,7 @@ flags (and the job service its schemas) without loading the training stack.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Method = Literal["ce", "kd", "dkd", "nkd", "sd-kd", "sd-dkd", "sd-nkd"]
 METHODS: tuple[str, ...] = get_args(Method)
 SD_METHODS = frozenset({"sd-kd", "sd-dkd", "sd-nkd"})
+BaseLoss = Literal["kd", "dkd", "nkd"]
 NKDMode = Literal["paper", "code"]
 Precision = Literal["fp32", "bf16"]
 
@@ -28,11 +30,16 @@ _PAIR_DKD_BETA = {
 }
 
 
-def base_loss_of(method: str) -> str | None:
+_BASE_LOSS_OF: dict[str, BaseLoss | None] = {
+    "ce": None, "kd": "kd", "dkd": "dkd", "nkd": "nkd", "sd-kd": "kd", "sd-dkd": "dkd", "sd-nkd": "nkd",
+}
+
+
+def base_loss_of(method: str) -> BaseLoss | None:
     """The per-row distillation loss of a method: ``kd``, ``dkd``, ``nkd``, or None for ``ce``."""
-    if method == "ce":
-        return None
-    return method.removeprefix("sd-")
+    if method not in _BASE_LOSS_OF:
+        raise ValueError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
+    return _BASE_LOSS_OF[method]
 
 
 class Hyperparameters(BaseModel):
@@ -120,3 +127,40 @@ def method_defaults(method: str, student: str | None = None, teacher: str | None
     else:  # dkd, nkd
         values.update(warmup_epochs=20)
     return values
+
+
+@dataclass(frozen=True)
+class ResolvedHyperparameters:
+    """``Hyperparameters`` once every default is filled in: each value present, typed as trained.
+
+    A validated ``JobSpec`` always carries resolved hyper-parameters; this is the view of them
+    the trainer reads (``JobSpec.resolved_hyperparameters``), so it never meets a ``None``.
+    """
+
+    epochs: int
+    batch_size: int
+    lr: float
+    lr_decay_epochs: tuple[int, ...]
+    lr_decay_rate: float
+    momentum: float
+    weight_decay: float
+    temperature: float
+    ce_weight: float
+    kd_weight: float
+    warmup_epochs: int
+    dkd_alpha: float
+    dkd_beta: float
+    nkd_gamma: float
+    nkd_mode: NKDMode
+    device: str
+    precision: Precision
+    channels_last: bool
+
+    @classmethod
+    def of(cls, given: Hyperparameters) -> ResolvedHyperparameters:
+        """Raise ValueError naming the hyper-parameters ``given`` leaves unset."""
+        values = given.model_dump()
+        missing = [f.name for f in fields(cls) if values.get(f.name) is None]
+        if missing:
+            raise ValueError(f"hyper-parameters {', '.join(missing)} are not resolved; build a JobSpec first")
+        return cls(**{**values, "lr_decay_epochs": tuple(values["lr_decay_epochs"])})

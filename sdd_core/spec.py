@@ -16,14 +16,17 @@ from sdd_core.data import is_known_dataset, list_datasets
 from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabulary)
     METHODS,
     SD_METHODS,
+    BaseLoss,
     Hyperparameters,
     Method,
     NKDMode,
     Precision,
+    ResolvedHyperparameters,
     base_loss_of,
     method_defaults,
 )
 from sdd_core.models import list_models
+
 
 class TeacherCheckpoint(BaseModel):
     """A trained teacher: its architecture and a weights file (safetensors; .pt/.pth weights-only)."""
@@ -123,6 +126,11 @@ class JobSpec(DistillationSettings):
     @property
     def is_sd(self) -> bool:
         return self.method in SD_METHODS
+
+    @property
+    def resolved_hyperparameters(self) -> ResolvedHyperparameters:
+        """The hyper-parameters this job trains with, every one present (see ``method_defaults``)."""
+        return ResolvedHyperparameters.of(self.hyperparameters)
 
 
 def check_teacher_presence(method: str, has_teacher: bool) -> None:

@@ -17,32 +17,45 @@ import torch.nn.functional as F
 from sdd_core.losses.non_target import non_target_mask, split_target
 
 
-def _binary_log_masses(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _binary_log_masses(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """log [p_y, 1 - p_y] of softmax(logits), (R, 2), computed without leaving log-space."""
-    target_logit, others = split_target(logits, target, mask)
+    target_logit, others = split_target(logits, labels, mask)  # (R,), (R, K-1)
     log_all = torch.logsumexp(logits, dim=1)  # (R,)
-    return torch.stack([target_logit - log_all, torch.logsumexp(others, dim=1) - log_all], dim=1)
+    return torch.stack([target_logit - log_all, torch.logsumexp(others, dim=1) - log_all], dim=1)  # (R, 2)
 
 
 def dkd_rows(
-    student: torch.Tensor,
-    teacher: torch.Tensor,
-    target: torch.Tensor,
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float,
     dkd_alpha: float,
     dkd_beta: float,
-    temperature: float,
 ) -> torch.Tensor:
-    """Per-row DKD loss ``alpha * TCKD + beta * NCKD`` (Zhao et al. 2022, Eq. 7); (R, K) -> (R,)."""
-    mask = non_target_mask(student, target)
-    z_s = student / temperature
-    z_t = teacher.detach() / temperature
+    """Per-row DKD loss ``T^2 * (alpha * TCKD + beta * NCKD)`` (Zhao et al. 2022, Eq. 7).
 
-    log_b_s = _binary_log_masses(z_s, target, mask)  # (R, 2)
-    log_b_t = _binary_log_masses(z_t, target, mask)  # (R, 2)
+    ``TCKD = KL(b^t || b^s)`` with ``b = [p_y, 1 - p_y]`` of ``p = softmax(z / T)``;
+    ``NCKD = KL(q^t || q^s)`` with ``q`` the softmax over the K-1 non-target logits at T.
+
+    Args:
+        student_logits, teacher_logits: logits (R, K), K >= 2; the teacher's are detached.
+        labels: target classes (R,).
+        temperature: T.
+        dkd_alpha, dkd_beta: the weights alpha (TCKD) and beta (NCKD) of the paper.
+    Returns:
+        (R,) losses.
+    """
+    mask = non_target_mask(student_logits, labels)  # (R, K)
+    z_s = student_logits / temperature  # (R, K)
+    z_t = teacher_logits.detach() / temperature  # (R, K)
+
+    log_b_s = _binary_log_masses(z_s, labels, mask)  # (R, 2)
+    log_b_t = _binary_log_masses(z_t, labels, mask)  # (R, 2)
     tckd = F.kl_div(log_b_s, log_b_t, reduction="none", log_target=True).sum(dim=1)  # (R,)
 
-    _, others_s = split_target(z_s, target, mask)  # (R, K-1)
-    _, others_t = split_target(z_t, target, mask)  # (R, K-1)
+    _, others_s = split_target(z_s, labels, mask)  # (R, K-1)
+    _, others_t = split_target(z_t, labels, mask)  # (R, K-1)
     nckd = F.kl_div(
         F.log_softmax(others_s, dim=1), F.log_softmax(others_t, dim=1), reduction="none", log_target=True
     ).sum(dim=1)  # (R,)
@@ -50,12 +63,14 @@ def dkd_rows(
 
 
 def dkd_loss(
-    student: torch.Tensor,
-    teacher: torch.Tensor,
-    target: torch.Tensor,
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float,
     dkd_alpha: float,
     dkd_beta: float,
-    temperature: float,
 ) -> torch.Tensor:
     """DKD loss on global logits (B, K), averaged over the batch."""
-    return dkd_rows(student, teacher, target, dkd_alpha, dkd_beta, temperature).mean()
+    return dkd_rows(student_logits, teacher_logits, labels, temperature=temperature,
+                    dkd_alpha=dkd_alpha, dkd_beta=dkd_beta).mean()

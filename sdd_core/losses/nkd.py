@@ -11,50 +11,62 @@ uses the full softmax at temperature T there. ``nkd_mode="paper"`` (default) rem
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 
 from sdd_core.losses.non_target import non_target_mask, split_target
+from sdd_core.methods import NKDMode
 
-NKD_MODES = ("paper", "code")
+NKD_MODES: tuple[NKDMode, ...] = ("paper", "code")
 
 
 def nkd_rows(
-    student: torch.Tensor,
-    teacher: torch.Tensor,
-    target: torch.Tensor,
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
     temperature: float,
     nkd_gamma: float,
-    nkd_mode: Literal["paper", "code"] = "paper",
+    nkd_mode: NKDMode = "paper",
 ) -> torch.Tensor:
-    """Per-row NKD loss; (R, K) logits and (R,) targets -> (R,)."""
+    """Per-row NKD loss (Yang et al. 2023, Eq. 8).
+
+    Args:
+        student_logits, teacher_logits: logits (R, K), K >= 2; the teacher's are detached.
+        labels: target classes (R,).
+        temperature: T of the non-target term (the target term uses T = 1).
+        nkd_gamma: the weight gamma of the non-target term.
+        nkd_mode: ``"paper"`` removes the target class from the non-target term, ``"code"`` keeps it.
+    Returns:
+        (R,) losses.
+    """
     if nkd_mode not in NKD_MODES:
         raise ValueError(f"nkd_mode must be one of {NKD_MODES}, got {nkd_mode!r}")
-    teacher = teacher.detach()
-    index = target.unsqueeze(1)  # (R, 1)
-    log_p_s_y = F.log_softmax(student, dim=1).gather(1, index).squeeze(1)  # (R,)
-    p_t_y = F.softmax(teacher, dim=1).gather(1, index).squeeze(1)  # (R,)
-    target_term = -p_t_y * log_p_s_y
+    teacher_logits = teacher_logits.detach()
+    index = labels.unsqueeze(1)  # (R, 1)
+    log_p_s_y = F.log_softmax(student_logits, dim=1).gather(1, index).squeeze(1)  # (R,)
+    p_t_y = F.softmax(teacher_logits, dim=1).gather(1, index).squeeze(1)  # (R,)
+    target_term = -p_t_y * log_p_s_y  # (R,)
 
-    z_s = student / temperature
-    z_t = teacher / temperature
+    z_s = student_logits / temperature  # (R, K)
+    z_t = teacher_logits / temperature  # (R, K)
     if nkd_mode == "paper":
-        mask = non_target_mask(student, target)
-        _, z_s = split_target(z_s, target, mask)  # (R, K-1)
-        _, z_t = split_target(z_t, target, mask)  # (R, K-1)
+        mask = non_target_mask(student_logits, labels)  # (R, K)
+        _, z_s = split_target(z_s, labels, mask)  # (R, K-1)
+        _, z_t = split_target(z_t, labels, mask)  # (R, K-1)
     cross_entropy = -(F.softmax(z_t, dim=1) * F.log_softmax(z_s, dim=1)).sum(dim=1)  # (R,)
     return target_term + nkd_gamma * temperature**2 * cross_entropy
 
 
 def nkd_loss(
-    student: torch.Tensor,
-    teacher: torch.Tensor,
-    target: torch.Tensor,
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
     temperature: float,
     nkd_gamma: float,
-    nkd_mode: Literal["paper", "code"] = "paper",
+    nkd_mode: NKDMode = "paper",
 ) -> torch.Tensor:
     """NKD loss on global logits (B, K), averaged over the batch."""
-    return nkd_rows(student, teacher, target, temperature, nkd_gamma, nkd_mode).mean()
+    return nkd_rows(student_logits, teacher_logits, labels, temperature=temperature,
+                    nkd_gamma=nkd_gamma, nkd_mode=nkd_mode).mean()

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from sdd_core.decouple import multiscale_logits
 from sdd_core.losses import base_loss_rows, complementary_mask, scale_decoupled_loss
-from sdd_core.spec import Hyperparameters, JobSpec, base_loss_of
+from sdd_core.models import PooledLinearClassifier
+from sdd_core.spec import BaseLoss, JobSpec, NKDMode, base_loss_of
 from sdd_core.trainer.teacher import FrozenTeacher
 
 
@@ -23,7 +23,7 @@ from sdd_core.trainer.teacher import FrozenTeacher
 class LossConfig:
     """The plain numbers a step needs, taken from a validated ``JobSpec``."""
 
-    base: str | None  # kd | dkd | nkd | None (ce)
+    base: BaseLoss | None  # kd | dkd | nkd | None (ce)
     scale_decoupled: bool
     scales: tuple[int, ...]
     beta: float
@@ -34,11 +34,11 @@ class LossConfig:
     dkd_alpha: float
     dkd_beta: float
     nkd_gamma: float
-    nkd_mode: str
+    nkd_mode: NKDMode
 
     @classmethod
-    def from_spec(cls, spec: JobSpec) -> "LossConfig":
-        hp: Hyperparameters = spec.hyperparameters
+    def from_spec(cls, spec: JobSpec) -> LossConfig:
+        hp = spec.resolved_hyperparameters
         return cls(
             base=base_loss_of(spec.method), scale_decoupled=spec.is_sd, scales=tuple(spec.scales),
             beta=spec.beta, temperature=hp.temperature, ce_weight=hp.ce_weight, kd_weight=hp.kd_weight,
@@ -59,7 +59,7 @@ def teacher_targets(teacher: FrozenTeacher | None, images: torch.Tensor, config:
 
 
 def student_loss(
-    student: nn.Module,
+    student: PooledLinearClassifier,
     images: torch.Tensor,
     labels: torch.Tensor,
     teacher_logits: torch.Tensor | None,
@@ -69,7 +69,7 @@ def student_loss(
     """Forward the student and return ``{"loss", "ce", "kd", "logits"}`` (+ ``complementary``
     for SD methods: the share of complementary regions in this batch, a 0-d tensor)."""
     if config.scale_decoupled:
-        assert teacher_logits is not None
+        assert teacher_logits is not None, "SD methods distil from a teacher"
         local = multiscale_logits(student.forward_features(images), student.get_classifier(), config.scales)  # (B, K, N)
         logits = local[:, :, 0]  # (B, K): region 0 is the global logit
     else:
@@ -81,13 +81,19 @@ def student_loss(
         kd = torch.zeros((), device=ce.device)
         loss = config.ce_weight * ce
     else:
-        params = dict(temperature=config.temperature, dkd_alpha=config.dkd_alpha, dkd_beta=config.dkd_beta,
-                      nkd_gamma=config.nkd_gamma, nkd_mode=config.nkd_mode)
         if local is not None:
-            kd = scale_decoupled_loss(local.float(), teacher_logits.float(), labels, base=config.base, beta=config.beta, **params)
+            kd = scale_decoupled_loss(
+                local.float(), teacher_logits.float(), labels, temperature=config.temperature, base=config.base,
+                beta=config.beta, dkd_alpha=config.dkd_alpha, dkd_beta=config.dkd_beta,
+                nkd_gamma=config.nkd_gamma, nkd_mode=config.nkd_mode,
+            )
             out["complementary"] = complementary_mask(teacher_logits, labels).float().mean()
         else:
-            kd = base_loss_rows(config.base, logits.float(), teacher_logits.float(), labels, **params).mean()
+            kd = base_loss_rows(
+                logits.float(), teacher_logits.float(), labels, temperature=config.temperature, base=config.base,
+                dkd_alpha=config.dkd_alpha, dkd_beta=config.dkd_beta,
+                nkd_gamma=config.nkd_gamma, nkd_mode=config.nkd_mode,
+            ).mean()
         loss = config.ce_weight * ce + config.warmup(epoch) * config.kd_weight * kd
     out["kd"] = kd.detach()
     out["loss"] = loss

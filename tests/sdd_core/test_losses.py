@@ -1,3 +1,4 @@
+import inspect
 import math
 
 import pytest
@@ -5,10 +6,14 @@ import torch
 import torch.nn.functional as F
 
 from sdd_core.losses import (
+    base_loss_rows,
     complementary_mask,
     dkd_loss,
+    dkd_rows,
     kd_loss,
+    kd_rows,
     nkd_loss,
+    nkd_rows,
     scale_decoupled_loss,
 )
 
@@ -23,17 +28,17 @@ def _logits(*shape: int, scale: float = 3.0, seed: int = 0) -> torch.Tensor:
 
 def _global(base: str, s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, nkd_mode: str = "paper") -> torch.Tensor:
     if base == "kd":
-        return kd_loss(s, t, 4.0)
+        return kd_loss(s, t, temperature=4.0)
     if base == "dkd":
-        return dkd_loss(s, t, y, 1.0, 8.0, 4.0)
-    return nkd_loss(s, t, y, 4.0, 1.5, nkd_mode)
+        return dkd_loss(s, t, y, temperature=4.0, dkd_alpha=1.0, dkd_beta=8.0)
+    return nkd_loss(s, t, y, temperature=4.0, nkd_gamma=1.5, nkd_mode=nkd_mode)
 
 
 def test_kd_matches_hinton_definition():
     s, t = _logits(B, K), _logits(B, K, seed=1)
     p_t = F.softmax(t / 4, dim=1)
     expected = (p_t * (p_t.log() - F.log_softmax(s / 4, dim=1))).sum(1).mean() * 16
-    torch.testing.assert_close(kd_loss(s, t, 4.0), expected)
+    torch.testing.assert_close(kd_loss(s, t, temperature=4.0), expected)
 
 
 def test_dkd_matches_direct_probability_form():
@@ -45,14 +50,14 @@ def test_dkd_matches_direct_probability_form():
         p = F.softmax(logits / T, dim=1)
         p_y = p.gather(1, y[:, None])
         binary = torch.cat([p_y, 1 - p_y], dim=1)
-        others = torch.stack([torch.cat([row[:c], row[c + 1 :]]) for row, c in zip(logits / T, y)])
+        others = torch.stack([torch.cat([row[:c], row[c + 1 :]]) for row, c in zip(logits / T, y, strict=True)])
         return binary, F.softmax(others, dim=1)
 
     (b_s, q_s), (b_t, q_t) = parts(s), parts(t)
     tckd = (b_t * (b_t.log() - b_s.log())).sum(1)
     nckd = (q_t * (q_t.log() - q_s.log())).sum(1)
     expected = ((0.5 * tckd + 3.0 * nckd) * T * T).mean()
-    torch.testing.assert_close(dkd_loss(s, t, y, 0.5, 3.0, T), expected)
+    torch.testing.assert_close(dkd_loss(s, t, y, temperature=T, dkd_alpha=0.5, dkd_beta=3.0), expected)
 
 
 def test_nkd_paper_and_code_modes_differ_only_by_the_target_class():
@@ -64,8 +69,8 @@ def test_nkd_paper_and_code_modes_differ_only_by_the_target_class():
     s_nt, t_nt = (s / T)[keep].view(B, K - 1), (t / T)[keep].view(B, K - 1)
     paper = target_term - gamma * T * T * (F.softmax(t_nt, 1) * F.log_softmax(s_nt, 1)).sum(1)
     code = target_term - gamma * T * T * (F.softmax(t / T, 1) * F.log_softmax(s / T, 1)).sum(1)
-    torch.testing.assert_close(nkd_loss(s, t, y, T, gamma, "paper"), paper.mean())
-    torch.testing.assert_close(nkd_loss(s, t, y, T, gamma, "code"), code.mean())
+    torch.testing.assert_close(nkd_loss(s, t, y, temperature=T, nkd_gamma=gamma, nkd_mode="paper"), paper.mean())
+    torch.testing.assert_close(nkd_loss(s, t, y, temperature=T, nkd_gamma=gamma, nkd_mode="code"), code.mean())
     assert not torch.allclose(paper.mean(), code.mean())
 
 
@@ -98,7 +103,7 @@ def test_complementary_regions_weigh_beta():
 
     s = _logits(2, 3, 3)
     beta = 2.5
-    rows = torch.stack([torch.stack([kd_loss(s[b : b + 1, :, n], t[b : b + 1, :, n], 4.0) for n in range(3)]) for b in range(2)])
+    rows = torch.stack([torch.stack([kd_loss(s[b : b + 1, :, n], t[b : b + 1, :, n], temperature=4.0) for n in range(3)]) for b in range(2)])
     weights = torch.tensor([[1.0, 1.0, beta], [1.0, beta, 1.0]])
     expected = (weights * rows).sum() / 6
     torch.testing.assert_close(scale_decoupled_loss(s, t, y, base="kd", beta=beta), expected)
@@ -137,3 +142,14 @@ def test_teacher_receives_no_gradient():
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="B, K, N"):
         scale_decoupled_loss(_logits(B, K, N), _logits(B, K, N - 1), torch.zeros(B, dtype=torch.long))
+
+
+@pytest.mark.parametrize("loss", [kd_rows, kd_loss, dkd_rows, dkd_loss, nkd_rows, nkd_loss, base_loss_rows,
+                                  scale_decoupled_loss])
+def test_every_loss_takes_tensors_by_position_then_the_temperature_first_by_keyword(loss):
+    parameters = list(inspect.signature(loss).parameters.values())
+    tensors = [p.name for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    numbers = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    assert tensors in (["student_logits", "teacher_logits"], ["student_logits", "teacher_logits", "labels"])
+    assert numbers[0] == "temperature" and len(tensors) + len(numbers) == len(parameters)
+

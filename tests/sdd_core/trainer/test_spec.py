@@ -1,7 +1,9 @@
+from dataclasses import fields
+
 import pytest
 from pydantic import ValidationError
 
-from sdd_core.spec import JobSpec, method_defaults
+from sdd_core.spec import Hyperparameters, JobSpec, ResolvedHyperparameters, method_defaults
 
 TEACHER = {"arch": "resnet32x4", "checkpoint": "/nonexistent.safetensors"}
 
@@ -76,3 +78,12 @@ def test_bad_hyperparameters_name_the_field(hyper, field):
 
 def test_unknown_dataset():
     assert "imagefolder:<path>" in _errors(dataset="mnist", student="resnet8", method="ce")
+
+
+def test_resolved_hyperparameters_carry_every_hyperparameter_with_its_value():
+    assert [f.name for f in fields(ResolvedHyperparameters)] == list(Hyperparameters.model_fields)
+    spec = JobSpec(dataset="digits", student="resnet8", method="ce", hyperparameters={"lr_decay_epochs": [3, 5]})
+    resolved = spec.resolved_hyperparameters
+    assert resolved.lr_decay_epochs == (3, 5) and resolved.epochs == 240 and resolved.kd_weight == 0.0
+    with pytest.raises(ValueError, match="epochs"):
+        ResolvedHyperparameters.of(Hyperparameters())
