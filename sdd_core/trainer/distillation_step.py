@@ -67,10 +67,14 @@ def student_loss(
     epoch: int,
 ) -> dict[str, torch.Tensor]:
     """Forward the student and return ``{"loss", "ce", "kd", "logits"}`` (+ ``complementary``
-    for SD methods: the share of complementary regions in this batch, a 0-d tensor)."""
+    for SD methods: the share of complementary regions in this batch, a 0-d tensor).
+
+    For SD methods the student runs once, through ``multiscale_logits``: its global logit is
+    region 0, computed as its own forward computes it (head dropout included in train mode).
+    """
     if config.scale_decoupled:
         assert teacher_logits is not None, "SD methods distil from a teacher"
-        local = multiscale_logits(student.forward_features(images), student.get_classifier(), config.scales)  # (B, K, N)
+        local = multiscale_logits(student, images, config.scales)  # (B, K, N)
         logits = local[:, :, 0]  # (B, K): region 0 is the global logit
     else:
         local = None

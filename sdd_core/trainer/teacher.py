@@ -15,7 +15,7 @@ from torch import nn
 
 from sdd_core.decouple import multiscale_logits
 from sdd_core.errors import ModelError, TeacherError
-from sdd_core.models import create_model
+from sdd_core.models import PooledLinearClassifier, create_model
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
@@ -53,7 +53,7 @@ def classes_in_weights(state: dict[str, torch.Tensor], arch: str) -> int:
     return int(state[key].shape[0])
 
 
-def load_teacher(arch: str, checkpoint: str | Path, num_classes: int) -> nn.Module:
+def load_teacher(arch: str, checkpoint: str | Path, num_classes: int) -> PooledLinearClassifier:
     """Build ``arch`` for ``num_classes`` and load the checkpoint strictly."""
     state = load_weights(checkpoint)
     try:
@@ -70,14 +70,14 @@ def load_teacher(arch: str, checkpoint: str | Path, num_classes: int) -> nn.Modu
 class FrozenTeacher(nn.Module):
     """Wraps a teacher so it stays in eval mode without gradients."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: PooledLinearClassifier) -> None:
         super().__init__()
         self.model = model
         for param in self.model.parameters():
             param.requires_grad_(False)
         self.model.eval()
 
-    def train(self, mode: bool = True) -> "FrozenTeacher":
+    def train(self, mode: bool = True) -> FrozenTeacher:
         """Ignore requests for train mode: BN statistics and dropout stay frozen."""
         return super().train(False)
 
@@ -89,4 +89,4 @@ class FrozenTeacher(nn.Module):
     @torch.no_grad()
     def multiscale(self, images: torch.Tensor, scales: Sequence[int]) -> torch.Tensor:
         """Multi-scale logits (B, K, N) of ``sdd_core.decouple``."""
-        return multiscale_logits(self.model.forward_features(images), self.model.get_classifier(), scales)
+        return multiscale_logits(self.model, images, scales)
