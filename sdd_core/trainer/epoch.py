@@ -14,45 +14,31 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
+from sdd_core.models import PooledLinearClassifier
+from sdd_core.spec import Precision
 from sdd_core.trainer.distillation_step import LossConfig, student_loss, teacher_targets
 from sdd_core.trainer.evaluation import topk_correct
 from sdd_core.trainer.options import TrainCallbacks, TrainOptions
 from sdd_core.trainer.runtime import autocast
 from sdd_core.trainer.teacher import FrozenTeacher
+from sdd_core.trainer.training_state import EpochSums
 
 log = logging.getLogger(__name__)
-
-SUM_KEYS = ("loss", "ce", "kd", "complementary", "correct", "images", "steps", "nonfinite", "seconds")
 
 
 @dataclass
 class EpochProgress:
-    """How far an epoch got: batches trained and the running sums its metrics are made of.
-
-    ``sums`` holds loss/ce/kd/complementary (summed over finite steps), correct and images
-    (train top-1), steps, nonfinite (skipped steps) and seconds spent training.
-    """
+    """How far an epoch got: batches trained and the running sums its metrics are made of."""
 
     batches_done: int = 0
     batches: int = 0  # batches per epoch, known once the epoch's loader is built
-    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SUM_KEYS, 0.0))
-
-    def state(self) -> dict[str, object]:
-        """Plain numbers for a checkpoint."""
-        return {"batch": self.batches_done, "sums": dict(self.sums)}
-
-    @classmethod
-    def from_state(cls, state: dict[str, object]) -> EpochProgress:
-        sums = dict.fromkeys(SUM_KEYS, 0.0)
-        sums.update({key: float(value) for key, value in dict(state["sums"]).items()})  # type: ignore[arg-type]
-        return cls(batches_done=int(state["batch"]), sums=sums)  # type: ignore[call-overload]
+    sums: EpochSums = field(default_factory=EpochSums)
 
 
 class SkipBatches(Sampler[list[int]]):
@@ -77,6 +63,8 @@ def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, 
     The sampler and the loader share one generator, as ``DataLoader(shuffle=True, generator=g)``
     would build them, so skipping changes nothing about the batches that remain.
     """
+    if not isinstance(dataset, Sized):
+        raise TypeError(f"{type(dataset).__name__} has no length; the trainer needs map-style datasets")
     generator = torch.Generator().manual_seed(seed)
     sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     batches = SkipBatches(BatchSampler(sampler, batch_size, drop_last=False), skip_batches)
@@ -85,14 +73,15 @@ def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, 
 
 
 def train_epoch(
-    student: nn.Module,
+    student: PooledLinearClassifier,
     teacher: FrozenTeacher | None,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
+    *,
     config: LossConfig,
     epoch: int,
     device: torch.device,
-    precision: str,
+    precision: Precision,
     channels_last: bool,
     callbacks: TrainCallbacks,
     progress: EpochProgress,
@@ -104,38 +93,42 @@ def train_epoch(
     """
     student.train()
     sums = progress.sums
-    started = time.perf_counter() - sums["seconds"]
+    started = time.perf_counter() - sums.seconds
     batches = progress.batches = progress.batches_done + len(loader)
     stopped = False
     for images, labels in loader:
+        # 1. The batch, where the model runs.
         images = images.to(device, non_blocking=True)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         labels = labels.to(device, non_blocking=True)
+        # 2. Forward: teacher targets, then the student's loss.
         with autocast(device, precision):
             targets = teacher_targets(teacher, images, config)
             out = student_loss(student, images, labels, targets, config, epoch)
+        # 3. Backward and update, unless the loss is not finite (the step is skipped and counted).
         optimizer.zero_grad(set_to_none=True)
         loss = out["loss"]
         progress.batches_done += 1
-        sums["steps"] += 1
-        sums["images"] += labels.shape[0]
+        sums.steps += 1
+        sums.images += labels.shape[0]
         if not math.isfinite(loss.item()):
-            sums["nonfinite"] += 1
+            sums.nonfinite += 1
             log.warning("epoch %d step %d: non-finite loss, step skipped", epoch, progress.batches_done)
         else:
             loss.backward()
             optimizer.step()
-            sums["loss"] += loss.item()
-            sums["ce"] += out["ce"].item()
-            sums["kd"] += out["kd"].item()
-            sums["complementary"] += out["complementary"].item() if "complementary" in out else 0.0
-            sums["correct"] += topk_correct(out["logits"], labels, (1,))[0]
+            sums.loss += loss.item()
+            sums.ce += out["ce"].item()
+            sums.kd += out["kd"].item()
+            sums.complementary += out["complementary"].item() if "complementary" in out else 0.0
+            sums.correct += topk_correct(out["logits"], labels, (1,))[0]
+        # 4. Report, and stop here if asked.
         if callbacks.on_batch_end:
             callbacks.on_batch_end(epoch, progress.batches_done, batches,
                                    {"loss": loss.item(), "ce": out["ce"].item(), "kd": out["kd"].item()})
         if callbacks.should_stop and callbacks.should_stop():
             stopped = True
             break
-    sums["seconds"] = time.perf_counter() - started
+    sums.seconds = time.perf_counter() - started
     return not stopped

@@ -17,7 +17,7 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...]
 
 
 def evaluate(
-    model: nn.Module, loader: DataLoader, device: torch.device, channels_last: bool = False
+    model: nn.Module, loader: DataLoader, device: torch.device, *, channels_last: bool = False
 ) -> dict[str, float]:
     """``{"val_loss", "val_top1", "val_top5"}`` (accuracies in percent)."""
     total, loss_sum, top1, top5 = 0, 0.0, 0, 0

@@ -35,6 +35,7 @@ def build_card(
     spec: JobSpec,
     info: DatasetInfo,
     model: nn.Module,
+    *,
     weights_sha256: str,
     final: dict[str, Any],
     best: dict[str, Any],

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from torch.optim import SGD
 from torch.optim.lr_scheduler import MultiStepLR
 
@@ -34,6 +34,7 @@ from sdd_core.trainer.export import build_card, save_card, save_student, sha256_
 from sdd_core.trainer.options import EpochMetrics, StopPoint, TrainCallbacks, TrainOptions, TrainResult
 from sdd_core.trainer.runtime import epoch_seed, resolve_device, rng_state, seed_everything, set_rng_state
 from sdd_core.trainer.teacher import FrozenTeacher, classes_in_weights, load_teacher, load_weights
+from sdd_core.trainer.training_state import BestEpoch, PartialEpoch, epoch_metrics
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,9 @@ def train(
     """Train ``spec``'s student, writing checkpoints, metrics, the student and its card to ``out_dir``."""
     options, callbacks, out_dir = options or TrainOptions(), callbacks or TrainCallbacks(), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    hp = spec.hyperparameters
+    hp = spec.resolved_hyperparameters
     device = resolve_device(hp.device)
-    channels_last = bool(hp.channels_last) and device.type == "cuda"
+    channels_last = hp.channels_last and device.type == "cuda"
     check_compatibility(spec, options)
 
     # 1. Data, models, optimiser.
@@ -104,7 +105,7 @@ def train(
     train_set, val_set, info = build_datasets(spec.dataset, data_root=options.data_root,
                                               image_size=spec.image_size, download=options.allow_download)
     val_loader = make_loader(val_set, hp.batch_size, shuffle=False, seed=spec.seed, options=options, device=device)
-    student: nn.Module = create_model(spec.student, info.num_classes).to(device)
+    student = create_model(spec.student, info.num_classes).to(device)
     teacher = None
     if spec.teacher is not None:
         teacher = FrozenTeacher(load_teacher(spec.teacher.arch, spec.teacher.checkpoint, info.num_classes)).to(device)
@@ -116,7 +117,7 @@ def train(
     config = LossConfig.from_spec(spec)
 
     # 2. Resume: from the end of an epoch, or from inside one (``partial``: stopped mid-epoch).
-    start_epoch, best, last, partial = 1, {"val_top1": 0.0}, None, None
+    start_epoch, best, last, partial = 1, BestEpoch(), None, None
     if resume_from is not None:
         state = load_checkpoint(Path(resume_from))
         if state["spec"] != _spec_fingerprint(spec):
@@ -124,17 +125,17 @@ def train(
         student.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best = int(state["epoch"]) + 1, dict(state["best"])
+        start_epoch, best = int(state["epoch"]) + 1, BestEpoch.from_state(state["best"])
         last = dict(state["metrics"]) if state.get("metrics") else None
-        partial = state.get("partial")
+        partial = PartialEpoch.from_state(state["partial"]) if state.get("partial") is not None else None
         if partial is not None:
-            log.info("resuming %s at batch %d of epoch %d", spec.student, partial["batch"] + 1, partial["epoch"])
+            log.info("resuming %s at batch %d of epoch %d", spec.student, partial.batch + 1, partial.epoch)
         else:
             log.info("resuming %s from epoch %d", spec.student, state["epoch"])
     metrics_log = _MetricsLog(out_dir / METRICS_NAME, keep_through_epoch=start_epoch - 1)
     teacher_summary = None
     if teacher is not None and spec.teacher is not None:
-        teacher_eval = evaluate(teacher.model, val_loader, device, channels_last)
+        teacher_eval = evaluate(teacher.model, val_loader, device, channels_last=channels_last)
         teacher_summary = {"arch": spec.teacher.arch, "weights_sha256": sha256_file(Path(spec.teacher.checkpoint)),
                            "val_top1": teacher_eval["val_top1"], "val_top5": teacher_eval["val_top5"]}
         log.info("teacher %s: val top-1 %.2f%%", spec.teacher.arch, teacher_eval["val_top1"])
@@ -142,56 +143,59 @@ def train(
     # 3. Epochs.
     checkpoint_path = out_dir / CHECKPOINT_NAME
 
-    def checkpoint(completed_epoch: int, **extra: Any) -> None:
-        save_checkpoint(checkpoint_path, {
-            "epoch": completed_epoch, "model": student.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "best": best, "spec": _spec_fingerprint(spec), "metrics": last,
-            **extra,
-        })
+    def checkpoint(epochs_done: int, stopped_in: PartialEpoch | None = None) -> None:
+        """Plain dicts and tensors only: the checkpoint is read back with ``weights_only=True``."""
+        state: dict[str, Any] = {
+            "epoch": epochs_done, "model": student.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "best": asdict(best), "spec": _spec_fingerprint(spec),
+            "metrics": last,
+        }
+        if stopped_in is not None:
+            state["partial"] = asdict(stopped_in)
+        save_checkpoint(checkpoint_path, state)
 
     for epoch in range(start_epoch, hp.epochs + 1):
+        # 3a. Seed the epoch; a stopped epoch continues after its last trained batch.
         seed = epoch_seed(spec.seed, epoch)
         seed_everything(seed)
         progress = EpochProgress()
-        if partial is not None and int(partial["epoch"]) == epoch:
-            progress = EpochProgress.from_state(partial)
+        if partial is not None and partial.epoch == epoch:
+            progress = EpochProgress(batches_done=partial.batch, sums=partial.sums)
         loader = make_loader(train_set, hp.batch_size, shuffle=True, seed=seed, options=options, device=device,
                              skip_batches=progress.batches_done)
-        if progress.batches_done:
-            set_rng_state(partial["rng"])  # the global RNGs as they were after the last batch trained
+        if progress.batches_done and partial is not None:
+            set_rng_state(partial.rng)  # the global RNGs as they were after the last batch trained
         partial = None
+
+        # 3b. Train; a stop inside the epoch checkpoints it there (the next run continues after
+        # this batch, see epoch.py) and returns.
         lr = optimizer.param_groups[0]["lr"]
-        if not train_epoch(student, teacher, loader, optimizer, config, epoch, device, hp.precision,
-                           channels_last, callbacks, progress):
-            # A checkpoint inside the epoch: the next run continues after this batch (see epoch.py).
-            checkpoint(epoch - 1, partial={"epoch": epoch, **progress.state(), "rng": rng_state()})
+        finished = train_epoch(student, teacher, loader, optimizer, config=config, epoch=epoch, device=device,
+                               precision=hp.precision, channels_last=channels_last, callbacks=callbacks,
+                               progress=progress)
+        if not finished:
+            checkpoint(epoch - 1, PartialEpoch(epoch=epoch, batch=progress.batches_done, sums=progress.sums,
+                                               rng=rng_state()))
             stop = StopPoint(epoch=epoch, batch=progress.batches_done, batches=progress.batches)
             log.info("stopped at batch %d/%d of epoch %d; checkpoint written", stop.batch, stop.batches, epoch)
-            return TrainResult(status="stopped", epochs_completed=epoch - 1, final=last, best_val_top1=best["val_top1"],
+            return TrainResult(status="stopped", epochs_completed=epoch - 1, final=last, best_val_top1=best.val_top1,
                                checkpoint_path=checkpoint_path, stopped_at=stop)
+
+        # 3c. Refuse an epoch of mostly non-finite losses; decay the lr; evaluate.
         sums = progress.sums
-        steps = sums["steps"]
-        if sums["nonfinite"] > options.max_nonfinite_fraction * steps:
+        if sums.nonfinite > options.max_nonfinite_fraction * sums.steps:
             raise NonFiniteTrainingError(
-                f"epoch {epoch}: {int(sums['nonfinite'])} of {int(steps)} steps gave a non-finite loss; "
+                f"epoch {epoch}: {sums.nonfinite} of {sums.steps} steps gave a non-finite loss; "
                 "lower the learning rate or the distillation weight"
             )
         scheduler.step()
-        val = evaluate(student, val_loader, device, channels_last)
-        finite_steps = max(steps - sums["nonfinite"], 1)
-        last = {
-            "epoch": epoch, "epochs": hp.epochs, "lr": lr,
-            "train_loss": sums["loss"] / finite_steps, "train_ce": sums["ce"] / finite_steps,
-            "train_kd": sums["kd"] / finite_steps, "train_top1": 100.0 * sums["correct"] / max(sums["images"], 1),
-            **val,
-            "images_per_s": sums["images"] / max(sums["seconds"], 1e-9),
-            "complementary_share": (sums["complementary"] / finite_steps) if config.scale_decoupled else None,
-            "nonfinite_steps": int(sums["nonfinite"]), "seconds": sums["seconds"],
-        }
-        if val["val_top1"] > best["val_top1"] or best.get("epoch") is None:
-            best = {"epoch": epoch, "val_top1": val["val_top1"], "val_top5": val["val_top5"]}
-        last["best_val_top1"] = best["val_top1"]
-        # Metrics before the checkpoint: a run resumed from this checkpoint skips the epoch, so
+        val = evaluate(student, val_loader, device, channels_last=channels_last)
+        if best.epoch is None or val["val_top1"] > best.val_top1:
+            best = BestEpoch(epoch=epoch, val_top1=val["val_top1"], val_top5=val["val_top5"])
+        last = epoch_metrics(epoch=epoch, epochs=hp.epochs, lr=lr, sums=sums, val=val, best=best,
+                             scale_decoupled=config.scale_decoupled)
+
+        # 3d. Metrics before the checkpoint: a run resumed from this checkpoint skips the epoch, so
         # its metrics must already be recorded (a replayed epoch's are recorded once by callers).
         metrics_log.append(last)
         log.info("epoch %d/%d: loss %.4f val top-1 %.2f%%", epoch, hp.epochs, last["train_loss"], val["val_top1"])
@@ -205,7 +209,8 @@ def train(
     last = last or {}  # {} only when resumed from a checkpoint of a run with zero epochs
     student_path, card_path = out_dir / STUDENT_NAME, out_dir / CARD_NAME
     digest = save_student(student, student_path)
-    card = build_card(spec, info, student, digest, final=last, best=best, teacher=teacher_summary)
+    card = build_card(spec, info, student, weights_sha256=digest, final=last, best=asdict(best),
+                      teacher=teacher_summary)
     save_card(card, card_path)
-    return TrainResult(status="completed", epochs_completed=hp.epochs, final=last, best_val_top1=best["val_top1"],
+    return TrainResult(status="completed", epochs_completed=hp.epochs, final=last, best_val_top1=best.val_top1,
                        student_path=student_path, card_path=card_path, checkpoint_path=checkpoint_path, card=card)
