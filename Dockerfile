@@ -37,7 +37,7 @@ RUN mkdir -p sdd_core service api worker \
 # The project itself. Editable, because migrations/ is found next to the service package.
 COPY . .
 RUN pip install --no-deps -e . \
-    && python -c "import sdd_core, service, api, worker.queue"
+    && python -c "import sdd_core, service, api, service.job_queue"
 
 USER sdd
 VOLUME ["/var/lib/sdd"]

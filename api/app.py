@@ -20,7 +20,7 @@ from api.security import install_security
 from api.ui.routes import install_ui
 from service.db.session import get_sessionmaker
 from service.settings import Settings, get_settings
-from worker.celery_app import celery_app, configure
+from service.broker import celery_app, configure
 
 logger = logging.getLogger(__name__)
 

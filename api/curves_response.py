@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 
 from fastapi.responses import FileResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from domain import job_reads
+from domain.status import TERMINAL
 from service.artifacts import PLOT_KINDS, get_artifact_store
-from service.db.models import TERMINAL_STATUSES, Artifact, Job, JobMetric
+from service.db.models import Job
 from service.plots import MEDIA_TYPES, PlotFormat, job_label, job_title, render_curves
 from service.settings import Settings
 
@@ -35,10 +36,8 @@ def curves_response(
     """
     filename = f"{job.id}-curves.{fmt}"
     extra = headers or {}
-    if job.status in TERMINAL_STATUSES:
-        artifact = session.scalar(
-            select(Artifact).where(Artifact.job_id == job.id, Artifact.kind == PLOT_KINDS[fmt])
-        )
+    if job.status in TERMINAL:
+        artifact = job_reads.stored_artifact(session, job.id, PLOT_KINDS[fmt])
         if artifact is not None:
             path = get_artifact_store(settings).path(artifact.key)
             if path.is_file():
@@ -50,7 +49,7 @@ def curves_response(
                     headers={"Cache-Control": STORED_CACHE_CONTROL, "X-Plot-Source": "stored", **extra},
                 )
             log.warning("job %s: stored %s is missing from storage; drawing it live", job.id, artifact.kind)
-    rows = list(session.scalars(select(JobMetric.data).where(JobMetric.job_id == job.id).order_by(JobMetric.epoch)))
+    rows = job_reads.job_metrics(session, job.id)
     label, title = job_label(job.id, job.spec), job_title(job.id, job.spec)
     session.commit()  # end the read transaction: no database connection held while drawing
     return Response(

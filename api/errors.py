@@ -2,7 +2,8 @@
 
 ``code`` is stable and machine-readable, ``message`` tells the user what to change, ``param``
 names the request field at fault (``hyperparameters.lr``, ``teacher.job``, ``file``) or is null.
-Handlers here turn every way a request can fail into that shape: our own ``ApiError``, FastAPI's
+Handlers here turn every way a request can fail into that shape: the domain's refusals
+(``domain.errors``, each class one status), our own HTTP-only ``ApiError`` (401, 413, …), FastAPI's
 validation errors, Starlette's 404/405, ``sdd_core`` errors, a database that cannot be reached
 (503 with ``Retry-After``: the request may simply be sent again), and anything unexpected (500,
 logged, never echoed to the client).
@@ -22,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from domain.errors import Conflict, DomainError, InvalidRequest, NotFound, TooManyJobs, dotted
 from sdd_core.errors import SDDError, SpecError
 
 logger = logging.getLogger("api")
@@ -62,9 +64,17 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-def not_found(kind: str, object_id: str, param: str | None = None) -> ApiError:
-    """404 for an object that does not exist or belongs to another tenant (indistinguishable)."""
-    return ApiError(404, "not_found", f"no {kind} with id {object_id!r}", param)
+# The HTTP status of each kind of domain refusal (the most specific class listed first wins).
+DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (TooManyJobs, 429),
+    (InvalidRequest, 422),
+)
+
+
+def domain_status(exc: DomainError) -> int:
+    return next((status for kind, status in DOMAIN_STATUS if isinstance(exc, kind)), 422)
 
 
 def error_body(code: str, message: str, param: str | None = None) -> dict[str, Any]:
@@ -88,13 +98,7 @@ def field_path(loc: Sequence[str | int]) -> str | None:
     parts = list(loc)
     if parts and parts[0] in _LOCATIONS:
         parts = parts[1:]
-    path = ""
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not _is_type_tag(str(part)):
-            path += f".{part}" if path else str(part)
-    return path or None
+    return dotted([part for part in parts if isinstance(part, int) or not _is_type_tag(part)])
 
 
 def _is_type_tag(part: str) -> bool:
@@ -118,19 +122,17 @@ def describe_validation_error(error: Mapping[str, Any]) -> tuple[str | None, str
     if kind == "json_invalid":
         return None, f"the body is not valid JSON ({ctx.get('error', raw)})"
     if kind == "value_error":
-        # Model-level checks of sdd_core.spec write "<field>: <message>"; lift the field out.
         text = str(ctx.get("error", raw.removeprefix("Value error, ")))
-        head, sep, _ = text.partition(": ")
-        if sep and param is None and head.replace("_", "").replace(".", "").isalnum():
-            return head, text
-        if param is None or text.startswith(f"{param}:"):
-            return param, text
-        return param, f"{param}: {text}"
+        return param, f"{param}: {text}" if param else text
     return param, f"{param}: {raw}" if param else raw
 
 
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     return error_response(exc.status_code, exc.code, exc.message, exc.param, exc.headers)
+
+
+async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
+    return error_response(domain_status(exc), exc.code, exc.message, exc.param)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -200,6 +202,7 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Route every failure through the envelope."""
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(SpecError, _spec_error)  # type: ignore[arg-type]

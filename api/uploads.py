@@ -11,49 +11,22 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
+from domain.uploads import UploadedFile
 
 FILE_FIELD = "file"
 FIELD_MAX_BYTES = 4096
 FRAMING_SLACK_BYTES = 1 << 20  # multipart boundaries, part headers and the small text fields
 WRITE_BATCH_BYTES = 1 << 20  # request chunks are gathered to this size before a (threaded) write
-
-
-def commit_stored(session: Session, row: Any, discard_stored: Callable[[], object]) -> None:
-    """Add the row of an upload already put in the artifact store and commit it; if the commit
-    fails, roll back and ``discard_stored()`` the stored files, so no file outlives its row."""
-    session.add(row)
-    try:
-        session.commit()
-    except BaseException:
-        session.rollback()
-        discard_stored()
-        raise
-
-
-@dataclass
-class ReceivedUpload:
-    """The uploaded file, on disk under the work folder, and the text fields sent with it."""
-
-    path: Path
-    filename: str
-    size_bytes: int
-    sha256: str
-    fields: dict[str, str] = field(default_factory=dict)
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 def too_large(max_bytes: int) -> ApiError:
@@ -175,7 +148,7 @@ class _PartSink:
 
 async def receive_upload(
     request: Request, *, work_dir: Path, max_bytes: int, fields: Iterable[str] = ()
-) -> ReceivedUpload:
+) -> UploadedFile:
     """Stream the multipart body of ``request``: its ``file`` part to disk, ``fields`` to memory.
 
     413 past ``max_bytes`` (checked on Content-Length first, then on the bytes received); 415 for
@@ -219,4 +192,4 @@ async def receive_upload(
     except BaseException:
         sink.discard()
         raise
-    return ReceivedUpload(sink.path, sink.filename, sink.size, sink.digest.hexdigest(), sink.fields)
+    return UploadedFile(sink.path, sink.filename, sink.size, sink.digest.hexdigest(), sink.fields)

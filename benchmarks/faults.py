@@ -42,7 +42,7 @@ from service.db.session import session_scope
 from tests.e2e.service_processes import ServiceProcess
 from tests.faults.cluster import TERMINAL, Cluster, cluster_database, no_loss_problems, tiny_spec
 from tests.fixtures.servers import running_postgres
-from worker.celery_app import RUN_JOB_TASK, celery_app
+from service.broker import RUN_JOB_TASK, celery_app
 
 FAULT_KINDS = ("sigkill_worker", "sigkill_child", "sigterm_worker", "redis_restart", "duplicate_send")
 

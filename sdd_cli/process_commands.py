@@ -41,7 +41,7 @@ def worker_command(concurrency: int | None, queues: str | None, loglevel: str, p
     """Run a Celery worker that trains queued jobs."""
     settings = load_settings()
     # Imported here: the worker module loads Celery and the training stack, which other commands do not need.
-    from worker.celery_app import celery_app
+    from service.broker import celery_app
 
     celery_app.worker_main([
         "worker",

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # HTTP
     cors_origins: list[str] = Field(default_factory=list)
 
-    # Abuse limits (see api.rate_limit, api.job_submission): requests per minute per API token
+    # Abuse limits (see api.rate_limit, domain.submission): requests per minute per API token
     # (per client IP without a known token) in bursts of up to ``rate_limit_burst``, 0 turns rate
     # limiting off; jobs queued, running or cancelling per tenant, 0 for no limit.
     rate_limit_per_minute: int = Field(default=600, ge=0)

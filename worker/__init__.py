@@ -1,10 +1,10 @@
-"""The Celery side of sdd-jobs: the app, the queue the API sends to, and the training task.
+"""The Celery side of sdd-jobs: the training task and what keeps jobs alive around it.
 
-* ``worker.celery_app`` — the Celery app, configured from ``service.settings``.
-* ``worker.queue`` — ``enqueue_job`` and ``check_broker`` (light: the API imports them).
+The Celery app (``service.broker``) and the sending side (``service.job_queue``, which the API
+uses too) live in ``service``; the rules a job is validated and moved by live in ``domain``.
+
 * ``worker.tasks`` — the ``sdd.run_job`` task and the start-up re-enqueue of queued jobs.
 * ``worker.runner`` — claims a job, trains it with ``sdd_core.trainer``, records the outcome.
-* ``worker.spec_resolution`` — the stored REST spec (ids) -> a ``JobSpec`` (files).
 * ``worker.training_callbacks`` — epochs, checkpoints and when to stop (cancel, shutdown, time limit).
 * ``worker.lease_heartbeat`` — the thread that renews a running job's lease.
 * ``worker.shutdown`` — SIGTERM / warm shutdown -> the running job stops at its next batch.
@@ -14,5 +14,5 @@
 * ``worker.resumption`` — the checkpoint a stopping attempt leaves, and the next attempt's resume.
 * ``worker.failures`` — an exception -> the error code and message stored on a failed job.
 
-Run a worker with ``sdd worker`` (see ``service.cli``).
+Run a worker with ``sdd worker``.
 """

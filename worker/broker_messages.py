@@ -21,7 +21,7 @@ from typing import Any
 import redis
 from celery import Celery
 
-from worker.celery_app import RUN_JOB_TASK
+from service.broker import RUN_JOB_TASK
 
 log = logging.getLogger(__name__)
 

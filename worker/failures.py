@@ -1,6 +1,9 @@
 """Why a job failed, as an ``(error_code, message)`` pair stored on the job.
 
 * ``SDDError`` subclasses carry their own code (``invalid_spec``, ``teacher_error``, …);
+* a domain refusal (the job validated again before training, ``domain.validation``) keeps its
+  code, except that a dataset or teacher that is gone or not usable any more is stored as
+  ``dataset_error`` / ``teacher_error``, what the job's owner has to fix;
 * running out of host or GPU memory is ``out_of_memory``, a full disk ``disk_full`` — also when
   the error was raised from (``__cause__``/``__context__``) such an error;
 * a worker stopped while the job ran is ``interrupted`` (the runner re-queues such a job instead
@@ -8,7 +11,7 @@
 * anything else is a bug: ``internal_error`` with the exception type, and a logged traceback.
 
 Two codes are set elsewhere: ``timeout`` (the runner, past ``SDD_JOB_TIME_LIMIT_SECONDS``) and
-``worker_lost`` (``service.job_recovery``, after ``SDD_JOB_MAX_ATTEMPTS`` lost attempts).
+``worker_lost`` (``domain.recovery``, after ``SDD_JOB_MAX_ATTEMPTS`` lost attempts).
 
 Messages are shown to users, so ``redact_paths`` replaces the worker's folders in them: an
 uploaded dataset's folder becomes ``<dataset ds_…>`` (a bad image's path stays useful), the
@@ -22,7 +25,8 @@ from collections.abc import Iterator
 
 import torch
 
-from sdd_core.errors import SDDError
+from domain.errors import Conflict, DomainError, NotFound
+from sdd_core.errors import DataError, SDDError, TeacherError
 from service.artifacts import dataset_key
 from service.settings import Settings
 
@@ -46,6 +50,8 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
     """The error code and user-facing message to store for a job that raised ``exc``."""
     if isinstance(exc, SDDError):
         return exc.code, str(exc)
+    if isinstance(exc, DomainError):
+        return _reference_code(exc), exc.message
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return "interrupted", "the worker was stopped while this job ran; submit the job again"
     for cause in _chain(exc):
@@ -59,6 +65,16 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
         if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
             return "disk_full", f"no space left on the worker's disk: {cause}"
     return "internal_error", f"{type(exc).__name__}: {exc}"
+
+
+_REFERENCE_CODES = {"dataset": DataError.code, "teacher": TeacherError.code}
+
+
+def _reference_code(exc: DomainError) -> str:
+    """A missing or unusable dataset or teacher is a ``dataset_error`` / ``teacher_error`` of the job."""
+    if isinstance(exc, (NotFound, Conflict)) and exc.location and exc.location[0] in _REFERENCE_CODES:
+        return _REFERENCE_CODES[str(exc.location[0])]
+    return exc.code
 
 
 def redact_paths(message: str, settings: Settings) -> str:

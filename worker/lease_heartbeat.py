@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from service import job_lifecycle
+from domain import transitions
 from service.db.session import session_scope
 from service.settings import Settings
 
@@ -48,7 +48,7 @@ class LeaseHeartbeat:
     def renew(self) -> bool:
         """One renewal now; False (and ``lost`` set) if the job is no longer this attempt's."""
         with session_scope(self.settings) as session:
-            renewed = job_lifecycle.renew_lease(
+            renewed = transitions.renew_lease(
                 session, self.job_id, self.worker, self.settings.job_lease_seconds, run_seconds=self.run_seconds()
             )
         if not renewed:

@@ -6,7 +6,7 @@ A daemon thread in the worker's main process (started on ``worker_ready``, see
 
 1. **Leases.** Jobs whose lease expired are re-queued (and sent), failed ``worker_lost`` after
    ``SDD_JOB_MAX_ATTEMPTS`` lost attempts, or cancelled if a cancel was pending
-   (``service.job_recovery.reap_expired``).
+   (``domain.recovery.reap_expired``).
 2. **Broker.** The database is the record of every job: a job ``queued`` in SQL whose last
    message is older than ``SDD_REQUEUE_AFTER_SECONDS`` is sent again, unless the broker shows
    its message still waiting (``worker.broker_messages``). This brings back jobs lost with a
@@ -22,12 +22,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from service import job_lifecycle, job_recovery
+from domain import recovery, transitions
 from service.db.session import session_scope
 from service.settings import Settings
 from worker.broker_messages import pending_job_ids
-from worker.celery_app import celery_app
-from worker.queue import enqueue_job
+from service.broker import celery_app
+from service.job_queue import enqueue_job
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,14 @@ def send_jobs(settings: Settings, job_ids: list[str], send: Callable[[str], None
         log.warning("could not send %d job(s) to the broker: %s; trying again later", len(job_ids) - len(sent), exc)
     if sent:
         with session_scope(settings) as session:
-            job_lifecycle.mark_enqueued(session, sent)
+            transitions.mark_enqueued(session, sent)
     return sent
 
 
 def reap_and_reconcile(settings: Settings, send: Callable[[str], None] = enqueue_job) -> ReaperPass:
     """One pass of the reaper: expired leases, then queued jobs the broker may have lost."""
     with session_scope(settings) as session:
-        reaped = job_recovery.reap_expired(session, max_attempts=settings.job_max_attempts)
+        reaped = recovery.reap_expired(session, max_attempts=settings.job_max_attempts)
     for job_id in reaped.requeued:
         log.warning("job %s: lease expired (worker lost); re-queued to resume from its newest checkpoint", job_id)
     for job_id in reaped.failed:
@@ -70,19 +70,19 @@ def reap_and_reconcile(settings: Settings, send: Callable[[str], None] = enqueue
     send_jobs(settings, reaped.requeued, send)
 
     with session_scope(settings) as session:
-        stale = job_recovery.jobs_to_enqueue(session, settings.requeue_after_seconds)
+        stale = recovery.jobs_to_enqueue(session, settings.requeue_after_seconds)
     resent: list[str] = []
     if stale:
         pending = pending_job_ids(celery_app) or set()
         # Read again after the broker: a message a worker took meanwhile is in neither list for a
         # moment (Redis pops it, then files it as unacked), but its job is no longer stale here.
         with session_scope(settings) as session:
-            stale = [job_id for job_id in job_recovery.jobs_to_enqueue(session, settings.requeue_after_seconds)
+            stale = [job_id for job_id in recovery.jobs_to_enqueue(session, settings.requeue_after_seconds)
                      if job_id in set(stale)]
         waiting = [job_id for job_id in stale if job_id in pending]
         if waiting:  # their message is still in the broker: look again after requeue_after
             with session_scope(settings) as session:
-                job_lifecycle.mark_enqueued(session, waiting)
+                transitions.mark_enqueued(session, waiting)
         resent = send_jobs(settings, [job_id for job_id in stale if job_id not in pending], send)
         if resent:
             log.warning("re-sent %d job(s) queued in the database but missing from the broker: %s",

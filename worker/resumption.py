@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sdd_core.trainer.options import TrainResult
-from service import job_lifecycle
+from domain import transitions
 from service.db.models import JobMetric
 from service.db.session import session_scope
 from service.settings import Settings
@@ -37,9 +37,9 @@ def keep_stop_checkpoint(settings: Settings, store: Any, job_id: str, owner: str
         return
     try:
         with session_scope(settings) as session:
-            job_lifecycle.ensure_owner(session, job_id, owner)
+            transitions.ensure_owner(session, job_id, owner)
             row = store_artifact(session, store, job_id, STOP_CHECKPOINT, path, epoch=stop.epoch)
-            job_lifecycle.record_event(
+            transitions.record_event(
                 session, job_id, "checkpoint", f"checkpoint at batch {stop.batch}/{stop.batches} of epoch "
                 f"{stop.epoch} stored (the worker is shutting down)",
                 {"epoch": stop.epoch - 1, "batch": stop.batch, "batches": stop.batches, "key": row.key,
@@ -60,7 +60,7 @@ def record_resume(session: Session, job_id: str, resume: ResumePoint) -> None:
         data = {"epoch": resume.epoch, "batch": resume.batch}
     else:
         message, data = f"resuming after epoch {resume.epoch}", {"epoch": resume.epoch}
-    job_lifecycle.record_event(session, job_id, "resumed", message, data)
+    transitions.record_event(session, job_id, "resumed", message, data)
     log.info("job %s: %s", job_id, message)
 
 

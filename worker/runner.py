@@ -15,7 +15,7 @@ Every path ends in a terminal status, back in the queue, or leaves a job someone
 
 While it trains, a heartbeat thread renews the job's lease (``worker.lease_heartbeat``); a
 process killed outright stops renewing it and the reaper of any worker re-queues the job
-(``service.job_recovery``), which then resumes from its newest stored checkpoint on whichever
+(``domain.recovery``), which then resumes from its newest stored checkpoint on whichever
 worker claims it. Every write of an attempt names it as the job's owner, so a stale attempt
 cannot overwrite what the current one records.
 
@@ -41,19 +41,19 @@ from sqlalchemy import select
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import train
 from sdd_core.trainer.options import TrainOptions, TrainResult
-from service import job_lifecycle
+from domain import transitions
 from service.artifacts import get_artifact_store
 from service.db.models import Job
 from service.db.session import session_scope
-from service.job_lifecycle import LeaseLost
+from domain.transitions import LeaseLost
 from service.settings import Settings, get_settings
+from domain.validation import trainable_spec
 from worker.failures import classify_failure, redact_paths
 from worker.job_artifacts import latest_checkpoint, store_artifact
 from worker.job_plots import store_curve_plots
 from worker.lease_heartbeat import LeaseHeartbeat
-from worker.queue import enqueue_job
+from service.job_queue import enqueue_job
 from worker.resumption import keep_stop_checkpoint, record_resume, restore_metrics_log
-from worker.spec_resolution import resolve_job_spec
 from worker.training_callbacks import JobCallbacks, json_safe
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     owner = attempt_owner()
     with session_scope(settings) as session:
-        if not job_lifecycle.claim(session, job_id, owner, settings.job_lease_seconds):
+        if not transitions.claim(session, job_id, owner, settings.job_lease_seconds):
             job = session.get(Job, job_id)
             if job is None:
                 log.warning("job %s: no such job; message dropped", job_id)
@@ -141,7 +141,7 @@ def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: Leas
     with session_scope(settings) as session:
         job = session.get(Job, job_id)
         assert job is not None
-        spec = resolve_job_spec(session, job, store)
+        spec = trainable_spec(session, settings, job, store)
         rest_dataset = str(job.spec["dataset"])
         resume = latest_checkpoint(session, store, job_id)
         if resume is not None:
@@ -186,7 +186,7 @@ def _release_for_shutdown(attempt: Attempt) -> str:
     job_id = attempt.job_id
     try:
         with session_scope(attempt.settings) as session:
-            status = job_lifecycle.release(
+            status = transitions.release(
                 session, job_id, attempt.owner, reason="shutdown", run_seconds=attempt.run_seconds(),
                 message="re-queued: the worker is shutting down; the job resumes from its newest checkpoint",
             )
@@ -201,7 +201,7 @@ def _release_for_shutdown(attempt: Attempt) -> str:
     try:
         enqueue_job(job_id)
         with session_scope(attempt.settings) as session:
-            job_lifecycle.mark_enqueued(session, [job_id])
+            transitions.mark_enqueued(session, [job_id])
     except Exception as exc:  # the reconciler (or the next worker start) sends it
         log.warning("job %s: could not send it again (%s); a worker's reconciler will", job_id, exc)
     return "queued"
@@ -216,7 +216,7 @@ def _record_success(
     if rest_dataset != spec.dataset:  # an uploaded dataset: the card names its id, not a server path
         _rename_card_dataset(result.card_path, spec.dataset, rest_dataset)
     with session_scope(settings) as session:
-        job_lifecycle.ensure_owner(session, job_id, attempt.owner)
+        transitions.ensure_owner(session, job_id, attempt.owner)
         store_artifact(session, store, job_id, "student", result.student_path)
         store_artifact(session, store, job_id, "card", result.card_path)
     _keep_metrics(attempt, store, work_dir)
@@ -255,12 +255,12 @@ def _record_failure(attempt: Attempt, exc: BaseException) -> str:
 
 
 def _finish(attempt: Attempt, status: str, **kwargs: Any) -> None:
-    """``job_lifecycle.finish`` for this attempt, retried over a short database outage; logs if it never lands."""
+    """``transitions.finish`` for this attempt, retried over a short database outage; logs if it never lands."""
     job_id = attempt.job_id
     for delay in (*FINISH_RETRY_DELAYS_S, None):
         try:
             with session_scope(attempt.settings) as session:
-                if not job_lifecycle.finish(session, job_id, status, worker=attempt.owner, **kwargs):
+                if not transitions.finish(session, job_id, status, worker=attempt.owner, **kwargs):
                     row = session.execute(select(Job.status, Job.worker).where(Job.id == job_id)).one_or_none()
                     log.warning("job %s: not moved to %s, it is already %s (worker %s)", job_id, status,
                                 *(row or ("gone", None)))
@@ -281,7 +281,7 @@ def _keep_metrics(attempt: Attempt, store: Any, work_dir: Path) -> None:
         return
     try:
         with session_scope(attempt.settings) as session:
-            job_lifecycle.ensure_owner(session, attempt.job_id, attempt.owner)
+            transitions.ensure_owner(session, attempt.job_id, attempt.owner)
             store_artifact(session, store, attempt.job_id, "metrics", path)
     except Exception:
         log.warning("job %s: could not store metrics.jsonl", attempt.job_id, exc_info=True)
@@ -292,7 +292,7 @@ def _keep_curve_plots(attempt: Attempt, store: Any) -> None:
     try:
         with session_scope(attempt.settings) as session:
             kinds = [artifact.kind for artifact in store_curve_plots(session, store, attempt.job_id)]
-            job_lifecycle.ensure_owner(session, attempt.job_id, attempt.owner)  # drawn unlocked; fenced before commit
+            transitions.ensure_owner(session, attempt.job_id, attempt.owner)  # drawn unlocked; fenced before commit
         if kinds:
             log.info("job %s: training curves stored (%s)", attempt.job_id, ", ".join(kinds))
     except Exception:

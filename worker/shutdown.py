@@ -35,7 +35,7 @@ from billiard.process import current_process
 from celery.signals import worker_shutting_down
 from celery.worker import state
 
-from worker.celery_app import RUN_JOB_TASK
+from service.broker import RUN_JOB_TASK
 
 # The forwarded SIGTERM and the process manager's own (sent to the whole group) are one request.
 SAME_REQUEST_S = 2.0

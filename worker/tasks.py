@@ -20,7 +20,7 @@ from sqlalchemy import select
 from service.db.models import Job
 from service.db.session import get_engine, session_scope
 from service.settings import get_settings
-from worker.celery_app import RUN_JOB_TASK, celery_app, ensure_broker_folders
+from service.broker import RUN_JOB_TASK, celery_app, ensure_broker_folders
 from worker.reaper import Reaper, send_jobs
 from worker.runner import run_job
 from worker.shutdown import stop_signal_sets_flag

@@ -11,7 +11,7 @@ in ``stop_reason`` for the runner:
   failed, or the poll finds another owner): the attempt stops without recording anything.
 
 With an owner (``worker``), every write is fenced: epochs and checkpoints are recorded only while
-that attempt still holds the job (``job_lifecycle.ensure_owner``).
+that attempt still holds the job (``transitions.ensure_owner``).
 
 ``on_batch_end`` also runs after every batch; it stores the batch position (``jobs.batch`` /
 ``jobs.batches``) at most once per ``BATCH_PROGRESS_SECONDS``, plus at each epoch's last batch, and
@@ -31,9 +31,10 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from sdd_core.trainer.options import EpochMetrics, TrainCallbacks
-from service import job_lifecycle
+from domain import transitions
 from service.db.session import session_scope
-from service.job_lifecycle import ACTIVE_STATUSES, LeaseLost
+from domain.status import ACTIVE
+from domain.transitions import LeaseLost
 from service.settings import Settings
 from worker.job_artifacts import prune_checkpoints, store_artifact
 from worker.shutdown import shutdown_requested
@@ -98,7 +99,7 @@ class JobCallbacks:
     def on_epoch_end(self, metrics: EpochMetrics) -> None:
         self._check_lease()
         with session_scope(self.settings) as session:
-            recorded = job_lifecycle.record_epoch(session, self.job_id, json_safe(dict(metrics)), worker=self.worker)
+            recorded = transitions.record_epoch(session, self.job_id, json_safe(dict(metrics)), worker=self.worker)
         log.info(
             "job %s: epoch %s/%s %s, val top-1 %.2f%%", self.job_id, metrics.get("epoch"), metrics.get("epochs"),
             "recorded" if recorded else "replayed (recorded by an earlier attempt)",
@@ -109,9 +110,9 @@ class JobCallbacks:
         self._check_lease()
         with session_scope(self.settings) as session:
             if self.worker is not None:  # held until the commit: no other attempt writes this key meanwhile
-                job_lifecycle.ensure_owner(session, self.job_id, self.worker)
+                transitions.ensure_owner(session, self.job_id, self.worker)
             row = store_artifact(session, self.store, self.job_id, "checkpoint", path, epoch=epoch)
-            job_lifecycle.record_event(
+            transitions.record_event(
                 session, self.job_id, "checkpoint", f"checkpoint of epoch {epoch} stored",
                 {"epoch": epoch, "key": row.key, "size_bytes": row.size_bytes},
             )
@@ -129,7 +130,7 @@ class JobCallbacks:
         self._next_batch_write = now + BATCH_PROGRESS_SECONDS
         try:
             with session_scope(self.settings) as session:
-                job_lifecycle.record_batch_progress(session, self.job_id, epoch, batch, batches, self.worker)
+                transitions.record_batch_progress(session, self.job_id, epoch, batch, batches, self.worker)
         except SQLAlchemyError as exc:
             if now >= self._next_batch_warning:
                 self._next_batch_warning = now + BATCH_WARNING_SECONDS
@@ -155,11 +156,11 @@ class JobCallbacks:
     def _poll(self) -> None:
         """Read the job's status, owner and cancel flag (one query)."""
         with session_scope(self.settings) as session:
-            state = job_lifecycle.job_state(session, self.job_id)
+            state = transitions.job_state(session, self.job_id)
         if state is None:
             raise LeaseLost(self.job_id, str(self.worker))
         status, owner, cancel = state
-        if self.worker is not None and (owner != self.worker or status not in ACTIVE_STATUSES):
+        if self.worker is not None and (owner != self.worker or status not in ACTIVE):
             self.lost.set()
             self._check_lease()
         if cancel:

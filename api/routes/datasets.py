@@ -7,14 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from api.dataset_ingest import ingest_dataset
 from api.deps import CurrentTenant, SessionDep, SettingsDep
-from api.ownership import get_owned
-from api.pagination import PageDep, page_of
+from api.pagination import PageDep
 from api.schemas.datasets import DatasetPublic, DatasetsPublic
 from api.schemas.errors import error_responses
 from api.uploads import multipart_openapi, receive_upload
-from service.db.models import Dataset
+from domain import datasets
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -50,14 +48,14 @@ async def upload_dataset(
         request, work_dir=settings.work_dir, max_bytes=settings.max_upload_bytes, fields=("name",)
     )
     row = await run_in_threadpool(
-        ingest_dataset, session, settings, tenant, upload, upload.fields.get("name")
+        datasets.ingest_dataset, session, settings, tenant, upload, upload.fields.get("name")
     )
     return DatasetPublic.model_validate(row)
 
 
 @router.get("", response_model=DatasetsPublic, summary="List your datasets, newest first")
 def list_datasets(session: SessionDep, tenant: CurrentTenant, page: PageDep) -> DatasetsPublic:
-    rows, has_more = page_of(session, Dataset, tenant.id, page)
+    rows, has_more = datasets.list_datasets(session, tenant.id, page)
     return DatasetsPublic(data=[DatasetPublic.model_validate(row) for row in rows], has_more=has_more)
 
 
@@ -67,4 +65,4 @@ def list_datasets(session: SessionDep, tenant: CurrentTenant, page: PageDep) -> 
 def get_dataset(
     dataset_id: Annotated[str, Path(max_length=40)], session: SessionDep, tenant: CurrentTenant
 ) -> DatasetPublic:
-    return DatasetPublic.model_validate(get_owned(session, Dataset, tenant.id, dataset_id, kind="dataset"))
+    return DatasetPublic.model_validate(datasets.get_dataset(session, tenant.id, dataset_id))

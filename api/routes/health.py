@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from api.errors import error_response
 from api.schemas.errors import error_responses
 from service.db.session import check_database
-from worker.queue import check_broker
+from service.job_queue import check_broker
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)

@@ -9,9 +9,8 @@ from fastapi.responses import Response
 
 from api.curves_response import LIVE_CACHE_CONTROL, STORED_CACHE_CONTROL, curves_response
 from api.deps import CurrentTenant, SessionDep, SettingsDep
-from api.ownership import get_owned
 from api.schemas.errors import error_responses
-from service.db.models import Job
+from domain.job_reads import get_job
 from service.plots import MEDIA_TYPES, PlotFormat
 
 router = APIRouter(prefix="/jobs/{job_id}/plots", tags=["job results"], responses=error_responses(404))
@@ -57,7 +56,7 @@ def _responses(fmt: PlotFormat) -> dict[int | str, dict[str, Any]]:
     description=DESCRIPTION,
 )
 def job_curves_png(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> Response:
-    return curves_response(session, settings, get_owned(session, Job, tenant.id, job_id, kind="job"), "png")
+    return curves_response(session, settings, get_job(session, tenant.id, job_id), "png")
 
 
 @router.get(
@@ -68,4 +67,4 @@ def job_curves_png(job_id: JobId, session: SessionDep, settings: SettingsDep, te
     description=DESCRIPTION + "\nThe SVG is self-contained (no external references); its text stays text.\n",
 )
 def job_curves_svg(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> Response:
-    return curves_response(session, settings, get_owned(session, Job, tenant.id, job_id, kind="job"), "svg")
+    return curves_response(session, settings, get_job(session, tenant.id, job_id), "svg")

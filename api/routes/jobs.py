@@ -7,14 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
 from api.deps import CurrentTenant, SessionDep, SettingsDep
-from api.errors import ApiError
-from api.job_submission import IDEMPOTENCY_KEY_MAX, submit_job
-from api.ownership import get_owned
-from api.pagination import PageDep, page_of
+from api.pagination import PageDep
 from api.schemas.errors import error_responses
-from api.schemas.jobs import JobCreate, JobPublic, JobsPublic, JobStatus
-from service.db.models import TERMINAL_STATUSES, Job
-from service.job_lifecycle import request_cancel
+from api.schemas.jobs import JobCreate, JobPublic, JobsPublic
+from domain import job_reads
+from domain.cancellation import cancel_job as cancel_owned_job
+from domain.status import JobStatus
+from domain.submission import IDEMPOTENCY_KEY_MAX, submit_job
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -64,14 +63,13 @@ def list_jobs(
         JobStatus | None, Query(alias="status", description="Only jobs in this status.")
     ] = None,
 ) -> JobsPublic:
-    filters = [Job.status == status_] if status_ is not None else []
-    rows, has_more = page_of(session, Job, tenant.id, page, *filters)
+    rows, has_more = job_reads.list_jobs(session, tenant.id, page, status_)
     return JobsPublic(data=[JobPublic.from_row(job) for job in rows], has_more=has_more)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=error_responses(404), summary="Read a job")
 def get_job(job_id: JobId, session: SessionDep, tenant: CurrentTenant) -> JobPublic:
-    return JobPublic.from_row(get_owned(session, Job, tenant.id, job_id, kind="job"))
+    return JobPublic.from_row(job_reads.get_job(session, tenant.id, job_id))
 
 
 @router.post(
@@ -83,7 +81,4 @@ def get_job(job_id: JobId, session: SessionDep, tenant: CurrentTenant) -> JobPub
 )
 def cancel_job(job_id: JobId, session: SessionDep, tenant: CurrentTenant) -> JobPublic:
     """A queued job is cancelled at once; a running one becomes ``cancelling`` and stops at the next batch."""
-    job = get_owned(session, Job, tenant.id, job_id, kind="job")
-    if job.status in TERMINAL_STATUSES:
-        raise ApiError(409, "job_finished", f"job {job.id} already {job.status}; there is nothing to cancel")
-    return JobPublic.from_row(request_cancel(session, job))
+    return JobPublic.from_row(cancel_owned_job(session, tenant.id, job_id))

@@ -8,13 +8,11 @@ from fastapi import APIRouter, Path, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentTenant, SessionDep, SettingsDep
-from api.model_weights import register_model
-from api.ownership import get_owned
-from api.pagination import PageDep, page_of
+from api.pagination import PageDep
 from api.schemas.errors import error_responses
 from api.schemas.models import ModelPublic, ModelsPublic
 from api.uploads import multipart_openapi, receive_upload
-from service.db.models import UploadedModel
+from domain import uploaded_models
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -56,13 +54,13 @@ async def upload_model(
         max_bytes=settings.max_upload_bytes,
         fields=("arch", "num_classes", "name"),
     )
-    row = await run_in_threadpool(register_model, session, settings, tenant, upload)
+    row = await run_in_threadpool(uploaded_models.register_model, session, settings, tenant, upload)
     return ModelPublic.model_validate(row)
 
 
 @router.get("", response_model=ModelsPublic, summary="List your models, newest first")
 def list_models(session: SessionDep, tenant: CurrentTenant, page: PageDep) -> ModelsPublic:
-    rows, has_more = page_of(session, UploadedModel, tenant.id, page)
+    rows, has_more = uploaded_models.list_models(session, tenant.id, page)
     return ModelsPublic(data=[ModelPublic.model_validate(row) for row in rows], has_more=has_more)
 
 
@@ -70,4 +68,4 @@ def list_models(session: SessionDep, tenant: CurrentTenant, page: PageDep) -> Mo
 def get_model(
     model_id: Annotated[str, Path(max_length=40)], session: SessionDep, tenant: CurrentTenant
 ) -> ModelPublic:
-    return ModelPublic.model_validate(get_owned(session, UploadedModel, tenant.id, model_id, kind="model"))
+    return ModelPublic.model_validate(uploaded_models.get_model(session, tenant.id, model_id))

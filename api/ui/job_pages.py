@@ -15,9 +15,11 @@ from api.deps import SessionDep, SettingsDep
 from api.ui import job_views
 from api.ui.rendering import IMAGE_CSP, UiError, page, shown_as_page
 from api.ui.session import CheckedForm, FetchTenant, PageTenant
-from service.artifacts import get_artifact_store
-from service.db.models import JOB_STATUSES, TERMINAL_STATUSES, Job, Tenant
-from service.job_lifecycle import request_cancel
+from domain import job_reads
+from domain.cancellation import cancel_job as cancel_owned_job
+from domain.errors import Conflict, DomainError
+from domain.status import CANCELLABLE, JOB_STATUSES, TERMINAL, JobStatus
+from service.db.models import Job, Tenant
 from service.plots import job_label, render_curves
 
 logger = logging.getLogger("api.ui")
@@ -37,7 +39,7 @@ NOTICES = {
 
 def _job(session: Session, tenant: Tenant, job_id: str) -> Job:
     with shown_as_page():
-        return job_views.owned_job(session, tenant.id, job_id)
+        return job_reads.get_job(session, tenant.id, job_id)
 
 
 def _ids(values: list[str]) -> list[str]:
@@ -54,10 +56,10 @@ def _ids(values: list[str]) -> list[str]:
 # ---------------------------------------------------------------- jobs
 
 
-def _status_filter(status: str | None) -> str | None:
+def _status_filter(status: str | None) -> JobStatus | None:
     if status and status not in JOB_STATUSES:
         raise UiError(422, "Invalid request", f"status must be one of: {', '.join(JOB_STATUSES)}")
-    return status or None
+    return JobStatus(status) if status else None
 
 
 @router.get("", response_class=HTMLResponse)
@@ -88,26 +90,34 @@ def jobs_json(
 ) -> JSONResponse:
     """Live fields of the named jobs (or of the newest page) for our JS to update rows in place."""
     if ids:
-        jobs = job_views.jobs_by_ids(session, tenant.id, _ids([ids])[: job_views.LIST_PAGE_SIZE])
+        jobs = job_reads.jobs_by_ids(session, tenant.id, _ids([ids])[: job_views.LIST_PAGE_SIZE])
         rows = job_views.job_rows(session, jobs)
     else:
         rows, _ = job_views.list_jobs(session, tenant.id, _status_filter(status), None)
     return JSONResponse({"data": [row.live() for row in rows]}, headers={"Cache-Control": "no-store"})
 
 
+def _student(session: Session, job: Job) -> Any:
+    """The stored student of a succeeded job, for the download link; None for any other job."""
+    try:
+        return job_reads.finished_artifact(session, job, "student")
+    except DomainError:
+        return None
+
+
 def _job_context(session: Session, job: Job, notice: str | None = None) -> dict[str, Any]:
-    metrics = job_views.metrics_of(session, job.id)
+    metrics = job_reads.job_metrics(session, job.id)
     return {
         "job": job,
         "row": job_views.job_rows(session, [job])[0],
         "hyperparameters": job.spec.get("hyperparameters") or {},
         "accuracy": job_views.accuracy(job, metrics),
         "latest": metrics[-1] if metrics else None,
-        "events": job_views.events_of(session, job.id),
-        "checkpoints": job_views.checkpoints_of(session, job.id),
-        "student": job_views.student_of(session, job),
-        "cancellable": job.status in job_views.CANCELLABLE,
-        "terminal": job.status in TERMINAL_STATUSES,
+        "events": job_reads.job_events(session, job.id),
+        "checkpoints": job_reads.job_checkpoints(session, job.id),
+        "student": _student(session, job),
+        "cancellable": job.status in CANCELLABLE,
+        "terminal": job.status in TERMINAL,
         "notice": NOTICES.get(notice or ""),
     }
 
@@ -140,30 +150,27 @@ def download_student(
     job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: PageTenant
 ) -> FileResponse:
     job = _job(session, tenant, job_id)
-    artifact = job_views.student_of(session, job)
-    if artifact is None:
-        message = f"job {job.id} is {job.status}; its student exists once it has succeeded"
-        raise UiError(409, "Not possible now", message)
-    path = get_artifact_store(settings).path(artifact.key)
-    if not path.is_file():
-        raise UiError(404, "Not found", f"the student file of job {job.id} is missing from storage")
+    with shown_as_page():
+        artifact = job_reads.finished_artifact(session, job, "student")
+        path = job_reads.artifact_file(settings, artifact)
     return FileResponse(
         path,
         media_type="application/octet-stream",
-        filename=f"{job.id}-{job.spec['student'].replace('/', '_')}.safetensors",
+        filename=job_reads.student_filename(job),
         headers={"X-Content-SHA256": artifact.sha256},
     )
 
 
 @router.post("/jobs/{job_id}/cancel")
 def cancel_job(job_id: JobId, session: SessionDep, tenant: PageTenant, _fields: CheckedForm) -> Response:
-    job = _job(session, tenant, job_id)
-    if job.status in TERMINAL_STATUSES:
-        notice = "finished"
-    else:
-        notice = request_cancel(session, job).status
-        logger.info("dashboard: tenant %s cancelled job %s (now %s)", tenant.name, job.id, notice)
-    return RedirectResponse(f"/ui/jobs/{job.id}?notice={notice}", 303)
+    with shown_as_page():
+        try:
+            notice = str(cancel_owned_job(session, tenant.id, job_id).status)
+        except Conflict:
+            notice = "finished"
+        else:
+            logger.info("dashboard: tenant %s cancelled job %s (now %s)", tenant.name, job_id, notice)
+    return RedirectResponse(f"/ui/jobs/{job_id}?notice={notice}", 303)
 
 
 # ---------------------------------------------------------------- comparison
@@ -175,7 +182,7 @@ def _compared_jobs(session: Session, tenant: Tenant, ids: list[str]) -> list[Job
         raise UiError(422, "Pick jobs to compare", "Tick at least two jobs in the job list, then press Compare.")
     if len(wanted) > job_views.COMPARE_MAX_JOBS:
         raise UiError(422, "Too many jobs", f"Compare at most {job_views.COMPARE_MAX_JOBS} jobs at a time.")
-    jobs = job_views.jobs_by_ids(session, tenant.id, wanted)
+    jobs = job_reads.jobs_by_ids(session, tenant.id, wanted)
     missing = [i for i in wanted if i not in {job.id for job in jobs}]
     if missing:
         raise UiError(404, "Not found", f"no job with id {missing[0]!r}")
@@ -187,7 +194,7 @@ def compare_page(
     request: Request, session: SessionDep, tenant: PageTenant, ids: Annotated[list[str], Query()] = []
 ) -> Response:
     jobs = _compared_jobs(session, tenant, ids)
-    metrics = {job.id: job_views.metrics_of(session, job.id) for job in jobs}
+    metrics = {job.id: job_reads.job_metrics(session, job.id) for job in jobs}
     return page(
         request,
         "compare.html",
@@ -206,7 +213,7 @@ def compare_curves(
     session: SessionDep, tenant: FetchTenant, ids: Annotated[list[str], Query()] = []
 ) -> Response:
     jobs = _compared_jobs(session, tenant, ids)
-    series = {job_label(job.id, job.spec): job_views.metrics_of(session, job.id) for job in jobs}
+    series = {job_label(job.id, job.spec): job_reads.job_metrics(session, job.id) for job in jobs}
     session.commit()
     svg = render_curves(series, fmt="svg", title=f"{len(jobs)} jobs compared")
     return Response(svg, media_type="image/svg+xml", headers=OVERLAY_HEADERS)

@@ -1,7 +1,7 @@
-"""What the dashboard shows of jobs, read through the same tenant-scoped lookups as ``/v1``.
+"""How the dashboard lays out jobs: rows of the list, accuracies, the comparison table.
 
-Everything here takes the caller's tenant id: a job is found with ``api.ownership.get_owned``
-(another tenant's job is "not found"), lists with ``api.pagination.page_of``.
+The jobs themselves are read through ``domain.job_reads``, the functions the ``/v1`` routes use
+(another tenant's job is "not found"); nothing here queries the database itself.
 """
 
 from __future__ import annotations
@@ -10,16 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from api.ownership import get_owned
-from api.pagination import PageParams, page_of
-from service.db.models import TERMINAL_STATUSES, Artifact, Job, JobEvent, JobMetric
+from domain import job_reads
+from domain.ownership import PageParams
+from domain.status import TERMINAL, JobStatus
+from service.db.models import Job
 
 LIST_PAGE_SIZE = 50
 COMPARE_MAX_JOBS = 8
-CANCELLABLE = frozenset({"queued", "running"})
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class JobRow:
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return self.status in TERMINAL
 
     def live(self) -> dict[str, Any]:
         """The parts that change while the job runs (what our JS updates in place)."""
@@ -68,16 +67,8 @@ def teacher_ref(spec: dict[str, Any]) -> tuple[str | None, bool]:
     return None, False
 
 
-def latest_metrics(session: Session, jobs: list[Job]) -> dict[str, dict[str, Any]]:
-    """Each job's metrics row of its last finished epoch (jobs before their first epoch left out)."""
-    pairs = [and_(JobMetric.job_id == job.id, JobMetric.epoch == job.epoch) for job in jobs if job.epoch > 0]
-    if not pairs:
-        return {}
-    return {row.job_id: row.data for row in session.scalars(select(JobMetric).where(or_(*pairs)))}
-
-
 def job_rows(session: Session, jobs: list[Job]) -> list[JobRow]:
-    latest = latest_metrics(session, jobs)
+    latest = job_reads.latest_metrics(session, jobs)
     rows = []
     for job in jobs:
         teacher, teacher_is_job = teacher_ref(job.spec)
@@ -104,52 +95,11 @@ def job_rows(session: Session, jobs: list[Job]) -> list[JobRow]:
 
 
 def list_jobs(
-    session: Session, tenant_id: str, status: str | None, after: str | None
+    session: Session, tenant_id: str, status: JobStatus | None, after: str | None
 ) -> tuple[list[JobRow], bool]:
     """A page of the tenant's jobs, newest first, optionally of one status: (rows, more follow)."""
-    filters = [Job.status == status] if status else []
-    jobs, has_more = page_of(session, Job, tenant_id, PageParams(limit=LIST_PAGE_SIZE, after=after), *filters)
+    jobs, has_more = job_reads.list_jobs(session, tenant_id, PageParams(limit=LIST_PAGE_SIZE, after=after), status)
     return job_rows(session, list(jobs)), has_more
-
-
-def jobs_by_ids(session: Session, tenant_id: str, ids: list[str]) -> list[Job]:
-    """The tenant's jobs among ``ids``, in the order given (others' and unknown ids left out)."""
-    found = {
-        job.id: job
-        for job in session.scalars(select(Job).where(Job.tenant_id == tenant_id, Job.id.in_(ids)))
-    }
-    return [found[i] for i in ids if i in found]
-
-
-def owned_job(session: Session, tenant_id: str, job_id: str) -> Job:
-    """The tenant's job ``job_id``; ``ApiError`` 404 otherwise (also for another tenant's job)."""
-    return get_owned(session, Job, tenant_id, job_id, kind="job")
-
-
-def metrics_of(session: Session, job_id: str) -> list[dict[str, Any]]:
-    rows = session.scalars(select(JobMetric).where(JobMetric.job_id == job_id).order_by(JobMetric.epoch))
-    return [row.data for row in rows]
-
-
-def events_of(session: Session, job_id: str) -> list[JobEvent]:
-    return list(session.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)))
-
-
-def checkpoints_of(session: Session, job_id: str) -> list[Artifact]:
-    return list(
-        session.scalars(
-            select(Artifact)
-            .where(Artifact.job_id == job_id, Artifact.kind == "checkpoint")
-            .order_by(Artifact.epoch)
-        )
-    )
-
-
-def student_of(session: Session, job: Job) -> Artifact | None:
-    """The stored student of a succeeded job; None for any other job."""
-    if job.status != "succeeded":
-        return None
-    return session.scalar(select(Artifact).where(Artifact.job_id == job.id, Artifact.kind == "student"))
 
 
 def accuracy(job: Job, metrics: list[dict[str, Any]]) -> dict[str, float | None]:

@@ -19,10 +19,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.errors import ApiError
+from api.errors import domain_status
 from api.schemas.common import as_utc
 from api.ui.session import CSRF_FIELD, csrf_token, set_csrf_cookie
-from service.db.models import TERMINAL_STATUSES
+from domain.errors import DomainError
+from domain.status import TERMINAL
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -106,7 +107,7 @@ environment.filters.update(
     share=format_share,
     as_options=as_options,
 )
-environment.globals.update(terminal_statuses=TERMINAL_STATUSES, csrf_field=CSRF_FIELD, field_id=field_id)
+environment.globals.update(terminal_statuses=TERMINAL, csrf_field=CSRF_FIELD, field_id=field_id)
 templates = Jinja2Templates(env=environment)
 
 
@@ -147,9 +148,10 @@ class UiError(Exception):
 
 @contextmanager
 def shown_as_page() -> Iterator[None]:
-    """Turn an ``ApiError`` from the shared lookups (404, 422, 409) into an error page."""
+    """Turn a ``DomainError`` from the shared reads and rules (404, 409, 422) into an error page."""
     try:
         yield
-    except ApiError as exc:
+    except DomainError as exc:
+        status = domain_status(exc)
         titles = {404: "Not found", 409: "Not possible now", 422: "Invalid request"}
-        raise UiError(exc.status_code, titles.get(exc.status_code, "Error"), exc.message) from exc
+        raise UiError(status, titles.get(status, "Error"), exc.message) from exc

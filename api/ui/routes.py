@@ -15,7 +15,7 @@ Security design:
   calls to the JSON API because the bearer token then never reaches page scripts and the buttons
   work without JS; SameSite=Strict already stops cross-site posts, CSRF tokens make sure of it.
 - **Tenancy.** Every lookup goes through the tenant-scoped helpers ``/v1`` uses
-  (``api.ownership.get_owned``, ``api.pagination.page_of``) with sessions from
+  (``domain.job_reads``, ``domain.ownership``) with sessions from
   ``app.state.sessionmaker``; another tenant's job is "not found" and never appears in any HTML.
 - **Output.** Templates are autoescaped; pages carry a CSP that allows only our own script and
   style files (no inline code), so even a stored ``<script>`` in a job's metadata stays text.

@@ -2,7 +2,7 @@
 
 Validation is not repeated here: text fields become the JSON body the REST API would get (empty
 means "not given"; comma lists become lists) and ``JobCreate`` checks it; the caller then submits
-through ``api.job_submission.submit_job`` like ``POST /v1/jobs``. Every refusal, from either
+through ``domain.submission.submit_job`` like ``POST /v1/jobs``. Every refusal, from either
 step, comes back as ``(param, message)`` so the form can show it next to its field.
 
 Hyper-parameters are pre-filled with ``method_defaults(method)``. A value left as pre-filled is
@@ -19,19 +19,21 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.errors import ApiError, describe_validation_error
+from api.errors import describe_validation_error
 from api.schemas.jobs import JobCreate
+from domain import datasets, job_reads, uploaded_models
+from domain.errors import DomainError
+from domain.ownership import PageParams
+from domain.status import JobStatus
 from sdd_core.data import list_datasets
-from sdd_core.errors import SDDError, SpecError
 from sdd_core.models import list_models
 from sdd_core.spec import METHODS, SD_METHODS, DistillationSettings, Hyperparameters, method_defaults
-from service.db.models import Dataset, Job, UploadedModel
 
 HYPER_PREFIX = "hyperparameters."
 TOP_FIELDS = ("dataset", "student", "method", "teacher", "scales", "beta", "seed", "image_size", "metadata")
+DATASET_CHOICES_MAX = 500
 TEACHER_CHOICES_MAX = 100
 _SPLIT = re.compile(r"[\s,]+")
 
@@ -138,32 +140,23 @@ class FormChoices:
 
 def form_choices(session: Session, tenant_id: str) -> FormChoices:
     """What the selects offer: the catalog plus this tenant's datasets, succeeded jobs and models."""
-    datasets = [(name, name) for name in list_datasets()]
-    for ds in session.scalars(
-        select(Dataset).where(Dataset.tenant_id == tenant_id).order_by(Dataset.created_at.desc())
-    ):
-        datasets.append((ds.id, f"{ds.name} ({ds.id}, {ds.num_classes} classes)"))
+    dataset_choices = [(name, name) for name in list_datasets()]
+    uploaded, _ = datasets.list_datasets(session, tenant_id, PageParams(limit=DATASET_CHOICES_MAX))
+    for ds in uploaded:
+        dataset_choices.append((ds.id, f"{ds.name} ({ds.id}, {ds.num_classes} classes)"))
     teachers = [("", "none (method ce)")]
-    for job in session.scalars(
-        select(Job)
-        .where(Job.tenant_id == tenant_id, Job.status == "succeeded")
-        .order_by(Job.created_at.desc())
-        .limit(TEACHER_CHOICES_MAX)
-    ):
+    succeeded, _ = job_reads.list_jobs(session, tenant_id, PageParams(limit=TEACHER_CHOICES_MAX), JobStatus.SUCCEEDED)
+    for job in succeeded:
         top1 = (job.result or {}).get("val_top1")
         accuracy = f", top-1 {top1:.2f}%" if isinstance(top1, (int, float)) else ""
         label = f"{job.id}: {job.spec['method']} → {job.spec['student']} on {job.spec['dataset']}{accuracy}"
         teachers.append((f"job:{job.id}", label))
-    for model in session.scalars(
-        select(UploadedModel)
-        .where(UploadedModel.tenant_id == tenant_id)
-        .order_by(UploadedModel.created_at.desc())
-        .limit(TEACHER_CHOICES_MAX)
-    ):
+    models, _ = uploaded_models.list_models(session, tenant_id, PageParams(limit=TEACHER_CHOICES_MAX))
+    for model in models:
         name = model.name or model.id
         teachers.append((f"model:{model.id}", f"uploaded {name}: {model.arch}, {model.num_classes} classes"))
     methods = [(m, f"{m} (scale decoupled)" if m in SD_METHODS else m) for m in METHODS]
-    return FormChoices(datasets=datasets, students=list_models(), methods=methods, teachers=teachers)
+    return FormChoices(datasets=dataset_choices, students=list_models(), methods=methods, teachers=teachers)
 
 
 def initial_values(choices: FormChoices) -> dict[str, str]:
@@ -239,12 +232,7 @@ def parse_job(fields: dict[str, str]) -> tuple[JobCreate | None, FormErrors]:
 def submission_errors(exc: Exception) -> FormErrors:
     """The refusal ``submit_job`` raised, as form errors."""
     errors = FormErrors()
-    if isinstance(exc, ApiError):
-        errors.add(exc.param, exc.message)
-    elif isinstance(exc, SpecError):
-        errors.add(exc.field, exc.message)
-    elif isinstance(exc, SDDError):
-        errors.add(None, exc.message)
-    else:
+    if not isinstance(exc, DomainError):
         raise exc
+    errors.add(exc.param, exc.message)
     return errors

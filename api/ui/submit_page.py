@@ -8,8 +8,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import SessionDep, SettingsDep
-from api.errors import ApiError
-from api.job_submission import submit_job
 from api.ui.rendering import page
 from api.ui.session import CheckedForm, PageTenant
 from api.ui.submit_form import (
@@ -22,7 +20,8 @@ from api.ui.submit_form import (
     parse_job,
     submission_errors,
 )
-from sdd_core.errors import SDDError
+from domain.errors import DomainError
+from domain.submission import submit_job
 from service.db.models import Tenant
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -64,10 +63,10 @@ def submit(
     if spec is not None:
         try:
             submission = submit_job(session, settings, tenant, spec, key)
-        except (ApiError, SDDError) as exc:
+        except DomainError as exc:
             session.rollback()
             errors = submission_errors(exc)
-            if isinstance(exc, ApiError) and exc.code == "idempotency_conflict":
+            if exc.code == "idempotency_conflict":
                 key = None  # the form was sent before with other values; the next try is a new job
         else:
             return RedirectResponse(f"/ui/jobs/{submission.job.id}", 303)

@@ -22,7 +22,7 @@ from api.app import create_app
 from service.artifacts import get_artifact_store, job_card_key, job_student_key
 from service.db.models import Artifact
 from service.db.session import get_sessionmaker
-from service.job_lifecycle import claim, finish
+from domain.transitions import claim, finish
 from service.migrate import upgrade
 from service.settings import Settings
 from service.tokens import create_token

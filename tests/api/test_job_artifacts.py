@@ -6,7 +6,7 @@ import hashlib
 
 from service.artifacts import get_artifact_store, job_checkpoint_key
 from service.db.models import Artifact
-from service.job_lifecycle import claim, record_epoch
+from domain.transitions import claim, record_epoch
 from tests.api.conftest import Api, assert_error
 
 

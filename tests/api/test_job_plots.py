@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from service.artifacts import get_artifact_store
 from service.db.models import Artifact
-from service.job_lifecycle import claim, finish, record_epoch
+from domain.transitions import claim, finish, record_epoch
 from service.plots import EMPTY_MESSAGE
 from tests.api.conftest import Api, assert_error
 from tests.service.plot_samples import metrics_rows, svg_text

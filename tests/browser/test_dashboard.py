@@ -27,7 +27,7 @@ import uvicorn
 from api.app import create_app
 from service.db.models import Job
 from service.db.session import dispose_engines, get_sessionmaker
-from service.job_lifecycle import record_batch_progress, record_epoch
+from domain.transitions import record_batch_progress, record_epoch
 from service.migrate import upgrade
 from service.settings import Settings, get_settings
 from service.tokens import create_token

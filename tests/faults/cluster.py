@@ -37,8 +37,8 @@ from service.migrate import upgrade
 from service.settings import Settings
 from tests.e2e.service_processes import ServiceProcess, sdd_command, service_environment, stop_processes
 from tests.fixtures.servers import PostgresServer, RedisServer, start_redis, stop_redis
-from worker.celery_app import celery_app, configure
-from worker.queue import enqueue_job
+from service.broker import celery_app, configure
+from service.job_queue import enqueue_job
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 WORKER_READY_LINE = "worker ready; re-enqueued"

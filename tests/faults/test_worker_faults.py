@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.faults.cluster import Cluster, tiny_spec
-from worker.celery_app import RUN_JOB_TASK, celery_app
+from service.broker import RUN_JOB_TASK, celery_app
 
 pytestmark = pytest.mark.slow
 

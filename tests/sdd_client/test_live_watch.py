@@ -10,7 +10,7 @@ from rich.progress import TaskID
 
 from sdd_client import SDDClient
 from sdd_client.live_watch import WatchedJob, watch
-from service.job_lifecycle import finish, record_batch_progress
+from domain.transitions import finish, record_batch_progress
 from tests.api.conftest import Api
 from tests.sdd_client.conftest import epoch, metrics_row, start_job
 

@@ -35,7 +35,7 @@ from tests.worker.worker_harness import (
     WORKER_START_TIMEOUT_S,
     WorkerProcess,
 )
-from worker.celery_app import celery_app, configure
+from service.broker import celery_app, configure
 
 
 def _insert_tenant(settings: Settings, name: str) -> str:

@@ -12,8 +12,8 @@ import redis
 
 from tests.fixtures.servers import free_port
 from tests.worker.worker_harness import REPO_ROOT
-from worker.celery_app import RUN_JOB_TASK, celery_app, configure
-from worker.queue import BrokerUnavailableError, check_broker, enqueue_job
+from service.broker import RUN_JOB_TASK, celery_app, configure
+from service.job_queue import BrokerUnavailableError, check_broker, enqueue_job
 
 
 def _queued_messages(settings) -> list[dict]:
@@ -22,9 +22,9 @@ def _queued_messages(settings) -> list[dict]:
 
 
 def test_importing_the_queue_does_not_load_torch(tmp_path):
-    """The API imports worker.queue; it must not pay for (or need) the training stack."""
+    """The API imports service.job_queue; it must not pay for (or need) the training stack."""
     code = (
-        "import sys, worker.queue\n"
+        "import sys, service.job_queue\n"
         "loaded = [m for m in ('torch', 'sdd_core.trainer', 'worker.tasks', 'worker.runner') if m in sys.modules]\n"
         "assert not loaded, loaded\n"
     )

@@ -5,12 +5,12 @@ from datetime import timedelta
 
 import redis
 
-from service import job_lifecycle
+from domain import transitions
 from service.db.models import Job, utcnow
 from service.db.session import session_scope
 from worker.broker_messages import pending_job_ids
-from worker.celery_app import celery_app
-from worker.queue import enqueue_job
+from service.broker import celery_app
+from service.job_queue import enqueue_job
 from worker.reaper import reap_and_reconcile
 from tests.fixtures.job_rows import job_row
 
@@ -27,7 +27,7 @@ def _redis_messages(settings) -> int:
 def _requeued_and_sent(settings, make_job) -> None:
     job_id = make_job()
     with session_scope(settings) as session:
-        assert job_lifecycle.claim(session, job_id, "gone:1/abc", settings.job_lease_seconds)
+        assert transitions.claim(session, job_id, "gone:1/abc", settings.job_lease_seconds)
         session.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
     assert reap_and_reconcile(settings).requeued == [job_id]
     assert job_id in pending_job_ids(celery_app)

@@ -25,7 +25,7 @@ from service.db.session import session_scope
 from tests.worker.worker_harness import TINY_SPEC
 from worker import resumption, runner
 from worker.broker_messages import pending_job_ids
-from worker.celery_app import celery_app
+from service.broker import celery_app
 from worker.reaper import reap_and_reconcile
 from worker.shutdown import clear_shutdown_request, request_shutdown
 from worker.training_callbacks import JobCallbacks

@@ -14,7 +14,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from sdd_core.errors import NonFiniteTrainingError
-from service import job_lifecycle
+from domain import cancellation, transitions
 from service.artifacts import dataset_key, get_artifact_store
 from service.db.models import Artifact, Dataset, Job
 from service.db.session import session_scope
@@ -77,15 +77,15 @@ def test_unknown_job_is_dropped(embedded):
 def test_cancel_before_training_starts_ends_cancelled(embedded, make_job):
     """A cancel that lands between the claim and the first batch stops at the first batch."""
     job_id = make_job()
-    original_claim = job_lifecycle.claim
+    original_claim = transitions.claim
 
     def claim_then_cancel(session, job_id_, worker, lease_seconds):
         won = original_claim(session, job_id_, worker, lease_seconds)
-        job_lifecycle.request_cancel(session, session.get(Job, job_id_))
+        cancellation.request_cancel(session, session.get(Job, job_id_))
         return won
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(job_lifecycle, "claim", claim_then_cancel)
+        patch.setattr(transitions, "claim", claim_then_cancel)
         assert runner.run_job(job_id, embedded) == "cancelled"
     job = job_row(embedded, job_id)
     assert job.status == "cancelled" and job.epoch == 0

@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import TrainCallbacks, TrainOptions, train
-from service import job_lifecycle, job_recovery
+from domain import cancellation, recovery, transitions
 from service.artifacts import get_artifact_store
 from service.db.models import Artifact, Job, JobMetric, utcnow
 from service.db.session import session_scope
-from service.job_lifecycle import LeaseLost
+from domain.transitions import LeaseLost
 from tests.worker.worker_harness import TINY_SPEC, event_types
 from worker.lease_heartbeat import LeaseHeartbeat
 from worker import training_callbacks
@@ -41,7 +41,7 @@ class FakeClock:
 def running_job(embedded, make_job) -> str:
     job_id = make_job()
     with session_scope(embedded) as session:
-        assert job_lifecycle.claim(session, job_id, "test:1", embedded.job_lease_seconds)
+        assert transitions.claim(session, job_id, "test:1", embedded.job_lease_seconds)
     return job_id
 
 
@@ -142,7 +142,7 @@ def test_a_database_error_in_batch_progress_does_not_stop_training(embedded, run
 def test_cancel_flag_is_polled_at_most_once_per_interval(embedded, running_job, callbacks, clock):
     assert callbacks.should_stop() is False
     with session_scope(embedded) as session:
-        job_lifecycle.request_cancel(session, session.get(Job, running_job))
+        cancellation.request_cancel(session, session.get(Job, running_job))
     assert callbacks.should_stop() is False  # cached until the next poll
     clock.now += CANCEL_POLL_SECONDS
     assert callbacks.should_stop() is True
@@ -154,9 +154,9 @@ def _take_over(settings, job_id: str, new_owner: str = "other:2") -> None:
     with session_scope(settings) as session:
         session.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
     with session_scope(settings) as session:
-        assert job_recovery.reap_expired(session, max_attempts=3).requeued == [job_id]
+        assert recovery.reap_expired(session, max_attempts=3).requeued == [job_id]
     with session_scope(settings) as session:
-        assert job_lifecycle.claim(session, job_id, new_owner, settings.job_lease_seconds)
+        assert transitions.claim(session, job_id, new_owner, settings.job_lease_seconds)
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from service import job_lifecycle
+from domain import cancellation, transitions
 from service.artifacts import get_artifact_store
 from service.db.models import Artifact, Job, JobMetric, UploadedModel
 from service.db.session import session_scope
 from tests.worker.worker_harness import TINY_SPEC, event_types, wait_for_status
-from worker.queue import check_broker, enqueue_job
+from service.job_queue import check_broker, enqueue_job
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +89,7 @@ def test_cancel_stops_a_running_job(production_stack):
     enqueue_job(job_id)
     wait_for_status(settings, job_id, {"running"}, worker=production_stack.worker)
     with session_scope(settings) as session:
-        assert job_lifecycle.request_cancel(session, session.get(Job, job_id)).status == "cancelling"
+        assert cancellation.request_cancel(session, session.get(Job, job_id)).status == "cancelling"
     job = wait_for_status(settings, job_id, TERMINAL, worker=production_stack.worker)
     assert job.status == "cancelled", (job.error_code, job.error_message)
     assert job.epoch < 50

@@ -9,6 +9,7 @@ the database row cannot be written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import logging
 import shutil
 from collections import Counter
@@ -16,9 +17,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from api.archives import extract_archive
-from api.errors import ApiError
-from api.uploads import ReceivedUpload, commit_stored
+from domain.archives import extract_archive
+from domain.errors import InvalidRequest
+from domain.ownership import PageParams, get_owned, page_of
+from domain.uploads import UploadedFile, commit_stored
 from sdd_core.data import IMAGE_FOLDER_PREFIX, DatasetInfo, describe_dataset
 from sdd_core.data.image_folder_layout import scan_image_folder
 from sdd_core.errors import DataError
@@ -34,7 +36,7 @@ _IGNORED_TOP_LEVEL = ("__MACOSX",)
 
 
 def ingest_dataset(
-    session: Session, settings: Settings, tenant: Tenant, upload: ReceivedUpload, name: str | None
+    session: Session, settings: Settings, tenant: Tenant, upload: UploadedFile, name: str | None
 ) -> Dataset:
     """Validate and store the uploaded archive as a dataset of ``tenant``; the committed row."""
     assert settings.work_dir is not None
@@ -97,13 +99,13 @@ def dataset_root(extracted: Path) -> Path:
 
 
 def describe_upload(root: Path, settings: Settings) -> tuple[DatasetInfo, dict[str, dict[str, int]]]:
-    """The dataset's info and its per-class image counts; 422 on ``file`` saying what is wrong."""
+    """The dataset's info and its per-class image counts; ``InvalidRequest`` on ``file`` saying what is wrong."""
     try:
         info = describe_dataset(f"{IMAGE_FOLDER_PREFIX}{root}", data_root=settings.data_root)
         layout = scan_image_folder(root)
     except DataError as exc:
         message = exc.message.replace(str(root), "<archive>")
-        raise ApiError(422, exc.code, f"file: {message}", "file") from exc
+        raise InvalidRequest(f"file: {message}", code=exc.code, location=("file",)) from exc
     counts = {
         split: {
             layout.classes[label]: n for label, n in sorted(Counter(label for _, label in samples).items())
@@ -119,3 +121,13 @@ def _name_from_filename(filename: str) -> str:
         if base.lower().endswith(suffix):
             return base[: -len(suffix)]
     return base
+
+
+def get_dataset(session: Session, tenant_id: str, dataset_id: str) -> Dataset:
+    """The tenant's dataset ``dataset_id``; ``NotFound`` otherwise."""
+    return get_owned(session, Dataset, tenant_id, dataset_id, kind="dataset")
+
+
+def list_datasets(session: Session, tenant_id: str, page: PageParams) -> tuple[Sequence[Dataset], bool]:
+    """A page of the tenant's datasets, newest first: (datasets, whether more follow)."""
+    return page_of(session, Dataset, tenant_id, page)

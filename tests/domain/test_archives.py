@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from api.archives import extract_archive
-from api.errors import ApiError
+from domain.archives import extract_archive
+from domain.errors import InvalidRequest
 
 
 def write_zip(path: Path, files: dict[str, bytes]) -> Path:
@@ -19,9 +19,9 @@ def write_zip(path: Path, files: dict[str, bytes]) -> Path:
 
 
 def refused(path: Path, work_dir: Path, **kw) -> str:
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(InvalidRequest) as caught:
         extract_archive(path, work_dir, max_total_bytes=kw.pop("max_total_bytes", 1 << 30), **kw)
-    assert caught.value.status_code == 422 and caught.value.param == "file"
+    assert caught.value.code == "invalid_archive" and caught.value.location == ("file",)
     assert list(work_dir.iterdir()) == []  # nothing half-extracted
     return caught.value.message
 

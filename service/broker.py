@@ -1,8 +1,8 @@
-"""The Celery app, configured from the service's one ``Settings`` object.
+"""The Celery app, configured from the service's one ``Settings`` object (senders and workers alike).
 
 The SQL database is the record of every job; Celery only carries "run job X" messages. So there
 is no result backend, a message is acknowledged only after its job has finished (``acks_late``),
-and a message delivered twice is harmless because ``service.job_lifecycle.claim`` lets exactly
+and a message delivered twice is harmless because ``domain.transitions.claim`` lets exactly
 one delivery train.
 
 Brokers:
@@ -115,5 +115,7 @@ def ensure_broker_folders(app: Celery) -> None:
         Path(options[key]).mkdir(parents=True, exist_ok=True)
 
 
+# One app for both sides: the API and the reaper send with it, ``sdd worker`` runs it. The task
+# module is named, not imported: a worker process loads it at start, a sender never does.
 celery_app = Celery("sdd", include=["worker.tasks"], set_as_current=True)
 configure(celery_app, get_settings())

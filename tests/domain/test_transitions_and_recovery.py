@@ -1,7 +1,7 @@
 """Leases, the reaper's transitions, graceful release, cancel racing completion and the fenced
 batch progress, in SQL (both backends).
 
-These call ``service.job_lifecycle`` / ``service.job_recovery`` directly; the processes that use
+These call ``domain.transitions`` / ``domain.recovery`` directly; the processes that use
 them are tested in ``tests/worker`` and ``tests/faults``.
 """
 from __future__ import annotations
@@ -12,10 +12,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from service import job_lifecycle, job_recovery, migrate
+from domain import cancellation, recovery, transitions
+from service import migrate
 from service.db.models import Job, JobMetric, Tenant, utcnow
 from service.db.session import session_scope
-from service.job_lifecycle import LeaseLost
+from domain.transitions import LeaseLost
 from service.settings import Settings
 from tests.fixtures.job_rows import job_events, job_row
 
@@ -53,7 +54,7 @@ def new_job(settings) -> Callable[..., str]:
 
 def _claim(settings, job_id: str, worker: str = "w1") -> None:
     with session_scope(settings) as session:
-        assert job_lifecycle.claim(session, job_id, worker, LEASE)
+        assert transitions.claim(session, job_id, worker, LEASE)
 
 
 def _expire(settings, job_id: str) -> None:
@@ -61,9 +62,9 @@ def _expire(settings, job_id: str) -> None:
         session.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
 
 
-def _reap(settings, max_attempts: int = 3) -> job_recovery.Reaped:
+def _reap(settings, max_attempts: int = 3) -> recovery.Reaped:
     with session_scope(settings) as session:
-        return job_recovery.reap_expired(session, max_attempts=max_attempts)
+        return recovery.reap_expired(session, max_attempts=max_attempts)
 
 
 # ------------------------------------------------------------------ leases
@@ -73,18 +74,18 @@ def test_only_the_owner_renews_and_only_while_active(settings, new_job):
     job_id = new_job()
     _claim(settings, job_id, "w1")
     with session_scope(settings) as session:
-        assert job_lifecycle.renew_lease(session, job_id, "w1", LEASE, run_seconds=12.0)
-        assert not job_lifecycle.renew_lease(session, job_id, "w2", LEASE)
+        assert transitions.renew_lease(session, job_id, "w1", LEASE, run_seconds=12.0)
+        assert not transitions.renew_lease(session, job_id, "w2", LEASE)
     assert job_row(settings, job_id).run_seconds == 12.0
     with session_scope(settings) as session:
-        assert job_lifecycle.finish(session, job_id, "succeeded", worker="w1")
-        assert not job_lifecycle.renew_lease(session, job_id, "w1", LEASE)
+        assert transitions.finish(session, job_id, "succeeded", worker="w1")
+        assert not transitions.renew_lease(session, job_id, "w1", LEASE)
 
 
 def test_a_live_lease_is_not_reaped(settings, new_job):
     job_id = new_job()
     _claim(settings, job_id)
-    assert not _reap(settings)
+    assert _reap(settings) == recovery.Reaped()
     assert job_row(settings, job_id).status == "running"
 
 
@@ -101,12 +102,12 @@ def test_expired_lease_requeues_then_the_old_owner_is_fenced_off(settings, new_j
 
     _claim(settings, job_id, "w2")
     with session_scope(settings) as session:
-        assert not job_lifecycle.renew_lease(session, job_id, "w1", LEASE)
+        assert not transitions.renew_lease(session, job_id, "w1", LEASE)
         with pytest.raises(LeaseLost):
-            job_lifecycle.record_epoch(session, job_id, {"epoch": 1, "epochs": 4}, worker="w1")
-        assert not job_lifecycle.finish(session, job_id, "failed", error_code="internal_error", worker="w1")
-        assert job_lifecycle.release(session, job_id, "w1", reason="shutdown", message="bye") is None
-        assert job_lifecycle.record_epoch(session, job_id, {"epoch": 1, "epochs": 4}, worker="w2")
+            transitions.record_epoch(session, job_id, {"epoch": 1, "epochs": 4}, worker="w1")
+        assert not transitions.finish(session, job_id, "failed", error_code="internal_error", worker="w1")
+        assert transitions.release(session, job_id, "w1", reason="shutdown", message="bye") is None
+        assert transitions.record_epoch(session, job_id, {"epoch": 1, "epochs": 4}, worker="w2")
     job = job_row(settings, job_id)
     assert (job.status, job.worker, job.attempts, job.epoch) == ("running", "w2", 2, 1)
 
@@ -123,14 +124,14 @@ def test_retries_are_bounded_worker_lost(settings, new_job):
     job = job_row(settings, job_id)
     assert (job.status, job.error_code, job.attempts) == ("failed", "worker_lost", 3)
     assert job.finished_at is not None and job.lease_expires_at is None and "3 times" in job.error_message
-    assert not _reap(settings)  # terminal: never touched again
+    assert _reap(settings) == recovery.Reaped()  # terminal: never touched again
 
 
 def test_expired_lease_of_a_cancelling_job_ends_cancelled(settings, new_job):
     job_id = new_job()
     _claim(settings, job_id)
     with session_scope(settings) as session:
-        job_lifecycle.request_cancel(session, session.get(Job, job_id))
+        cancellation.request_cancel(session, session.get(Job, job_id))
     _expire(settings, job_id)
     assert _reap(settings).cancelled == [job_id]
     assert job_row(settings, job_id).status == "cancelled"
@@ -143,9 +144,9 @@ def test_renewal_racing_the_reaper(settings, new_job):
     _expire(settings, job_id)
     now = utcnow()
     with session_scope(settings) as session:
-        assert job_lifecycle.renew_lease(session, job_id, "w1", LEASE)
+        assert transitions.renew_lease(session, job_id, "w1", LEASE)
     with session_scope(settings) as session:
-        assert not job_recovery.reap_expired(session, now=now)
+        assert recovery.reap_expired(session, now=now) == recovery.Reaped()
     assert job_row(settings, job_id).status == "running"
 
 
@@ -153,13 +154,13 @@ def test_epochs_are_recorded_once_across_attempts(settings, new_job):
     job_id = new_job()
     _claim(settings, job_id, "w1")
     with session_scope(settings) as session:
-        assert job_lifecycle.record_epoch(session, job_id, {"epoch": 1, "epochs": 4, "val_top1": 50.0}, worker="w1")
+        assert transitions.record_epoch(session, job_id, {"epoch": 1, "epochs": 4, "val_top1": 50.0}, worker="w1")
     _expire(settings, job_id)
     _reap(settings)
     _claim(settings, job_id, "w2")
     with session_scope(settings) as session:  # w2 resumed before epoch 1's checkpoint: it replays epoch 1
-        assert not job_lifecycle.record_epoch(session, job_id, {"epoch": 1, "epochs": 4, "val_top1": 51.0}, worker="w2")
-        assert job_lifecycle.record_epoch(session, job_id, {"epoch": 2, "epochs": 4, "val_top1": None}, worker="w2")
+        assert not transitions.record_epoch(session, job_id, {"epoch": 1, "epochs": 4, "val_top1": 51.0}, worker="w2")
+        assert transitions.record_epoch(session, job_id, {"epoch": 2, "epochs": 4, "val_top1": None}, worker="w2")
     with session_scope(settings) as session:
         rows = session.execute(select(JobMetric.epoch, JobMetric.data).where(JobMetric.job_id == job_id)
                                .order_by(JobMetric.epoch)).all()
@@ -171,7 +172,7 @@ def test_epochs_are_recorded_once_across_attempts(settings, new_job):
 
 def _batch(settings, job_id: str, epoch: int, batch: int, worker: str = "w1", batches: int = 57) -> bool:
     with session_scope(settings) as session:
-        return job_lifecycle.record_batch_progress(session, job_id, epoch, batch, batches, worker)
+        return transitions.record_batch_progress(session, job_id, epoch, batch, batches, worker)
 
 
 def _position(settings, job_id: str) -> tuple[int, int | None, int | None]:
@@ -187,7 +188,7 @@ def test_batch_progress_is_written_for_the_owner_and_cleared_by_the_finished_epo
     assert not _batch(settings, job_id, epoch=1, batch=13, worker="w2")  # not its job
     assert _position(settings, job_id) == (0, 12, 57)
     with session_scope(settings) as session:
-        assert job_lifecycle.record_epoch(session, job_id, {"epoch": 1, "epochs": 4}, worker="w1")
+        assert transitions.record_epoch(session, job_id, {"epoch": 1, "epochs": 4}, worker="w1")
     assert _position(settings, job_id) == (1, None, 57)  # the bar stops at the finished epoch
     assert not _batch(settings, job_id, epoch=1, batch=30)  # epoch 1 is recorded: a replay is not shown
     assert _batch(settings, job_id, epoch=2, batch=3)
@@ -215,12 +216,12 @@ def test_batch_progress_is_cleared_when_the_attempt_ends_and_not_written_after(s
     assert _batch(settings, job_id, epoch=1, batch=40)
     with session_scope(settings) as session:
         if end == "released":
-            assert job_lifecycle.release(session, job_id, "w1", reason="shutdown", message="bye") == "queued"
+            assert transitions.release(session, job_id, "w1", reason="shutdown", message="bye") == "queued"
         else:
             if end == "cancelled":
-                job_lifecycle.request_cancel(session, session.get(Job, job_id))
+                cancellation.request_cancel(session, session.get(Job, job_id))
                 assert _batch(settings, job_id, epoch=1, batch=41)  # still its job while it stops
-            assert job_lifecycle.finish(session, job_id, "succeeded", worker="w1")
+            assert transitions.finish(session, job_id, "succeeded", worker="w1")
     assert job_row(settings, job_id).status == ("queued" if end == "released" else end)
     assert _position(settings, job_id) == (0, None, None)
     assert not _batch(settings, job_id, epoch=1, batch=42)
@@ -234,7 +235,7 @@ def test_release_requeues_without_counting_the_attempt(settings, new_job):
     job_id = new_job()
     _claim(settings, job_id, "w1")
     with session_scope(settings) as session:
-        status = job_lifecycle.release(session, job_id, "w1", reason="shutdown", message="worker stopping",
+        status = transitions.release(session, job_id, "w1", reason="shutdown", message="worker stopping",
                                        run_seconds=30.0)
     assert status == "queued"
     job = job_row(settings, job_id)
@@ -246,8 +247,8 @@ def test_release_of_a_cancelling_job_cancels_it(settings, new_job):
     job_id = new_job()
     _claim(settings, job_id, "w1")
     with session_scope(settings) as session:
-        job_lifecycle.request_cancel(session, session.get(Job, job_id))
-        assert job_lifecycle.release(session, job_id, "w1", reason="shutdown", message="worker stopping") == "cancelled"
+        cancellation.request_cancel(session, session.get(Job, job_id))
+        assert transitions.release(session, job_id, "w1", reason="shutdown", message="worker stopping") == "cancelled"
     assert job_row(settings, job_id).status == "cancelled"
 
 
@@ -259,9 +260,9 @@ def test_cancel_first_then_completion_ends_cancelled(settings, new_job, outcome)
     job_id = new_job()
     _claim(settings, job_id, "w1")
     with session_scope(settings) as session:
-        assert job_lifecycle.request_cancel(session, session.get(Job, job_id)).status == "cancelling"
-        assert job_lifecycle.finish(session, job_id, outcome, result={"val_top1": 1.0}, worker="w1")
-        assert not job_lifecycle.finish(session, job_id, outcome, worker="w1")  # once only
+        assert cancellation.request_cancel(session, session.get(Job, job_id)).status == "cancelling"
+        assert transitions.finish(session, job_id, outcome, result={"val_top1": 1.0}, worker="w1")
+        assert not transitions.finish(session, job_id, outcome, worker="w1")  # once only
     job = job_row(settings, job_id)
     assert (job.status, job.result, job.error_code) == ("cancelled", None, None)
     assert [event.type for event in job_events(settings, job_id)][-2:] == ["cancelling", "cancelled"]
@@ -272,8 +273,8 @@ def test_completion_first_then_cancel_does_nothing(settings, new_job):
     _claim(settings, job_id, "w1")
     with session_scope(settings) as session:
         job = session.get(Job, job_id)  # the API loaded the job while it was still running
-        assert job_lifecycle.finish(session, job_id, "succeeded", result={"val_top1": 1.0}, worker="w1")
-        assert job_lifecycle.request_cancel(session, job).status == "succeeded"
+        assert transitions.finish(session, job_id, "succeeded", result={"val_top1": 1.0}, worker="w1")
+        assert cancellation.request_cancel(session, job).status == "succeeded"
     job = job_row(settings, job_id)
     assert (job.status, job.cancel_requested, job.result) == ("succeeded", False, {"val_top1": 1.0})
     assert [event.type for event in job_events(settings, job_id)][-1] == "succeeded"
@@ -290,7 +291,7 @@ def test_queued_jobs_are_re_sent_only_after_requeue_after(settings, new_job):
     new_job(created_at=old, enqueued_at=utcnow())  # re-sent a moment ago
     running = new_job(created_at=old, status="running")
     with session_scope(settings) as session:
-        assert set(job_recovery.jobs_to_enqueue(session, requeue_after=60)) == {created_long_ago, sent_long_ago}
-        job_lifecycle.mark_enqueued(session, [created_long_ago, sent_long_ago, running])
-        assert job_recovery.jobs_to_enqueue(session, requeue_after=60) == []
+        assert set(recovery.jobs_to_enqueue(session, requeue_after=60)) == {created_long_ago, sent_long_ago}
+        transitions.mark_enqueued(session, [created_long_ago, sent_long_ago, running])
+        assert recovery.jobs_to_enqueue(session, requeue_after=60) == []
     assert job_row(settings, running).enqueued_at is None  # only queued jobs are marked

@@ -10,7 +10,7 @@ import os
 import redis
 from kombu.utils.url import maybe_sanitize_url
 
-from worker.celery_app import RUN_JOB_TASK, celery_app, ensure_broker_folders
+from service.broker import RUN_JOB_TASK, celery_app, ensure_broker_folders
 
 log = logging.getLogger(__name__)
 

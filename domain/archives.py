@@ -4,7 +4,7 @@ Every member is checked BEFORE anything is written: no absolute paths, no ``..``
 hard links, devices or FIFOs, at most ``max_members`` members, at most ``max_total_bytes``
 uncompressed and a bounded compression ratio (zip bombs). Extraction then writes regular files
 only, below a fresh temp folder, never applying the archive's permission bits, and counts the
-bytes it really writes. Every refusal is an ``ApiError`` 422 on ``file`` naming the member.
+bytes it really writes. Every refusal is an ``InvalidRequest`` on ``file`` naming the member.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from api.errors import ApiError
+from domain.errors import InvalidRequest
 
 MAX_MEMBERS = 200_000
 MAX_COMPRESSION_RATIO = 100
@@ -40,8 +40,8 @@ class Member:
     handle: object  # the ZipInfo / TarInfo to read it back
 
 
-def refuse(message: str) -> ApiError:
-    return ApiError(422, "invalid_archive", f"file: {message}", "file")
+def refuse(message: str) -> InvalidRequest:
+    return InvalidRequest(f"file: {message}", code="invalid_archive", location=("file",))
 
 
 def safe_relative_path(name: str) -> PurePosixPath | None:
@@ -151,7 +151,7 @@ def extract_archive(
                         if written > max_total_bytes:
                             raise refuse(f"the archive expands past {max_total_bytes} bytes")
                         out.write(chunk)
-        except ApiError:
+        except InvalidRequest:
             shutil.rmtree(root, ignore_errors=True)
             raise
         except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from domain.status import ACTIVE, JobStatus
+from domain.transitions import NO_BATCH_PROGRESS, record_event, transition
 from service.db.models import Job, utcnow
-from service.job_lifecycle import ACTIVE_STATUSES, NO_BATCH_PROGRESS, record_event
 
 REAP_BATCH = 200  # rows per pass; the next pass takes the rest
 
@@ -35,9 +36,6 @@ class Reaped:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.requeued or self.failed or self.cancelled)
 
 
 def _skip_locked(session: Session, query: Select) -> Select:
@@ -62,7 +60,7 @@ def reap_expired(session: Session, now: datetime | None = None, max_attempts: in
     now = now or utcnow()
     candidates = session.execute(_skip_locked(session, (
         select(Job.id, Job.status, Job.attempts, Job.worker, Job.epoch)
-        .where(Job.status.in_(ACTIVE_STATUSES), _expired(now))
+        .where(Job.status.in_(ACTIVE), _expired(now))
         .order_by(Job.lease_expires_at)
         .limit(REAP_BATCH)
     ))).all()
@@ -70,25 +68,20 @@ def reap_expired(session: Session, now: datetime | None = None, max_attempts: in
     for job_id, status, attempts, worker, epoch in candidates:
         expired = (Job.id == job_id, Job.status == status, _expired(now))
         lost = f"its worker {worker} stopped renewing the lease"
-        if status == "cancelling":
-            outcome, values = "cancelled", {"status": "cancelled", "finished_at": now}
+        if status == JobStatus.CANCELLING:
+            outcome, values = "cancelled", {"status": JobStatus.CANCELLED, "finished_at": now}
             message, data = f"cancelled: {lost} while the job was being cancelled", {"attempt": attempts}
         elif attempts >= max_attempts:
             error = (f"the job lost its worker {attempts} times (the last one after epoch {epoch}); giving up. "
                      "Its newest checkpoint is kept; submit the job again, perhaps with a smaller batch_size")
             outcome = "failed"
-            values = {"status": "failed", "finished_at": now, "error_code": "worker_lost", "error_message": error}
+            values = {"status": JobStatus.FAILED, "finished_at": now, "error_code": "worker_lost", "error_message": error}
             message, data = f"failed: {error}", {"error_code": "worker_lost", "attempt": attempts}
         else:
-            outcome, values = "requeued", {"status": "queued", "worker": None, "enqueued_at": None}
+            outcome, values = "requeued", {"status": JobStatus.QUEUED, "worker": None, "enqueued_at": None}
             message = f"lease expired: {lost}; re-queued after attempt {attempts} of {max_attempts}"
             data = {"reason": "lease_expired", "attempt": attempts, "epoch": epoch, "worker": worker}
-        changed = session.execute(
-            update(Job).where(*expired)
-            .values(lease_expires_at=None, updated_at=now, **NO_BATCH_PROGRESS, **values)
-            .execution_options(synchronize_session=False)
-        ).rowcount == 1
-        if changed:
+        if transition(session, *expired, lease_expires_at=None, updated_at=now, **NO_BATCH_PROGRESS, **values):
             record_event(session, job_id, outcome, message, data)
             getattr(reaped, outcome).append(job_id)
     session.commit()
@@ -104,7 +97,7 @@ def jobs_to_enqueue(session: Session, requeue_after: float, now: datetime | None
     last_sent = func.coalesce(Job.enqueued_at, Job.created_at)
     return list(session.scalars(
         select(Job.id)
-        .where(Job.status == "queued", last_sent < now - timedelta(seconds=requeue_after))
+        .where(Job.status == JobStatus.QUEUED, last_sent < now - timedelta(seconds=requeue_after))
         .order_by(Job.created_at)
         .limit(limit)
     ))

@@ -8,16 +8,19 @@ large architecture is checked in about the time it takes to read the file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import logging
 
 import torch
 from safetensors.torch import load_file
 from sqlalchemy.orm import Session
 
-from api.errors import ApiError
-from api.uploads import ReceivedUpload, commit_stored
+from domain.errors import InvalidRequest
+from domain.ownership import PageParams, get_owned, page_of
+from domain.uploads import UploadedFile, commit_stored
 from sdd_core.errors import ModelError
-from sdd_core.models import create_model, list_models
+from sdd_core.models import create_model
+from sdd_core.models import list_models as zoo_architectures
 from service.artifacts import get_artifact_store, model_weights_key
 from service.db.models import Tenant, UploadedModel, new_id
 from service.settings import Settings
@@ -28,39 +31,34 @@ KEYS_SHOWN = 8
 
 
 def parse_model_fields(fields: dict[str, str]) -> tuple[str, int, str | None]:
-    """(arch, num_classes, name) from the form; 422 naming the field otherwise."""
+    """(arch, num_classes, name) from the form; ``InvalidRequest`` naming the field otherwise."""
     arch = fields.get("arch", "").strip()
     if not arch:
-        raise ApiError(422, "validation_error", "arch: field required", "arch")
-    known = list_models()
+        raise InvalidRequest("arch: field required", location=("arch",))
+    known = zoo_architectures()
     if arch not in known:
-        raise ApiError(
-            422,
-            "validation_error",
-            f"arch: unknown architecture {arch!r}; allowed: {', '.join(known)}",
-            "arch",
-        )
+        raise InvalidRequest(f"arch: unknown architecture {arch!r}; allowed: {', '.join(known)}", location=("arch",))
     raw = fields.get("num_classes", "").strip()
     if not raw.isdigit() or int(raw) < 1:
         message = "field required" if not raw else f"must be an integer >= 1, got {raw!r}"
-        raise ApiError(422, "validation_error", f"num_classes: {message}", "num_classes")
+        raise InvalidRequest(f"num_classes: {message}", location=("num_classes",))
     name = fields.get("name", "").strip() or None
     return arch, int(raw), name
 
 
 def check_weights(path: str, arch: str, num_classes: int) -> None:
-    """Raise 422 on ``file`` unless the file's state dict fits ``arch`` exactly."""
+    """Raise ``InvalidRequest`` on ``file`` unless the file's state dict fits ``arch`` exactly."""
     try:
         state = load_file(path)
     except Exception as exc:  # safetensors raises its own error type for a bad header
-        raise ApiError(
-            422, "invalid_weights", f"file: not a readable safetensors file ({exc})", "file"
+        raise InvalidRequest(
+            f"file: not a readable safetensors file ({exc})", code="invalid_weights", location=("file",)
         ) from exc
     try:
         with torch.device("meta"):
             model = create_model(arch, num_classes)
     except ModelError as exc:
-        raise ApiError(422, exc.code, f"arch: {exc.message}", "arch") from exc
+        raise InvalidRequest(f"arch: {exc.message}", code=exc.code, location=("arch",)) from exc
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -79,22 +77,21 @@ def check_weights(path: str, arch: str, num_classes: int) -> None:
         if items
     ]
     if problems:
-        raise ApiError(
-            422,
-            "weights_mismatch",
+        raise InvalidRequest(
             f"file: the weights do not fit {arch} with {num_classes} classes; " + "; ".join(problems),
-            "file",
+            code="weights_mismatch",
+            location=("file",),
         )
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
-        raise ApiError(
-            422, "weights_mismatch", f"file: the weights do not load into {arch}: {exc}", "file"
+        raise InvalidRequest(
+            f"file: the weights do not load into {arch}: {exc}", code="weights_mismatch", location=("file",)
         ) from exc
 
 
 def register_model(
-    session: Session, settings: Settings, tenant: Tenant, upload: ReceivedUpload
+    session: Session, settings: Settings, tenant: Tenant, upload: UploadedFile
 ) -> UploadedModel:
     """Check the uploaded weights against the form's arch and store them; the committed row."""
     try:
@@ -124,3 +121,13 @@ def register_model(
 def _some(items: list[str]) -> str:
     shown = ", ".join(items[:KEYS_SHOWN])
     return shown + (f" and {len(items) - KEYS_SHOWN} more" if len(items) > KEYS_SHOWN else "")
+
+
+def get_model(session: Session, tenant_id: str, model_id: str) -> UploadedModel:
+    """The tenant's uploaded model ``model_id``; ``NotFound`` otherwise."""
+    return get_owned(session, UploadedModel, tenant_id, model_id, kind="model")
+
+
+def list_models(session: Session, tenant_id: str, page: PageParams) -> tuple[Sequence[UploadedModel], bool]:
+    """A page of the tenant's uploaded models, newest first: (models, whether more follow)."""
+    return page_of(session, UploadedModel, tenant_id, page)

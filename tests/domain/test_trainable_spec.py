@@ -1,16 +1,18 @@
-"""REST spec -> JobSpec: uploaded datasets, teacher jobs and models, tenants kept apart."""
+"""A stored job -> the JobSpec the trainer runs: validated again as at submission, ids turned into
+files (uploaded datasets, teacher jobs and models), tenants kept apart."""
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
 
-from sdd_core.errors import DataError, SpecError, TeacherError
+from domain.errors import Conflict, InvalidRequest, NotFound
+from domain.validation import trainable_spec
+from sdd_core.errors import TeacherError
 from service.artifacts import dataset_key, get_artifact_store, job_student_key, model_weights_key
 from service.db.models import Dataset, Job, Tenant, UploadedModel
 from service.db.session import session_scope
 from tests.worker.worker_harness import TINY_SPEC
-from worker.spec_resolution import resolve_job_spec
 
 KD_SPEC = {**TINY_SPEC, "method": "kd"}
 
@@ -41,7 +43,7 @@ def _resolve(settings, tenant_id: str, spec: dict[str, Any], store):
         job = Job(tenant_id=tenant_id, spec=spec, epochs=1)
         session.add(job)
         session.flush()
-        return resolve_job_spec(session, job, store)
+        return trainable_spec(session, settings, job, store)
 
 
 def test_builtin_dataset_drops_rest_only_keys_and_fills_defaults(embedded, tenant_id, store):
@@ -71,14 +73,15 @@ def test_another_tenants_dataset_is_not_found(embedded, tenant_id, other_tenant_
         session.flush()
         dataset_id = row.id
     (store.path(dataset_key(dataset_id)) / "train").mkdir(parents=True)
-    with pytest.raises(DataError, match="not found"):
+    with pytest.raises(NotFound, match="no dataset") as info:
         _resolve(embedded, tenant_id, {**TINY_SPEC, "dataset": dataset_id}, store)
+    assert info.value.location == ("dataset",)
 
 
 def test_server_paths_are_refused(embedded, tenant_id, store):
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(InvalidRequest) as info:
         _resolve(embedded, tenant_id, {**TINY_SPEC, "dataset": "imagefolder:/etc"}, store)
-    assert info.value.field == "dataset"
+    assert (info.value.code, info.value.location) == ("invalid_spec", ("dataset",))
 
 
 def test_teacher_job_is_that_jobs_student(embedded, tenant_id, store):
@@ -101,8 +104,9 @@ def test_teacher_job_must_have_succeeded(embedded, tenant_id, store, status):
         session.add(teacher)
         session.flush()
         teacher_id = teacher.id
-    with pytest.raises(TeacherError, match=status):
+    with pytest.raises(Conflict, match=status) as info:
         _resolve(embedded, tenant_id, {**KD_SPEC, "teacher": {"job": teacher_id}}, store)
+    assert (info.value.code, info.value.location) == ("teacher_not_succeeded", ("teacher", "job"))
 
 
 def test_teacher_model_uses_its_arch_and_weights(embedded, tenant_id, other_tenant_id, store):
@@ -121,20 +125,36 @@ def test_teacher_model_uses_its_arch_and_weights(embedded, tenant_id, other_tena
     spec = _resolve(embedded, tenant_id, {**KD_SPEC, "teacher": {"model": mine_id}}, store)
     assert spec.teacher is not None
     assert (spec.teacher.arch, spec.teacher.checkpoint) == ("resnet32", str(store.path(model_weights_key(mine_id))))
-    with pytest.raises(TeacherError, match="not found"):
+    with pytest.raises(NotFound, match="no model") as info:
         _resolve(embedded, tenant_id, {**KD_SPEC, "teacher": {"model": theirs_id}}, store)
+    assert info.value.location == ("teacher", "model")
 
 
 @pytest.mark.parametrize(
     "teacher", [{"arch": "resnet8", "checkpoint": "/etc/passwd"}, "job_x", {"job": "a", "model": "b"}]
 )
 def test_other_teacher_forms_are_refused(embedded, tenant_id, store, teacher):
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(InvalidRequest) as info:
         _resolve(embedded, tenant_id, {**KD_SPEC, "teacher": teacher}, store)
-    assert info.value.field == "teacher"
+    assert info.value.location[0] == "teacher"
 
 
 def test_invalid_stored_spec_is_a_spec_error(embedded, tenant_id, store):
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(InvalidRequest) as info:
         _resolve(embedded, tenant_id, {**TINY_SPEC, "student": "nonexistent"}, store)
-    assert info.value.field == "student"
+    assert (info.value.code, info.value.location) == ("invalid_spec", ("student",))
+
+
+def test_a_combination_the_models_refuse_is_refused_before_training(embedded, tenant_id, store):
+    """The same model checks as at submission: scale 8 does not fit resnet8's 4x4 map at 16 px."""
+    spec = {**KD_SPEC, "method": "sd-kd", "scales": [1, 8]}
+    with session_scope(embedded) as session:
+        model = UploadedModel(tenant_id=tenant_id, arch="resnet8", num_classes=10, storage_key="", size_bytes=1,
+                              sha256="0" * 64)
+        session.add(model)
+        session.flush()
+        spec["teacher"] = {"model": model.id}
+    store.put_bytes(model_weights_key(spec["teacher"]["model"]), b"weights")
+    with pytest.raises(InvalidRequest) as info:
+        _resolve(embedded, tenant_id, spec, store)
+    assert (info.value.code, info.value.location) == ("invalid_spec", ("scales",))

@@ -1,10 +1,11 @@
 """Job state transitions, each one atomic in SQL, shared by the API and the workers.
 
     queued -> running -> succeeded | failed | cancelling -> cancelled
-    queued -> cancelled
-    running -> queued          (the worker shuts down: ``release``; lease expired: ``job_recovery``)
+    queued -> cancelled        (``domain.cancellation``, like running -> cancelling)
+    running -> queued          (the worker shuts down: ``release``; lease expired: ``domain.recovery``)
 
-``claim`` is a single conditional UPDATE (queued -> running), so a message delivered twice never
+Every transition is one conditional UPDATE through ``transition`` (the statuses a row must be in,
+the columns to set), so two writers racing for one job never both win. ``claim`` is such an UPDATE (queued -> running), so a message delivered twice never
 trains twice: the second claim matches no row. Terminal states are never left.
 
 **Ownership.** A claim writes the claimant's name into ``jobs.worker`` and gives it a lease
@@ -21,7 +22,7 @@ Finishing an epoch clears ``batch``; leaving ``running`` (finish, release, the r
 **Cancel racing completion.** The first conditional UPDATE to land decides: a cancel committed
 before the worker records its outcome leaves the job ``cancelling``, and ``finish`` then ends it
 ``cancelled`` whatever the worker reports; an outcome recorded first is terminal, and the cancel
-request (``request_cancel``) sees it and does nothing.
+request (``domain.cancellation``) sees it and does nothing.
 """
 from __future__ import annotations
 
@@ -32,9 +33,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.db.models import TERMINAL_STATUSES, Job, JobEvent, JobMetric, utcnow
+from domain.status import ACTIVE, TERMINAL, JobStatus
+from service.db.models import Job, JobEvent, JobMetric, utcnow
 
-ACTIVE_STATUSES = ("running", "cancelling")
 NO_BATCH_PROGRESS: dict[str, Any] = {"batch": None, "batches": None}  # set as an attempt starts or ends
 
 
@@ -54,12 +55,12 @@ def record_event(session: Session, job_id: str, type_: str, message: str = "", d
 
 def _owned_by(job_id: str, worker: str | None) -> tuple[Any, ...]:
     """WHERE clauses: the job is active and, if ``worker`` is given, still claimed by it."""
-    clauses: tuple[Any, ...] = (Job.id == job_id, Job.status.in_(ACTIVE_STATUSES))
+    clauses: tuple[Any, ...] = (Job.id == job_id, Job.status.in_(ACTIVE))
     return clauses if worker is None else (*clauses, Job.worker == worker)
 
 
-def _update(session: Session, *where: Any, **values: Any) -> bool:
-    """One conditional UPDATE of jobs; True if it matched a row."""
+def transition(session: Session, *where: Any, **values: Any) -> bool:
+    """One conditional UPDATE of jobs (``where``: the state the row must be in); True if it matched a row."""
     return session.execute(
         update(Job).where(*where).values(**values).execution_options(synchronize_session=False)
     ).rowcount == 1
@@ -71,9 +72,9 @@ def _update(session: Session, *where: Any, **values: Any) -> bool:
 def claim(session: Session, job_id: str, worker: str, lease_seconds: int) -> bool:
     """queued -> running for exactly one caller; True if this caller won. Commits."""
     now = utcnow()
-    won = _update(
-        session, Job.id == job_id, Job.status == "queued",
-        status="running", worker=worker, started_at=now, attempts=Job.attempts + 1,
+    won = transition(
+        session, Job.id == job_id, Job.status == JobStatus.QUEUED,
+        status=JobStatus.RUNNING, worker=worker, started_at=now, attempts=Job.attempts + 1,
         lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now, **NO_BATCH_PROGRESS,
     )
     if won:
@@ -95,7 +96,7 @@ def renew_lease(
     values: dict[str, Any] = {"lease_expires_at": now + timedelta(seconds=lease_seconds)}
     if run_seconds is not None:
         values["run_seconds"] = run_seconds
-    renewed = _update(session, *_owned_by(job_id, worker), **values)
+    renewed = transition(session, *_owned_by(job_id, worker), **values)
     session.commit()
     return renewed
 
@@ -107,7 +108,7 @@ def ensure_owner(session: Session, job_id: str, worker: str) -> None:
     lock on SQLite), so a writer that follows in the same transaction cannot interleave with the
     reaper handing the job to another attempt.
     """
-    if not _update(session, *_owned_by(job_id, worker), updated_at=utcnow()):
+    if not transition(session, *_owned_by(job_id, worker), updated_at=utcnow()):
         session.rollback()
         raise LeaseLost(job_id, worker)
 
@@ -129,7 +130,7 @@ def record_epoch(session: Session, job_id: str, metrics: dict[str, Any], worker:
         session.commit()
         return False
     session.add(JobMetric(job_id=job_id, epoch=epoch, data=metrics))
-    _update(session, Job.id == job_id, epoch=epoch, batch=None, updated_at=utcnow())
+    transition(session, Job.id == job_id, epoch=epoch, batch=None, updated_at=utcnow())
     top1 = metrics.get("val_top1")
     shown = f"{top1:.2f}%" if isinstance(top1, (int, float)) else "n/a"
     record_event(
@@ -150,7 +151,7 @@ def record_batch_progress(
     attempt replaying a recorded epoch). Never raises ``LeaseLost``: a stale attempt's progress is
     simply dropped, and the attempt learns it lost the job from its next lease check.
     """
-    written = _update(
+    written = transition(
         session, *_owned_by(job_id, worker), Job.epoch == epoch - 1, batch=batch, batches=batches
     )
     session.commit()
@@ -165,28 +166,7 @@ def job_state(session: Session, job_id: str) -> tuple[str, str | None, bool] | N
     return None if row is None else (row[0], row[1], bool(row[2]))
 
 
-def cancel_requested(session: Session, job_id: str) -> bool:
-    """Has a user asked to cancel this job?"""
-    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
-
-
-# ------------------------------------------------------------------ cancel, release, finish
-
-
-def request_cancel(session: Session, job: Job) -> Job:
-    """Cancel a queued job at once; mark a running one ``cancelling``; leave terminal ones. Commits."""
-    now = utcnow()
-    if job.status == "queued":
-        if _update(session, Job.id == job.id, Job.status == "queued",
-                   status="cancelled", cancel_requested=True, finished_at=now, updated_at=now):
-            record_event(session, job.id, "cancelled", "cancelled before it started")
-    elif job.status == "running":
-        if _update(session, Job.id == job.id, Job.status == "running",
-                   status="cancelling", cancel_requested=True, updated_at=now):
-            record_event(session, job.id, "cancelling", "cancel requested; stopping at the next batch")
-    session.commit()
-    session.refresh(job)
-    return job
+# ------------------------------------------------------------------ release, finish
 
 
 def release(
@@ -204,16 +184,16 @@ def release(
     if run_seconds is not None:
         values["run_seconds"] = run_seconds
     epoch = session.scalar(select(Job.epoch).where(Job.id == job_id))
-    if _update(
-        session, Job.id == job_id, Job.status == "running", Job.worker == worker,
-        status="queued", worker=None, lease_expires_at=None, attempts=Job.attempts - 1, enqueued_at=None,
+    if transition(
+        session, Job.id == job_id, Job.status == JobStatus.RUNNING, Job.worker == worker,
+        status=JobStatus.QUEUED, worker=None, lease_expires_at=None, attempts=Job.attempts - 1, enqueued_at=None,
         updated_at=now, **NO_BATCH_PROGRESS, **values,
     ):
         record_event(session, job_id, "requeued", message, {"reason": reason, "epoch": epoch})
         session.commit()
         return "queued"
     session.rollback()
-    if finish(session, job_id, "cancelled", worker=worker, event_message=f"cancelled ({message})"):
+    if finish(session, job_id, JobStatus.CANCELLED, worker=worker, event_message=f"cancelled ({message})"):
         return "cancelled"
     return None
 
@@ -234,18 +214,18 @@ def finish(
     A ``cancelling`` job ends ``cancelled`` whatever ``status`` is asked for (the cancel landed
     first, see the module docstring). With ``worker``, only that attempt's job is touched.
     """
-    assert status in TERMINAL_STATUSES, status
+    assert status in TERMINAL, status
     now = utcnow()
     owner = () if worker is None else (Job.worker == worker,)
     done = dict(finished_at=now, updated_at=now, lease_expires_at=None, **NO_BATCH_PROGRESS)
-    changed = _update(
-        session, Job.id == job_id, Job.status == "running", *owner,
+    changed = transition(
+        session, Job.id == job_id, Job.status == JobStatus.RUNNING, *owner,
         status=status, result=result, error_code=error_code, error_message=error_message, **done,
     )
     if changed:
         data = {"error_code": error_code} if error_code else (result or None)
         record_event(session, job_id, status, event_message or status, data)
-    elif _update(session, Job.id == job_id, Job.status == "cancelling", *owner, status="cancelled", **done):
+    elif transition(session, Job.id == job_id, Job.status == JobStatus.CANCELLING, *owner, status=JobStatus.CANCELLED, **done):
         message = (event_message or "cancelled") if status == "cancelled" else (
             f"cancelled (the worker had reached {status}; the cancel request came first)"
         )
@@ -263,7 +243,7 @@ def mark_enqueued(session: Session, job_ids: Iterable[str], now: datetime | None
     ids = list(job_ids)
     if ids:
         session.execute(
-            update(Job).where(Job.id.in_(ids), Job.status == "queued").values(enqueued_at=now or utcnow())
+            update(Job).where(Job.id.in_(ids), Job.status == JobStatus.QUEUED).values(enqueued_at=now or utcnow())
             .execution_options(synchronize_session=False)
         )
     session.commit()

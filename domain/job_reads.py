@@ -1,0 +1,99 @@
+"""The read models of jobs: what the REST routes and the dashboard show, through the same functions.
+
+Every function that takes a ``tenant_id`` reads only that tenant's rows (another tenant's job is
+"not found"); the ones taking a job's id are called with a job already found that way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from domain.errors import Conflict, NotFound
+from domain.ownership import PageParams, get_owned, page_of
+from domain.status import JobStatus
+from service.artifacts import get_artifact_store
+from service.db.models import Artifact, Job, JobEvent, JobMetric
+from service.settings import Settings
+
+
+def get_job(session: Session, tenant_id: str, job_id: str) -> Job:
+    """The tenant's job ``job_id``; ``NotFound`` otherwise (also for another tenant's job)."""
+    return get_owned(session, Job, tenant_id, job_id, kind="job")
+
+
+def list_jobs(
+    session: Session, tenant_id: str, page: PageParams, status: JobStatus | None = None
+) -> tuple[Sequence[Job], bool]:
+    """A page of the tenant's jobs, newest first, optionally of one status: (jobs, whether more follow)."""
+    filters = [Job.status == status] if status is not None else []
+    return page_of(session, Job, tenant_id, page, *filters)
+
+
+def jobs_by_ids(session: Session, tenant_id: str, ids: list[str]) -> list[Job]:
+    """The tenant's jobs among ``ids``, in the order given (others' and unknown ids left out)."""
+    found = {job.id: job for job in session.scalars(select(Job).where(Job.tenant_id == tenant_id, Job.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+def job_metrics(session: Session, job_id: str) -> list[dict[str, Any]]:
+    """One metrics row per finished epoch, in epoch order."""
+    return list(session.scalars(select(JobMetric.data).where(JobMetric.job_id == job_id).order_by(JobMetric.epoch)))
+
+
+def latest_metrics(session: Session, jobs: Sequence[Job]) -> dict[str, dict[str, Any]]:
+    """Each job's metrics row of its last finished epoch (jobs before their first epoch left out)."""
+    pairs = [and_(JobMetric.job_id == job.id, JobMetric.epoch == job.epoch) for job in jobs if job.epoch > 0]
+    if not pairs:
+        return {}
+    return {row.job_id: row.data for row in session.scalars(select(JobMetric).where(or_(*pairs)))}
+
+
+def job_events(session: Session, job_id: str) -> list[JobEvent]:
+    """What happened to the job, in order."""
+    return list(session.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)))
+
+
+def job_checkpoints(session: Session, job_id: str) -> list[Artifact]:
+    """The end-of-epoch checkpoints kept for the job, by epoch."""
+    return list(
+        session.scalars(
+            select(Artifact).where(Artifact.job_id == job_id, Artifact.kind == "checkpoint").order_by(Artifact.epoch)
+        )
+    )
+
+
+def finished_artifact(session: Session, job: Job, kind: str) -> Artifact:
+    """The ``student`` or ``card`` of a succeeded job; ``Conflict`` before, ``NotFound`` if it was not stored."""
+    if job.status != JobStatus.SUCCEEDED:
+        raise Conflict(
+            f"job {job.id} is {job.status}; its student exists once it has succeeded", code="job_not_succeeded"
+        )
+    artifact = stored_artifact(session, job.id, kind)
+    if artifact is None:
+        raise NotFound(f"job {job.id} has no stored {kind}", code="artifact_missing")
+    return artifact
+
+
+def artifact_file(settings: Settings, artifact: Artifact) -> Path:
+    """The stored file of ``artifact``; ``NotFound`` if it is missing from storage."""
+    path = get_artifact_store(settings).path(artifact.key)
+    if not path.is_file():
+        raise NotFound(
+            f"the {artifact.kind} file of job {artifact.job_id} is missing from storage", code="artifact_missing"
+        )
+    return path
+
+
+def student_filename(job: Job) -> str:
+    """The download name of a job's student: ``<job id>-<arch>.safetensors``."""
+    return f"{job.id}-{job.spec['student'].replace('/', '_')}.safetensors"
+
+
+def stored_artifact(session: Session, job_id: str, kind: str) -> Artifact | None:
+    """The job's one artifact of ``kind`` (a plot, the metrics log), or None."""
+    return session.scalar(select(Artifact).where(Artifact.job_id == job_id, Artifact.kind == kind))

@@ -1,0 +1,153 @@
+"""Where a job spec is validated: ``validate_submission``, the one path every job goes through.
+
+The API calls it when a job is submitted; the worker calls it again (through
+``trainable_spec``) right before training, so a job whose teacher or dataset changed meanwhile
+is refused with the same words. In order:
+
+1. the shape and field-local rules: pydantic (``JobRequest``; ``sdd_core.spec`` for the fields
+   every job states);
+2. the service's limits on what a request may ask for (scales, image size, epochs, batch size;
+   checked at admission only, so lowering a limit never fails a job already accepted);
+3. the references: the dataset and the teacher must be the tenant's, the teacher job succeeded;
+4. every hyper-parameter left out takes the method's default (``sdd_core.spec``);
+5. the models: class counts agree, SD methods on pooled-linear heads only, every scale fits
+   both final feature maps (``sdd_core.trainer.compatibility``, shapes on the meta device).
+
+Every refusal is a ``DomainError`` whose ``location`` names the field; the trainer then trusts
+the spec it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from domain.errors import InvalidRequest, LimitExceeded
+from domain.job_request import JobRequest
+from domain.references import (
+    DatasetFacts,
+    TeacherFacts,
+    dataset_facts,
+    dataset_source,
+    teacher_checkpoint,
+    teacher_facts,
+)
+from sdd_core.errors import SpecError
+from sdd_core.spec import Hyperparameters, JobSpec, resolve_hyperparameters
+from sdd_core.trainer.compatibility import check_architectures
+from service.db.models import Job
+from service.settings import Settings
+
+SPEC_ERROR_CODE = SpecError.code  # "invalid_spec": a stored spec, or a combination, that cannot train
+
+
+@dataclass(frozen=True)
+class ValidatedJob:
+    """A request that passed every check, with what the checks found out."""
+
+    request: JobRequest
+    dataset: DatasetFacts
+    teacher: TeacherFacts | None
+    hyperparameters: Hyperparameters
+
+    def stored_spec(self) -> dict[str, Any]:
+        """The spec as the job row keeps it: every default filled in, the image size resolved."""
+        stored = self.request.model_dump(mode="json", exclude={"metadata", "teacher"})
+        stored["teacher"] = self.request.teacher.model_dump(exclude_none=True) if self.request.teacher else None
+        stored["hyperparameters"] = self.hyperparameters.model_dump(mode="json")
+        stored["image_size"] = self.dataset.image_size
+        return stored
+
+
+def validate_submission(
+    session: Session, settings: Settings, tenant_id: str, request: JobRequest, *, admission: bool = True
+) -> ValidatedJob:
+    """Check ``request`` for ``tenant_id``; ``admission`` also applies the service's request limits."""
+    if admission:
+        _check_request_limits(settings, request)
+    dataset = dataset_facts(session, settings, tenant_id, request.dataset, request.image_size)
+    teacher = teacher_facts(session, settings, tenant_id, request.teacher)
+    hyperparameters = resolve_hyperparameters(
+        request.method, request.student, teacher.arch if teacher else None, request.hyperparameters
+    )
+    if admission:
+        _check_resolved_limits(settings, hyperparameters, dataset.image_size)
+    try:
+        check_architectures(
+            method=request.method,
+            scales=request.scales,
+            student=request.student,
+            teacher_arch=teacher.arch if teacher else None,
+            num_classes=dataset.num_classes,
+            teacher_num_classes=teacher.num_classes if teacher else None,
+            image_size=dataset.image_size,
+        )
+    except SpecError as exc:
+        raise InvalidRequest(exc.message, code=exc.code, location=(exc.field,)) from exc
+    return ValidatedJob(request=request, dataset=dataset, teacher=teacher, hyperparameters=hyperparameters)
+
+
+def stored_request(job: Job) -> JobRequest:
+    """The job's stored spec read back as a request (``InvalidRequest`` naming the field if it no longer parses)."""
+    try:
+        return JobRequest.model_validate(job.spec)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = tuple(part for part in first["loc"] if isinstance(part, int) or "[" not in part)
+        field = ".".join(str(part) for part in location) or "spec"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise InvalidRequest(f"{field}: {message}", code=SPEC_ERROR_CODE, location=location) from exc
+
+
+def trainable_spec(session: Session, settings: Settings, job: Job, store: Any) -> JobSpec:
+    """The job, validated again as at submission, with its references turned into files to train from."""
+    request = stored_request(job)
+    validated = validate_submission(session, settings, job.tenant_id, request, admission=False)
+    return JobSpec(
+        dataset=dataset_source(request.dataset, store),
+        student=request.student,
+        method=request.method,
+        scales=request.scales,
+        beta=request.beta,
+        seed=request.seed,
+        image_size=request.image_size,
+        hyperparameters=validated.hyperparameters,
+        teacher=teacher_checkpoint(session, job.tenant_id, request.teacher, store),
+    )
+
+
+def _check_request_limits(settings: Settings, request: JobRequest) -> None:
+    too_big = [s for s in request.scales if s > settings.max_scale]
+    if too_big:
+        raise _limit(("scales",), f"scale(s) {too_big} exceed this service's limit of {settings.max_scale}")
+    if request.image_size is not None and request.image_size > settings.max_image_size:
+        raise _limit(
+            ("image_size",), f"{request.image_size} exceeds this service's limit of {settings.max_image_size}"
+        )
+
+
+def _check_resolved_limits(settings: Settings, hyperparameters: Hyperparameters, image_size: int) -> None:
+    assert hyperparameters.epochs is not None and hyperparameters.batch_size is not None
+    if hyperparameters.epochs > settings.max_epochs:
+        raise _limit(
+            ("hyperparameters", "epochs"),
+            f"{hyperparameters.epochs} exceeds this service's limit of {settings.max_epochs} epochs",
+        )
+    if hyperparameters.batch_size > settings.max_batch_size:
+        raise _limit(
+            ("hyperparameters", "batch_size"),
+            f"{hyperparameters.batch_size} exceeds this service's limit of {settings.max_batch_size}",
+        )
+    if image_size > settings.max_image_size:
+        raise _limit(
+            ("image_size",),
+            f"the dataset trains at {image_size}px, over this service's limit of {settings.max_image_size}; "
+            "set a smaller image_size",
+        )
+
+
+def _limit(location: tuple[str, ...], message: str) -> LimitExceeded:
+    return LimitExceeded(f"{'.'.join(location)}: {message}", location=location)
