@@ -124,7 +124,7 @@ def cli(verbose: bool) -> None:
 def train(config_path: Path | None, out_dir: Path, data_root: Path, download: bool, workers: int,
           resume: Path | None, no_progress: bool, **flags: Any) -> None:
     """Train a student (with or without a teacher) and export it with its model card."""
-    from sdd_core.trainer import TrainCallbacks, TrainOptions  # noqa: PLC0415  (deferred, see module doc)
+    from sdd_core.trainer import TrainCallbacks, TrainOptions, check_compatibility  # noqa: PLC0415  (deferred)
     from sdd_core.trainer import train as run_training  # noqa: PLC0415
     from sdd_core.trainer.progress import ProgressBar  # noqa: PLC0415
 
@@ -140,6 +140,7 @@ def train(config_path: Path | None, out_dir: Path, data_root: Path, download: bo
                                should_stop=interrupted.is_set)
     options = TrainOptions(data_root=data_root, allow_download=download, num_workers=workers)
     try:
+        check_compatibility(spec, options)
         with _first_interrupt_sets(interrupted):
             result = run_training(spec, out_dir, options=options, callbacks=callbacks, resume_from=resume)
     except SDDError as exc:

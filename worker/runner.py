@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import select
 
 from sdd_core.spec import JobSpec
-from sdd_core.trainer import train
+from sdd_core.trainer import check_compatibility, train
 from sdd_core.trainer.options import TrainOptions, TrainResult
 from domain import transitions
 from service.artifacts import get_artifact_store
@@ -153,10 +153,12 @@ def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: Leas
     work_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:
         restore_metrics_log(settings, job_id, work_dir / "metrics.jsonl", through_epoch=resume.epoch)
+    options = TrainOptions(data_root=settings.data_root, allow_download=settings.allow_download)
+    check_compatibility(spec, options)  # train() trusts its spec; what it used to check, checked here
     result = train(
         spec,
         work_dir,
-        options=TrainOptions(data_root=settings.data_root, allow_download=settings.allow_download),
+        options=options,
         callbacks=callbacks.train_callbacks(),
         resume_from=resume.path if resume is not None else None,
     )

@@ -1,5 +1,9 @@
 """Checks that refuse an impossible job before any training starts.
 
+``check_compatibility(spec, options)`` is the one check of a whole ``JobSpec`` (its dataset
+readable, its teacher's weights, the architectures); ``train`` trusts a spec that passed it.
+``check_architectures`` is its part that needs neither data nor weights:
+
 * the teacher, the student and the dataset must agree on the class count;
 * SD methods need models whose head is global pooling + one linear layer;
 * every SDD scale must fit both final feature maps (scale <= min(H, W)).
@@ -13,9 +17,32 @@ from collections.abc import Sequence
 
 import torch
 
+from sdd_core.data import DatasetInfo, describe_dataset
 from sdd_core.errors import ModelError, SpecError
 from sdd_core.models import create_model, sd_support
-from sdd_core.spec import SD_METHODS
+from sdd_core.spec import SD_METHODS, JobSpec
+from sdd_core.trainer.options import TrainOptions
+from sdd_core.trainer.teacher import classes_in_weights, load_weights
+
+
+def check_compatibility(spec: JobSpec, options: TrainOptions | None = None) -> DatasetInfo:
+    """Refuse an impossible job before training: dataset readable, class counts, scales vs maps.
+
+    Raises ``SDDError``s (``SpecError`` naming the field, ``DataError``, ``TeacherError``); returns
+    what the dataset turned out to be.
+    """
+    options = options or TrainOptions()
+    info = describe_dataset(spec.dataset, data_root=options.data_root, image_size=spec.image_size,
+                            download=options.allow_download)
+    teacher_classes = None
+    if spec.teacher is not None:
+        teacher_classes = classes_in_weights(load_weights(spec.teacher.checkpoint), spec.teacher.arch)
+    check_architectures(
+        method=spec.method, scales=spec.scales, student=spec.student,
+        teacher_arch=spec.teacher.arch if spec.teacher else None, num_classes=info.num_classes,
+        teacher_num_classes=teacher_classes, image_size=info.image_size,
+    )
+    return info
 
 
 def feature_map_size(arch: str, num_classes: int, image_size: int) -> tuple[int, int]:

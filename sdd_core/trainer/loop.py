@@ -1,6 +1,6 @@
 """The training loop, readable top to bottom.
 
-    check the job -> build data, student, frozen teacher -> (resume) -> for each epoch:
+    build data, student, frozen teacher -> (resume) -> for each epoch:
         seed(seed, epoch) -> train steps -> lr decay -> evaluate -> checkpoint -> callbacks
     -> export the student (safetensors) and its model card
 
@@ -8,6 +8,9 @@ Every epoch's randomness (shuffling, augmentation) derives from (seed, epoch), a
 carry optimiser and scheduler states, so resuming from epoch e reproduces the uninterrupted run's
 weights on CPU. A run stopped by ``should_stop`` checkpoints inside the epoch (batches done, running
 sums, RNG states; see ``epoch.py``), and resuming from that continues with the next batch.
+
+The loop trusts the spec it is given: callers refuse an impossible job first, with
+``check_compatibility`` (``sdd train`` does) or the job service's own validation.
 """
 from __future__ import annotations
 
@@ -21,19 +24,18 @@ import torch
 from torch.optim import SGD
 from torch.optim.lr_scheduler import MultiStepLR
 
-from sdd_core.data import DatasetInfo, build_datasets, describe_dataset
+from sdd_core.data import build_datasets
 from sdd_core.errors import NonFiniteTrainingError
 from sdd_core.models import create_model
 from sdd_core.spec import JobSpec
 from sdd_core.trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from sdd_core.trainer.compatibility import check_architectures
 from sdd_core.trainer.distillation_step import LossConfig
 from sdd_core.trainer.epoch import EpochProgress, make_loader, train_epoch
 from sdd_core.trainer.evaluation import evaluate
 from sdd_core.trainer.export import build_card, save_card, save_student, sha256_file
 from sdd_core.trainer.options import EpochMetrics, StopPoint, TrainCallbacks, TrainOptions, TrainResult
 from sdd_core.trainer.runtime import epoch_seed, resolve_device, rng_state, seed_everything, set_rng_state
-from sdd_core.trainer.teacher import FrozenTeacher, classes_in_weights, load_teacher, load_weights
+from sdd_core.trainer.teacher import FrozenTeacher, load_teacher
 from sdd_core.trainer.training_state import BestEpoch, PartialEpoch, epoch_metrics
 
 log = logging.getLogger(__name__)
@@ -42,22 +44,6 @@ CHECKPOINT_NAME = "checkpoint.pt"
 STUDENT_NAME = "student.safetensors"
 CARD_NAME = "card.json"
 METRICS_NAME = "metrics.jsonl"
-
-
-def check_compatibility(spec: JobSpec, options: TrainOptions | None = None) -> DatasetInfo:
-    """Refuse an impossible job before training: dataset readable, class counts, scales vs maps."""
-    options = options or TrainOptions()
-    info = describe_dataset(spec.dataset, data_root=options.data_root, image_size=spec.image_size,
-                            download=options.allow_download)
-    teacher_classes = None
-    if spec.teacher is not None:
-        teacher_classes = classes_in_weights(load_weights(spec.teacher.checkpoint), spec.teacher.arch)
-    check_architectures(
-        method=spec.method, scales=spec.scales, student=spec.student,
-        teacher_arch=spec.teacher.arch if spec.teacher else None, num_classes=info.num_classes,
-        teacher_num_classes=teacher_classes, image_size=info.image_size,
-    )
-    return info
 
 
 def _spec_fingerprint(spec: JobSpec) -> dict[str, Any]:
@@ -98,7 +84,6 @@ def train(
     hp = spec.resolved_hyperparameters
     device = resolve_device(hp.device)
     channels_last = hp.channels_last and device.type == "cuda"
-    check_compatibility(spec, options)
 
     # 1. Data, models, optimiser.
     seed_everything(spec.seed)

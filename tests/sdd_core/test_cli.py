@@ -2,8 +2,10 @@ import json
 
 import yaml
 from click.testing import CliRunner
+from safetensors.torch import save_file
 
 from sdd_core.cli import cli
+from sdd_core.models import create_model
 
 
 def test_train_from_a_config_file_with_flag_overrides(tmp_path, data_root, digits_teacher):
@@ -44,6 +46,19 @@ def test_training_error_is_reported_with_its_code(tmp_path, data_root):
                                       "--data-root", str(data_root), "--no-progress"])
     assert result.exit_code == 1
     assert "teacher_error" in result.output and "missing.safetensors" in result.output
+
+
+def test_an_impossible_job_is_refused_before_training(tmp_path, data_root):
+    model = create_model("resnet8", 10)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "t.safetensors"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["train", "--out", str(out), "--dataset", "digits", "--student", "mobilenetv2",
+                                      "--method", "sd-kd", "--scales", "1,2,4", "--teacher-arch", "resnet8",
+                                      "--teacher-checkpoint", str(tmp_path / "t.safetensors"),
+                                      "--data-root", str(data_root), "--no-progress"])
+    assert result.exit_code == 1
+    assert "error [invalid_spec]" in result.output and "scale(s) [4]" in result.output
+    assert not (out / "checkpoint.pt").exists() and not (out / "metrics.jsonl").exists()
 
 
 def test_models_lists_the_zoo_with_sd_support():
