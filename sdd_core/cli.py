@@ -157,7 +157,8 @@ def train(config_path: Path | None, out_dir: Path, data_root: Path, download: bo
     final = result.final or {}
     click.echo(f"student: {result.student_path}")
     click.echo(f"card: {result.card_path}")
-    click.echo(f"val top-1 {final.get('val_top1', float('nan')):.2f}%  top-5 {final.get('val_top5', float('nan')):.2f}%  "
+    top1, top5 = final.get("val_top1", float("nan")), final.get("val_top5", float("nan"))
+    click.echo(f"val top-1 {top1:.2f}%  top-5 {top5:.2f}%  "
                f"best top-1 {result.best_val_top1:.2f}%")
 
 
@@ -225,7 +226,8 @@ def models(ctx: click.Context, as_json: bool) -> None:
         return
     from sdd_core.models import list_models, sd_support  # noqa: PLC0415  (deferred, see module doc)
 
-    rows = [{"name": name, "sd_supported": sd_support(name) is None, "reason": sd_support(name)} for name in list_models()]
+    rows = [{"name": name, "sd_supported": sd_support(name) is None, "reason": sd_support(name)}
+            for name in list_models()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -47,30 +47,30 @@ class Hyperparameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    epochs: int | None = Field(None, ge=1, description="Training epochs (paper: 240).")
-    batch_size: int | None = Field(None, ge=1, description="Images per step (paper: 64).")
-    lr: float | None = Field(None, gt=0, description="Initial SGD learning rate.")
+    epochs: int | None = Field(default=None, ge=1, description="Training epochs (paper: 240).")
+    batch_size: int | None = Field(default=None, ge=1, description="Images per step (paper: 64).")
+    lr: float | None = Field(default=None, gt=0, description="Initial SGD learning rate.")
     lr_decay_epochs: list[int] | None = Field(
-        None, description="Epochs after which the lr is multiplied by lr_decay_rate."
+        default=None, description="Epochs after which the lr is multiplied by lr_decay_rate."
     )
-    lr_decay_rate: float | None = Field(None, gt=0, le=1, description="Multi-step decay factor.")
-    momentum: float | None = Field(None, ge=0, lt=1, description="SGD momentum.")
-    weight_decay: float | None = Field(None, ge=0, description="SGD weight decay.")
-    temperature: float | None = Field(None, gt=0, description="Distillation temperature T.")
-    ce_weight: float | None = Field(None, ge=0, description="Weight of the cross-entropy term.")
-    kd_weight: float | None = Field(None, ge=0, description="Weight of the distillation term.")
+    lr_decay_rate: float | None = Field(default=None, gt=0, le=1, description="Multi-step decay factor.")
+    momentum: float | None = Field(default=None, ge=0, lt=1, description="SGD momentum.")
+    weight_decay: float | None = Field(default=None, ge=0, description="SGD weight decay.")
+    temperature: float | None = Field(default=None, gt=0, description="Distillation temperature T.")
+    ce_weight: float | None = Field(default=None, ge=0, description="Weight of the cross-entropy term.")
+    kd_weight: float | None = Field(default=None, ge=0, description="Weight of the distillation term.")
     warmup_epochs: int | None = Field(
-        None, ge=0, description="Epochs over which the distillation weight ramps up linearly."
+        default=None, ge=0, description="Epochs over which the distillation weight ramps up linearly."
     )
-    dkd_alpha: float | None = Field(None, ge=0, description="DKD target-class (TCKD) weight.")
-    dkd_beta: float | None = Field(None, ge=0, description="DKD non-target (NCKD) weight.")
-    nkd_gamma: float | None = Field(None, ge=0, description="NKD non-target term weight.")
+    dkd_alpha: float | None = Field(default=None, ge=0, description="DKD target-class (TCKD) weight.")
+    dkd_beta: float | None = Field(default=None, ge=0, description="DKD non-target (NCKD) weight.")
+    nkd_gamma: float | None = Field(default=None, ge=0, description="NKD non-target term weight.")
     nkd_mode: NKDMode | None = Field(
-        None, description="'paper': target removed from NKD's non-target term; 'code': kept."
+        default=None, description="'paper': target removed from NKD's non-target term; 'code': kept."
     )
-    device: str | None = Field(None, description="'auto' (CUDA if present), 'cpu', 'cuda' or 'cuda:N'.")
-    precision: Precision | None = Field(None, description="'bf16' autocast on CUDA, else 'fp32'.")
-    channels_last: bool | None = Field(None, description="channels_last memory format on CUDA.")
+    device: str | None = Field(default=None, description="'auto' (CUDA if present), 'cpu', 'cuda' or 'cuda:N'.")
+    precision: Precision | None = Field(default=None, description="'bf16' autocast on CUDA, else 'fp32'.")
+    channels_last: bool | None = Field(default=None, description="channels_last memory format on CUDA.")
 
     @field_validator("lr_decay_epochs")
     @classmethod

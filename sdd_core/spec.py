@@ -61,10 +61,10 @@ class DistillationSettings(BaseModel):
         default_factory=lambda: [1, 2, 4],
         description="SDD pooling scales: each s splits the final feature map into an s x s grid.",
     )
-    beta: float = Field(2.0, gt=0, description="Weight of complementary regions in SDD (paper: 2).")
-    seed: int = Field(0, ge=0, description="Seed of every random number generator.")
+    beta: float = Field(default=2.0, gt=0, description="Weight of complementary regions in SDD (paper: 2).")
+    seed: int = Field(default=0, ge=0, description="Seed of every random number generator.")
     image_size: int | None = Field(
-        None, ge=8, description="Train/eval image size; default follows the dataset."
+        default=None, ge=8, description="Train/eval image size; default follows the dataset."
     )
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
 
@@ -107,7 +107,7 @@ class JobSpec(DistillationSettings):
     """A complete, trainable job: the teacher is a weights file on this machine."""
 
     teacher: TeacherCheckpoint | None = Field(
-        None, validate_default=True, description="Required by every method but 'ce'."
+        default=None, validate_default=True, description="Required by every method but 'ce'."
     )
 
     @field_validator("dataset")
@@ -118,7 +118,7 @@ class JobSpec(DistillationSettings):
         return value
 
     @model_validator(mode="after")
-    def _fill_defaults(self) -> "JobSpec":
+    def _fill_defaults(self) -> JobSpec:
         teacher_arch = self.teacher.arch if self.teacher else None
         self.hyperparameters = resolve_hyperparameters(self.method, self.student, teacher_arch, self.hyperparameters)
         return self

@@ -49,7 +49,7 @@ class CifarBottleneckResNet(PooledLinearClassifier):
         stages: list[nn.Module] = []
         in_channels = 64
         widths = (64, 128, 256, 512)
-        for stage_index, (width, num_blocks) in enumerate(zip(widths, blocks_per_stage)):
+        for stage_index, (width, num_blocks) in enumerate(zip(widths, blocks_per_stage, strict=True)):
             first_stride = 1 if stage_index == 0 else 2
             blocks = []
             for block_index in range(num_blocks):

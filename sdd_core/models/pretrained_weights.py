@@ -61,7 +61,7 @@ def load_pretrained_(net: nn.Module, tv_name: str, head_name: str, num_classes: 
         # Keep the per-module version numbers that some modules read while loading.
         metadata = getattr(state_dict, "_metadata", None)
         if metadata is not None:
-            kept._metadata = metadata  # type: ignore[attr-defined]
+            kept._metadata = metadata  # type: ignore[attr-defined]  # an attribute torch sets on state dicts
         state_dict = kept
     try:
         result = net.load_state_dict(state_dict, strict=False)

@@ -72,7 +72,7 @@ class ShuffleNetV1(PooledLinearClassifier):
         )
         stages: list[nn.Module] = []
         in_channels = STEM_CHANNELS
-        for width, num_units in zip(stage_widths, stage_units):
+        for width, num_units in zip(stage_widths, stage_units, strict=True):
             units = []
             for unit_index in range(num_units):
                 stride = 2 if unit_index == 0 else 1

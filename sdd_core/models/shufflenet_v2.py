@@ -83,8 +83,8 @@ class ShuffleNetV2(PooledLinearClassifier):
         self.stem = nn.Sequential(*_conv_bn(3, STEM_CHANNELS, 1), nn.ReLU(inplace=True))
         stages: list[nn.Module] = []
         in_channels = STEM_CHANNELS
-        for stage_width, num_units in zip(stage_widths, stage_units):
-            units = [DownsampleUnit(in_channels, stage_width)]
+        for stage_width, num_units in zip(stage_widths, stage_units, strict=True):
+            units: list[nn.Module] = [DownsampleUnit(in_channels, stage_width)]
             units += [BasicUnit(stage_width) for _ in range(num_units)]
             stages.append(nn.Sequential(*units))
             in_channels = stage_width

@@ -34,6 +34,13 @@ class TorchvisionPooledAdapter(PooledLinearClassifier):
         assert isinstance(head, nn.Linear)
         return head
 
+    def run_modules(self, x: Tensor, *names: str) -> Tensor:
+        """``x`` through ``net.<name>`` for each of ``names`` in turn: the part of torchvision's
+        forward that an adapter re-states."""
+        for name in names:
+            x = self.net.get_submodule(name)(x)
+        return x
+
     def pre_logits(self, pooled: Tensor) -> Tensor:
         # torchvision's Dropout before the Linear: active in train mode only, as there.
         if self.dropout_name is None:
@@ -45,34 +52,29 @@ class ResNetAdapter(TorchvisionPooledAdapter):
     """ResNet, ResNeXt, Wide ResNet: stem and max pool, then layer1..layer4."""
 
     def forward_features(self, x: Tensor) -> Tensor:
-        net = self.net
-        x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
-        x = net.layer4(net.layer3(net.layer2(net.layer1(x))))
-        return x  # (B, C, H/32, W/32)
+        modules = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+        return self.run_modules(x, *modules)  # (B, C, H/32, W/32)
 
 
 class RegNetAdapter(TorchvisionPooledAdapter):
     """RegNetX / RegNetY: stem, then the trunk."""
 
     def forward_features(self, x: Tensor) -> Tensor:
-        return self.net.trunk_output(self.net.stem(x))  # (B, C, H/32, W/32)
+        return self.run_modules(x, "stem", "trunk_output")  # (B, C, H/32, W/32)
 
 
 class ShuffleNetV2Adapter(TorchvisionPooledAdapter):
     """ShuffleNet V2: stem, max pool, three stages, final 1x1 convolution."""
 
     def forward_features(self, x: Tensor) -> Tensor:
-        net = self.net
-        x = net.maxpool(net.conv1(x))
-        x = net.stage4(net.stage3(net.stage2(x)))
-        return net.conv5(x)  # (B, C, H/32, W/32)
+        return self.run_modules(x, "conv1", "maxpool", "stage2", "stage3", "stage4", "conv5")  # (B, C, H/32, W/32)
 
 
 class FeaturesAdapter(TorchvisionPooledAdapter):
     """MobileNetV2 and EfficientNet (V1 and V2): everything before pooling is ``net.features``."""
 
     def forward_features(self, x: Tensor) -> Tensor:
-        return self.net.features(x)  # (B, C, H/32, W/32)
+        return self.run_modules(x, "features")  # (B, C, H/32, W/32)
 
 
 class SwinAdapter(TorchvisionPooledAdapter):
@@ -83,8 +85,8 @@ class SwinAdapter(TorchvisionPooledAdapter):
     """
 
     def forward_features(self, x: Tensor) -> Tensor:
-        tokens = self.net.norm(self.net.features(x))  # (B, H/32, W/32, C)
-        return self.net.permute(tokens)  # (B, C, H/32, W/32)
+        tokens = self.run_modules(x, "features", "norm")  # (B, H/32, W/32, C)
+        return self.run_modules(tokens, "permute")  # (B, C, H/32, W/32)
 
 
 class TorchvisionUnpooledAdapter(PooledLinearClassifier):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torchvision
@@ -165,12 +166,14 @@ def _cpu_arithmetic_meta_tensors() -> Iterator[None]:
     of CPU memory is used. The registration hooks are global, hence removed straight after.
     """
 
-    def to_meta_parameter(module: nn.Module, name: str, param: nn.Parameter | None) -> object:
+    # A registration hook's return value replaces the tensor registered (torch's documented
+    # behaviour, though its annotation says the hook returns None): hence ``-> Any``.
+    def to_meta_parameter(module: nn.Module, name: str, param: nn.Parameter | None) -> Any:
         if param is None:
             return None
         return nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
 
-    def to_meta_buffer(module: nn.Module, name: str, buffer: torch.Tensor | None) -> object:
+    def to_meta_buffer(module: nn.Module, name: str, buffer: torch.Tensor | None) -> Any:
         return None if buffer is None else buffer.to("meta")
 
     handles = [

@@ -44,7 +44,7 @@ class CifarVGG(PooledLinearClassifier):
             raise ValueError(f"need {len(STAGE_WIDTHS)} stages of >= 1 conv, got {convs_per_stage}")
         layers: list[nn.Module] = []
         in_channels = 3
-        for stage_index, (width, num_convs) in enumerate(zip(STAGE_WIDTHS, convs_per_stage)):
+        for stage_index, (width, num_convs) in enumerate(zip(STAGE_WIDTHS, convs_per_stage, strict=True)):
             layers.append(_conv_bn_relu_stage(in_channels, width, num_convs))
             if stage_index < POOLED_STAGES:
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))

@@ -77,4 +77,5 @@ def checkpoint_position(path: Path) -> CheckpointPosition:
     partial = state.get("partial")
     if partial is None:
         return CheckpointPosition(epoch=int(state["epoch"]))
-    return CheckpointPosition(epoch=int(state["epoch"]), partial_epoch=int(partial["epoch"]), batch=int(partial["batch"]))
+    return CheckpointPosition(epoch=int(state["epoch"]), partial_epoch=int(partial["epoch"]),
+                              batch=int(partial["batch"]))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def build_card(
     """Everything a user needs to load and trust the student."""
     return {
         "format": "sdd-model-card/1",
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
         "sdd_core_version": sdd_core.__version__,
         "arch": spec.student,
         "num_classes": info.num_classes,

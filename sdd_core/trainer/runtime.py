@@ -19,9 +19,11 @@ def resolve_device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise SpecError("hyperparameters.device", f"{name!r} asked for but no CUDA device is available", ["auto", "cpu"])
+            raise SpecError("hyperparameters.device", f"{name!r} asked for but no CUDA device is available",
+                            ["auto", "cpu"])
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise SpecError("hyperparameters.device", f"{name!r} does not exist; {torch.cuda.device_count()} CUDA device(s) found")
+            raise SpecError("hyperparameters.device",
+                            f"{name!r} does not exist; {torch.cuda.device_count()} CUDA device(s) found")
     return device
 
 
@@ -47,7 +49,9 @@ def seed_everything(seed: int) -> None:
 def rng_state() -> dict[str, Any]:
     """Every RNG's state as tensors and plain numbers (loadable with ``weights_only=True``)."""
     version, keys, gauss = random.getstate()
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # legacy=True: ("MT19937", keys, pos, has_gauss, gauss)
+    _, np_keys, np_pos, np_has_gauss, np_gauss = np_state
     state: dict[str, Any] = {
         "python": {"version": version, "keys": torch.tensor(keys, dtype=torch.int64), "gauss": gauss},
         "numpy": {"keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
@@ -63,7 +67,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     py = state["python"]
     random.setstate((py["version"], tuple(int(k) for k in py["keys"].tolist()), py["gauss"]))
     npst = state["numpy"]
-    np.random.set_state(("MT19937", npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"], npst["gauss"]))
+    np_keys = npst["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", np_keys, npst["pos"], npst["has_gauss"], npst["gauss"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -63,7 +63,9 @@ def load_teacher(arch: str, checkpoint: str | Path, num_classes: int) -> PooledL
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise TeacherError(f"teacher checkpoint {checkpoint} does not fit {arch} with {num_classes} classes: {exc}") from exc
+        raise TeacherError(
+            f"teacher checkpoint {checkpoint} does not fit {arch} with {num_classes} classes: {exc}"
+        ) from exc
     return model
 
 

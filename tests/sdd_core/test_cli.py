@@ -19,7 +19,8 @@ def test_train_from_a_config_file_with_flag_overrides(tmp_path, data_root, digit
     result = CliRunner().invoke(cli, ["train", "--config", str(config), "--out", str(out), "--epochs", "1",
                                       "--lr-decay-epochs", "1", "--data-root", str(data_root), "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert {"student.safetensors", "card.json", "metrics.jsonl", "checkpoint.pt", "spec.json"} <= {p.name for p in out.iterdir()}
+    written = {p.name for p in out.iterdir()}
+    assert {"student.safetensors", "card.json", "metrics.jsonl", "checkpoint.pt", "spec.json"} <= written
     spec = json.loads((out / "spec.json").read_text())
     assert spec["hyperparameters"]["epochs"] == 1 and spec["hyperparameters"]["lr_decay_epochs"] == [1]
     assert spec["scales"] == [1, 2]

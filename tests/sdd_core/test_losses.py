@@ -103,7 +103,10 @@ def test_complementary_regions_weigh_beta():
 
     s = _logits(2, 3, 3)
     beta = 2.5
-    rows = torch.stack([torch.stack([kd_loss(s[b : b + 1, :, n], t[b : b + 1, :, n], temperature=4.0) for n in range(3)]) for b in range(2)])
+    rows = torch.stack([
+        torch.stack([kd_loss(s[b : b + 1, :, n], t[b : b + 1, :, n], temperature=4.0) for n in range(3)])
+        for b in range(2)
+    ])  # (B, N)
     weights = torch.tensor([[1.0, 1.0, beta], [1.0, beta, 1.0]])
     expected = (weights * rows).sum() / 6
     torch.testing.assert_close(scale_decoupled_loss(s, t, y, base="kd", beta=beta), expected)

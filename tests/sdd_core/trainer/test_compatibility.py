@@ -73,7 +73,8 @@ def test_check_compatibility_refuses_what_train_would_fail_on(data_root, tmp_pat
     with pytest.raises(SpecError) as info:
         check_compatibility(spec, options)
     assert info.value.field == "scales"
-    spec = JobSpec(dataset="digits", student="resnet8", method="kd", teacher=_teacher_file(tmp_path / "t7.safetensors", 7))
+    spec = JobSpec(dataset="digits", student="resnet8", method="kd",
+                   teacher=_teacher_file(tmp_path / "t7.safetensors", 7))
     with pytest.raises(SpecError) as info:
         check_compatibility(spec, options)
     assert info.value.field == "teacher"

@@ -18,7 +18,8 @@ METRIC_KEYS = ["epoch", "epochs", "lr", "train_loss", "train_ce", "train_kd", "t
 
 def test_a_partial_epoch_round_trips_through_a_weights_only_checkpoint(tmp_path):
     partial = PartialEpoch(epoch=3, batch=7, sums=EpochSums(loss=1.5, correct=12, images=64, steps=7), rng=rng_state())
-    save_checkpoint(tmp_path / "c.pt", {"epoch": 2, "best": asdict(BestEpoch(2, 50.0, 90.0)), "partial": asdict(partial)})
+    best = BestEpoch(2, 50.0, 90.0)
+    save_checkpoint(tmp_path / "c.pt", {"epoch": 2, "best": asdict(best), "partial": asdict(partial)})
     state = load_checkpoint(tmp_path / "c.pt")
     assert set(state["partial"]) == {"epoch", "batch", "sums", "rng"}
     assert set(state["partial"]["sums"]) == {"loss", "ce", "kd", "correct", "images", "steps", "nonfinite",
@@ -26,7 +27,7 @@ def test_a_partial_epoch_round_trips_through_a_weights_only_checkpoint(tmp_path)
     again = PartialEpoch.from_state(state["partial"])
     assert (again.epoch, again.batch, again.sums) == (3, 7, partial.sums)
     assert torch.equal(again.rng["torch"], partial.rng["torch"])
-    assert BestEpoch.from_state(state["best"]) == BestEpoch(2, 50.0, 90.0)
+    assert BestEpoch.from_state(state["best"]) == best
 
 
 def test_state_written_by_earlier_versions_is_read():
@@ -58,7 +59,8 @@ def test_a_format_1_checkpoint_resumes_to_the_weights_of_an_uninterrupted_run(da
     assert resumed.status == "completed" and resumed.best_val_top1 == full.best_val_top1
     a, b = load_file(str(full.student_path)), load_file(str(resumed.student_path))
     assert a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)
-    assert json.loads(resumed.card_path.read_text())["best_metrics"] == json.loads(full.card_path.read_text())["best_metrics"]
+    cards = [json.loads(result.card_path.read_text()) for result in (full, resumed)]
+    assert cards[0]["best_metrics"] == cards[1]["best_metrics"]
     lines = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert [list(line) for line in lines] == [METRIC_KEYS, METRIC_KEYS]
     assert list(full.final) == METRIC_KEYS and isinstance(full.final["nonfinite_steps"], int)
