@@ -1,7 +1,7 @@
 """The training loop, readable top to bottom.
 
     build data, student, frozen teacher -> (resume) -> for each epoch:
-        seed(seed, epoch) -> train steps -> lr decay -> evaluate -> checkpoint -> callbacks
+        seed(seed, epoch) -> train steps -> lr decay -> evaluate -> metrics, on_epoch_end -> checkpoint
     -> export the student (safetensors) and its model card
 
 Every epoch's randomness (shuffling, augmentation) derives from (seed, epoch), and checkpoints
@@ -102,7 +102,9 @@ def train(
     config = LossConfig.from_spec(spec)
 
     # 2. Resume: from the end of an epoch, or from inside one (``partial``: stopped mid-epoch).
-    start_epoch, best, last, partial = 1, BestEpoch(), None, None
+    start_epoch, best = 1, BestEpoch()
+    last: EpochMetrics | None = None  # the last finished epoch's metrics
+    partial: PartialEpoch | None = None  # where a stopped run stopped inside an epoch
     if resume_from is not None:
         state = load_checkpoint(Path(resume_from))
         if state["spec"] != _spec_fingerprint(spec):
@@ -130,14 +132,14 @@ def train(
 
     def checkpoint(epochs_done: int, stopped_in: PartialEpoch | None = None) -> None:
         """Plain dicts and tensors only: the checkpoint is read back with ``weights_only=True``."""
-        state: dict[str, Any] = {
+        payload: dict[str, Any] = {
             "epoch": epochs_done, "model": student.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "best": asdict(best), "spec": _spec_fingerprint(spec),
             "metrics": last,
         }
         if stopped_in is not None:
-            state["partial"] = asdict(stopped_in)
-        save_checkpoint(checkpoint_path, state)
+            payload["partial"] = asdict(stopped_in)
+        save_checkpoint(checkpoint_path, payload)
 
     for epoch in range(start_epoch, hp.epochs + 1):
         # 3a. Seed the epoch; a stopped epoch continues after its last trained batch.
