@@ -18,9 +18,9 @@ from api.routes import catalog, datasets, health, job_artifacts, job_plots, jobs
 from api.schemas.errors import error_responses
 from api.security import install_security
 from api.ui.routes import install_ui
+from service.broker import celery_app, configure
 from service.db.session import get_sessionmaker
 from service.settings import Settings, get_settings
-from service.broker import celery_app, configure
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        logger.info(
-            "sdd-jobs API up (%s; database %s)", settings.env, sessionmaker.kw["bind"].url.render_as_string()
-        )
+        logger.info("sdd-jobs API up (%s; database %s)", settings.env, sessionmaker.kw["bind"].url.render_as_string())
         yield
 
     app = FastAPI(
@@ -65,9 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_security(app, settings)  # headers, rate limits, CORS, /docs in development
 
-    v1 = APIRouter(
-        prefix="/v1", dependencies=[Depends(get_current_tenant)], responses=error_responses(401, 422, 429)
-    )
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(get_current_tenant)], responses=error_responses(401, 422, 429))
     for module in (jobs, job_artifacts, job_plots, datasets, models, catalog):
         v1.include_router(module.router)
     app.include_router(health.router)

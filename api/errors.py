@@ -88,9 +88,7 @@ def error_response(
     param: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(
-        error_body(code, message, param), status_code=status_code, headers=dict(headers or {})
-    )
+    return JSONResponse(error_body(code, message, param), status_code=status_code, headers=dict(headers or {}))
 
 
 def field_path(loc: Sequence[str | int]) -> str | None:
@@ -183,8 +181,12 @@ DATABASE_RETRY_AFTER_S = 5
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """Connection refused or lost, a full connection pool, a lock or statement timeout: transient."""
-    logger.error("database unavailable on %s %s: %s", request.method, request.url.path,
-                 getattr(exc, "orig", None) or exc.__class__.__name__)
+    logger.error(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        getattr(exc, "orig", None) or exc.__class__.__name__,
+    )
     response = error_response(
         503, "database_unavailable", "the job database is unreachable or busy; retry the request shortly"
     )
@@ -194,9 +196,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(
-        500, "internal_error", "the server failed to handle this request; it has been logged"
-    )
+    return error_response(500, "internal_error", "the server failed to handle this request; it has been logged")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -58,8 +58,17 @@ def bench_app() -> FastAPI:
 def api_server(env: dict[str, str]) -> Iterator[str]:
     """``uvicorn benchmarks.api_load:bench_app`` in a child process; yields its base URL."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "benchmarks.api_load:bench_app", "--factory",
-               "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.api_load:bench_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -137,8 +146,10 @@ def report(recorder: Recorder, seconds: float, args: argparse.Namespace, backend
     print(f"{'kind':<20} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for kind in KINDS:
         values = recorder.latencies[kind]
-        print(f"{kind:<20} {len(values):>9} {len(values) / seconds:>8.1f} "
-              f"{1000 * percentile(values, 0.50):>8.2f} {1000 * percentile(values, 0.99):>8.2f}")
+        print(
+            f"{kind:<20} {len(values):>9} {len(values) / seconds:>8.1f} "
+            f"{1000 * percentile(values, 0.50):>8.2f} {1000 * percentile(values, 0.99):>8.2f}"
+        )
     total = sum(len(values) for values in recorder.latencies.values())
     ratio = percentile(recorder.latencies[KINDS[1]], 0.99) / percentile(recorder.latencies[KINDS[2]], 0.99)
     print(f"all: {total} requests, {total / seconds:.1f} req/s")
@@ -156,7 +167,9 @@ async def run_load(url: str, token: str, args: argparse.Namespace) -> tuple[Reco
             await warm.get("/bench/bare")
     started = time.monotonic()
     recorder = Recorder(started + args.duration, args.max_requests)
-    await asyncio.gather(*(client_loop(url, token, args.polls_per_submit, recorder, seed) for seed in range(args.clients)))
+    await asyncio.gather(
+        *(client_loop(url, token, args.polls_per_submit, recorder, seed) for seed in range(args.clients))
+    )
     return recorder, time.monotonic() - started
 
 

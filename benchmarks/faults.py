@@ -23,6 +23,7 @@ status counts. Exit status 1 if a job was lost or an epoch recorded twice. The s
 seed gives the same schedule (submission times, fault kinds and times), not the same targets:
 which worker or job a fault hits depends on what runs at that moment.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,12 +38,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from service.broker import RUN_JOB_TASK, celery_app
 from service.db.models import Job, JobEvent
 from service.db.session import session_scope
 from tests.e2e.service_processes import ServiceProcess
 from tests.faults.cluster import TERMINAL, Cluster, cluster_database, no_loss_problems, tiny_spec
 from tests.fixtures.servers import running_postgres
-from service.broker import RUN_JOB_TASK, celery_app
 
 FAULT_KINDS = ("sigkill_worker", "sigkill_child", "sigterm_worker", "redis_restart", "duplicate_send")
 
@@ -145,7 +146,8 @@ def epochs_redone(settings, job_ids: list[str]) -> tuple[int, int, int]:
     """
     with session_scope(settings) as session:
         events = session.execute(
-            select(JobEvent.job_id, JobEvent.type, JobEvent.data).where(JobEvent.job_id.in_(job_ids))
+            select(JobEvent.job_id, JobEvent.type, JobEvent.data)
+            .where(JobEvent.job_id.in_(job_ids))
             .order_by(JobEvent.id)
         ).all()
     redone, cut_short, continued = 0, 0, 0
@@ -173,8 +175,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--duration", type=float, default=120.0, help="seconds of fault injection")
-    parser.add_argument("--fault-every", type=float, nargs=2, default=(3.0, 8.0), metavar=("MIN", "MAX"),
-                        help="seconds between two faults, drawn uniformly")
+    parser.add_argument(
+        "--fault-every",
+        type=float,
+        nargs=2,
+        default=(3.0, 8.0),
+        metavar=("MIN", "MAX"),
+        help="seconds between two faults, drawn uniformly",
+    )
     parser.add_argument("--max-epochs", type=int, default=4)
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=None)
@@ -195,8 +203,11 @@ def run(args: argparse.Namespace, rng: random.Random, seed: int, root: Path) -> 
     """``rng`` draws the schedule; the targets (which worker, which job) come from their own
     generator, as how many there are depends on timing."""
     """The whole run inside a fresh PostgreSQL and Redis; the problems found (empty: all good)."""
-    with running_postgres() as postgres, cluster_database(postgres, "faults_bench") as database, \
-            Cluster.create(root, postgres, database) as cluster:
+    with (
+        running_postgres() as postgres,
+        cluster_database(postgres, "faults_bench") as database,
+        Cluster.create(root, postgres, database) as cluster,
+    ):
         chaos = Chaos(cluster, random.Random(seed + 1), args.workers)
         chaos.top_up()
         for worker in cluster.workers:
@@ -238,18 +249,24 @@ def run(args: argparse.Namespace, rng: random.Random, seed: int, root: Path) -> 
         print()
         print(f"seed                 {seed}")
         print(f"jobs submitted       {len(job_ids)} ({send_failures} first sends failed: Redis down)")
-        print(f"faults injected      {sum(chaos.faults.values())}: "
-              + ", ".join(f"{kind} {chaos.faults[kind]}" for kind in FAULT_KINDS))
+        print(
+            f"faults injected      {sum(chaos.faults.values())}: "
+            + ", ".join(f"{kind} {chaos.faults[kind]}" for kind in FAULT_KINDS)
+        )
         if chaos.skipped:
             print(f"faults skipped       {dict(chaos.skipped)}")
         print(f"jobs lost            {len(lost)}")
         print(f"epochs recorded 2x   {len(twice)}")
         redone, cut_short, continued = epochs_redone(cluster.settings, job_ids)
         print(f"epochs re-done       {redone}")
-        print(f"attempts cut short   {cut_short} ({continued} continued at the batch they stopped at, "
-              f"{cut_short - continued} lost their partial epoch)")
-        print(f"final status         {dict(sorted(cluster.status_counts(job_ids).items()))}"
-              + (f"; failed codes {dict(codes)}" if codes else ""))
+        print(
+            f"attempts cut short   {cut_short} ({continued} continued at the batch they stopped at, "
+            f"{cut_short - continued} lost their partial epoch)"
+        )
+        print(
+            f"final status         {dict(sorted(cluster.status_counts(job_ids).items()))}"
+            + (f"; failed codes {dict(codes)}" if codes else "")
+        )
         print(f"attempts per job     {dict(sorted(attempts.items()))}")
         print(f"wall time            {drained:.0f}s (workers started: {len(cluster.workers)})")
         for problem in problems:

@@ -89,9 +89,18 @@ def run_cli(url: str, token: str, examples: int, workdir: Path) -> bool:
     print(f"\nschemathesis run ({examples} examples per operation and phase)", flush=True)
     completed = subprocess.run(
         [
-            command, "run", f"{url}/openapi.json", "--header", f"Authorization: Bearer {token}",
-            "--max-examples", str(examples), "--checks", "all",
-            "--exclude-checks", "positive_data_acceptance", "--no-color",
+            command,
+            "run",
+            f"{url}/openapi.json",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--max-examples",
+            str(examples),
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
+            "--no-color",
         ],
         check=False,
         cwd=workdir,

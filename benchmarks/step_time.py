@@ -7,6 +7,7 @@ batch, so drift in machine load hits both alike. A step is the whole training st
 teacher forward, student forward, loss, backward, SGD update. Prints both medians and the ratio
 SD-KD / KD; the authors' code shows no measurable SDD overhead, and the target here is <= 1.05.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,13 +24,17 @@ from sdd_core.trainer.teacher import FrozenTeacher
 
 
 def make_step(method: str, teacher: FrozenTeacher, student: torch.nn.Module, teacher_arch: str, student_arch: str):
-    spec = JobSpec(dataset="digits", student=student_arch, method=method,
-                   teacher={"arch": teacher_arch, "checkpoint": "unused.safetensors"})
+    spec = JobSpec(
+        dataset="digits",
+        student=student_arch,
+        method=method,
+        teacher={"arch": teacher_arch, "checkpoint": "unused.safetensors"},
+    )
     config = LossConfig.from_spec(spec)
     optimizer = torch.optim.SGD(student.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def step(images: torch.Tensor, labels: torch.Tensor) -> None:
-        out = student_loss(student, images, labels, teacher_targets(teacher, images, config), config, epoch=1)
+        out = student_loss(student, images, labels, teacher_targets(teacher, images, config), config=config, epoch=1)
         optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         optimizer.step()
@@ -77,8 +82,10 @@ def main() -> None:
             times[method].append(timed(steps[method], images, labels, device))
 
     kd, sd = statistics.median(times["kd"]), statistics.median(times["sd-kd"])
-    print(f"device {device}, {args.teacher} -> {args.student}, batch {args.batch_size}, "
-          f"{args.image_size}px, {args.steps} steps each (alternated)")
+    print(
+        f"device {device}, {args.teacher} -> {args.student}, batch {args.batch_size}, "
+        f"{args.image_size}px, {args.steps} steps each (alternated)"
+    )
     print(f"KD    step median {kd * 1000:8.2f} ms")
     print(f"SD-KD step median {sd * 1000:8.2f} ms")
     print(f"ratio SD-KD / KD  {sd / kd:8.3f}  (target <= 1.05)")

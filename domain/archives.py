@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO
 
 from domain.errors import InvalidRequest
 
@@ -91,12 +91,12 @@ def _opened(archive_path: Path) -> Iterator[tuple[zipfile.ZipFile | tarfile.TarF
         except (zipfile.BadZipFile, OSError) as exc:
             raise refuse(f"unreadable zip archive: {exc}") from exc
     try:
-        archive = tarfile.open(archive_path, mode="r:*")
+        tar = tarfile.open(archive_path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise refuse("not a .zip, .tar.gz or .tgz archive") from exc
     try:
-        with archive:
-            yield archive, list(_tar_members(archive))
+        with tar:
+            yield tar, list(_tar_members(tar))
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise refuse(f"unreadable tar archive: {exc}") from exc
 
@@ -118,12 +118,12 @@ def check_members(members: list[Member], archive_bytes: int, max_total_bytes: in
         seen.add(member.path)
 
 
-def _read(archive: zipfile.ZipFile | tarfile.TarFile, member: Member) -> BinaryIO:
+def _read(archive: zipfile.ZipFile | tarfile.TarFile, member: Member) -> IO[bytes]:
     if isinstance(archive, zipfile.ZipFile):
         return archive.open(member.handle)  # type: ignore[arg-type]
     handle = archive.extractfile(member.handle)  # type: ignore[arg-type]
     assert handle is not None
-    return handle  # type: ignore[return-value]
+    return handle
 
 
 def extract_archive(

@@ -29,12 +29,25 @@ def request_cancel(session: Session, job: Job) -> Job:
     """Cancel a queued job at once; mark a running one ``cancelling``; leave others. Commits."""
     now = utcnow()
     if job.status == JobStatus.QUEUED:
-        if transition(session, Job.id == job.id, Job.status == JobStatus.QUEUED,
-                      status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now, updated_at=now):
+        if transition(
+            session,
+            Job.id == job.id,
+            Job.status == JobStatus.QUEUED,
+            status=JobStatus.CANCELLED,
+            cancel_requested=True,
+            finished_at=now,
+            updated_at=now,
+        ):
             record_event(session, job.id, "cancelled", "cancelled before it started")
     elif job.status == JobStatus.RUNNING:
-        if transition(session, Job.id == job.id, Job.status == JobStatus.RUNNING,
-                      status=JobStatus.CANCELLING, cancel_requested=True, updated_at=now):
+        if transition(
+            session,
+            Job.id == job.id,
+            Job.status == JobStatus.RUNNING,
+            status=JobStatus.CANCELLING,
+            cancel_requested=True,
+            updated_at=now,
+        ):
             record_event(session, job.id, "cancelling", "cancel requested; stopping at the next batch")
     session.commit()
     session.refresh(job)

@@ -9,10 +9,10 @@ the database row cannot be written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import logging
 import shutil
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -100,6 +100,7 @@ def dataset_root(extracted: Path) -> Path:
 
 def describe_upload(root: Path, settings: Settings) -> tuple[DatasetInfo, dict[str, dict[str, int]]]:
     """The dataset's info and its per-class image counts; ``InvalidRequest`` on ``file`` saying what is wrong."""
+    assert settings.data_root is not None
     try:
         info = describe_dataset(f"{IMAGE_FOLDER_PREFIX}{root}", data_root=settings.data_root)
         layout = scan_image_folder(root)
@@ -107,9 +108,7 @@ def describe_upload(root: Path, settings: Settings) -> tuple[DatasetInfo, dict[s
         message = exc.message.replace(str(root), "<archive>")
         raise InvalidRequest(f"file: {message}", code=exc.code, location=("file",)) from exc
     counts = {
-        split: {
-            layout.classes[label]: n for label, n in sorted(Counter(label for _, label in samples).items())
-        }
+        split: {layout.classes[label]: n for label, n in sorted(Counter(label for _, label in samples).items())}
         for split, samples in (("train", layout.train_samples), ("val", layout.val_samples))
     }
     return info, counts

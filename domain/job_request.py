@@ -41,9 +41,7 @@ class TeacherRef(BaseModel):
         description="A succeeded job of yours; its distilled student is the teacher.",
         exclude_if=_is_none,
     )
-    model: str | None = Field(
-        None, description="A model you uploaded with POST /v1/models.", exclude_if=_is_none
-    )
+    model: str | None = Field(None, description="A model you uploaded with POST /v1/models.", exclude_if=_is_none)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TeacherRef:

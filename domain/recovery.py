@@ -13,6 +13,7 @@ candidates are read ``FOR UPDATE SKIP LOCKED``, so two reapers never work on the
 worker renewing its lease at that moment either wins (the row no longer matches) or waits and
 then finds it lost the job.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,12 +59,17 @@ def reap_expired(session: Session, now: datetime | None = None, max_attempts: in
     never loops. The caller sends a message for each ``requeued`` job.
     """
     now = now or utcnow()
-    candidates = session.execute(_skip_locked(session, (
-        select(Job.id, Job.status, Job.attempts, Job.worker, Job.epoch)
-        .where(Job.status.in_(ACTIVE), _expired(now))
-        .order_by(Job.lease_expires_at)
-        .limit(REAP_BATCH)
-    ))).all()
+    candidates = session.execute(
+        _skip_locked(
+            session,
+            (
+                select(Job.id, Job.status, Job.attempts, Job.worker, Job.epoch)
+                .where(Job.status.in_(ACTIVE), _expired(now))
+                .order_by(Job.lease_expires_at)
+                .limit(REAP_BATCH)
+            ),
+        )
+    ).all()
     reaped = Reaped()
     for job_id, status, attempts, worker, epoch in candidates:
         expired = (Job.id == job_id, Job.status == status, _expired(now))
@@ -72,10 +78,17 @@ def reap_expired(session: Session, now: datetime | None = None, max_attempts: in
             outcome, values = "cancelled", {"status": JobStatus.CANCELLED, "finished_at": now}
             message, data = f"cancelled: {lost} while the job was being cancelled", {"attempt": attempts}
         elif attempts >= max_attempts:
-            error = (f"the job lost its worker {attempts} times (the last one after epoch {epoch}); giving up. "
-                     "Its newest checkpoint is kept; submit the job again, perhaps with a smaller batch_size")
+            error = (
+                f"the job lost its worker {attempts} times (the last one after epoch {epoch}); giving up. "
+                "Its newest checkpoint is kept; submit the job again, perhaps with a smaller batch_size"
+            )
             outcome = "failed"
-            values = {"status": JobStatus.FAILED, "finished_at": now, "error_code": "worker_lost", "error_message": error}
+            values = {
+                "status": JobStatus.FAILED,
+                "finished_at": now,
+                "error_code": "worker_lost",
+                "error_message": error,
+            }
             message, data = f"failed: {error}", {"error_code": "worker_lost", "attempt": attempts}
         else:
             outcome, values = "requeued", {"status": JobStatus.QUEUED, "worker": None, "enqueued_at": None}
@@ -95,9 +108,11 @@ def jobs_to_enqueue(session: Session, requeue_after: float, now: datetime | None
     """
     now = now or utcnow()
     last_sent = func.coalesce(Job.enqueued_at, Job.created_at)
-    return list(session.scalars(
-        select(Job.id)
-        .where(Job.status == JobStatus.QUEUED, last_sent < now - timedelta(seconds=requeue_after))
-        .order_by(Job.created_at)
-        .limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(Job.id)
+            .where(Job.status == JobStatus.QUEUED, last_sent < now - timedelta(seconds=requeue_after))
+            .order_by(Job.created_at)
+            .limit(limit)
+        )
+    )

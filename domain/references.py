@@ -91,9 +91,7 @@ def teacher_model(session: Session, tenant_id: str, model_id: str) -> UploadedMo
     return get_owned(session, UploadedModel, tenant_id, model_id, kind="model", location=("teacher", "model"))
 
 
-def teacher_facts(
-    session: Session, settings: Settings, tenant_id: str, ref: TeacherRef | None
-) -> TeacherFacts | None:
+def teacher_facts(session: Session, settings: Settings, tenant_id: str, ref: TeacherRef | None) -> TeacherFacts | None:
     """Architecture and class count of the referenced teacher; None without a teacher."""
     if ref is None:
         return None
@@ -121,13 +119,19 @@ def dataset_source(dataset: str, store: Any) -> str:
     return f"imagefolder:{folder}"
 
 
-def teacher_checkpoint(session: Session, tenant_id: str, ref: TeacherRef | None, store: Any) -> TeacherCheckpoint | None:
+def teacher_checkpoint(
+    session: Session, tenant_id: str, ref: TeacherRef | None, store: Any
+) -> TeacherCheckpoint | None:
     """The teacher's architecture and weights file in the artifact store; None without a teacher."""
     if ref is None:
         return None
     if ref.model is not None:
         model = teacher_model(session, tenant_id, ref.model)
-        path, arch, what = store.path(model_weights_key(model.id)), model.arch, f"the weights of teacher model {model.id}"
+        path, arch, what = (
+            store.path(model_weights_key(model.id)),
+            model.arch,
+            f"the weights of teacher model {model.id}",
+        )
     else:
         assert ref.job is not None
         job = teacher_job(session, tenant_id, ref.job)

@@ -106,9 +106,7 @@ def _check_jobs_in_flight(session: Session, settings: Settings, tenant: Tenant) 
     # FOR NO KEY UPDATE: serialises submissions of this tenant, not inserts that reference it.
     session.execute(select(Tenant.id).where(Tenant.id == tenant.id).with_for_update(key_share=True))
     in_flight = session.scalar(
-        select(func.count())
-        .select_from(Job)
-        .where(Job.tenant_id == tenant.id, Job.status.in_(IN_FLIGHT))
+        select(func.count()).select_from(Job).where(Job.tenant_id == tenant.id, Job.status.in_(IN_FLIGHT))
     )
     if in_flight is not None and in_flight >= limit:
         raise TooManyJobs(

@@ -24,13 +24,14 @@ before the worker records its outcome leaves the job ``cancelling``, and ``finis
 ``cancelled`` whatever the worker reports; an outcome recorded first is terminal, and the cancel
 request (``domain.cancellation``) sees it and does nothing.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from domain.status import ACTIVE, TERMINAL, JobStatus
@@ -48,7 +49,9 @@ class LeaseLost(Exception):
         self.worker = worker
 
 
-def record_event(session: Session, job_id: str, type_: str, message: str = "", data: dict[str, Any] | None = None) -> None:
+def record_event(
+    session: Session, job_id: str, type_: str, message: str = "", data: dict[str, Any] | None = None
+) -> None:
     """Append an event row (committed by the caller)."""
     session.add(JobEvent(job_id=job_id, type=type_, message=message, data=data))
 
@@ -61,9 +64,8 @@ def _owned_by(job_id: str, worker: str | None) -> tuple[Any, ...]:
 
 def transition(session: Session, *where: Any, **values: Any) -> bool:
     """One conditional UPDATE of jobs (``where``: the state the row must be in); True if it matched a row."""
-    return session.execute(
-        update(Job).where(*where).values(**values).execution_options(synchronize_session=False)
-    ).rowcount == 1
+    result = session.execute(update(Job).where(*where).values(**values).execution_options(synchronize_session=False))
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 # ------------------------------------------------------------------ claim and lease
@@ -73,9 +75,16 @@ def claim(session: Session, job_id: str, worker: str, lease_seconds: int) -> boo
     """queued -> running for exactly one caller; True if this caller won. Commits."""
     now = utcnow()
     won = transition(
-        session, Job.id == job_id, Job.status == JobStatus.QUEUED,
-        status=JobStatus.RUNNING, worker=worker, started_at=now, attempts=Job.attempts + 1,
-        lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now, **NO_BATCH_PROGRESS,
+        session,
+        Job.id == job_id,
+        Job.status == JobStatus.QUEUED,
+        status=JobStatus.RUNNING,
+        worker=worker,
+        started_at=now,
+        attempts=Job.attempts + 1,
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
+        updated_at=now,
+        **NO_BATCH_PROGRESS,
     )
     if won:
         record_event(session, job_id, "started", f"started on {worker}", {"worker": worker})
@@ -134,7 +143,10 @@ def record_epoch(session: Session, job_id: str, metrics: dict[str, Any], worker:
     top1 = metrics.get("val_top1")
     shown = f"{top1:.2f}%" if isinstance(top1, (int, float)) else "n/a"
     record_event(
-        session, job_id, "epoch", f"epoch {epoch}/{metrics.get('epochs')}: val top-1 {shown}",
+        session,
+        job_id,
+        "epoch",
+        f"epoch {epoch}/{metrics.get('epochs')}: val top-1 {shown}",
         {"epoch": epoch, "val_top1": top1},
     )
     session.commit()
@@ -151,18 +163,14 @@ def record_batch_progress(
     attempt replaying a recorded epoch). Never raises ``LeaseLost``: a stale attempt's progress is
     simply dropped, and the attempt learns it lost the job from its next lease check.
     """
-    written = transition(
-        session, *_owned_by(job_id, worker), Job.epoch == epoch - 1, batch=batch, batches=batches
-    )
+    written = transition(session, *_owned_by(job_id, worker), Job.epoch == epoch - 1, batch=batch, batches=batches)
     session.commit()
     return written
 
 
 def job_state(session: Session, job_id: str) -> tuple[str, str | None, bool] | None:
     """(status, worker, cancel_requested) of a job, or None; the worker polls it between batches."""
-    row = session.execute(
-        select(Job.status, Job.worker, Job.cancel_requested).where(Job.id == job_id)
-    ).one_or_none()
+    row = session.execute(select(Job.status, Job.worker, Job.cancel_requested).where(Job.id == job_id)).one_or_none()
     return None if row is None else (row[0], row[1], bool(row[2]))
 
 
@@ -185,9 +193,18 @@ def release(
         values["run_seconds"] = run_seconds
     epoch = session.scalar(select(Job.epoch).where(Job.id == job_id))
     if transition(
-        session, Job.id == job_id, Job.status == JobStatus.RUNNING, Job.worker == worker,
-        status=JobStatus.QUEUED, worker=None, lease_expires_at=None, attempts=Job.attempts - 1, enqueued_at=None,
-        updated_at=now, **NO_BATCH_PROGRESS, **values,
+        session,
+        Job.id == job_id,
+        Job.status == JobStatus.RUNNING,
+        Job.worker == worker,
+        status=JobStatus.QUEUED,
+        worker=None,
+        lease_expires_at=None,
+        attempts=Job.attempts - 1,
+        enqueued_at=None,
+        updated_at=now,
+        **NO_BATCH_PROGRESS,
+        **values,
     ):
         record_event(session, job_id, "requeued", message, {"reason": reason, "epoch": epoch})
         session.commit()
@@ -219,15 +236,26 @@ def finish(
     owner = () if worker is None else (Job.worker == worker,)
     done = dict(finished_at=now, updated_at=now, lease_expires_at=None, **NO_BATCH_PROGRESS)
     changed = transition(
-        session, Job.id == job_id, Job.status == JobStatus.RUNNING, *owner,
-        status=status, result=result, error_code=error_code, error_message=error_message, **done,
+        session,
+        Job.id == job_id,
+        Job.status == JobStatus.RUNNING,
+        *owner,
+        status=status,
+        result=result,
+        error_code=error_code,
+        error_message=error_message,
+        **done,
     )
     if changed:
         data = {"error_code": error_code} if error_code else (result or None)
         record_event(session, job_id, status, event_message or status, data)
-    elif transition(session, Job.id == job_id, Job.status == JobStatus.CANCELLING, *owner, status=JobStatus.CANCELLED, **done):
-        message = (event_message or "cancelled") if status == "cancelled" else (
-            f"cancelled (the worker had reached {status}; the cancel request came first)"
+    elif transition(
+        session, Job.id == job_id, Job.status == JobStatus.CANCELLING, *owner, status=JobStatus.CANCELLED, **done
+    ):
+        message = (
+            (event_message or "cancelled")
+            if status == "cancelled"
+            else (f"cancelled (the worker had reached {status}; the cancel request came first)")
         )
         record_event(session, job_id, "cancelled", message)
         changed = True
@@ -243,7 +271,9 @@ def mark_enqueued(session: Session, job_ids: Iterable[str], now: datetime | None
     ids = list(job_ids)
     if ids:
         session.execute(
-            update(Job).where(Job.id.in_(ids), Job.status == JobStatus.QUEUED).values(enqueued_at=now or utcnow())
+            update(Job)
+            .where(Job.id.in_(ids), Job.status == JobStatus.QUEUED)
+            .values(enqueued_at=now or utcnow())
             .execution_options(synchronize_session=False)
         )
     session.commit()

@@ -8,8 +8,8 @@ large architecture is checked in about the time it takes to read the file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import logging
+from collections.abc import Sequence
 
 import torch
 from safetensors.torch import load_file
@@ -90,9 +90,7 @@ def check_weights(path: str, arch: str, num_classes: int) -> None:
         ) from exc
 
 
-def register_model(
-    session: Session, settings: Settings, tenant: Tenant, upload: UploadedFile
-) -> UploadedModel:
+def register_model(session: Session, settings: Settings, tenant: Tenant, upload: UploadedFile) -> UploadedModel:
     """Check the uploaded weights against the form's arch and store them; the committed row."""
     try:
         arch, num_classes, name = parse_model_fields(upload.fields)

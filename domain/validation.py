@@ -124,9 +124,7 @@ def _check_request_limits(settings: Settings, request: JobRequest) -> None:
     if too_big:
         raise _limit(("scales",), f"scale(s) {too_big} exceed this service's limit of {settings.max_scale}")
     if request.image_size is not None and request.image_size > settings.max_image_size:
-        raise _limit(
-            ("image_size",), f"{request.image_size} exceeds this service's limit of {settings.max_image_size}"
-        )
+        raise _limit(("image_size",), f"{request.image_size} exceeds this service's limit of {settings.max_image_size}")
 
 
 def _check_resolved_limits(settings: Settings, hyperparameters: Hyperparameters, image_size: int) -> None:

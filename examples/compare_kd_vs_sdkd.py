@@ -9,6 +9,7 @@ each job's training curves (SVG, drawn by the server) into ``--out``. Against ``
     python examples/compare_kd_vs_sdkd.py --epochs 5
     sdd jobs compare <kd job> <sd-kd job> --plot curves.png     # the same from the command line
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,18 +35,33 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("kd-vs-sdkd"))
     args = parser.parse_args()
-    schedule: dict[str, Any] = {"epochs": args.epochs, "batch_size": 64, "lr": 0.1,
-                                "lr_decay_epochs": [max(1, args.epochs * 3 // 4)]}
+    schedule: dict[str, Any] = {
+        "epochs": args.epochs,
+        "batch_size": 64,
+        "lr": 0.1,
+        "lr_decay_epochs": [max(1, args.epochs * 3 // 4)],
+    }
 
     with SDDClient(args.url, args.token) as sdd:
         print("training the teacher (resnet32, cross-entropy)…")
-        teacher = finished(sdd, sdd.submit({"dataset": "digits", "student": "resnet32", "method": "ce",
-                                            "hyperparameters": schedule}))
+        teacher = finished(
+            sdd, sdd.submit({"dataset": "digits", "student": "resnet32", "method": "ce", "hyperparameters": schedule})
+        )
         print("distilling two resnet8 students…")
         students = [
-            sdd.submit({"dataset": "digits", "student": "resnet8", "method": method, "seed": 1,
-                        "teacher": {"job": teacher.id}, "scales": [1, 2, 4], "beta": 2.0,
-                        "hyperparameters": schedule, "metadata": {"example": "compare"}})
+            sdd.submit(
+                {
+                    "dataset": "digits",
+                    "student": "resnet8",
+                    "method": method,
+                    "seed": 1,
+                    "teacher": {"job": teacher.id},
+                    "scales": [1, 2, 4],
+                    "beta": 2.0,
+                    "hyperparameters": schedule,
+                    "metadata": {"example": "compare"},
+                }
+            )
             for method in ("kd", "sd-kd")
         ]
         students = [finished(sdd, job) for job in students]
@@ -56,8 +72,9 @@ def main() -> None:
             assert job.result is not None
             print(f"{job.id:<30}{job.spec.method:<8}{job.result.val_top1:>12.2f}{job.result.best_val_top1:>12.2f}")
             (args.out / f"{job.id}-{job.spec.method}.svg").write_bytes(sdd.plot(job.id, "svg"))
-        per_epoch = {job.spec.method: [round(row.val_top1 or 0.0, 2) for row in sdd.metrics(job.id)]
-                     for job in students}
+        per_epoch = {
+            job.spec.method: [round(row.val_top1 or 0.0, 2) for row in sdd.metrics(job.id)] for job in students
+        }
         print("\nval top-1 per epoch:", per_epoch)
         print(f"curves saved in {args.out}/")
 

@@ -8,6 +8,7 @@
 3. distils two resnet8 students from it, one with SD-KD and one with plain KD, same seed;
 4. downloads the SD-KD student, checks its SHA-256, and prints the comparison.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,9 +81,11 @@ def wait(client: httpx.Client, job_ids: list[str]) -> dict[str, dict[str, Any]]:
             epoch = job["progress"]["epoch"]
             if epoch > seen[job_id]:
                 rows = client.get(f"/v1/jobs/{job_id}/metrics").raise_for_status().json()["data"]
-                for row in rows[seen[job_id]:]:
-                    print(f"  {job_id} {job['spec']['method']:>6} epoch {row['epoch']:>3}/{row['epochs']}: "
-                          f"loss {row['train_loss']:.3f}  val top-1 {row['val_top1']:6.2f}%")
+                for row in rows[seen[job_id] :]:
+                    print(
+                        f"  {job_id} {job['spec']['method']:>6} epoch {row['epoch']:>3}/{row['epochs']}: "
+                        f"loss {row['train_loss']:.3f}  val top-1 {row['val_top1']:6.2f}%"
+                    )
                 seen[job_id] = epoch
         if all(j["status"] in TERMINAL for j in jobs.values()):
             return jobs
@@ -100,16 +103,36 @@ def run(url: str, token: str, epochs: int, out_dir: Path) -> None:
     schedule = {"epochs": epochs, "lr": 0.1, "batch_size": 64, "lr_decay_epochs": [max(1, epochs * 3 // 4)]}
 
     print("\n== 1. teacher: resnet32 trained with cross-entropy")
-    teacher = submit(client, {"dataset": "digits", "student": "resnet32", "method": "ce", "seed": 0,
-                              "hyperparameters": schedule, "metadata": {"demo": "teacher"}})
+    teacher = submit(
+        client,
+        {
+            "dataset": "digits",
+            "student": "resnet32",
+            "method": "ce",
+            "seed": 0,
+            "hyperparameters": schedule,
+            "metadata": {"demo": "teacher"},
+        },
+    )
     teacher = wait(client, [teacher["id"]])[teacher["id"]]
     require_success(teacher)
 
     print("\n== 2. students: resnet8 distilled with SD-KD and with KD (same seed and schedule)")
     students = {
-        method: submit(client, {"dataset": "digits", "student": "resnet8", "method": method, "seed": 1,
-                                "teacher": {"job": teacher["id"]}, "scales": [1, 2, 4], "beta": 2.0,
-                                "hyperparameters": schedule, "metadata": {"demo": method}})
+        method: submit(
+            client,
+            {
+                "dataset": "digits",
+                "student": "resnet8",
+                "method": method,
+                "seed": 1,
+                "teacher": {"job": teacher["id"]},
+                "scales": [1, 2, 4],
+                "beta": 2.0,
+                "hyperparameters": schedule,
+                "metadata": {"demo": method},
+            },
+        )
         for method in ("sd-kd", "kd")
     }
     finished = wait(client, [job["id"] for job in students.values()])
@@ -131,10 +154,14 @@ def run(url: str, token: str, epochs: int, out_dir: Path) -> None:
 
     print("\n== results on the digits validation split (top-1 %)")
     print(f"{'model':<28}{'final':>8}{'best':>8}")
-    print(f"{'teacher resnet32 (CE)':<28}{teacher['result']['val_top1']:>8.2f}{teacher['result']['best_val_top1']:>8.2f}")
+    print(
+        f"{'teacher resnet32 (CE)':<28}{teacher['result']['val_top1']:>8.2f}{teacher['result']['best_val_top1']:>8.2f}"
+    )
     for method in ("kd", "sd-kd"):
         result = finished[students[method]["id"]]["result"]
-        print(f"{'student resnet8 (' + method.upper() + ')':<28}{result['val_top1']:>8.2f}{result['best_val_top1']:>8.2f}")
+        print(
+            f"{'student resnet8 (' + method.upper() + ')':<28}{result['val_top1']:>8.2f}{result['best_val_top1']:>8.2f}"
+        )
 
 
 def main() -> None:

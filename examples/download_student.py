@@ -9,6 +9,7 @@ The weights are a safetensors state_dict: load them with ``safetensors`` and
 ``sdd_core.models.create_model(card["arch"], card["num_classes"])`` (or ``sdd evaluate --weights
 … --card …``). Same from the command line: ``sdd jobs download <id> -o students/ --card``.
 """
+
 from __future__ import annotations
 
 import argparse

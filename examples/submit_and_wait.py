@@ -8,6 +8,7 @@ Against the embedded service on this machine::
 
 ``--url``/``--token`` (or SDD_URL/SDD_TOKEN) override what ``sdd login`` saved.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,11 +44,15 @@ def main() -> None:
 
     with SDDClient(args.url, args.token) as sdd:
         try:
-            job = sdd.submit({
-                "dataset": "digits", "student": "resnet8", "method": "ce",
-                "hyperparameters": {"epochs": args.epochs, "batch_size": 128},
-                "metadata": {"example": "submit_and_wait"},
-            })
+            job = sdd.submit(
+                {
+                    "dataset": "digits",
+                    "student": "resnet8",
+                    "method": "ce",
+                    "hyperparameters": {"epochs": args.epochs, "batch_size": 128},
+                    "metadata": {"example": "submit_and_wait"},
+                }
+            )
         except APIError as exc:
             sys.exit(f"refused: [{exc.code}] {exc.message}")
         print(f"submitted {job.id}; every default is filled in: lr {job.spec.hyperparameters.lr}")

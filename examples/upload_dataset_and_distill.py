@@ -12,6 +12,7 @@ The same with the command line: ``sdd datasets upload digits.zip`` then
 ``sdd jobs submit --dataset ds_… --student resnet8 --method ce --wait``.
 Needs scikit-learn and Pillow (installed with the service) to build the archive.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,14 +58,27 @@ def main() -> None:
         archive = build_archive(Path(tmp) / "my-digits.zip")
         print(f"uploading {archive.name} ({archive.stat().st_size} bytes)…")
         dataset = sdd.upload_dataset(archive, name="my-digits")
-        print(f"{dataset.id}: {dataset.num_classes} classes, {dataset.train_count} train / "
-              f"{dataset.val_count} val images of {dataset.image_size}px")
+        print(
+            f"{dataset.id}: {dataset.num_classes} classes, {dataset.train_count} train / "
+            f"{dataset.val_count} val images of {dataset.image_size}px"
+        )
 
-        job = sdd.submit({"dataset": dataset.id, "student": "resnet8", "method": "ce",
-                          "hyperparameters": {"epochs": args.epochs, "batch_size": 64}})
+        job = sdd.submit(
+            {
+                "dataset": dataset.id,
+                "student": "resnet8",
+                "method": "ce",
+                "hyperparameters": {"epochs": args.epochs, "batch_size": 64},
+            }
+        )
         print(f"training {job.id} on {dataset.id}…")
-        job = sdd.wait(job.id, poll=1.0, callback=lambda j, rows: [
-            print(f"  epoch {r.epoch}/{r.epochs}: val top-1 {r.val_top1:.2f}%") for r in rows])
+        job = sdd.wait(
+            job.id,
+            poll=1.0,
+            callback=lambda j, rows: [
+                print(f"  epoch {r.epoch}/{r.epochs}: val top-1 {r.val_top1:.2f}%") for r in rows
+            ],
+        )
     if not job.succeeded:
         sys.exit(f"{job.id} {job.status}: {job.error}")
     assert job.result is not None

@@ -5,6 +5,7 @@ file's ``sqlalchemy.url``, else the service settings (``SDD_DATABASE_URL`` or SQ
 ``SDD_HOME``). SQLite migrations use batch mode (table copy-and-move) and run with foreign keys
 off, because dropping a table during a batch copy would otherwise cascade deletes into its children.
 """
+
 from __future__ import annotations
 
 from logging.config import fileConfig

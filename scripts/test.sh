@@ -18,4 +18,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v initdb >/dev/null 2>&1 || export PATH="$PATH:$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
 bash scripts/bootstrap.sh
+bash scripts/lint.sh
 exec .venv/bin/python -m pytest "$@"

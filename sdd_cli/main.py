@@ -3,6 +3,7 @@
 Each part only registers commands; the heavy stacks (torch, the web server, Celery) are imported
 inside the commands that need them, so ``sdd --help`` starts in a fraction of a second.
 """
+
 from __future__ import annotations
 
 from sdd_cli import process_commands, service_commands

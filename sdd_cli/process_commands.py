@@ -3,6 +3,7 @@
 ``sdd up`` is the embedded all-in-one: migrate, then run the API and one worker as child
 processes (``python -m sdd_cli api|worker``) and supervise them until a signal or a child's death.
 """
+
 from __future__ import annotations
 
 import signal
@@ -43,13 +44,15 @@ def worker_command(concurrency: int | None, queues: str | None, loglevel: str, p
     # Imported here: the worker module loads Celery and the training stack, which other commands do not need.
     from service.broker import celery_app
 
-    celery_app.worker_main([
-        "worker",
-        f"--loglevel={loglevel}",
-        f"--concurrency={concurrency or settings.worker_concurrency}",
-        f"--queues={queues or settings.queue_name}",
-        f"--pool={pool}",
-    ])
+    celery_app.worker_main(
+        [
+            "worker",
+            f"--loglevel={loglevel}",
+            f"--concurrency={concurrency or settings.worker_concurrency}",
+            f"--queues={queues or settings.queue_name}",
+            f"--pool={pool}",
+        ]
+    )
 
 
 @click.command("up")

@@ -3,6 +3,7 @@
 ``load_settings`` and ``require_migrated`` are shared with ``sdd_cli.process_commands``: both turn
 a configuration problem into a one-line CLI error instead of a traceback.
 """
+
 from __future__ import annotations
 
 import click

@@ -7,6 +7,7 @@
 See :class:`SDDClient` for every call, ``sdd_client.models`` for the types it returns and
 ``sdd_client.errors`` for what it raises.
 """
+
 from sdd_client.client import SDDClient
 from sdd_client.errors import (
     APIError,

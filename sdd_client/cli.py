@@ -12,6 +12,7 @@ Two ways to get them:
 
 Human tables by default, ``--json`` on every read command; exit codes in ``sdd_client.cli_support``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,8 +45,10 @@ def login_command(url: str, token: str) -> None:
         catalog = client.catalog()
         server_url = client.url
     path = write_config_file(server_url, token)
-    click.echo(f"logged in to {server_url} ({len(catalog.architectures)} architectures, "
-               f"{len(catalog.methods)} methods); saved to {path} (mode 0600)")
+    click.echo(
+        f"logged in to {server_url} ({len(catalog.architectures)} architectures, "
+        f"{len(catalog.methods)} methods); saved to {path} (mode 0600)"
+    )
 
 
 @click.command("catalog")
@@ -80,8 +83,11 @@ def dataset_upload(url: str | None, token: str | None, as_json: bool, path: Path
     if as_json:
         print_json(dataset)
         return
-    click.echo(f"uploaded {dataset.name}: {dataset.num_classes} classes, {dataset.train_count} train / "
-               f"{dataset.val_count} val images; use it as --dataset {dataset.id}", err=True)
+    click.echo(
+        f"uploaded {dataset.name}: {dataset.num_classes} classes, {dataset.train_count} train / "
+        f"{dataset.val_count} val images; use it as --dataset {dataset.id}",
+        err=True,
+    )
     click.echo(dataset.id)
 
 
@@ -107,16 +113,16 @@ def dataset_list(url: str | None, token: str | None, as_json: bool) -> None:
 @json_option
 @connection_options
 @reports_errors
-def model_upload(url: str | None, token: str | None, as_json: bool, path: Path, arch: str, num_classes: int,
-                 name: str | None) -> None:
+def model_upload(
+    url: str | None, token: str | None, as_json: bool, path: Path, arch: str, num_classes: int, name: str | None
+) -> None:
     """Upload teacher weights (safetensors state_dict) to the server; prints the model id."""
     with connect(url, token) as client:
         model = client.upload_model(path, arch, num_classes, name=name)
     if as_json:
         print_json(model)
         return
-    click.echo(f"uploaded {model.arch} ({model.num_classes} classes); use it as --teacher-model {model.id}",
-               err=True)
+    click.echo(f"uploaded {model.arch} ({model.num_classes} classes); use it as --teacher-model {model.id}", err=True)
     click.echo(model.id)
 
 
@@ -154,8 +160,9 @@ def register(group: click.Group) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log every HTTP request.")
 def cli(verbose: bool) -> None:
     """The sdd-jobs client: submit, follow and fetch distillation jobs on a server."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @cli.group("models")

@@ -5,6 +5,7 @@ input, missing configuration, an existing file); 3 the server failed (5xx), coul
 or sent bytes that do not match their checksum. Errors print ``error [code] message (param)`` on
 stderr, never a traceback.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,10 +56,12 @@ def connect(url: str | None, token: str | None) -> Iterator[SDDClient]:
 
 def connection_options(command: F) -> F:
     """``--url`` and ``--token`` (defaults: SDD_URL/SDD_TOKEN, then the file ``sdd login`` writes)."""
-    command = click.option("--token", default=None, metavar="TOKEN",
-                           help="API token (default: $SDD_TOKEN, then `sdd login`'s config).")(command)
-    return click.option("--url", default=None, metavar="URL",
-                        help="Server URL (default: $SDD_URL, then `sdd login`'s config).")(command)
+    command = click.option(
+        "--token", default=None, metavar="TOKEN", help="API token (default: $SDD_TOKEN, then `sdd login`'s config)."
+    )(command)
+    return click.option(
+        "--url", default=None, metavar="URL", help="Server URL (default: $SDD_URL, then `sdd login`'s config)."
+    )(command)
 
 
 def json_option(command: F) -> F:

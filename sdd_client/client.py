@@ -10,6 +10,7 @@
 Every error answer raises :class:`~sdd_client.errors.APIError`; no answer at all raises
 :class:`~sdd_client.errors.ServiceUnreachable`.
 """
+
 from __future__ import annotations
 
 import time
@@ -200,9 +201,7 @@ class SDDClient:
     def get_dataset(self, dataset_id: str) -> Dataset:
         return self._model(Dataset, "GET", f"/v1/datasets/{dataset_id}")
 
-    def upload_model(
-        self, path: Path | str, arch: str, num_classes: int, name: str | None = None
-    ) -> UploadedModel:
+    def upload_model(self, path: Path | str, arch: str, num_classes: int, name: str | None = None) -> UploadedModel:
         """Upload teacher weights (a safetensors state_dict of ``arch`` with ``num_classes`` outputs)."""
         fields = {"arch": arch, "num_classes": str(num_classes), "name": name}
         return self._upload(UploadedModel, "/v1/models", Path(path), fields)

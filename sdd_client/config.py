@@ -7,6 +7,7 @@ Each of the two values is taken from the first place that has it:
 3. the config file ``sdd login`` writes: ``$SDD_CONFIG``, else ``$XDG_CONFIG_HOME/sdd/config.json``,
    else ``~/.config/sdd/config.json`` — JSON ``{"url": ..., "token": ...}``, mode 0600.
 """
+
 from __future__ import annotations
 
 import json

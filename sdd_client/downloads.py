@@ -3,6 +3,7 @@
 A reader of ``dest`` sees nothing or the whole verified file, never a partial or corrupt one; on
 any failure (checksum, disk, interrupt) the temp file is removed.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -9,6 +9,7 @@
 
 All of them derive from :class:`SDDClientError`, so ``except SDDClientError`` catches every one.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

@@ -1,4 +1,5 @@
 """``sdd jobs …``: submit, list, show, watch, cancel, download and compare jobs on a server."""
+
 from __future__ import annotations
 
 import itertools
@@ -43,14 +44,26 @@ def jobs_group() -> None:
 @json_option
 @connection_options
 @reports_errors
-def submit_command(url: str | None, token: str | None, as_json: bool, idempotency_key: str | None, wait_: bool,
-                   poll: float, spec_file: Path | None, metadata: tuple[str, ...], **flags: Any) -> None:
+def submit_command(
+    url: str | None,
+    token: str | None,
+    as_json: bool,
+    idempotency_key: str | None,
+    wait_: bool,
+    poll: float,
+    spec_file: Path | None,
+    metadata: tuple[str, ...],
+    **flags: Any,
+) -> None:
     """Submit a job from --file and/or flags; prints the job id (or the job with --json)."""
     body = build_body(spec_file, flags, metadata)
     with connect(url, token) as client:
         job = client.submit(body, idempotency_key=idempotency_key)
-        click.echo(f"submitted {job.id} ({job.status}): {job.spec.method} {job.spec.student} on "
-                   f"{job.spec.dataset}, {job.progress.epochs} epochs", err=True)
+        click.echo(
+            f"submitted {job.id} ({job.status}): {job.spec.method} {job.spec.student} on "
+            f"{job.spec.dataset}, {job.progress.epochs} epochs",
+            err=True,
+        )
         if wait_:
             job = watch(client, [job.id], poll=poll, console=console(stderr=as_json))[0]
     print_json(job) if as_json else click.echo(job.id)
@@ -139,14 +152,21 @@ def cancel_command(url: str | None, token: str | None, as_json: bool, job_ids: t
 
 @jobs_group.command("download")
 @click.argument("job_id")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("."), show_default=True,
-              help="File or folder to save the student (safetensors) in.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="File or folder to save the student (safetensors) in.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @click.option("--card", "with_card", is_flag=True, help="Also save the model card next to it (<name>.card.json).")
 @connection_options
 @reports_errors
-def download_command(url: str | None, token: str | None, job_id: str, output: Path, overwrite: bool,
-                     with_card: bool) -> None:
+def download_command(
+    url: str | None, token: str | None, job_id: str, output: Path, overwrite: bool, with_card: bool
+) -> None:
     """Download a succeeded job's student, verified against the server's SHA-256."""
     with connect(url, token) as client:
         path = client.download_student(job_id, output, overwrite=overwrite)
@@ -162,15 +182,25 @@ def download_command(url: str | None, token: str | None, job_id: str, output: Pa
 
 @jobs_group.command("compare")
 @click.argument("job_ids", nargs=-1, required=True)
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also draw the curves overlaid into this .png or .svg file.")
-@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Show every N-th epoch in the per-epoch table.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also draw the curves overlaid into this .png or .svg file.",
+)
+@click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Show every N-th epoch in the per-epoch table.",
+)
 @json_option
 @connection_options
 @reports_errors
-def compare_command(url: str | None, token: str | None, as_json: bool, job_ids: tuple[str, ...],
-                    plot_path: Path | None, every: int) -> None:
+def compare_command(
+    url: str | None, token: str | None, as_json: bool, job_ids: tuple[str, ...], plot_path: Path | None, every: int
+) -> None:
     """Jobs side by side: final and best accuracy, and val top-1 per epoch."""
     write_plot = _plot_writer(plot_path) if plot_path is not None else None
     with connect(url, token) as client:
@@ -200,8 +230,11 @@ def _plot_writer(path: Path) -> Callable[[list[Job], dict[str, list[EpochRow]]],
         # other command works without it.
         from sdd_client.plots import render_compare
     except ImportError as exc:
-        fail("plot_unavailable", f"--plot needs matplotlib ({exc}); install the client's plot extra: "
-                                 "pip install 'sdd-client[plot]'", param="--plot")
+        fail(
+            "plot_unavailable",
+            f"--plot needs matplotlib ({exc}); install the client's plot extra: pip install 'sdd-client[plot]'",
+            param="--plot",
+        )
 
     def write(jobs: list[Job], metrics: dict[str, list[EpochRow]]) -> None:
         series = {f"{job.id} {job.spec.method}": metrics[job.id] for job in jobs}  # legend: job id and method

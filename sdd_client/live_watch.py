@@ -6,6 +6,7 @@ batches seen while watching), the latest val top-1 and the loss parts. When the 
 a terminal (CI logs, a pipe) the bars are drawn once at the end and every finished epoch is also
 printed as a plain line, so the log still tells the story.
 """
+
 from __future__ import annotations
 
 import time

@@ -5,6 +5,7 @@ allows extra fields, so a newer server that adds fields never breaks an older cl
 newer server might omit have defaults. ``Job.status`` is a plain string for the same reason
 (compare it with ``JobStatus`` members: a ``StrEnum`` member equals its value).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,7 +15,6 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
-
 
 
 class JobStatus(StrEnum):

@@ -9,6 +9,7 @@ of complementary regions (SD methods only, %) and the learning rate. Colour tell
 legend under the figure, by job label); line style tells a panel's curves apart. Missing or
 non-finite values leave gaps. Only matplotlib's object-oriented ``Figure`` is used (no pyplot).
 """
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,18 @@ from sdd_client.models import EpochRow
 
 PLOT_FORMATS = ("png", "svg")
 NO_EPOCH = "no finished epoch yet"
-JOB_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-              "#bcbd22", "#17becf")  # tab10, one colour per job
+JOB_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)  # tab10, one colour per job
 STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # text stays <text>: job ids remain searchable in the SVG
     "svg.hashsalt": "sdd-client-compare",  # the same input gives the same SVG
@@ -60,10 +71,17 @@ class Panel:
 
 PANELS = (
     Panel("Validation accuracy", "accuracy (%)", (Line("val_top1", "top-1", "-"), Line("val_top5", "top-5", "--"))),
-    Panel("Training loss", "loss",
-          (Line("train_loss", "total", "-"), Line("train_ce", "CE", "--"), Line("train_kd", "KD", ":"))),
-    Panel("Complementary-region share", "share of regions (%)",
-          (Line("complementary_share", "complementary", "-", scale=100.0),), sd_only=True),
+    Panel(
+        "Training loss",
+        "loss",
+        (Line("train_loss", "total", "-"), Line("train_ce", "CE", "--"), Line("train_kd", "KD", ":")),
+    ),
+    Panel(
+        "Complementary-region share",
+        "share of regions (%)",
+        (Line("complementary_share", "complementary", "-", scale=100.0),),
+        sd_only=True,
+    ),
     Panel("Learning rate", "learning rate", (Line("lr", "lr", "-"),)),
 )
 
@@ -84,8 +102,9 @@ def _figure(jobs: Mapping[str, list[EpochRow]], title: str | None) -> Figure:
     panels = [panel for panel in PANELS if not panel.sd_only or _reported(jobs, panel)]
     rows_of_panels = math.ceil(len(panels) / 2)
     legend_rows = math.ceil(len(jobs) / 2)
-    figure = Figure(figsize=(10.0, 2.9 * rows_of_panels + 0.6 + 0.2 * legend_rows + (0.35 if title else 0.0)),
-                    layout="constrained")
+    figure = Figure(
+        figsize=(10.0, 2.9 * rows_of_panels + 0.6 + 0.2 * legend_rows + (0.35 if title else 0.0)), layout="constrained"
+    )
     grid = figure.add_gridspec(rows_of_panels, 2)
     last_epoch = max((row.epochs or row.epoch for rows in jobs.values() for row in rows), default=1)
     colors = {label: JOB_COLORS[index % len(JOB_COLORS)] for index, label in enumerate(jobs)}
@@ -98,18 +117,31 @@ def _figure(jobs: Mapping[str, list[EpochRow]], title: str | None) -> Figure:
             for line in panel.lines:
                 values = [_value(getattr(row, line.field), line.scale) for row in rows]
                 if not all(math.isnan(value) for value in values):
-                    ax.plot(epochs, values, color=colors[label], linestyle=line.linestyle, marker="o",
-                            markersize=3, linewidth=1.4)
+                    ax.plot(
+                        epochs,
+                        values,
+                        color=colors[label],
+                        linestyle=line.linestyle,
+                        marker="o",
+                        markersize=3,
+                        linewidth=1.4,
+                    )
         ax.set_title(panel.title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(panel.ylabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_xlim(0.5, last_epoch + 0.5)
         if len(panel.lines) > 1:
-            ax.legend(handles=[Line2D([], [], color="#444444", linestyle=line.linestyle, label=line.name)
-                               for line in panel.lines], loc="best")
-    handles = [Line2D([], [], color=colors[label], marker="o", markersize=4,
-                      label=label if rows else f"{label} ({NO_EPOCH})") for label, rows in jobs.items()]
+            ax.legend(
+                handles=[
+                    Line2D([], [], color="#444444", linestyle=line.linestyle, label=line.name) for line in panel.lines
+                ],
+                loc="best",
+            )
+    handles = [
+        Line2D([], [], color=colors[label], marker="o", markersize=4, label=label if rows else f"{label} ({NO_EPOCH})")
+        for label, rows in jobs.items()
+    ]
     figure.legend(handles=handles, loc="outside lower center", ncols=max(1, min(len(handles), 2)))
     if title:
         figure.suptitle(title)
@@ -124,5 +156,9 @@ def _value(value: float | None, scale: float) -> float:
 
 
 def _reported(jobs: Mapping[str, list[EpochRow]], panel: Panel) -> bool:
-    return any(not math.isnan(_value(getattr(row, line.field), 1.0))
-               for rows in jobs.values() for row in rows for line in panel.lines)
+    return any(
+        not math.isnan(_value(getattr(row, line.field), 1.0))
+        for rows in jobs.values()
+        for row in rows
+        for line in panel.lines
+    )

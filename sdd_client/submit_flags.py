@@ -4,6 +4,7 @@ Flags win over the file. Every hyper-parameter of the public schema is a flag of
 (``--epochs``, ``--batch-size``, ``--lr-decay-epochs 150,180,210``, ...), as in ``sdd train``; the
 server validates the result and names the field at fault.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,10 @@ def hyperparameter_options(command: Any) -> Any:
     for name in reversed(HP_FIELDS):
         field = Hyperparameters.model_fields[name]
         option = click.option(
-            f"--{name.replace('_', '-')}", name, type=_click_type(field.annotation), default=None,
+            f"--{name.replace('_', '-')}",
+            name,
+            type=_click_type(field.annotation),
+            default=None,
             help=field.description,
         )
         command = option(command)
@@ -60,8 +64,12 @@ def hyperparameter_options(command: Any) -> Any:
 def spec_options(command: Any) -> Any:
     """The job fields that are not hyper-parameters, as options."""
     options = [
-        click.option("--file", "spec_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                     help="A YAML or JSON job spec (the POST /v1/jobs body); flags override it."),
+        click.option(
+            "--file",
+            "spec_file",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="A YAML or JSON job spec (the POST /v1/jobs body); flags override it.",
+        ),
         click.option("--dataset", help="A built-in dataset (see `sdd catalog`) or an uploaded dataset's id (ds_…)."),
         click.option("--student", help="Student architecture."),
         click.option("--method", help="ce, kd, dkd, nkd, sd-kd, sd-dkd or sd-nkd."),
@@ -71,8 +79,13 @@ def spec_options(command: Any) -> Any:
         click.option("--beta", type=float, help="Weight of complementary regions (SDD)."),
         click.option("--seed", type=int),
         click.option("--image-size", type=int),
-        click.option("--metadata", "metadata", multiple=True, metavar="KEY=VALUE",
-                     help="Stored with the job; VALUE is JSON when it parses, else text. Repeatable."),
+        click.option(
+            "--metadata",
+            "metadata",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Stored with the job; VALUE is JSON when it parses, else text. Repeatable.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)

@@ -1,4 +1,5 @@
 """Rich renderables for the ``sdd`` client commands: jobs, a job, comparisons, uploads, the catalog."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -50,12 +51,31 @@ def position(job: Job) -> str:
 
 
 def jobs_table(jobs: Iterable[Job]) -> Table:
-    table = Table("id", "status", "method", "student", "dataset", "teacher", "epoch", "val top-1",
-                  "created", title="jobs", title_justify="left")
+    table = Table(
+        "id",
+        "status",
+        "method",
+        "student",
+        "dataset",
+        "teacher",
+        "epoch",
+        "val top-1",
+        "created",
+        title="jobs",
+        title_justify="left",
+    )
     for job in jobs:
-        table.add_row(job.id, status_text(job.status), job.spec.method, job.spec.student, job.spec.dataset,
-                      job.teacher_label, f"{job.progress.epoch}/{job.progress.epochs}",
-                      pct(job.result.val_top1 if job.result else None), when(job.created_at))
+        table.add_row(
+            job.id,
+            status_text(job.status),
+            job.spec.method,
+            job.spec.student,
+            job.spec.dataset,
+            job.teacher_label,
+            f"{job.progress.epoch}/{job.progress.epochs}",
+            pct(job.result.val_top1 if job.result else None),
+            when(job.created_at),
+        )
     return table
 
 
@@ -76,12 +96,15 @@ def job_detail(job: Job, last: EpochRow | None) -> Table:
         ("seed / image size", f"{spec.seed} / {spec.image_size}"),
         ("hyper-parameters", ", ".join(f"{key}={value}" for key, value in hyper.items())),
         ("progress", position(job)),
-        ("created / started / finished",
-         f"{when(job.created_at)} / {when(job.started_at)} / {when(job.finished_at)}"),
+        ("created / started / finished", f"{when(job.created_at)} / {when(job.started_at)} / {when(job.finished_at)}"),
     ]
     if job.result:
-        rows.append(("val top-1 / top-5 / best",
-                     f"{pct(job.result.val_top1)} / {pct(job.result.val_top5)} / {pct(job.result.best_val_top1)}"))
+        rows.append(
+            (
+                "val top-1 / top-5 / best",
+                f"{pct(job.result.val_top1)} / {pct(job.result.val_top5)} / {pct(job.result.best_val_top1)}",
+            )
+        )
     if job.error:
         rows.append(("error", Text(f"[{job.error.code}] {job.error.message}", style="red")))
     if last is not None:
@@ -95,35 +118,65 @@ def job_detail(job: Job, last: EpochRow | None) -> Table:
 
 def epoch_summary(row: EpochRow) -> str:
     """``val top-1 91.20%  loss 0.412 (ce 0.120, kd 0.292)  comp 0.18`` for one epoch."""
-    parts = [f"val top-1 {pct(row.val_top1)}%", f"loss {num(row.train_loss)} (ce {num(row.train_ce)}, "
-             f"kd {num(row.train_kd)})"]
+    parts = [
+        f"val top-1 {pct(row.val_top1)}%",
+        f"loss {num(row.train_loss)} (ce {num(row.train_ce)}, kd {num(row.train_kd)})",
+    ]
     if row.complementary_share is not None:
         parts.append(f"comp {num(row.complementary_share, 2)}")
     return "  ".join(parts)
 
 
 def compare_table(jobs: Sequence[Job], metrics: dict[str, list[EpochRow]]) -> Table:
-    table = Table("job", "method", "student", "teacher", "scales", "beta", "final top-1", "best top-1",
-                  "top-5", "epochs", title="comparison", title_justify="left")
+    table = Table(
+        "job",
+        "method",
+        "student",
+        "teacher",
+        "scales",
+        "beta",
+        "final top-1",
+        "best top-1",
+        "top-5",
+        "epochs",
+        title="comparison",
+        title_justify="left",
+    )
     for job in jobs:
         rows = metrics.get(job.id, [])
         result = job.result
         last = rows[-1] if rows else None
         final = result.val_top1 if result and result.val_top1 is not None else (last.val_top1 if last else None)
-        best = (result.best_val_top1 if result and result.best_val_top1 is not None
-                else max((r.val_top1 for r in rows if r.val_top1 is not None), default=None))
+        best = (
+            result.best_val_top1
+            if result and result.best_val_top1 is not None
+            else max((r.val_top1 for r in rows if r.val_top1 is not None), default=None)
+        )
         top5 = result.val_top5 if result and result.val_top5 is not None else (last.val_top5 if last else None)
         sd = job.spec.method.startswith("sd-")
-        table.add_row(job.id, job.spec.method, job.spec.student, job.teacher_label, scales(job),
-                      str(job.spec.beta) if sd else "-", pct(final), pct(best), pct(top5),
-                      f"{len(rows)}/{job.progress.epochs}")
+        table.add_row(
+            job.id,
+            job.spec.method,
+            job.spec.student,
+            job.teacher_label,
+            scales(job),
+            str(job.spec.beta) if sd else "-",
+            pct(final),
+            pct(best),
+            pct(top5),
+            f"{len(rows)}/{job.progress.epochs}",
+        )
     return table
 
 
 def curves_table(jobs: Sequence[Job], metrics: dict[str, list[EpochRow]], every: int = 1) -> Table:
     """Val top-1 per epoch, one column per job; every ``every``-th epoch and always the last."""
-    table = Table("epoch", *(f"{job.id}\n{job.spec.method}" for job in jobs),
-                  title="val top-1 per epoch (%)", title_justify="left")
+    table = Table(
+        "epoch",
+        *(f"{job.id}\n{job.spec.method}" for job in jobs),
+        title="val top-1 per epoch (%)",
+        title_justify="left",
+    )
     by_job = {job.id: {row.epoch: row.val_top1 for row in metrics.get(job.id, [])} for job in jobs}
     epochs = sorted({epoch for values in by_job.values() for epoch in values})
     last = epochs[-1] if epochs else 0
@@ -134,31 +187,50 @@ def curves_table(jobs: Sequence[Job], metrics: dict[str, list[EpochRow]], every:
 
 
 def datasets_table(datasets: Iterable[Dataset]) -> Table:
-    table = Table("id", "name", "classes", "image size", "train", "val", "size", "created",
-                  title="datasets", title_justify="left")
+    table = Table(
+        "id", "name", "classes", "image size", "train", "val", "size", "created", title="datasets", title_justify="left"
+    )
     for ds in datasets:
-        table.add_row(ds.id, ds.name, str(ds.num_classes), str(ds.image_size), str(ds.train_count),
-                      str(ds.val_count), human_bytes(ds.size_bytes), when(ds.created_at))
+        table.add_row(
+            ds.id,
+            ds.name,
+            str(ds.num_classes),
+            str(ds.image_size),
+            str(ds.train_count),
+            str(ds.val_count),
+            human_bytes(ds.size_bytes),
+            when(ds.created_at),
+        )
     return table
 
 
 def models_table(models: Iterable[UploadedModel]) -> Table:
-    table = Table("id", "name", "arch", "classes", "size", "sha256", "created", title="uploaded models",
-                  title_justify="left")
+    table = Table(
+        "id", "name", "arch", "classes", "size", "sha256", "created", title="uploaded models", title_justify="left"
+    )
     for model in models:
-        table.add_row(model.id, model.name or "-", model.arch, str(model.num_classes),
-                      human_bytes(model.size_bytes), model.sha256[:12] + "…", when(model.created_at))
+        table.add_row(
+            model.id,
+            model.name or "-",
+            model.arch,
+            str(model.num_classes),
+            human_bytes(model.size_bytes),
+            model.sha256[:12] + "…",
+            when(model.created_at),
+        )
     return table
 
 
 def catalog_view(catalog: Catalog) -> Group:
-    methods = Table("method", "scale decoupled", "needs teacher", "defaults", title="methods",
-                    title_justify="left")
+    methods = Table("method", "scale decoupled", "needs teacher", "defaults", title="methods", title_justify="left")
     for method in catalog.methods:
         defaults = {k: method.hyperparameters.get(k) for k in ("epochs", "batch_size", "lr", "temperature")}
-        methods.add_row(method.name, "yes" if method.scale_decoupled else "no",
-                        "yes" if method.needs_teacher else "no",
-                        ", ".join(f"{k}={v}" for k, v in defaults.items() if v is not None))
+        methods.add_row(
+            method.name,
+            "yes" if method.scale_decoupled else "no",
+            "yes" if method.needs_teacher else "no",
+            ", ".join(f"{k}={v}" for k, v in defaults.items() if v is not None),
+        )
     archs = Table("architecture", "SD methods", title="architectures", title_justify="left")
     for arch in catalog.architectures:
         archs.add_row(arch.name, "yes" if arch.sd_supported else Text(f"no: {arch.reason}", style="dim"))
@@ -166,8 +238,10 @@ def catalog_view(catalog: Catalog) -> Group:
     for ds in catalog.datasets:
         datasets.add_row(ds.name, str(ds.num_classes) if ds.num_classes is not None else "?")
     limits = catalog.limits.model_dump(exclude_none=True)
-    footer = Text(f"SD defaults: scales {catalog.defaults.scales}, beta {catalog.defaults.beta}\nlimits: "
-                  + ", ".join(f"{k}={v}" for k, v in limits.items()))
+    footer = Text(
+        f"SD defaults: scales {catalog.defaults.scales}, beta {catalog.defaults.beta}\nlimits: "
+        + ", ".join(f"{k}={v}" for k, v in limits.items())
+    )
     return Group(methods, archs, datasets, footer)
 
 

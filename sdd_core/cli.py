@@ -9,6 +9,7 @@ The training stack (torch, the zoo, the datasets) is imported inside the command
 so ``sdd --help`` and the service and client commands sharing this group start in a fraction of
 a second instead of several.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -74,9 +75,14 @@ def build_spec(config: dict[str, Any], flags: dict[str, Any]) -> JobSpec:
     if flags.get("scales") is not None:
         data["scales"] = _int_list(flags["scales"])
     if flags.get("teacher_arch") or flags.get("teacher_checkpoint"):
-        data["teacher"] = {**(data.get("teacher") or {}),
-                           **{k: v for k, v in (("arch", flags.get("teacher_arch")),
-                                                ("checkpoint", flags.get("teacher_checkpoint"))) if v}}
+        data["teacher"] = {
+            **(data.get("teacher") or {}),
+            **{
+                k: v
+                for k, v in (("arch", flags.get("teacher_arch")), ("checkpoint", flags.get("teacher_checkpoint")))
+                if v
+            },
+        }
     for name in HP_FIELDS:
         value = flags.get(name)
         if value is not None:
@@ -98,14 +104,20 @@ def _explain(exc: ValidationError) -> str:
 @click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
 def cli(verbose: bool) -> None:
     """Scale Decoupled Distillation: train, evaluate and serve distilled students."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="YAML or JSON job spec.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Folder for checkpoint.pt, metrics.jsonl, student.safetensors and card.json.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for checkpoint.pt, metrics.jsonl, student.safetensors and card.json.",
+)
 @click.option("--dataset", help="digits, cifar10, cifar100 or imagefolder:<path>.")
 @click.option("--student", help="Student architecture (see `sdd models`).")
 @click.option("--method", type=click.Choice(METHODS), help="Training method.")
@@ -121,8 +133,16 @@ def cli(verbose: bool) -> None:
 @click.option("--resume", type=click.Path(path_type=Path, dir_okay=False), help="Continue from a checkpoint.pt.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @_hyperparameter_options
-def train(config_path: Path | None, out_dir: Path, data_root: Path, download: bool, workers: int,
-          resume: Path | None, no_progress: bool, **flags: Any) -> None:
+def train(
+    config_path: Path | None,
+    out_dir: Path,
+    data_root: Path,
+    download: bool,
+    workers: int,
+    resume: Path | None,
+    no_progress: bool,
+    **flags: Any,
+) -> None:
     """Train a student (with or without a teacher) and export it with its model card."""
     from sdd_core.trainer import TrainCallbacks, TrainOptions, check_compatibility  # noqa: PLC0415  (deferred)
     from sdd_core.trainer import train as run_training  # noqa: PLC0415
@@ -136,8 +156,9 @@ def train(config_path: Path | None, out_dir: Path, data_root: Path, download: bo
     (out_dir / "spec.json").write_text(spec.model_dump_json(indent=2))
     progress = ProgressBar(enabled=not no_progress)
     interrupted = threading.Event()
-    callbacks = TrainCallbacks(on_batch_end=progress.on_batch_end, on_epoch_end=progress.on_epoch_end,
-                               should_stop=interrupted.is_set)
+    callbacks = TrainCallbacks(
+        on_batch_end=progress.on_batch_end, on_epoch_end=progress.on_epoch_end, should_stop=interrupted.is_set
+    )
     options = TrainOptions(data_root=data_root, allow_download=download, num_workers=workers)
     try:
         check_compatibility(spec, options)
@@ -150,16 +171,17 @@ def train(config_path: Path | None, out_dir: Path, data_root: Path, download: bo
     progress.close()
     if result.status == "stopped" and result.stopped_at is not None:
         stop = result.stopped_at
-        click.echo(f"stopped after batch {stop.batch}/{stop.batches} of epoch {stop.epoch}; checkpoint: "
-                   f"{result.checkpoint_path}\ncontinue with the same command and --resume {result.checkpoint_path}",
-                   err=True)
+        click.echo(
+            f"stopped after batch {stop.batch}/{stop.batches} of epoch {stop.epoch}; checkpoint: "
+            f"{result.checkpoint_path}\ncontinue with the same command and --resume {result.checkpoint_path}",
+            err=True,
+        )
         sys.exit(130)
     final = result.final or {}
     click.echo(f"student: {result.student_path}")
     click.echo(f"card: {result.card_path}")
     top1, top5 = final.get("val_top1", float("nan")), final.get("val_top5", float("nan"))
-    click.echo(f"val top-1 {top1:.2f}%  top-5 {top5:.2f}%  "
-               f"best top-1 {result.best_val_top1:.2f}%")
+    click.echo(f"val top-1 {top1:.2f}%  top-5 {top5:.2f}%  best top-1 {result.best_val_top1:.2f}%")
 
 
 @contextlib.contextmanager
@@ -184,18 +206,33 @@ def _first_interrupt_sets(flag: threading.Event) -> Iterator[None]:
 
 
 @cli.command()
-@click.option("--weights", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
-              help="student.safetensors (or any weights file of the architecture).")
-@click.option("--card", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Model card; gives the architecture and dataset when given.")
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="student.safetensors (or any weights file of the architecture).",
+)
+@click.option(
+    "--card",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Model card; gives the architecture and dataset when given.",
+)
 @click.option("--arch", help="Architecture (when no card).")
 @click.option("--dataset", help="Dataset whose validation split to use (default: the card's).")
 @click.option("--data-root", type=click.Path(path_type=Path), default=Path("data"), show_default=True)
 @click.option("--image-size", type=int)
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--device", default="auto", show_default=True)
-def evaluate(weights: Path, card: Path | None, arch: str | None, dataset: str | None, data_root: Path,
-             image_size: int | None, batch_size: int, device: str) -> None:
+def evaluate(
+    weights: Path,
+    card: Path | None,
+    arch: str | None,
+    dataset: str | None,
+    data_root: Path,
+    image_size: int | None,
+    batch_size: int,
+    device: str,
+) -> None:
     """Top-1 / top-5 accuracy of a trained model on a dataset's validation split."""
     from sdd_core.trainer.standalone_eval import evaluate_weights  # noqa: PLC0415  (deferred, see module doc)
 
@@ -206,8 +243,9 @@ def evaluate(weights: Path, card: Path | None, arch: str | None, dataset: str | 
     if not arch or not dataset:
         raise click.UsageError("give --card, or both --arch and --dataset")
     try:
-        metrics = evaluate_weights(arch, weights, dataset, data_root=data_root, image_size=image_size,
-                                   batch_size=batch_size, device=device)
+        metrics = evaluate_weights(
+            arch, weights, dataset, data_root=data_root, image_size=image_size, batch_size=batch_size, device=device
+        )
     except SDDError as exc:
         click.echo(f"error [{exc.code}]: {exc}", err=True)
         sys.exit(1)
@@ -226,8 +264,9 @@ def models(ctx: click.Context, as_json: bool) -> None:
         return
     from sdd_core.models import list_models, sd_support  # noqa: PLC0415  (deferred, see module doc)
 
-    rows = [{"name": name, "sd_supported": sd_support(name) is None, "reason": sd_support(name)}
-            for name in list_models()]
+    rows = [
+        {"name": name, "sd_supported": sd_support(name) is None, "reason": sd_support(name)} for name in list_models()
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

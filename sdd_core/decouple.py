@@ -12,6 +12,7 @@ which is exact only when H and W divide by 4 (on ImageNet's 7x7 maps the "global
 centre-weighted average). Here every scale is pooled directly from ``F`` with
 ``adaptive_avg_pool2d``, which is exact for any map size.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

@@ -4,6 +4,7 @@ Every error carries a stable machine-readable ``code`` so that callers (the CLI,
 can store or display it without parsing messages. ``SpecError`` additionally names the offending
 field and, where the set is finite, the values that would have been accepted.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

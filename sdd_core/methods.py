@@ -3,6 +3,7 @@
 Kept free of torch and of the model/data registries so that the command line can build its
 flags (and the job service its schemas) without loading the training stack.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -31,7 +32,13 @@ _PAIR_DKD_BETA = {
 
 
 _BASE_LOSS_OF: dict[str, BaseLoss | None] = {
-    "ce": None, "kd": "kd", "dkd": "dkd", "nkd": "nkd", "sd-kd": "kd", "sd-dkd": "dkd", "sd-nkd": "nkd",
+    "ce": None,
+    "kd": "kd",
+    "dkd": "dkd",
+    "nkd": "nkd",
+    "sd-kd": "kd",
+    "sd-dkd": "dkd",
+    "sd-nkd": "nkd",
 }
 
 
@@ -84,9 +91,7 @@ class Hyperparameters(BaseModel):
     def _known_device(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        ok = value in ("auto", "cpu", "cuda") or (
-            value.startswith("cuda:") and value.removeprefix("cuda:").isdigit()
-        )
+        ok = value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value.removeprefix("cuda:").isdigit())
         if not ok:
             raise ValueError("must be one of 'auto', 'cpu', 'cuda', 'cuda:N'")
         return value

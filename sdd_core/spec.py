@@ -8,6 +8,7 @@ value it will be trained with.
 Checks here need no model or data: names, ranges and combinations. Checks that need the models
 (class counts, feature-map sizes) live in ``sdd_core.trainer.compatibility``.
 """
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator

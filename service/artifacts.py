@@ -7,6 +7,7 @@ an object store can replace it later without touching callers. Keys are built fr
 Every write is atomic: data goes to a temp file in the destination folder, is fsynced, then
 ``os.replace``-d onto the key. A reader sees the old object or the new one, never a partial file.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -16,6 +16,7 @@ Brokers:
   them and sends a fresh message (``worker.reaper``), which also re-sends jobs a Redis restarted
   empty has lost. A worker keeps reconnecting to a broker that went away, however long it takes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

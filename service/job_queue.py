@@ -2,6 +2,7 @@
 
 Imported by the API: nothing here imports torch or ``sdd_core.trainer``.
 """
+
 from __future__ import annotations
 
 import logging

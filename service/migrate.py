@@ -2,6 +2,7 @@
 
 The migrations are the only source of the schema: the service never calls ``create_all``.
 """
+
 from __future__ import annotations
 
 import logging

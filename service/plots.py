@@ -18,6 +18,7 @@ SVG output is self-contained and stable: text stays ``<text>`` (``svg.fonttype =
 list ending in the generic ``sans-serif``), element ids come from a fixed ``svg.hashsalt``, no date
 or RDF metadata, and the DOCTYPE (an external DTD URL no browser fetches) is dropped.
 """
+
 from __future__ import annotations
 
 import io
@@ -54,8 +55,18 @@ _RC: dict[str, Any] = {
 _SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}  # no <metadata> block
 _PNG_METADATA = {"Software": None}
 _DOCTYPE_RE = re.compile(rb"<!DOCTYPE[^>]*>\s*")
-_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf")  # matplotlib's tab10: one colour per job
+_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)  # matplotlib's tab10: one colour per job
 _render_lock = threading.Lock()
 
 
@@ -77,11 +88,21 @@ class Panel:
 
 PANELS: tuple[Panel, ...] = (
     Panel("Validation accuracy", "accuracy (%)", (Curve("val_top1", "top-1", "-"), Curve("val_top5", "top-5", "--"))),
-    Panel("Training loss", "loss", (
-        Curve("train_loss", "total", "-"), Curve("train_ce", "CE", "--"), Curve("train_kd", "KD", ":"),
-    )),
-    Panel("Complementary-region share", "share of regions (%)",
-          (Curve("complementary_share", "complementary", "-", scale=100.0),), only_if_present=True),
+    Panel(
+        "Training loss",
+        "loss",
+        (
+            Curve("train_loss", "total", "-"),
+            Curve("train_ce", "CE", "--"),
+            Curve("train_kd", "KD", ":"),
+        ),
+    ),
+    Panel(
+        "Complementary-region share",
+        "share of regions (%)",
+        (Curve("complementary_share", "complementary", "-", scale=100.0),),
+        only_if_present=True,
+    ),
     Panel("Learning rate", "learning rate", (Curve("lr", "lr", "-"),)),
 )
 
@@ -127,8 +148,14 @@ def _curves_figure(series: Mapping[str, Sequence[Mapping[str, Any]]], title: str
     height = 2.6 * nrows + 0.7 * (nrows - 1) + top_in + bottom_in
     figure = Figure(figsize=(10.0, height))  # fixed margins: a constrained layout doubles the drawing time
     grid = figure.add_gridspec(
-        nrows, ncols, left=0.085, right=0.985, bottom=bottom_in / height, top=1 - top_in / height,
-        wspace=0.22, hspace=0.7 / 2.6,
+        nrows,
+        ncols,
+        left=0.085,
+        right=0.985,
+        bottom=bottom_in / height,
+        top=1 - top_in / height,
+        wspace=0.22,
+        hspace=0.7 / 2.6,
     )
     last_epoch = max((_planned_epochs(rows) for _, rows, _ in jobs), default=1)
     for index, panel in enumerate(panels):

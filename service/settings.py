@@ -4,6 +4,7 @@ With nothing set, everything lives under ``SDD_HOME`` (default ``~/.sdd``): an S
 Celery broker on local files (no server process), artifacts and datasets. Production sets
 ``SDD_DATABASE_URL=postgresql+psycopg://...`` and ``SDD_BROKER_URL=redis://...``.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -63,7 +64,7 @@ class Settings(BaseSettings):
     max_jobs_in_flight: int = Field(default=20, ge=0)
 
     @model_validator(mode="after")
-    def _derive_paths(self) -> "Settings":
+    def _derive_paths(self) -> Settings:
         self.home = self.home.expanduser()
         if self.database_url is None:
             self.database_url = f"sqlite:///{self.home / 'sdd.sqlite'}"

@@ -4,6 +4,7 @@ A token looks like ``sdd_<43 url-safe chars>`` (256 random bits). The database k
 hex digest and an 8-character display prefix, so a leaked database does not leak usable tokens and
 an operator can still tell tokens apart in ``sdd token list``. Callers commit.
 """
+
 from __future__ import annotations
 
 import hashlib

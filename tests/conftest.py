@@ -8,6 +8,7 @@
 - ``sdd_env`` (function): ``SDD_HOME`` in a temp folder, every other ``SDD_*`` variable cleared;
   returns ``configure(**env) -> Settings``.
 """
+
 from __future__ import annotations
 
 import itertools

@@ -6,6 +6,7 @@
 Every import statement of every module counts, including those inside functions and under
 ``TYPE_CHECKING``: an import hidden in a function is still a dependency.
 """
+
 from __future__ import annotations
 
 import ast
@@ -60,6 +61,7 @@ def test_the_rules_name_every_package_but_the_command_on_top() -> None:
 
 def test_the_finder_sees_every_kind_of_import(tmp_path: Path) -> None:
     module = tmp_path / "sample.py"
-    module.write_text("import os.path\nfrom api.app import x\nfrom . import sibling\n"
-                      "def f():\n    import worker.tasks\n")
+    module.write_text(
+        "import os.path\nfrom api.app import x\nfrom . import sibling\ndef f():\n    import worker.tasks\n"
+    )
     assert sorted(imported_packages(module)) == [(1, "os"), (2, "api"), (5, "worker")]

@@ -10,6 +10,7 @@ the broker can be read cheaply, this module lists the job ids its messages carry
 
 Other brokers return None ("cannot tell"), and the reconciler re-sends on age alone.
 """
+
 from __future__ import annotations
 
 import base64

@@ -17,6 +17,7 @@ Messages are shown to users, so ``redact_paths`` replaces the worker's folders i
 uploaded dataset's folder becomes ``<dataset ds_…>`` (a bad image's path stays useful), the
 other service folders become ``<artifacts>``, ``<work>``, ``<data>``, ``<sdd_home>``.
 """
+
 from __future__ import annotations
 
 import errno
@@ -55,8 +56,10 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return "interrupted", "the worker was stopped while this job ran; submit the job again"
     for cause in _chain(exc):
-        if isinstance(cause, MemoryError) or isinstance(cause, _TORCH_OOM) or (
-            isinstance(cause, RuntimeError) and _CPU_OOM_MESSAGE in str(cause)
+        if (
+            isinstance(cause, MemoryError)
+            or isinstance(cause, _TORCH_OOM)
+            or (isinstance(cause, RuntimeError) and _CPU_OOM_MESSAGE in str(cause))
         ):
             return "out_of_memory", (
                 f"ran out of memory ({type(cause).__name__}: {cause}); "

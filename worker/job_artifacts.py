@@ -9,6 +9,7 @@ Checkpoints come in two kinds: ``checkpoint`` (end of an epoch; ``epoch`` = that
 shut down; ``epoch`` = the epoch it is inside of). A stop checkpoint is newer than every end-of-epoch
 checkpoint of an earlier epoch and is dropped once its own epoch's end-of-epoch checkpoint exists.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,7 +21,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from sdd_core.trainer.checkpoint import CheckpointError, checkpoint_position
-
 from service.artifacts import (
     PLOT_KINDS,
     job_card_key,
@@ -52,9 +52,7 @@ def artifact_key(job_id: str, kind: str, epoch: int = 0) -> str:
 def store_artifact(session: Session, store: Any, job_id: str, kind: str, path: Path, epoch: int = 0) -> Artifact:
     """Copy ``path`` into the store and add its row, replacing a row of the same kind and epoch."""
     stored = store.put_file(artifact_key(job_id, kind, epoch), path)
-    session.execute(
-        delete(Artifact).where(Artifact.job_id == job_id, Artifact.kind == kind, Artifact.epoch == epoch)
-    )
+    session.execute(delete(Artifact).where(Artifact.job_id == job_id, Artifact.kind == kind, Artifact.epoch == epoch))
     row = Artifact(
         job_id=job_id, kind=kind, epoch=epoch, key=stored.key, size_bytes=stored.size_bytes, sha256=stored.sha256
     )
@@ -74,7 +72,7 @@ def _prunable_checkpoints(session: Session, job_id: str, keep: int) -> tuple[lis
     ends = [row for row in rows if row.kind == "checkpoint"]
     newest = ends[0].epoch if ends else None
     superseded = [row for row in rows if row.kind == STOP_CHECKPOINT and newest is not None and row.epoch <= newest]
-    return ends[max(keep, 1):], superseded
+    return ends[max(keep, 1) :], superseded
 
 
 def prune_checkpoints(session: Session, store: Any, job_id: str, keep: int) -> list[int]:

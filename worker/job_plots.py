@@ -4,6 +4,7 @@ The files are rendered into a temporary folder and stored with ``store_artifact`
 ``plot_png`` and ``plot_svg``, epoch 0), so they carry an ``Artifact`` row with size and SHA-256
 like every other file of the job. The API serves them at ``/v1/jobs/{id}/plots/curves.{png,svg}``.
 """
+
 from __future__ import annotations
 
 import tempfile

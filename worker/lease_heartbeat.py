@@ -11,6 +11,7 @@ recording anything. A renewal that fails (database down) is retried at the next 
 outage outlasts the lease, the job may be handed to another worker meanwhile and this attempt
 finds out when the database answers again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,8 +65,13 @@ class LeaseHeartbeat:
                     log.warning("job %s: %s lost its lease; the job runs elsewhere now", self.job_id, self.worker)
                     return
             except Exception:
-                log.warning("job %s: could not renew the lease; retrying in %.0fs", self.job_id, interval,
-                            exc_info=True)
+                log.warning(
+                    "job %s: could not renew the lease; retrying in %.0fs", self.job_id, interval, exc_info=True
+                )
             if time.monotonic() - started > interval:
-                log.warning("job %s: renewing the lease took %.1fs (lease %ds)", self.job_id,
-                            time.monotonic() - started, self.settings.job_lease_seconds)
+                log.warning(
+                    "job %s: renewing the lease took %.1fs (lease %ds)",
+                    self.job_id,
+                    time.monotonic() - started,
+                    self.settings.job_lease_seconds,
+                )

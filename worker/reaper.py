@@ -15,6 +15,7 @@ A daemon thread in the worker's main process (started on ``worker_ready``, see
 Every worker runs one; they may overlap freely: the SQL transitions are conditional, and a
 duplicated message is harmless (only one delivery can claim a job).
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,11 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from domain import recovery, transitions
+from service.broker import celery_app
 from service.db.session import session_scope
+from service.job_queue import enqueue_job
 from service.settings import Settings
 from worker.broker_messages import pending_job_ids
-from service.broker import celery_app
-from service.job_queue import enqueue_job
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +78,22 @@ def reap_and_reconcile(settings: Settings, send: Callable[[str], None] = enqueue
         # Read again after the broker: a message a worker took meanwhile is in neither list for a
         # moment (Redis pops it, then files it as unacked), but its job is no longer stale here.
         with session_scope(settings) as session:
-            stale = [job_id for job_id in recovery.jobs_to_enqueue(session, settings.requeue_after_seconds)
-                     if job_id in set(stale)]
+            stale = [
+                job_id
+                for job_id in recovery.jobs_to_enqueue(session, settings.requeue_after_seconds)
+                if job_id in set(stale)
+            ]
         waiting = [job_id for job_id in stale if job_id in pending]
         if waiting:  # their message is still in the broker: look again after requeue_after
             with session_scope(settings) as session:
                 transitions.mark_enqueued(session, waiting)
         resent = send_jobs(settings, [job_id for job_id in stale if job_id not in pending], send)
         if resent:
-            log.warning("re-sent %d job(s) queued in the database but missing from the broker: %s",
-                        len(resent), ", ".join(resent))
+            log.warning(
+                "re-sent %d job(s) queued in the database but missing from the broker: %s",
+                len(resent),
+                ", ".join(resent),
+            )
     return ReaperPass(reaped.requeued, reaped.failed, reaped.cancelled, resent)
 
 
@@ -100,9 +107,13 @@ class Reaper:
 
     def start(self) -> Reaper:
         self._thread.start()
-        log.info("reaper started: every %.1fs (lease %ds, %d attempts, re-send after %ds)",
-                 self.settings.reaper_interval, self.settings.job_lease_seconds,
-                 self.settings.job_max_attempts, self.settings.requeue_after_seconds)
+        log.info(
+            "reaper started: every %.1fs (lease %ds, %d attempts, re-send after %ds)",
+            self.settings.reaper_interval,
+            self.settings.job_lease_seconds,
+            self.settings.job_max_attempts,
+            self.settings.requeue_after_seconds,
+        )
         return self
 
     def stop(self) -> None:

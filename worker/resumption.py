@@ -6,6 +6,7 @@
 * ``restore_metrics_log`` — a resumed attempt's ``metrics.jsonl`` starts with the epochs earlier
   attempts recorded, so the file stored at the end covers the whole job.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sdd_core.trainer.options import TrainResult
 from domain import transitions
+from sdd_core.trainer.options import TrainResult
 from service.db.models import JobMetric
 from service.db.session import session_scope
 from service.settings import Settings
@@ -40,16 +41,34 @@ def keep_stop_checkpoint(settings: Settings, store: Any, job_id: str, owner: str
             transitions.ensure_owner(session, job_id, owner)
             row = store_artifact(session, store, job_id, STOP_CHECKPOINT, path, epoch=stop.epoch)
             transitions.record_event(
-                session, job_id, "checkpoint", f"checkpoint at batch {stop.batch}/{stop.batches} of epoch "
+                session,
+                job_id,
+                "checkpoint",
+                f"checkpoint at batch {stop.batch}/{stop.batches} of epoch "
                 f"{stop.epoch} stored (the worker is shutting down)",
-                {"epoch": stop.epoch - 1, "batch": stop.batch, "batches": stop.batches, "key": row.key,
-                 "size_bytes": row.size_bytes},
+                {
+                    "epoch": stop.epoch - 1,
+                    "batch": stop.batch,
+                    "batches": stop.batches,
+                    "key": row.key,
+                    "size_bytes": row.size_bytes,
+                },
             )
-        log.info("job %s: checkpoint at batch %d/%d of epoch %d stored (%d bytes)", job_id, stop.batch,
-                 stop.batches, stop.epoch, row.size_bytes)
+        log.info(
+            "job %s: checkpoint at batch %d/%d of epoch %d stored (%d bytes)",
+            job_id,
+            stop.batch,
+            stop.batches,
+            stop.epoch,
+            row.size_bytes,
+        )
     except Exception:
-        log.warning("job %s: could not store the checkpoint written at shutdown; the job will resume from its "
-                    "newest end-of-epoch checkpoint", job_id, exc_info=True)
+        log.warning(
+            "job %s: could not store the checkpoint written at shutdown; the job will resume from its "
+            "newest end-of-epoch checkpoint",
+            job_id,
+            exc_info=True,
+        )
 
 
 def record_resume(session: Session, job_id: str, resume: ResumePoint) -> None:

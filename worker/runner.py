@@ -23,6 +23,7 @@ The attempt's work folder (``$SDD_HOME/work/<job id>/<attempt>``) is removed at 
 checkpoints, student, card and metrics are already in the artifact store, and a failed job's
 folder would otherwise fill the disk of a long-lived worker; tracebacks go to the worker log.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,21 +39,21 @@ from typing import Any
 
 from sqlalchemy import select
 
-from sdd_core.spec import JobSpec
-from sdd_core.trainer import check_compatibility, train
-from sdd_core.trainer.options import TrainOptions, TrainResult
 from domain import transitions
+from domain.transitions import LeaseLost
+from domain.validation import trainable_spec
+from sdd_core.spec import JobSpec
+from sdd_core.trainer import train
+from sdd_core.trainer.options import TrainOptions, TrainResult
 from service.artifacts import get_artifact_store
 from service.db.models import Job
 from service.db.session import session_scope
-from domain.transitions import LeaseLost
+from service.job_queue import enqueue_job
 from service.settings import Settings, get_settings
-from domain.validation import trainable_spec
 from worker.failures import classify_failure, redact_paths
 from worker.job_artifacts import latest_checkpoint, store_artifact
 from worker.job_plots import store_curve_plots
 from worker.lease_heartbeat import LeaseHeartbeat
-from service.job_queue import enqueue_job
 from worker.resumption import keep_stop_checkpoint, record_resume, restore_metrics_log
 from worker.training_callbacks import JobCallbacks, json_safe
 
@@ -105,8 +106,9 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
             if job is None:
                 log.warning("job %s: no such job; message dropped", job_id)
                 return "missing"
-            log.info("job %s: not claimed, it is %s (worker %s); skipping this delivery",
-                     job_id, job.status, job.worker)
+            log.info(
+                "job %s: not claimed, it is %s (worker %s); skipping this delivery", job_id, job.status, job.worker
+            )
             return job.status
         job = session.get(Job, job_id)
         assert job is not None
@@ -146,19 +148,24 @@ def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: Leas
         resume = latest_checkpoint(session, store, job_id)
         if resume is not None:
             record_resume(session, job_id, resume)
-    log.info("job %s: training %s -> %s with %s on %s", job_id,
-             spec.teacher.arch if spec.teacher else "no teacher", spec.student, spec.method, spec.dataset)
-    callbacks = JobCallbacks(job_id, settings, store, attempt.owner, lost=heartbeat.lost,
-                             prior_run_seconds=attempt.prior_run_seconds)
+    log.info(
+        "job %s: training %s -> %s with %s on %s",
+        job_id,
+        spec.teacher.arch if spec.teacher else "no teacher",
+        spec.student,
+        spec.method,
+        spec.dataset,
+    )
+    callbacks = JobCallbacks(
+        job_id, settings, store, attempt.owner, lost=heartbeat.lost, prior_run_seconds=attempt.prior_run_seconds
+    )
     work_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:
         restore_metrics_log(settings, job_id, work_dir / "metrics.jsonl", through_epoch=resume.epoch)
-    options = TrainOptions(data_root=settings.data_root, allow_download=settings.allow_download)
-    check_compatibility(spec, options)  # train() trusts its spec; what it used to check, checked here
-    result = train(
+    result = train(  # trusts the spec: trainable_spec validated it as at submission
         spec,
         work_dir,
-        options=options,
+        options=TrainOptions(data_root=settings.data_root, allow_download=settings.allow_download),
         callbacks=callbacks.train_callbacks(),
         resume_from=resume.path if resume is not None else None,
     )
@@ -173,8 +180,10 @@ def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: Leas
     _keep_curve_plots(attempt, store)
     if callbacks.stop_reason == "timeout":
         limit = settings.job_time_limit_seconds
-        message = (f"the job ran longer than the time limit of {limit} s (SDD_JOB_TIME_LIMIT_SECONDS) and was "
-                   f"stopped after epoch {result.epochs_completed}; its checkpoints are kept")
+        message = (
+            f"the job ran longer than the time limit of {limit} s (SDD_JOB_TIME_LIMIT_SECONDS) and was "
+            f"stopped after epoch {result.epochs_completed}; its checkpoints are kept"
+        )
         log.warning("job %s: %s", job_id, message)
         _finish(attempt, "failed", error_code="timeout", error_message=message, event_message=f"failed: {message}")
         return "failed"
@@ -189,12 +198,19 @@ def _release_for_shutdown(attempt: Attempt) -> str:
     try:
         with session_scope(attempt.settings) as session:
             status = transitions.release(
-                session, job_id, attempt.owner, reason="shutdown", run_seconds=attempt.run_seconds(),
+                session,
+                job_id,
+                attempt.owner,
+                reason="shutdown",
+                run_seconds=attempt.run_seconds(),
                 message="re-queued: the worker is shutting down; the job resumes from its newest checkpoint",
             )
     except Exception:
-        log.error("job %s: could not re-queue it at shutdown; its lease will expire and the reaper re-queues it",
-                  job_id, exc_info=True)
+        log.error(
+            "job %s: could not re-queue it at shutdown; its lease will expire and the reaper re-queues it",
+            job_id,
+            exc_info=True,
+        )
         return "running"
     if status != "queued":
         log.info("job %s: not re-queued at shutdown, it is %s", job_id, status or "owned by another attempt")
@@ -210,7 +226,13 @@ def _release_for_shutdown(attempt: Attempt) -> str:
 
 
 def _record_success(
-    attempt: Attempt, store: Any, work_dir: Path, spec: JobSpec, result: TrainResult, *, rest_dataset: str,
+    attempt: Attempt,
+    store: Any,
+    work_dir: Path,
+    spec: JobSpec,
+    result: TrainResult,
+    *,
+    rest_dataset: str,
 ) -> str:
     job_id, settings = attempt.job_id, attempt.settings
     if result.student_path is None or result.card_path is None:
@@ -224,13 +246,15 @@ def _record_success(
     _keep_metrics(attempt, store, work_dir)
     _keep_curve_plots(attempt, store)
     final = result.final or {}
-    summary = json_safe({
-        "val_top1": final.get("val_top1"),
-        "val_top5": final.get("val_top5"),
-        "best_val_top1": result.best_val_top1,
-        "student_arch": spec.student,
-        "num_classes": result.card.get("num_classes"),
-    })
+    summary = json_safe(
+        {
+            "val_top1": final.get("val_top1"),
+            "val_top5": final.get("val_top5"),
+            "best_val_top1": result.best_val_top1,
+            "student_arch": spec.student,
+            "num_classes": result.card.get("num_classes"),
+        }
+    )
     top1 = f"{summary['val_top1']:.2f}%" if summary["val_top1"] is not None else "n/a"
     _finish(attempt, "succeeded", result=summary, event_message=f"succeeded: val top-1 {top1}")
     log.info("job %s: succeeded (val top-1 %s)", job_id, top1)
@@ -264,13 +288,21 @@ def _finish(attempt: Attempt, status: str, **kwargs: Any) -> None:
             with session_scope(attempt.settings) as session:
                 if not transitions.finish(session, job_id, status, worker=attempt.owner, **kwargs):
                     row = session.execute(select(Job.status, Job.worker).where(Job.id == job_id)).one_or_none()
-                    log.warning("job %s: not moved to %s, it is already %s (worker %s)", job_id, status,
-                                *(row or ("gone", None)))
+                    log.warning(
+                        "job %s: not moved to %s, it is already %s (worker %s)",
+                        job_id,
+                        status,
+                        *(row or ("gone", None)),
+                    )
             return
         except Exception:
             if delay is None:
-                log.critical("job %s: could not record status %s; its lease will expire and the reaper "
-                             "re-queues it", job_id, status, exc_info=True)
+                log.critical(
+                    "job %s: could not record status %s; its lease will expire and the reaper re-queues it",
+                    job_id,
+                    status,
+                    exc_info=True,
+                )
                 return
             log.warning("job %s: recording status %s failed; retrying in %.0fs", job_id, status, delay, exc_info=True)
             time.sleep(delay)

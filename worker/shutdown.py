@@ -20,6 +20,7 @@ What the job then does is ``worker.runner``'s business: store the checkpoint the
 that batch, go back to ``queued`` without counting the attempt, send a fresh message; the next
 attempt continues after that batch.
 """
+
 from __future__ import annotations
 
 import os

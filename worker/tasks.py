@@ -8,6 +8,7 @@ When the worker is ready it re-enqueues every job still ``queued`` in SQL, the s
 strand a job; the duplicates this makes are skipped by the atomic claim), and starts its reaper
 (``worker.reaper``): expired leases and messages the broker lost, every few seconds.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,10 +18,10 @@ from celery import Task
 from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy import select
 
+from service.broker import RUN_JOB_TASK, celery_app, ensure_broker_folders
 from service.db.models import Job
 from service.db.session import get_engine, session_scope
 from service.settings import get_settings
-from service.broker import RUN_JOB_TASK, celery_app, ensure_broker_folders
 from worker.reaper import Reaper, send_jobs
 from worker.runner import run_job
 from worker.shutdown import stop_signal_sets_flag
@@ -34,8 +35,12 @@ _reaper: list[Reaper] = []  # this process's reaper, once started
 def run_job_task(self: Task, job_id: str) -> str:
     """Run job ``job_id`` (claim, train, record); its status lives in SQL, not in Celery."""
     with stop_signal_sets_flag():
-        log.info("job %s: delivered (message %s, redelivered=%s)", job_id, self.request.id,
-                 bool((self.request.delivery_info or {}).get("redelivered")))
+        log.info(
+            "job %s: delivered (message %s, redelivered=%s)",
+            job_id,
+            self.request.id,
+            bool((self.request.delivery_info or {}).get("redelivered")),
+        )
         return run_job(job_id)
 
 

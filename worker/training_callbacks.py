@@ -18,6 +18,7 @@ that attempt still holds the job (``transitions.ensure_owner``).
 otherwise costs one clock read. It is best effort: a database error is logged (at most once per
 ``BATCH_WARNING_SECONDS``) and training goes on.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,11 +31,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from sdd_core.trainer.options import EpochMetrics, TrainCallbacks
 from domain import transitions
-from service.db.session import session_scope
 from domain.status import ACTIVE
 from domain.transitions import LeaseLost
+from sdd_core.trainer.options import EpochMetrics, TrainCallbacks
+from service.db.session import session_scope
 from service.settings import Settings
 from worker.job_artifacts import prune_checkpoints, store_artifact
 from worker.shutdown import shutdown_requested
@@ -88,7 +89,9 @@ class JobCallbacks:
 
     def train_callbacks(self) -> TrainCallbacks:
         return TrainCallbacks(
-            on_epoch_end=self.on_epoch_end, on_checkpoint=self.on_checkpoint, on_batch_end=self.on_batch_end,
+            on_epoch_end=self.on_epoch_end,
+            on_checkpoint=self.on_checkpoint,
+            on_batch_end=self.on_batch_end,
             should_stop=self.should_stop,
         )
 
@@ -101,7 +104,10 @@ class JobCallbacks:
         with session_scope(self.settings) as session:
             recorded = transitions.record_epoch(session, self.job_id, json_safe(dict(metrics)), worker=self.worker)
         log.info(
-            "job %s: epoch %s/%s %s, val top-1 %.2f%%", self.job_id, metrics.get("epoch"), metrics.get("epochs"),
+            "job %s: epoch %s/%s %s, val top-1 %.2f%%",
+            self.job_id,
+            metrics.get("epoch"),
+            metrics.get("epochs"),
             "recorded" if recorded else "replayed (recorded by an earlier attempt)",
             float(metrics.get("val_top1") or 0.0),
         )
@@ -113,7 +119,10 @@ class JobCallbacks:
                 transitions.ensure_owner(session, self.job_id, self.worker)
             row = store_artifact(session, self.store, self.job_id, "checkpoint", path, epoch=epoch)
             transitions.record_event(
-                session, self.job_id, "checkpoint", f"checkpoint of epoch {epoch} stored",
+                session,
+                self.job_id,
+                "checkpoint",
+                f"checkpoint of epoch {epoch} stored",
                 {"epoch": epoch, "key": row.key, "size_bytes": row.size_bytes},
             )
             session.commit()

@@ -51,9 +51,7 @@ def _builtin_datasets(settings: Settings) -> list[BuiltinDatasetPublic]:
     datasets = []
     for name in list_datasets():
         try:
-            num_classes: int | None = describe_dataset(
-                name, data_root=settings.data_root, download=False
-            ).num_classes
+            num_classes: int | None = describe_dataset(name, data_root=settings.data_root, download=False).num_classes
         except SDDError:
             num_classes = None
         datasets.append(BuiltinDatasetPublic(name=name, num_classes=num_classes))
@@ -62,9 +60,7 @@ def _builtin_datasets(settings: Settings) -> list[BuiltinDatasetPublic]:
 
 def _sd_defaults() -> SDDefaults:
     fields = DistillationSettings.model_fields
-    return SDDefaults(
-        scales=fields["scales"].get_default(call_default_factory=True), beta=fields["beta"].default
-    )
+    return SDDefaults(scales=fields["scales"].get_default(call_default_factory=True), beta=fields["beta"].default)
 
 
 @router.get("/catalog", response_model=CatalogPublic, summary="What a job may name, defaults and limits")

@@ -47,9 +47,7 @@ async def upload_dataset(
     upload = await receive_upload(
         request, work_dir=settings.work_dir, max_bytes=settings.max_upload_bytes, fields=("name",)
     )
-    row = await run_in_threadpool(
-        datasets.ingest_dataset, session, settings, tenant, upload, upload.fields.get("name")
-    )
+    row = await run_in_threadpool(datasets.ingest_dataset, session, settings, tenant, upload, upload.fields.get("name"))
     return DatasetPublic.model_validate(row)
 
 
@@ -59,9 +57,7 @@ def list_datasets(session: SessionDep, tenant: CurrentTenant, page: PageDep) -> 
     return DatasetsPublic(data=[DatasetPublic.model_validate(row) for row in rows], has_more=has_more)
 
 
-@router.get(
-    "/{dataset_id}", response_model=DatasetPublic, responses=error_responses(404), summary="Read a dataset"
-)
+@router.get("/{dataset_id}", response_model=DatasetPublic, responses=error_responses(404), summary="Read a dataset")
 def get_dataset(
     dataset_id: Annotated[str, Path(max_length=40)], session: SessionDep, tenant: CurrentTenant
 ) -> DatasetPublic:

@@ -57,9 +57,7 @@ def job_checkpoints(job_id: JobId, session: SessionDep, tenant: CurrentTenant) -
     },
     summary="Download the distilled student",
 )
-def job_student(
-    job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant
-) -> FileResponse:
+def job_student(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> FileResponse:
     job = job_reads.get_job(session, tenant.id, job_id)
     artifact = job_reads.finished_artifact(session, job, "student")
     return FileResponse(
@@ -79,9 +77,7 @@ def job_student(
     },
     summary="The distilled student's model card",
 )
-def job_student_card(
-    job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant
-) -> FileResponse:
+def job_student_card(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> FileResponse:
     job = job_reads.get_job(session, tenant.id, job_id)
     artifact = job_reads.finished_artifact(session, job, "card")
     return FileResponse(

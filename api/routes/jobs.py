@@ -59,9 +59,7 @@ def list_jobs(
     session: SessionDep,
     tenant: CurrentTenant,
     page: PageDep,
-    status_: Annotated[
-        JobStatus | None, Query(alias="status", description="Only jobs in this status.")
-    ] = None,
+    status_: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this status.")] = None,
 ) -> JobsPublic:
     rows, has_more = job_reads.list_jobs(session, tenant.id, page, status_)
     return JobsPublic(data=[JobPublic.from_row(job) for job in rows], has_more=has_more)

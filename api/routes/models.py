@@ -65,7 +65,5 @@ def list_models(session: SessionDep, tenant: CurrentTenant, page: PageDep) -> Mo
 
 
 @router.get("/{model_id}", response_model=ModelPublic, responses=error_responses(404), summary="Read a model")
-def get_model(
-    model_id: Annotated[str, Path(max_length=40)], session: SessionDep, tenant: CurrentTenant
-) -> ModelPublic:
+def get_model(model_id: Annotated[str, Path(max_length=40)], session: SessionDep, tenant: CurrentTenant) -> ModelPublic:
     return ModelPublic.model_validate(uploaded_models.get_model(session, tenant.id, model_id))

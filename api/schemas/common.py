@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, Field
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands timestamps back naive (they were written in UTC); mark them so."""
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 

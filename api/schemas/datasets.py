@@ -41,9 +41,7 @@ class DatasetPublic(BaseModel):
     image_size: int = Field(description="Side in pixels of the square images the models see by default.")
     train_count: int
     val_count: int
-    class_counts: dict[str, dict[str, int]] = Field(
-        description="Images per class: {'train': {...}, 'val': {...}}."
-    )
+    class_counts: dict[str, dict[str, int]] = Field(description="Images per class: {'train': {...}, 'val': {...}}.")
     size_bytes: int = Field(description="Size of the uploaded archive.")
     sha256: str = Field(description="SHA-256 of the uploaded archive.")
     created_at: UtcDatetime

@@ -45,9 +45,7 @@ class JobSpecPublic(BaseModel):
     scales: list[int]
     beta: float
     seed: int
-    image_size: int | None = Field(
-        description="The size the models see; filled in from the dataset when omitted."
-    )
+    image_size: int | None = Field(description="The size the models see; filled in from the dataset when omitted.")
     hyperparameters: Hyperparameters
 
 
@@ -62,9 +60,7 @@ class Progress(BaseModel):
         "or no batch of that epoch has been reported yet. Updated every few seconds.",
         examples=[12],
     )
-    batches: int | None = Field(
-        None, description="Batches per epoch; null when the job is not running.", examples=[57]
-    )
+    batches: int | None = Field(None, description="Batches per epoch; null when the job is not running.", examples=[57])
 
 
 class JobResult(BaseModel):

@@ -141,14 +141,18 @@ def job_live(request: Request, job_id: JobId, session: SessionDep, tenant: Fetch
 def job_curves(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: FetchTenant) -> Response:
     """The stored plot of a finished job, or the curves drawn now (cached per ``?epoch=``, see IMAGE_HEADERS)."""
     job = _job(session, tenant, job_id)
-    return curves_response(session, settings, job, "svg", live_cache_control=IMAGE_HEADERS["Cache-Control"],
-                           headers={"Content-Security-Policy": IMAGE_CSP})
+    return curves_response(
+        session,
+        settings,
+        job,
+        "svg",
+        live_cache_control=IMAGE_HEADERS["Cache-Control"],
+        headers={"Content-Security-Policy": IMAGE_CSP},
+    )
 
 
 @router.get("/jobs/{job_id}/student")
-def download_student(
-    job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: PageTenant
-) -> FileResponse:
+def download_student(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: PageTenant) -> FileResponse:
     job = _job(session, tenant, job_id)
     with shown_as_page():
         artifact = job_reads.finished_artifact(session, job, "student")
@@ -176,8 +180,8 @@ def cancel_job(job_id: JobId, session: SessionDep, tenant: PageTenant, _fields: 
 # ---------------------------------------------------------------- comparison
 
 
-def _compared_jobs(session: Session, tenant: Tenant, ids: list[str]) -> list[Job]:
-    wanted = _ids(ids)
+def _compared_jobs(session: Session, tenant: Tenant, ids: list[str] | None) -> list[Job]:
+    wanted = _ids(ids or [])
     if len(wanted) < 2:
         raise UiError(422, "Pick jobs to compare", "Tick at least two jobs in the job list, then press Compare.")
     if len(wanted) > job_views.COMPARE_MAX_JOBS:
@@ -191,7 +195,7 @@ def _compared_jobs(session: Session, tenant: Tenant, ids: list[str]) -> list[Job
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
-    request: Request, session: SessionDep, tenant: PageTenant, ids: Annotated[list[str], Query()] = []
+    request: Request, session: SessionDep, tenant: PageTenant, ids: Annotated[list[str] | None, Query()] = None
 ) -> Response:
     jobs = _compared_jobs(session, tenant, ids)
     metrics = {job.id: job_reads.job_metrics(session, job.id) for job in jobs}
@@ -210,7 +214,7 @@ def compare_page(
 
 @router.get("/compare/curves.svg")
 def compare_curves(
-    session: SessionDep, tenant: FetchTenant, ids: Annotated[list[str], Query()] = []
+    session: SessionDep, tenant: FetchTenant, ids: Annotated[list[str] | None, Query()] = None
 ) -> Response:
     jobs = _compared_jobs(session, tenant, ids)
     series = {job_label(job.id, job.spec): job_reads.job_metrics(session, job.id) for job in jobs}

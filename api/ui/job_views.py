@@ -116,6 +116,7 @@ def accuracy(job: Job, metrics: list[dict[str, Any]]) -> dict[str, float | None]
 
 def settings_table(jobs: list[Job]) -> list[tuple[str, list[Any], bool]]:
     """(setting, value per job, whether the jobs differ) for the comparison page."""
+
     def teacher_of(job: Job) -> str:
         return teacher_ref(job.spec)[0] or "—"
 

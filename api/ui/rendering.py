@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ PAGE_HEADERS = {
 def format_time(value: datetime | None) -> str:
     """``2026-01-31 14:05:09 UTC``, or an em dash."""
     value = as_utc(value)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
 
 
 def format_percent(value: Any) -> str:
@@ -103,7 +103,11 @@ environment = Environment(
     lstrip_blocks=True,
 )
 environment.filters.update(
-    time=format_time, percent=format_percent, num=format_number, bytes=format_bytes, pretty_json=format_json,
+    time=format_time,
+    percent=format_percent,
+    num=format_number,
+    bytes=format_bytes,
+    pretty_json=format_json,
     share=format_share,
     as_options=as_options,
 )

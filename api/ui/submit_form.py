@@ -109,10 +109,7 @@ def form_text(value: Any) -> str:
 
 def defaults_by_method() -> dict[str, dict[str, str]]:
     """The pre-filled text of every hyper-parameter input, per method (our JS swaps them)."""
-    return {
-        method: {HYPER_PREFIX + k: form_text(v) for k, v in method_defaults(method).items()}
-        for method in METHODS
-    }
+    return {method: {HYPER_PREFIX + k: form_text(v) for k, v in method_defaults(method).items()} for method in METHODS}
 
 
 def input_for(param: str | None) -> str | None:

@@ -7,6 +7,7 @@ Revision ID: 0001_initial
 Revises:
 Create Date: 2025-11-27
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

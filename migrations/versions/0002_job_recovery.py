@@ -10,6 +10,7 @@ Revision ID: 0002_job_recovery
 Revises: 0001_initial
 Create Date: 2025-12-04
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

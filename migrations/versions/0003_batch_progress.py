@@ -10,6 +10,7 @@ Revision ID: 0003_batch_progress
 Revises: 0002_job_recovery
 Create Date: 2026-11-28
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

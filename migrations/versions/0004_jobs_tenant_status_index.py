@@ -5,6 +5,7 @@ Revision ID: 0004_jobs_tenant_status_index
 Revises: 0003_batch_progress
 Create Date: 2026-11-28
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -3,6 +3,7 @@
 ``build_datasets(name, data_root=...)`` returns (train set, val set, ``DatasetInfo``);
 ``describe_dataset`` returns the info alone, cheaply, to validate a job before training.
 """
+
 from sdd_core.data.info import DatasetInfo
 from sdd_core.data.registry import (
     IMAGE_FOLDER_PREFIX,

@@ -3,6 +3,7 @@
 The validation split is the official test set (10,000 images), as in the SDD paper and its code.
 Normalisation uses the widely reported per-channel statistics of each training set.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -74,9 +75,7 @@ def build_cifar(
     return train, val, info
 
 
-def describe_cifar(
-    name: str, data_root: Path, image_size: int | None = None, download: bool = False
-) -> DatasetInfo:
+def describe_cifar(name: str, data_root: Path, image_size: int | None = None, download: bool = False) -> DatasetInfo:
     """The dataset's info from its small meta file, without loading the batches.
 
     The sizes are the official ones (50,000 / 10,000): torchvision checks every batch against
@@ -125,16 +124,13 @@ def _read_class_names(variant: CifarVariant, data_root: Path) -> list[str]:
     path = variant.folder(data_root) / meta["filename"]
     if not check_integrity(str(path), meta["md5"]):
         raise DataError(
-            f"{variant.title} meta file {path} is corrupted (md5 mismatch); "
-            "delete its folder and download it again."
+            f"{variant.title} meta file {path} is corrupted (md5 mismatch); delete its folder and download it again."
         )
     with open(path, "rb") as stream:
         return list(pickle.load(stream, encoding="latin1")[meta["key"]])
 
 
-def _info(
-    variant: CifarVariant, classes: list[str], size: int, train_size: int, val_size: int
-) -> DatasetInfo:
+def _info(variant: CifarVariant, classes: list[str], size: int, train_size: int, val_size: int) -> DatasetInfo:
     return DatasetInfo(
         name=variant.name,
         num_classes=len(classes),

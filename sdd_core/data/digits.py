@@ -5,6 +5,7 @@
 three channels. The train/val split is fixed (stratified 80/20, ``random_state=0``) and does not
 depend on any seed, so every job sees the same split.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Reading image files with PIL, with every failure turned into a ``DataError`` naming the file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,6 +48,5 @@ def _check_pixels(path: Path, image: Image.Image, max_pixels: int) -> None:
     width, height = image.size
     if width * height > max_pixels:
         raise DataError(
-            f"image {path} is too large to decode safely: {width}x{height} pixels "
-            f"(limit {max_pixels:,} pixels)"
+            f"image {path} is too large to decode safely: {width}x{height} pixels (limit {max_pixels:,} pixels)"
         )

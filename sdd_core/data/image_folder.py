@@ -6,6 +6,7 @@ pipeline at 224 px. A job's ``image_size`` overrides the size, not the pipeline.
 statistics are measured on the training split and cached in ``<root>/.sdd_stats.json`` when the
 folder is writable.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

@@ -4,6 +4,7 @@ Class names come from ``train/``'s sub-folders, sorted; ``val/`` may lack some o
 not add any. Hidden entries (names starting with a dot) and files that are not images by their
 extension are ignored; images may sit in nested folders below their class folder.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,16 +60,9 @@ def scan_image_folder(root: Path) -> ImageFolderLayout:
 
 def _class_names(split_dir: Path) -> list[str]:
     """Sorted names of the visible sub-folders; DataError if there are none."""
-    names = sorted(
-        entry.name
-        for entry in os.scandir(split_dir)
-        if entry.is_dir() and not entry.name.startswith(".")
-    )
+    names = sorted(entry.name for entry in os.scandir(split_dir) if entry.is_dir() and not entry.name.startswith("."))
     if not names:
-        raise DataError(
-            f"{split_dir} has no class sub-folders; put each class's images in "
-            f"{split_dir}/<class name>/"
-        )
+        raise DataError(f"{split_dir} has no class sub-folders; put each class's images in {split_dir}/<class name>/")
     return names
 
 

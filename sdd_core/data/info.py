@@ -1,4 +1,5 @@
 """``DatasetInfo``: what a model and a model card need to know about a dataset."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -4,6 +4,7 @@ Names: the built-ins ``cifar10``, ``cifar100`` and ``digits``, or ``imagefolder:
 folder with ``train/<class>/`` and ``val/<class>/`` inside. A relative ``<path>`` is taken
 relative to ``data_root``, so a worker's result does not depend on its working directory.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -90,6 +91,4 @@ def _check_request(name: str, image_size: int | None) -> None:
     if image_size is not None and (
         isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < MIN_IMAGE_SIZE
     ):
-        raise DataError(
-            f"image_size must be an integer of at least {MIN_IMAGE_SIZE} pixels, got {image_size!r}"
-        )
+        raise DataError(f"image_size must be an integer of at least {MIN_IMAGE_SIZE} pixels, got {image_size!r}")

@@ -4,6 +4,7 @@ The cache (``.sdd_stats.json`` beside an image folder's ``train/`` and ``val/``)
 size to the statistics measured at that size, with a fingerprint of the training file list so
 that adding or removing images invalidates it.
 """
+
 from __future__ import annotations
 
 import json

@@ -8,6 +8,7 @@
 
 All randomness comes from torch's global RNG, as torchvision's transforms draw from it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -40,9 +41,7 @@ def eval_resize_size(size: int) -> int:
     return round(size * 256 / IMAGENET_IMAGE_SIZE)
 
 
-def train_transform(
-    kind: PipelineKind, size: int, mean: Sequence[float], std: Sequence[float]
-) -> T.Compose:
+def train_transform(kind: PipelineKind, size: int, mean: Sequence[float], std: Sequence[float]) -> T.Compose:
     """Augmenting PIL-to-tensor transform of the training split; yields (3, size, size)."""
     if kind == "cifar":
         geometry = [
@@ -55,9 +54,7 @@ def train_transform(
     return T.Compose([*geometry, T.ToTensor(), T.Normalize(list(mean), list(std))])
 
 
-def eval_transform(
-    kind: PipelineKind, size: int, mean: Sequence[float], std: Sequence[float]
-) -> T.Compose:
+def eval_transform(kind: PipelineKind, size: int, mean: Sequence[float], std: Sequence[float]) -> T.Compose:
     """Deterministic PIL-to-tensor transform of the validation split; yields (3, size, size)."""
     return T.Compose([*_eval_geometry(kind, size), T.ToTensor(), T.Normalize(list(mean), list(std))])
 

@@ -3,6 +3,7 @@
 Global forms take (B, K) logits and average over the batch; ``scale_decoupled_loss`` takes the
 (B, K, N) multi-scale logits of ``sdd_core.decouple.multiscale_logits``.
 """
+
 from sdd_core.losses.dkd import dkd_loss, dkd_rows
 from sdd_core.losses.kd import kd_loss, kd_rows
 from sdd_core.losses.nkd import NKD_MODES, nkd_loss, nkd_rows

@@ -9,6 +9,7 @@ log of the binary masses directly, which overflows to Inf/NaN for confident rows
 are computed exactly in log-space: ``log(1 - p_y) = logsumexp(non-target) - logsumexp(all)``, and
 the target column is removed rather than masked.
 """
+
 from __future__ import annotations
 
 import torch
@@ -72,5 +73,6 @@ def dkd_loss(
     dkd_beta: float,
 ) -> torch.Tensor:
     """DKD loss on global logits (B, K), averaged over the batch."""
-    return dkd_rows(student_logits, teacher_logits, labels, temperature=temperature,
-                    dkd_alpha=dkd_alpha, dkd_beta=dkd_beta).mean()
+    return dkd_rows(
+        student_logits, teacher_logits, labels, temperature=temperature, dkd_alpha=dkd_alpha, dkd_beta=dkd_beta
+    ).mean()

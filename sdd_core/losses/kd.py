@@ -4,6 +4,7 @@ Network", 2015): ``L_KD = T^2 * KL(softmax(z_t / T) || softmax(z_s / T))``.
 Every loss of this package takes ``(student_logits, teacher_logits, labels, *, temperature, <its
 own weights>)``; KD uses no labels, so it takes none.
 """
+
 from __future__ import annotations
 
 import torch

@@ -9,6 +9,7 @@ Paper vs SDD authors' code: the SDD code's mask keeps the target class in the se
 uses the full softmax at temperature T there. ``nkd_mode="paper"`` (default) removes the target;
 ``nkd_mode="code"`` keeps it, which is what produced the SDD paper's NKD rows.
 """
+
 from __future__ import annotations
 
 import torch
@@ -68,5 +69,6 @@ def nkd_loss(
     nkd_mode: NKDMode = "paper",
 ) -> torch.Tensor:
     """NKD loss on global logits (B, K), averaged over the batch."""
-    return nkd_rows(student_logits, teacher_logits, labels, temperature=temperature,
-                    nkd_gamma=nkd_gamma, nkd_mode=nkd_mode).mean()
+    return nkd_rows(
+        student_logits, teacher_logits, labels, temperature=temperature, nkd_gamma=nkd_gamma, nkd_mode=nkd_mode
+    ).mean()

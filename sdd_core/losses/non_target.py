@@ -1,4 +1,5 @@
 """Helpers that split logits into the target class and the K-1 non-target classes."""
+
 from __future__ import annotations
 
 import torch

@@ -14,6 +14,7 @@ of the per-region losses.
 
 Paper vs authors' code: the authors hard-code beta = 2; here it is a parameter (default 2.0).
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -61,11 +62,13 @@ def base_loss_rows(
     if base == "kd":
         return kd_rows(student_logits, teacher_logits, temperature=temperature)
     if base == "dkd":
-        return dkd_rows(student_logits, teacher_logits, labels, temperature=temperature,
-                        dkd_alpha=dkd_alpha, dkd_beta=dkd_beta)
+        return dkd_rows(
+            student_logits, teacher_logits, labels, temperature=temperature, dkd_alpha=dkd_alpha, dkd_beta=dkd_beta
+        )
     if base == "nkd":
-        return nkd_rows(student_logits, teacher_logits, labels, temperature=temperature,
-                        nkd_gamma=nkd_gamma, nkd_mode=nkd_mode)
+        return nkd_rows(
+            student_logits, teacher_logits, labels, temperature=temperature, nkd_gamma=nkd_gamma, nkd_mode=nkd_mode
+        )
     raise ValueError(f"base must be one of {BASE_LOSSES}, got {base!r}")
 
 
@@ -95,15 +98,24 @@ def scale_decoupled_loss(
         A scalar tensor. Never replaced by zero when non-finite: the caller decides what to do.
     """
     if student_logits.shape != teacher_logits.shape or student_logits.dim() != 3:
-        raise ValueError("student and teacher must both be (B, K, N), got "
-                         f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
+        raise ValueError(
+            "student and teacher must both be (B, K, N), got "
+            f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}"
+        )
     batch, classes, regions = student_logits.shape
     rows_s = student_logits.transpose(1, 2).reshape(batch * regions, classes)  # (B, N, K) -> (B*N, K), sample-major
     rows_t = teacher_logits.transpose(1, 2).reshape(batch * regions, classes)  # (B, N, K) -> (B*N, K)
     rows_y = labels.repeat_interleave(regions)  # (B*N,)
     per_row = base_loss_rows(
-        rows_s, rows_t, rows_y, temperature=temperature, base=base,
-        dkd_alpha=dkd_alpha, dkd_beta=dkd_beta, nkd_gamma=nkd_gamma, nkd_mode=nkd_mode,
+        rows_s,
+        rows_t,
+        rows_y,
+        temperature=temperature,
+        base=base,
+        dkd_alpha=dkd_alpha,
+        dkd_beta=dkd_beta,
+        nkd_gamma=nkd_gamma,
+        nkd_mode=nkd_mode,
     ).view(batch, regions)  # (B*N,) -> (B, N)
     weights = torch.where(complementary_mask(teacher_logits, labels), beta, 1.0).to(per_row.dtype)  # (B, N)
     return (weights * per_row).sum() / (batch * regions)

@@ -4,6 +4,7 @@ Every model from ``create_model`` returns global logits ``(B, K)`` and exposes
 ``forward_features(x) -> (B, C, H, W)`` and ``get_classifier() -> nn.Linear``, so SDD can pool
 the feature map at several scales and reuse the head (see ``base.PooledLinearClassifier``).
 """
+
 from sdd_core.models.base import PooledLinearClassifier
 from sdd_core.models.registry import (
     create_model,

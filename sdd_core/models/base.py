@@ -12,6 +12,7 @@ scales and reuse the same head, without any model surgery (the timm convention):
 So ``m(x) == m.get_classifier()(m.forward_features(x).mean((2, 3)))`` holds by construction (in
 eval mode; a model may apply dropout to the pooled vector while training, see ``pre_logits``).
 """
+
 from __future__ import annotations
 
 from torch import Tensor, nn

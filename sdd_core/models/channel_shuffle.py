@@ -1,4 +1,5 @@
 """Channel shuffle (Zhang et al., ShuffleNet, 2018), shared by ShuffleNet V1 and V2."""
+
 from __future__ import annotations
 
 from torch import Tensor

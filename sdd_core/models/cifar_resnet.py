@@ -5,6 +5,7 @@ pooling and one Linear. Widths (16, 16, 32, 64) for resnet8..resnet110; the "x4"
 CRD benchmark use (32, 64, 128, 256). On 32x32 input the final feature map is 8x8.
 Shortcuts that change shape are a 1x1 convolution plus batch norm (option B).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -4,6 +4,7 @@ Stem: one 3x3 convolution (64 channels, stride 1) with no max pool, so a 32x32 i
 size until the stages. Stages of (3, 4, 6, 3) bottleneck blocks with widths (64, 128, 256, 512),
 expansion 4, strides (1, 2, 2, 2): the final feature map is 2048 x 4 x 4 on 32x32 input.
 """
+
 from __future__ import annotations
 
 from torch import Tensor, nn

@@ -5,6 +5,7 @@ stride 1 (so a 32x32 input ends at 2x2, not 1x1), every block has its 1x1 expans
 when the expansion factor is 1, activations are ReLU, and the last 1x1 convolution keeps 1280
 channels for widths <= 1. The final map is 1280 x 2 x 2 on 32x32 input.
 """
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -25,11 +26,13 @@ STEM_CHANNELS = 32
 LAST_CHANNELS = 1280
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                  groups: int = 1) -> list[nn.Module]:
+def _conv_bn_relu(
+    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1
+) -> list[nn.Module]:
     return [
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                  padding=kernel_size // 2, groups=groups, bias=False),
+        nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, groups=groups, bias=False
+        ),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
     ]

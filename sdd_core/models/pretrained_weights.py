@@ -4,6 +4,7 @@ The file expected for ``tv/<name>`` is the one torchvision itself would cache fo
 default weights: ``torch.hub.get_dir()/checkpoints/<file name of DEFAULT weights' url>``.
 The file's hash (part of its name) is not checked: a file put there by hand is trusted.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -73,6 +74,5 @@ def load_pretrained_(net: nn.Module, tv_name: str, head_name: str, num_classes: 
     unexpected = sorted(result.unexpected_keys)
     if missing or unexpected:
         raise ModelError(
-            f"weights file {path} does not fit tv/{tv_name}: "
-            f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+            f"weights file {path} does not fit tv/{tv_name}: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )

@@ -4,6 +4,7 @@ CIFAR models of the CRD benchmark go by their plain names (``resnet32x4``, ``wrn
 torchvision's ImageNet classifiers go by ``tv/<torchvision name>``. Whether SDD can use a model
 (``sd_support``) is known from the table, without building anything.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -91,9 +92,7 @@ def _entry(name: str) -> ModelEntry:
     if entry is None:
         close = difflib.get_close_matches(name, _ENTRIES, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ModelError(
-            f"unknown model {name!r}.{hint} Known models: {', '.join(list_models())}"
-        )
+        raise ModelError(f"unknown model {name!r}.{hint} Known models: {', '.join(list_models())}")
     return entry
 
 
@@ -114,9 +113,7 @@ def create_model(name: str, num_classes: int, **kwargs: object) -> PooledLinearC
     unknown = sorted(set(kwargs) - set(entry.options))
     if unknown:
         accepted = ", ".join(entry.options) or "none"
-        raise ModelError(
-            f"{name}: unknown option(s) {', '.join(unknown)}; options it accepts: {accepted}"
-        )
+        raise ModelError(f"{name}: unknown option(s) {', '.join(unknown)}; options it accepts: {accepted}")
     return entry.builder(num_classes=num_classes, **kwargs)
 
 

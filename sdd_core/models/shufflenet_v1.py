@@ -8,6 +8,7 @@ As in the CRD code, a ReLU follows the depthwise convolution's batch norm (the p
 there), so the network is the one behind the benchmark's published numbers; it changes no shape
 and no parameter count.
 """
+
 from __future__ import annotations
 
 import torch

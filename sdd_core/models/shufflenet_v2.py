@@ -4,6 +4,7 @@ Stem: a 1x1 convolution to 24 channels at stride 1 (no max pool). Three stages, 
 down-sampling unit followed by (3, 7, 3) basic units, widths (116, 232, 464); then a 1x1
 convolution to 1024 channels. A 32x32 input gives a 1024 x 4 x 4 final map.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,12 +23,12 @@ WIDTHS: dict[float, tuple[tuple[int, int, int], int]] = {
 }
 
 
-def _conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-             groups: int = 1) -> list[nn.Module]:
+def _conv_bn(
+    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1
+) -> list[nn.Module]:
     padding = kernel_size // 2
     return [
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                  groups=groups, bias=False),
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups, bias=False),
         nn.BatchNorm2d(out_channels),
     ]
 
@@ -39,9 +40,11 @@ class BasicUnit(nn.Module):
         super().__init__()
         half = channels // 2
         self.branch = nn.Sequential(
-            *_conv_bn(half, half, 1), nn.ReLU(inplace=True),
+            *_conv_bn(half, half, 1),
+            nn.ReLU(inplace=True),
             *_conv_bn(half, half, 3, groups=half),
-            *_conv_bn(half, half, 1), nn.ReLU(inplace=True),
+            *_conv_bn(half, half, 1),
+            nn.ReLU(inplace=True),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -58,12 +61,15 @@ class DownsampleUnit(nn.Module):
         half = out_channels // 2
         self.left = nn.Sequential(
             *_conv_bn(in_channels, in_channels, 3, stride=2, groups=in_channels),
-            *_conv_bn(in_channels, half, 1), nn.ReLU(inplace=True),
+            *_conv_bn(in_channels, half, 1),
+            nn.ReLU(inplace=True),
         )
         self.right = nn.Sequential(
-            *_conv_bn(in_channels, half, 1), nn.ReLU(inplace=True),
+            *_conv_bn(in_channels, half, 1),
+            nn.ReLU(inplace=True),
             *_conv_bn(half, half, 3, stride=2, groups=half),
-            *_conv_bn(half, half, 1), nn.ReLU(inplace=True),
+            *_conv_bn(half, half, 1),
+            nn.ReLU(inplace=True),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -74,8 +80,7 @@ class DownsampleUnit(nn.Module):
 class ShuffleNetV2(PooledLinearClassifier):
     """ShuffleNet V2 at width multiplier ``width`` (0.5, 1.0, 1.5 or 2.0)."""
 
-    def __init__(self, num_classes: int, width: float = 1.0,
-                 stage_units: tuple[int, int, int] = (3, 7, 3)) -> None:
+    def __init__(self, num_classes: int, width: float = 1.0, stage_units: tuple[int, int, int] = (3, 7, 3)) -> None:
         super().__init__()
         if width not in WIDTHS:
             raise ValueError(f"width must be one of {sorted(WIDTHS)}, got {width}")
@@ -89,9 +94,7 @@ class ShuffleNetV2(PooledLinearClassifier):
             stages.append(nn.Sequential(*units))
             in_channels = stage_width
         self.stages = nn.Sequential(*stages)
-        self.final_conv = nn.Sequential(
-            *_conv_bn(in_channels, final_width, 1), nn.ReLU(inplace=True)
-        )
+        self.final_conv = nn.Sequential(*_conv_bn(in_channels, final_width, 1), nn.ReLU(inplace=True))
         self.fc = nn.Linear(final_width, num_classes)
         init_conv_bn_linear_(self)
 

@@ -7,6 +7,7 @@ that precedes the pooling as ``forward_features``; the base class's ``forward`` 
 torchvision's own (pool -> dropout -> Linear). For other heads, ``forward`` is torchvision's and
 ``forward_features`` refuses with the reason.
 """
+
 from __future__ import annotations
 
 from torch import Tensor, nn

@@ -9,6 +9,7 @@ GoogLeNet and Inception V3 (auxiliary heads), ViT-H/14 (its default weights need
 Nothing here builds a model until ``build_torchvision_model`` is called, so the name list and the
 SD reasons are cheap.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -59,53 +60,88 @@ class TorchvisionFamily:
 
 _FAMILIES: tuple[TorchvisionFamily, ...] = (
     TorchvisionFamily(
-        names=("resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-               "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
-               "wide_resnet50_2", "wide_resnet101_2"),
-        head_name="fc", adapter=ResNetAdapter,
+        names=(
+            "resnet18",
+            "resnet34",
+            "resnet50",
+            "resnet101",
+            "resnet152",
+            "resnext50_32x4d",
+            "resnext101_32x8d",
+            "resnext101_64x4d",
+            "wide_resnet50_2",
+            "wide_resnet101_2",
+        ),
+        head_name="fc",
+        adapter=ResNetAdapter,
     ),
     TorchvisionFamily(
-        names=("regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf",
-               "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf",
-               "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf",
-               "regnet_y_8gf", "regnet_y_16gf", "regnet_y_32gf", "regnet_y_128gf"),
-        head_name="fc", adapter=RegNetAdapter, builder_needs_real_tensors=True,
+        names=(
+            "regnet_x_400mf",
+            "regnet_x_800mf",
+            "regnet_x_1_6gf",
+            "regnet_x_3_2gf",
+            "regnet_x_8gf",
+            "regnet_x_16gf",
+            "regnet_x_32gf",
+            "regnet_y_400mf",
+            "regnet_y_800mf",
+            "regnet_y_1_6gf",
+            "regnet_y_3_2gf",
+            "regnet_y_8gf",
+            "regnet_y_16gf",
+            "regnet_y_32gf",
+            "regnet_y_128gf",
+        ),
+        head_name="fc",
+        adapter=RegNetAdapter,
+        builder_needs_real_tensors=True,
     ),
     TorchvisionFamily(
-        names=("shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
-               "shufflenet_v2_x2_0"),
-        head_name="fc", adapter=ShuffleNetV2Adapter,
+        names=("shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"),
+        head_name="fc",
+        adapter=ShuffleNetV2Adapter,
     ),
     TorchvisionFamily(
-        names=("mobilenet_v2",
-               "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
-               "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
-               "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"),
-        head_name="classifier.1", dropout_name="classifier.0", adapter=FeaturesAdapter,
+        names=(
+            "mobilenet_v2",
+            "efficientnet_b0",
+            "efficientnet_b1",
+            "efficientnet_b2",
+            "efficientnet_b3",
+            "efficientnet_b4",
+            "efficientnet_b5",
+            "efficientnet_b6",
+            "efficientnet_b7",
+            "efficientnet_v2_s",
+            "efficientnet_v2_m",
+            "efficientnet_v2_l",
+        ),
+        head_name="classifier.1",
+        dropout_name="classifier.0",
+        adapter=FeaturesAdapter,
     ),
     TorchvisionFamily(
         names=("swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b"),
-        head_name="head", adapter=SwinAdapter,
+        head_name="head",
+        adapter=SwinAdapter,
     ),
     TorchvisionFamily(
         names=("mobilenet_v3_small", "mobilenet_v3_large"),
         head_name="classifier.3",
         sd_unsupported_reason=(
-            f"its head applies Linear -> Hardswish -> Dropout -> Linear after pooling, "
-            f"{_NO_LOCAL_LOGITS}"
+            f"its head applies Linear -> Hardswish -> Dropout -> Linear after pooling, {_NO_LOCAL_LOGITS}"
         ),
     ),
     TorchvisionFamily(
         names=("convnext_tiny", "convnext_small", "convnext_base", "convnext_large"),
         head_name="classifier.2",
         sd_unsupported_reason=(
-            f"its head applies LayerNorm2d to the pooled vector before the Linear, "
-            f"{_NO_LOCAL_LOGITS}"
+            f"its head applies LayerNorm2d to the pooled vector before the Linear, {_NO_LOCAL_LOGITS}"
         ),
     ),
     TorchvisionFamily(
-        names=("alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn",
-               "vgg19", "vgg19_bn"),
+        names=("alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"),
         head_name="classifier.6",
         sd_unsupported_reason=(
             f"its head pools to a fixed grid, flattens it and applies three Linear layers with "
@@ -116,16 +152,14 @@ _FAMILIES: tuple[TorchvisionFamily, ...] = (
         names=("maxvit_t",),
         head_name="classifier.5",
         sd_unsupported_reason=(
-            f"its head applies LayerNorm -> Linear -> Tanh -> Linear after pooling, "
-            f"{_NO_LOCAL_LOGITS}"
+            f"its head applies LayerNorm -> Linear -> Tanh -> Linear after pooling, {_NO_LOCAL_LOGITS}"
         ),
     ),
     TorchvisionFamily(
         names=("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32"),
         head_name="heads.head",
         sd_unsupported_reason=(
-            "it classifies the transformer's class token, not a pooled feature map, "
-            "so local logits cannot be formed"
+            "it classifies the transformer's class token, not a pooled feature map, so local logits cannot be formed"
         ),
     ),
 )
@@ -188,9 +222,7 @@ def _cpu_arithmetic_meta_tensors() -> Iterator[None]:
             handle.remove()
 
 
-def build_torchvision_model(
-    tv_name: str, num_classes: int, pretrained: bool = False
-) -> PooledLinearClassifier:
+def build_torchvision_model(tv_name: str, num_classes: int, pretrained: bool = False) -> PooledLinearClassifier:
     """Build torchvision's ``tv_name`` with a ``num_classes``-way head, wrapped for the zoo.
 
     With ``pretrained=True`` the default ImageNet weights are loaded from the local torch hub

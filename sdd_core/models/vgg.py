@@ -10,6 +10,7 @@ Differences from the CRD code, both deliberate:
 - Convolutions have no bias (each is followed by batch norm, which cancels it); CRD keeps the
   bias, which adds 0.04% parameters and changes nothing else.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

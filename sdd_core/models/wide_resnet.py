@@ -4,6 +4,7 @@ Pre-activation basic blocks (BN -> ReLU -> conv, twice); ``n = (d - 4) / 6`` blo
 widths (16, 16w, 32w, 64w), strides (1, 2, 2), then a final BN -> ReLU. The feature map returned
 by ``forward_features`` is taken after that final ReLU (it is what gets pooled): 8x8 on 32x32.
 """
+
 from __future__ import annotations
 
 from torch import Tensor, nn

@@ -8,6 +8,7 @@ already trained, the epoch's running sums and every RNG's state at the stop.
 
 Format 2 added ``partial``; format 1 checkpoints (end of epoch only) are still read.
 """
+
 from __future__ import annotations
 
 import os
@@ -77,5 +78,6 @@ def checkpoint_position(path: Path) -> CheckpointPosition:
     partial = state.get("partial")
     if partial is None:
         return CheckpointPosition(epoch=int(state["epoch"]))
-    return CheckpointPosition(epoch=int(state["epoch"]), partial_epoch=int(partial["epoch"]),
-                              batch=int(partial["batch"]))
+    return CheckpointPosition(
+        epoch=int(state["epoch"]), partial_epoch=int(partial["epoch"]), batch=int(partial["batch"])
+    )

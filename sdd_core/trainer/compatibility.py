@@ -11,6 +11,7 @@ readable, its teacher's weights, the architectures); ``train`` trusts a spec tha
 Feature-map sizes come from a forward pass on the ``meta`` device: shapes only, no memory, no
 compute, so the REST API can run these checks on every submission.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -32,15 +33,20 @@ def check_compatibility(spec: JobSpec, options: TrainOptions | None = None) -> D
     what the dataset turned out to be.
     """
     options = options or TrainOptions()
-    info = describe_dataset(spec.dataset, data_root=options.data_root, image_size=spec.image_size,
-                            download=options.allow_download)
+    info = describe_dataset(
+        spec.dataset, data_root=options.data_root, image_size=spec.image_size, download=options.allow_download
+    )
     teacher_classes = None
     if spec.teacher is not None:
         teacher_classes = classes_in_weights(load_weights(spec.teacher.checkpoint), spec.teacher.arch)
     check_architectures(
-        method=spec.method, scales=spec.scales, student=spec.student,
-        teacher_arch=spec.teacher.arch if spec.teacher else None, num_classes=info.num_classes,
-        teacher_num_classes=teacher_classes, image_size=info.image_size,
+        method=spec.method,
+        scales=spec.scales,
+        student=spec.student,
+        teacher_arch=spec.teacher.arch if spec.teacher else None,
+        num_classes=info.num_classes,
+        teacher_num_classes=teacher_classes,
+        image_size=info.image_size,
     )
     return info
 

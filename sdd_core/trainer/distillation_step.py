@@ -5,6 +5,7 @@ logits for ``sd-*`` methods. The teacher's outputs are computed separately from 
 loss (``teacher_targets`` then ``student_loss``) so that one teacher forward could later feed
 several students trained in lockstep.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,10 +41,18 @@ class LossConfig:
     def from_spec(cls, spec: JobSpec) -> LossConfig:
         hp = spec.resolved_hyperparameters
         return cls(
-            base=base_loss_of(spec.method), scale_decoupled=spec.is_sd, scales=tuple(spec.scales),
-            beta=spec.beta, temperature=hp.temperature, ce_weight=hp.ce_weight, kd_weight=hp.kd_weight,
-            warmup_epochs=hp.warmup_epochs, dkd_alpha=hp.dkd_alpha, dkd_beta=hp.dkd_beta,
-            nkd_gamma=hp.nkd_gamma, nkd_mode=hp.nkd_mode,
+            base=base_loss_of(spec.method),
+            scale_decoupled=spec.is_sd,
+            scales=tuple(spec.scales),
+            beta=spec.beta,
+            temperature=hp.temperature,
+            ce_weight=hp.ce_weight,
+            kd_weight=hp.kd_weight,
+            warmup_epochs=hp.warmup_epochs,
+            dkd_alpha=hp.dkd_alpha,
+            dkd_beta=hp.dkd_beta,
+            nkd_gamma=hp.nkd_gamma,
+            nkd_mode=hp.nkd_mode,
         )
 
     def warmup(self, epoch: int) -> float:
@@ -63,6 +72,7 @@ def student_loss(
     images: torch.Tensor,
     labels: torch.Tensor,
     teacher_logits: torch.Tensor | None,
+    *,
     config: LossConfig,
     epoch: int,
 ) -> dict[str, torch.Tensor]:
@@ -87,16 +97,29 @@ def student_loss(
     else:
         if local is not None:
             kd = scale_decoupled_loss(
-                local.float(), teacher_logits.float(), labels, temperature=config.temperature, base=config.base,
-                beta=config.beta, dkd_alpha=config.dkd_alpha, dkd_beta=config.dkd_beta,
-                nkd_gamma=config.nkd_gamma, nkd_mode=config.nkd_mode,
+                local.float(),
+                teacher_logits.float(),
+                labels,
+                temperature=config.temperature,
+                base=config.base,
+                beta=config.beta,
+                dkd_alpha=config.dkd_alpha,
+                dkd_beta=config.dkd_beta,
+                nkd_gamma=config.nkd_gamma,
+                nkd_mode=config.nkd_mode,
             )
             out["complementary"] = complementary_mask(teacher_logits, labels).float().mean()
         else:
             kd = base_loss_rows(
-                logits.float(), teacher_logits.float(), labels, temperature=config.temperature, base=config.base,
-                dkd_alpha=config.dkd_alpha, dkd_beta=config.dkd_beta,
-                nkd_gamma=config.nkd_gamma, nkd_mode=config.nkd_mode,
+                logits.float(),
+                teacher_logits.float(),
+                labels,
+                temperature=config.temperature,
+                base=config.base,
+                dkd_alpha=config.dkd_alpha,
+                dkd_beta=config.dkd_beta,
+                nkd_gamma=config.nkd_gamma,
+                nkd_mode=config.nkd_mode,
             ).mean()
         loss = config.ce_weight * ce + config.warmup(epoch) * config.kd_weight * kd
     out["kd"] = kd.detach()

@@ -8,6 +8,7 @@ stop before the next batch is fetched. With loader worker processes (``num_worke
 batches are the same but their augmentation draws are not (each worker's RNG lives in its own
 process); with ``num_workers=0`` (the default) the continued epoch is bit-identical on CPU.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -56,8 +57,16 @@ class SkipBatches(Sampler[list[int]]):
         return max(len(self.batches) - self.skip, 0)
 
 
-def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, options: TrainOptions,
-                device: torch.device, skip_batches: int = 0) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    options: TrainOptions,
+    device: torch.device,
+    skip_batches: int = 0,
+) -> DataLoader:
     """A loader whose order derives from ``seed`` alone, without its first ``skip_batches`` batches.
 
     The sampler and the loader share one generator, as ``DataLoader(shuffle=True, generator=g)``
@@ -68,8 +77,14 @@ def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, 
     generator = torch.Generator().manual_seed(seed)
     sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     batches = SkipBatches(BatchSampler(sampler, batch_size, drop_last=False), skip_batches)
-    return DataLoader(dataset, batch_sampler=batches, generator=generator, num_workers=options.num_workers,
-                      pin_memory=device.type == "cuda", persistent_workers=False)
+    return DataLoader(
+        dataset,
+        batch_sampler=batches,
+        generator=generator,
+        num_workers=options.num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+    )
 
 
 def train_epoch(
@@ -105,7 +120,7 @@ def train_epoch(
         # 2. Forward: teacher targets, then the student's loss.
         with autocast(device, precision):
             targets = teacher_targets(teacher, images, config)
-            out = student_loss(student, images, labels, targets, config, epoch)
+            out = student_loss(student, images, labels, targets, config=config, epoch=epoch)
         # 3. Backward and update, unless the loss is not finite (the step is skipped and counted).
         optimizer.zero_grad(set_to_none=True)
         loss = out["loss"]
@@ -125,8 +140,12 @@ def train_epoch(
             sums.correct += topk_correct(out["logits"], labels, (1,))[0]
         # 4. Report, and stop here if asked.
         if callbacks.on_batch_end:
-            callbacks.on_batch_end(epoch, progress.batches_done, batches,
-                                   {"loss": loss.item(), "ce": out["ce"].item(), "kd": out["kd"].item()})
+            callbacks.on_batch_end(
+                epoch,
+                progress.batches_done,
+                batches,
+                {"loss": loss.item(), "ce": out["ce"].item(), "kd": out["kd"].item()},
+            )
         if callbacks.should_stop and callbacks.should_stop():
             stopped = True
             break

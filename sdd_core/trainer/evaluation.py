@@ -1,4 +1,5 @@
 """Top-1 / top-5 accuracy and loss of a classifier over a loader."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """The distilled student as ``safetensors`` plus a model card (JSON) that says how it was made."""
+
 from __future__ import annotations
 
 import hashlib

@@ -12,6 +12,7 @@ sums, RNG states; see ``epoch.py``), and resuming from that continues with the n
 The loop trusts the spec it is given: callers refuse an impossible job first, with
 ``check_compatibility`` (``sdd train`` does) or the job service's own validation.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,11 @@ class _MetricsLog:
         self.path = path
         kept = []
         if path.exists():
-            kept = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["epoch"] <= keep_through_epoch]
+            kept = [
+                line
+                for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line)["epoch"] <= keep_through_epoch
+            ]
         path.write_text("".join(line + "\n" for line in kept))
 
     def append(self, metrics: EpochMetrics) -> None:
@@ -87,8 +91,9 @@ def train(
 
     # 1. Data, models, optimiser.
     seed_everything(spec.seed)
-    train_set, val_set, info = build_datasets(spec.dataset, data_root=options.data_root,
-                                              image_size=spec.image_size, download=options.allow_download)
+    train_set, val_set, info = build_datasets(
+        spec.dataset, data_root=options.data_root, image_size=spec.image_size, download=options.allow_download
+    )
     val_loader = make_loader(val_set, hp.batch_size, shuffle=False, seed=spec.seed, options=options, device=device)
     student = create_model(spec.student, info.num_classes).to(device)
     teacher = None
@@ -123,8 +128,12 @@ def train(
     teacher_summary = None
     if teacher is not None and spec.teacher is not None:
         teacher_eval = evaluate(teacher.model, val_loader, device, channels_last=channels_last)
-        teacher_summary = {"arch": spec.teacher.arch, "weights_sha256": sha256_file(Path(spec.teacher.checkpoint)),
-                           "val_top1": teacher_eval["val_top1"], "val_top5": teacher_eval["val_top5"]}
+        teacher_summary = {
+            "arch": spec.teacher.arch,
+            "weights_sha256": sha256_file(Path(spec.teacher.checkpoint)),
+            "val_top1": teacher_eval["val_top1"],
+            "val_top5": teacher_eval["val_top5"],
+        }
         log.info("teacher %s: val top-1 %.2f%%", spec.teacher.arch, teacher_eval["val_top1"])
 
     # 3. Epochs.
@@ -133,8 +142,12 @@ def train(
     def checkpoint(epochs_done: int, stopped_in: PartialEpoch | None = None) -> None:
         """Plain dicts and tensors only: the checkpoint is read back with ``weights_only=True``."""
         payload: dict[str, Any] = {
-            "epoch": epochs_done, "model": student.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "best": asdict(best), "spec": _spec_fingerprint(spec),
+            "epoch": epochs_done,
+            "model": student.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "best": asdict(best),
+            "spec": _spec_fingerprint(spec),
             "metrics": last,
         }
         if stopped_in is not None:
@@ -148,8 +161,15 @@ def train(
         progress = EpochProgress()
         if partial is not None and partial.epoch == epoch:
             progress = EpochProgress(batches_done=partial.batch, sums=partial.sums)
-        loader = make_loader(train_set, hp.batch_size, shuffle=True, seed=seed, options=options, device=device,
-                             skip_batches=progress.batches_done)
+        loader = make_loader(
+            train_set,
+            hp.batch_size,
+            shuffle=True,
+            seed=seed,
+            options=options,
+            device=device,
+            skip_batches=progress.batches_done,
+        )
         if progress.batches_done and partial is not None:
             set_rng_state(partial.rng)  # the global RNGs as they were after the last batch trained
         partial = None
@@ -157,16 +177,33 @@ def train(
         # 3b. Train; a stop inside the epoch checkpoints it there (the next run continues after
         # this batch, see epoch.py) and returns.
         lr = optimizer.param_groups[0]["lr"]
-        finished = train_epoch(student, teacher, loader, optimizer, config=config, epoch=epoch, device=device,
-                               precision=hp.precision, channels_last=channels_last, callbacks=callbacks,
-                               progress=progress)
+        finished = train_epoch(
+            student,
+            teacher,
+            loader,
+            optimizer,
+            config=config,
+            epoch=epoch,
+            device=device,
+            precision=hp.precision,
+            channels_last=channels_last,
+            callbacks=callbacks,
+            progress=progress,
+        )
         if not finished:
-            checkpoint(epoch - 1, PartialEpoch(epoch=epoch, batch=progress.batches_done, sums=progress.sums,
-                                               rng=rng_state()))
+            checkpoint(
+                epoch - 1, PartialEpoch(epoch=epoch, batch=progress.batches_done, sums=progress.sums, rng=rng_state())
+            )
             stop = StopPoint(epoch=epoch, batch=progress.batches_done, batches=progress.batches)
             log.info("stopped at batch %d/%d of epoch %d; checkpoint written", stop.batch, stop.batches, epoch)
-            return TrainResult(status="stopped", epochs_completed=epoch - 1, final=last, best_val_top1=best.val_top1,
-                               checkpoint_path=checkpoint_path, stopped_at=stop)
+            return TrainResult(
+                status="stopped",
+                epochs_completed=epoch - 1,
+                final=last,
+                best_val_top1=best.val_top1,
+                checkpoint_path=checkpoint_path,
+                stopped_at=stop,
+            )
 
         # 3c. Refuse an epoch of mostly non-finite losses; decay the lr; evaluate.
         sums = progress.sums
@@ -179,8 +216,9 @@ def train(
         val = evaluate(student, val_loader, device, channels_last=channels_last)
         if best.epoch is None or val["val_top1"] > best.val_top1:
             best = BestEpoch(epoch=epoch, val_top1=val["val_top1"], val_top5=val["val_top5"])
-        last = epoch_metrics(epoch=epoch, epochs=hp.epochs, lr=lr, sums=sums, val=val, best=best,
-                             scale_decoupled=config.scale_decoupled)
+        last = epoch_metrics(
+            epoch=epoch, epochs=hp.epochs, lr=lr, sums=sums, val=val, best=best, scale_decoupled=config.scale_decoupled
+        )
 
         # 3d. Metrics before the checkpoint: a run resumed from this checkpoint skips the epoch, so
         # its metrics must already be recorded (a replayed epoch's are recorded once by callers).
@@ -196,8 +234,17 @@ def train(
     last = last or {}  # {} only when resumed from a checkpoint of a run with zero epochs
     student_path, card_path = out_dir / STUDENT_NAME, out_dir / CARD_NAME
     digest = save_student(student, student_path)
-    card = build_card(spec, info, student, weights_sha256=digest, final=last, best=asdict(best),
-                      teacher=teacher_summary)
+    card = build_card(
+        spec, info, student, weights_sha256=digest, final=last, best=asdict(best), teacher=teacher_summary
+    )
     save_card(card, card_path)
-    return TrainResult(status="completed", epochs_completed=hp.epochs, final=last, best_val_top1=best.val_top1,
-                       student_path=student_path, card_path=card_path, checkpoint_path=checkpoint_path, card=card)
+    return TrainResult(
+        status="completed",
+        epochs_completed=hp.epochs,
+        final=last,
+        best_val_top1=best.val_top1,
+        student_path=student_path,
+        card_path=card_path,
+        checkpoint_path=checkpoint_path,
+        card=card,
+    )

@@ -5,6 +5,7 @@ loader workers); ``TrainCallbacks`` let a caller observe and steer the loop with
 knowing who it is (the CLI draws a progress bar, the job service writes SQL rows and polls a
 cancel flag); ``TrainResult`` is the outcome.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

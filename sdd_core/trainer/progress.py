@@ -1,4 +1,5 @@
 """A terminal progress bar fed by the trainer's callbacks (used by ``sdd train``)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,10 +32,12 @@ class ProgressBar:
     def on_epoch_end(self, metrics: dict[str, Any]) -> None:
         self.last_top1 = metrics["val_top1"]
         self.close()
-        line = (f"epoch {metrics['epoch']}/{metrics['epochs']}  loss {metrics['train_loss']:.4f} "
-                f"(ce {metrics['train_ce']:.4f}, kd {metrics['train_kd']:.4f})  "
-                f"val top-1 {metrics['val_top1']:.2f}%  top-5 {metrics['val_top5']:.2f}%  "
-                f"{metrics['images_per_s']:.0f} img/s")
+        line = (
+            f"epoch {metrics['epoch']}/{metrics['epochs']}  loss {metrics['train_loss']:.4f} "
+            f"(ce {metrics['train_ce']:.4f}, kd {metrics['train_kd']:.4f})  "
+            f"val top-1 {metrics['val_top1']:.2f}%  top-5 {metrics['val_top5']:.2f}%  "
+            f"{metrics['images_per_s']:.0f} img/s"
+        )
         if metrics.get("complementary_share") is not None:
             line += f"  complementary {100 * metrics['complementary_share']:.1f}%"
         tqdm.write(line)

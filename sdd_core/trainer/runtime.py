@@ -1,4 +1,5 @@
 """Device choice, mixed precision and seeding, decided at run time (CPU and CUDA alike)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -19,11 +20,13 @@ def resolve_device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise SpecError("hyperparameters.device", f"{name!r} asked for but no CUDA device is available",
-                            ["auto", "cpu"])
+            raise SpecError(
+                "hyperparameters.device", f"{name!r} asked for but no CUDA device is available", ["auto", "cpu"]
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise SpecError("hyperparameters.device",
-                            f"{name!r} does not exist; {torch.cuda.device_count()} CUDA device(s) found")
+            raise SpecError(
+                "hyperparameters.device", f"{name!r} does not exist; {torch.cuda.device_count()} CUDA device(s) found"
+            )
     return device
 
 
@@ -54,8 +57,12 @@ def rng_state() -> dict[str, Any]:
     _, np_keys, np_pos, np_has_gauss, np_gauss = np_state
     state: dict[str, Any] = {
         "python": {"version": version, "keys": torch.tensor(keys, dtype=torch.int64), "gauss": gauss},
-        "numpy": {"keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
-                  "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
+        "numpy": {
+            "keys": torch.from_numpy(np_keys.astype(np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "gauss": float(np_gauss),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():

@@ -1,4 +1,5 @@
 """Evaluate a saved model on a dataset's validation split (``sdd evaluate``)."""
+
 from __future__ import annotations
 
 from pathlib import Path

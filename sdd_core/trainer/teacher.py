@@ -4,6 +4,7 @@ A ``FrozenTeacher`` is always in eval mode (``train()`` cannot switch it back), 
 not require gradients, every forward runs under ``torch.no_grad()``, and it is never handed to
 the optimiser (it is not a sub-module of the student).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

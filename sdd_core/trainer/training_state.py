@@ -8,6 +8,7 @@ A checkpoint is read back with ``torch.load(weights_only=True)``, so it holds th
 (``dataclasses.asdict``) under the keys they have always had; ``from_state`` rebuilds them from
 every checkpoint format the trainer reads (keys an older checkpoint lacks take their defaults).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -37,10 +38,15 @@ class EpochSums:
     def from_state(cls, state: Mapping[str, Any]) -> EpochSums:
         """Rebuild from a checkpoint's ``sums`` (earlier versions wrote the counts as floats)."""
         return cls(
-            loss=float(state.get("loss", 0.0)), ce=float(state.get("ce", 0.0)), kd=float(state.get("kd", 0.0)),
-            correct=int(state.get("correct", 0)), images=int(state.get("images", 0)),
-            steps=int(state.get("steps", 0)), nonfinite=int(state.get("nonfinite", 0)),
-            complementary=float(state.get("complementary", 0.0)), seconds=float(state.get("seconds", 0.0)),
+            loss=float(state.get("loss", 0.0)),
+            ce=float(state.get("ce", 0.0)),
+            kd=float(state.get("kd", 0.0)),
+            correct=int(state.get("correct", 0)),
+            images=int(state.get("images", 0)),
+            steps=int(state.get("steps", 0)),
+            nonfinite=int(state.get("nonfinite", 0)),
+            complementary=float(state.get("complementary", 0.0)),
+            seconds=float(state.get("seconds", 0.0)),
         )
 
 
@@ -55,8 +61,11 @@ class BestEpoch:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> BestEpoch:
         epoch, top5 = state.get("epoch"), state.get("val_top5")
-        return cls(epoch=None if epoch is None else int(epoch), val_top1=float(state.get("val_top1", 0.0)),
-                   val_top5=None if top5 is None else float(top5))
+        return cls(
+            epoch=None if epoch is None else int(epoch),
+            val_top1=float(state.get("val_top1", 0.0)),
+            val_top5=None if top5 is None else float(top5),
+        )
 
 
 @dataclass
@@ -71,8 +80,12 @@ class PartialEpoch:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> PartialEpoch:
-        return cls(epoch=int(state["epoch"]), batch=int(state["batch"]),
-                   sums=EpochSums.from_state(state.get("sums") or {}), rng=dict(state.get("rng") or {}))
+        return cls(
+            epoch=int(state["epoch"]),
+            batch=int(state["batch"]),
+            sums=EpochSums.from_state(state.get("sums") or {}),
+            rng=dict(state.get("rng") or {}),
+        )
 
 
 def epoch_metrics(
@@ -89,12 +102,17 @@ def epoch_metrics(
     ``options.EpochMetrics``; the keys and their order are what the job service stores)."""
     finite_steps = max(sums.steps - sums.nonfinite, 1)
     return {
-        "epoch": epoch, "epochs": epochs, "lr": lr,
-        "train_loss": sums.loss / finite_steps, "train_ce": sums.ce / finite_steps,
-        "train_kd": sums.kd / finite_steps, "train_top1": 100.0 * sums.correct / max(sums.images, 1),
+        "epoch": epoch,
+        "epochs": epochs,
+        "lr": lr,
+        "train_loss": sums.loss / finite_steps,
+        "train_ce": sums.ce / finite_steps,
+        "train_kd": sums.kd / finite_steps,
+        "train_top1": 100.0 * sums.correct / max(sums.images, 1),
         **val,
         "images_per_s": sums.images / max(sums.seconds, 1e-9),
         "complementary_share": (sums.complementary / finite_steps) if scale_decoupled else None,
-        "nonfinite_steps": sums.nonfinite, "seconds": sums.seconds,
+        "nonfinite_steps": sums.nonfinite,
+        "seconds": sums.seconds,
         "best_val_top1": best.val_top1,
     }

@@ -3,10 +3,11 @@
 Ids are prefixed random strings (``job_…``, ``ds_…``) so a user can tell objects apart. Every
 tenant-owned row carries ``tenant_id`` and every lookup filters on it.
 """
+
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -26,7 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_id(prefix: str) -> str:

@@ -5,6 +5,7 @@ connection turns on foreign keys, WAL (readers never block the writer) and a 30 
 (a writer waits for the lock instead of failing at once). PostgreSQL connections are pinged before
 use so a restarted server does not surface as an error on the next request.
 """
+
 from __future__ import annotations
 
 import os

@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from domain.transitions import claim, finish
 from service.artifacts import get_artifact_store, job_card_key, job_student_key
 from service.db.models import Artifact
 from service.db.session import get_sessionmaker
-from domain.transitions import claim, finish
 from service.migrate import upgrade
 from service.settings import Settings
 from service.tokens import create_token
@@ -48,9 +48,7 @@ class Api:
     def post(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
         return self.client.post(path, headers=self.auth(token) | kw.pop("headers", {}), **kw)
 
-    def post_job(
-        self, token: str | None = None, headers: dict[str, str] | None = None, **body: Any
-    ) -> httpx.Response:
+    def post_job(self, token: str | None = None, headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
         return self.post("/v1/jobs", token, json=job_body(**body), headers=headers or {})
 
     def create_job(self, token: str | None = None, **body: Any) -> dict[str, Any]:
@@ -97,9 +95,7 @@ def job_body(**overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value is not ...}
 
 
-def assert_error(
-    response: httpx.Response, status: int, code: str | None = None, param: str | None = ...
-) -> dict:
+def assert_error(response: httpx.Response, status: int, code: str | None = None, param: str | None = ...) -> dict:
     """The response is an error envelope with this status (and code/param when given)."""
     assert response.status_code == status, response.text
     body = response.json()
@@ -141,9 +137,7 @@ def sqlite_settings(sdd_env: Any, template: Path, **env: Any) -> Settings:
 
 def _settings(backend: str, sdd_env: Any, request: pytest.FixtureRequest, template: Path) -> Settings:
     if backend == "postgres":
-        settings = sdd_env(
-            database_url=request.getfixturevalue("postgres_url"), max_upload_bytes=TEST_UPLOAD_LIMIT
-        )
+        settings = sdd_env(database_url=request.getfixturevalue("postgres_url"), max_upload_bytes=TEST_UPLOAD_LIMIT)
         upgrade(str(settings.database_url))
         return settings
     return sqlite_settings(sdd_env, template)

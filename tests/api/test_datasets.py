@@ -29,9 +29,7 @@ def image_folder(prefix: str = "", splits: tuple[str, ...] = ("train", "val")) -
     for split in splits:
         for label, cls in enumerate(("cat", "dog")):
             for i in range(2 if split == "train" else 1):
-                files[f"{prefix}{split}/{cls}/{i}.png"] = png(
-                    40 * label + 10 * i + (5 if split == "val" else 0)
-                )
+                files[f"{prefix}{split}/{cls}/{i}.png"] = png(40 * label + 10 * i + (5 if split == "val" else 0))
     return files
 
 
@@ -146,9 +144,7 @@ def test_unsafe_archives_are_refused_before_extraction(api: Api, archive: bytes,
 
 
 def test_missing_val_folder(api: Api) -> None:
-    error = assert_error(
-        upload(api, zip_bytes(image_folder(splits=("train",)))), 422, "dataset_error", "file"
-    )
+    error = assert_error(upload(api, zip_bytes(image_folder(splits=("train",)))), 422, "dataset_error", "file")
     assert "val/" in error["message"] and str(api.settings.work_dir) not in error["message"]
     assert_nothing_left(api)
 
@@ -171,7 +167,5 @@ def test_over_the_size_limit(api: Api) -> None:
 def test_malformed_forms(api: Api) -> None:
     assert_error(api.post("/v1/datasets", data={"name": "x"}), 415)  # urlencoded, no file
     assert_error(api.post("/v1/datasets", files={"other": ("a.zip", b"x")}), 422, "validation_error", "other")
-    assert_error(
-        api.post("/v1/datasets", files={"name": (None, "only a name")}), 422, "validation_error", "file"
-    )
+    assert_error(api.post("/v1/datasets", files={"name": (None, "only a name")}), 422, "validation_error", "file")
     assert_nothing_left(api)

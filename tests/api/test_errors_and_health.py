@@ -85,9 +85,7 @@ def test_openapi_documents_the_contract(api: Api) -> None:
     assert spec["info"]["title"] == "sdd-jobs"
     create = spec["paths"]["/v1/jobs"]["post"]
     assert create["description"]
-    assert create["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/ErrorResponse"
-    )
+    assert create["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
     schemas = spec["components"]["schemas"]
     assert schemas["JobCreate"]["examples"] and schemas["JobCreate"]["additionalProperties"] is False
     assert "description" in schemas["JobCreate"]["properties"]["dataset"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+from domain.transitions import claim, record_epoch
 from service.artifacts import get_artifact_store, job_checkpoint_key
 from service.db.models import Artifact
-from domain.transitions import claim, record_epoch
 from tests.api.conftest import Api, assert_error
 
 
@@ -40,11 +40,12 @@ def test_metrics_events_and_checkpoints(api: Api) -> None:
     assert set(events[0]) == {"type", "message", "data", "created_at"}
     checkpoints = api.get(f"/v1/jobs/{job['id']}/checkpoints").json()["data"]
     assert [c["epoch"] for c in checkpoints] == [1, 2]
-    assert (
-        checkpoints[0]["sha256"] == hashlib.sha256(b"ckpt1").hexdigest() and checkpoints[0]["size_bytes"] == 5
-    )
+    assert checkpoints[0]["sha256"] == hashlib.sha256(b"ckpt1").hexdigest() and checkpoints[0]["size_bytes"] == 5
     assert api.get(f"/v1/jobs/{job['id']}").json()["progress"] == {
-        "epoch": 1, "epochs": 2, "batch": None, "batches": None
+        "epoch": 1,
+        "epochs": 2,
+        "batch": None,
+        "batches": None,
     }
 
 

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from domain.transitions import claim, finish, record_epoch
 from service.artifacts import get_artifact_store
 from service.db.models import Artifact
-from domain.transitions import claim, finish, record_epoch
 from service.plots import EMPTY_MESSAGE
 from tests.api.conftest import Api, assert_error
 from tests.service.plot_samples import metrics_rows, svg_text

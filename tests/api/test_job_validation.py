@@ -66,16 +66,12 @@ def test_unknown_student_lists_the_allowed(api: Api) -> None:
 def test_scale_larger_than_the_students_feature_map(api: Api) -> None:
     teacher = api.create_job()
     api.succeed_job(teacher["id"])
-    response = api.post_job(
-        method="sd-kd", student="mobilenetv2", teacher={"job": teacher["id"]}, scales=[1, 2, 4]
-    )
+    response = api.post_job(method="sd-kd", student="mobilenetv2", teacher={"job": teacher["id"]}, scales=[1, 2, 4])
     error = assert_error(response, 422, "invalid_spec", "scales")
     assert "2x2" in error["message"]
     # The same job with scales that fit is accepted.
     assert (
-        api.post_job(
-            method="sd-kd", student="mobilenetv2", teacher={"job": teacher["id"]}, scales=[1, 2]
-        ).status_code
+        api.post_job(method="sd-kd", student="mobilenetv2", teacher={"job": teacher["id"]}, scales=[1, 2]).status_code
         == 201
     )
 
@@ -88,9 +84,7 @@ def test_sd_method_without_teacher(api: Api) -> None:
 def test_ce_with_teacher(api: Api) -> None:
     teacher = api.create_job()
     api.succeed_job(teacher["id"])
-    error = assert_error(
-        api.post_job(method="ce", teacher={"job": teacher["id"]}), 422, "validation_error", "teacher"
-    )
+    error = assert_error(api.post_job(method="ce", teacher={"job": teacher["id"]}), 422, "validation_error", "teacher")
     assert "leave teacher empty" in error["message"]
 
 
@@ -114,9 +108,7 @@ def test_teacher_job_not_succeeded(api: Api) -> None:
 
 def test_unknown_teacher_and_dataset_ids(api: Api) -> None:
     assert_error(api.post_job(method="kd", teacher={"job": "job_missing"}), 404, "not_found", "teacher.job")
-    assert_error(
-        api.post_job(method="kd", teacher={"model": "mdl_missing"}), 404, "not_found", "teacher.model"
-    )
+    assert_error(api.post_job(method="kd", teacher={"model": "mdl_missing"}), 404, "not_found", "teacher.model")
     assert_error(api.post_job(dataset="ds_missing"), 404, "not_found", "dataset")
 
 

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from service.db.models import Job, JobEvent
 from domain.transitions import claim, finish, record_batch_progress, record_epoch
+from service.db.models import Job, JobEvent
 from tests.api.conftest import Api, assert_error, make_api, sqlite_settings
 from tests.fixtures.servers import free_port
 

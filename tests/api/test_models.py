@@ -68,9 +68,7 @@ def test_wrong_architecture_keys(api: Api, resnet8_weights: bytes) -> None:
 
 
 def test_wrong_class_count_shapes(api: Api, resnet8_weights: bytes) -> None:
-    error = assert_error(
-        upload(api, resnet8_weights, arch="resnet8", num_classes="5"), 422, "weights_mismatch", "file"
-    )
+    error = assert_error(upload(api, resnet8_weights, arch="resnet8", num_classes="5"), 422, "weights_mismatch", "file")
     assert "wrong shapes" in error["message"] and "[10," in error["message"]
 
 
@@ -104,7 +102,5 @@ def test_not_a_safetensors_file(api: Api) -> None:
 def test_class_count_mismatch_with_a_model_teacher(api: Api) -> None:
     weights = save(create_model("resnet8", 5).state_dict())
     model = upload(api, weights, arch="resnet8", num_classes="5").json()
-    error = assert_error(
-        api.post_job(method="kd", teacher={"model": model["id"]}), 422, "invalid_spec", "teacher"
-    )
+    error = assert_error(api.post_job(method="kd", teacher={"model": model["id"]}), 422, "invalid_spec", "teacher")
     assert "5 classes" in error["message"] and "10" in error["message"]

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.migrate import upgrade
 from api.app import create_app
+from service.migrate import upgrade
 from tests.api.conftest import Api, assert_error, make_api
 from tests.fixtures.servers import free_port
 

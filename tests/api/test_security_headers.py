@@ -132,9 +132,7 @@ def test_no_docs_in_production(sdd_env, sqlite_template) -> None:
 def test_cors_is_closed_unless_configured(api: Api) -> None:
     origin = {"Origin": "https://evil.example"}
     assert "access-control-allow-origin" not in api.get("/v1/jobs", headers=origin).headers
-    preflight = api.client.options(
-        "/v1/jobs", headers={**origin, "Access-Control-Request-Method": "POST"}
-    )
+    preflight = api.client.options("/v1/jobs", headers={**origin, "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in preflight.headers
 
 
@@ -146,9 +144,9 @@ def test_cors_for_configured_origins(sdd_env, sqlite_template) -> None:
     for api in make_api(settings):
         allowed = api.get("/v1/jobs", headers={"Origin": origin})
         assert allowed.headers["access-control-allow-origin"] == origin
-        assert "access-control-allow-origin" not in api.get(
-            "/v1/jobs", headers={"Origin": "https://evil.example"}
-        ).headers
+        assert (
+            "access-control-allow-origin" not in api.get("/v1/jobs", headers={"Origin": "https://evil.example"}).headers
+        )
         # A rate-limited answer is readable by the allowed origin's scripts, Retry-After included.
         limited = api.get("/v1/jobs", headers={"Origin": origin})
         assert_error(limited, 429, "rate_limited")

@@ -14,12 +14,26 @@ def add_bobs_dataset_and_model(api: Api) -> tuple[str, str]:
     with api.session() as session:
         bob = session.scalar(select(Tenant).where(Tenant.name == "bob"))
         dataset = Dataset(
-            tenant_id=bob.id, name="bobs", classes=["a", "b"], num_classes=2, image_size=8, train_count=2,
-            val_count=2, class_counts={}, storage_key="datasets/x", size_bytes=1, sha256="0" * 64,
+            tenant_id=bob.id,
+            name="bobs",
+            classes=["a", "b"],
+            num_classes=2,
+            image_size=8,
+            train_count=2,
+            val_count=2,
+            class_counts={},
+            storage_key="datasets/x",
+            size_bytes=1,
+            sha256="0" * 64,
         )
         model = UploadedModel(
-            tenant_id=bob.id, name="bobs", arch="resnet8", num_classes=2, storage_key="models/x",
-            size_bytes=1, sha256="0" * 64,
+            tenant_id=bob.id,
+            name="bobs",
+            arch="resnet8",
+            num_classes=2,
+            storage_key="models/x",
+            size_bytes=1,
+            sha256="0" * 64,
         )
         session.add_all([dataset, model])
         session.commit()

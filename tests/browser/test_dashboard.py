@@ -25,9 +25,9 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from domain.transitions import record_batch_progress, record_epoch
 from service.db.models import Job
 from service.db.session import dispose_engines, get_sessionmaker
-from domain.transitions import record_batch_progress, record_epoch
 from service.migrate import upgrade
 from service.settings import Settings, get_settings
 from service.tokens import create_token
@@ -116,8 +116,9 @@ def seed_jobs(url: str, settings: Settings, token: str) -> dict[str, str]:
 
         teacher = submit(hyperparameters={"epochs": 2})
         play_worker(settings, teacher, epochs_done=2, outcome="succeeded")
-        student = submit(method="sd-kd", teacher={"job": teacher}, hyperparameters={"epochs": 2},
-                         metadata={"note": XSS})
+        student = submit(
+            method="sd-kd", teacher={"job": teacher}, hyperparameters={"epochs": 2}, metadata={"note": XSS}
+        )
         play_worker(settings, student, epochs_done=2, outcome="succeeded", sd=True)
         running = submit(method="kd", teacher={"job": teacher}, hyperparameters={"epochs": 3})
         play_worker(settings, running, epochs_done=1)
@@ -129,9 +130,16 @@ def seed_jobs(url: str, settings: Settings, token: str) -> dict[str, str]:
 def browser(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     options = Options()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1366,900", "--no-first-run", "--disable-extensions",
-                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1366,900",
+        "--no-first-run",
+        "--disable-extensions",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
     driver.implicitly_wait(0)
@@ -194,10 +202,12 @@ def attribute_of(driver: WebDriver, css: str, name: str) -> str | None:
 
 
 def image_loaded(driver: WebDriver, css: str) -> bool:
-    return bool(driver.execute_script(
-        "const img = document.querySelector(arguments[0]);"
-        "return !!img && img.complete && img.naturalWidth > 0;", css
-    ))
+    return bool(
+        driver.execute_script(
+            "const img = document.querySelector(arguments[0]);return !!img && img.complete && img.naturalWidth > 0;",
+            css,
+        )
+    )
 
 
 def sign_in(driver: WebDriver, site: Site) -> None:

@@ -3,6 +3,7 @@
 Uses ``docker-compose config`` (Debian's Compose v1 at /usr/bin/docker-compose, or whichever is
 on PATH) to validate and normalise the file; skipped only when no docker-compose binary exists.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,10 @@ def _compose(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SDD_")}
     return subprocess.run(
         [DOCKER_COMPOSE, "-f", str(COMPOSE_FILE), "--project-directory", str(REPO_ROOT), *args],
-        capture_output=True, text=True, timeout=60, env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **(env or {})},
     )
 
 
@@ -79,9 +83,11 @@ def test_api_and_worker_share_the_sdd_home_volume(compose):
     for name in ("api", "worker", "migrate"):
         env = compose["services"][name]["environment"]
         mounts = compose["services"][name]["volumes"]
-        assert any(str(m).startswith(f"sdd-home:{env['SDD_HOME']}") or
-                   (isinstance(m, dict) and m.get("source") == "sdd-home" and m.get("target") == env["SDD_HOME"])
-                   for m in mounts), mounts
+        assert any(
+            str(m).startswith(f"sdd-home:{env['SDD_HOME']}")
+            or (isinstance(m, dict) and m.get("source") == "sdd-home" and m.get("target") == env["SDD_HOME"])
+            for m in mounts
+        ), mounts
 
 
 def test_production_settings_with_a_real_password(compose):

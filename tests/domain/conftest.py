@@ -1,4 +1,5 @@
 """Fixtures for the domain tests: a migrated embedded database and a tenant in it."""
+
 from __future__ import annotations
 
 import pytest

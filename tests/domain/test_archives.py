@@ -1,4 +1,5 @@
 """Archive checks that need no HTTP round trip: bombs, member caps, duplicates, clean-up."""
+
 from __future__ import annotations
 
 import io

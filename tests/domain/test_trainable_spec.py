@@ -1,5 +1,6 @@
 """A stored job -> the JobSpec the trainer runs: validated again as at submission, ids turned into
 files (uploaded datasets, teacher jobs and models), tenants kept apart."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,8 +20,17 @@ KD_SPEC = {**TINY_SPEC, "method": "kd"}
 
 def _dataset_row(tenant_id: str) -> Dataset:
     return Dataset(
-        tenant_id=tenant_id, name="shapes", classes=["a", "b"], num_classes=2, image_size=32, train_count=2,
-        val_count=2, class_counts={}, storage_key="", size_bytes=0, sha256="0" * 64,
+        tenant_id=tenant_id,
+        name="shapes",
+        classes=["a", "b"],
+        num_classes=2,
+        image_size=32,
+        train_count=2,
+        val_count=2,
+        class_counts={},
+        storage_key="",
+        size_bytes=0,
+        sha256="0" * 64,
     )
 
 
@@ -111,10 +121,12 @@ def test_teacher_job_must_have_succeeded(embedded, tenant_id, store, status):
 
 def test_teacher_model_uses_its_arch_and_weights(embedded, tenant_id, other_tenant_id, store):
     with session_scope(embedded) as session:
-        mine = UploadedModel(tenant_id=tenant_id, arch="resnet32", num_classes=10, storage_key="", size_bytes=1,
-                             sha256="0" * 64)
-        theirs = UploadedModel(tenant_id=other_tenant_id, arch="resnet32", num_classes=10, storage_key="",
-                               size_bytes=1, sha256="0" * 64)
+        mine = UploadedModel(
+            tenant_id=tenant_id, arch="resnet32", num_classes=10, storage_key="", size_bytes=1, sha256="0" * 64
+        )
+        theirs = UploadedModel(
+            tenant_id=other_tenant_id, arch="resnet32", num_classes=10, storage_key="", size_bytes=1, sha256="0" * 64
+        )
         session.add_all([mine, theirs])
         session.flush()
         mine_id, theirs_id = mine.id, theirs.id
@@ -149,8 +161,9 @@ def test_a_combination_the_models_refuse_is_refused_before_training(embedded, te
     """The same model checks as at submission: scale 8 does not fit resnet8's 4x4 map at 16 px."""
     spec = {**KD_SPEC, "method": "sd-kd", "scales": [1, 8]}
     with session_scope(embedded) as session:
-        model = UploadedModel(tenant_id=tenant_id, arch="resnet8", num_classes=10, storage_key="", size_bytes=1,
-                              sha256="0" * 64)
+        model = UploadedModel(
+            tenant_id=tenant_id, arch="resnet8", num_classes=10, storage_key="", size_bytes=1, sha256="0" * 64
+        )
         session.add(model)
         session.flush()
         spec["teacher"] = {"model": model.id}

@@ -4,6 +4,7 @@ batch progress, in SQL (both backends).
 These call ``domain.transitions`` / ``domain.recovery`` directly; the processes that use
 them are tested in ``tests/worker`` and ``tests/faults``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,10 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from domain import cancellation, recovery, transitions
+from domain.transitions import LeaseLost
 from service import migrate
 from service.db.models import Job, JobMetric, Tenant, utcnow
 from service.db.session import session_scope
-from domain.transitions import LeaseLost
 from service.settings import Settings
 from tests.fixtures.job_rows import job_events, job_row
 
@@ -47,9 +48,8 @@ def new_job(settings) -> Callable[..., str]:
             session.add(job)
             session.flush()
             return job.id
+
     return make
-
-
 
 
 def _claim(settings, job_id: str, worker: str = "w1") -> None:
@@ -162,8 +162,9 @@ def test_epochs_are_recorded_once_across_attempts(settings, new_job):
         assert not transitions.record_epoch(session, job_id, {"epoch": 1, "epochs": 4, "val_top1": 51.0}, worker="w2")
         assert transitions.record_epoch(session, job_id, {"epoch": 2, "epochs": 4, "val_top1": None}, worker="w2")
     with session_scope(settings) as session:
-        rows = session.execute(select(JobMetric.epoch, JobMetric.data).where(JobMetric.job_id == job_id)
-                               .order_by(JobMetric.epoch)).all()
+        rows = session.execute(
+            select(JobMetric.epoch, JobMetric.data).where(JobMetric.job_id == job_id).order_by(JobMetric.epoch)
+        ).all()
     assert [(epoch, data["val_top1"]) for epoch, data in rows] == [(1, 50.0), (2, None)]
 
 
@@ -235,11 +236,18 @@ def test_release_requeues_without_counting_the_attempt(settings, new_job):
     job_id = new_job()
     _claim(settings, job_id, "w1")
     with session_scope(settings) as session:
-        status = transitions.release(session, job_id, "w1", reason="shutdown", message="worker stopping",
-                                       run_seconds=30.0)
+        status = transitions.release(
+            session, job_id, "w1", reason="shutdown", message="worker stopping", run_seconds=30.0
+        )
     assert status == "queued"
     job = job_row(settings, job_id)
-    assert (job.status, job.attempts, job.worker, job.lease_expires_at, job.run_seconds) == ("queued", 0, None, None, 30.0)
+    assert (job.status, job.attempts, job.worker, job.lease_expires_at, job.run_seconds) == (
+        "queued",
+        0,
+        None,
+        None,
+        30.0,
+    )
     assert job_events(settings, job_id)[-1].data["reason"] == "shutdown"
 
 

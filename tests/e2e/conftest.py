@@ -12,6 +12,7 @@ therefore never assume an empty service: they find their own jobs by id or by a 
 A failing test's report carries the tail of the API and worker logs; a process that died while
 the tests ran fails the teardown.
 """
+
 from __future__ import annotations
 
 import itertools

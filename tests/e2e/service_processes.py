@@ -13,6 +13,7 @@ Every process gets the environment of this one with every ``SDD_*`` variable rep
 service's own (``SDD_HOME`` in the given folder, plus database and broker URLs when given), and
 one OpenMP thread unless ``OMP_NUM_THREADS`` is set.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,9 +54,7 @@ def sdd_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "sdd_cli", *args]
 
 
-def service_environment(
-    home: Path, database_url: str | None = None, broker_url: str | None = None
-) -> dict[str, str]:
+def service_environment(home: Path, database_url: str | None = None, broker_url: str | None = None) -> dict[str, str]:
     """This process's environment without any ``SDD_*`` variable, plus the service's own."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("SDD_")}
     env["SDD_HOME"] = str(home)
@@ -94,8 +93,13 @@ class ServiceProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log_file:  # the child keeps its own copy of the descriptor
             process = subprocess.Popen(
-                args, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
-                stderr=subprocess.STDOUT, start_new_session=new_session,
+                args,
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=new_session,
             )
         return cls(name, process, log_path)
 
@@ -147,9 +151,7 @@ def stop_processes(processes: Iterable[ServiceProcess], timeout: float = STOP_TI
 
 def run_sdd(env: dict[str, str], *args: str, timeout: float = CLI_TIMEOUT_S) -> str:
     """Run one ``sdd`` command to completion; its stdout, or ServiceError with its output."""
-    done = subprocess.run(
-        sdd_command(*args), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    done = subprocess.run(sdd_command(*args), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise ServiceError(f"`sdd {' '.join(args)}` exited with {done.returncode}:\n{done.stdout}{done.stderr}")
     return done.stdout
@@ -159,8 +161,12 @@ def create_tokens(env: dict[str, str], tenants: Iterable[str], timeout: float = 
     """``sdd token create --tenant T`` for each tenant, run in parallel; tenant -> token (last stdout line)."""
     running = {
         tenant: subprocess.Popen(
-            sdd_command("token", "create", "--tenant", tenant), cwd=REPO_ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            sdd_command("token", "create", "--tenant", tenant),
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for tenant in tenants
     }
@@ -267,10 +273,12 @@ def running_service(
     (logs / "migrate.log").write_text(run_sdd(env, "migrate"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    api = ServiceProcess.start("api", sdd_command("api", "--host", "127.0.0.1", "--port", str(port)), env,
-                               logs / "api.log")
-    worker = ServiceProcess.start("worker", sdd_command("worker", "--pool", "solo", "--concurrency", "1"), env,
-                                  logs / "worker.log")
+    api = ServiceProcess.start(
+        "api", sdd_command("api", "--host", "127.0.0.1", "--port", str(port)), env, logs / "api.log"
+    )
+    worker = ServiceProcess.start(
+        "worker", sdd_command("worker", "--pool", "solo", "--concurrency", "1"), env, logs / "worker.log"
+    )
     service = RunningService(backend=backend, url=url, home=home, env=env, api=api, worker=worker)
     try:
         service.tokens = create_tokens(env, tenants)  # while API and worker import their stacks

@@ -3,6 +3,7 @@
 A teacher trained and an SD-KD student distilled from it, with everything a job records along
 the way; a queued and a running job cancelled.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,9 +57,16 @@ def test_teacher_then_sd_kd_student(service: RunningService) -> None:
         teacher_weights = client.get(f"/v1/jobs/{teacher['id']}/student")
         assert teacher_weights.status_code == 200, teacher_weights.text
 
-        student = submit(client, tiny_job(
-            method="sd-kd", teacher={"job": teacher["id"]}, scales=[1, 2, 4], beta=2.0, seed=1,
-        ))
+        student = submit(
+            client,
+            tiny_job(
+                method="sd-kd",
+                teacher={"job": teacher["id"]},
+                scales=[1, 2, 4],
+                beta=2.0,
+                seed=1,
+            ),
+        )
         assert student["spec"]["teacher"] == {"job": teacher["id"]}
         student = service.wait_for_job(client, student["id"], {"succeeded"})
 

@@ -1,4 +1,5 @@
 """What ``POST /v1/jobs`` refuses and what it replays, against a running service."""
+
 from __future__ import annotations
 
 import uuid
@@ -28,15 +29,25 @@ def test_invalid_jobs_are_refused_with_the_field_named(service: RunningService) 
         assert "unknown field" in error["message"]
         assert_error(
             client.post("/v1/jobs", json=tiny_job(hyperparameters={"lr_typo": 0.1})),
-            422, "validation_error", "hyperparameters.lr_typo",
+            422,
+            "validation_error",
+            "hyperparameters.lr_typo",
         )
         assert_error(client.post("/v1/jobs", json=tiny_job(method="sd-kd")), 422, "validation_error", "teacher")
         error = assert_error(
-            client.post("/v1/jobs", json=tiny_job(
-                method="sd-kd", student="mobilenetv2", teacher={"job": teacher["id"]}, image_size=32,
-                scales=[1, 2, 4],
-            )),
-            422, "invalid_spec", "scales",
+            client.post(
+                "/v1/jobs",
+                json=tiny_job(
+                    method="sd-kd",
+                    student="mobilenetv2",
+                    teacher={"job": teacher["id"]},
+                    image_size=32,
+                    scales=[1, 2, 4],
+                ),
+            ),
+            422,
+            "invalid_spec",
+            "scales",
         )
         assert "mobilenetv2" in error["message"]
 
@@ -60,7 +71,9 @@ def test_idempotency_key_replays_the_same_job(service: RunningService) -> None:
 
         assert_error(
             client.post("/v1/jobs", json={**body, "seed": 1}, headers={"Idempotency-Key": key}),
-            409, "idempotency_conflict", "Idempotency-Key",
+            409,
+            "idempotency_conflict",
+            "Idempotency-Key",
         )
 
         service.wait_for_job(client, job_id, {"succeeded"})

@@ -1,4 +1,5 @@
 """``sdd up``, the embedded all-in-one: it serves and trains, and Ctrl-C stops it and its children."""
+
 from __future__ import annotations
 
 import os
@@ -56,7 +57,10 @@ def test_sdd_up_serves_a_job_and_stops_on_sigint(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     up = ServiceProcess.start(
-        "sdd up", sdd_command("up", "--host", "127.0.0.1", "--port", str(port)), env, tmp_path / "up.log",
+        "sdd up",
+        sdd_command("up", "--host", "127.0.0.1", "--port", str(port)),
+        env,
+        tmp_path / "up.log",
         new_session=True,
     )
     children: list[psutil.Process] = []

@@ -1,4 +1,5 @@
 """One tenant cannot see, use or cancel another tenant's jobs, over HTTP."""
+
 from __future__ import annotations
 
 import pytest

@@ -5,6 +5,7 @@ from the artifact store, or its uploaded dataset holds a validation image that d
 (uploads only decode a sample of the training images). Either way it must end ``failed`` with an
 error code the user can act on, never stay ``running``, and the worker must carry on.
 """
+
 from __future__ import annotations
 
 import io
@@ -79,13 +80,20 @@ def test_uploaded_teacher_and_dataset_train_a_student(service: RunningService) -
         assert dataset["num_classes"] == NUM_CLASSES
         assert dataset["image_size"] == IMAGE_SIDE
         assert (dataset["train_count"], dataset["val_count"]) == (
-            NUM_CLASSES * TRAIN_PER_CLASS, NUM_CLASSES * VAL_PER_CLASS,
+            NUM_CLASSES * TRAIN_PER_CLASS,
+            NUM_CLASSES * VAL_PER_CLASS,
         )
 
-        job = submit(client, tiny_job(
-            dataset=dataset["id"], method="sd-kd", teacher={"model": model["id"]}, scales=[1, 2, 4],
-            hyperparameters={"batch_size": 32},
-        ))
+        job = submit(
+            client,
+            tiny_job(
+                dataset=dataset["id"],
+                method="sd-kd",
+                teacher={"model": model["id"]},
+                scales=[1, 2, 4],
+                hyperparameters={"batch_size": 32},
+            ),
+        )
         job = service.wait_for_job(client, job["id"], {"succeeded"})
         card = client.get(f"/v1/jobs/{job['id']}/student/card").json()
         assert card["num_classes"] == NUM_CLASSES

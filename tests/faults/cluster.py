@@ -15,6 +15,7 @@ that a fault can hit a worker with all its pool children::
 
 Recovery is fast here: a 6 s lease, a reaper pass every second, lost messages re-sent after 3 s.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,14 +32,14 @@ from typing import Any
 import redis
 from sqlalchemy import func, select
 
+from service.broker import celery_app, configure
 from service.db.models import Job, JobEvent, JobMetric, Tenant
 from service.db.session import dispose_engines, session_scope
+from service.job_queue import enqueue_job
 from service.migrate import upgrade
 from service.settings import Settings
 from tests.e2e.service_processes import ServiceProcess, sdd_command, service_environment, stop_processes
 from tests.fixtures.servers import PostgresServer, RedisServer, start_redis, stop_redis
-from service.broker import celery_app, configure
-from service.job_queue import enqueue_job
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 WORKER_READY_LINE = "worker ready; re-enqueued"
@@ -56,8 +57,14 @@ RECOVERY_ENV = {
 def tiny_spec(epochs: int = 3, student: str = "resnet8", seed: int = 0) -> dict[str, Any]:
     """A stored job spec (as the API writes it): digits at 16 px, about 2 s an epoch for resnet8."""
     return {
-        "dataset": "digits", "student": student, "method": "ce", "scales": [1, 2, 4], "beta": 2.0, "seed": seed,
-        "image_size": 16, "hyperparameters": {"epochs": epochs, "batch_size": 256, "device": "cpu"},
+        "dataset": "digits",
+        "student": student,
+        "method": "ce",
+        "scales": [1, 2, 4],
+        "beta": 2.0,
+        "seed": seed,
+        "image_size": 16,
+        "hyperparameters": {"epochs": epochs, "batch_size": 256, "device": "cpu"},
         "teacher": None,
     }
 
@@ -75,15 +82,20 @@ class Cluster:
     # ------------------------------------------------------------ set-up
 
     @classmethod
-    def create(cls, root: Path, postgres: PostgresServer, database: str, extra_env: dict[str, str] | None = None
-               ) -> Cluster:
+    def create(
+        cls, root: Path, postgres: PostgresServer, database: str, extra_env: dict[str, str] | None = None
+    ) -> Cluster:
         """Migrate ``database`` on ``postgres``, start a private Redis; ``celery_app`` then sends to it."""
         server = start_redis()
         home = root / "sdd_home"
         env = service_environment(home, postgres.url(database), server.url(0))
         env.update(RECOVERY_ENV, **(extra_env or {}))
-        settings = Settings(home=home, database_url=env["SDD_DATABASE_URL"], broker_url=env["SDD_BROKER_URL"],
-                            **{key.removeprefix("SDD_").lower(): value for key, value in RECOVERY_ENV.items()})
+        settings = Settings(
+            home=home,
+            database_url=env["SDD_DATABASE_URL"],
+            broker_url=env["SDD_BROKER_URL"],
+            **{key.removeprefix("SDD_").lower(): value for key, value in RECOVERY_ENV.items()},
+        )
         settings.ensure_dirs()
         upgrade(str(settings.database_url))
         configure(celery_app, settings)
@@ -114,8 +126,11 @@ class Cluster:
         """``sdd worker`` in a process group of its own; waits until it consumes (``wait``)."""
         name = f"worker{len(self.workers) + 1}-{pool}"
         worker = ServiceProcess.start(
-            name, sdd_command("worker", "--pool", pool, "--concurrency", str(concurrency)), self.env,
-            self.root / "logs" / f"{name}.log", new_session=True,
+            name,
+            sdd_command("worker", "--pool", pool, "--concurrency", str(concurrency)),
+            self.env,
+            self.root / "logs" / f"{name}.log",
+            new_session=True,
         )
         self.workers.append(worker)
         if wait:
@@ -155,9 +170,23 @@ class Cluster:
         self.redis.process.wait()
         binary = self.redis.process.args[0]
         process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.redis.root), "--databases", str(RedisServer.DATABASES)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.redis.root),
+                "--databases",
+                str(RedisServer.DATABASES),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         self.redis = RedisServer(process, port, self.redis.root)
         self.wait_for(self._redis_answers, 15, "redis-server to answer again")
@@ -207,8 +236,11 @@ class Cluster:
 
     def wait_terminal(self, job_ids: Iterable[str], timeout: float) -> None:
         ids = list(job_ids)
-        self.wait_for(lambda: all(self.job(job_id).status in TERMINAL for job_id in ids), timeout,
-                      f"{len(ids)} job(s) to end: {self.status_counts(ids)}")
+        self.wait_for(
+            lambda: all(self.job(job_id).status in TERMINAL for job_id in ids),
+            timeout,
+            f"{len(ids)} job(s) to end: {self.status_counts(ids)}",
+        )
 
     def status_counts(self, job_ids: Iterable[str]) -> dict[str, int]:
         ids = list(job_ids)
@@ -227,11 +259,12 @@ def no_loss_problems(settings: Settings, job_ids: list[str]) -> list[str]:
     problems: list[str] = []
     with session_scope(settings) as session:
         jobs = {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(job_ids)))}
-        metric_rows = Counter(session.execute(
-            select(JobMetric.job_id, JobMetric.epoch).where(JobMetric.job_id.in_(job_ids))
-        ).all())
+        metric_rows = Counter(
+            session.execute(select(JobMetric.job_id, JobMetric.epoch).where(JobMetric.job_id.in_(job_ids))).all()
+        )
         epoch_events = session.execute(
-            select(JobEvent.job_id, func.count()).where(JobEvent.job_id.in_(job_ids), JobEvent.type == "epoch")
+            select(JobEvent.job_id, func.count())
+            .where(JobEvent.job_id.in_(job_ids), JobEvent.type == "epoch")
             .group_by(JobEvent.job_id)
         ).all()
     for job_id in job_ids:
@@ -242,11 +275,15 @@ def no_loss_problems(settings: Settings, job_ids: list[str]) -> list[str]:
             problems.append(f"{job_id}: still {job.status}")
         elif job.status == "succeeded" and job.epoch != job.epochs:
             problems.append(f"{job_id}: succeeded at epoch {job.epoch} of {job.epochs}")
-    problems += [f"{job_id}: epoch {epoch} recorded {count} times" for (job_id, epoch), count in metric_rows.items()
-                 if count > 1]
+    problems += [
+        f"{job_id}: epoch {epoch} recorded {count} times" for (job_id, epoch), count in metric_rows.items() if count > 1
+    ]
     recorded = Counter(job_id for job_id, _ in metric_rows)
-    problems += [f"{job_id}: {count} epoch events for {recorded[job_id]} epochs" for job_id, count in epoch_events
-                 if count != recorded[job_id]]
+    problems += [
+        f"{job_id}: {count} epoch events for {recorded[job_id]} epochs"
+        for job_id, count in epoch_events
+        if count != recorded[job_id]
+    ]
     return problems
 
 

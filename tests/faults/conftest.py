@@ -5,6 +5,7 @@ redis-server the test may kill, and ``SDD_*`` settings for fast recovery (6 s le
 second, lost messages re-sent after 3 s); every process a test starts is killed at its end. See
 ``tests.faults.cluster``.
 """
+
 from __future__ import annotations
 
 import itertools

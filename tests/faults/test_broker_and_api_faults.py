@@ -3,6 +3,7 @@
 The database is the record of every job: whatever the broker forgot is sent again by a worker's
 reconciler, and a job the API answered 201 for was committed before the answer.
 """
+
 from __future__ import annotations
 
 import signal
@@ -37,8 +38,9 @@ def test_redis_restarted_empty_while_jobs_are_queued(cluster: Cluster):
 KILL_AFTER_ACCEPTED = 5
 
 
-def _submit_until_stopped(url: str, token: str, accepted: list[str], refused: list[str], enough: threading.Event
-                          ) -> None:
+def _submit_until_stopped(
+    url: str, token: str, accepted: list[str], refused: list[str], enough: threading.Event
+) -> None:
     """Submit tiny jobs one after another, keeping the ids answered 201, until the API dies."""
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0) as client:
         for seed in range(1, 100):
@@ -55,8 +57,12 @@ def _submit_until_stopped(url: str, token: str, accepted: list[str], refused: li
 
 
 def _start_api(cluster: Cluster, port: int) -> ServiceProcess:
-    api = ServiceProcess.start("api", sdd_command("api", "--host", "127.0.0.1", "--port", str(port)), cluster.env,
-                               cluster.root / "logs" / f"api-{len(cluster.others)}.log")
+    api = ServiceProcess.start(
+        "api",
+        sdd_command("api", "--host", "127.0.0.1", "--port", str(port)),
+        cluster.env,
+        cluster.root / "logs" / f"api-{len(cluster.others)}.log",
+    )
     cluster.others.append(api)
     wait_until_ready(f"http://127.0.0.1:{port}", [api])
     return api
@@ -73,8 +79,9 @@ def test_api_killed_under_submission_load_loses_no_accepted_job(cluster: Cluster
     accepted: list[str] = []
     refused: list[str] = []
     enough = threading.Event()
-    clients = [threading.Thread(target=_submit_until_stopped, args=(url, token, accepted, refused, enough))
-               for _ in range(3)]
+    clients = [
+        threading.Thread(target=_submit_until_stopped, args=(url, token, accepted, refused, enough)) for _ in range(3)
+    ]
     for client in clients:
         client.start()
     assert enough.wait(timeout=60), refused

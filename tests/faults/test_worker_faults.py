@@ -2,6 +2,7 @@
 
 Every test ends with ``check_no_loss``: each job terminal, no epoch recorded twice.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,8 @@ import time
 
 import pytest
 
-from tests.faults.cluster import Cluster, tiny_spec
 from service.broker import RUN_JOB_TASK, celery_app
+from tests.faults.cluster import Cluster, tiny_spec
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +24,9 @@ def _checkpoints(cluster: Cluster, job_id: str) -> list[int]:
 
 
 def _wait_for_checkpoint(cluster: Cluster, job_id: str, count: int) -> None:
-    cluster.wait_for(lambda: len(_checkpoints(cluster, job_id)) >= count, JOB_TIMEOUT_S,
-                     f"{count} checkpoint(s) of {job_id}")
+    cluster.wait_for(
+        lambda: len(_checkpoints(cluster, job_id)) >= count, JOB_TIMEOUT_S, f"{count} checkpoint(s) of {job_id}"
+    )
 
 
 def _events_of(cluster: Cluster, job_id: str, type_: str) -> list[dict]:
@@ -71,7 +73,9 @@ def test_sigterm_requeues_the_job_and_the_next_worker_resumes_it(cluster: Cluste
 
     cluster.wait_for(lambda: len(_events_of(cluster, job_id, "resumed")) == 1, JOB_TIMEOUT_S, "the solo worker resumes")
     resumed_at = _events_of(cluster, job_id, "resumed")[0]["epoch"]
-    cluster.wait_for(lambda: max(_checkpoints(cluster, job_id)) > resumed_at, JOB_TIMEOUT_S, "an epoch on the solo worker")
+    cluster.wait_for(
+        lambda: max(_checkpoints(cluster, job_id)) > resumed_at, JOB_TIMEOUT_S, "an epoch on the solo worker"
+    )
     cluster.terminate(solo)
     cluster.start_worker("prefork", wait=False)
     assert solo.process.wait(timeout=60) == 0, solo.log_tail()
@@ -86,7 +90,9 @@ def test_sigterm_requeues_the_job_and_the_next_worker_resumes_it(cluster: Cluste
     resumed = _events_of(cluster, job_id, "resumed")
     stopped_at = [data for data in _events_of(cluster, job_id, "checkpoint") if "batch" in data]
     assert len(resumed) == 2 and len(stopped_at) == 2  # each shutdown stored a checkpoint at its batch ...
-    assert [(data["epoch"], data["batch"]) for data in resumed] == [(data["epoch"], data["batch"]) for data in stopped_at]
+    assert [(data["epoch"], data["batch"]) for data in resumed] == [
+        (data["epoch"], data["batch"]) for data in stopped_at
+    ]
     cluster.check_no_loss([job_id])
 
 

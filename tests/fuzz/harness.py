@@ -73,9 +73,17 @@ class Stats:
 
 def _metrics_row(epoch: int) -> dict[str, Any]:
     return {
-        "epoch": epoch, "epochs": 3, "lr": 0.05, "train_loss": 1.0 / epoch, "train_ce": 0.5 / epoch,
-        "train_kd": 0.5 / epoch, "val_top1": 50.0 + epoch, "val_top5": 90.0, "best_val_top1": 50.0 + epoch,
-        "complementary_share": 0.2, "seconds": 1.0,
+        "epoch": epoch,
+        "epochs": 3,
+        "lr": 0.05,
+        "train_loss": 1.0 / epoch,
+        "train_ce": 0.5 / epoch,
+        "train_kd": 0.5 / epoch,
+        "val_top1": 50.0 + epoch,
+        "val_top5": 90.0,
+        "best_val_top1": 50.0 + epoch,
+        "complementary_share": 0.2,
+        "seconds": 1.0,
     }
 
 
@@ -102,27 +110,69 @@ def seed_objects(client: httpx.Client, settings: Settings, token: str) -> Seeds:
                 session.add(JobMetric(job_id=job_id, epoch=epoch, data=_metrics_row(epoch)))
                 session.add(JobEvent(job_id=job_id, type="epoch", message=f"epoch {epoch}", data={"epoch": epoch}))
                 stored = store.put_bytes(job_checkpoint_key(job_id, epoch), b"checkpoint %d" % epoch)
-                session.add(Artifact(job_id=job_id, kind="checkpoint", epoch=epoch, key=stored.key,
-                                     size_bytes=stored.size_bytes, sha256=stored.sha256))
-        session.execute(update(Job).where(Job.id == succeeded).values(
-            finished_at=now, result={"val_top1": 52.0, "val_top5": 90.0, "best_val_top1": 52.0}))
-        for kind, key, data in (("student", job_student_key(succeeded), b"weights"),
-                                ("card", job_card_key(succeeded), json.dumps({"arch": "resnet8"}).encode())):
+                session.add(
+                    Artifact(
+                        job_id=job_id,
+                        kind="checkpoint",
+                        epoch=epoch,
+                        key=stored.key,
+                        size_bytes=stored.size_bytes,
+                        sha256=stored.sha256,
+                    )
+                )
+        session.execute(
+            update(Job)
+            .where(Job.id == succeeded)
+            .values(finished_at=now, result={"val_top1": 52.0, "val_top5": 90.0, "best_val_top1": 52.0})
+        )
+        for kind, key, data in (
+            ("student", job_student_key(succeeded), b"weights"),
+            ("card", job_card_key(succeeded), json.dumps({"arch": "resnet8"}).encode()),
+        ):
             stored = store.put_bytes(key, data)
-            session.add(Artifact(job_id=succeeded, kind=kind, epoch=0, key=stored.key,
-                                 size_bytes=stored.size_bytes, sha256=stored.sha256))
-        session.execute(update(Job).where(Job.id == failed).values(
-            finished_at=now, error_code="non_finite", error_message="the loss became NaN at epoch 2"))
-        dataset = Dataset(tenant_id=tenant_id, name="seeded", classes=[str(i) for i in range(10)], num_classes=10,
-                          image_size=32, train_count=10, val_count=10, class_counts={}, storage_key="datasets/seeded",
-                          size_bytes=1, sha256="0" * 64)
-        model = UploadedModel(tenant_id=tenant_id, name="seeded", arch="resnet8", num_classes=10,
-                              storage_key="models/seeded", size_bytes=1, sha256="0" * 64)
+            session.add(
+                Artifact(
+                    job_id=succeeded,
+                    kind=kind,
+                    epoch=0,
+                    key=stored.key,
+                    size_bytes=stored.size_bytes,
+                    sha256=stored.sha256,
+                )
+            )
+        session.execute(
+            update(Job)
+            .where(Job.id == failed)
+            .values(finished_at=now, error_code="non_finite", error_message="the loss became NaN at epoch 2")
+        )
+        dataset = Dataset(
+            tenant_id=tenant_id,
+            name="seeded",
+            classes=[str(i) for i in range(10)],
+            num_classes=10,
+            image_size=32,
+            train_count=10,
+            val_count=10,
+            class_counts={},
+            storage_key="datasets/seeded",
+            size_bytes=1,
+            sha256="0" * 64,
+        )
+        model = UploadedModel(
+            tenant_id=tenant_id,
+            name="seeded",
+            arch="resnet8",
+            num_classes=10,
+            storage_key="models/seeded",
+            size_bytes=1,
+            sha256="0" * 64,
+        )
         session.add_all([dataset, model])
         session.commit()
         jobs = [queued, running, succeeded, failed, cancelled]
-        return Seeds({"job_id": jobs, "dataset_id": [dataset.id], "model_id": [model.id]},
-                     succeeded, dataset.id, model.id)
+        return Seeds(
+            {"job_id": jobs, "dataset_id": [dataset.id], "model_id": [model.id]}, succeeded, dataset.id, model.id
+        )
 
 
 def steer(case: Any, data: st.DataObject, seeds: Seeds) -> None:
@@ -132,8 +182,11 @@ def steer(case: Any, data: st.DataObject, seeds: Seeds) -> None:
             case.path_parameters[name] = data.draw(st.sampled_from(seeds.ids[name]), label=name)
     if case.operation.label == "POST /v1/jobs" and isinstance(case.body, dict) and data.draw(st.booleans()):
         method = data.draw(st.sampled_from(METHODS), label="method")
-        teacher = None if method == "ce" else data.draw(
-            st.sampled_from([{"job": seeds.succeeded_job}, {"model": seeds.model}]), label="teacher")
+        teacher = (
+            None
+            if method == "ce"
+            else data.draw(st.sampled_from([{"job": seeds.succeeded_job}, {"model": seeds.model}]), label="teacher")
+        )
         case.body.update(
             dataset=data.draw(st.sampled_from(["digits", seeds.dataset]), label="dataset"),
             student=data.draw(st.sampled_from(STUDENTS), label="student"),
@@ -143,7 +196,12 @@ def steer(case: Any, data: st.DataObject, seeds: Seeds) -> None:
 
 
 def fuzz_operation(
-    operation: Any, mode: GenerationMode, token: str, seeds: Seeds, max_examples: int, stats: Stats,
+    operation: Any,
+    mode: GenerationMode,
+    token: str,
+    seeds: Seeds,
+    max_examples: int,
+    stats: Stats,
     **call_kwargs: Any,
 ) -> None:
     """Up to ``max_examples`` requests to ``operation``; raises on the first failed check."""
@@ -160,9 +218,7 @@ def fuzz_operation(
     def run(case: Any, data: st.DataObject) -> None:
         if mode == GenerationMode.POSITIVE:
             steer(case, data, seeds)
-        response = case.call_and_validate(
-            headers={"Authorization": f"Bearer {token}"}, checks=CHECKS, **call_kwargs
-        )
+        response = case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS, **call_kwargs)
         stats.statuses[(operation.label, response.status_code)] += 1
 
     run()

@@ -1,4 +1,5 @@
 """The assembled ``sdd`` group: every part's commands, and a help that loads no heavy stack."""
+
 from __future__ import annotations
 
 import subprocess
@@ -26,9 +27,11 @@ def test_help_lists_every_part_s_commands() -> None:
 
 
 def test_help_imports_neither_torch_nor_the_web_stack_nor_celery() -> None:
-    code = ("import sys; from sdd_cli.main import cli; cli(['--help'], standalone_mode=False); "
-            "heavy = {'torch', 'torchvision', 'uvicorn', 'fastapi', 'celery', 'api', 'worker'}; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))")
+    code = (
+        "import sys; from sdd_cli.main import cli; cli(['--help'], standalone_mode=False); "
+        "heavy = {'torch', 'torchvision', 'uvicorn', 'fastapi', 'celery', 'api', 'worker'}; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))"
+    )
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

@@ -1,4 +1,5 @@
 """``sdd up``'s supervisor, and the module its children run as."""
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,12 @@ def test_up_supervisor_exits_zero_on_sigterm() -> None:
 
 
 def test_up_children_run_the_sdd_command_module() -> None:
-    done = subprocess.run([sys.executable, "-m", process_commands.CHILD_MODULE, "worker", "--help"],
-                          check=False, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", process_commands.CHILD_MODULE, "worker", "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "Run a Celery worker" in done.stdout

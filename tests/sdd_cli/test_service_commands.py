@@ -1,4 +1,5 @@
 """``sdd migrate`` and ``sdd token …`` on the embedded default (SQLite under a temp ``SDD_HOME``)."""
+
 from __future__ import annotations
 
 import os
@@ -61,7 +62,11 @@ def test_python_m_sdd_cli_prints_the_token_last(sdd_env) -> None:
     migrate.upgrade()
     process = subprocess.run(
         [sys.executable, "-m", "sdd_cli", "token", "create", "--tenant", "ops"],
-        check=False, capture_output=True, text=True, timeout=120, env=dict(os.environ),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
     )
     assert process.returncode == 0, process.stderr
     token = process.stdout.strip().splitlines()[-1]

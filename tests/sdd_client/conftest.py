@@ -6,6 +6,7 @@
 
 No worker runs: ``start_job``/``epoch``/``fail_job`` and ``Api.succeed_job`` play its part in SQL.
 """
+
 from __future__ import annotations
 
 import threading
@@ -19,10 +20,10 @@ import uvicorn
 from sqlalchemy import select
 
 from api.app import create_app
+from domain.transitions import claim, finish, record_epoch
 from sdd_client import SDDClient
 from service.artifacts import get_artifact_store, job_card_key, job_student_key
 from service.db.models import Artifact, Job
-from domain.transitions import claim, finish, record_epoch
 from tests.api.conftest import Api, make_api, sqlite_settings, sqlite_template  # noqa: F401  (fixture)
 from tests.fixtures.servers import free_port
 
@@ -43,8 +44,9 @@ def sdd(api: Api) -> SDDClient:
 def live_url(api: Api) -> Iterator[str]:
     """The API on a real socket (a second app on the same database and artifacts)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(api.settings), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(api.settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -60,10 +62,21 @@ def live_url(api: Api) -> Iterator[str]:
 def metrics_row(epoch: int, epochs: int, val_top1: float, **extra: Any) -> dict[str, Any]:
     """A per-epoch row shaped like the trainer's (SD fields included)."""
     row = {
-        "epoch": epoch, "epochs": epochs, "lr": 0.05, "train_loss": 1.0 / epoch, "train_ce": 0.4 / epoch,
-        "train_kd": 0.6 / epoch, "train_top1": val_top1 - 1, "val_loss": 0.9 / epoch, "val_top1": val_top1,
-        "val_top5": min(val_top1 + 5, 100.0), "best_val_top1": val_top1, "images_per_s": 1000.0,
-        "complementary_share": 0.2, "nonfinite_steps": 0, "seconds": 1.5,
+        "epoch": epoch,
+        "epochs": epochs,
+        "lr": 0.05,
+        "train_loss": 1.0 / epoch,
+        "train_ce": 0.4 / epoch,
+        "train_kd": 0.6 / epoch,
+        "train_top1": val_top1 - 1,
+        "val_loss": 0.9 / epoch,
+        "val_top1": val_top1,
+        "val_top5": min(val_top1 + 5, 100.0),
+        "best_val_top1": val_top1,
+        "images_per_s": 1000.0,
+        "complementary_share": 0.2,
+        "nonfinite_steps": 0,
+        "seconds": 1.5,
     }
     row.update(extra)
     return row
@@ -125,11 +138,21 @@ def succeed_running(api: Api, job_id: str, top1: tuple[float, ...], student: byt
     store = get_artifact_store(api.settings)
     student = student if student is not None else b"weights of " + job_id.encode()
     with api.session() as session:
-        for kind, key, data in (("student", job_student_key(job_id), student),
-                                ("card", job_card_key(job_id), b'{"arch": "resnet8"}')):
+        for kind, key, data in (
+            ("student", job_student_key(job_id), student),
+            ("card", job_card_key(job_id), b'{"arch": "resnet8"}'),
+        ):
             stored = store.put_bytes(key, data)
-            session.add(Artifact(job_id=job_id, kind=kind, epoch=len(top1), key=key,
-                                 size_bytes=stored.size_bytes, sha256=stored.sha256))
+            session.add(
+                Artifact(
+                    job_id=job_id,
+                    kind=kind,
+                    epoch=len(top1),
+                    key=key,
+                    size_bytes=stored.size_bytes,
+                    sha256=stored.sha256,
+                )
+            )
         session.commit()
         result = {"val_top1": top1[-1], "val_top5": min(top1[-1] + 5, 100.0), "best_val_top1": max(top1)}
         assert finish(session, job_id, "succeeded", result=result)

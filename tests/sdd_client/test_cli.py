@@ -3,6 +3,7 @@
 Most tests route the commands' client through a ``TestClient`` (``cli_support.make_client`` is
 swapped); ``watch``, ``submit --wait`` and ``login`` also run against uvicorn on a real socket.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,9 @@ import yaml
 from click.testing import CliRunner, Result
 from safetensors.torch import save
 
+from sdd_cli.main import cli
 from sdd_client import SDDClient, cli_support
 from sdd_core.models import create_model
-from sdd_cli.main import cli
 from tests.api.conftest import Api
 from tests.api.test_datasets import image_folder, zip_bytes
 from tests.fixtures.servers import free_port
@@ -61,8 +62,9 @@ def _runner(env: dict[str, str] | None = None) -> Run:
 @pytest.fixture
 def sdd(api: Api, cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     """``sdd …`` with SDD_URL/SDD_TOKEN set, talking to the app through its TestClient."""
-    monkeypatch.setattr(cli_support, "make_client",
-                        lambda config: SDDClient(config.url, config.token, client=api.client))
+    monkeypatch.setattr(
+        cli_support, "make_client", lambda config: SDDClient(config.url, config.token, client=api.client)
+    )
     return _runner({"SDD_URL": TEST_URL, "SDD_TOKEN": api.token})
 
 
@@ -82,22 +84,65 @@ def _json(result: Result) -> object:
 
 def test_submit_from_a_file_with_flag_overrides(sdd: Run, tmp_path: Path) -> None:
     spec = tmp_path / "job.yaml"
-    spec.write_text(yaml.safe_dump({
-        "dataset": "digits", "student": "resnet8", "method": "ce", "seed": 3,
-        "hyperparameters": {"epochs": 5, "batch_size": 64}, "metadata": {"from": "file"},
-    }))
-    job = _json(sdd("jobs", "submit", "--file", str(spec), "--epochs", "2", "--lr-decay-epochs", "1",
-                    "--lr", "0.1", "--metadata", "run=7", "--metadata", "tag=abc", "--json"))
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "digits",
+                "student": "resnet8",
+                "method": "ce",
+                "seed": 3,
+                "hyperparameters": {"epochs": 5, "batch_size": 64},
+                "metadata": {"from": "file"},
+            }
+        )
+    )
+    job = _json(
+        sdd(
+            "jobs",
+            "submit",
+            "--file",
+            str(spec),
+            "--epochs",
+            "2",
+            "--lr-decay-epochs",
+            "1",
+            "--lr",
+            "0.1",
+            "--metadata",
+            "run=7",
+            "--metadata",
+            "tag=abc",
+            "--json",
+        )
+    )
     hyper = job["spec"]["hyperparameters"]
     assert (hyper["epochs"], hyper["batch_size"], hyper["lr"], hyper["lr_decay_epochs"]) == (2, 64, 0.1, [1])
     assert job["spec"]["seed"] == 3 and job["metadata"] == {"from": "file", "run": 7, "tag": "abc"}
 
-    plain = sdd("jobs", "submit", "--dataset", "digits", "--student", "resnet8", "--method", "sd-kd",
-                "--teacher-job", "job_missing", "--scales", "1,2", "--beta", "1.5")
+    plain = sdd(
+        "jobs",
+        "submit",
+        "--dataset",
+        "digits",
+        "--student",
+        "resnet8",
+        "--method",
+        "sd-kd",
+        "--teacher-job",
+        "job_missing",
+        "--scales",
+        "1,2",
+        "--beta",
+        "1.5",
+    )
     assert plain.exit_code == 2 and plain.stderr.startswith("error [not_found]") and "(teacher.job)" in plain.stderr
 
-    keyed = [sdd("jobs", "submit", "--dataset", "digits", "--student", "resnet8", "--method", "ce",
-                 "--idempotency-key", "k1") for _ in range(2)]
+    keyed = [
+        sdd(
+            "jobs", "submit", "--dataset", "digits", "--student", "resnet8", "--method", "ce", "--idempotency-key", "k1"
+        )
+        for _ in range(2)
+    ]
     assert keyed[0].stdout == keyed[1].stdout and keyed[0].stdout.startswith("job_")
     assert "submitted " in keyed[0].stderr
 
@@ -126,8 +171,11 @@ def test_connection_problems(api: Api, cli_env: Path, sdd_live: Run, monkeypatch
     def broken(request: httpx.Request) -> httpx.Response:
         return httpx.Response(500, json={"error": {"code": "internal_error", "message": "boom", "param": None}})
 
-    monkeypatch.setattr(cli_support, "make_client",
-                        lambda config: SDDClient(config.url, config.token, transport=httpx.MockTransport(broken)))
+    monkeypatch.setattr(
+        cli_support,
+        "make_client",
+        lambda config: SDDClient(config.url, config.token, transport=httpx.MockTransport(broken)),
+    )
     failed = sdd_live("catalog", "--url", "http://sdd.example", "--token", "sdd_x")
     assert failed.exit_code == 3 and failed.stderr.strip() == "error [internal_error] boom"
 
@@ -203,8 +251,23 @@ def test_watch_and_submit_wait_over_a_real_server(api: Api, sdd_live: Run, live_
     assert f"{job['id']} running -> succeeded" in watched.stdout
 
     worker = play_worker(api, None, 1, "failed")
-    waited = sdd_live("jobs", "submit", "--dataset", "digits", "--student", "resnet8", "--method", "ce",
-                      "--epochs", "1", "--wait", "--poll", "0.05", "--json", *auth)
+    waited = sdd_live(
+        "jobs",
+        "submit",
+        "--dataset",
+        "digits",
+        "--student",
+        "resnet8",
+        "--method",
+        "ce",
+        "--epochs",
+        "1",
+        "--wait",
+        "--poll",
+        "0.05",
+        "--json",
+        *auth,
+    )
     worker.join(timeout=10)
     assert waited.exit_code == 1, waited.output
     final = json.loads(waited.stdout)
@@ -217,8 +280,9 @@ def test_watch_and_submit_wait_over_a_real_server(api: Api, sdd_live: Run, live_
 
 def test_compare_table_json_and_plot(api: Api, sdd: Run, tmp_path: Path) -> None:
     teacher = trained_job(api, (50.0, 70.0, 80.0))
-    student = trained_job(api, (20.0, 45.0, 61.25), method="sd-kd", teacher={"job": teacher["id"]},
-                          scales=[1, 2, 4], beta=2.0)
+    student = trained_job(
+        api, (20.0, 45.0, 61.25), method="sd-kd", teacher={"job": teacher["id"]}, scales=[1, 2, 4], beta=2.0
+    )
     table = sdd("jobs", "compare", teacher["id"], student["id"])
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
@@ -289,10 +353,12 @@ def test_login_saves_a_checked_config(api: Api, cli_env: Path, sdd_live: Run, li
 
 def test_python_m_sdd_client_runs_without_the_training_stack() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    code = ("import sys; from sdd_client.cli import cli; "
-            f"exit_code = cli(['models', 'list', '--url', '{url}', '--token', 'sdd_x'], standalone_mode=False); "
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sdd_core', 'service', 'api'}); "
-            "print(exit_code, heavy)")
+    code = (
+        "import sys; from sdd_client.cli import cli; "
+        f"exit_code = cli(['models', 'list', '--url', '{url}', '--token', 'sdd_x'], standalone_mode=False); "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sdd_core', 'service', 'api'}); "
+        "print(exit_code, heavy)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "3 []", done.stdout + done.stderr
     assert done.stderr.startswith("error [unreachable]")

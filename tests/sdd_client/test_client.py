@@ -1,4 +1,5 @@
 """``SDDClient`` against the real API app: every call, its errors, paging, downloads, config."""
+
 from __future__ import annotations
 
 import hashlib
@@ -42,22 +43,29 @@ CE = {"dataset": "digits", "student": "resnet8", "method": "ce"}
 
 
 def test_importing_the_client_loads_neither_torch_nor_the_service() -> None:
-    code = ("import sys, sdd_client, sdd_client.models, sdd_client.config; "
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'torch', 'sdd_core', 'service', 'api', 'worker', 'fastapi', 'sqlalchemy', 'celery'}); "
-            "print(','.join(heavy))")
+    code = (
+        "import sys, sdd_client, sdd_client.models, sdd_client.config; "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'torch', 'sdd_core', 'service', 'api', 'worker', 'fastapi', 'sqlalchemy', 'celery'}); "
+        "print(','.join(heavy))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
 
 
 def test_public_models_mirror_the_server_schemas() -> None:
     pairs = [
-        (job_schemas.JobPublic, models.Job), (job_schemas.JobSpecPublic, models.JobSpec),
+        (job_schemas.JobPublic, models.Job),
+        (job_schemas.JobSpecPublic, models.JobSpec),
         (job_schemas.Progress, models.Progress),
-        (job_schemas.JobCreate, models.JobSubmission), (job_schemas.EventPublic, models.Event),
-        (job_schemas.CheckpointPublic, models.Checkpoint), (dataset_schemas.DatasetPublic, models.Dataset),
-        (model_schemas.ModelPublic, models.UploadedModel), (catalog_schemas.CatalogPublic, models.Catalog),
-        (catalog_schemas.LimitsPublic, models.Limits), (catalog_schemas.MethodPublic, models.Method),
+        (job_schemas.JobCreate, models.JobSubmission),
+        (job_schemas.EventPublic, models.Event),
+        (job_schemas.CheckpointPublic, models.Checkpoint),
+        (dataset_schemas.DatasetPublic, models.Dataset),
+        (model_schemas.ModelPublic, models.UploadedModel),
+        (catalog_schemas.CatalogPublic, models.Catalog),
+        (catalog_schemas.LimitsPublic, models.Limits),
+        (catalog_schemas.MethodPublic, models.Method),
     ]
     for server, client in pairs:
         assert set(server.model_fields) <= set(client.model_fields), (server.__name__, client.__name__)
@@ -74,8 +82,14 @@ def test_submit_get_and_idempotency(sdd: SDDClient) -> None:
     assert job.progress.epochs == 3 and job.metadata == {"run": "a"}
     assert sdd.get(job.id) == job
 
-    typed = JobSubmission(dataset="digits", student="resnet8", method="sd-kd", teacher={"job": job.id},
-                          scales=[1, 2], hyperparameters=models.Hyperparameters(epochs=1))
+    typed = JobSubmission(
+        dataset="digits",
+        student="resnet8",
+        method="sd-kd",
+        teacher={"job": job.id},
+        scales=[1, 2],
+        hyperparameters=models.Hyperparameters(epochs=1),
+    )
     with pytest.raises(APIError) as refused:  # the teacher job has not succeeded
         sdd.submit(typed)
     assert refused.value.status == 409 and refused.value.param == "teacher.job"
@@ -134,8 +148,16 @@ def test_records_and_cancel(api: Api, sdd: SDDClient) -> None:
     assert sdd.checkpoints(job.id) == []
     stored = get_artifact_store(api.settings).put_bytes(job_checkpoint_key(job.id, 1), b"ckpt")
     with api.session() as session:
-        session.add(Artifact(job_id=job.id, kind="checkpoint", epoch=1, key=stored.key,
-                             size_bytes=stored.size_bytes, sha256=stored.sha256))
+        session.add(
+            Artifact(
+                job_id=job.id,
+                kind="checkpoint",
+                epoch=1,
+                key=stored.key,
+                size_bytes=stored.size_bytes,
+                sha256=stored.sha256,
+            )
+        )
         session.commit()
     [checkpoint] = sdd.checkpoints(job.id)
     assert (checkpoint.epoch, checkpoint.size_bytes, checkpoint.sha256) == (1, 4, hashlib.sha256(b"ckpt").hexdigest())

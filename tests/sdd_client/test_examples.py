@@ -1,4 +1,5 @@
 """The example scripts: each documents how to run it against ``sdd up`` and starts; two run for real."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,13 +14,16 @@ from tests.api.conftest import Api
 from tests.sdd_client.conftest import play_worker, trained_job
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-CLIENT_EXAMPLES = ("submit_and_wait.py", "compare_kd_vs_sdkd.py", "upload_dataset_and_distill.py",
-                   "download_student.py")
+CLIENT_EXAMPLES = (
+    "submit_and_wait.py",
+    "compare_kd_vs_sdkd.py",
+    "upload_dataset_and_distill.py",
+    "download_student.py",
+)
 
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("script", CLIENT_EXAMPLES)

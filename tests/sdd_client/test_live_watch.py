@@ -1,4 +1,5 @@
 """``sdd jobs watch``'s bars for a running job: epoch and batch, fraction done, ETA."""
+
 from __future__ import annotations
 
 import io
@@ -8,9 +9,9 @@ import time
 from rich.console import Console
 from rich.progress import TaskID
 
+from domain.transitions import finish, record_batch_progress
 from sdd_client import SDDClient
 from sdd_client.live_watch import WatchedJob, watch
-from domain.transitions import finish, record_batch_progress
 from tests.api.conftest import Api
 from tests.sdd_client.conftest import epoch, metrics_row, start_job
 

@@ -1,4 +1,5 @@
 """The client installs and runs on its own: a wheel of ``client/`` and imports without the server."""
+
 from __future__ import annotations
 
 import email
@@ -23,9 +24,22 @@ def _build_wheel(tmp_path: Path) -> Path:
     (source / "sdd_client").symlink_to(REPO_ROOT / "sdd_client", target_is_directory=True)
     out = tmp_path / "wheels"
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--disable-pip-version-check",
-         "--wheel-dir", str(out), str(source / "client")],
-        check=False, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--wheel-dir",
+            str(out),
+            str(source / "client"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     (wheel,) = out.glob("sdd_client-*.whl")
@@ -57,13 +71,15 @@ def test_the_client_wheel_holds_the_package_and_needs_no_server_dependency(tmp_p
 
 
 def test_the_client_imports_and_its_help_renders_without_the_server_packages() -> None:
-    code = ("import sdd_client, sdd_client.cli\n"
-            "from click.testing import CliRunner\n"
-            "runner = CliRunner()\n"
-            "for args in ([], ['jobs'], ['models']):\n"
-            "    result = runner.invoke(sdd_client.cli.cli, [*args, '--help'], prog_name='sdd')\n"
-            "    assert result.exit_code == 0, result.output\n"
-            "    print(result.output)\n")
+    code = (
+        "import sdd_client, sdd_client.cli\n"
+        "from click.testing import CliRunner\n"
+        "runner = CliRunner()\n"
+        "for args in ([], ['jobs'], ['models']):\n"
+        "    result = runner.invoke(sdd_client.cli.cli, [*args, '--help'], prog_name='sdd')\n"
+        "    assert result.exit_code == 0, result.output\n"
+        "    print(result.output)\n"
+    )
     done = run_without(SERVER_SIDE, code)
     assert done.returncode == 0, done.stderr
     assert "Usage: sdd [OPTIONS] COMMAND" in done.stdout

@@ -10,14 +10,36 @@ from sdd_core.models import create_model
 
 def test_train_from_a_config_file_with_flag_overrides(tmp_path, data_root, digits_teacher):
     config = tmp_path / "job.yaml"
-    config.write_text(yaml.safe_dump({
-        "dataset": "digits", "student": "resnet8", "method": "sd-kd", "scales": [1, 2],
-        "teacher": {"arch": digits_teacher["arch"], "checkpoint": digits_teacher["checkpoint"]},
-        "hyperparameters": {"epochs": 5, "batch_size": 256},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "digits",
+                "student": "resnet8",
+                "method": "sd-kd",
+                "scales": [1, 2],
+                "teacher": {"arch": digits_teacher["arch"], "checkpoint": digits_teacher["checkpoint"]},
+                "hyperparameters": {"epochs": 5, "batch_size": 256},
+            }
+        )
+    )
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["train", "--config", str(config), "--out", str(out), "--epochs", "1",
-                                      "--lr-decay-epochs", "1", "--data-root", str(data_root), "--no-progress"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--lr-decay-epochs",
+            "1",
+            "--data-root",
+            str(data_root),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     written = {p.name for p in out.iterdir()}
     assert {"student.safetensors", "card.json", "metrics.jsonl", "checkpoint.pt", "spec.json"} <= written
@@ -25,8 +47,18 @@ def test_train_from_a_config_file_with_flag_overrides(tmp_path, data_root, digit
     assert spec["hyperparameters"]["epochs"] == 1 and spec["hyperparameters"]["lr_decay_epochs"] == [1]
     assert spec["scales"] == [1, 2]
 
-    evaluated = CliRunner().invoke(cli, ["evaluate", "--weights", str(out / "student.safetensors"),
-                                         "--card", str(out / "card.json"), "--data-root", str(data_root)])
+    evaluated = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--weights",
+            str(out / "student.safetensors"),
+            "--card",
+            str(out / "card.json"),
+            "--data-root",
+            str(data_root),
+        ],
+    )
     assert evaluated.exit_code == 0, evaluated.output
     card = json.loads((out / "card.json").read_text())
     assert json.loads(evaluated.output.strip().splitlines()[-1])["val_top1"] == card["final_metrics"]["val_top1"]
@@ -41,10 +73,27 @@ def test_invalid_spec_names_the_field(tmp_path):
 
 
 def test_training_error_is_reported_with_its_code(tmp_path, data_root):
-    result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path), "--dataset", "digits", "--student", "resnet8",
-                                      "--method", "kd", "--teacher-arch", "resnet8",
-                                      "--teacher-checkpoint", str(tmp_path / "missing.safetensors"),
-                                      "--data-root", str(data_root), "--no-progress"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--out",
+            str(tmp_path),
+            "--dataset",
+            "digits",
+            "--student",
+            "resnet8",
+            "--method",
+            "kd",
+            "--teacher-arch",
+            "resnet8",
+            "--teacher-checkpoint",
+            str(tmp_path / "missing.safetensors"),
+            "--data-root",
+            str(data_root),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 1
     assert "teacher_error" in result.output and "missing.safetensors" in result.output
 
@@ -53,10 +102,29 @@ def test_an_impossible_job_is_refused_before_training(tmp_path, data_root):
     model = create_model("resnet8", 10)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "t.safetensors"))
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["train", "--out", str(out), "--dataset", "digits", "--student", "mobilenetv2",
-                                      "--method", "sd-kd", "--scales", "1,2,4", "--teacher-arch", "resnet8",
-                                      "--teacher-checkpoint", str(tmp_path / "t.safetensors"),
-                                      "--data-root", str(data_root), "--no-progress"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--out",
+            str(out),
+            "--dataset",
+            "digits",
+            "--student",
+            "mobilenetv2",
+            "--method",
+            "sd-kd",
+            "--scales",
+            "1,2,4",
+            "--teacher-arch",
+            "resnet8",
+            "--teacher-checkpoint",
+            str(tmp_path / "t.safetensors"),
+            "--data-root",
+            str(data_root),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 1
     assert "error [invalid_spec]" in result.output and "scale(s) [4]" in result.output
     assert not (out / "checkpoint.pt").exists() and not (out / "metrics.jsonl").exists()
@@ -78,11 +146,32 @@ def test_ctrl_c_stops_at_the_next_batch_with_a_checkpoint_to_resume_from(tmp_pat
     import sys
 
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "sdd_core.cli", "train", "--out", str(out), "--dataset", "digits",
-               "--student", "resnet8", "--method", "ce", "--image-size", "8", "--epochs", "6", "--batch-size", "64",
-               "--data-root", str(data_root), "--no-progress"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "sdd_core.cli",
+        "train",
+        "--out",
+        str(out),
+        "--dataset",
+        "digits",
+        "--student",
+        "resnet8",
+        "--method",
+        "ce",
+        "--image-size",
+        "8",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "64",
+        "--data-root",
+        str(data_root),
+        "--no-progress",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     for line in process.stdout:  # wait until training runs: epoch 1 reported
         if line.startswith("epoch 1/6"):
             break
@@ -92,8 +181,13 @@ def test_ctrl_c_stops_at_the_next_batch_with_a_checkpoint_to_resume_from(tmp_pat
     assert "stopped after batch" in stderr and f"--resume {out / 'checkpoint.pt'}" in stderr
     assert 1 <= len((out / "metrics.jsonl").read_text().splitlines()) < 6
 
-    resumed = subprocess.run([*command, "--resume", str(out / "checkpoint.pt")], capture_output=True, text=True,
-                             timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    resumed = subprocess.run(
+        [*command, "--resume", str(out / "checkpoint.pt")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert resumed.returncode == 0, resumed.stderr
     epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3, 4, 5, 6]

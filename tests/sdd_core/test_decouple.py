@@ -24,9 +24,7 @@ def test_pool_then_head_equals_head_then_pool():
     head = _head()
     logits = region_logits(features, head, [1, 2, 4])
     logit_map = torch.einsum("bchw,kc->bkhw", features, head.weight) + head.bias[:, None, None]  # (B, K, H, W)
-    expected = torch.cat(
-        [nn.functional.adaptive_avg_pool2d(logit_map, s).flatten(2) for s in (1, 2, 4)], dim=2
-    )
+    expected = torch.cat([nn.functional.adaptive_avg_pool2d(logit_map, s).flatten(2) for s in (1, 2, 4)], dim=2)
     torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
 
 

@@ -103,10 +103,12 @@ def test_complementary_regions_weigh_beta():
 
     s = _logits(2, 3, 3)
     beta = 2.5
-    rows = torch.stack([
-        torch.stack([kd_loss(s[b : b + 1, :, n], t[b : b + 1, :, n], temperature=4.0) for n in range(3)])
-        for b in range(2)
-    ])  # (B, N)
+    rows = torch.stack(
+        [
+            torch.stack([kd_loss(s[b : b + 1, :, n], t[b : b + 1, :, n], temperature=4.0) for n in range(3)])
+            for b in range(2)
+        ]
+    )  # (B, N)
     weights = torch.tensor([[1.0, 1.0, beta], [1.0, beta, 1.0]])
     expected = (weights * rows).sum() / 6
     torch.testing.assert_close(scale_decoupled_loss(s, t, y, base="kd", beta=beta), expected)
@@ -147,12 +149,12 @@ def test_shape_mismatch_is_refused():
         scale_decoupled_loss(_logits(B, K, N), _logits(B, K, N - 1), torch.zeros(B, dtype=torch.long))
 
 
-@pytest.mark.parametrize("loss", [kd_rows, kd_loss, dkd_rows, dkd_loss, nkd_rows, nkd_loss, base_loss_rows,
-                                  scale_decoupled_loss])
+@pytest.mark.parametrize(
+    "loss", [kd_rows, kd_loss, dkd_rows, dkd_loss, nkd_rows, nkd_loss, base_loss_rows, scale_decoupled_loss]
+)
 def test_every_loss_takes_tensors_by_position_then_the_temperature_first_by_keyword(loss):
     parameters = list(inspect.signature(loss).parameters.values())
     tensors = [p.name for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
     numbers = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
     assert tensors in (["student_logits", "teacher_logits"], ["student_logits", "teacher_logits", "labels"])
     assert numbers[0] == "temperature" and len(tensors) + len(numbers) == len(parameters)
-

@@ -1,4 +1,5 @@
 """Sample per-epoch metrics rows and an SVG text reader, shared by the plot tests of service and API."""
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -12,11 +13,21 @@ def metrics_rows(epochs: int, *, sd: bool, planned: int | None = None) -> list[d
     """Rows shaped like GET /v1/jobs/{id}/metrics (complementary_share is None for non-SD methods)."""
     return [
         {
-            "epoch": e, "epochs": planned or epochs, "lr": 0.05 if e < 3 else 0.005,
-            "train_loss": 2.0 / e, "train_ce": 1.2 / e, "train_kd": 0.8 / e if sd else 0.0, "train_top1": 50.0 + e,
-            "val_loss": 1.5 / e, "val_top1": 40.0 + 5 * e, "val_top5": 70.0 + 3 * e, "best_val_top1": 40.0 + 5 * e,
-            "images_per_s": 1000.0, "complementary_share": 0.3 + 0.01 * e if sd else None,
-            "nonfinite_steps": 0, "seconds": 1.5,
+            "epoch": e,
+            "epochs": planned or epochs,
+            "lr": 0.05 if e < 3 else 0.005,
+            "train_loss": 2.0 / e,
+            "train_ce": 1.2 / e,
+            "train_kd": 0.8 / e if sd else 0.0,
+            "train_top1": 50.0 + e,
+            "val_loss": 1.5 / e,
+            "val_top1": 40.0 + 5 * e,
+            "val_top5": 70.0 + 3 * e,
+            "best_val_top1": 40.0 + 5 * e,
+            "images_per_s": 1000.0,
+            "complementary_share": 0.3 + 0.01 * e if sd else None,
+            "nonfinite_steps": 0,
+            "seconds": 1.5,
         }
         for e in range(1, epochs + 1)
     ]

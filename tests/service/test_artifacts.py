@@ -1,4 +1,5 @@
 """Artifact storage: atomic writes, hashes, key validation, size limits, whole folders."""
+
 from __future__ import annotations
 
 import hashlib
@@ -89,8 +90,23 @@ def test_put_stream_over_the_limit_leaves_nothing(store) -> None:
     assert stored.size_bytes == 100
 
 
-@pytest.mark.parametrize("key", ["../x", "/abs", "Foo Bar", "jobs/../etc", "jobs//x", "jobs/", "",
-                                 "jobs/JOB_1", "jobs/.hidden", "jobs/a..b", "a.b/c", "jobs/x\n"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "../x",
+        "/abs",
+        "Foo Bar",
+        "jobs/../etc",
+        "jobs//x",
+        "jobs/",
+        "",
+        "jobs/JOB_1",
+        "jobs/.hidden",
+        "jobs/a..b",
+        "a.b/c",
+        "jobs/x\n",
+    ],
+)
 def test_invalid_keys_are_refused(store, key) -> None:
     with pytest.raises(InvalidKey):
         validate_key(key)

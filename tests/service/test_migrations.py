@@ -1,7 +1,8 @@
 """The migrations build exactly the schema of ``service/db/models.py``, forwards and back, on both backends."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -63,12 +64,25 @@ def test_upgrade_uses_settings_when_no_url_given(sdd_env) -> None:
 # The rows a database at 0002 holds, written without the ORM (whose model is already at head).
 _TENANTS = sa.table("tenants", sa.column("id"), sa.column("name"), sa.column("created_at", sa.DateTime(timezone=True)))
 _JOBS = sa.table(
-    "jobs", sa.column("id"), sa.column("tenant_id"), sa.column("status"), sa.column("spec", sa.JSON()),
-    sa.column("epoch"), sa.column("epochs"), sa.column("cancel_requested", sa.Boolean()), sa.column("attempts"),
-    sa.column("created_at", sa.DateTime(timezone=True)), sa.column("updated_at", sa.DateTime(timezone=True)),
+    "jobs",
+    sa.column("id"),
+    sa.column("tenant_id"),
+    sa.column("status"),
+    sa.column("spec", sa.JSON()),
+    sa.column("epoch"),
+    sa.column("epochs"),
+    sa.column("cancel_requested", sa.Boolean()),
+    sa.column("attempts"),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+    sa.column("updated_at", sa.DateTime(timezone=True)),
 )
-_METRICS = sa.table("job_metrics", sa.column("job_id"), sa.column("epoch"), sa.column("data", sa.JSON()),
-                    sa.column("created_at", sa.DateTime(timezone=True)))
+_METRICS = sa.table(
+    "job_metrics",
+    sa.column("job_id"),
+    sa.column("epoch"),
+    sa.column("data", sa.JSON()),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
 
 
 def _run(url: str, statement: sa.Executable) -> list[tuple]:
@@ -91,12 +105,23 @@ def _job_columns(url: str) -> set[str]:
 
 def test_batch_progress_columns_come_and_go_keeping_jobs_and_their_metrics(database_url: str) -> None:
     assert migrate.upgrade(database_url, "0002_job_recovery") == "0002_job_recovery"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     _run(database_url, sa.insert(_TENANTS).values(id="tnt_1", name="acme", created_at=now))
-    _run(database_url, sa.insert(_JOBS).values(
-        id="job_1", tenant_id="tnt_1", status="running", spec={"dataset": "digits"}, epoch=2, epochs=5,
-        cancel_requested=False, attempts=1, created_at=now, updated_at=now,
-    ))
+    _run(
+        database_url,
+        sa.insert(_JOBS).values(
+            id="job_1",
+            tenant_id="tnt_1",
+            status="running",
+            spec={"dataset": "digits"},
+            epoch=2,
+            epochs=5,
+            cancel_requested=False,
+            attempts=1,
+            created_at=now,
+            updated_at=now,
+        ),
+    )
     _run(database_url, sa.insert(_METRICS).values(job_id="job_1", epoch=2, data={"val_top1": 50.0}, created_at=now))
 
     assert migrate.upgrade(database_url, "0003_batch_progress") == "0003_batch_progress"

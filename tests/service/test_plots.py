@@ -1,4 +1,5 @@
 """``render_curves``: both formats, overlays, the SD-only panel, empty input, self-contained SVG."""
+
 from __future__ import annotations
 
 import io

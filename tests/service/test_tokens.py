@@ -1,4 +1,5 @@
 """API tokens: issued once, stored as a hash, authenticate until revoked; on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import hashlib

@@ -10,6 +10,7 @@ tests of a module (starting a worker imports torch: seconds that every test woul
 Jobs of different tests never interfere: each test makes its own job and waits for it. The
 worker is always stopped at the end of the module.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from service.broker import celery_app, configure
 from service.db.models import Job, Tenant
 from service.db.session import dispose_engines, session_scope
 from service.migrate import upgrade
@@ -35,7 +37,6 @@ from tests.worker.worker_harness import (
     WORKER_START_TIMEOUT_S,
     WorkerProcess,
 )
-from service.broker import celery_app, configure
 
 
 def _insert_tenant(settings: Settings, name: str) -> str:
@@ -116,8 +117,12 @@ def _start_stack(home: Path, env: dict[str, str], pool: str) -> Stack:
     """Migrate, insert a tenant and a queued job, then start ``sdd worker`` with exactly ``env``."""
     env = {"SDD_HOME": str(home), **env}
     settings = Settings(
-        home=home, database_url=env.get("SDD_DATABASE_URL"), broker_url=env.get("SDD_BROKER_URL"),
-        artifact_dir=home / "artifacts", data_root=home / "data", work_dir=home / "work",
+        home=home,
+        database_url=env.get("SDD_DATABASE_URL"),
+        broker_url=env.get("SDD_BROKER_URL"),
+        artifact_dir=home / "artifacts",
+        data_root=home / "data",
+        work_dir=home / "work",
     )
     settings.ensure_dirs()
     upgrade(str(settings.database_url))
@@ -129,7 +134,10 @@ def _start_stack(home: Path, env: dict[str, str], pool: str) -> Stack:
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "sdd_cli", "worker", "--pool", pool, "--concurrency", "1"],
-            cwd=REPO_ROOT, env=process_env, stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            env=process_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     worker = WorkerProcess(process, log_path)
     try:
@@ -153,7 +161,9 @@ _stack_databases = itertools.count(1)
 @pytest.fixture(scope="module")
 def _production_stack(tmp_path_factory, postgres_server: PostgresServer, redis_server: RedisServer) -> Iterator[Stack]:
     database = postgres_server.create_database(f"worker_stack_{os.getpid()}_{next(_stack_databases)}")
-    redis_db = RedisServer.DATABASES - 8  # among the top ones reserved for stacks (tests/conftest.py), clear of tests/e2e
+    redis_db = (
+        RedisServer.DATABASES - 8
+    )  # among the top ones reserved for stacks (tests/conftest.py), clear of tests/e2e
     redis_server.flush(redis_db)
     env = {"SDD_DATABASE_URL": postgres_server.url(database), "SDD_BROKER_URL": redis_server.url(redis_db)}
     try:

@@ -1,4 +1,5 @@
 """Exceptions -> (error_code, message) stored on a failed job."""
+
 from __future__ import annotations
 
 import errno
@@ -21,16 +22,22 @@ def _raised_from(outer: BaseException, cause: BaseException) -> BaseException:
         return exc
 
 
-@pytest.mark.parametrize(("exc", "code"), [
-    (TeacherError("teacher weights unreadable"), "teacher_error"),
-    (DataError("no val/ folder"), "dataset_error"),
-    (MemoryError(), "out_of_memory"),
-    (torch.OutOfMemoryError("CUDA out of memory"), "out_of_memory"),
-    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"), "out_of_memory"),
-    (OSError(errno.ENOSPC, "No space left on device"), "disk_full"),
-    (OSError(errno.ENOENT, "No such file"), "internal_error"),
-    (KeyboardInterrupt(), "interrupted"),
-])
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (TeacherError("teacher weights unreadable"), "teacher_error"),
+        (DataError("no val/ folder"), "dataset_error"),
+        (MemoryError(), "out_of_memory"),
+        (torch.OutOfMemoryError("CUDA out of memory"), "out_of_memory"),
+        (
+            RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"),
+            "out_of_memory",
+        ),
+        (OSError(errno.ENOSPC, "No space left on device"), "disk_full"),
+        (OSError(errno.ENOENT, "No such file"), "internal_error"),
+        (KeyboardInterrupt(), "interrupted"),
+    ],
+)
 def test_codes(exc, code):
     assert classify_failure(exc)[0] == code
 

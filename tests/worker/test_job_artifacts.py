@@ -1,4 +1,5 @@
 """Which stored checkpoint a job resumes from, and when a stop checkpoint is dropped."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,14 @@ def _store(settings, job_id, tmp_path, kind, epoch, *, partial_batch=None):
     if partial_batch is None:
         save_checkpoint(path, {"epoch": epoch, "model": {"w": torch.zeros(2)}})
     else:  # written inside ``epoch``: epoch - 1 finished
-        save_checkpoint(path, {"epoch": epoch - 1, "model": {"w": torch.zeros(2)},
-                               "partial": {"epoch": epoch, "batch": partial_batch, "sums": {}}})
+        save_checkpoint(
+            path,
+            {
+                "epoch": epoch - 1,
+                "model": {"w": torch.zeros(2)},
+                "partial": {"epoch": epoch, "batch": partial_batch, "sums": {}},
+            },
+        )
     store = get_artifact_store(settings)
     with session_scope(settings) as session:
         return store_artifact(session, store, job_id, kind, path, epoch=epoch).key
@@ -36,7 +43,9 @@ def _latest(settings, job_id):
 
 def _kinds(settings, job_id):
     with session_scope(settings) as session:
-        return sorted((row.kind, row.epoch) for row in session.scalars(select(Artifact).where(Artifact.job_id == job_id)))
+        return sorted(
+            (row.kind, row.epoch) for row in session.scalars(select(Artifact).where(Artifact.job_id == job_id))
+        )
 
 
 def test_a_stop_checkpoint_inside_the_next_epoch_is_the_newest(embedded, job, tmp_path):

@@ -4,6 +4,7 @@ The trainer is a stub that records epochs through the real callbacks and then ra
 in-process in a second; the successful path with a real worker is covered in
 ``test_worker_process.py`` (its tiny job must leave ``plot_png`` and ``plot_svg``).
 """
+
 from __future__ import annotations
 
 import io
@@ -22,10 +23,12 @@ from worker.job_plots import store_curve_plots
 
 def _train_then_crash(epochs_done: int):
     """A trainer that finishes ``epochs_done`` epochs (through the job's callbacks) and then crashes."""
+
     def train(spec, out_dir, *, callbacks, **_):
         for row in metrics_rows(epochs_done, sd=False, planned=3):
             callbacks.on_epoch_end(row)
         raise ZeroDivisionError("division by zero")
+
     return train
 
 
@@ -66,7 +69,9 @@ def test_a_plot_failure_is_logged_and_the_job_outcome_stands(embedded, make_job,
     with session_scope(embedded) as session:
         job = session.get(Job, job_id)
         assert (job.status, job.error_code, job.error_message) == (
-            "failed", "internal_error", "ZeroDivisionError: division by zero"
+            "failed",
+            "internal_error",
+            "ZeroDivisionError: division by zero",
         )
     assert f"job {job_id}: could not draw or store the training curves" in caplog.text
     assert _plot_artifacts(embedded, job_id) == {}

@@ -1,4 +1,5 @@
 """Sending job messages and checking the broker, without a worker (the API's side of the queue)."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,10 @@ import time
 import pytest
 import redis
 
-from tests.fixtures.servers import free_port
-from tests.worker.worker_harness import REPO_ROOT
 from service.broker import RUN_JOB_TASK, celery_app, configure
 from service.job_queue import BrokerUnavailableError, check_broker, enqueue_job
+from tests.fixtures.servers import free_port
+from tests.worker.worker_harness import REPO_ROOT
 
 
 def _queued_messages(settings) -> list[dict]:

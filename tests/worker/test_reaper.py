@@ -1,4 +1,5 @@
 """The reaper's pass against a real broker: lost workers' jobs are re-sent, lost messages re-sent once."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -6,13 +7,13 @@ from datetime import timedelta
 import redis
 
 from domain import transitions
+from service.broker import celery_app
 from service.db.models import Job, utcnow
 from service.db.session import session_scope
-from worker.broker_messages import pending_job_ids
-from service.broker import celery_app
 from service.job_queue import enqueue_job
-from worker.reaper import reap_and_reconcile
 from tests.fixtures.job_rows import job_row
+from worker.broker_messages import pending_job_ids
+from worker.reaper import reap_and_reconcile
 
 
 def _redis_messages(settings) -> int:
@@ -21,7 +22,6 @@ def _redis_messages(settings) -> int:
         return client.llen(settings.queue_name)
     finally:
         client.close()
-
 
 
 def _requeued_and_sent(settings, make_job) -> None:
@@ -65,6 +65,7 @@ def test_the_reconciler_survives_a_broker_that_is_down(production, make_job):
     def broker_down(sent_id: str) -> None:
         sends.append(sent_id)
         raise ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
     assert reap_and_reconcile(settings, send=broker_down).resent == []
     assert sends == [job_id] and job_row(settings, job_id).enqueued_at is None  # tried again next pass
     assert reap_and_reconcile(settings).resent == [job_id]

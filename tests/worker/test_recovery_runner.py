@@ -5,6 +5,7 @@ outright is played by ``Killed``, a ``BaseException`` the runner does not handle
 nothing, as after a SIGKILL; then the lease is expired and the reaper's pass runs, as another
 worker's would.
 """
+
 from __future__ import annotations
 
 import errno
@@ -20,19 +21,23 @@ import torch
 from sqlalchemy import select
 
 from service.artifacts import TEMP_PREFIX, LocalArtifactStore, get_artifact_store
+from service.broker import celery_app
 from service.db.models import Artifact, Job, JobMetric, utcnow
 from service.db.session import session_scope
+from tests.fixtures.job_rows import job_events, job_row
 from tests.worker.worker_harness import TINY_SPEC
 from worker import resumption, runner
 from worker.broker_messages import pending_job_ids
-from service.broker import celery_app
 from worker.reaper import reap_and_reconcile
 from worker.shutdown import clear_shutdown_request, request_shutdown
 from worker.training_callbacks import JobCallbacks
-from tests.fixtures.job_rows import job_events, job_row
 
 # digits at its native 8 px: half a second an epoch
-SPEC = {**TINY_SPEC, "image_size": 8, "hyperparameters": {**TINY_SPEC["hyperparameters"], "epochs": 2, "batch_size": 256}}
+SPEC = {
+    **TINY_SPEC,
+    "image_size": 8,
+    "hyperparameters": {**TINY_SPEC["hyperparameters"], "epochs": 2, "batch_size": 256},
+}
 
 
 class Killed(BaseException):
@@ -56,11 +61,11 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
-
-
 def _metric_epochs(settings, job_id: str) -> list[int]:
     with session_scope(settings) as session:
-        return list(session.scalars(select(JobMetric.epoch).where(JobMetric.job_id == job_id).order_by(JobMetric.epoch)))
+        return list(
+            session.scalars(select(JobMetric.epoch).where(JobMetric.job_id == job_id).order_by(JobMetric.epoch))
+        )
 
 
 def _after_checkpoint(monkeypatch, epoch: int, action) -> None:
@@ -71,6 +76,7 @@ def _after_checkpoint(monkeypatch, epoch: int, action) -> None:
         original(self, at, path)
         if at == epoch:
             action(self)
+
     monkeypatch.setattr(JobCallbacks, "on_checkpoint", on_checkpoint)
 
 
@@ -91,6 +97,7 @@ def test_a_killed_attempt_is_reaped_and_the_next_resumes_from_its_checkpoint(emb
 
     def die(_callbacks):
         raise Killed
+
     with monkeypatch.context() as patch:
         _after_checkpoint(patch, 1, die)
         with pytest.raises(Killed):
@@ -143,7 +150,9 @@ def test_shutdown_requeues_without_counting_the_attempt_then_resumes_at_the_next
     assert job_row(embedded, job_id).attempts == 1
     assert _metric_epochs(embedded, job_id) == [1, 2]
     resumed = [event for event in job_events(embedded, job_id) if event.type == "resumed"]
-    assert [(event.data, event.message) for event in resumed] == [({"epoch": 1, "batch": 1}, "resuming after batch 1 of epoch 2")]
+    assert [(event.data, event.message) for event in resumed] == [
+        ({"epoch": 1, "batch": 1}, "resuming after batch 1 of epoch 2")
+    ]
     assert _artifact(embedded, job_id, "stop_checkpoint") is None  # superseded by epoch 2's checkpoint, file gone
     assert not get_artifact_store(embedded).exists(stop_row.key)
     assert_artifacts_intact(embedded, job_id)
@@ -163,6 +172,7 @@ def test_a_stop_checkpoint_that_cannot_be_stored_falls_back_to_the_epoch_checkpo
     def shutdown_with_a_full_disk(_callbacks):
         request_shutdown()
         patch.setattr(resumption, "store_artifact", disk_full)
+
     with monkeypatch.context() as patch:
         _after_checkpoint(patch, 1, shutdown_with_a_full_disk)
         assert runner.run_job(job_id, embedded) == "queued"  # re-queued all the same
@@ -179,6 +189,7 @@ def test_time_limit_fails_with_timeout_and_keeps_the_checkpoint(embedded, make_j
 
     def an_hour_later(callbacks):
         callbacks.prior_run_seconds = 3600.0
+
     with monkeypatch.context() as patch:
         _after_checkpoint(patch, 1, an_hour_later)
         assert runner.run_job(job_id, settings) == "failed"
@@ -194,10 +205,11 @@ def test_out_of_memory_in_training_fails_with_a_clear_code(embedded, make_job, m
 
     original = epoch_module.student_loss
 
-    def student_loss(student, images, labels, targets, config, epoch):
+    def student_loss(student, images, labels, targets, *, config, epoch):
         if epoch == 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return original(student, images, labels, targets, config, epoch)
+        return original(student, images, labels, targets, config=config, epoch=epoch)
+
     monkeypatch.setattr(epoch_module, "student_loss", student_loss)
     job_id = make_job(SPEC)
     assert runner.run_job(job_id, embedded) == "failed"
@@ -234,6 +246,7 @@ def test_disk_full_while_storing_a_checkpoint(embedded, make_job, monkeypatch):
         if key.endswith("epoch_0002.pt"):
             fileobj = FillsTheDisk(fileobj)
         return original(self, key, fileobj, max_bytes)
+
     monkeypatch.setattr(LocalArtifactStore, "put_stream", put_stream)
     job_id = make_job(SPEC)
     assert runner.run_job(job_id, embedded) == "failed"
@@ -247,8 +260,12 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
     if shutil.which("mount") is None:
         return False
     path.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def test_disk_full_on_a_real_full_file_system(embedded, make_job, tmp_path):

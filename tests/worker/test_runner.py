@@ -3,6 +3,7 @@
 The trainer is replaced by stubs that raise, to reach the failure paths a real tiny job cannot;
 the successful path runs the real trainer (see also ``test_worker_process.py``).
 """
+
 from __future__ import annotations
 
 import errno
@@ -13,30 +14,33 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from sdd_core.errors import NonFiniteTrainingError
 from domain import cancellation, transitions
+from sdd_core.errors import NonFiniteTrainingError
 from service.artifacts import dataset_key, get_artifact_store
 from service.db.models import Artifact, Dataset, Job
 from service.db.session import session_scope
+from tests.fixtures.job_rows import job_row
 from tests.worker.worker_harness import TINY_SPEC, event_types
 from worker import runner
-from tests.fixtures.job_rows import job_row
-
 
 
 def _raise(exc: BaseException):
     def train(spec, out_dir, **_):
         (out_dir / "metrics.jsonl").write_text('{"epoch": 1}\n')
         raise exc
+
     return train
 
 
-@pytest.mark.parametrize(("exc", "code"), [
-    (NonFiniteTrainingError("epoch 3: 90 of 100 steps gave a non-finite loss"), "non_finite"),
-    (MemoryError(), "out_of_memory"),
-    (OSError(errno.ENOSPC, "No space left on device"), "disk_full"),
-    (ZeroDivisionError("division by zero"), "internal_error"),
-])
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (NonFiniteTrainingError("epoch 3: 90 of 100 steps gave a non-finite loss"), "non_finite"),
+        (MemoryError(), "out_of_memory"),
+        (OSError(errno.ENOSPC, "No space left on device"), "disk_full"),
+        (ZeroDivisionError("division by zero"), "internal_error"),
+    ],
+)
 def test_failures_end_failed_with_a_code(embedded, make_job, monkeypatch, exc, code):
     monkeypatch.setattr(runner, "train", _raise(exc))
     job_id = make_job()
@@ -95,8 +99,19 @@ def test_cancel_before_training_starts_ends_cancelled(embedded, make_job):
 def _upload_dataset(settings, tenant_id: str, *, with_val: bool = True) -> str:
     """A tiny two-class image folder in the artifact store, with its Dataset row (as the API stores it)."""
     with session_scope(settings) as session:
-        row = Dataset(tenant_id=tenant_id, name="squares", classes=["dark", "light"], num_classes=2, image_size=16,
-                      train_count=8, val_count=4, class_counts={}, storage_key="", size_bytes=0, sha256="0" * 64)
+        row = Dataset(
+            tenant_id=tenant_id,
+            name="squares",
+            classes=["dark", "light"],
+            num_classes=2,
+            image_size=16,
+            train_count=8,
+            val_count=4,
+            class_counts={},
+            storage_key="",
+            size_bytes=0,
+            sha256="0" * 64,
+        )
         session.add(row)
         session.flush()
         dataset_id = row.id

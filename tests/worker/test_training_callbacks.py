@@ -1,4 +1,5 @@
 """The trainer callbacks of a job: epochs, batches, checkpoints (kept and pruned), when to stop, the lease."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,16 +10,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from domain import cancellation, recovery, transitions
+from domain.transitions import LeaseLost
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import TrainCallbacks, TrainOptions, train
-from domain import cancellation, recovery, transitions
 from service.artifacts import get_artifact_store
 from service.db.models import Artifact, Job, JobMetric, utcnow
 from service.db.session import session_scope
-from domain.transitions import LeaseLost
 from tests.worker.worker_harness import TINY_SPEC, event_types
-from worker.lease_heartbeat import LeaseHeartbeat
 from worker import training_callbacks
+from worker.lease_heartbeat import LeaseHeartbeat
 from worker.shutdown import clear_shutdown_request, request_shutdown
 from worker.training_callbacks import (
     BATCH_PROGRESS_SECONDS,
@@ -52,8 +53,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def callbacks(embedded, running_job, clock) -> JobCallbacks:
-    return JobCallbacks(running_job, embedded.model_copy(update={"keep_checkpoints": 2}),
-                        get_artifact_store(embedded), clock=clock)
+    return JobCallbacks(
+        running_job, embedded.model_copy(update={"keep_checkpoints": 2}), get_artifact_store(embedded), clock=clock
+    )
 
 
 def test_checkpoints_are_stored_hashed_and_pruned(embedded, running_job, callbacks, tmp_path):
@@ -215,8 +217,9 @@ def test_worker_shutdown_stops_the_loop(owned):
 
 def test_time_limit_counts_earlier_attempts(embedded, running_job, clock):
     settings = embedded.model_copy(update={"job_time_limit_seconds": 100})
-    callbacks = JobCallbacks(running_job, settings, get_artifact_store(settings), "test:1",
-                             prior_run_seconds=60.0, clock=clock)
+    callbacks = JobCallbacks(
+        running_job, settings, get_artifact_store(settings), "test:1", prior_run_seconds=60.0, clock=clock
+    )
     clock.now += 39
     assert callbacks.should_stop() is False
     clock.now += 2

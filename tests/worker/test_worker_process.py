@@ -4,6 +4,7 @@ Each job is tiny (digits at 16 px, resnet8, one epoch on the CPU). One worker pe
 all tests of this module (see ``conftest.py``); the API's part is played by inserting job rows
 and calling ``enqueue_job``, as the API does.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -11,12 +12,12 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from domain import cancellation, transitions
+from domain import cancellation
 from service.artifacts import get_artifact_store
 from service.db.models import Artifact, Job, JobMetric, UploadedModel
 from service.db.session import session_scope
-from tests.worker.worker_harness import TINY_SPEC, event_types, wait_for_status
 from service.job_queue import check_broker, enqueue_job
+from tests.worker.worker_harness import TINY_SPEC, event_types, wait_for_status
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,12 @@ def test_tiny_job_succeeds_with_artifacts_metrics_and_events(any_stack):
         artifacts = {(a.kind, a.epoch): a for a in session.scalars(select(Artifact).where(Artifact.job_id == job_id))}
         metric_epochs = session.scalars(select(JobMetric.epoch).where(JobMetric.job_id == job_id)).all()
     assert set(artifacts) == {
-        ("student", 0), ("card", 0), ("metrics", 0), ("checkpoint", 1), ("plot_png", 0), ("plot_svg", 0),
+        ("student", 0),
+        ("card", 0),
+        ("metrics", 0),
+        ("checkpoint", 1),
+        ("plot_png", 0),
+        ("plot_svg", 0),
     }
     for artifact in artifacts.values():
         data = store.path(artifact.key).read_bytes()
@@ -69,8 +75,14 @@ def test_second_delivery_of_a_job_does_not_train_again(production_stack):
 def test_missing_teacher_file_fails_with_teacher_error(embedded_stack):
     settings = embedded_stack.settings
     with session_scope(settings) as session:
-        model = UploadedModel(tenant_id=embedded_stack.tenant_id, arch="resnet8", num_classes=10, storage_key="",
-                              size_bytes=1, sha256="0" * 64)
+        model = UploadedModel(
+            tenant_id=embedded_stack.tenant_id,
+            arch="resnet8",
+            num_classes=10,
+            storage_key="",
+            size_bytes=1,
+            sha256="0" * 64,
+        )
         session.add(model)
         session.flush()
         model_id = model.id
@@ -100,6 +112,7 @@ def test_cancel_stops_a_running_job(production_stack):
 
 def test_worker_start_picks_up_jobs_left_queued(embedded_stack):
     """A job committed but never sent (the API died before enqueueing) runs when a worker starts."""
-    job = wait_for_status(embedded_stack.settings, embedded_stack.job_left_queued, TERMINAL,
-                          worker=embedded_stack.worker)
+    job = wait_for_status(
+        embedded_stack.settings, embedded_stack.job_left_queued, TERMINAL, worker=embedded_stack.worker
+    )
     assert job.status == "succeeded", (job.error_code, job.error_message)

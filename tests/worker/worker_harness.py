@@ -1,4 +1,5 @@
 """Helpers for the worker tests: the tiny job spec, polling a job, and a worker subprocess handle."""
+
 from __future__ import annotations
 
 import signal
@@ -33,8 +34,13 @@ TINY_SPEC: dict[str, Any] = {
 }
 
 
-def wait_for_status(settings: Settings, job_id: str, statuses: set[str], timeout: float = JOB_TIMEOUT_S,
-                    worker: "WorkerProcess | None" = None) -> Job:
+def wait_for_status(
+    settings: Settings,
+    job_id: str,
+    statuses: set[str],
+    timeout: float = JOB_TIMEOUT_S,
+    worker: WorkerProcess | None = None,
+) -> Job:
     """Poll the database until the job is in one of ``statuses``; fail with the worker log if not."""
     deadline = time.monotonic() + timeout
     while True:

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from domain.transitions import claim, finish, record_batch_progress, record_epoch, record_event
 from service.artifacts import get_artifact_store, job_checkpoint_key, job_student_key
 from service.db.models import Artifact
 from service.db.session import get_sessionmaker
-from domain.transitions import claim, finish, record_batch_progress, record_epoch, record_event
 from service.settings import Settings
 
 STUDENT_BYTES = b"distilled student weights (not a real safetensors file)"
@@ -46,9 +46,7 @@ def _store(
     session: Session, settings: Settings, job_id: str, kind: str, key: str, data: bytes, epoch: int = 0
 ) -> Artifact:
     stored = get_artifact_store(settings).put_bytes(key, data)
-    row = Artifact(
-        job_id=job_id, kind=kind, epoch=epoch, key=key, size_bytes=stored.size_bytes, sha256=stored.sha256
-    )
+    row = Artifact(job_id=job_id, kind=kind, epoch=epoch, key=key, size_bytes=stored.size_bytes, sha256=stored.sha256)
     session.add(row)
     session.commit()
     return row
@@ -84,7 +82,10 @@ def play_worker(
             succeed(settings, job_id, rows[-1] if rows else metrics_row(1, 1), student)
         elif outcome == "failed":
             assert finish(
-                session, job_id, "failed", error_code="non_finite",
+                session,
+                job_id,
+                "failed",
+                error_code="non_finite",
                 error_message="the loss became NaN at epoch 2; lower the learning rate",
             )
         else:

@@ -181,8 +181,14 @@ def test_no_page_shows_another_tenants_jobs(api: Api, alice: Browser, bob: Brows
         assert alice.get(path.format(**ids)).status_code == 200, path
     listing = bob.get("/ui")
     assert listing.status_code == 200 and job["id"] not in listing.text and other["id"] not in listing.text
-    for path in ("/ui/jobs/{id}", "/ui/jobs/{id}/live", "/ui/jobs/{id}/curves.svg", "/ui/jobs/{id}/student",
-                 "/ui/compare?ids={id},{id2}", "/ui/compare/curves.svg?ids={id},{id2}"):
+    for path in (
+        "/ui/jobs/{id}",
+        "/ui/jobs/{id}/live",
+        "/ui/jobs/{id}/curves.svg",
+        "/ui/jobs/{id}/student",
+        "/ui/compare?ids={id},{id2}",
+        "/ui/compare/curves.svg?ids={id},{id2}",
+    ):
         response = bob.get(path.format(**ids))
         assert response.status_code == 404, path
         assert secret not in response.text and "resnet8" not in response.text, path
@@ -192,8 +198,9 @@ def test_no_page_shows_another_tenants_jobs(api: Api, alice: Browser, bob: Brows
 
     form = bob.get("/ui/submit")
     assert job["id"] not in form.text  # alice's succeeded job is no teacher for bob
-    stolen = bob.post("/ui/submit", {"dataset": "digits", "student": "resnet8", "method": "kd",
-                                     "teacher": f"job:{job['id']}"})
+    stolen = bob.post(
+        "/ui/submit", {"dataset": "digits", "student": "resnet8", "method": "kd", "teacher": f"job:{job['id']}"}
+    )
     assert stolen.status_code == 422 and "no job with id" in stolen.text
     with api.session() as session:
         assert session.scalar(select(Job).where(Job.spec["method"].as_string() == "kd")) is None
@@ -254,7 +261,10 @@ def test_job_page_shows_result_curves_events_checkpoints_and_download(api: Api, 
         stored = {a.kind: a.key for a in store_curve_plots(session, store, job["id"])}
         session.commit()
     curves = alice.get(f"/ui/jobs/{job['id']}/curves.svg")
-    assert curves.headers["x-plot-source"] == "stored" and "default-src 'none'" in curves.headers["content-security-policy"]
+    assert (
+        curves.headers["x-plot-source"] == "stored"
+        and "default-src 'none'" in curves.headers["content-security-policy"]
+    )
     assert curves.content == store.path(stored["plot_svg"]).read_bytes()
 
     download = alice.get(f"/ui/jobs/{job['id']}/student")
@@ -263,7 +273,7 @@ def test_job_page_shows_result_curves_events_checkpoints_and_download(api: Api, 
     assert "attachment" in download.headers["content-disposition"]
 
     live = alice.get(f"/ui/jobs/{job['id']}/live")
-    assert live.text.lstrip().startswith("<section id=\"job-live\"") and 'data-terminal="true"' in live.text
+    assert live.text.lstrip().startswith('<section id="job-live"') and 'data-terminal="true"' in live.text
 
 
 def test_running_job_has_cancel_and_no_download(api: Api, alice: Browser) -> None:
@@ -339,8 +349,17 @@ def _add_dataset(api: Api, tenant_token: str, name: str) -> str:
         tenant = authenticate(session, tenant_token)
         assert tenant is not None
         row = Dataset(
-            tenant_id=tenant.id, name=name, classes=["a", "b"], num_classes=2, image_size=32, train_count=4,
-            val_count=2, class_counts={}, storage_key="datasets/x", size_bytes=1, sha256="0" * 64,
+            tenant_id=tenant.id,
+            name=name,
+            classes=["a", "b"],
+            num_classes=2,
+            image_size=32,
+            train_count=4,
+            val_count=2,
+            class_counts={},
+            storage_key="datasets/x",
+            size_bytes=1,
+            sha256="0" * 64,
         )
         session.add(row)
         session.commit()
@@ -354,8 +373,15 @@ def test_submit_form_offers_the_catalog_and_this_tenants_things(api: Api, alice:
     theirs = _add_dataset(api, api.other_token, "bobs-birds")
 
     html = alice.get("/ui/submit").text
-    for expected in ('value="digits"', 'value="cifar100"', f'value="{mine}"', 'value="resnet8"',
-                     'value="tv/resnet18"', 'value="sd-dkd"', f'value="job:{teacher["id"]}"'):
+    for expected in (
+        'value="digits"',
+        'value="cifar100"',
+        f'value="{mine}"',
+        'value="resnet8"',
+        'value="tv/resnet18"',
+        'value="sd-dkd"',
+        f'value="job:{teacher["id"]}"',
+    ):
         assert expected in html, expected
     assert theirs not in html and "bobs-birds" not in html
     defaults = json.loads(re.search(r'id="method-defaults">(.*?)</script>', html, re.S).group(1))
@@ -369,9 +395,16 @@ def _form(alice: Browser, **changes: str) -> dict[str, str]:
     """The submit form as first shown, with ``changes`` typed in."""
     values = form_values(alice.get("/ui/submit").text)
     values.pop(CSRF)
-    selects = {"dataset": "digits", "student": "resnet8", "method": "ce", "teacher": "", "metadata": "",
-               "hyperparameters.nkd_mode": "paper", "hyperparameters.precision": "fp32",
-               "hyperparameters.channels_last": "false"}
+    selects = {
+        "dataset": "digits",
+        "student": "resnet8",
+        "method": "ce",
+        "teacher": "",
+        "metadata": "",
+        "hyperparameters.nkd_mode": "paper",
+        "hyperparameters.precision": "fp32",
+        "hyperparameters.channels_last": "false",
+    }
     return values | selects | changes
 
 

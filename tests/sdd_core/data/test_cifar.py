@@ -5,6 +5,7 @@ tests that load the fake replace only those expected checksums (class attributes
 dataset classes) with the fake files' own md5s; the file checks, unpickling and transforms all run
 as they do on the real data. The corrupted-data test keeps the real checksums.
 """
+
 import hashlib
 import pickle
 from pathlib import Path

@@ -45,9 +45,10 @@ def test_small_images_train_at_native_size(tmp_path):
 def test_statistics_are_those_of_the_training_split_and_cached(tmp_path):
     root = _write_folder(tmp_path / "colours")
     info = build_datasets(_name(root), data_root=tmp_path)[2]
-    train_colours = torch.tensor(
-        [(r, g - 3 * i, b + 2 * i) for r, g, b in COLOURS.values() for i in range(6)], dtype=torch.float64
-    ) / 255  # (18, 3), every pixel of an image has its colour
+    train_colours = (
+        torch.tensor([(r, g - 3 * i, b + 2 * i) for r, g, b in COLOURS.values() for i in range(6)], dtype=torch.float64)
+        / 255
+    )  # (18, 3), every pixel of an image has its colour
     torch.testing.assert_close(torch.tensor(info.mean, dtype=torch.float64), train_colours.mean(0))
     expected_std = train_colours.std(0, unbiased=False)
     torch.testing.assert_close(torch.tensor(info.std, dtype=torch.float64), expected_std)

@@ -8,9 +8,7 @@ def test_list_datasets():
     assert list_datasets() == ["cifar10", "cifar100", "digits"]
 
 
-@pytest.mark.parametrize(
-    "name", ["digits", "cifar10", "cifar100", "imagefolder:/data/cub", "imagefolder:rel"]
-)
+@pytest.mark.parametrize("name", ["digits", "cifar10", "cifar100", "imagefolder:/data/cub", "imagefolder:rel"])
 def test_known_names(name):
     assert is_known_dataset(name)
 

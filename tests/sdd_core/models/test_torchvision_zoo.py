@@ -3,6 +3,7 @@
 Kept cheap: four small models run on the CPU at 64x64; everything else is built on the meta
 device, which allocates nothing.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -17,15 +18,31 @@ from sdd_core.models import create_model, list_models, require_sd_support, sd_su
 from sdd_core.models.pretrained_weights import expected_weights_path
 
 REQUIRED_SD_CAPABLE = [
-    "tv/resnet18", "tv/resnet34", "tv/resnet50", "tv/resnet101", "tv/resnet152",
-    "tv/resnext50_32x4d", "tv/wide_resnet50_2", "tv/mobilenet_v2",
-    "tv/shufflenet_v2_x0_5", "tv/shufflenet_v2_x1_0", "tv/shufflenet_v2_x1_5",
-    "tv/shufflenet_v2_x2_0", "tv/efficientnet_b0", "tv/efficientnet_b7",
-    "tv/efficientnet_v2_s", "tv/regnet_x_400mf", "tv/regnet_y_400mf",
+    "tv/resnet18",
+    "tv/resnet34",
+    "tv/resnet50",
+    "tv/resnet101",
+    "tv/resnet152",
+    "tv/resnext50_32x4d",
+    "tv/wide_resnet50_2",
+    "tv/mobilenet_v2",
+    "tv/shufflenet_v2_x0_5",
+    "tv/shufflenet_v2_x1_0",
+    "tv/shufflenet_v2_x1_5",
+    "tv/shufflenet_v2_x2_0",
+    "tv/efficientnet_b0",
+    "tv/efficientnet_b7",
+    "tv/efficientnet_v2_s",
+    "tv/regnet_x_400mf",
+    "tv/regnet_y_400mf",
 ]
 REQUIRED_SD_REFUSED = [
-    "tv/mobilenet_v3_small", "tv/mobilenet_v3_large", "tv/convnext_tiny", "tv/convnext_small",
-    "tv/vgg16", "tv/alexnet",
+    "tv/mobilenet_v3_small",
+    "tv/mobilenet_v3_large",
+    "tv/convnext_tiny",
+    "tv/convnext_small",
+    "tv/vgg16",
+    "tv/alexnet",
 ]
 
 
@@ -59,9 +76,7 @@ def test_sd_refusals_give_a_reason(name: str) -> None:
         require_sd_support(name)
 
 
-@pytest.mark.parametrize(
-    "name", ["tv/resnet18", "tv/efficientnet_b0", "tv/mobilenet_v2", "tv/shufflenet_v2_x0_5"]
-)
+@pytest.mark.parametrize("name", ["tv/resnet18", "tv/efficientnet_b0", "tv/mobilenet_v2", "tv/shufflenet_v2_x0_5"])
 def test_adapter_keeps_torchvision_forward_and_exposes_the_pooled_head(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name, 7).eval()

@@ -1,4 +1,5 @@
 """The CIFAR zoo: names, the pooled-linear contract, feature-map sizes and parameter counts."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,20 +17,48 @@ from sdd_core.models import (
 
 # Final feature-map side on a 32x32 input (SDD paper, CRD benchmark).
 CIFAR_FEATURE_SIDE = {
-    "resnet8": 8, "resnet14": 8, "resnet20": 8, "resnet32": 8, "resnet44": 8, "resnet56": 8,
-    "resnet110": 8, "resnet8x4": 8, "resnet32x4": 8,
-    "wrn_16_1": 8, "wrn_16_2": 8, "wrn_40_1": 8, "wrn_40_2": 8,
-    "vgg8": 4, "vgg11": 4, "vgg13": 4, "vgg16": 4, "vgg19": 4,
-    "resnet50": 4, "shufflenetv1": 4, "shufflenetv2": 4, "mobilenetv2": 2,
+    "resnet8": 8,
+    "resnet14": 8,
+    "resnet20": 8,
+    "resnet32": 8,
+    "resnet44": 8,
+    "resnet56": 8,
+    "resnet110": 8,
+    "resnet8x4": 8,
+    "resnet32x4": 8,
+    "wrn_16_1": 8,
+    "wrn_16_2": 8,
+    "wrn_40_1": 8,
+    "wrn_40_2": 8,
+    "vgg8": 4,
+    "vgg11": 4,
+    "vgg13": 4,
+    "vgg16": 4,
+    "vgg19": 4,
+    "resnet50": 4,
+    "shufflenetv1": 4,
+    "shufflenetv2": 4,
+    "mobilenetv2": 2,
 }
 CIFAR_MODELS = sorted(CIFAR_FEATURE_SIDE)
 
 # Parameters in millions with 100 classes, as reported for the CRD / SDD zoo.
 REPORTED_PARAMS_M = {
-    "resnet8x4": 1.23, "resnet32x4": 7.43, "resnet20": 0.28, "resnet32": 0.47,
-    "resnet56": 0.86, "resnet110": 1.74, "wrn_16_2": 0.70, "wrn_40_1": 0.57, "wrn_40_2": 2.25,
-    "vgg8": 3.96, "vgg13": 9.46, "shufflenetv1": 0.95, "shufflenetv2": 1.36,
-    "mobilenetv2": 0.81, "resnet50": 23.71,
+    "resnet8x4": 1.23,
+    "resnet32x4": 7.43,
+    "resnet20": 0.28,
+    "resnet32": 0.47,
+    "resnet56": 0.86,
+    "resnet110": 1.74,
+    "wrn_16_2": 0.70,
+    "wrn_40_1": 0.57,
+    "wrn_40_2": 2.25,
+    "vgg8": 3.96,
+    "vgg13": 9.46,
+    "shufflenetv1": 0.95,
+    "shufflenetv2": 1.36,
+    "mobilenetv2": 0.81,
+    "resnet50": 23.71,
 }
 
 
@@ -120,4 +149,3 @@ def test_unknown_options_are_named() -> None:
         create_model("resnet8", 10, pretrained=True, width=2)
     message = str(caught.value)
     assert "pretrained" in message and "width" in message and "none" in message
-

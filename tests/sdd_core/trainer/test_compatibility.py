@@ -9,8 +9,15 @@ from sdd_core.trainer.compatibility import check_architectures, feature_map_size
 
 
 def _check(**overrides):
-    args = dict(method="sd-kd", scales=[1, 2, 4], student="resnet8x4", teacher_arch="resnet32x4",
-                num_classes=10, teacher_num_classes=10, image_size=32)
+    args = dict(
+        method="sd-kd",
+        scales=[1, 2, 4],
+        student="resnet8x4",
+        teacher_arch="resnet32x4",
+        num_classes=10,
+        teacher_num_classes=10,
+        image_size=32,
+    )
     args.update(overrides)
     check_architectures(**args)
 
@@ -60,25 +67,36 @@ def _teacher_file(path, classes):
 
 
 def test_check_compatibility_passes_a_trainable_spec_and_describes_its_dataset(data_root, tmp_path):
-    spec = JobSpec(dataset="digits", student="resnet8", method="sd-kd",
-                   teacher=_teacher_file(tmp_path / "t.safetensors", 10))
+    spec = JobSpec(
+        dataset="digits", student="resnet8", method="sd-kd", teacher=_teacher_file(tmp_path / "t.safetensors", 10)
+    )
     info = check_compatibility(spec, TrainOptions(data_root=data_root))
     assert info.num_classes == 10
 
 
 def test_check_compatibility_refuses_what_train_would_fail_on(data_root, tmp_path):
     options = TrainOptions(data_root=data_root)
-    spec = JobSpec(dataset="digits", student="mobilenetv2", method="sd-kd", scales=[1, 2, 4],
-                   teacher=_teacher_file(tmp_path / "t10.safetensors", 10))
+    spec = JobSpec(
+        dataset="digits",
+        student="mobilenetv2",
+        method="sd-kd",
+        scales=[1, 2, 4],
+        teacher=_teacher_file(tmp_path / "t10.safetensors", 10),
+    )
     with pytest.raises(SpecError) as info:
         check_compatibility(spec, options)
     assert info.value.field == "scales"
-    spec = JobSpec(dataset="digits", student="resnet8", method="kd",
-                   teacher=_teacher_file(tmp_path / "t7.safetensors", 7))
+    spec = JobSpec(
+        dataset="digits", student="resnet8", method="kd", teacher=_teacher_file(tmp_path / "t7.safetensors", 7)
+    )
     with pytest.raises(SpecError) as info:
         check_compatibility(spec, options)
     assert info.value.field == "teacher"
-    spec = JobSpec(dataset="digits", student="resnet8", method="kd",
-                   teacher={"arch": "resnet8", "checkpoint": str(tmp_path / "absent.safetensors")})
+    spec = JobSpec(
+        dataset="digits",
+        student="resnet8",
+        method="kd",
+        teacher={"arch": "resnet8", "checkpoint": str(tmp_path / "absent.safetensors")},
+    )
     with pytest.raises(TeacherError, match="does not exist"):
         check_compatibility(spec, options)

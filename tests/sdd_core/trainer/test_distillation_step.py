@@ -7,8 +7,15 @@ from sdd_core.trainer.teacher import FrozenTeacher
 
 
 def _config(method: str) -> LossConfig:
-    return LossConfig.from_spec(JobSpec(dataset="digits", student="tv/mobilenet_v2", method=method, scales=[1, 2],
-                                        teacher={"arch": "resnet8", "checkpoint": "unused.safetensors"}))
+    return LossConfig.from_spec(
+        JobSpec(
+            dataset="digits",
+            student="tv/mobilenet_v2",
+            method=method,
+            scales=[1, 2],
+            teacher={"arch": "resnet8", "checkpoint": "unused.safetensors"},
+        )
+    )
 
 
 def test_a_student_with_head_dropout_trains_with_it_under_sd_kd_as_under_kd():
@@ -20,7 +27,7 @@ def test_a_student_with_head_dropout_trains_with_it_under_sd_kd_as_under_kd():
         config = _config(method)
         targets = teacher_targets(teacher, images, config)
         torch.manual_seed(1)  # the same dropout mask for both, if both apply it
-        outs[method] = student_loss(student, images, labels, targets, config, 1)
+        outs[method] = student_loss(student, images, labels, targets, config=config, epoch=1)
     torch.testing.assert_close(outs["sd-kd"]["logits"], outs["kd"]["logits"])
     torch.testing.assert_close(outs["sd-kd"]["ce"], outs["kd"]["ce"])
     with torch.no_grad():

@@ -23,8 +23,12 @@ def test_sd_kd_defaults_come_from_the_paper():
 
 
 def test_dkd_defaults_and_per_pair_overrides():
-    spec = JobSpec(dataset="digits", student="resnet20", method="sd-dkd",
-                   teacher={"arch": "resnet56", "checkpoint": "x.safetensors"})
+    spec = JobSpec(
+        dataset="digits",
+        student="resnet20",
+        method="sd-dkd",
+        teacher={"arch": "resnet56", "checkpoint": "x.safetensors"},
+    )
     assert spec.hyperparameters.dkd_beta == 2.0
     assert spec.hyperparameters.warmup_epochs == 20
     assert method_defaults("dkd", "resnet8x4", "resnet32x4")["dkd_beta"] == 8.0
@@ -36,8 +40,13 @@ def test_low_lr_for_shufflenet_and_mobilenet_students():
 
 
 def test_given_values_win_over_defaults():
-    spec = JobSpec(dataset="digits", student="resnet8", method="sd-nkd", teacher=TEACHER,
-                   hyperparameters={"epochs": 3, "nkd_mode": "code"})
+    spec = JobSpec(
+        dataset="digits",
+        student="resnet8",
+        method="sd-nkd",
+        teacher=TEACHER,
+        hyperparameters={"epochs": 3, "nkd_mode": "code"},
+    )
     assert spec.hyperparameters.epochs == 3 and spec.hyperparameters.nkd_mode == "code"
     assert spec.hyperparameters.nkd_gamma == 8.0
 
@@ -54,12 +63,14 @@ def test_unknown_method_lists_the_allowed_values():
 
 def test_unknown_keys_are_refused_at_every_level():
     assert "colour" in _errors(dataset="digits", student="resnet8", method="ce", colour="red")
-    assert "learning_rate" in _errors(dataset="digits", student="resnet8", method="ce",
-                                      hyperparameters={"learning_rate": 0.1})
+    assert "learning_rate" in _errors(
+        dataset="digits", student="resnet8", method="ce", hyperparameters={"learning_rate": 0.1}
+    )
 
 
-@pytest.mark.parametrize("scales, needle", [([], "at least one"), ([0, 1], ">= 1"), ([1, 2, 2], "repeat"),
-                                            ([2, 4], "first scale must be 1")])
+@pytest.mark.parametrize(
+    "scales, needle", [([], "at least one"), ([0, 1], ">= 1"), ([1, 2, 2], "repeat"), ([2, 4], "first scale must be 1")]
+)
 def test_bad_scales(scales, needle):
     assert needle in _errors(dataset="digits", student="resnet8", method="sd-kd", teacher=TEACHER, scales=scales)
 
@@ -69,9 +80,16 @@ def test_sd_method_needs_a_teacher_and_ce_refuses_one():
     assert "trains without a teacher" in _errors(dataset="digits", student="resnet8", method="ce", teacher=TEACHER)
 
 
-@pytest.mark.parametrize("hyper, field", [({"epochs": 0}, "epochs"), ({"lr": -1}, "lr"),
-                                          ({"lr_decay_epochs": [5, 3]}, "lr_decay_epochs"),
-                                          ({"nkd_mode": "both"}, "nkd_mode"), ({"device": "tpu"}, "device")])
+@pytest.mark.parametrize(
+    "hyper, field",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1}, "lr"),
+        ({"lr_decay_epochs": [5, 3]}, "lr_decay_epochs"),
+        ({"nkd_mode": "both"}, "nkd_mode"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
 def test_bad_hyperparameters_name_the_field(hyper, field):
     assert field in _errors(dataset="digits", student="resnet8", method="ce", hyperparameters=hyper)
 

@@ -28,12 +28,16 @@ def test_frozen_teacher_stays_in_eval_mode_without_gradients(tmp_path):
 
 @pytest.mark.parametrize("method", ["kd", "sd-kd", "sd-dkd", "sd-nkd"])
 def test_a_step_gives_the_teacher_no_gradient_and_the_student_one(method):
-    spec = JobSpec(dataset="digits", student="resnet8", method=method,
-                   teacher={"arch": "resnet8", "checkpoint": "unused.safetensors"})
+    spec = JobSpec(
+        dataset="digits",
+        student="resnet8",
+        method=method,
+        teacher={"arch": "resnet8", "checkpoint": "unused.safetensors"},
+    )
     config = LossConfig.from_spec(spec)
     teacher, student = FrozenTeacher(create_model("resnet8", 10)), create_model("resnet8", 10)
     images, labels = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
-    out = student_loss(student, images, labels, teacher_targets(teacher, images, config), config, epoch=1)
+    out = student_loss(student, images, labels, teacher_targets(teacher, images, config), config=config, epoch=1)
     out["loss"].backward()
     assert set(out) >= {"loss", "ce", "kd"}
     assert all(p.grad is None for p in teacher.parameters())

@@ -1,4 +1,5 @@
 """Real (short) trainings on the digits set: accuracy, resume equivalence, stopping, failure."""
+
 import json
 
 import pytest
@@ -18,12 +19,18 @@ def test_teacher_beats_chance_by_far(digits_teacher):
 
 @pytest.mark.slow
 def test_sd_kd_student_learns_and_writes_every_artifact(digits_teacher, data_root, tmp_path):
-    spec = JobSpec(dataset="digits", student="resnet8", method="sd-kd", seed=1,
-                   teacher={"arch": digits_teacher["arch"], "checkpoint": digits_teacher["checkpoint"]},
-                   hyperparameters={"epochs": 3, "lr": 0.1, "lr_decay_epochs": [2]})
+    spec = JobSpec(
+        dataset="digits",
+        student="resnet8",
+        method="sd-kd",
+        seed=1,
+        teacher={"arch": digits_teacher["arch"], "checkpoint": digits_teacher["checkpoint"]},
+        hyperparameters={"epochs": 3, "lr": 0.1, "lr_decay_epochs": [2]},
+    )
     seen = []
-    result = train(spec, tmp_path, options=TrainOptions(data_root=data_root),
-                   callbacks=TrainCallbacks(on_epoch_end=seen.append))
+    result = train(
+        spec, tmp_path, options=TrainOptions(data_root=data_root), callbacks=TrainCallbacks(on_epoch_end=seen.append)
+    )
     assert result.status == "completed" and result.final["val_top1"] > 40.0
     assert [m["epoch"] for m in seen] == [1, 2, 3]
     assert all(0.0 <= m["complementary_share"] <= 1.0 and m["train_kd"] > 0 for m in seen)
@@ -37,9 +44,14 @@ def test_sd_kd_student_learns_and_writes_every_artifact(digits_teacher, data_roo
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(digits_teacher, data_root, tmp_path):
-    spec = JobSpec(dataset="digits", student="resnet8", method="sd-kd", seed=3,
-                   teacher={"arch": digits_teacher["arch"], "checkpoint": digits_teacher["checkpoint"]},
-                   hyperparameters={"epochs": 3, "batch_size": 128, "lr_decay_epochs": [2]})
+    spec = JobSpec(
+        dataset="digits",
+        student="resnet8",
+        method="sd-kd",
+        seed=3,
+        teacher={"arch": digits_teacher["arch"], "checkpoint": digits_teacher["checkpoint"]},
+        hyperparameters={"epochs": 3, "batch_size": 128, "lr_decay_epochs": [2]},
+    )
     options = TrainOptions(data_root=data_root)
     full = train(spec, tmp_path / "full", options=options)
 
@@ -54,8 +66,12 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(digits_teacher, d
             return self.epochs == 2
 
     stopper = StopAfterTwoEpochs()
-    part = train(spec, tmp_path / "part", options=options,
-                 callbacks=TrainCallbacks(on_epoch_end=stopper.on_epoch_end, should_stop=stopper.should_stop))
+    part = train(
+        spec,
+        tmp_path / "part",
+        options=options,
+        callbacks=TrainCallbacks(on_epoch_end=stopper.on_epoch_end, should_stop=stopper.should_stop),
+    )
     assert part.status == "stopped" and part.epochs_completed == 2
     assert load_checkpoint(part.checkpoint_path)["epoch"] == 2
     resumed = train(spec, tmp_path / "part", options=options, resume_from=part.checkpoint_path)
@@ -91,9 +107,14 @@ def _same_weights(a_path, b_path):
 
 
 def test_a_stop_inside_an_epoch_resumes_at_the_next_batch_with_the_same_weights(digits_teacher, data_root, tmp_path):
-    spec = JobSpec(dataset="digits", student="resnet8", method="sd-kd", seed=5,
-                   teacher={"arch": digits_teacher["arch"], "checkpoint": digits_teacher["checkpoint"]},
-                   hyperparameters={"epochs": 2, "batch_size": 128, "lr_decay_epochs": [2]})
+    spec = JobSpec(
+        dataset="digits",
+        student="resnet8",
+        method="sd-kd",
+        seed=5,
+        teacher={"arch": digits_teacher["arch"], "checkpoint": digits_teacher["checkpoint"]},
+        hyperparameters={"epochs": 2, "batch_size": 128, "lr_decay_epochs": [2]},
+    )
     options = TrainOptions(data_root=data_root)
     full = train(spec, tmp_path / "full", options=options)
 
@@ -104,6 +125,7 @@ def test_a_stop_inside_an_epoch_resumes_at_the_next_batch_with_the_same_weights(
         def on_batch_end(epoch, batch, batches, parts):
             seen_batches.append((epoch, batch, batches))
             stopper.on_batch_end(epoch, batch, batches, parts)
+
         return TrainCallbacks(on_batch_end=on_batch_end, should_stop=stopper.should_stop)
 
     part = train(spec, tmp_path / "part", options=options, callbacks=callbacks())
@@ -144,7 +166,11 @@ def test_resume_under_another_spec_is_refused(data_root, tmp_path):
 
 
 def test_non_finite_training_fails_with_a_clear_error(data_root, tmp_path):
-    spec = JobSpec(dataset="digits", student="resnet8", method="ce",
-                   hyperparameters={"epochs": 1, "lr": 1e12, "momentum": 0.0, "weight_decay": 0.0})
+    spec = JobSpec(
+        dataset="digits",
+        student="resnet8",
+        method="ce",
+        hyperparameters={"epochs": 1, "lr": 1e12, "momentum": 0.0, "weight_decay": 0.0},
+    )
     with pytest.raises(NonFiniteTrainingError, match="non-finite"):
         train(spec, tmp_path, options=TrainOptions(data_root=data_root))

@@ -1,4 +1,5 @@
 """The loop's state through checkpoints: plain dicts on disk, dataclasses in memory, old formats read."""
+
 import json
 import shutil
 from dataclasses import asdict
@@ -12,8 +13,23 @@ from sdd_core.trainer.checkpoint import save_checkpoint
 from sdd_core.trainer.runtime import rng_state
 from sdd_core.trainer.training_state import BestEpoch, EpochSums, PartialEpoch
 
-METRIC_KEYS = ["epoch", "epochs", "lr", "train_loss", "train_ce", "train_kd", "train_top1", "val_loss", "val_top1",
-               "val_top5", "images_per_s", "complementary_share", "nonfinite_steps", "seconds", "best_val_top1"]
+METRIC_KEYS = [
+    "epoch",
+    "epochs",
+    "lr",
+    "train_loss",
+    "train_ce",
+    "train_kd",
+    "train_top1",
+    "val_loss",
+    "val_top1",
+    "val_top5",
+    "images_per_s",
+    "complementary_share",
+    "nonfinite_steps",
+    "seconds",
+    "best_val_top1",
+]
 
 
 def test_a_partial_epoch_round_trips_through_a_weights_only_checkpoint(tmp_path):
@@ -22,8 +38,17 @@ def test_a_partial_epoch_round_trips_through_a_weights_only_checkpoint(tmp_path)
     save_checkpoint(tmp_path / "c.pt", {"epoch": 2, "best": asdict(best), "partial": asdict(partial)})
     state = load_checkpoint(tmp_path / "c.pt")
     assert set(state["partial"]) == {"epoch", "batch", "sums", "rng"}
-    assert set(state["partial"]["sums"]) == {"loss", "ce", "kd", "correct", "images", "steps", "nonfinite",
-                                             "complementary", "seconds"}
+    assert set(state["partial"]["sums"]) == {
+        "loss",
+        "ce",
+        "kd",
+        "correct",
+        "images",
+        "steps",
+        "nonfinite",
+        "complementary",
+        "seconds",
+    }
     again = PartialEpoch.from_state(state["partial"])
     assert (again.epoch, again.batch, again.sums) == (3, 7, partial.sums)
     assert torch.equal(again.rng["torch"], partial.rng["torch"])
@@ -31,16 +56,31 @@ def test_a_partial_epoch_round_trips_through_a_weights_only_checkpoint(tmp_path)
 
 
 def test_state_written_by_earlier_versions_is_read():
-    sums = {"loss": 7.5, "ce": 7.5, "kd": 0.0, "complementary": 0.0, "correct": 237.0, "images": 512.0,
-            "steps": 4.0, "nonfinite": 0.0, "seconds": 0.05}
+    sums = {
+        "loss": 7.5,
+        "ce": 7.5,
+        "kd": 0.0,
+        "complementary": 0.0,
+        "correct": 237.0,
+        "images": 512.0,
+        "steps": 4.0,
+        "nonfinite": 0.0,
+        "seconds": 0.05,
+    }
     assert EpochSums.from_state(sums) == EpochSums(loss=7.5, ce=7.5, correct=237, images=512, steps=4, seconds=0.05)
     assert EpochSums.from_state({}) == EpochSums()
     assert BestEpoch.from_state({"val_top1": 0.0}) == BestEpoch()  # before the first epoch
 
 
 def test_a_format_1_checkpoint_resumes_to_the_weights_of_an_uninterrupted_run(data_root, tmp_path):
-    spec = JobSpec(dataset="digits", student="resnet8", method="ce", seed=2, image_size=8,
-                   hyperparameters={"epochs": 2, "batch_size": 256, "lr_decay_epochs": [2]})
+    spec = JobSpec(
+        dataset="digits",
+        student="resnet8",
+        method="ce",
+        seed=2,
+        image_size=8,
+        hyperparameters={"epochs": 2, "batch_size": 256, "lr_decay_epochs": [2]},
+    )
     options = TrainOptions(data_root=data_root)
     old = tmp_path / "epoch1.pt"
 

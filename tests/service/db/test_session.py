@@ -1,4 +1,5 @@
 """Engines and sessions: SQLite pragmas, per-URL caching, commit/rollback, readiness check."""
+
 from __future__ import annotations
 
 import pytest
