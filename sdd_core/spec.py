@@ -62,7 +62,11 @@ class DistillationSettings(BaseModel):
         default_factory=lambda: [1, 2, 4],
         description="SDD pooling scales: each s splits the final feature map into an s x s grid.",
     )
-    beta: float = Field(default=2.0, gt=0, description="Weight of complementary regions in SDD (paper: 2).")
+    beta: float = Field(
+        default=2.0,
+        ge=0,
+        description="Weight of complementary regions in SDD (paper: 2; 0 keeps the consistent regions only).",
+    )
     seed: int = Field(default=0, ge=0, description="Seed of every random number generator.")
     image_size: int | None = Field(
         default=None, ge=8, description="Train/eval image size; default follows the dataset."

@@ -12,7 +12,9 @@ with ``c[b,n] = (argmax_k t[b,k,n] == y[b])``. The sum is normalised by B * N, a
 does. With N = 1 this is the base loss averaged over the batch; with beta = 1 it is the plain mean
 of the per-region losses.
 
-Paper vs authors' code: the authors hard-code beta = 2; here it is a parameter (default 2.0).
+Paper vs authors' code: the authors hard-code beta = 2; here it is a parameter (default 2.0), and
+beta = 0 is allowed: the complementary regions then drop out and only the consistent ones teach
+(an ablation the paper did not run).
 """
 
 from __future__ import annotations

@@ -158,3 +158,14 @@ def test_every_loss_takes_tensors_by_position_then_the_temperature_first_by_keyw
     numbers = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
     assert tensors in (["student_logits", "teacher_logits"], ["student_logits", "teacher_logits", "labels"])
     assert numbers[0] == "temperature" and len(tensors) + len(numbers) == len(parameters)
+
+
+def test_beta_zero_keeps_the_consistent_regions_only():
+    """beta = 0: complementary regions weigh nothing; the sum over consistent regions is / (B * N)."""
+    torch.manual_seed(3)
+    s, t = torch.randn(4, 5, 3), torch.randn(4, 5, 3)
+    y = torch.randint(0, 5, (4,))
+    consistent = ~complementary_mask(t, y)  # (B, N)
+    per_row = kd_rows(s.permute(0, 2, 1).reshape(-1, 5), t.permute(0, 2, 1).reshape(-1, 5), temperature=4.0)
+    expected = (per_row.reshape(4, 3) * consistent).sum() / (4 * 3)
+    torch.testing.assert_close(scale_decoupled_loss(s, t, y, base="kd", beta=0.0, temperature=4.0), expected)
