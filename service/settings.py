@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     max_batch_size: int = 4096
     max_image_size: int = 512
     max_scale: int = 16
+    max_sweep_size: int = Field(default=64, ge=1)  # member jobs of one sweep (the grid's product)
     keep_checkpoints: int = 3
 
     # Recovery (see worker.reaper): a running job's lease is renewed every lease/3 seconds; a job

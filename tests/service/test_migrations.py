@@ -148,3 +148,40 @@ def test_counting_a_tenants_jobs_in_flight_uses_the_tenant_status_index(tmp_path
     finally:
         engine.dispose()
     assert any("ix_jobs_tenant_status" in str(row) for row in plan), plan
+
+
+def test_sweeps_come_and_go_keeping_their_member_jobs(database_url: str) -> None:
+    assert migrate.upgrade(database_url, "0004_jobs_tenant_status_index") == "0004_jobs_tenant_status_index"
+    now = datetime.now(UTC)
+    _run(database_url, sa.insert(_TENANTS).values(id="tnt_1", name="acme", created_at=now))
+    job = dict(status="queued", spec={"dataset": "digits"}, epoch=0, epochs=5, cancel_requested=False, attempts=0)
+    _run(database_url, sa.insert(_JOBS).values(id="job_1", tenant_id="tnt_1", created_at=now, updated_at=now, **job))
+
+    assert migrate.upgrade(database_url, "0005_sweeps") == "0005_sweeps"
+    assert "sweeps" in _tables(database_url) and {"sweep_id", "group_key"} <= _job_columns(database_url)
+    sweeps = sa.table(
+        "sweeps",
+        sa.column("id"),
+        sa.column("tenant_id"),
+        sa.column("request", sa.JSON()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    jobs = sa.table("jobs", sa.column("id"), sa.column("sweep_id"), sa.column("group_key"))
+    assert _run(database_url, sa.select(jobs)) == [("job_1", None, None)]  # a job submitted alone
+    request = {"base": {"dataset": "digits"}, "grid": {"seed": [0, 1]}}
+    _run(
+        database_url,
+        sa.insert(sweeps).values(id="swp_1", tenant_id="tnt_1", request=request, created_at=now, updated_at=now),
+    )
+    _run(database_url, sa.insert(_JOBS).values(id="job_2", tenant_id="tnt_1", created_at=now, updated_at=now, **job))
+    _run(
+        database_url, sa.update(jobs).where(jobs.c.id == "job_2").values(sweep_id="swp_1", group_key="0123456789abcdef")
+    )
+    with pytest.raises(sa.exc.IntegrityError):  # the member points at a sweep that exists
+        _run(database_url, sa.update(jobs).where(jobs.c.id == "job_1").values(sweep_id="swp_nope"))
+
+    assert migrate.downgrade(database_url, "0004_jobs_tenant_status_index") == "0004_jobs_tenant_status_index"
+    assert "sweeps" not in _tables(database_url)
+    assert not {"sweep_id", "group_key"} & _job_columns(database_url)
+    assert sorted(_run(database_url, sa.select(_JOBS.c.id))) == [("job_1",), ("job_2",)]  # the members stay, as jobs
