@@ -8,13 +8,15 @@ passes ``max_upload_bytes``. Text fields are small and must be among the ones a 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
+import anyio
 from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -23,10 +25,22 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ApiError
 from domain.uploads import UploadedFile
 
+T = TypeVar("T")
+
 FILE_FIELD = "file"
 FIELD_MAX_BYTES = 4096
 FRAMING_SLACK_BYTES = 1 << 20  # multipart boundaries, part headers and the small text fields
 WRITE_BATCH_BYTES = 1 << 20  # request chunks are gathered to this size before a (threaded) write
+
+
+async def run_ingestion(request: Request, ingest: Callable[..., T], *args: Any) -> T:
+    """Run a blocking ingestion (extract, decode, check) in a worker thread, at most
+    ``settings.ingest_concurrency`` at once per process; the others wait here, in the event loop,
+    so that uploads never take the threads that answer job polls and other sync routes."""
+    state = request.app.state
+    if getattr(state, "ingest_limiter", None) is None:  # created in the loop: anyio needs one
+        state.ingest_limiter = anyio.CapacityLimiter(state.settings.ingest_concurrency)
+    return await anyio.to_thread.run_sync(functools.partial(ingest, *args), limiter=state.ingest_limiter)
 
 
 def too_large(max_bytes: int) -> ApiError:

@@ -1,10 +1,15 @@
-"""Safe extraction of uploaded .zip and .tar(.gz) archives.
+"""Safe extraction of uploaded .zip and .tar(.gz, .bz2, .xz) archives, in one bounded pass.
 
-Every member is checked BEFORE anything is written: no absolute paths, no ``..``, no symlinks,
-hard links, devices or FIFOs, at most ``max_members`` members, at most ``max_total_bytes``
-uncompressed and a bounded compression ratio (zip bombs). Extraction then writes regular files
-only, below a fresh temp folder, never applying the archive's permission bits, and counts the
-bytes it really writes. Every refusal is an ``InvalidRequest`` on ``file`` naming the member.
+Each member is checked before any of its bytes are written: no absolute paths, no ``..``, no
+symlinks, hard links, devices or FIFOs, no name twice, at most ``max_members`` members and at
+most ``max_total_bytes`` declared. A tar archive is read as a stream (``r|*``): its members are
+checked one by one as their headers arrive, so a compressed bomb is refused at its first
+oversized header instead of after decompressing gigabytes to list it. While data is copied, the
+bytes really written are counted against ``max_total_bytes``, the ratio of bytes written to
+archive bytes read is bounded (``MAX_COMPRESSION_RATIO``), and the pass must finish within
+``time_limit_s``. Members that are not images (``sdd_core.data`` decides) are skipped, not
+written. Extraction writes regular files only, below a fresh temp folder, never applying the
+archive's permission bits. Every refusal is an ``InvalidRequest`` on ``file`` naming the member.
 """
 
 from __future__ import annotations
@@ -14,30 +19,22 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 from domain.errors import InvalidRequest
+from sdd_core.data.image_decoding import is_image_file
 
 MAX_MEMBERS = 200_000
 MAX_COMPRESSION_RATIO = 100
 RATIO_CHECK_FROM_BYTES = 10 << 20  # small archives (a few headers) may legitimately look "compressed"
+EXTRACT_TIME_LIMIT_S = 120.0
 COPY_CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-@dataclass(frozen=True)
-class Member:
-    """One entry to extract: its checked relative path, whether it is a folder, its size."""
-
-    path: PurePosixPath
-    is_dir: bool
-    size: int
-    handle: object  # the ZipInfo / TarInfo to read it back
 
 
 def refuse(message: str) -> InvalidRequest:
@@ -56,108 +53,155 @@ def safe_relative_path(name: str) -> PurePosixPath | None:
     return PurePosixPath(*parts) if parts else None
 
 
-def _zip_members(archive: zipfile.ZipFile) -> Iterator[Member]:
-    for info in archive.infolist():
-        mode = info.external_attr >> 16
-        kind = stat.S_IFMT(mode)
-        if stat.S_ISLNK(mode):
-            raise refuse(f"member {info.filename!r} is a symbolic link; links are not allowed")
-        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-            raise refuse(f"member {info.filename!r} is not a regular file or folder")
-        path = safe_relative_path(info.filename)
-        if path is not None:
-            yield Member(path, info.is_dir(), info.file_size, info)
+class _CountingReader:
+    """The uploaded file, read through: counts the archive bytes consumed (for the ratio check)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.consumed = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.consumed += len(data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:  # seek/tell for zipfile, which reads its directory first
+        return getattr(self.handle, name)
 
 
-def _tar_members(archive: tarfile.TarFile) -> Iterator[Member]:
-    for info in archive.getmembers():
-        if info.issym() or info.islnk():
-            raise refuse(f"member {info.name!r} is a link to {info.linkname!r}; links are not allowed")
-        if not (info.isreg() or info.isdir()):
-            raise refuse(f"member {info.name!r} is a device, FIFO or other special file; not allowed")
-        path = safe_relative_path(info.name)
-        if path is not None:
-            yield Member(path, info.isdir(), info.size if info.isreg() else 0, info)
+@dataclass
+class _Budget:
+    """What one upload may cost: members, declared and written bytes, expansion ratio, time."""
 
+    max_total_bytes: int
+    max_members: int
+    deadline: float
+    reader: _CountingReader
+    members: int = 0
+    declared: int = 0
+    written: int = 0
+    seen: set[PurePosixPath] = field(default_factory=set)
 
-@contextmanager
-def _opened(archive_path: Path) -> Iterator[tuple[zipfile.ZipFile | tarfile.TarFile, list[Member]]]:
-    """The open archive and its checked member list; 422 if it is neither zip nor tar."""
-    if zipfile.is_zipfile(archive_path):
-        try:
-            with zipfile.ZipFile(archive_path) as archive:
-                yield archive, list(_zip_members(archive))
-            return
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise refuse(f"unreadable zip archive: {exc}") from exc
-    try:
-        tar = tarfile.open(archive_path, mode="r:*")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise refuse("not a .zip, .tar.gz or .tgz archive") from exc
-    try:
-        with tar:
-            yield tar, list(_tar_members(tar))
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise refuse(f"unreadable tar archive: {exc}") from exc
+    def admit(self, name: str, size: int, *, is_dir: bool) -> PurePosixPath | None:
+        """Count one member (its checked path, or None for the root); refuse it past a limit."""
+        self.members += 1
+        if self.members > self.max_members:
+            raise refuse(
+                f"the archive has more than {self.max_members} members; at most {self.max_members} are allowed"
+            )
+        self.declared += size
+        if self.declared > self.max_total_bytes:
+            raise refuse(
+                f"member {name!r} takes the archive to {self.declared} bytes; at most {self.max_total_bytes} are allowed"
+            )
+        path = safe_relative_path(name)
+        if path is not None and not is_dir:
+            if path in self.seen:
+                raise refuse(f"member {path} appears twice")
+            self.seen.add(path)
+        self.check_time()
+        return path
 
+    def wrote(self, count: int) -> None:
+        self.written += count
+        if self.written > self.max_total_bytes:
+            raise refuse(f"the archive expands past {self.max_total_bytes} bytes")
+        ratio = self.written // max(self.reader.consumed, 1)
+        if self.written > RATIO_CHECK_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO:
+            raise refuse(f"the archive expands {ratio}-fold; at most {MAX_COMPRESSION_RATIO}-fold is allowed")
+        self.check_time()
 
-def check_members(members: list[Member], archive_bytes: int, max_total_bytes: int, max_members: int) -> None:
-    """Refuse too many members, too many bytes, a suspicious compression ratio, or duplicates."""
-    if len(members) > max_members:
-        raise refuse(f"the archive has {len(members)} members; at most {max_members} are allowed")
-    total = sum(m.size for m in members)
-    if total > max_total_bytes:
-        raise refuse(f"the archive expands to {total} bytes; at most {max_total_bytes} are allowed")
-    ratio = total // max(archive_bytes, 1)
-    if total > RATIO_CHECK_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO:
-        raise refuse(f"the archive expands {ratio}-fold; at most {MAX_COMPRESSION_RATIO}-fold is allowed")
-    seen: set[PurePosixPath] = set()
-    for member in members:
-        if member.path in seen and not member.is_dir:
-            raise refuse(f"member {member.path} appears twice")
-        seen.add(member.path)
-
-
-def _read(archive: zipfile.ZipFile | tarfile.TarFile, member: Member) -> IO[bytes]:
-    if isinstance(archive, zipfile.ZipFile):
-        return archive.open(member.handle)  # type: ignore[arg-type]
-    handle = archive.extractfile(member.handle)  # type: ignore[arg-type]
-    assert handle is not None
-    return handle
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise refuse("reading the archive took too long; send a smaller or less compressed archive")
 
 
 def extract_archive(
-    archive_path: Path, work_dir: Path, *, max_total_bytes: int, max_members: int = MAX_MEMBERS
+    archive_path: Path,
+    work_dir: Path,
+    *,
+    max_total_bytes: int,
+    max_members: int = MAX_MEMBERS,
+    time_limit_s: float = EXTRACT_TIME_LIMIT_S,
 ) -> Path:
-    """Check, then extract ``archive_path`` into a new folder under ``work_dir``; returns the folder.
+    """Check and extract ``archive_path`` into a new folder under ``work_dir``; returns the folder.
 
     The folder is removed again if anything fails; the caller removes it after use.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
-    with _opened(archive_path) as (archive, members):
-        check_members(members, archive_path.stat().st_size, max_total_bytes, max_members)
-        root = Path(tempfile.mkdtemp(prefix="extract-", dir=work_dir))
-        try:
-            written = 0
-            for member in members:
-                target = root.joinpath(*member.path.parts)
-                if member.is_dir:
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with _read(archive, member) as source, open(target, "xb") as out:
-                    while chunk := source.read(COPY_CHUNK):
-                        written += len(chunk)
-                        if written > max_total_bytes:
-                            raise refuse(f"the archive expands past {max_total_bytes} bytes")
-                        out.write(chunk)
-        except InvalidRequest:
-            shutil.rmtree(root, ignore_errors=True)
-            raise
-        except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-            shutil.rmtree(root, ignore_errors=True)
-            raise refuse(f"cannot extract the archive: {exc}") from exc
-        except BaseException:
-            shutil.rmtree(root, ignore_errors=True)
-            raise
+    root = Path(tempfile.mkdtemp(prefix="extract-", dir=work_dir))
+    try:
+        with open(archive_path, "rb") as handle:
+            reader = _CountingReader(handle)
+            budget = _Budget(max_total_bytes, max_members, time.monotonic() + time_limit_s, reader)
+            if zipfile.is_zipfile(handle):
+                handle.seek(0)
+                _extract_zip(reader, root, budget)
+            else:
+                handle.seek(0)
+                _extract_tar(reader, root, budget)
+    except InvalidRequest:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        raise refuse(f"cannot extract the archive: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     return root
+
+
+def _extract_zip(reader: _CountingReader, root: Path, budget: _Budget) -> None:
+    with zipfile.ZipFile(reader) as archive:  # type: ignore[arg-type]  # a file-like object
+        infos = archive.infolist()
+        for info in infos:  # the central directory: every member checked before any is written
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise refuse(f"member {info.filename!r} is a symbolic link; links are not allowed")
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+                raise refuse(f"member {info.filename!r} is not a regular file or folder")
+            budget.admit(info.filename, info.file_size, is_dir=info.is_dir())
+        for info in infos:
+            path = safe_relative_path(info.filename)
+            if path is not None:
+                with archive.open(info) as source:
+                    _write(source, root, path, is_dir=info.is_dir(), budget=budget)
+
+
+def _extract_tar(reader: _CountingReader, root: Path, budget: _Budget) -> None:
+    try:
+        archive = tarfile.open(fileobj=reader, mode="r|*")  # type: ignore[call-overload]  # a stream
+    except tarfile.TarError as exc:
+        raise refuse("not a .zip, .tar.gz, .tgz, .tar.bz2 or .tar.xz archive") from exc
+    with archive:
+        for info in _tar_members(archive):
+            path = budget.admit(info.name, info.size if info.isreg() else 0, is_dir=info.isdir())
+            if path is None:
+                continue
+            source = archive.extractfile(info) if info.isreg() else None
+            _write(source, root, path, is_dir=info.isdir(), budget=budget)
+
+
+def _tar_members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    for info in archive:  # one header at a time, as the stream arrives
+        if info.issym() or info.islnk():
+            raise refuse(f"member {info.name!r} is a link to {info.linkname!r}; links are not allowed")
+        if not (info.isreg() or info.isdir()):
+            raise refuse(f"member {info.name!r} is a device, FIFO or other special file; not allowed")
+        yield info
+
+
+def _write(source: IO[bytes] | None, root: Path, path: PurePosixPath, *, is_dir: bool, budget: _Budget) -> None:
+    """Create the folder, or copy an image member's bytes under ``root``; other files are skipped."""
+    target = root.joinpath(*path.parts)
+    if is_dir:
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    if source is None or not is_image_file(target):
+        return  # not an image: never stored (training reads images only)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "xb") as out:
+        while chunk := source.read(COPY_CHUNK):
+            budget.wrote(len(chunk))
+            out.write(chunk)

@@ -16,6 +16,7 @@ then finds it lost the job.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,8 @@ from sqlalchemy.orm import Session
 from domain.status import ACTIVE, JobStatus
 from domain.transitions import NO_BATCH_PROGRESS, record_event, transition
 from service.db.models import Job, utcnow
+
+log = logging.getLogger(__name__)
 
 REAP_BATCH = 200  # rows per pass; the next pass takes the rest
 
@@ -73,7 +76,7 @@ def reap_expired(session: Session, now: datetime | None = None, max_attempts: in
     reaped = Reaped()
     for job_id, status, attempts, worker, epoch in candidates:
         expired = (Job.id == job_id, Job.status == status, _expired(now))
-        lost = f"its worker {worker} stopped renewing the lease"
+        lost = "its worker stopped renewing the lease"  # which worker: in the operators' log below
         if status == JobStatus.CANCELLING:
             outcome, values = "cancelled", {"status": JobStatus.CANCELLED, "finished_at": now}
             message, data = f"cancelled: {lost} while the job was being cancelled", {"attempt": attempts}
@@ -93,9 +96,12 @@ def reap_expired(session: Session, now: datetime | None = None, max_attempts: in
         else:
             outcome, values = "requeued", {"status": JobStatus.QUEUED, "worker": None, "enqueued_at": None}
             message = f"lease expired: {lost}; re-queued after attempt {attempts} of {max_attempts}"
-            data = {"reason": "lease_expired", "attempt": attempts, "epoch": epoch, "worker": worker}
+            data = {"reason": "lease_expired", "attempt": attempts, "epoch": epoch}
         if transition(session, *expired, lease_expires_at=None, updated_at=now, **NO_BATCH_PROGRESS, **values):
             record_event(session, job_id, outcome, message, data)
+            log.warning(
+                "job %s: %s: worker %s stopped renewing its lease (attempt %d)", job_id, outcome, worker, attempts
+            )
             getattr(reaped, outcome).append(job_id)
     session.commit()
     return reaped

@@ -14,6 +14,7 @@ Another tenant's objects are reported exactly like missing ones.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from domain.errors import Conflict, InvalidRequest, Location
 from domain.job_request import DATASET_ID_PREFIX, TeacherRef
 from domain.ownership import get_owned
+from domain.redaction import redact_paths
 from domain.status import JobStatus
 from sdd_core.data import DatasetInfo, describe_dataset
 from sdd_core.errors import DataError, TeacherError
@@ -30,6 +32,8 @@ from sdd_core.spec import TeacherCheckpoint
 from service.artifacts import dataset_key, job_student_key, model_weights_key
 from service.db.models import Dataset, Job, UploadedModel
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,8 @@ def dataset_facts(
     try:
         info = _describe_builtin(dataset, str(settings.data_root), image_size, settings.allow_download)
     except DataError as exc:
-        raise InvalidRequest(exc.message, code=exc.code, location=location) from exc
+        log.warning("dataset %s cannot be used: %s", dataset, exc.message)  # the operator's full text
+        raise InvalidRequest(redact_paths(exc.message, settings), code=exc.code, location=location) from exc
     return DatasetFacts(num_classes=info.num_classes, image_size=info.image_size)
 
 

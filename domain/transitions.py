@@ -86,8 +86,9 @@ def claim(session: Session, job_id: str, worker: str, lease_seconds: int) -> boo
         updated_at=now,
         **NO_BATCH_PROGRESS,
     )
-    if won:
-        record_event(session, job_id, "started", f"started on {worker}", {"worker": worker})
+    if won:  # the worker's name (host:pid) is for operators' logs, never in what the tenant reads
+        attempt = session.scalar(select(Job.attempts).where(Job.id == job_id))
+        record_event(session, job_id, "started", f"started (attempt {attempt})", {"attempt": attempt})
     session.commit()
     return won
 

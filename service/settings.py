@@ -38,6 +38,9 @@ class Settings(BaseSettings):
 
     # Limits (per request / per job)
     max_upload_bytes: int = 1 << 30
+    # Uploads checked at once per API process (archive extraction, weight checks); more wait their turn
+    # without holding the threads that answer other requests.
+    ingest_concurrency: int = Field(default=2, ge=1)
     max_epochs: int = 1000
     max_batch_size: int = 4096
     max_image_size: int = 512

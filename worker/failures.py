@@ -13,7 +13,7 @@
 Two codes are set elsewhere: ``timeout`` (the runner, past ``SDD_JOB_TIME_LIMIT_SECONDS``) and
 ``worker_lost`` (``domain.recovery``, after ``SDD_JOB_MAX_ATTEMPTS`` lost attempts).
 
-Messages are shown to users, so ``redact_paths`` replaces the worker's folders in them: an
+Messages are shown to users, so the runner passes them through ``domain.redaction.redact_paths``, which replaces the worker's folders in them: an
 uploaded dataset's folder becomes ``<dataset ds_…>`` (a bad image's path stays useful), the
 other service folders become ``<artifacts>``, ``<work>``, ``<data>``, ``<sdd_home>``.
 """
@@ -21,15 +21,12 @@ other service folders become ``<artifacts>``, ``<work>``, ``<data>``, ``<sdd_hom
 from __future__ import annotations
 
 import errno
-import re
 from collections.abc import Iterator
 
 import torch
 
 from domain.errors import Conflict, DomainError, NotFound
 from sdd_core.errors import DataError, SDDError, TeacherError
-from service.artifacts import dataset_key
-from service.settings import Settings
 
 _TORCH_OOM: tuple[type[BaseException], ...] = tuple(
     {getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)} - {None}
@@ -78,19 +75,3 @@ def _reference_code(exc: DomainError) -> str:
     if isinstance(exc, (NotFound, Conflict)) and exc.location and exc.location[0] in _REFERENCE_CODES:
         return _REFERENCE_CODES[str(exc.location[0])]
     return exc.code
-
-
-def redact_paths(message: str, settings: Settings) -> str:
-    """``message`` with the worker's folders replaced by names a user can relate to."""
-    assert settings.artifact_dir and settings.work_dir and settings.data_root
-    datasets = str(settings.artifact_dir / dataset_key("ds_0")).removesuffix("ds_0")
-    message = re.sub(re.escape(datasets) + r"(ds_[0-9a-z]+)", r"<dataset \1>", message)
-    roots = {
-        str(settings.artifact_dir): "<artifacts>",
-        str(settings.work_dir): "<work>",
-        str(settings.data_root): "<data>",
-        str(settings.home): "<sdd_home>",
-    }
-    for root in sorted(roots, key=len, reverse=True):  # nested folders before their parents
-        message = message.replace(root, roots[root])
-    return message

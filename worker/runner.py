@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import select
 
 from domain import transitions
+from domain.redaction import redact_paths
 from domain.transitions import LeaseLost
 from domain.validation import trainable_spec
 from sdd_core.spec import JobSpec
@@ -50,7 +51,7 @@ from service.db.models import Job
 from service.db.session import session_scope
 from service.job_queue import enqueue_job
 from service.settings import Settings, get_settings
-from worker.failures import classify_failure, redact_paths
+from worker.failures import classify_failure
 from worker.job_artifacts import latest_checkpoint, store_artifact
 from worker.job_plots import store_curve_plots
 from worker.lease_heartbeat import LeaseHeartbeat

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.pagination import PageDep
 from api.schemas.datasets import DatasetPublic, DatasetsPublic
 from api.schemas.errors import error_responses
-from api.uploads import multipart_openapi, receive_upload
+from api.uploads import multipart_openapi, receive_upload, run_ingestion
 from domain import datasets
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -47,7 +46,9 @@ async def upload_dataset(
     upload = await receive_upload(
         request, work_dir=settings.work_dir, max_bytes=settings.max_upload_bytes, fields=("name",)
     )
-    row = await run_in_threadpool(datasets.ingest_dataset, session, settings, tenant, upload, upload.fields.get("name"))
+    row = await run_ingestion(
+        request, datasets.ingest_dataset, session, settings, tenant, upload, upload.fields.get("name")
+    )
     return DatasetPublic.model_validate(row)
 
 

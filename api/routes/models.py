@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.pagination import PageDep
 from api.schemas.errors import error_responses
 from api.schemas.models import ModelPublic, ModelsPublic
-from api.uploads import multipart_openapi, receive_upload
+from api.uploads import multipart_openapi, receive_upload, run_ingestion
 from domain import uploaded_models
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -54,7 +53,7 @@ async def upload_model(
         max_bytes=settings.max_upload_bytes,
         fields=("arch", "num_classes", "name"),
     )
-    row = await run_in_threadpool(uploaded_models.register_model, session, settings, tenant, upload)
+    row = await run_ingestion(request, uploaded_models.register_model, session, settings, tenant, upload)
     return ModelPublic.model_validate(row)
 
 

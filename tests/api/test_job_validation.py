@@ -56,6 +56,8 @@ def test_server_paths_are_refused(api: Api) -> None:
 def test_missing_builtin_data_is_a_dataset_error(api: Api) -> None:
     error = assert_error(api.post_job(dataset="cifar10"), 422, "dataset_error", "dataset")
     assert "not found" in error["message"]
+    # the service's folders are not the tenant's business: named, not shown
+    assert str(api.settings.data_root) not in error["message"] and "<data>" in error["message"]
 
 
 def test_unknown_student_lists_the_allowed(api: Api) -> None:

@@ -200,7 +200,7 @@ def test_list_show_and_cancel(api: Api, sdd: Run) -> None:
     shown = sdd("jobs", "show", ids[1], "--events")
     assert shown.exit_code == 0
     assert "running" in shown.stdout and "epoch 1/" in shown.stdout and "val top-1 42.50%" in shown.stdout
-    assert "started on test-worker" in shown.stdout
+    assert "started (attempt 1)" in shown.stdout and "test-worker" not in shown.stdout
     detail = _json(sdd("jobs", "show", ids[1], "--json", "--events"))
     assert detail["id"] == ids[1] and [e["type"] for e in detail["events"]] == ["queued", "started", "epoch"]
 

@@ -7,9 +7,10 @@ import errno
 import pytest
 import torch
 
+from domain.redaction import redact_paths
 from sdd_core.errors import DataError, TeacherError
 from service.artifacts import dataset_key
-from worker.failures import classify_failure, redact_paths
+from worker.failures import classify_failure
 
 
 def _raised_from(outer: BaseException, cause: BaseException) -> BaseException:
