@@ -27,10 +27,16 @@ def get_job(session: Session, tenant_id: str, job_id: str) -> Job:
 
 
 def list_jobs(
-    session: Session, tenant_id: str, page: PageParams, status: JobStatus | None = None
+    session: Session,
+    tenant_id: str,
+    page: PageParams,
+    status: JobStatus | None = None,
+    sweep_id: str | None = None,
 ) -> tuple[Sequence[Job], bool]:
-    """A page of the tenant's jobs, newest first, optionally of one status: (jobs, whether more follow)."""
+    """A page of the tenant's jobs, newest first, optionally of one status or one sweep: (jobs, whether more follow)."""
     filters = [Job.status == status] if status is not None else []
+    if sweep_id is not None:
+        filters.append(Job.sweep_id == sweep_id)
     return page_of(session, Job, tenant_id, page, *filters)
 
 

@@ -5,6 +5,9 @@ Steps, in order: replay an ``Idempotency-Key`` seen before; ``domain.validation.
 already has ``max_jobs_in_flight`` unfinished jobs; store the job and its ``queued`` event in one commit;
 then hand it to the broker. A broker that is down does not fail the request: the job stays
 ``queued`` in SQL and workers re-enqueue queued jobs when they start.
+
+``domain.sweeps`` submits many jobs at once through the same pieces: ``new_job_row``,
+``check_jobs_in_flight`` (counting every member) and ``send_to_workers``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -22,7 +26,7 @@ from domain.errors import Conflict, TooManyJobs
 from domain.job_request import JobRequest
 from domain.status import IN_FLIGHT, JobStatus
 from domain.transitions import record_event
-from domain.validation import validate_submission
+from domain.validation import ValidatedJob, validate_submission
 from service.db.models import Job, Tenant, new_id
 from service.job_queue import enqueue_job
 from service.settings import Settings
@@ -55,21 +59,12 @@ def submit_job(
             return Submission(_replay(earlier, digest, idempotency_key), replayed=True)
 
     validated = validate_submission(session, settings, tenant.id, spec)
-    _check_jobs_in_flight(session, settings, tenant)
-    job = Job(
-        id=new_id("job"),
-        tenant_id=tenant.id,
-        status=JobStatus.QUEUED,
-        spec=validated.stored_spec(),
-        metadata_=spec.metadata,
-        idempotency_key=idempotency_key,
-        request_hash=digest,
-        epochs=validated.hyperparameters.epochs,
-    )
+    check_jobs_in_flight(session, settings, tenant)
+    job = new_job_row(tenant.id, validated, idempotency_key=idempotency_key, request_hash=digest)
     session.add(job)
     try:
         session.flush()
-        record_event(session, job.id, "queued", f"queued: {spec.method} {spec.student} on {spec.dataset}")
+        record_queued(session, job)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -80,20 +75,56 @@ def submit_job(
         return Submission(_replay(winner, digest, idempotency_key or ""), replayed=True)
 
     logger.info("job %s: created for tenant %s (%s, %s)", job.id, tenant.name, spec.method, spec.dataset)
-    try:
-        enqueue_job(job.id)
-    except Exception as exc:  # the broker's many transport errors; the job is safe in SQL
-        logger.warning(
-            "job %s: stored but not enqueued (%s: %s); it stays queued until a worker starts and re-enqueues it",
-            job.id,
-            type(exc).__name__,
-            exc,
-        )
+    send_to_workers([job.id])
     return Submission(job, replayed=False)
 
 
-def _check_jobs_in_flight(session: Session, settings: Settings, tenant: Tenant) -> None:
-    """``TooManyJobs`` when the tenant already has ``max_jobs_in_flight`` unfinished jobs.
+def new_job_row(
+    tenant_id: str,
+    validated: ValidatedJob,
+    *,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+    sweep_id: str | None = None,
+    group_key: str | None = None,
+) -> Job:
+    """The row of a ``queued`` job for a validated request (not added to any session yet)."""
+    return Job(
+        id=new_id("job"),
+        tenant_id=tenant_id,
+        status=JobStatus.QUEUED,
+        spec=validated.stored_spec(),
+        metadata_=validated.request.metadata,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        epochs=validated.hyperparameters.epochs,
+        sweep_id=sweep_id,
+        group_key=group_key,
+    )
+
+
+def record_queued(session: Session, job: Job) -> None:
+    """The ``queued`` event every new job starts with (committed by the caller)."""
+    spec = job.spec
+    record_event(session, job.id, "queued", f"queued: {spec['method']} {spec['student']} on {spec['dataset']}")
+
+
+def send_to_workers(job_ids: Sequence[str]) -> None:
+    """Enqueue jobs already committed as ``queued``; a broker that is down leaves them to the reaper."""
+    for job_id in job_ids:
+        try:
+            enqueue_job(job_id)
+        except Exception as exc:  # the broker's many transport errors; the job is safe in SQL
+            logger.warning(
+                "job %s: stored but not enqueued (%s: %s); it stays queued until a worker starts and re-enqueues it",
+                job_id,
+                type(exc).__name__,
+                exc,
+            )
+
+
+def check_jobs_in_flight(session: Session, settings: Settings, tenant: Tenant, adding: int = 1) -> None:
+    """``TooManyJobs`` when ``adding`` more jobs would take the tenant past ``max_jobs_in_flight``.
 
     On PostgreSQL the tenant's row is locked first, so concurrent submissions of one tenant count
     one after the other and the limit is exact. On SQLite (the embedded default) two requests
@@ -103,14 +134,20 @@ def _check_jobs_in_flight(session: Session, settings: Settings, tenant: Tenant) 
     limit = settings.max_jobs_in_flight
     if limit <= 0:
         return
+    if adding > limit:
+        raise TooManyJobs(
+            f"this request makes {adding} jobs, more than the {limit} jobs this service allows queued, running "
+            "or cancelling at a time per account; split it into requests of at most that many",
+        )
     # FOR NO KEY UPDATE: serialises submissions of this tenant, not inserts that reference it.
     session.execute(select(Tenant.id).where(Tenant.id == tenant.id).with_for_update(key_share=True))
     in_flight = session.scalar(
         select(func.count()).select_from(Job).where(Job.tenant_id == tenant.id, Job.status.in_(IN_FLIGHT))
     )
-    if in_flight is not None and in_flight >= limit:
+    if in_flight is not None and in_flight + adding > limit:
+        more = "" if adding == 1 else f"; this request adds {adding}"
         raise TooManyJobs(
-            f"you have {in_flight} jobs queued, running or cancelling; this service allows {limit} at a "
+            f"you have {in_flight} jobs queued, running or cancelling{more}; this service allows {limit} at a "
             "time per account. Wait for one to finish or cancel one, then submit again",
         )
 

@@ -1,0 +1,138 @@
+"""A sweep's report as Markdown: the recommendation, the configuration table, per class, confusion.
+
+Numbers as in the JSON report (``domain.sweep_report``), rounded for reading: accuracies in percent
+with two decimals, ``mean ± std (n)``; the gain with its 95% interval ``+1.30 [0.90, 1.70]``. Tables
+wider than ``MARKDOWN_MAX_CLASSES`` classes are left to the JSON. Text from users (class names)
+has its table-breaking characters escaped.
+"""
+
+from __future__ import annotations
+
+from domain.sweep_report import MARKDOWN_MAX_CLASSES, ConfigurationReport, SweepReport
+from domain.sweep_statistics import PairedGain, Summary
+
+LONG_GAIN_LIST = 30  # more classes than this: the 10 largest and 10 smallest gains only
+SHOWN_AT_EACH_END = 10
+
+
+def report_markdown(report: SweepReport) -> str:
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(report.members.items()))
+    lines = [
+        f"# Sweep {report.sweep_id}",
+        "",
+        f"Status: **{report.status}** · {sum(report.members.values())} members ({counts})",
+        "",
+        f"**Recommendation:** {_cell(report.recommendation.text)}",
+        "",
+        *_configurations(report.configurations),
+    ]
+    lines += [f"_{_cell(note)}_" for note in report.notes]
+    lines += ["", *_per_class(report), "", *_confusion(report)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _configurations(configurations: list[ConfigurationReport]) -> list[str]:
+    rows = [
+        "## Configurations",
+        "",
+        "| configuration | seeds | final top-1 | best top-1 | final top-5 | best top-5 | gain over KD [95% CI] "
+        "| wall time (s) | images/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in configurations:
+        label = _cell(c.label) + (" (baseline)" if c.is_baseline else "")
+        rows.append(
+            f"| {label} | {len(c.seeds)} | {_summary(c.final_top1)} | {_summary(c.best_top1)} | "
+            f"{_summary(c.final_top5)} | {_summary(c.best_top5)} | {_gain(c.gain, c.is_baseline)} | "
+            f"{_summary(c.wall_seconds, 1)} | {_summary(c.images_per_s, 0)} |"
+        )
+    rows += [
+        "",
+        "Accuracies in percent: mean ± sample standard deviation over the seeds that succeeded. The gain is "
+        "final val top-1 minus KD's for the same seed, averaged, with its paired 95% confidence interval "
+        "(Student's t, n − 1 degrees of freedom).",
+        "",
+    ]
+    return rows
+
+
+def _summary(summary: Summary, digits: int = 2) -> str:
+    if summary.mean is None:
+        return "—"
+    if summary.std is None:
+        return f"{summary.mean:.{digits}f}"
+    return f"{summary.mean:.{digits}f} ± {summary.std:.{digits}f}"
+
+
+def _gain(gain: PairedGain | None, is_baseline: bool) -> str:
+    if is_baseline:
+        return "baseline"
+    if gain is None:
+        return "—"
+    if gain.low is None or gain.high is None:
+        return f"{gain.mean:+.2f} (1 seed, no interval)"
+    return f"{gain.mean:+.2f} [{gain.low:+.2f}, {gain.high:+.2f}] ({gain.n} seeds)"
+
+
+def _per_class(report: SweepReport) -> list[str]:
+    per_class = report.per_class
+    lines = ["## Per class", ""]
+    if not per_class.available:
+        return [*lines, f"Per-class accuracy is {per_class.note}."]
+    if per_class.note:
+        lines += [f"_{_cell(per_class.note)}_", ""]
+    if per_class.gains:
+        gains = per_class.gains
+        shown = gains
+        if len(gains) > LONG_GAIN_LIST:
+            shown = gains[:SHOWN_AT_EACH_END] + gains[-SHOWN_AT_EACH_END:]
+        lines += [
+            f"Gain of **{_cell(per_class.configuration or '')}** over KD per class (percentage points, mean over "
+            "paired seeds), largest first"
+            + (f"; the {SHOWN_AT_EACH_END} largest and smallest of {len(gains)}:" if shown is not gains else ":"),
+            "",
+            "| class | gain | seeds |",
+            "|---|---:|---:|",
+            *(f"| {_cell(g.name)} | {g.gain:+.2f} | {g.n} |" for g in shown),
+            "",
+        ]
+    if len(per_class.classes) <= MARKDOWN_MAX_CLASSES and per_class.members:
+        header = " | ".join(_cell(name) for name in per_class.classes)
+        lines += [
+            "Final per-class accuracy of each member (%):",
+            "",
+            f"| member | configuration | seed | {header} |",
+            "|---|---|---:|" + "---:|" * len(per_class.classes),
+        ]
+        for m in per_class.members:
+            values = " | ".join("—" if v is None else f"{v:.1f}" for v in m.accuracy)
+            lines.append(f"| {m.job_id} | {_cell(m.configuration)} | {m.seed} | {values} |")
+    elif per_class.members:
+        lines.append(f"{len(per_class.classes)} classes: each member's per-class accuracy is in the JSON report.")
+    return lines
+
+
+def _confusion(report: SweepReport) -> list[str]:
+    confusion = report.confusion
+    if confusion is None:
+        return ["No finished member recorded a confusion matrix (result.confusion)."]
+    top1 = f", final val top-1 {confusion.val_top1:.2f}%" if confusion.val_top1 is not None else ""
+    lines = [
+        f"## Confusion matrix of the best member: {confusion.job_id} ({_cell(confusion.configuration)}, "
+        f"seed {confusion.seed}{top1})",
+        "",
+    ]
+    if len(confusion.classes) > MARKDOWN_MAX_CLASSES:
+        return [*lines, f"{len(confusion.classes)} classes: the matrix is in the JSON report."]
+    lines += [
+        "| true \\ predicted | " + " | ".join(_cell(name) for name in confusion.classes) + " |",
+        "|---|" + "---:|" * len(confusion.classes),
+    ]
+    for name, row in zip(confusion.classes, confusion.matrix, strict=True):
+        lines.append(f"| {_cell(name)} | " + " | ".join(str(v) for v in row) + " |")
+    return lines
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: pipes escaped, line breaks flattened."""
+    return " ".join(str(text).split()).replace("|", "\\|")

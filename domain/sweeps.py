@@ -1,0 +1,193 @@
+"""From a ``SweepRequest`` to a stored sweep and its queued member jobs; the lockstep groups.
+
+``submit_sweep`` follows ``domain.submission`` step for step, for many jobs at once:
+
+1. replay an ``Idempotency-Key`` seen before (the same body answers with the same sweep; another
+   body is a ``Conflict``);
+2. expand the grid (``domain.sweep_request.expand``: over ``max_sweep_size`` members is a
+   ``LimitExceeded`` naming the count) and validate EVERY member with
+   ``domain.validation.validate_submission``, as a job submitted alone would be, before anything
+   is stored: one member that cannot train refuses the whole sweep, naming the member and the
+   field (``("grid", "scales")``, ``("base", "teacher", "job")``);
+3. ``check_jobs_in_flight`` counting every member;
+4. the sweep row and all members (each a normal job with ``sweep_id``, ``group_key`` and its own
+   ``queued`` event) in ONE commit;
+5. enqueue each member, as a job submitted alone.
+
+Lockstep groups. Members that draw the same batches — the same data in the same order with the
+same augmentation — can be trained together with one teacher forward per batch. They share a
+``group_key``: a short SHA-256 of the stored spec's ``LOCKSTEP_FIELDS``. The rule for the
+hyper-parameters: every hyper-parameter is a lockstep field (it may change which batches or which
+augmentation are drawn: ``batch_size``, ``epochs``, and any augmentation setting added to
+``Hyperparameters`` later) except the step-only ones, ``STEP_ONLY_HYPERPARAMETERS`` and names
+starting with ``STEP_ONLY_PREFIXES``, which change only what a step does with a batch (optimiser,
+schedule, loss weights, numerics, where it runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from domain.errors import Conflict, DomainError
+from domain.submission import check_jobs_in_flight, new_job_row, record_queued, request_hash, send_to_workers
+from domain.sweep_request import Member, SweepRequest, expand
+from domain.validation import ValidatedJob, validate_submission
+from sdd_core.spec import Hyperparameters
+from service.db.models import Job, Sweep, Tenant, new_id
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Spec fields outside the hyper-parameters that decide which batches a member draws.
+LOCKSTEP_SPEC_FIELDS: tuple[str, ...] = ("dataset", "teacher", "seed", "image_size")
+# Hyper-parameters that change only what a step does with its batch, never which batch it is.
+STEP_ONLY_HYPERPARAMETERS = frozenset(
+    {
+        "lr",
+        "momentum",
+        "weight_decay",
+        "temperature",
+        "ce_weight",
+        "kd_weight",
+        "warmup_epochs",
+        "dkd_alpha",
+        "dkd_beta",
+        "nkd_gamma",
+        "nkd_mode",
+        "grad_clip_norm",
+        "device",
+        "precision",
+        "channels_last",
+        "compile",
+    }
+)
+STEP_ONLY_PREFIXES: tuple[str, ...] = ("lr_decay_",)
+# The one list: every stored-spec field members of a lockstep group agree on (dotted paths).
+LOCKSTEP_FIELDS: tuple[str, ...] = LOCKSTEP_SPEC_FIELDS + tuple(
+    f"hyperparameters.{name}"
+    for name in Hyperparameters.model_fields
+    if name not in STEP_ONLY_HYPERPARAMETERS and not name.startswith(STEP_ONLY_PREFIXES)
+)
+GROUP_KEY_CHARS = 16
+
+
+@dataclass(frozen=True)
+class SweepSubmission:
+    sweep: Sweep
+    members: list[Job]
+    replayed: bool
+
+
+def group_key(spec: Mapping[str, Any]) -> str:
+    """The lockstep group of a stored spec: the first 16 hex digits of the SHA-256 of its ``LOCKSTEP_FIELDS``."""
+    values = {path: _field(spec, path) for path in LOCKSTEP_FIELDS}
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:GROUP_KEY_CHARS]
+
+
+def _field(spec: Mapping[str, Any], path: str) -> Any:
+    value: Any = spec
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def sweep_request_hash(request: SweepRequest) -> str:
+    """SHA-256 of the canonical JSON of the parsed body (defaults included, keys sorted)."""
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def submit_sweep(
+    session: Session, settings: Settings, tenant: Tenant, request: SweepRequest, idempotency_key: str | None
+) -> SweepSubmission:
+    """Validate every member, store the sweep and its members in one commit, enqueue them.
+
+    Or, for an ``Idempotency-Key`` seen before with the same body, the sweep that request made.
+    """
+    digest = sweep_request_hash(request)
+    if idempotency_key is not None:
+        earlier = _sweep_with_key(session, tenant.id, idempotency_key)
+        if earlier is not None:
+            return _replay(session, earlier, digest, idempotency_key)
+
+    members = expand(request, settings.max_sweep_size)
+    validated = [_validated(session, settings, tenant.id, member, len(members)) for member in members]
+    check_jobs_in_flight(session, settings, tenant, adding=len(validated))
+    sweep = Sweep(
+        id=new_id("swp"),
+        tenant_id=tenant.id,
+        name=request.name,
+        request=request.stored_request(),
+        metadata_=request.metadata,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+    )
+    jobs = [
+        new_job_row(
+            tenant.id,
+            job,
+            request_hash=request_hash(job.request),
+            sweep_id=sweep.id,
+            group_key=group_key(job.stored_spec()),
+        )
+        for job in validated
+    ]
+    session.add(sweep)
+    try:
+        session.flush()  # the sweep before the members that reference it
+        session.add_all(jobs)
+        session.flush()
+        for job in jobs:
+            record_queued(session, job)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        # Another request with the same key committed first: answer with its sweep.
+        winner = _sweep_with_key(session, tenant.id, idempotency_key) if idempotency_key else None
+        if winner is None:
+            raise
+        return _replay(session, winner, digest, idempotency_key or "")
+
+    logger.info("sweep %s: created for tenant %s with %d members", sweep.id, tenant.name, len(jobs))
+    send_to_workers([job.id for job in jobs])
+    return SweepSubmission(sweep, jobs, replayed=False)
+
+
+def _validated(session: Session, settings: Settings, tenant_id: str, member: Member, total: int) -> ValidatedJob:
+    """The member checked as a job submitted alone; a refusal names the member and the sweep's field."""
+    try:
+        return validate_submission(session, settings, tenant_id, member.request)
+    except DomainError as exc:
+        raise type(exc)(
+            f"{member.describe(total)}: {exc.message}", code=exc.code, location=member.location(exc.location)
+        ) from exc
+
+
+def sweep_members(session: Session, sweep_id: str) -> list[Job]:
+    """The sweep's member jobs (in no particular order; ``domain.sweep_reads`` orders them)."""
+    return list(session.scalars(select(Job).where(Job.sweep_id == sweep_id)))
+
+
+def _sweep_with_key(session: Session, tenant_id: str, key: str) -> Sweep | None:
+    return session.scalar(select(Sweep).where(Sweep.tenant_id == tenant_id, Sweep.idempotency_key == key))
+
+
+def _replay(session: Session, sweep: Sweep, digest: str, key: str) -> SweepSubmission:
+    if sweep.request_hash != digest:
+        raise Conflict(
+            f"Idempotency-Key {key!r} was already used for sweep {sweep.id} with a different request body; "
+            "use a new key for a different sweep",
+            code="idempotency_conflict",
+            location=("Idempotency-Key",),
+        )
+    return SweepSubmission(sweep, sweep_members(session, sweep.id), replayed=True)
