@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from api.deps import get_current_tenant
 from api.errors import install_error_handlers
-from api.routes import catalog, datasets, health, job_artifacts, job_plots, jobs, models
+from api.routes import catalog, datasets, health, job_artifacts, job_plots, jobs, models, sweeps
 from api.schemas.errors import error_responses
 from api.security import install_security
 from api.ui.routes import install_ui
@@ -29,8 +29,10 @@ DESCRIPTION = """\
 Knowledge-distillation jobs with **Scale Decoupled Distillation** (SDD, CVPR 2024).
 
 Submit a job (dataset, student, teacher, method, SDD scales and beta, hyper-parameters), poll it,
-download the distilled student. Upload your own datasets (image-folder archives) and teacher
-weights (safetensors). Every call under `/v1` needs `Authorization: Bearer <token>`.
+download the distilled student. Submit a sweep (a job and a grid of methods, β, scales, seeds, …)
+to compare configurations over seeds, with a report that says which one wins, by how much, how
+sure. Upload your own datasets (image-folder archives) and teacher weights (safetensors). Every
+call under `/v1` needs `Authorization: Bearer <token>`.
 
 Errors always look like `{"error": {"code": "...", "message": "...", "param": "..."}}`; `param`
 names the request field at fault.
@@ -64,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_security(app, settings)  # headers, rate limits, CORS, /docs in development
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(get_current_tenant)], responses=error_responses(401, 422, 429))
-    for module in (jobs, job_artifacts, job_plots, datasets, models, catalog):
+    for module in (jobs, job_artifacts, job_plots, sweeps, datasets, models, catalog):
         v1.include_router(module.router)
     app.include_router(health.router)
     app.include_router(v1)

@@ -5,9 +5,13 @@ API serves them (or draws a running job's curves on the fly), the web dashboard 
 ``sdd jobs compare --plot`` overlays several jobs. Input rows are the per-epoch dicts of
 ``GET /v1/jobs/{id}/metrics``; missing or non-finite values leave gaps, never errors.
 
-Panels, x axis epoch: validation top-1/top-5 (%), training loss parts (total, CE, KD), the share
-of complementary regions (SD methods only, %), the learning rate. Colour tells jobs apart (one
-legend under the figure); line style tells a panel's curves apart (a small legend per panel).
+``render_overlay`` draws one metric of many jobs in one panel instead: a sweep's members' val top-1
+curves, coloured by configuration, one line style per seed.
+
+Panels of ``render_curves``, x axis epoch: validation top-1/top-5 (%), training loss parts (total,
+CE, KD), the share of complementary regions (SD methods only, %), the learning rate. Colour tells
+jobs apart (one legend under the figure); line style tells a panel's curves apart (a small legend
+per panel).
 
 Only the object-oriented ``Figure`` API is used (no pyplot, no global backend): figures are never
 registered anywhere and are freed with their last reference. The few rcParams that shape the
@@ -133,6 +137,65 @@ def render_curves(
         else:
             figure = _empty_figure(title)
         return _save(figure, fmt)
+
+
+OVERLAY_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def render_overlay(
+    groups: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
+    fmt: PlotFormat = "svg",
+    *,
+    key: str = "val_top1",
+    ylabel: str = "validation top-1 (%)",
+    title: str | None = None,
+) -> bytes:
+    """One metric of many jobs in one panel: ``groups`` maps a group (a sweep's configuration) to
+    {line label: metrics rows}. Colour tells groups apart, line style the lines of a group (seeds).
+
+    A sweep's members' val top-1 curves, for its report and the dashboard's sweep page.
+    """
+    if fmt not in MEDIA_TYPES:
+        raise ValueError(f"unknown plot format {fmt!r}; use 'svg' or 'png'")
+    with _render_lock, matplotlib.rc_context(_RC):
+        if any(rows for lines in groups.values() for rows in lines.values()):
+            figure = _overlay_figure(groups, key, ylabel, title)
+        else:
+            figure = _empty_figure(title)
+        return _save(figure, fmt)
+
+
+def _overlay_figure(
+    groups: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]], key: str, ylabel: str, title: str | None
+) -> Figure:
+    lines = [
+        (f"{group} · {label}", _sorted_rows(rows), _COLORS[g % len(_COLORS)], OVERLAY_LINESTYLES[i % 4])
+        for g, (group, members) in enumerate(groups.items())
+        for i, (label, rows) in enumerate(members.items())
+    ]
+    legend_rows = math.ceil(len(lines) / 2)
+    top_in, bottom_in = 0.3 + (0.35 if title else 0.0), 0.55 + 0.2 * legend_rows
+    height = 3.6 + top_in + bottom_in
+    figure = Figure(figsize=(10.0, height))
+    ax = figure.add_axes((0.07, bottom_in / height, 0.915, 1 - (top_in + bottom_in) / height))
+    last_epoch = max((_planned_epochs(rows) for _, rows, _, _ in lines), default=1)
+    handles = []
+    for label, rows, color, linestyle in lines:
+        values = [_number(row.get(key)) for row in rows]
+        if rows and not all(math.isnan(v) for v in values):
+            epochs = [_epoch(row, i) for i, row in enumerate(rows)]
+            ax.plot(epochs, values, color=color, linestyle=linestyle, marker="o", markersize=3, linewidth=1.4)
+        shown = label if rows else f"{label} ({EMPTY_MESSAGE})"
+        handles.append(Line2D([], [], color=color, linestyle=linestyle, marker="o", markersize=4, label=shown))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    pad = max(0.5, 0.03 * (last_epoch - 1))
+    ax.set_xlim(1 - pad, last_epoch + pad)
+    figure.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=min(len(handles), 2))
+    if title:
+        figure.suptitle(title, y=1 - 0.08 / height, va="top")
+    return figure
 
 
 # ---------------------------------------------------------------- figures

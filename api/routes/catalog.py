@@ -77,6 +77,7 @@ def get_catalog(settings: SettingsDep, _tenant: CurrentTenant) -> CatalogPublic:
             max_scale=settings.max_scale,
             max_upload_bytes=settings.max_upload_bytes,
             max_jobs_in_flight=settings.max_jobs_in_flight,
+            max_sweep_size=settings.max_sweep_size,
             rate_limit_per_minute=settings.rate_limit_per_minute,
             rate_limit_burst=settings.rate_limit_burst,
         ),

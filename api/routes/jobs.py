@@ -60,8 +60,9 @@ def list_jobs(
     tenant: CurrentTenant,
     page: PageDep,
     status_: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this status.")] = None,
+    sweep_id: Annotated[str | None, Query(max_length=40, description="Only the members of this sweep (swp_…).")] = None,
 ) -> JobsPublic:
-    rows, has_more = job_reads.list_jobs(session, tenant.id, page, status_)
+    rows, has_more = job_reads.list_jobs(session, tenant.id, page, status_, sweep_id)
     return JobsPublic(data=[JobPublic.from_row(job) for job in rows], has_more=has_more)
 
 

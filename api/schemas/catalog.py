@@ -39,6 +39,7 @@ class LimitsPublic(BaseModel):
     max_scale: int
     max_upload_bytes: int
     max_jobs_in_flight: int = Field(description="Your jobs queued, running or cancelling at once; 0: no limit.")
+    max_sweep_size: int = Field(description="Member jobs one sweep may make.")
     rate_limit_per_minute: int = Field(description="Requests per minute per API token; 0: no limit.")
     rate_limit_burst: int = Field(description="Requests allowed at once before the per-minute rate applies.")
 

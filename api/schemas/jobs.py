@@ -86,6 +86,9 @@ class JobPublic(BaseModel):
     progress: Progress
     result: JobResult | None = Field(description="Null until the job has a result.")
     error: JobError | None = Field(description="Set when the job failed.")
+    sweep_id: str | None = Field(
+        None, description="The sweep this job is a member of (null for a job submitted alone)."
+    )
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
@@ -101,6 +104,7 @@ class JobPublic(BaseModel):
             progress=Progress(epoch=job.epoch, epochs=job.epochs, batch=job.batch, batches=job.batches),
             result=JobResult.model_validate(job.result) if job.result else None,
             error=error,
+            sweep_id=job.sweep_id,
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,

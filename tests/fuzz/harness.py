@@ -1,7 +1,7 @@
 """The fuzzing harness shared by ``tests/fuzz/test_openapi.py`` (CI budget) and ``benchmarks/fuzz.py``.
 
-- ``seed_objects``: jobs in every state (with metrics, events, checkpoints, a student), a dataset
-  and a model of the caller's tenant, so fuzzing reaches the answers that carry real data, where
+- ``seed_objects``: jobs in every state (with metrics, events, checkpoints, a student), a dataset,
+  a model and a finished sweep (members with per-class results) of the caller's tenant, so fuzzing reaches the answers that carry real data, where
   the response schemas matter most.
 - ``steer``: half of the generated valid requests name a seeded object in the path, and half of the
   generated job submissions get a dataset, student, method and teacher that exist (the rest of
@@ -169,10 +169,36 @@ def seed_objects(client: httpx.Client, settings: Settings, token: str) -> Seeds:
         )
         session.add_all([dataset, model])
         session.commit()
-        jobs = [queued, running, succeeded, failed, cancelled]
-        return Seeds(
-            {"job_id": jobs, "dataset_id": [dataset.id], "model_id": [model.id]}, succeeded, dataset.id, model.id
-        )
+    sweep = _seed_sweep(client, settings, auth, succeeded)
+    jobs = [queued, running, succeeded, failed, cancelled]
+    return Seeds(
+        {"job_id": jobs, "dataset_id": [dataset.id], "model_id": [model.id], "sweep_id": [sweep]},
+        succeeded,
+        dataset.id,
+        model.id,
+    )
+
+
+def _seed_sweep(client: httpx.Client, settings: Settings, auth: dict[str, str], teacher: str) -> str:
+    """A sweep of KD and SD-KD over two seeds whose members succeeded with per-class results, so its
+    report has every part."""
+    base = {"dataset": "digits", "student": "resnet8", "method": "kd", "teacher": {"job": teacher}}
+    body = {"base": base | {"hyperparameters": {"epochs": 3}}, "grid": {"method": ["kd", "sd-kd"], "seed": [0, 1]}}
+    response = client.post("/v1/sweeps", json=body, headers=auth)
+    assert response.status_code == 201, response.text
+    sweep = response.json()
+    with get_sessionmaker(settings)() as session:
+        for index, member in enumerate(sweep["members"]):
+            correct = [5 + index, 9, 7] + [8] * 7
+            result = {"val_top1": 50.0 + index, "val_top5": 90.0, "best_val_top1": 51.0 + index}
+            result["per_class"] = {"correct": correct, "total": [10] * 10}
+            result["confusion"] = [[10 if i == j else 0 for j in range(10)] for i in range(10)]
+            values = dict(status="succeeded", epoch=3, result=result, run_seconds=12.5)
+            session.execute(update(Job).where(Job.id == member["id"]).values(**values))
+            for epoch in (1, 2, 3):
+                session.add(JobMetric(job_id=member["id"], epoch=epoch, data=_metrics_row(epoch)))
+        session.commit()
+    return str(sweep["id"])
 
 
 def steer(case: Any, data: st.DataObject, seeds: Seeds) -> None:
@@ -180,6 +206,10 @@ def steer(case: Any, data: st.DataObject, seeds: Seeds) -> None:
     for name in list(case.path_parameters or {}):
         if name in seeds.ids and data.draw(st.booleans(), label=f"seeded {name}"):
             case.path_parameters[name] = data.draw(st.sampled_from(seeds.ids[name]), label=name)
+    if case.operation.label == "POST /v1/sweeps" and isinstance(case.body, dict) and data.draw(st.booleans()):
+        base = case.body.get("base")
+        if isinstance(base, dict):
+            base.update(dataset="digits", student="resnet8", method="kd", teacher={"job": seeds.succeeded_job})
     if case.operation.label == "POST /v1/jobs" and isinstance(case.body, dict) and data.draw(st.booleans()):
         method = data.draw(st.sampled_from(METHODS), label="method")
         teacher = (

@@ -1,0 +1,176 @@
+"""Sweeps: submit a grid of jobs, list, read, cancel, and the report (JSON, Markdown, curves)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Response, status
+
+from api.deps import CurrentTenant, SessionDep, SettingsDep
+from api.pagination import PageDep
+from api.schemas.errors import error_responses
+from api.schemas.sweeps import SweepCreate, SweepPublic, SweepReportPublic, SweepsPublic, SweepSummaryPublic
+from domain import sweep_reads
+from domain.cancellation import cancel_sweep as cancel_owned_sweep
+from domain.submission import IDEMPOTENCY_KEY_MAX
+from domain.sweep_report_markdown import report_markdown
+from domain.sweeps import submit_sweep
+from service.plots import MEDIA_TYPES, PlotFormat, render_overlay
+
+router = APIRouter(prefix="/sweeps", tags=["sweeps"])
+
+SweepId = Annotated[str, Path(description="The sweep's id, e.g. swp_3f9c…", max_length=40)]
+MARKDOWN_MEDIA_TYPE = "text/markdown"
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SweepPublic,
+    responses=error_responses(400, 404, 409, 413),
+    summary="Submit a sweep: a grid of distillation jobs",
+)
+def create_sweep(
+    body: SweepCreate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    tenant: CurrentTenant,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=IDEMPOTENCY_KEY_MAX,
+            description="Retrying with the same key and body returns the same sweep instead of a new one.",
+        ),
+    ] = None,
+) -> SweepPublic:
+    """Expand the grid into member jobs, validate every one as POST /v1/jobs would, store them all as
+    ``queued`` in one go and send them to the workers.
+
+    The grid may vary `method`, `student`, `scales`, `beta`, `temperature` and `seed`; its cross
+    product makes the members (β and scales apply to the SD methods only, so a KD member is made
+    once, not once per β). One member that cannot train refuses the whole sweep and nothing is
+    stored; `param` names the field (`grid.scales`, `base.teacher.job`). More members than
+    `SDD_MAX_SWEEP_SIZE` is a 422 naming the count; the limit on jobs in flight counts every member.
+    """
+    submission = submit_sweep(session, settings, tenant, body, idempotency_key)
+    if submission.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return SweepPublic.from_view(sweep_reads.view_of(submission.sweep, submission.members))
+
+
+@router.get("", response_model=SweepsPublic, summary="List your sweeps, newest first")
+def list_sweeps(session: SessionDep, tenant: CurrentTenant, page: PageDep) -> SweepsPublic:
+    views, has_more = sweep_reads.list_sweeps(session, tenant.id, page)
+    return SweepsPublic(data=[SweepSummaryPublic.from_view(view) for view in views], has_more=has_more)
+
+
+@router.get("/{sweep_id}", response_model=SweepPublic, responses=error_responses(404), summary="Read a sweep")
+def get_sweep(sweep_id: SweepId, session: SessionDep, tenant: CurrentTenant) -> SweepPublic:
+    """The sweep, its status and progress derived from its members, and the members themselves."""
+    return SweepPublic.from_view(sweep_reads.get_sweep(session, tenant.id, sweep_id))
+
+
+@router.post(
+    "/{sweep_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SweepPublic,
+    responses=error_responses(404, 409),
+    summary="Cancel a sweep",
+)
+def cancel_sweep(sweep_id: SweepId, session: SessionDep, tenant: CurrentTenant) -> SweepPublic:
+    """Cancel every unfinished member, as POST /v1/jobs/{id}/cancel would; 409 when all have finished."""
+    cancel_owned_sweep(session, tenant.id, sweep_id)
+    return SweepPublic.from_view(sweep_reads.get_sweep(session, tenant.id, sweep_id))
+
+
+REPORT_DESCRIPTION = """\
+Which configuration, by how much, how sure — from the members that succeeded so far:
+
+- per configuration (a member's spec minus its seed): final and best val top-1/top-5, mean ±
+  sample standard deviation over seeds and their number; the gain over the sweep's KD baseline
+  (final val top-1 minus KD's for the same seed) with a paired 95% confidence interval; wall
+  time and images/s;
+- per class: each member's final per-class accuracy, and the best SD configuration's per-class
+  gain over KD, largest first (when the members' results record per-class counts);
+- the confusion matrix of the best member;
+- a recommendation line, or "no configuration beats KD beyond noise".
+
+`?format=markdown` answers the same report as `text/markdown`.
+"""
+
+
+@router.get(
+    "/{sweep_id}/report",
+    response_model=SweepReportPublic,
+    responses={
+        200: {
+            "content": {MARKDOWN_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "description": "The report, as JSON or (with `?format=markdown`) as Markdown.",
+        },
+        **error_responses(404),
+    },
+    summary="A sweep's report",
+    description=REPORT_DESCRIPTION,
+)
+def sweep_report(
+    sweep_id: SweepId,
+    session: SessionDep,
+    tenant: CurrentTenant,
+    format_: Annotated[
+        Literal["json", "markdown"], Query(alias="format", description="`json` (default) or `markdown`.")
+    ] = "json",
+) -> Any:
+    view = sweep_reads.get_sweep(session, tenant.id, sweep_id)
+    report = sweep_reads.sweep_report(session, view)
+    if format_ == "markdown":
+        return Response(report_markdown(report), media_type=f"{MARKDOWN_MEDIA_TYPE}; charset=utf-8")
+    return SweepReportPublic.from_report(report)
+
+
+def _curve_responses(fmt: PlotFormat) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "content": {MEDIA_TYPES[fmt]: {"schema": {"type": "string", "format": "binary"}}},
+            "description": f"The members' val top-1 curves overlaid, as {fmt.upper()}.",
+        }
+    }
+
+
+def _curves(sweep_id: str, fmt: PlotFormat, session: SessionDep, tenant: CurrentTenant) -> Response:
+    view = sweep_reads.get_sweep(session, tenant.id, sweep_id)
+    curves = sweep_reads.sweep_curves(session, view)
+    session.commit()  # no database connection held while drawing
+    title = f"{view.sweep.name or view.sweep.id}: val top-1 of {len(view.members)} members"
+    return Response(
+        render_overlay(curves, fmt, title=title), media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "no-store"}
+    )
+
+
+CURVES_DESCRIPTION = (
+    "Every member's validation top-1 per epoch in one panel: one colour per configuration, one line "
+    "style per seed. Drawn for each request from the metrics so far."
+)
+
+
+@router.get(
+    "/{sweep_id}/report/curves.svg",
+    response_class=Response,
+    responses={**_curve_responses("svg"), **error_responses(404)},
+    summary="A sweep's val top-1 curves (SVG)",
+    description=CURVES_DESCRIPTION,
+)
+def sweep_curves_svg(sweep_id: SweepId, session: SessionDep, tenant: CurrentTenant) -> Response:
+    return _curves(sweep_id, "svg", session, tenant)
+
+
+@router.get(
+    "/{sweep_id}/report/curves.png",
+    response_class=Response,
+    responses={**_curve_responses("png"), **error_responses(404)},
+    summary="A sweep's val top-1 curves (PNG)",
+    description=CURVES_DESCRIPTION,
+)
+def sweep_curves_png(sweep_id: SweepId, session: SessionDep, tenant: CurrentTenant) -> Response:
+    return _curves(sweep_id, "png", session, tenant)

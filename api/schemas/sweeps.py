@@ -1,0 +1,232 @@
+"""Sweep schemas: ``SweepCreate`` (the request), ``SweepPublic``/``SweepsPublic`` and ``SweepReportPublic``.
+
+``SweepCreate`` is the domain's ``SweepRequest`` (``domain.sweep_request``) with the examples the
+OpenAPI document shows; the report models mirror ``domain.sweep_report``'s dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import Page, UtcDatetime
+from api.schemas.jobs import JobPublic
+from domain.status import JobStatus
+from domain.sweep_reads import SweepView
+from domain.sweep_report import SweepReport
+from domain.sweep_request import SweepRequest
+
+_SWEEP_EXAMPLE = {
+    "name": "kd-vs-sd-kd on digits",
+    "base": {
+        "dataset": "digits",
+        "student": "resnet8",
+        "teacher": {"job": "job_3f9c0a1b2c3d4e5f60718293"},
+        "method": "kd",
+        "hyperparameters": {"epochs": 30},
+    },
+    "grid": {"method": ["kd", "sd-kd"], "beta": [1, 2, 4], "scales": [[1, 2], [1, 2, 4]], "seed": [0, 1, 2]},
+    "metadata": {"study": "beta and scales"},
+}
+
+
+class SweepCreate(SweepRequest):
+    """A sweep to run: ``base`` (a job, as POST /v1/jobs takes it) with the ``grid``'s fields varied."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_SWEEP_EXAMPLE]})
+
+
+class MemberCounts(BaseModel):
+    """How many members are in each status."""
+
+    queued: int = 0
+    running: int = 0
+    cancelling: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+class SweepProgress(BaseModel):
+    """Epochs finished over epochs planned, summed over the members, and the members by status."""
+
+    epoch: int = Field(description="Epochs finished, summed over the members.", examples=[36])
+    epochs: int = Field(description="Epochs planned, summed over the members.", examples=[360])
+    fraction: float = Field(description="epoch / epochs (0 to 1).", examples=[0.1])
+    members: MemberCounts
+
+
+class SweepRequestPublic(BaseModel):
+    """The sweep as submitted: the base job (every field as parsed) and the grid's varied fields."""
+
+    base: dict[str, Any]
+    grid: dict[str, list[Any]]
+
+
+class SweepGroupPublic(BaseModel):
+    """A lockstep group: members that draw the same batches (same dataset, teacher, seed, batch size,
+    epochs, image size and augmentation)."""
+
+    key: str
+    members: list[str] = Field(description="The member jobs' ids.")
+
+
+class SweepSummaryPublic(BaseModel):
+    """A sweep without its members' details: what lists show."""
+
+    id: str
+    name: str | None
+    status: JobStatus = Field(
+        description="Derived from the members: queued (all queued), cancelling (every unfinished member is), "
+        "running (some unfinished), succeeded (all), failed (all finished, some failed), cancelled (all "
+        "finished, none failed, some cancelled)."
+    )
+    progress: SweepProgress
+    request: SweepRequestPublic
+    metadata: dict[str, Any] | None
+    member_count: int
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+    @classmethod
+    def fields_of(cls, view: SweepView) -> dict[str, Any]:
+        sweep, progress = view.sweep, view.progress
+        return {
+            "id": sweep.id,
+            "name": sweep.name,
+            "status": view.status,
+            "progress": SweepProgress(
+                epoch=progress.epoch,
+                epochs=progress.epochs,
+                fraction=progress.fraction,
+                members=MemberCounts(**progress.members),
+            ),
+            "request": SweepRequestPublic.model_validate(sweep.request),
+            "metadata": sweep.metadata_,
+            "member_count": len(view.members),
+            "created_at": sweep.created_at,
+            "updated_at": sweep.updated_at,
+        }
+
+    @classmethod
+    def from_view(cls, view: SweepView) -> SweepSummaryPublic:
+        return cls(**cls.fields_of(view))
+
+
+class SweepPublic(SweepSummaryPublic):
+    """A sweep and its member jobs (each a normal job, also in GET /v1/jobs?sweep_id=…)."""
+
+    members: list[JobPublic] = Field(description="The member jobs, in the grid's order (the seed varies fastest).")
+    groups: list[SweepGroupPublic] = Field(description="The members' lockstep groups.")
+
+    @classmethod
+    def from_view(cls, view: SweepView) -> SweepPublic:
+        return cls(
+            **cls.fields_of(view),
+            members=[JobPublic.from_row(job) for job in view.members],
+            groups=[SweepGroupPublic(key=key, members=ids) for key, ids in view.groups.items()],
+        )
+
+
+class SweepsPublic(Page):
+    data: list[SweepSummaryPublic]
+
+
+# ---------------------------------------------------------------- the report
+
+
+class SummaryPublic(BaseModel):
+    """Mean and sample standard deviation over n seeds (std null below 2, both null at 0)."""
+
+    mean: float | None
+    std: float | None
+    n: int
+
+
+class PairedGainPublic(BaseModel):
+    """Final val top-1 minus the KD baseline's, paired by seed, with its 95% confidence interval."""
+
+    mean: float = Field(description="Mean difference in percentage points.")
+    std: float | None = Field(description="Sample standard deviation of the differences (null with one seed).")
+    n: int = Field(description="Seeds paired with the baseline.")
+    half_width: float | None = Field(description="t_{0.975, n-1} · std / √n; null with one seed.")
+    low: float | None
+    high: float | None
+    seeds: list[int]
+
+
+class ConfigurationPublic(BaseModel):
+    label: str = Field(examples=["sd-kd, β 2, scales [1, 2, 4]"])
+    method: str
+    student: str
+    scales: list[int] | None = Field(description="SD methods only.")
+    beta: float | None = Field(description="SD methods only.")
+    temperature: float | None
+    members: list[str] = Field(description="Member job ids, every seed.")
+    seeds: list[int] = Field(description="Seeds whose member succeeded (the statistics' n).")
+    final_top1: SummaryPublic
+    best_top1: SummaryPublic
+    final_top5: SummaryPublic
+    best_top5: SummaryPublic
+    wall_seconds: SummaryPublic
+    images_per_s: SummaryPublic
+    is_baseline: bool
+    baseline: str | None = Field(description="The KD configuration this one is compared with.")
+    gain: PairedGainPublic | None
+
+
+class RecommendationPublic(BaseModel):
+    text: str = Field(examples=["sd-kd, β 2, scales [1, 2, 4]: +1.30 ± 0.40 over KD, 3 seeds"])
+    configuration: str | None
+    beats_baseline: bool
+
+
+class MemberClassAccuracyPublic(BaseModel):
+    job_id: str
+    configuration: str
+    seed: int
+    accuracy: list[float | None] = Field(description="Percent correct per class.")
+
+
+class ClassGainPublic(BaseModel):
+    index: int
+    name: str
+    gain: float = Field(description="Percentage points over KD, mean over paired seeds.")
+    n: int
+
+
+class PerClassPublic(BaseModel):
+    available: bool
+    note: str | None
+    classes: list[str]
+    members: list[MemberClassAccuracyPublic]
+    configuration: str | None = Field(description="The SD configuration whose per-class gains are listed.")
+    gains: list[ClassGainPublic] = Field(description="Largest first.")
+
+
+class ConfusionPublic(BaseModel):
+    job_id: str
+    configuration: str
+    seed: int
+    val_top1: float | None
+    classes: list[str]
+    matrix: list[list[int]] = Field(description="Rows: true class; columns: predicted class.")
+
+
+class SweepReportPublic(BaseModel):
+    """Which configuration, by how much, how sure: the sweep's report."""
+
+    sweep_id: str
+    status: JobStatus
+    members: dict[str, int] = Field(description="Members by status.")
+    configurations: list[ConfigurationPublic]
+    recommendation: RecommendationPublic
+    per_class: PerClassPublic
+    confusion: ConfusionPublic | None
+    notes: list[str]
+
+    @classmethod
+    def from_report(cls, report: SweepReport) -> SweepReportPublic:
+        return cls.model_validate(asdict(report))
