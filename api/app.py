@@ -17,6 +17,7 @@ from api.errors import install_error_handlers
 from api.routes import catalog, datasets, health, job_artifacts, job_plots, jobs, models, sweeps
 from api.schemas.errors import error_responses
 from api.security import install_security
+from api.server_options import install_access_log_redaction
 from api.ui.routes import install_ui
 from service.broker import celery_app, configure
 from service.db.session import get_sessionmaker
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.sessionmaker = sessionmaker
+    install_access_log_redaction()
     install_error_handlers(app)
     install_security(app, settings)  # headers, rate limits, CORS, /docs in development
 

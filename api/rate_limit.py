@@ -13,7 +13,8 @@ unknown or wrong token, the dashboard's cookie requests) is counted against the 
 address, so a flood of 401s is bounded like any other traffic. A valid token's first request in a
 process therefore counts against its IP; ``get_current_tenant`` then marks the request
 (``mark_authenticated``) and later requests count against the token. Behind a reverse proxy,
-run uvicorn with ``--proxy-headers --forwarded-allow-ips=<proxy>`` so the IP is the client's.
+set ``SDD_FORWARDED_ALLOW_IPS=<proxy>`` (``api.server_options``) so the IP is the client's; no
+other sender's ``X-Forwarded-For`` is believed.
 ``/healthz`` and ``/readyz`` are never limited (orchestrators probe them often).
 
 **Scope.** With ``SDD_BROKER_URL=redis://…`` the TATs live in that Redis (one atomic Lua script

@@ -14,6 +14,7 @@ from types import FrameType
 
 import click
 
+from api.server_options import uvicorn_options
 from sdd_cli.service_commands import load_settings
 from service import migrate as migrations
 
@@ -29,8 +30,10 @@ def api_command(host: str, port: int, log_level: str) -> None:
     """Serve the HTTP API with uvicorn."""
     import uvicorn  # imported here: the other commands should not pay for the web stack
 
-    load_settings()
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level=log_level)
+    settings = load_settings()
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=host, port=port, log_level=log_level, **uvicorn_options(settings)
+    )
 
 
 @click.command("worker")

@@ -7,11 +7,12 @@ Celery broker on local files (no server process), artifacts and datasets. Produc
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -59,6 +60,15 @@ class Settings(BaseSettings):
 
     # HTTP
     cors_origins: list[str] = Field(default_factory=list)
+    # Signs the dashboard's CSRF tokens. Unset: a random key per process, so a form only posts back
+    # to the API process that served it; give every API replica the same key.
+    ui_secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    # Serving (see api.server_options): addresses whose X-Forwarded-* headers are believed (comma
+    # list, "*" for any; empty: none), idle keep-alive timeout, connections at once, header bytes.
+    forwarded_allow_ips: str = ""
+    http_keepalive_timeout_s: int = Field(default=5, ge=1)
+    http_max_connections: int = Field(default=1000, ge=0)
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
 
     # Abuse limits (see api.rate_limit, domain.submission): requests per minute per API token
     # (per client IP without a known token) in bursts of up to ``rate_limit_burst``, 0 turns rate
@@ -81,6 +91,8 @@ class Settings(BaseSettings):
             password = make_url(self.database_url).password
             if password is not None and str(password).lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("SDD_DATABASE_URL carries a placeholder password; set a real one in production")
+            if self.ui_secret_key.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("SDD_UI_SECRET_KEY is a placeholder; set a random one in production")
         return self
 
     @property

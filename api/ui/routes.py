@@ -10,10 +10,11 @@ Security design:
   again, so revoking the token ends the dashboard session too. Without a valid cookie a page
   redirects to ``/ui/login`` (and back after signing in); a fetch by our JS gets 401.
 - **Changes of state** (sign in, sign out, cancel, submit) are plain POST forms, no JS needed,
-  each with a double-submit CSRF token: a random value in an HttpOnly cookie and in a hidden
-  field, compared with ``hmac.compare_digest`` (``api.ui.session``). We chose forms over fetch()
-  calls to the JSON API because the bearer token then never reaches page scripts and the buttons
-  work without JS; SameSite=Strict already stops cross-site posts, CSRF tokens make sure of it.
+  each with a signed CSRF token bound to the browser's nonce cookie and to its session
+  (``api.ui.session``). We chose forms over fetch() calls to the JSON API because the bearer
+  token then never reaches page scripts and the buttons work without JS; SameSite=Strict
+  already stops cross-site posts, the signed tokens make sure of it. Over https the cookies are
+  ``__Host-`` cookies.
 - **Tenancy.** Every lookup goes through the tenant-scoped helpers ``/v1`` uses
   (``domain.job_reads``, ``domain.ownership``) with sessions from
   ``app.state.sessionmaker``; another tenant's job is "not found" and never appears in any HTML.
@@ -36,7 +37,6 @@ from api.ui import job_pages, submit_page
 from api.ui.rendering import STATIC_DIR, UiError, error_page, page
 from api.ui.session import (
     LOGIN_PATH,
-    TOKEN_COOKIE,
     CheckedForm,
     CsrfRejected,
     LoginRequired,
@@ -45,6 +45,7 @@ from api.ui.session import (
     safe_next,
     set_token_cookie,
     tenant_from_cookie,
+    token_cookie,
 )
 from service.tokens import authenticate
 
@@ -94,7 +95,7 @@ async def _login_required(request: Request, exc: LoginRequired) -> Response:
     if exc.fetch:
         return JSONResponse(error_body("unauthorized", "sign in again at /ui/login"), 401)
     response = RedirectResponse(login_url(exc.next_path), 303)
-    if TOKEN_COOKIE in request.cookies:
+    if token_cookie(request):
         clear_token_cookie(response, request)  # revoked or malformed: drop it
     return response
 

@@ -1,16 +1,22 @@
 """Signing in to the dashboard and guarding its forms: the token cookie and the CSRF cookie.
 
 - ``sdd_ui_token`` holds the API token the user typed at ``/ui/login``: HttpOnly (page scripts
-  cannot read it), SameSite=Strict (never sent on a request started by another site), Secure
-  when the request came over https, path ``/ui``. It is checked with ``service.tokens.authenticate``
-  on every request, so revoking the token signs the dashboard out too.
-- ``sdd_ui_csrf`` is a random value (double-submit): every form carries it in a hidden field and
-  every POST is refused unless field and cookie are equal (``hmac.compare_digest``). Another site
-  can make a browser send the cookie but cannot read it to fill in the field.
+  cannot read it), SameSite=Strict (never sent on a request started by another site), path
+  ``/ui``. It is checked with ``service.tokens.authenticate`` on every request, so revoking the
+  token signs the dashboard out too.
+- ``sdd_ui_csrf`` holds a random nonce. Every form carries a *signed* token in a hidden field:
+  ``<nonce>.<HMAC(key, nonce | sha256(token cookie))>``, so it is bound both to this browser's
+  nonce and to its session (the token cookie; empty before signing in), and only the server can
+  make one (``settings.ui_secret_key``). A POST is refused unless the field's nonce equals the
+  cookie's and its signature matches (``hmac.compare_digest``). A cookie planted by a sibling site
+  gives an attacker no field that verifies, and a form from another session does not verify here.
+- Over https both cookies are ``__Host-`` cookies (Secure, path ``/``, no Domain): no other
+  host, not even a subdomain, can set or shadow them. Over plain http they keep their plain names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from typing import Annotated
@@ -27,6 +33,7 @@ TOKEN_COOKIE = "sdd_ui_token"
 CSRF_COOKIE = "sdd_ui_csrf"
 CSRF_FIELD = "csrf_token"
 COOKIE_PATH = "/ui"
+HOST_PREFIX = "__Host-"  # https only: Secure, Path=/, no Domain (RFC 6265bis)
 LOGIN_PATH = "/ui/login"
 HOME_PATH = "/ui"
 _CSRF_BYTES = 32
@@ -46,12 +53,37 @@ class CsrfRejected(Exception):
     """A POST whose CSRF field does not match its cookie (a forged or stale form)."""
 
 
+# ---------------------------------------------------------------- cookie names and attributes
+
+
+def _https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def cookie_name(request: Request, base: str) -> str:
+    """``__Host-<base>`` over https, ``<base>`` over plain http (where browsers refuse the prefix)."""
+    return HOST_PREFIX + base if _https(request) else base
+
+
+def _cookie_options(request: Request) -> dict[str, object]:
+    return {
+        "path": "/" if _https(request) else COOKIE_PATH,
+        "httponly": True,
+        "samesite": "strict",
+        "secure": _https(request),
+    }
+
+
+def token_cookie(request: Request) -> str:
+    return request.cookies.get(cookie_name(request, TOKEN_COOKIE), "")
+
+
 # ---------------------------------------------------------------- the token cookie
 
 
 def tenant_from_cookie(request: Request, session: Session) -> Tenant | None:
     """The tenant of the token cookie, or None when it is absent, malformed, unknown or revoked."""
-    token = request.cookies.get(TOKEN_COOKIE, "")
+    token = token_cookie(request)
     if not token or len(token) > _TOKEN_MAX_CHARS:
         return None
     tenant = authenticate(session, token)
@@ -81,20 +113,11 @@ FetchTenant = Annotated[Tenant, Depends(fetch_tenant)]
 
 
 def set_token_cookie(response: Response, request: Request, token: str) -> None:
-    response.set_cookie(
-        TOKEN_COOKIE,
-        token,
-        path=COOKIE_PATH,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    response.set_cookie(cookie_name(request, TOKEN_COOKIE), token, **_cookie_options(request))  # type: ignore[arg-type]
 
 
 def clear_token_cookie(response: Response, request: Request) -> None:
-    response.delete_cookie(
-        TOKEN_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=request.url.scheme == "https"
-    )
+    response.delete_cookie(cookie_name(request, TOKEN_COOKIE), **_cookie_options(request))  # type: ignore[arg-type]
 
 
 def login_url(next_path: str | None) -> str:
@@ -110,16 +133,16 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-# ---------------------------------------------------------------- the CSRF cookie
+# ---------------------------------------------------------------- the CSRF cookie and the signed field
 
 
 def _well_formed(value: str | None) -> bool:
     return bool(value) and len(value or "") <= 2 * _CSRF_BYTES and (value or "").isascii()
 
 
-def csrf_token(request: Request) -> str:
-    """This browser's CSRF value; a new one (set on the response by ``set_csrf_cookie``) if it has none."""
-    current = request.cookies.get(CSRF_COOKIE)
+def _nonce(request: Request) -> str:
+    """This browser's CSRF nonce; a new one (set on the response by ``set_csrf_cookie``) if it has none."""
+    current = request.cookies.get(cookie_name(request, CSRF_COOKIE))
     if _well_formed(current):
         return str(current)
     if not hasattr(request.state, "new_csrf"):
@@ -127,27 +150,38 @@ def csrf_token(request: Request) -> str:
     return str(request.state.new_csrf)
 
 
+def _signature(request: Request, nonce: str) -> str:
+    """HMAC of the nonce and this request's session (the token cookie's hash) under the server's key."""
+    session_id = hashlib.sha256(token_cookie(request).encode()).hexdigest()
+    key = request.app.state.settings.ui_secret_key.get_secret_value().encode()
+    return hmac.new(key, f"{nonce}|{session_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_token(request: Request) -> str:
+    """The value of the hidden CSRF field of the forms on this page: ``<nonce>.<signature>``."""
+    nonce = _nonce(request)
+    return f"{nonce}.{_signature(request, nonce)}"
+
+
 def set_csrf_cookie(response: Response, request: Request) -> None:
-    """Set the CSRF cookie when this request created the value (a first visit)."""
+    """Set the CSRF cookie when this request created the nonce (a first visit)."""
     value = getattr(request.state, "new_csrf", None)
     if value is not None:
-        response.set_cookie(
-            CSRF_COOKIE,
-            value,
-            path=COOKIE_PATH,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
+        response.set_cookie(cookie_name(request, CSRF_COOKIE), value, **_cookie_options(request))  # type: ignore[arg-type]
 
 
 async def checked_form(request: Request) -> dict[str, str]:
-    """The POSTed form's text fields, after the double-submit check; ``CsrfRejected`` on a mismatch."""
+    """The POSTed form's text fields, after the signed-token check; ``CsrfRejected`` otherwise."""
     form = await request.form()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
-    sent = fields.pop(CSRF_FIELD, "")
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not (_well_formed(cookie) and sent and hmac.compare_digest(sent.encode(), cookie.encode())):
+    nonce, _, signature = fields.pop(CSRF_FIELD, "").partition(".")
+    cookie = request.cookies.get(cookie_name(request, CSRF_COOKIE), "")
+    if not (_well_formed(cookie) and nonce and signature and nonce.isascii() and signature.isascii()):
+        raise CsrfRejected()
+    if not (
+        hmac.compare_digest(nonce.encode(), cookie.encode())
+        and hmac.compare_digest(signature.encode(), _signature(request, cookie).encode())
+    ):
         raise CsrfRejected()
     return fields
 

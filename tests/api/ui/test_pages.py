@@ -30,10 +30,12 @@ class Browser:
 
     @property
     def csrf(self) -> str:
-        return self.client.cookies.get("sdd_ui_csrf") or ""
+        """The signed CSRF field of the forms this browser would be shown now (read from a page)."""
+        page = self.client.get("/ui/login", follow_redirects=True)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        return found.group(1) if found else ""
 
     def sign_in(self, token: str) -> httpx.Response:
-        self.client.get("/ui/login")
         return self.client.post("/ui/login", data={"token": token, CSRF: self.csrf}, follow_redirects=False)
 
     def get(self, path: str) -> httpx.Response:
@@ -129,8 +131,8 @@ def test_login_sets_a_strict_http_only_cookie_and_logout_clears_it(api: Api) -> 
 def test_cookie_is_secure_over_https(api: Api) -> None:
     browser = browser_for(api, None, base_url="https://testserver")
     response = browser.sign_in(api.token)
-    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("sdd_ui_token="))
-    assert "secure" in {part.strip().lower() for part in cookie.split(";")}
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("__Host-sdd_ui_token="))
+    assert {"secure", "path=/"} <= {part.strip().lower() for part in cookie.split(";")}
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/ui", "/v1/jobs", "/ui/login"])
@@ -165,6 +167,29 @@ def test_posts_without_the_matching_csrf_value_are_refused(api: Api, alice: Brow
     assert alice.post("/ui/submit", {"dataset": "digits"}, csrf=False).status_code == 403
     fresh = browser_for(api, None)  # no CSRF cookie at all: a forged cross-site login
     assert fresh.client.post("/ui/login", data={"token": api.token, CSRF: "anything"}).status_code == 403
+
+
+def test_a_csrf_field_is_bound_to_its_session_and_signed(api: Api, alice: Browser, bob: Browser) -> None:
+    """Matching cookie and field are not enough: the field must be signed for this session."""
+    job = api.create_job()
+    nonce = alice.client.cookies.get("sdd_ui_csrf") or ""
+    forged = alice.client.post(f"/ui/jobs/{job['id']}/cancel", data={CSRF: f"{nonce}.{'0' * 64}"})
+    assert forged.status_code == 403  # the double-submit pair alone (cookie == field) used to pass
+    assert alice.client.post(f"/ui/jobs/{job['id']}/cancel", data={CSRF: nonce}).status_code == 403
+    bobs_field = bob.csrf  # signed for bob's session and nonce
+    bob_nonce = bobs_field.partition(".")[0]
+    alice.client.cookies.set("sdd_ui_csrf", bob_nonce, path="/ui")  # even with bob's nonce planted
+    assert alice.client.post(f"/ui/jobs/{job['id']}/cancel", data={CSRF: bobs_field}).status_code == 403
+    assert job_status(api, job["id"]) == "queued"
+
+
+def test_https_cookies_carry_the_host_prefix(api: Api) -> None:
+    browser = browser_for(api, api.token, base_url="https://testserver")
+    names = set(browser.client.cookies.keys())
+    assert {"__Host-sdd_ui_token", "__Host-sdd_ui_csrf"} <= names and "sdd_ui_token" not in names
+    assert browser.get("/ui").status_code == 200  # signed in through the prefixed cookie
+    job = api.create_job()
+    assert browser.post(f"/ui/jobs/{job['id']}/cancel").status_code == 303
 
 
 # ---------------------------------------------------------------- tenant isolation
@@ -413,7 +438,7 @@ def test_submit_shows_validation_errors_next_to_fields_and_keeps_input(api: Api,
     assert response.status_code == 422
     html = response.text
     assert 'id="form-errors"' in html
-    assert re.search(r'id="f-beta-error">beta: [^<]*greater than 0', html)
+    assert re.search(r'id="f-beta-error">beta: [^<]*greater than or equal to 0', html)
     assert 'id="f-hyperparameters-epochs-error"' in html
     assert '<details class="card" id="hyperparameters" open>' in html  # opened to show the error
     kept = form_values(html)
