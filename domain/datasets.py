@@ -52,7 +52,7 @@ def ingest_dataset(
         dataset_id = new_id("ds")
         key = dataset_key(dataset_id)
         store = get_artifact_store(settings)
-        store.put_tree(key, root, move=True)
+        store.put_unpacked(key, upload.path, root, move=True)  # the folder locally; the archive in an object store
         row = Dataset(
             id=dataset_id,
             tenant_id=tenant.id,

@@ -1,11 +1,24 @@
 """Artifact storage: checkpoints, students, model cards, metrics, curve plots, uploaded datasets and teacher weights.
 
-One small interface (:class:`ArtifactStore`), local files for now (:class:`LocalArtifactStore`), so
-an object store can replace it later without touching callers. Keys are built from ids only (see the
-``*_key`` builders) and checked against a strict pattern, so a key can never leave the store's root.
+One interface (:class:`ArtifactStore`), two stores behind it, chosen by the settings
+(:func:`get_artifact_store`):
+
+* :class:`LocalArtifactStore`, the embedded default: files under ``SDD_ARTIFACT_DIR``, read in place;
+* ``service.s3_store.S3ArtifactStore`` when ``SDD_ARTIFACT_URL=s3://bucket/prefix``: objects in an
+  S3-compatible store, for nodes that share no disk. What a job reads is fetched into the node's
+  cache (``service.artifact_cache``), checked against the SHA-256 its row records. It is imported
+  only then, so the embedded default never loads boto3.
+
+Callers never need a store's own paths: writes go through ``put_*`` (each returns the size and
+SHA-256 the caller records in SQL), downloads through ``open`` (a stream) or ``download_url`` (a
+presigned URL, when the store gives them), and what a job reads through ``fetch`` (a local file)
+and ``fetch_unpacked`` (a local folder), valid until the store is ``close``-d. Keys are built from
+ids only (see the ``*_key`` builders) and checked against a strict pattern, so a key can never
+leave the store's root.
 
 Every write is atomic: data goes to a temp file in the destination folder, is fsynced, then
-``os.replace``-d onto the key. A reader sees the old object or the new one, never a partial file.
+``os.replace``-d onto the key (an object store's PUT and multipart upload are atomic themselves).
+A reader sees the old object or the new one, never a partial file.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -31,6 +45,16 @@ _KEY_RE = re.compile(r"[a-z0-9_]+(/[a-z0-9_]+)*(/[a-z0-9_][a-z0-9_.\-]*)?")
 
 class InvalidKey(ValueError):
     """A key that does not match the key pattern (e.g. ``../x``, ``/abs``, ``Foo Bar``)."""
+
+
+class ChecksumMismatch(OSError):
+    """A stored object's bytes do not match the SHA-256 recorded for them; nothing was kept."""
+
+    def __init__(self, key: str, expected: str, actual: str) -> None:
+        super().__init__(f"{key}: SHA-256 {actual[:12]}… does not match the recorded {expected[:12]}…")
+        self.key = key
+        self.expected = expected
+        self.actual = actual
 
 
 class TooLarge(Exception):
@@ -95,7 +119,8 @@ def job_plot_key(job_id: str, fmt: str) -> str:
 
 
 def dataset_key(dataset_id: str) -> str:
-    """A folder (``put_tree``) holding the extracted ``train/`` and ``val/`` class folders."""
+    """An uploaded dataset (``put_unpacked``): the folder holding the extracted ``train/`` and ``val/``
+    class folders in the local store, the uploaded archive in an object store."""
     return validate_key(f"datasets/{dataset_id}")
 
 
@@ -137,15 +162,44 @@ def _tree_digest(root: Path) -> tuple[int, str]:
 
 
 class ArtifactStore(Protocol):
+    """What every caller may ask of a store, local or remote."""
+
     def put_file(self, key: str, src: Path) -> StoredObject: ...
     def put_bytes(self, key: str, data: bytes) -> StoredObject: ...
     def put_stream(self, key: str, fileobj: BinaryIO, max_bytes: int | None = None) -> StoredObject: ...
-    def put_tree(self, key_prefix: str, src_dir: Path, *, move: bool = False) -> StoredObject: ...
-    def path(self, key: str) -> Path: ...
+    def put_unpacked(self, key: str, archive: Path, folder: Path, *, move: bool = False) -> StoredObject:
+        """Store an uploaded ``archive`` already checked and unpacked into ``folder``: the local
+        store keeps the folder (read in place), an object store keeps the archive as one object
+        (its SHA-256 is the upload's) that each node unpacks once into its cache."""
+        ...
+
     def exists(self, key: str) -> bool: ...
-    def open(self, key: str) -> BinaryIO: ...
+    def open(self, key: str) -> BinaryIO:
+        """A stream of the stored bytes; ``FileNotFoundError`` if absent."""
+        ...
+
+    def download_url(self, key: str, *, filename: str | None, media_type: str) -> str | None:
+        """A short-lived URL a client can download ``key`` from directly, or None to stream it."""
+        ...
+
+    def fetch(self, key: str, sha256: str | None) -> Path:
+        """A local file with the object's bytes, checked against ``sha256`` where it is copied
+        (``ChecksumMismatch``); ``FileNotFoundError`` if absent."""
+        ...
+
+    def fetch_unpacked(self, key: str, sha256: str | None, unpack: Unpack) -> Path:
+        """The local folder of what ``put_unpacked`` stored; ``unpack(archive, dest)`` makes it from
+        the archive where the store keeps archives."""
+        ...
+
     def delete(self, key: str) -> bool: ...
     def delete_prefix(self, prefix: str) -> int: ...
+    def close(self) -> None:
+        """Let go of what ``fetch`` handed out (an object store's cache may then evict it)."""
+        ...
+
+
+Unpack = Callable[[Path, Path], None]  # (archive file, folder to create) -> None
 
 
 class LocalArtifactStore:
@@ -164,6 +218,31 @@ class LocalArtifactStore:
     def open(self, key: str) -> BinaryIO:
         """Open a stored file for reading; ``FileNotFoundError`` if absent."""
         return open(self.path(key), "rb")
+
+    def download_url(self, key: str, *, filename: str | None, media_type: str) -> str | None:
+        """None: local files are streamed by the API."""
+        return None
+
+    def fetch(self, key: str, sha256: str | None) -> Path:
+        """The stored file itself, read in place (files written here are not checked again on every read)."""
+        path = self.path(key)
+        if not path.is_file():
+            raise FileNotFoundError(key)
+        return path
+
+    def fetch_unpacked(self, key: str, sha256: str | None, unpack: Unpack) -> Path:
+        """The stored folder itself (``put_unpacked`` kept the unpacked folder)."""
+        path = self.path(key)
+        if not path.is_dir():
+            raise FileNotFoundError(key)
+        return path
+
+    def put_unpacked(self, key: str, archive: Path, folder: Path, *, move: bool = False) -> StoredObject:
+        """Keep ``folder`` (see :meth:`put_tree`); the archive is not needed once unpacked."""
+        return self.put_tree(key, folder, move=move)
+
+    def close(self) -> None:
+        """Nothing to let go of: fetched paths are the stored files."""
 
     def put_stream(self, key: str, fileobj: BinaryIO, max_bytes: int | None = None) -> StoredObject:
         """Copy ``fileobj`` to ``key`` in chunks; past ``max_bytes`` raise :class:`TooLarge`, storing nothing."""
@@ -261,8 +340,17 @@ class LocalArtifactStore:
         return count
 
 
-def get_artifact_store(settings: Settings | None = None) -> LocalArtifactStore:
-    """The store at ``settings.artifact_dir``."""
+def get_artifact_store(settings: Settings | None = None) -> ArtifactStore:
+    """The store the settings name: S3 for ``SDD_ARTIFACT_URL=s3://…``, else files at ``SDD_ARTIFACT_DIR``.
+
+    Each call returns a new store object (cheap: an S3 store shares its process's client), so
+    whoever fetches through it can ``close`` it without touching another caller's fetches.
+    """
     settings = settings or get_settings()
+    if settings.artifact_url is not None:
+        # Imported here, not at the top: boto3 is loaded only by processes configured for S3.
+        from service.s3_store import s3_store_from_settings
+
+        return s3_store_from_settings(settings)
     assert settings.artifact_dir is not None
     return LocalArtifactStore(settings.artifact_dir)

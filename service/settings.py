@@ -2,7 +2,8 @@
 
 With nothing set, everything lives under ``SDD_HOME`` (default ``~/.sdd``): an SQLite database, a
 Celery broker on local files (no server process), artifacts and datasets. Production sets
-``SDD_DATABASE_URL=postgresql+psycopg://...`` and ``SDD_BROKER_URL=redis://...``.
+``SDD_DATABASE_URL=postgresql+psycopg://...``, ``SDD_BROKER_URL=redis://...`` and, when nodes share
+no disk, ``SDD_ARTIFACT_URL=s3://bucket/prefix`` (see ``service.artifacts``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,18 @@ class Settings(BaseSettings):
     data_root: Path | None = None
     work_dir: Path | None = None
     allow_download: bool = False
+
+    # Object storage (see service.artifacts, service.s3_store): ``s3://bucket/prefix`` keeps every
+    # artifact in that bucket instead of ``artifact_dir``; region and credentials come the standard
+    # AWS way (AWS_* variables, ~/.aws, instance roles). Objects a job reads are fetched into
+    # ``cache_dir`` (default ``$SDD_HOME/cache``), at most ``cache_max_bytes`` of them kept.
+    artifact_url: str | None = None
+    s3_endpoint_url: str | None = None  # e.g. http://minio:9000; None: AWS's own endpoint
+    s3_public_endpoint_url: str | None = None  # the endpoint presigned URLs name; None: s3_endpoint_url
+    s3_presigned_downloads: bool = False  # downloads answer 307 to a presigned URL instead of streaming
+    s3_presigned_expiry_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    cache_dir: Path | None = None
+    cache_max_bytes: int = Field(default=50 << 30, ge=0)
 
     # Queue
     queue_name: str = "training"
@@ -87,6 +100,10 @@ class Settings(BaseSettings):
         self.artifact_dir = (self.artifact_dir or self.home / "artifacts").expanduser()
         self.data_root = (self.data_root or self.home / "data").expanduser()
         self.work_dir = (self.work_dir or self.home / "work").expanduser()
+        self.cache_dir = (self.cache_dir or self.home / "cache").expanduser()
+        self.artifact_url = self.artifact_url or None
+        if self.artifact_url is not None:
+            parse_artifact_url(self.artifact_url)  # refuse a malformed URL at start-up, not at the first job
         if self.env == "production":
             password = make_url(self.database_url).password
             if password is not None and str(password).lower() in PLACEHOLDER_SECRETS:
@@ -122,6 +139,15 @@ class Settings(BaseSettings):
         if self.broker_is_filesystem:
             (self.broker_dir / "queue").mkdir(parents=True, exist_ok=True)
             (self.broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+
+
+def parse_artifact_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` -> ``("bucket", "prefix")`` (prefix without slashes at its ends, may be "")."""
+    scheme, sep, rest = url.partition("://")
+    bucket, _, prefix = rest.partition("/")
+    if scheme != "s3" or not sep or not bucket:
+        raise ValueError(f"SDD_ARTIFACT_URL must read s3://bucket[/prefix], got {url!r}")
+    return bucket, prefix.strip("/")
 
 
 @lru_cache(maxsize=1)

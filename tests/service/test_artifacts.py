@@ -1,4 +1,6 @@
-"""Artifact storage: atomic writes, hashes, key validation, size limits, whole folders."""
+"""The local artifact store: atomic writes, hashes, key validation, size limits, whole folders, reads in place.
+
+The S3 store is tested against a real S3 server in ``test_s3_store.py``."""
 
 from __future__ import annotations
 
@@ -174,6 +176,32 @@ def test_put_tree_refuses_symlinks(store, tmp_path) -> None:
         store.put_tree(dataset_key("ds_1"), src)
     assert not store.exists(dataset_key("ds_1"))
     assert _leftovers(store) == []
+
+
+def test_what_a_job_reads_is_the_stored_file_itself(store, tmp_path) -> None:
+    stored = store.put_bytes(model_weights_key("mdl_1"), b"weights")
+    assert store.fetch(stored.key, stored.sha256) == store.path(stored.key)
+    assert store.fetch(stored.key, None) == store.path(stored.key)
+    with pytest.raises(FileNotFoundError):
+        store.fetch(model_weights_key("mdl_2"), None)
+    assert store.download_url(stored.key, filename="w.safetensors", media_type="application/octet-stream") is None
+    store.close()  # nothing to let go of
+
+
+def test_an_uploaded_dataset_keeps_its_unpacked_folder(store, tmp_path) -> None:
+    archive = tmp_path / "upload.zip"
+    archive.write_bytes(b"the archive is not needed once unpacked")
+    key = dataset_key("ds_1")
+    stored = store.put_unpacked(key, archive, _make_dataset(tmp_path / "unpacked", "a"), move=True)
+    assert stored.sha256 == store.put_tree(dataset_key("ds_2"), store.path(key)).sha256  # the tree's digest
+
+    def never(_archive, _dest) -> None:
+        raise AssertionError("the local store reads the folder in place")
+
+    assert store.fetch_unpacked(key, stored.sha256, never) == store.path(key)
+    assert (store.path(key) / "train" / "cat" / "img 1.png").is_file()
+    with pytest.raises(FileNotFoundError):
+        store.fetch_unpacked(dataset_key("ds_3"), None, never)
 
 
 def test_get_artifact_store_uses_settings(sdd_env) -> None:
