@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from api.artifact_response import artifact_response
 from domain import job_reads
+from domain.errors import NotFound
 from domain.status import TERMINAL
-from service.artifacts import PLOT_KINDS, get_artifact_store
+from service.artifacts import PLOT_KINDS
 from service.db.models import Job
 from service.plots import MEDIA_TYPES, PlotFormat, job_label, job_title, render_curves
 from service.settings import Settings
@@ -39,16 +41,19 @@ def curves_response(
     if job.status in TERMINAL:
         artifact = job_reads.stored_artifact(session, job.id, PLOT_KINDS[fmt])
         if artifact is not None:
-            path = get_artifact_store(settings).path(artifact.key)
-            if path.is_file():
-                return FileResponse(
-                    path,
+            try:  # streamed, never a redirect: the dashboard embeds it and its CSP allows its own origin only
+                download = job_reads.artifact_download(settings, artifact, media_type=MEDIA_TYPES[fmt], redirect=False)
+            except NotFound:
+                log.warning("job %s: stored %s is missing from storage; drawing it live", job.id, artifact.kind)
+            else:
+                session.commit()
+                return artifact_response(
+                    download,
                     media_type=MEDIA_TYPES[fmt],
                     filename=filename,
-                    content_disposition_type="inline",
+                    disposition="inline",
                     headers={"Cache-Control": STORED_CACHE_CONTROL, "X-Plot-Source": "stored", **extra},
                 )
-            log.warning("job %s: stored %s is missing from storage; drawing it live", job.id, artifact.kind)
     rows = job_reads.job_metrics(session, job.id)
     label, title = job_label(job.id, job.spec), job_title(job.id, job.spec)
     session.commit()  # end the read transaction: no database connection held while drawing

@@ -7,8 +7,9 @@ Every function that takes a ``tenant_id`` reads only that tenant's rows (another
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from domain.errors import Conflict, NotFound
 from domain.ownership import PageParams, get_owned, page_of
 from domain.status import JobStatus
-from service.artifacts import get_artifact_store
+from service.artifacts import LocalArtifactStore, get_artifact_store
 from service.db.models import Artifact, Job, JobEvent, JobMetric
 from service.settings import Settings
 
@@ -85,14 +86,36 @@ def finished_artifact(session: Session, job: Job, kind: str) -> Artifact:
     return artifact
 
 
-def artifact_file(settings: Settings, artifact: Artifact) -> Path:
-    """The stored file of ``artifact``; ``NotFound`` if it is missing from storage."""
-    path = get_artifact_store(settings).path(artifact.key)
-    if not path.is_file():
+@dataclass(frozen=True)
+class ArtifactDownload:
+    """How a stored artifact reaches a client: exactly one of a local ``path`` (the local store), a
+    presigned ``url`` to send the client to, or an open ``stream`` to pass on (an object store)."""
+
+    artifact: Artifact
+    path: Path | None = None
+    url: str | None = None
+    stream: BinaryIO | None = None
+
+
+def artifact_download(
+    settings: Settings, artifact: Artifact, *, filename: str | None = None, media_type: str, redirect: bool = True
+) -> ArtifactDownload:
+    """Where to read ``artifact`` for a download; ``NotFound`` if it is missing from storage.
+
+    ``redirect=False`` never answers with a URL (an image the dashboard embeds stays same-origin).
+    """
+    store = get_artifact_store(settings)
+    try:
+        if isinstance(store, LocalArtifactStore):
+            return ArtifactDownload(artifact, path=store.fetch(artifact.key, artifact.sha256))
+        url = store.download_url(artifact.key, filename=filename, media_type=media_type) if redirect else None
+        if url is not None:
+            return ArtifactDownload(artifact, url=url)
+        return ArtifactDownload(artifact, stream=store.open(artifact.key))
+    except FileNotFoundError as exc:
         raise NotFound(
             f"the {artifact.kind} file of job {artifact.job_id} is missing from storage", code="artifact_missing"
-        )
-    return path
+        ) from exc
 
 
 def student_filename(job: Job) -> str:

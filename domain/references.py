@@ -5,9 +5,10 @@ or ``{"model": id}``). Two questions are asked of them:
 
 * at submission and again before training, the **facts** the checks need (class count, image
   size, teacher architecture): ``dataset_facts``, ``teacher_facts``;
-* before training, the **files** the trainer reads: ``dataset_source`` (``imagefolder:<folder in
-  the artifact store>`` for an uploaded dataset) and ``teacher_checkpoint`` (a succeeded job's
-  student, or an uploaded model's weights).
+* before training, the **files** the trainer reads, as local paths fetched through the artifact
+  store (in place for the local store; into the node's cache, checked against the SHA-256 the
+  rows record, for an object store): ``dataset_source`` (``imagefolder:<folder>`` for an uploaded
+  dataset) and ``teacher_checkpoint`` (a succeeded job's student, or an uploaded model's weights).
 
 Another tenant's objects are reported exactly like missing ones.
 """
@@ -15,12 +16,17 @@ Another tenant's objects are reported exactly like missing ones.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from domain.archives import extract_archive
+from domain.datasets import EXTRACTED_BYTES_PER_UPLOAD_BYTE, dataset_root
 from domain.errors import Conflict, InvalidRequest, Location
 from domain.job_request import DATASET_ID_PREFIX, TeacherRef
 from domain.ownership import get_owned
@@ -29,8 +35,8 @@ from domain.status import JobStatus
 from sdd_core.data import DatasetInfo, describe_dataset
 from sdd_core.errors import DataError, TeacherError
 from sdd_core.spec import TeacherCheckpoint
-from service.artifacts import dataset_key, job_student_key, model_weights_key
-from service.db.models import Dataset, Job, UploadedModel
+from service.artifacts import ChecksumMismatch, dataset_key, job_student_key, model_weights_key
+from service.db.models import Artifact, Dataset, Job, UploadedModel
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -114,34 +120,51 @@ def teacher_facts(session: Session, settings: Settings, tenant_id: str, ref: Tea
 # ------------------------------------------------------------------ files, for the trainer
 
 
-def dataset_source(dataset: str, store: Any) -> str:
-    """What the trainer reads: a built-in name as it is, ``imagefolder:<path>`` for an uploaded dataset."""
+def dataset_source(session: Session, settings: Settings, tenant_id: str, dataset: str, store: Any) -> str:
+    """What the trainer reads: a built-in name as it is, ``imagefolder:<local folder>`` for an uploaded dataset."""
     if not is_uploaded_dataset(dataset):
         return dataset
-    folder = store.path(dataset_key(dataset))
-    if not folder.is_dir():
-        raise DataError(f"the files of dataset {dataset} are missing from the artifact store")
+    row = get_owned(session, Dataset, tenant_id, dataset, kind="dataset", location=("dataset",))
+
+    def unpack(archive: Path, dest: Path) -> None:  # the upload, checked as at upload time, once per node
+        extracted = extract_archive(
+            archive, dest.parent, max_total_bytes=EXTRACTED_BYTES_PER_UPLOAD_BYTE * settings.max_upload_bytes
+        )
+        try:
+            dataset_root(extracted).rename(dest)
+        finally:
+            shutil.rmtree(extracted, ignore_errors=True)
+
+    try:
+        folder = store.fetch_unpacked(dataset_key(dataset), row.sha256, unpack)
+    except FileNotFoundError as exc:
+        raise DataError(f"the files of dataset {dataset} are missing from the artifact store") from exc
+    except ChecksumMismatch as exc:
+        raise DataError(f"the stored files of dataset {dataset} do not match their recorded SHA-256") from exc
     return f"imagefolder:{folder}"
 
 
 def teacher_checkpoint(
     session: Session, tenant_id: str, ref: TeacherRef | None, store: Any
 ) -> TeacherCheckpoint | None:
-    """The teacher's architecture and weights file in the artifact store; None without a teacher."""
+    """The teacher's architecture and a local copy of its weights from the artifact store; None without a teacher."""
     if ref is None:
         return None
+    sha256: str | None
     if ref.model is not None:
         model = teacher_model(session, tenant_id, ref.model)
-        path, arch, what = (
-            store.path(model_weights_key(model.id)),
-            model.arch,
-            f"the weights of teacher model {model.id}",
-        )
+        key, sha256, arch = model_weights_key(model.id), model.sha256, model.arch
+        what = f"the weights of teacher model {model.id}"
     else:
         assert ref.job is not None
         job = teacher_job(session, tenant_id, ref.job)
-        path, arch = store.path(job_student_key(job.id)), job.spec["student"]
+        key, arch = job_student_key(job.id), job.spec["student"]
+        sha256 = session.scalar(select(Artifact.sha256).where(Artifact.job_id == job.id, Artifact.kind == "student"))
         what = f"the student weights of teacher job {job.id}"
-    if not path.is_file():
-        raise TeacherError(f"{what} are missing from the artifact store")
+    try:
+        path = store.fetch(key, sha256)
+    except FileNotFoundError as exc:
+        raise TeacherError(f"{what} are missing from the artifact store") from exc
+    except ChecksumMismatch as exc:
+        raise TeacherError(f"{what} in the artifact store do not match their recorded SHA-256") from exc
     return TeacherCheckpoint(arch=arch, checkpoint=str(path))

@@ -107,7 +107,7 @@ def trainable_spec(session: Session, settings: Settings, job: Job, store: Any) -
     request = stored_request(job)
     validated = validate_submission(session, settings, job.tenant_id, request, admission=False)
     return JobSpec(
-        dataset=dataset_source(request.dataset, store),
+        dataset=dataset_source(session, settings, job.tenant_id, request.dataset, store),
         student=request.student,
         method=request.method,
         scales=request.scales,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sdd_core.trainer.checkpoint import CheckpointError, checkpoint_position
 from service.artifacts import (
     PLOT_KINDS,
+    ChecksumMismatch,
     job_card_key,
     job_checkpoint_key,
     job_metrics_key,
@@ -106,9 +107,11 @@ class ResumePoint:
 
 
 def latest_checkpoint(session: Session, store: Any, job_id: str) -> ResumePoint | None:
-    """The job's newest stored checkpoint whose file still exists, or None.
+    """The job's newest stored checkpoint that can still be read, fetched to a local file; or None.
 
-    A stop checkpoint inside epoch e wins over end-of-epoch checkpoints up to e - 1.
+    A stop checkpoint inside epoch e wins over end-of-epoch checkpoints up to e - 1. With an object
+    store the checkpoint is downloaded into this node's cache and checked against its row's
+    SHA-256, so a job resumes on any node; one that is gone or does not match is passed over.
     """
     rows = session.scalars(
         select(Artifact).where(Artifact.job_id == job_id, Artifact.kind.in_(("checkpoint", STOP_CHECKPOINT)))
@@ -116,8 +119,12 @@ def latest_checkpoint(session: Session, store: Any, job_id: str) -> ResumePoint 
     # Newest first by place on the job's timeline: end of epoch e -> e; inside epoch e -> e - 0.5.
     rows = sorted(rows, key=lambda row: row.epoch - (0.5 if row.kind == STOP_CHECKPOINT else 0.0), reverse=True)
     for row in rows:
-        path = store.path(row.key)
-        if not path.is_file():
+        try:
+            path = store.fetch(row.key, row.sha256)
+        except FileNotFoundError:
+            continue
+        except ChecksumMismatch as exc:
+            log.warning("job %s: checkpoint %s is corrupt (%s); using an older one", job_id, row.key, exc)
             continue
         if row.kind == "checkpoint":
             return ResumePoint(epoch=row.epoch, path=path)

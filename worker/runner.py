@@ -22,6 +22,8 @@ cannot overwrite what the current one records.
 The attempt's work folder (``$SDD_HOME/work/<job id>/<attempt>``) is removed at the end whatever the outcome:
 checkpoints, student, card and metrics are already in the artifact store, and a failed job's
 folder would otherwise fill the disk of a long-lived worker; tracebacks go to the worker log.
+What the attempt fetched from an object store (dataset, teacher, the checkpoint it resumed from)
+stays in the node's cache for the next job; closing the attempt's store lets the cache evict it.
 """
 
 from __future__ import annotations
@@ -134,6 +136,8 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
                     _keep_curve_plots(attempt, store)
                 return _record_failure(attempt, exc)
     finally:
+        if store is not None:
+            store.close()
         shutil.rmtree(work_dir, ignore_errors=True)
         with contextlib.suppress(OSError):  # another attempt of the job may still use the folder
             work_dir.parent.rmdir()

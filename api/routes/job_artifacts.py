@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
+from api.artifact_response import artifact_response
 from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.schemas.errors import error_responses
 from api.schemas.jobs import CheckpointPublic, CheckpointsPublic, EventPublic, EventsPublic, MetricsPublic
@@ -15,6 +16,11 @@ from domain import job_reads
 router = APIRouter(prefix="/jobs/{job_id}", tags=["job results"], responses=error_responses(404))
 
 JobId = Annotated[str, Path(description="The job's id.", max_length=40)]
+PRESIGNED_REDIRECT = {
+    "description": "With SDD_S3_PRESIGNED_DOWNLOADS=true: the file is at the short-lived presigned URL in "
+    "Location (SHA-256 in X-Content-SHA256).",
+    "headers": {"Location": {"description": "The presigned URL.", "schema": {"type": "string"}}},
+}
 
 
 @router.get("/metrics", response_model=MetricsPublic, summary="Per-epoch metrics")
@@ -53,19 +59,18 @@ def job_checkpoints(job_id: JobId, session: SessionDep, tenant: CurrentTenant) -
             "content": {"application/octet-stream": {}},
             "description": "The distilled student's weights (safetensors); SHA-256 in X-Content-SHA256.",
         },
+        307: PRESIGNED_REDIRECT,
         **error_responses(409),
     },
     summary="Download the distilled student",
 )
-def job_student(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> FileResponse:
+def job_student(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> Response:
     job = job_reads.get_job(session, tenant.id, job_id)
     artifact = job_reads.finished_artifact(session, job, "student")
-    return FileResponse(
-        job_reads.artifact_file(settings, artifact),
-        media_type="application/octet-stream",
-        filename=job_reads.student_filename(job),
-        headers={"X-Content-SHA256": artifact.sha256},
-    )
+    filename, media_type = job_reads.student_filename(job), "application/octet-stream"
+    download = job_reads.artifact_download(settings, artifact, filename=filename, media_type=media_type)
+    session.commit()  # end the read transaction: no database connection held while the bytes go out
+    return artifact_response(download, media_type=media_type, filename=filename)
 
 
 @router.get(
@@ -73,15 +78,14 @@ def job_student(job_id: JobId, session: SessionDep, settings: SettingsDep, tenan
     response_class=FileResponse,
     responses={
         200: {"content": {"application/json": {}}, "description": "The model card."},
+        307: PRESIGNED_REDIRECT,
         **error_responses(409),
     },
     summary="The distilled student's model card",
 )
-def job_student_card(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> FileResponse:
+def job_student_card(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> Response:
     job = job_reads.get_job(session, tenant.id, job_id)
     artifact = job_reads.finished_artifact(session, job, "card")
-    return FileResponse(
-        job_reads.artifact_file(settings, artifact),
-        media_type="application/json",
-        headers={"X-Content-SHA256": artifact.sha256},
-    )
+    download = job_reads.artifact_download(settings, artifact, media_type="application/json")
+    session.commit()
+    return artifact_response(download, media_type="application/json", disposition="inline")

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from api.artifact_response import artifact_response
 from api.curves_response import curves_response
 from api.deps import SessionDep, SettingsDep
 from api.ui import job_views
@@ -152,17 +153,14 @@ def job_curves(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant
 
 
 @router.get("/jobs/{job_id}/student")
-def download_student(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: PageTenant) -> FileResponse:
+def download_student(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: PageTenant) -> Response:
     job = _job(session, tenant, job_id)
+    filename, media_type = job_reads.student_filename(job), "application/octet-stream"
     with shown_as_page():
         artifact = job_reads.finished_artifact(session, job, "student")
-        path = job_reads.artifact_file(settings, artifact)
-    return FileResponse(
-        path,
-        media_type="application/octet-stream",
-        filename=job_reads.student_filename(job),
-        headers={"X-Content-SHA256": artifact.sha256},
-    )
+        download = job_reads.artifact_download(settings, artifact, filename=filename, media_type=media_type)
+    session.commit()
+    return artifact_response(download, media_type=media_type, filename=filename)
 
 
 @router.post("/jobs/{job_id}/cancel")
