@@ -1,23 +1,35 @@
 """Datasets and their transforms: digits (offline), CIFAR-10/100, and uploaded image folders.
 
-``build_datasets(name, data_root=...)`` returns (train set, val set, ``DatasetInfo``);
-``describe_dataset`` returns the info alone, cheaply, to validate a job before training.
+``build_datasets(name, data_root=...)`` returns (train set, val set, ``DatasetInfo``) for a
+DataLoader; ``build_image_tensors`` the same splits of small images as uint8 tensors to hold on
+the training device; ``describe_dataset`` returns the info alone, cheaply, to validate a job
+before training.
 """
 
+from sdd_core.data.augmentation import Augmentation
+from sdd_core.data.image_tensors import ImageTensors
 from sdd_core.data.info import DatasetInfo
 from sdd_core.data.registry import (
     IMAGE_FOLDER_PREFIX,
     build_datasets,
+    build_image_tensors,
+    dataset_pipeline,
     describe_dataset,
+    flips_by_default,
     is_known_dataset,
     list_datasets,
 )
 
 __all__ = [
     "IMAGE_FOLDER_PREFIX",
+    "Augmentation",
     "DatasetInfo",
+    "ImageTensors",
     "build_datasets",
+    "build_image_tensors",
+    "dataset_pipeline",
     "describe_dataset",
+    "flips_by_default",
     "is_known_dataset",
     "list_datasets",
 ]

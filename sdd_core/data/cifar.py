@@ -11,9 +11,12 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 from torchvision.datasets.utils import check_integrity, download_and_extract_archive
 
+from sdd_core.data.augmentation import Augmentation
+from sdd_core.data.image_tensors import ImageTensors, resized_batch
 from sdd_core.data.info import DatasetInfo
 from sdd_core.data.statistics import Triple
 from sdd_core.data.transforms import eval_transform, train_transform
@@ -63,16 +66,36 @@ CIFAR_VARIANTS: dict[str, CifarVariant] = {
 
 
 def build_cifar(
-    name: str, data_root: Path, image_size: int | None = None, download: bool = False
+    name: str,
+    data_root: Path,
+    image_size: int | None = None,
+    download: bool = False,
+    augmentation: Augmentation | None = None,
 ) -> tuple[CIFAR10, CIFAR10, DatasetInfo]:
     """(augmented train set, val set, info); ``image_size`` other than 32 resizes the images."""
     variant = CIFAR_VARIANTS[name]
     size = image_size or CIFAR_NATURAL_SIZE
     _ensure_available(variant, data_root, download)
-    train = _load(variant, data_root, True, train_transform("cifar", size, variant.mean, variant.std))
+    train = _load(variant, data_root, True, train_transform("cifar", size, variant.mean, variant.std, augmentation))
     val = _load(variant, data_root, False, eval_transform("cifar", size, variant.mean, variant.std))
     info = _info(variant, list(train.classes), size, len(train), len(val))
     return train, val, info
+
+
+def cifar_tensors(
+    name: str, data_root: Path, image_size: int | None = None, download: bool = False
+) -> tuple[ImageTensors, ImageTensors, DatasetInfo]:
+    """Both splits as uint8 tensors (the device-resident path), resized once if ``image_size`` asks."""
+    variant = CIFAR_VARIANTS[name]
+    size = image_size or CIFAR_NATURAL_SIZE
+    _ensure_available(variant, data_root, download)
+    splits = []
+    for train in (True, False):
+        dataset = _load(variant, data_root, train, None)
+        images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # (N, 32, 32, 3) -> (N, 3, 32, 32)
+        splits.append((ImageTensors(resized_batch(images, size), torch.tensor(dataset.targets)), dataset))
+    (train_split, train_set), (val_split, _) = splits
+    return train_split, val_split, _info(variant, list(train_set.classes), size, len(train_split), len(val_split))
 
 
 def describe_cifar(name: str, data_root: Path, image_size: int | None = None, download: bool = False) -> DatasetInfo:

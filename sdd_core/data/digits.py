@@ -14,24 +14,28 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
+from sdd_core.data.augmentation import Augmentation
+from sdd_core.data.image_tensors import ImageTensors
 from sdd_core.data.info import DatasetInfo
 from sdd_core.data.statistics import Triple, channel_statistics
-from sdd_core.data.transforms import crop_padding
 
 DIGITS_NAME = "digits"
 DIGITS_NATURAL_SIZE = 32
 DIGITS_CLASSES = [str(digit) for digit in range(10)]
 VAL_FRACTION = 0.2
 SPLIT_RANDOM_STATE = 0
+DIGITS_FLIP = False
+"""No horizontal flip by default: a mirrored digit is not a digit of its class."""
 
 
 class DigitsDataset(Dataset):
     """Digit images held in one tensor; items are ((3, S, S) normalised image, int label).
 
     Training augmentation is a random crop with zero padding ``S // 8`` (4 at 32 px), done by
-    slicing a pre-padded tensor, so an item costs no PIL conversion. There is deliberately no
+    slicing a pre-padded tensor, so an item costs no PIL conversion. By default there is no
     horizontal flip: a mirrored digit is not a digit of its class (a mirrored 2, 3, 4, 7 or 9 is
     no digit at all), so flipping would teach the model label noise rather than an invariance.
+    A job may still ask for one (``augmentation.flip``).
     """
 
     def __init__(
@@ -42,10 +46,13 @@ class DigitsDataset(Dataset):
         std: float,
         *,
         augment: bool,
+        augmentation: Augmentation | None = None,
     ) -> None:
         """``images`` (N, 1, S, S) in [0, 1]; ``labels`` (N,) ints; ``mean``/``std`` normalise."""
+        augmentation = augmentation or Augmentation(flip=DIGITS_FLIP)
         self.image_size = images.shape[-1]
-        self.padding = crop_padding(self.image_size) if augment else 0
+        self.padding = augmentation.padding(self.image_size) if augment else 0
+        self.flip = augment and augmentation.flip
         self.augment = augment
         padded = F.pad(images, [self.padding] * 4)  # (N, 1, S + 2p, S + 2p), zero = black
         self._images = ((padded - mean) / std).contiguous()
@@ -58,21 +65,44 @@ class DigitsDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         size, padding = self.image_size, self.padding
-        if self.augment:
+        if padding:
             top, left = torch.randint(0, 2 * padding + 1, (2,)).tolist()
         else:
             top = left = 0
         crop = self._images[index, :, top : top + size, left : left + size]  # (1, S, S)
+        if self.flip and torch.rand(1).item() < 0.5:
+            crop = crop.flip(-1)
         return crop.expand(3, size, size).contiguous(), int(self._labels[index])  # (3, S, S)
 
 
-def build_digits(image_size: int | None = None) -> tuple[DigitsDataset, DigitsDataset, DatasetInfo]:
+def build_digits(
+    image_size: int | None = None, augmentation: Augmentation | None = None
+) -> tuple[DigitsDataset, DigitsDataset, DatasetInfo]:
     """(augmented train set, val set, info) of the digits at ``image_size`` (default 32)."""
     size = image_size or DIGITS_NATURAL_SIZE
     train_images, train_labels, val_images, val_labels = _load_split(size)
     mean, std = _statistics(train_images)
-    train = DigitsDataset(train_images, train_labels, mean[0], std[0], augment=True)
+    train = DigitsDataset(train_images, train_labels, mean[0], std[0], augment=True, augmentation=augmentation)
     val = DigitsDataset(val_images, val_labels, mean[0], std[0], augment=False)
+    return train, val, _info(size, mean, std, len(train), len(val))
+
+
+def digits_tensors(image_size: int | None = None) -> tuple[ImageTensors, ImageTensors, DatasetInfo]:
+    """The digits as uint8 RGB tensors (the device-resident path): (train, val, info).
+
+    The float images (bilinear upsampling makes them fractional) are rounded to 1/255 steps;
+    ``info`` is ``build_digits``'s, statistics included.
+    """
+    size = image_size or DIGITS_NATURAL_SIZE
+    train_images, train_labels, val_images, val_labels = _load_split(size)
+    mean, std = _statistics(train_images)
+
+    def as_uint8(images: torch.Tensor) -> torch.Tensor:
+        rgb = images.expand(-1, 3, -1, -1)  # (N, 1, S, S) -> (N, 3, S, S)
+        return (rgb * 255).round().to(torch.uint8).contiguous()
+
+    train = ImageTensors(as_uint8(train_images), train_labels)
+    val = ImageTensors(as_uint8(val_images), val_labels)
     return train, val, _info(size, mean, std, len(train), len(val))
 
 

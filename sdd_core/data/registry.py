@@ -1,8 +1,13 @@
-"""Dataset names and the two entry points: ``build_datasets`` and ``describe_dataset``.
+"""Dataset names and the entry points: ``build_datasets``, ``describe_dataset``, ``build_image_tensors``.
 
 Names: the built-ins ``cifar10``, ``cifar100`` and ``digits``, or ``imagefolder:<path>`` for a
 folder with ``train/<class>/`` and ``val/<class>/`` inside. A relative ``<path>`` is taken
 relative to ``data_root``, so a worker's result does not depend on its working directory.
+
+``build_datasets`` gives map-style datasets of normalised images for a DataLoader (the loader
+path); ``build_image_tensors`` gives small-image datasets as uint8 tensors to hold on the
+training device (the device-resident path); ``dataset_pipeline`` says which pipeline a dataset's
+images call for, which decides whether the second is possible.
 """
 
 from __future__ import annotations
@@ -11,10 +16,18 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from sdd_core.data.cifar import CIFAR_VARIANTS, build_cifar, describe_cifar
-from sdd_core.data.digits import DIGITS_NAME, build_digits, describe_digits
-from sdd_core.data.image_folder import build_image_folder, describe_image_folder
+from sdd_core.data.augmentation import Augmentation
+from sdd_core.data.cifar import CIFAR_VARIANTS, build_cifar, cifar_tensors, describe_cifar
+from sdd_core.data.digits import DIGITS_FLIP, DIGITS_NAME, build_digits, describe_digits, digits_tensors
+from sdd_core.data.image_folder import (
+    build_image_folder,
+    describe_image_folder,
+    image_folder_pipeline,
+    image_folder_tensors,
+)
+from sdd_core.data.image_tensors import ImageTensors
 from sdd_core.data.info import DatasetInfo
+from sdd_core.data.transforms import PipelineKind
 from sdd_core.errors import DataError
 
 IMAGE_FOLDER_PREFIX = "imagefolder:"
@@ -33,26 +46,61 @@ def is_known_dataset(name: str) -> bool:
     return name.startswith(IMAGE_FOLDER_PREFIX) and bool(name[len(IMAGE_FOLDER_PREFIX) :].strip())
 
 
+def flips_by_default(name: str) -> bool:
+    """Whether a dataset's training images are flipped unless a job says otherwise (not digits)."""
+    return DIGITS_FLIP if name == DIGITS_NAME else True
+
+
 def build_datasets(
     name: str,
     *,
     data_root: str | Path,
     image_size: int | None = None,
     download: bool = False,
+    augmentation: Augmentation | None = None,
 ) -> tuple[Dataset, Dataset, DatasetInfo]:
     """(train set with augmentation, val set with the eval transform, info).
 
     Items are ``(image, label)``: a normalised float tensor (3, S, S) with S = ``info.image_size``
-    and an int. ``image_size=None`` keeps the dataset's natural size. ``download`` only matters
+    and an int. ``image_size=None`` keeps the dataset's natural size. ``augmentation`` None is
+    the dataset's default (the paper's pipelines; no flip for digits). ``download`` only matters
     for CIFAR. Raises DataError for an unknown name or a missing, malformed or unreadable dataset.
     """
     _check_request(name, image_size)
     root = Path(data_root).expanduser()
     if name == DIGITS_NAME:
-        return build_digits(image_size)
+        return build_digits(image_size, augmentation)
     if name in CIFAR_VARIANTS:
-        return build_cifar(name, root, image_size, download)
-    return build_image_folder(name, image_folder_path(name, root), image_size)
+        return build_cifar(name, root, image_size, download, augmentation)
+    return build_image_folder(name, image_folder_path(name, root), image_size, augmentation)
+
+
+def dataset_pipeline(name: str, *, data_root: str | Path, image_size: int | None = None) -> PipelineKind:
+    """``cifar`` (small images: ``build_image_tensors`` can hold them) or ``imagenet`` (large images)."""
+    _check_request(name, image_size)
+    if name == DIGITS_NAME or name in CIFAR_VARIANTS:
+        return "cifar"
+    return image_folder_pipeline(image_folder_path(name, Path(data_root).expanduser()), image_size)
+
+
+def build_image_tensors(
+    name: str,
+    *,
+    data_root: str | Path,
+    image_size: int | None = None,
+    download: bool = False,
+) -> tuple[ImageTensors, ImageTensors, DatasetInfo]:
+    """(train split, val split, info) of a small-image dataset as uint8 tensors, unaugmented and
+    unnormalised (``info`` holds the statistics), each image decoded once. ValueError for a
+    dataset of large images (``dataset_pipeline`` is ``imagenet``); DataError as ``build_datasets``.
+    """
+    _check_request(name, image_size)
+    root = Path(data_root).expanduser()
+    if name == DIGITS_NAME:
+        return digits_tensors(image_size)
+    if name in CIFAR_VARIANTS:
+        return cifar_tensors(name, root, image_size, download)
+    return image_folder_tensors(name, image_folder_path(name, root), image_size)
 
 
 def describe_dataset(

@@ -1,4 +1,4 @@
-"""The two image pipelines of the SDD paper and its code, as torchvision transforms.
+"""The two image pipelines of the SDD paper and its code, as torchvision (v2) transforms.
 
 - ``"cifar"``, for small images (both sides at most ``SMALL_IMAGE_MAX_SIDE``): resize to a square
   of the working size (a no-op at the native size), random crop with zero padding ``size // 8``
@@ -6,7 +6,12 @@
 - ``"imagenet"``, for large images: ``RandomResizedCrop(size)`` and flip for training;
   ``Resize(size * 256 / 224)`` then ``CenterCrop(size)`` for evaluation (256 / 224 at 224).
 
-All randomness comes from torch's global RNG, as torchvision's transforms draw from it.
+The flip, the crop padding and the resized crop's scale are the job's choice (``Augmentation``).
+The pipelines take PIL images or uint8 tensors (3, H, W) (image folders are decoded with
+``torchvision.io``, see ``image_decoding``) and yield normalised float tensors (3, size, size).
+These serve the loader path; the device-resident path does the CIFAR pipeline on whole batches
+(``augmentation.crop_and_flip``). All randomness comes from torch's global RNG, as torchvision's
+transforms draw from it; the loader seeds it per sample (``loader_batches.SeededItems``).
 """
 
 from __future__ import annotations
@@ -14,7 +19,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import torch
 import torchvision.transforms as T
+import torchvision.transforms.v2 as v2
+
+from sdd_core.data.augmentation import Augmentation, crop_padding
+
+__all__ = [
+    "IMAGENET_IMAGE_SIZE",
+    "PIPELINES",
+    "SMALL_IMAGE_MAX_SIDE",
+    "PipelineKind",
+    "crop_padding",
+    "eval_resize_size",
+    "eval_transform",
+    "measuring_transform",
+    "pipeline_for",
+    "train_transform",
+]
 
 PipelineKind = Literal["cifar", "imagenet"]
 PIPELINES: tuple[PipelineKind, ...] = ("cifar", "imagenet")
@@ -31,40 +53,51 @@ def pipeline_for(width: int, height: int) -> PipelineKind:
     return "cifar" if max(width, height) <= SMALL_IMAGE_MAX_SIDE else "imagenet"
 
 
-def crop_padding(size: int) -> int:
-    """Zero padding of the CIFAR pipeline's random crop: 4 pixels at 32, scaled with the size."""
-    return size // 8
-
-
 def eval_resize_size(size: int) -> int:
     """Short side the ImageNet pipeline resizes to before its centre crop (256 for 224)."""
     return round(size * 256 / IMAGENET_IMAGE_SIZE)
 
 
-def train_transform(kind: PipelineKind, size: int, mean: Sequence[float], std: Sequence[float]) -> T.Compose:
-    """Augmenting PIL-to-tensor transform of the training split; yields (3, size, size)."""
+def train_transform(
+    kind: PipelineKind,
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    augmentation: Augmentation | None = None,
+) -> v2.Compose:
+    """Augmenting transform of the training split (PIL image or uint8 tensor in); yields (3, size, size)."""
+    augmentation = augmentation or Augmentation()
+    geometry: list[torch.nn.Module]
     if kind == "cifar":
-        geometry = [
-            T.Resize((size, size)),
-            T.RandomCrop(size, padding=crop_padding(size)),
-            T.RandomHorizontalFlip(),
-        ]
+        geometry = [v2.Resize((size, size), antialias=True)]
+        padding = augmentation.padding(size)
+        if padding:
+            geometry.append(v2.RandomCrop(size, padding=padding))
     else:
-        geometry = [T.RandomResizedCrop(size), T.RandomHorizontalFlip()]
-    return T.Compose([*geometry, T.ToTensor(), T.Normalize(list(mean), list(std))])
+        geometry = [v2.RandomResizedCrop(size, scale=(augmentation.crop_scale_min, 1.0), antialias=True)]
+    if augmentation.flip:
+        geometry.append(v2.RandomHorizontalFlip())
+    return v2.Compose([v2.ToImage(), *geometry, *_to_normalised(mean, std)])
 
 
-def eval_transform(kind: PipelineKind, size: int, mean: Sequence[float], std: Sequence[float]) -> T.Compose:
-    """Deterministic PIL-to-tensor transform of the validation split; yields (3, size, size)."""
-    return T.Compose([*_eval_geometry(kind, size), T.ToTensor(), T.Normalize(list(mean), list(std))])
+def eval_transform(kind: PipelineKind, size: int, mean: Sequence[float], std: Sequence[float]) -> v2.Compose:
+    """Deterministic transform of the validation split (PIL image or uint8 tensor in); yields (3, size, size)."""
+    if kind == "cifar":
+        geometry: list[torch.nn.Module] = [v2.Resize((size, size), antialias=True)]
+    else:
+        geometry = [v2.Resize(eval_resize_size(size), antialias=True), v2.CenterCrop(size)]
+    return v2.Compose([v2.ToImage(), *geometry, *_to_normalised(mean, std)])
+
+
+def _to_normalised(mean: Sequence[float], std: Sequence[float]) -> list[torch.nn.Module]:
+    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std)), v2.ToPureTensor()]
 
 
 def measuring_transform(kind: PipelineKind, size: int) -> T.Compose:
-    """The evaluation view without normalisation, in [0, 1]: what channel statistics are taken of."""
-    return T.Compose([*_eval_geometry(kind, size), T.ToTensor()])
-
-
-def _eval_geometry(kind: PipelineKind, size: int) -> list[object]:
+    """The evaluation view of a PIL image without normalisation, in [0, 1]: what channel statistics
+    are taken of (PIL's resampling, as when the cached statistics were first measured)."""
     if kind == "cifar":
-        return [T.Resize((size, size))]
-    return [T.Resize(eval_resize_size(size)), T.CenterCrop(size)]
+        geometry: list[object] = [T.Resize((size, size))]
+    else:
+        geometry = [T.Resize(eval_resize_size(size)), T.CenterCrop(size)]
+    return T.Compose([*geometry, T.ToTensor()])

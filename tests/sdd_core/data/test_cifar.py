@@ -74,8 +74,8 @@ def test_cifar10_pipeline(fake_cifar10):
     assert info.classes == CLASSES_10 and info.num_classes == 10 and info.image_size == 32
     assert info.mean == (0.4914, 0.4822, 0.4465) and info.std == (0.2470, 0.2435, 0.2616)
     names = [type(t).__name__ for t in train.transform.transforms]
-    assert names == ["Resize", "RandomCrop", "RandomHorizontalFlip", "ToTensor", "Normalize"]
-    assert train.transform.transforms[1].padding == 4
+    assert names == ["ToImage", "Resize", "RandomCrop", "RandomHorizontalFlip", "ToDtype", "Normalize", "ToPureTensor"]
+    assert train.transform.transforms[2].padding == [4] * 4
     image, label = train[0]
     assert image.shape == (3, 32, 32) and isinstance(label, int)
     raw = torch.from_numpy(val.data[1]).permute(2, 0, 1).float() / 255  # (3, 32, 32)
@@ -97,7 +97,7 @@ def test_cifar_image_size_override(fake_cifar10):
     train, val, info = build_datasets("cifar10", data_root=fake_cifar10, image_size=40)
     assert info.image_size == 40
     assert train[0][0].shape == (3, 40, 40) and val[0][0].shape == (3, 40, 40)
-    assert train.transform.transforms[1].padding == 5
+    assert train.transform.transforms[2].padding == [5] * 4
 
 
 def test_describe_reads_only_the_meta_file(fake_cifar10):
