@@ -2,10 +2,13 @@
 
 ``sdd up`` is the embedded all-in-one: migrate, then run the API and one worker as child
 processes (``python -m sdd_cli api|worker``) and supervise them until a signal or a child's death.
+``sdd worker --gpus all|0,1,3`` runs one worker child per GPU of the node, pinned and restarted
+by ``worker.gpu_workers``.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +20,7 @@ import click
 from api.server_options import uvicorn_options
 from sdd_cli.service_commands import load_settings
 from service import migrate as migrations
+from worker.gpu_workers import GpuSelectionError, GpuWorkerSupervisor, node_name, parse_gpus
 
 CHILD_MODULE = "sdd_cli"  # `python -m sdd_cli …` is `sdd …`
 CHILD_STOP_TIMEOUT_S = 30.0
@@ -41,9 +45,24 @@ def api_command(host: str, port: int, log_level: str) -> None:
 @click.option("--queues", default=None, help="Comma-separated queues (default: SDD_QUEUE_NAME).")
 @click.option("--loglevel", default="info", show_default=True)
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
-def worker_command(concurrency: int | None, queues: str | None, loglevel: str, pool: str) -> None:
-    """Run a Celery worker that trains queued jobs."""
+@click.option(
+    "--gpus",
+    default=None,
+    metavar="all|0,1,3",
+    help="One worker process per GPU, each pinned with CUDA_VISIBLE_DEVICES, restarted if it dies "
+    "(concurrency 1 each unless --concurrency says otherwise).",
+)
+@click.option("--hostname", default=None, hidden=True, help="Celery node name (set for each GPU worker).")
+def worker_command(
+    concurrency: int | None, queues: str | None, loglevel: str, pool: str, gpus: str | None, hostname: str | None
+) -> None:
+    """Run a Celery worker that trains queued jobs (or, with --gpus, one per GPU)."""
     settings = load_settings()
+    if gpus is not None:
+        _run_gpu_workers(gpus, concurrency=concurrency or 1, queues=queues, loglevel=loglevel, pool=pool)
+        return
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        click.echo(f"sdd worker: CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}", err=True)
     # Imported here: the worker module loads Celery and the training stack, which other commands do not need.
     from service.broker import celery_app
 
@@ -54,8 +73,24 @@ def worker_command(concurrency: int | None, queues: str | None, loglevel: str, p
             f"--concurrency={concurrency or settings.worker_concurrency}",
             f"--queues={queues or settings.queue_name}",
             f"--pool={pool}",
+            *([f"--hostname={hostname}"] if hostname else []),
         ]
     )
+
+
+def _run_gpu_workers(gpus: str, *, concurrency: int, queues: str | None, loglevel: str, pool: str) -> None:
+    try:
+        devices = parse_gpus(gpus)
+    except GpuSelectionError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+    def child(device: str) -> list[str]:
+        args = ["worker", "--concurrency", str(concurrency), "--loglevel", loglevel, "--pool", pool]
+        args += ["--hostname", node_name(device), *(["--queues", queues] if queues else [])]
+        return [sys.executable, "-m", CHILD_MODULE, *args]
+
+    click.echo(f"sdd worker: one worker per GPU on {', '.join(devices)}", err=True)
+    sys.exit(GpuWorkerSupervisor(devices, child).run())
 
 
 @click.command("up")
