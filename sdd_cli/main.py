@@ -12,7 +12,7 @@ from sdd_core.cli import cli
 
 service_commands.register(cli)  # sdd migrate | token
 process_commands.register(cli)  # sdd api | worker | up
-register_client_commands(cli)  # sdd login | jobs | datasets | catalog, sdd models upload|list
+register_client_commands(cli)  # sdd login | jobs | sweeps | datasets | catalog, sdd models upload|list
 
 
 def main() -> None:

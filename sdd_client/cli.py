@@ -1,4 +1,4 @@
-"""The ``sdd`` commands that talk to a server: ``login``, ``jobs …``, ``datasets …``,
+"""The ``sdd`` commands that talk to a server: ``login``, ``jobs …``, ``sweeps …``, ``datasets …``,
 ``models upload|list`` and ``catalog``.
 
 Two ways to get them:
@@ -30,6 +30,7 @@ from sdd_client.cli_support import (
 )
 from sdd_client.config import write_config_file
 from sdd_client.job_commands import jobs_group
+from sdd_client.sweep_commands import sweeps_group
 from sdd_client.tables import catalog_view, datasets_table, models_table
 
 UPLOAD_PATH = click.Path(path_type=Path, dir_okay=False, exists=True)
@@ -142,7 +143,7 @@ def model_list(url: str | None, token: str | None, as_json: bool) -> None:
 
 def register(group: click.Group) -> None:
     """Attach the client commands to an ``sdd`` group that already has a ``models`` group."""
-    for command in (login_command, catalog_command, jobs_group, datasets_group):
+    for command in (login_command, catalog_command, jobs_group, sweeps_group, datasets_group):
         if command.name in group.commands:
             raise RuntimeError(f"`sdd {command.name}` already exists; the client commands would shadow it")
         group.add_command(command)

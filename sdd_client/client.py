@@ -35,11 +35,14 @@ from sdd_client.models import (
     Job,
     JobSubmission,
     Page,
+    Sweep,
+    SweepReport,
+    SweepSummary,
     UploadedModel,
 )
 
 M = TypeVar("M", bound=BaseModel)
-Listed = TypeVar("Listed", Job, Dataset, UploadedModel)  # what the paged lists hold
+Listed = TypeVar("Listed", Job, Dataset, UploadedModel, SweepSummary)  # what the paged lists hold
 WaitCallback = Callable[[Job, list[EpochRow]], None]
 
 USER_AGENT = "sdd-client/1"
@@ -96,13 +99,17 @@ class SDDClient:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return self._model(Job, "POST", "/v1/jobs", json=body, headers=headers)
 
-    def list_jobs(self, status: str | None = None, limit: int = 20, after: str | None = None) -> Page[Job]:
-        """One page of your jobs, newest first (``limit`` at most 100)."""
-        return self._page(Job, "/v1/jobs", status=status, limit=limit, after=after)
+    def list_jobs(
+        self, status: str | None = None, limit: int = 20, after: str | None = None, *, sweep_id: str | None = None
+    ) -> Page[Job]:
+        """One page of your jobs (or of one sweep's members), newest first (``limit`` at most 100)."""
+        return self._page(Job, "/v1/jobs", status=status, limit=limit, after=after, sweep_id=sweep_id)
 
-    def iter_jobs(self, status: str | None = None, *, page_size: int = 100) -> Iterator[Job]:
-        """Every job (or every job in ``status``), newest first, fetching pages as needed."""
-        return self._iterate(Job, "/v1/jobs", page_size, status=status)
+    def iter_jobs(
+        self, status: str | None = None, *, page_size: int = 100, sweep_id: str | None = None
+    ) -> Iterator[Job]:
+        """Every job (or every job in ``status``, of ``sweep_id``), newest first, fetching pages as needed."""
+        return self._iterate(Job, "/v1/jobs", page_size, status=status, sweep_id=sweep_id)
 
     def get(self, job_id: str) -> Job:
         return self._model(Job, "GET", f"/v1/jobs/{job_id}")
@@ -157,6 +164,35 @@ class SDDClient:
                     raise WaitTimeout(job, timeout or 0.0)
                 pause = min(poll, left)
             time.sleep(pause)
+
+    # ------------------------------------------------------------ sweeps
+
+    def submit_sweep(self, spec: dict[str, Any], *, idempotency_key: str | None = None) -> Sweep:
+        """Submit ``{"base": <job>, "grid": {field: [values]}}``; the sweep with its member jobs."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._model(Sweep, "POST", "/v1/sweeps", json=spec, headers=headers)
+
+    def get_sweep(self, sweep_id: str) -> Sweep:
+        return self._model(Sweep, "GET", f"/v1/sweeps/{sweep_id}")
+
+    def list_sweeps(self, limit: int = 20, after: str | None = None) -> Page[SweepSummary]:
+        """One page of your sweeps, newest first (without member details)."""
+        return self._page(SweepSummary, "/v1/sweeps", limit=limit, after=after)
+
+    def iter_sweeps(self, *, page_size: int = 100) -> Iterator[SweepSummary]:
+        return self._iterate(SweepSummary, "/v1/sweeps", page_size)
+
+    def cancel_sweep(self, sweep_id: str) -> Sweep:
+        """Cancel every unfinished member (queued at once, running at the next batch)."""
+        return self._model(Sweep, "POST", f"/v1/sweeps/{sweep_id}/cancel")
+
+    def sweep_report(self, sweep_id: str) -> SweepReport:
+        """Per configuration: accuracy over seeds and the gain over KD with its interval; per class; a recommendation."""
+        return self._model(SweepReport, "GET", f"/v1/sweeps/{sweep_id}/report")
+
+    def sweep_report_markdown(self, sweep_id: str) -> str:
+        """The same report as Markdown text."""
+        return self._request("GET", f"/v1/sweeps/{sweep_id}/report", params={"format": "markdown"}).text
 
     # ------------------------------------------------------------ results
 

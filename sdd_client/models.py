@@ -164,6 +164,7 @@ class Job(_Public):
     progress: Progress = Field(default_factory=Progress)
     result: JobResult | None = None
     error: JobError | None = None
+    sweep_id: str | None = Field(None, description="The sweep this job is a member of, if any.")
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -218,6 +219,163 @@ class Checkpoint(_Public):
     size_bytes: int
     sha256: str
     created_at: datetime
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+class MemberCounts(_Public):
+    """A sweep's members by status."""
+
+    queued: int = 0
+    running: int = 0
+    cancelling: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+class SweepProgress(_Public):
+    """Epochs finished over epochs planned, summed over the members."""
+
+    epoch: int = 0
+    epochs: int = 0
+    fraction: float = 0.0
+    members: MemberCounts = Field(default_factory=MemberCounts)
+
+
+class SweepGroup(_Public):
+    """Members that draw the same batches (a lockstep group)."""
+
+    key: str
+    members: list[str] = Field(default_factory=list)
+
+
+class SweepSummary(_Public):
+    """A sweep as lists show it (``GET /v1/sweeps``): no member details."""
+
+    id: str
+    name: str | None = None
+    status: str
+    progress: SweepProgress = Field(default_factory=SweepProgress)
+    request: dict[str, Any] = Field(default_factory=dict, description="{'base': <job>, 'grid': {field: [values]}}")
+    metadata: dict[str, Any] | None = None
+    member_count: int = 0
+    created_at: datetime
+    updated_at: datetime | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """Every member succeeded, failed or was cancelled."""
+        return self.status in TERMINAL
+
+    @property
+    def grid(self) -> dict[str, list[Any]]:
+        return dict(self.request.get("grid") or {})
+
+
+class Sweep(SweepSummary):
+    """A sweep and its member jobs (``GET /v1/sweeps/{id}``)."""
+
+    members: list[Job] = Field(default_factory=list)
+    groups: list[SweepGroup] = Field(default_factory=list)
+
+
+class Stat(_Public):
+    """Mean and sample standard deviation over n seeds."""
+
+    mean: float | None = None
+    std: float | None = None
+    n: int = 0
+
+
+class PairedGain(_Public):
+    """Final val top-1 minus KD's for the same seed: mean, and the paired 95% interval (low, high)."""
+
+    mean: float
+    std: float | None = None
+    n: int = 0
+    half_width: float | None = None
+    low: float | None = None
+    high: float | None = None
+    seeds: list[int] = Field(default_factory=list)
+
+
+class SweepConfiguration(_Public):
+    """One configuration of a sweep (a member's spec minus its seed) over its seeds."""
+
+    label: str
+    method: str
+    student: str = ""
+    scales: list[int] | None = None
+    beta: float | None = None
+    temperature: float | None = None
+    members: list[str] = Field(default_factory=list)
+    seeds: list[int] = Field(default_factory=list)
+    final_top1: Stat = Field(default_factory=Stat)
+    best_top1: Stat = Field(default_factory=Stat)
+    final_top5: Stat = Field(default_factory=Stat)
+    best_top5: Stat = Field(default_factory=Stat)
+    wall_seconds: Stat = Field(default_factory=Stat)
+    images_per_s: Stat = Field(default_factory=Stat)
+    is_baseline: bool = False
+    baseline: str | None = None
+    gain: PairedGain | None = None
+
+
+class Recommendation(_Public):
+    text: str
+    configuration: str | None = None
+    beats_baseline: bool = False
+
+
+class MemberClassAccuracy(_Public):
+    job_id: str
+    configuration: str = ""
+    seed: int = 0
+    accuracy: list[float | None] = Field(default_factory=list)
+
+
+class ClassGain(_Public):
+    index: int
+    name: str
+    gain: float
+    n: int = 0
+
+
+class PerClass(_Public):
+    available: bool = False
+    note: str | None = None
+    classes: list[str] = Field(default_factory=list)
+    members: list[MemberClassAccuracy] = Field(default_factory=list)
+    configuration: str | None = None
+    gains: list[ClassGain] = Field(default_factory=list)
+
+
+class Confusion(_Public):
+    job_id: str
+    configuration: str = ""
+    seed: int = 0
+    val_top1: float | None = None
+    classes: list[str] = Field(default_factory=list)
+    matrix: list[list[int]] = Field(default_factory=list)
+
+
+class SweepReport(_Public):
+    """Which configuration, by how much, how sure (``GET /v1/sweeps/{id}/report``)."""
+
+    sweep_id: str
+    status: str
+    members: dict[str, int] = Field(default_factory=dict)
+    configurations: list[SweepConfiguration] = Field(default_factory=list)
+    recommendation: Recommendation
+    per_class: PerClass = Field(default_factory=PerClass)
+    confusion: Confusion | None = None
+    notes: list[str] = Field(default_factory=list)
+
+    def configuration_of(self, job_id: str) -> SweepConfiguration | None:
+        """The configuration a member job belongs to."""
+        return next((c for c in self.configurations if job_id in c.members), None)
 
 
 # ---------------------------------------------------------------- uploads
@@ -284,6 +442,7 @@ class Limits(_Public):
     max_scale: int | None = None
     max_upload_bytes: int | None = None
     max_jobs_in_flight: int | None = None
+    max_sweep_size: int | None = None
     rate_limit_per_minute: int | None = None
     rate_limit_burst: int | None = None
 

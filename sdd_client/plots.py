@@ -1,8 +1,9 @@
-"""``sdd jobs compare --plot``: several jobs' training curves overlaid in one PNG or SVG figure.
+"""``sdd jobs compare --plot`` and ``sdd sweeps report --plot``: jobs' training curves overlaid in one
+PNG or SVG figure.
 
 Drawn on the client from the rows ``GET /v1/jobs/{id}/metrics`` returned, so it needs no server
 package, only matplotlib (the ``plot`` extra: ``pip install 'sdd-client[plot]'``). This module
-imports matplotlib at the top; ``sdd_client.job_commands`` imports it only when ``--plot`` is given.
+imports matplotlib at the top; the commands import it only when ``--plot`` is given.
 
 Panels, x axis epoch: validation top-1/top-5 (%), training loss parts (total, CE, KD), the share
 of complementary regions (SD methods only, %) and the learning rate. Colour tells jobs apart (one
@@ -146,6 +147,61 @@ def _figure(jobs: Mapping[str, list[EpochRow]], title: str | None) -> Figure:
     if title:
         figure.suptitle(title)
     return figure
+
+
+SEED_LINESTYLES: tuple[LineStyleType, ...] = ("-", "--", ":", "-.")
+
+
+def render_sweep(
+    groups: Mapping[str, Mapping[str, Sequence[EpochRow]]], fmt: str, *, title: str | None = None
+) -> bytes:
+    """``sdd sweeps report --plot``: every member's val top-1 per epoch in one panel.
+
+    ``groups`` maps a configuration's label to {member label: its epochs}; colour tells the
+    configurations apart, line style the members (seeds) of one configuration.
+    """
+    if fmt not in PLOT_FORMATS:
+        raise ValueError(f"unknown plot format {fmt!r}; use 'png' or 'svg'")
+    lines = [
+        (
+            f"{group} · {label}",
+            sorted(rows, key=lambda row: row.epoch),
+            JOB_COLORS[g % len(JOB_COLORS)],
+            SEED_LINESTYLES[i % 4],
+        )
+        for g, (group, members) in enumerate(groups.items())
+        for i, (label, rows) in enumerate(members.items())
+    ]
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(10.0, 4.2 + 0.2 * math.ceil(len(lines) / 2)), layout="constrained")
+        ax = figure.add_subplot()
+        last_epoch = max((row.epochs or row.epoch for _, rows, _, _ in lines for row in rows), default=1)
+        for _, rows, color, linestyle in lines:
+            values = [_value(row.val_top1, 1.0) for row in rows]
+            if rows and not all(math.isnan(value) for value in values):
+                ax.plot([row.epoch for row in rows], values, color=color, linestyle=linestyle, marker="o", markersize=3)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation top-1 (%)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.set_xlim(0.5, last_epoch + 0.5)
+        handles = [
+            Line2D(
+                [],
+                [],
+                color=color,
+                linestyle=style,
+                marker="o",
+                markersize=4,
+                label=label if rows else f"{label} ({NO_EPOCH})",
+            )
+            for label, rows, color, style in lines
+        ]
+        figure.legend(handles=handles, loc="outside lower center", ncols=max(1, min(len(handles), 2)))
+        if title:
+            figure.suptitle(title)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=fmt, metadata={"Software": None} if fmt == "png" else {"Date": None})
+    return buffer.getvalue()
 
 
 def _value(value: float | None, scale: float) -> float:

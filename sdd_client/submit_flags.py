@@ -46,9 +46,9 @@ def _click_type(annotation: Any) -> Any:
     return {int: click.INT, float: click.FLOAT, bool: click.BOOL}.get(base, click.STRING)
 
 
-def hyperparameter_options(command: Any) -> Any:
-    """Add one ``--<name>`` option per hyper-parameter, typed from the schema."""
-    for name in reversed(HP_FIELDS):
+def hyperparameter_options(command: Any, exclude: frozenset[str] = frozenset()) -> Any:
+    """Add one ``--<name>`` option per hyper-parameter (but those in ``exclude``), typed from the schema."""
+    for name in reversed([name for name in HP_FIELDS if name not in exclude]):
         field = Hyperparameters.model_fields[name]
         option = click.option(
             f"--{name.replace('_', '-')}",
