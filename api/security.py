@@ -39,6 +39,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
+from api.json_guard import JsonBodyGuardMiddleware
 from api.rate_limit import RateLimitMiddleware
 from service.settings import Settings
 
@@ -161,7 +162,9 @@ def _outermost(app: FastAPI, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
 
 
 def install_security(app: FastAPI, settings: Settings) -> None:
-    """Body cap, rate limits, CORS (if configured), security headers and, in development, ``/docs``."""
+    """JSON guard, body cap, rate limits, CORS (if configured), security headers and, in development,
+    ``/docs`` (each ``add_middleware`` wraps the ones before: the cap applies before the guard reads)."""
+    app.add_middleware(JsonBodyGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware)
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(RateLimitMiddleware, settings=settings)

@@ -23,6 +23,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
+from domain.text_rules import check_text
 from domain.uploads import UploadedFile
 
 T = TypeVar("T")
@@ -115,7 +116,7 @@ class _PartSink:
         if name == FILE_FIELD:
             if self.file is not None:
                 raise ApiError(422, "validation_error", "file: send exactly one file", FILE_FIELD)
-            self.filename = options.get(b"filename", b"").decode("utf-8", "replace")
+            self.filename = check_text(options.get(b"filename", b"").decode("utf-8", "replace"), (FILE_FIELD,))
             fd, temp_name = tempfile.mkstemp(prefix="upload-", dir=self.work_dir)
             self.file, self.path = os.fdopen(fd, "wb"), Path(temp_name)
         elif name in self.allowed_fields:
@@ -150,7 +151,7 @@ class _PartSink:
 
     def _part_end(self) -> None:
         if self._target and self._target != FILE_FIELD:
-            self.fields[self._target] = self._buffer.decode("utf-8", "replace")
+            self.fields[self._target] = check_text(self._buffer.decode("utf-8", "replace"), (self._target,))
         self._target = None
 
     def discard(self) -> None:

@@ -153,7 +153,7 @@ def extract_archive(
 
 
 def _extract_zip(reader: _CountingReader, root: Path, budget: _Budget) -> None:
-    with zipfile.ZipFile(reader) as archive:  # type: ignore[arg-type]  # a file-like object
+    with zipfile.ZipFile(reader) as archive:
         infos = archive.infolist()
         for info in infos:  # the central directory: every member checked before any is written
             mode = info.external_attr >> 16
@@ -171,7 +171,7 @@ def _extract_zip(reader: _CountingReader, root: Path, budget: _Budget) -> None:
 
 def _extract_tar(reader: _CountingReader, root: Path, budget: _Budget) -> None:
     try:
-        archive = tarfile.open(fileobj=reader, mode="r|*")  # type: ignore[call-overload]  # a stream
+        archive = tarfile.open(fileobj=reader, mode="r|*")  # a stream: one pass, headers as they arrive
     except tarfile.TarError as exc:
         raise refuse("not a .zip, .tar.gz, .tgz, .tar.bz2 or .tar.xz archive") from exc
     with archive:

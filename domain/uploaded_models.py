@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from domain.errors import InvalidRequest
 from domain.ownership import PageParams, get_owned, page_of
+from domain.text_rules import parse_ascii_int
 from domain.uploads import UploadedFile, commit_stored
 from sdd_core.errors import ModelError
 from sdd_core.models import create_model
@@ -28,6 +29,7 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 
 KEYS_SHOWN = 8
+MAX_CLASSES = 100_000  # a classifier head larger than any dataset this service trains
 
 
 def parse_model_fields(fields: dict[str, str]) -> tuple[str, int, str | None]:
@@ -38,12 +40,9 @@ def parse_model_fields(fields: dict[str, str]) -> tuple[str, int, str | None]:
     known = zoo_architectures()
     if arch not in known:
         raise InvalidRequest(f"arch: unknown architecture {arch!r}; allowed: {', '.join(known)}", location=("arch",))
-    raw = fields.get("num_classes", "").strip()
-    if not raw.isdigit() or int(raw) < 1:
-        message = "field required" if not raw else f"must be an integer >= 1, got {raw!r}"
-        raise InvalidRequest(f"num_classes: {message}", location=("num_classes",))
+    num_classes = parse_ascii_int(fields.get("num_classes", ""), ("num_classes",), low=1, high=MAX_CLASSES)
     name = fields.get("name", "").strip() or None
-    return arch, int(raw), name
+    return arch, num_classes, name
 
 
 def check_weights(path: str, arch: str, num_classes: int) -> None:

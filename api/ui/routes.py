@@ -39,6 +39,7 @@ from api.ui.session import (
     LOGIN_PATH,
     CheckedForm,
     CsrfRejected,
+    FormRefused,
     LoginRequired,
     clear_token_cookie,
     login_url,
@@ -108,6 +109,10 @@ async def _csrf_rejected(request: Request, _: CsrfRejected) -> Response:
     return error_page(request, 403, "Form refused", message)
 
 
+async def _form_refused(request: Request, exc: FormRefused) -> Response:
+    return error_page(request, 422, "Invalid request", f"{exc.field}: {exc.problem}; send valid UTF-8 text.")
+
+
 async def _ui_error(request: Request, exc: UiError) -> Response:
     return error_page(request, exc.status_code, exc.title, exc.message)
 
@@ -119,4 +124,5 @@ def install_ui(app: FastAPI) -> None:
         app.include_router(module_router)
     app.add_exception_handler(LoginRequired, _login_required)  # type: ignore[arg-type]
     app.add_exception_handler(CsrfRejected, _csrf_rejected)  # type: ignore[arg-type]
+    app.add_exception_handler(FormRefused, _form_refused)  # type: ignore[arg-type]
     app.add_exception_handler(UiError, _ui_error)  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
+from domain.text_rules import printable, text_problem
 from service.db.models import Tenant
 from service.tokens import authenticate
 
@@ -51,6 +52,15 @@ class LoginRequired(Exception):
 
 class CsrfRejected(Exception):
     """A POST whose CSRF field does not match its cookie (a forged or stale form)."""
+
+
+class FormRefused(Exception):
+    """A POSTed form field that is not storable text (NUL, a lone surrogate): 422, nothing done."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
 
 
 # ---------------------------------------------------------------- cookie names and attributes
@@ -174,6 +184,10 @@ async def checked_form(request: Request) -> dict[str, str]:
     """The POSTed form's text fields, after the signed-token check; ``CsrfRejected`` otherwise."""
     form = await request.form()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    for key, value in fields.items():
+        problem = text_problem(key) or text_problem(value)
+        if problem is not None:
+            raise FormRefused(printable(key), problem)
     nonce, _, signature = fields.pop(CSRF_FIELD, "").partition(".")
     cookie = request.cookies.get(cookie_name(request, CSRF_COOKIE), "")
     if not (_well_formed(cookie) and nonce and signature and nonce.isascii() and signature.isascii()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -185,3 +186,20 @@ def test_sweeps_come_and_go_keeping_their_member_jobs(database_url: str) -> None
     assert "sweeps" not in _tables(database_url)
     assert not {"sweep_id", "group_key"} & _job_columns(database_url)
     assert sorted(_run(database_url, sa.select(_JOBS.c.id))) == [("job_1",), ("job_2",)]  # the members stay, as jobs
+
+
+def test_stored_text_no_encoder_accepts_is_repaired(database_url: str) -> None:
+    """A lone surrogate stored in a job's metadata (escaped by JSON) becomes U+FFFD; the rest stays."""
+    assert migrate.upgrade(database_url, "0005_sweeps") == "0005_sweeps"
+    now = datetime.now(UTC)
+    _run(database_url, sa.insert(_TENANTS).values(id="tnt_1", name="acme", created_at=now))
+    job = dict(status="queued", spec={"dataset": "digits"}, epoch=0, epochs=5, cancel_requested=False, attempts=0)
+    metadata = sa.table("jobs", sa.column("id"), sa.column("metadata", sa.JSON()))
+    for job_id, value in (("job_bad", {"note": "a\ud800b", "\udfffkey": ["x\x00"]}), ("job_ok", {"note": "fine"})):
+        _run(database_url, sa.insert(_JOBS).values(id=job_id, tenant_id="tnt_1", created_at=now, updated_at=now, **job))
+        _run(database_url, sa.update(metadata).where(metadata.c.id == job_id).values(metadata=value))
+
+    assert migrate.upgrade(database_url, "0006_repair_stored_text") == "0006_repair_stored_text"
+    rows = dict(_run(database_url, sa.select(metadata.c.id, metadata.c.metadata)))
+    assert rows == {"job_bad": {"note": "a\ufffdb", "\ufffdkey": ["x\ufffd"]}, "job_ok": {"note": "fine"}}
+    json.dumps(rows["job_bad"], ensure_ascii=False).encode()  # encodes again

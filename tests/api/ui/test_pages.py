@@ -466,3 +466,9 @@ def test_submit_creates_the_job_through_the_api_path(api: Api, alice: Browser) -
 
     replay = alice.post("/ui/submit", form)  # the same form sent twice (double click, reload)
     assert replay.headers["location"] == response.headers["location"]
+
+
+def test_a_form_field_that_is_not_storable_text_is_refused(api: Api, alice: Browser) -> None:
+    response = alice.post("/ui/submit", {"dataset": "digits", "metadata": '{"note": "a\x00b"}'})
+    assert response.status_code == 422 and "NUL" in response.text
+    assert api.get("/v1/jobs").json()["data"] == []

@@ -1,0 +1,75 @@
+"""Refuse hostile JSON before any route sees it: invalid Unicode or NUL in any string (keys too),
+non-finite numbers (``NaN``, ``Infinity``, ``1e999``) and deep nesting — 422 naming the field.
+
+The rules are ``domain.text_rules``'; this middleware applies them to every JSON request body,
+so no route can forget them. Bodies are already capped (``api.security``) when they arrive here.
+Malformed JSON passes through: FastAPI answers it with its own ``json_invalid`` error.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_response
+from domain.errors import DomainError, InvalidRequest
+from domain.text_rules import MAX_JSON_DEPTH, check_json_value
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def json_body_problem(body: bytes) -> DomainError | None:
+    """Why this JSON body is refused, or None (also for a body that is not JSON at all)."""
+    try:
+        document = json.loads(body)  # NaN / Infinity literals and 1e999 become non-finite floats: refused below
+    except RecursionError:
+        return InvalidRequest(f"the JSON nests more than {MAX_JSON_DEPTH} levels deep")
+    except ValueError:
+        return None  # not JSON (or not UTF-8): FastAPI says so
+    try:
+        check_json_value(document)
+    except DomainError as exc:
+        return exc
+    return None
+
+
+class JsonBodyGuardMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type = Headers(scope=scope).get("content-type", "") if scope["type"] == "http" else ""
+        media = content_type.split(";")[0].strip().lower()
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in _BODY_METHODS
+            or not (media == "application/json" or media.endswith("+json"))
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        problem = json_body_problem(body)
+        if problem is not None:
+            response = error_response(422, problem.code, problem.message, problem.param)
+            await response(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

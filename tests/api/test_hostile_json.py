@@ -1,0 +1,79 @@
+"""Hostile JSON gets a 422 naming the field, and nothing is stored: invalid Unicode, NUL,
+non-finite numbers, deep nesting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.api.conftest import Api, assert_error, job_body
+
+
+def _post_raw(api: Api, text: str):
+    return api.post("/v1/jobs", content=text.encode(), headers={"Content-Type": "application/json"})
+
+
+def _job_count(api: Api) -> int:
+    return len(api.get("/v1/jobs").json()["data"])
+
+
+@pytest.mark.parametrize(
+    ("fragment", "param"),
+    [
+        ('"metadata": {"note": "\\ud800"}', "metadata.note"),
+        ('"metadata": {"\\udfff": 1}', "metadata.\ufffd"),
+        ('"metadata": {"note": "a\\u0000b"}', "metadata.note"),
+        ('"metadata": {"list": ["ok", "\\ud83d"]}', "metadata.list[1]"),
+    ],
+)
+def test_invalid_text_anywhere_in_a_body_is_refused(any_api: Api, fragment: str, param: str) -> None:
+    body = json.dumps(job_body())[:-1] + ", " + fragment + "}"
+    error = assert_error(_post_raw(any_api, body), 422, "validation_error", param)
+    assert "UTF-8" in error["message"]
+    assert _job_count(any_api) == 0
+    assert any_api.get("/v1/jobs").status_code == 200  # the list still reads
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ('"hyperparameters": {"lr": NaN}', "hyperparameters.lr"),
+        ('"hyperparameters": {"lr": Infinity}', "hyperparameters.lr"),
+        ('"beta": -Infinity', "beta"),
+        ('"hyperparameters": {"weight_decay": 1e999}', "hyperparameters.weight_decay"),
+        ('"hyperparameters": {"temperature": -1e400}', "hyperparameters.temperature"),
+    ],
+)
+def test_non_finite_numbers_are_refused_at_submission(api: Api, fields: str, param: str) -> None:
+    body = '{"dataset": "digits", "student": "resnet8", "method": "ce", ' + fields + "}"
+    error = assert_error(_post_raw(api, body), 422, "validation_error", param)
+    assert "finite" in error["message"]
+    assert _job_count(api) == 0
+
+
+def test_deep_nesting_is_refused_without_a_crash(api: Api) -> None:
+    for depth in (40, 5000):
+        deep = "[" * depth + "]" * depth
+        body = json.dumps(job_body())[:-1] + ', "metadata": {"x": ' + deep + "}}"
+        error = assert_error(_post_raw(api, body), 422, "validation_error")
+        assert "levels deep" in error["message"]
+    assert _job_count(api) == 0
+
+
+def test_numbers_in_form_fields_are_ascii_decimals_within_bounds(api: Api) -> None:
+    weights = {"file": ("w.safetensors", b"not read: the fields are refused first")}
+    for raw in ("²", "١٠", "1" * 30, "0", "-3", "1e3"):
+        response = api.post("/v1/models", files=weights, data={"arch": "resnet8", "num_classes": raw})
+        error = assert_error(response, 422, "validation_error", "num_classes")
+        assert "digits 0-9" in error["message"]
+
+
+def test_nul_in_a_form_field_is_refused(api: Api) -> None:
+    response = api.post(
+        "/v1/models",
+        files={"file": ("w.safetensors", b"x")},
+        data={"arch": "resnet8", "num_classes": "10", "name": "a\x00b"},
+    )
+    assert_error(response, 422, "validation_error", "name")
+    assert api.get("/v1/models").json()["data"] == []
