@@ -18,7 +18,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -126,10 +126,12 @@ def send_to_workers(job_ids: Sequence[str]) -> None:
 def check_jobs_in_flight(session: Session, settings: Settings, tenant: Tenant, adding: int = 1) -> None:
     """``TooManyJobs`` when ``adding`` more jobs would take the tenant past ``max_jobs_in_flight``.
 
-    On PostgreSQL the tenant's row is locked first, so concurrent submissions of one tenant count
-    one after the other and the limit is exact. On SQLite (the embedded default) two requests
-    arriving together may both pass at the limit: the count may exceed it by the number of
-    simultaneous submissions, which is acceptable for a bound on resource use.
+    Exact on both backends: the tenant's submissions are serialised by a no-op write on its row,
+    which takes that row's lock on PostgreSQL and the database's write lock on SQLite, both held
+    until the caller commits. The count that follows therefore sees every job committed before,
+    and no other submission of the tenant can add one until this one has committed or rolled back.
+    The read transaction of the checks before is ended first: on SQLite a transaction that has
+    read cannot take the write lock after another writer committed (its snapshot is stale).
     """
     limit = settings.max_jobs_in_flight
     if limit <= 0:
@@ -139,8 +141,8 @@ def check_jobs_in_flight(session: Session, settings: Settings, tenant: Tenant, a
             f"this request makes {adding} jobs, more than the {limit} jobs this service allows queued, running "
             "or cancelling at a time per account; split it into requests of at most that many",
         )
-    # FOR NO KEY UPDATE: serialises submissions of this tenant, not inserts that reference it.
-    session.execute(select(Tenant.id).where(Tenant.id == tenant.id).with_for_update(key_share=True))
+    session.commit()  # nothing is pending yet: this only ends the checks' read transaction
+    session.execute(update(Tenant).where(Tenant.id == tenant.id).values(name=Tenant.name))
     in_flight = session.scalar(
         select(func.count()).select_from(Job).where(Job.tenant_id == tenant.id, Job.status.in_(IN_FLIGHT))
     )
