@@ -1,0 +1,103 @@
+"""The dashboard's sweep pages: the list, one sweep (report, recommendation, curves, members), cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from domain.transitions import claim, finish, record_epoch
+from tests.api.conftest import Api
+from tests.api.ui.test_pages import Browser, browser_for
+
+
+@pytest.fixture
+def alice(api: Api) -> Iterator[Browser]:
+    browser = browser_for(api, api.token)
+    yield browser
+    browser.client.close()
+
+
+@pytest.fixture
+def bob(api: Api) -> Iterator[Browser]:
+    browser = browser_for(api, api.other_token)
+    yield browser
+    browser.client.close()
+
+
+def kd_vs_sd_sweep(api: Api, **body: Any) -> dict[str, Any]:
+    teacher = api.create_job()
+    api.succeed_job(teacher["id"])
+    base = {"dataset": "digits", "student": "resnet8", "method": "kd", "teacher": {"job": teacher["id"]}}
+    request = {"base": base | {"hyperparameters": {"epochs": 2}}, "grid": {"method": ["kd", "sd-kd"], "seed": [0, 1]}}
+    response = api.post("/v1/sweeps", json=request | body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def finish_member(api: Api, job_id: str, top1: float) -> None:
+    with api.session() as session:
+        assert claim(session, job_id, "test-worker", 60)
+        for epoch in (1, 2):
+            assert record_epoch(session, job_id, {"epoch": epoch, "epochs": 2, "val_top1": top1 - 2 + epoch})
+        assert finish(session, job_id, "succeeded", result={"val_top1": top1, "best_val_top1": top1})
+
+
+def test_the_sweep_list_and_page(api: Api, alice: Browser) -> None:
+    sweep = kd_vs_sd_sweep(api, name="<script>alert(1)</script>")
+    for member, top1 in zip(sweep["members"], (90.0, 91.0, 92.0, 93.5), strict=True):
+        finish_member(api, member["id"], top1)
+
+    listed = alice.get("/ui/sweeps")
+    assert listed.status_code == 200 and listed.headers["content-security-policy"].startswith("default-src 'self'")
+    assert f'href="/ui/sweeps/{sweep["id"]}"' in listed.text and "method kd, sd-kd × seed 0, 1" in listed.text
+    assert "<script>alert(1)</script>" not in listed.text and "&lt;script&gt;" in listed.text
+    assert 'href="/ui/sweeps">Sweeps</a>' in alice.get("/ui").text  # in the nav
+
+    shown = alice.get(f"/ui/sweeps/{sweep['id']}")
+    assert shown.status_code == 200, shown.text
+    html = shown.text
+    assert "<script>alert(1)</script>" not in html
+    assert "no configuration beats KD beyond noise (best: sd-kd, β 2, scales [1, 2, 4], +2.25 ± 3.18, 2 seeds)" in html
+    assert '<th scope="row">kd</th>' in html and "90.50 ± 0.71" in html and "+2.25 [-0.93, +5.43]" in html
+    for member in sweep["members"]:
+        assert f'href="/ui/jobs/{member["id"]}"' in html
+    assert f'src="/ui/sweeps/{sweep["id"]}/curves.svg?epoch=8"' in html
+    assert 'id="cancel-sweep-button"' not in html  # every member finished
+
+    curves = alice.get(f"/ui/sweeps/{sweep['id']}/curves.svg?epoch=8")
+    assert curves.status_code == 200 and curves.headers["content-type"] == "image/svg+xml"
+    assert curves.headers["content-security-policy"].startswith("default-src 'none'")
+    assert b"&lt;script&gt;" in curves.content and b"<script>" not in curves.content
+
+    job_page = alice.get(f"/ui/jobs/{sweep['members'][0]['id']}").text
+    assert f'A member of sweep <a href="/ui/sweeps/{sweep["id"]}">' in job_page
+
+
+def test_cancel_from_the_sweep_page(api: Api, alice: Browser) -> None:
+    sweep = kd_vs_sd_sweep(api)
+    page = alice.get(f"/ui/sweeps/{sweep['id']}").text
+    assert 'id="cancel-sweep-button"' in page and "No epoch has finished yet" in page
+    assert alice.post(f"/ui/sweeps/{sweep['id']}/cancel", csrf=False).status_code == 403
+    assert api.get(f"/v1/sweeps/{sweep['id']}").json()["status"] == "queued"
+
+    done = alice.post(f"/ui/sweeps/{sweep['id']}/cancel")
+    assert done.status_code == 303 and done.headers["location"] == f"/ui/sweeps/{sweep['id']}?notice=cancelled"
+    assert api.get(f"/v1/sweeps/{sweep['id']}").json()["status"] == "cancelled"
+    again = alice.post(f"/ui/sweeps/{sweep['id']}/cancel")
+    assert again.headers["location"].endswith("?notice=finished")
+    assert "nothing to cancel" in alice.get(again.headers["location"]).text
+
+
+def test_another_tenant_s_sweep_is_not_found(api: Api, bob: Browser) -> None:
+    sweep = kd_vs_sd_sweep(api)
+    for path in (f"/ui/sweeps/{sweep['id']}", f"/ui/sweeps/{sweep['id']}/curves.svg"):
+        response = bob.get(path)
+        assert response.status_code == 404 and sweep["id"] in response.text, path
+    assert bob.post(f"/ui/sweeps/{sweep['id']}/cancel").status_code == 404
+    assert api.get(f"/v1/sweeps/{sweep['id']}").json()["status"] == "queued"
+    assert sweep["id"] not in bob.get("/ui/sweeps").text
+    anonymous = browser_for(api, None)
+    assert anonymous.get(f"/ui/sweeps/{sweep['id']}").headers["location"].startswith("/ui/login?next=/ui/sweeps/")
+    assert anonymous.get(f"/ui/sweeps/{sweep['id']}/curves.svg").status_code == 401
