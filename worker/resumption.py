@@ -3,6 +3,8 @@
 * ``keep_stop_checkpoint`` — a worker shutting down stores the checkpoint the trainer wrote at the
   batch it stopped at (``stop_checkpoint``), so the next attempt loses no batch;
 * ``record_resume`` — the ``resumed`` event of the attempt that continues from a stored checkpoint;
+* ``rebase_on_this_node`` — that checkpoint with the input file locations it records replaced by
+  this node's, so a job resumes on a node whose cache lives elsewhere;
 * ``restore_metrics_log`` — a resumed attempt's ``metrics.jsonl`` starts with the epochs earlier
   attempts recorded, so the file stored at the end covers the whole job.
 """
@@ -18,6 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain import transitions
+from sdd_core.spec import JobSpec
+from sdd_core.trainer.checkpoint import load_checkpoint, save_checkpoint
 from sdd_core.trainer.options import TrainResult
 from service.db.models import JobMetric
 from service.db.session import session_scope
@@ -81,6 +85,44 @@ def record_resume(session: Session, job_id: str, resume: ResumePoint) -> None:
         message, data = f"resuming after epoch {resume.epoch}", {"epoch": resume.epoch}
     transitions.record_event(session, job_id, "resumed", message, data)
     log.info("job %s: %s", job_id, message)
+
+
+REBASED_CHECKPOINT = "resumed_from.pt"
+
+
+def rebase_on_this_node(resume: ResumePoint, spec: JobSpec, work_dir: Path) -> ResumePoint:
+    """``resume``, or a copy in ``work_dir`` whose recorded input locations are this node's.
+
+    The trainer resumes only from a checkpoint written for the same spec, and the spec names its
+    inputs by local path: an uploaded dataset (``imagefolder:<folder>``) and the teacher's weights.
+    With an object store those are copies in each node's cache, checked against the SHA-256 of the
+    same rows, so the bytes are the same on every node but the paths are the writing node's. Only
+    those two locations are replaced; a checkpoint that differs in anything else is left as it is,
+    for the trainer to refuse. With the local store (or the same cache path on every node) the
+    paths agree and nothing is copied.
+    """
+    state = load_checkpoint(resume.path, mmap=True)
+    recorded = state.get("spec")
+    if not isinstance(recorded, dict):
+        return resume
+    current = spec.model_dump(mode="json")
+    rebased = dict(recorded)
+    dataset = recorded.get("dataset")
+    if isinstance(dataset, str) and dataset != current["dataset"]:
+        if dataset.startswith("imagefolder:") and current["dataset"].startswith("imagefolder:"):
+            rebased["dataset"] = current["dataset"]
+    teacher, now = recorded.get("teacher"), current.get("teacher")
+    if isinstance(teacher, dict) and isinstance(now, dict) and teacher.get("checkpoint") != now.get("checkpoint"):
+        if {k: v for k, v in teacher.items() if k != "checkpoint"} == {
+            k: v for k, v in now.items() if k != "checkpoint"
+        }:
+            rebased["teacher"] = {**teacher, "checkpoint": now["checkpoint"]}
+    if rebased == recorded:
+        return resume
+    path = work_dir / REBASED_CHECKPOINT
+    save_checkpoint(path, {**state, "spec": rebased})
+    log.info("resuming from %s with this node's input paths", resume.path.name)
+    return ResumePoint(epoch=resume.epoch, path=path, batch=resume.batch)
 
 
 def restore_metrics_log(settings: Settings, job_id: str, path: Path, *, through_epoch: int) -> None:

@@ -57,7 +57,7 @@ from worker.failures import classify_failure
 from worker.job_artifacts import latest_checkpoint, store_artifact
 from worker.job_plots import store_curve_plots
 from worker.lease_heartbeat import LeaseHeartbeat
-from worker.resumption import keep_stop_checkpoint, record_resume, restore_metrics_log
+from worker.resumption import keep_stop_checkpoint, rebase_on_this_node, record_resume, restore_metrics_log
 from worker.training_callbacks import JobCallbacks, json_safe
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,7 @@ def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: Leas
     )
     work_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:
+        resume = rebase_on_this_node(resume, spec, work_dir)  # the checkpoint may come from another node
         restore_metrics_log(settings, job_id, work_dir / "metrics.jsonl", through_epoch=resume.epoch)
     result = train(  # trusts the spec: trainable_spec validated it as at submission
         spec,
