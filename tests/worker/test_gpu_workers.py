@@ -1,16 +1,14 @@
 """``sdd worker --gpus``: one worker process per GPU, pinned with CUDA_VISIBLE_DEVICES, supervised.
 
-On CPU, by naming devices explicitly: the supervisor runs a small stand-in child (a Python
-script that reports what it sees and how it was stopped) for the restart and signal checks, and
-real ``sdd worker`` children once, to check the command line each device gets and that a
-SIGTERM stops every real worker cleanly.
+On CPU, by naming devices explicitly: the command line each device's ``sdd worker`` child gets,
+and the supervisor running a small stand-in child (a Python script that reports the device it
+sees and how it was stopped) for the restart and signal checks.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -135,32 +133,3 @@ def test_children_are_pinned_restarted_and_all_stopped_by_sigterm(tmp_path) -> N
         if supervisor.poll() is None:
             supervisor.kill()
             supervisor.wait()
-
-
-@pytest.mark.slow
-def test_real_workers_one_per_named_gpu(tmp_path) -> None:
-    """Two real ``sdd worker`` children on the embedded default: each consumes under its own node
-    name, reports its device, and the node's SIGTERM stops both with exit code 0."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SDD_") and k != "CUDA_VISIBLE_DEVICES"}
-    env.update(SDD_HOME=str(tmp_path / "sdd_home"), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    subprocess.run([sys.executable, "-m", "sdd_cli", "migrate"], cwd=REPO_ROOT, env=env, check=True, timeout=120)
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        node = subprocess.Popen(
-            [sys.executable, "-m", "sdd_cli", "worker", "--gpus", "0,1", "--pool", "solo"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        ready = re.compile(r"gpu(\d)@\S+ ready\.")
-        _wait(lambda: set(ready.findall(log.read_text())) == {"0", "1"}, 120, "both GPU workers ready", log)
-        text = log.read_text()
-        assert "CUDA_VISIBLE_DEVICES=0" in text and "CUDA_VISIBLE_DEVICES=1" in text
-        node.send_signal(signal.SIGTERM)
-        assert node.wait(timeout=60) == 0, log.read_text()
-    finally:
-        if node.poll() is None:
-            node.kill()
-            node.wait()
