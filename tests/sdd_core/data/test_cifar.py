@@ -8,6 +8,7 @@ as they do on the real data. The corrupted-data test keeps the real checksums.
 
 import hashlib
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from sdd_core.data import build_datasets, describe_dataset
+from sdd_core.data import build_datasets, build_image_tensors, describe_dataset
 from sdd_core.errors import DataError
 
 CLASSES_10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -122,3 +123,14 @@ def test_corrupted_files_are_a_data_error(tmp_path):
         build_datasets("cifar10", data_root=tmp_path)
     with pytest.raises(DataError, match="meta file .* is corrupted"):
         describe_dataset("cifar10", data_root=tmp_path)
+
+
+def test_cifar_as_tensors_holds_the_loader_paths_images(fake_cifar10):
+    train, val, info = build_image_tensors("cifar10", data_root=fake_cifar10)
+    loader_val = build_datasets("cifar10", data_root=fake_cifar10)[1]
+    assert info == replace(describe_dataset("cifar10", data_root=fake_cifar10), train_size=20, val_size=4)
+    assert train.images.shape == (20, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert torch.equal(val.images, torch.from_numpy(loader_val.data).permute(0, 3, 1, 2))
+    assert val.labels.tolist() == loader_val.targets
+    resized = build_image_tensors("cifar10", data_root=fake_cifar10, image_size=40)[1]
+    assert resized.images.shape == (4, 3, 40, 40)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sdd_core.data import build_datasets, describe_dataset
+from sdd_core.data import build_datasets, build_image_tensors, dataset_pipeline, describe_dataset
 from sdd_core.data.image_decoding import load_rgb_image
 from sdd_core.data.statistics import STATS_CACHE_FILE
 from sdd_core.errors import DataError
@@ -186,3 +186,25 @@ def test_oversized_image_is_refused_before_decoding(tmp_path):
     assert load_rgb_image(path).size == (20, 20)
     with pytest.raises(DataError, match="too large to decode safely: 20x20"):
         load_rgb_image(path, max_pixels=399)
+
+
+def test_small_images_are_decoded_once_into_tensors_equal_to_the_loaders(tmp_path):
+    root = _write_folder(tmp_path / "colours")
+    Image.new("RGB", (16, 12), (9, 99, 199)).save(root / "train" / "red" / "odd.png")  # resized to 20x20
+    train, val, info = build_image_tensors(_name(root), data_root=tmp_path)
+    assert info == describe_dataset(_name(root), data_root=tmp_path)
+    assert train.images.shape == (19, 3, 20, 20) and val.images.shape == (6, 3, 20, 20)
+    assert train.labels.tolist() == [0] * 6 + [1] * 6 + [2] * 7
+    loader_val = build_datasets(_name(root), data_root=tmp_path)[1]
+    normalised = (val.images.float() / 255 - torch.tensor(info.mean)[:, None, None]) / torch.tensor(info.std)[
+        :, None, None
+    ]
+    torch.testing.assert_close(normalised, torch.stack([loader_val[i][0] for i in range(6)]), rtol=0, atol=1e-5)
+    assert dataset_pipeline(_name(root), data_root=tmp_path) == "cifar"
+
+
+def test_large_images_are_not_held_as_tensors(tmp_path):
+    root = _write_folder(tmp_path / "big", size=(96, 80), train=1, val=1)
+    assert dataset_pipeline(_name(root), data_root=tmp_path) == "imagenet"
+    with pytest.raises(ValueError, match="large images"):
+        build_image_tensors(_name(root), data_root=tmp_path)
