@@ -16,7 +16,8 @@ METHODS: tuple[str, ...] = get_args(Method)
 SD_METHODS = frozenset({"sd-kd", "sd-dkd", "sd-nkd"})
 BaseLoss = Literal["kd", "dkd", "nkd"]
 NKDMode = Literal["paper", "code"]
-Precision = Literal["fp32", "bf16"]
+Precision = Literal["auto", "fp32", "bf16"]
+CompileMode = Literal["auto", "on", "off"]
 
 # Students trained with lr 0.01 instead of 0.05 in the paper's CIFAR-100 recipe.
 _LOW_LR_STUDENTS = frozenset({"shufflenetv1", "shufflenetv2", "mobilenetv2"})
@@ -76,8 +77,35 @@ class Hyperparameters(BaseModel):
         default=None, description="'paper': target removed from NKD's non-target term; 'code': kept."
     )
     device: str | None = Field(default=None, description="'auto' (CUDA if present), 'cpu', 'cuda' or 'cuda:N'.")
-    precision: Precision | None = Field(default=None, description="'bf16' autocast on CUDA, else 'fp32'.")
-    channels_last: bool | None = Field(default=None, description="channels_last memory format on CUDA.")
+    precision: Precision | None = Field(
+        default=None, description="'auto' (bf16 autocast on CUDA where supported, else fp32), 'fp32' or 'bf16' (CUDA)."
+    )
+    channels_last: bool | None = Field(default=None, description="channels_last memory format on CUDA (default on).")
+    compile: CompileMode | None = Field(
+        default=None,
+        description="torch.compile of the teacher forward and the student step: 'auto' (on for long jobs), 'on', 'off'.",
+    )
+    flip: bool | None = Field(
+        default=None,
+        description="Random horizontal flip in training (default on; off for digits). "
+        "Turn it off for text, digits or images whose left and right differ (laterality).",
+    )
+    crop_padding: int | None = Field(
+        default=None,
+        ge=0,
+        description="Zero padding of the small-image random crop (default size / 8: 4 at 32 px; 0: no crop).",
+    )
+    crop_scale_min: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Smallest area share of the large-image random resized crop (paper: 0.08).",
+    )
+    loader_workers: int | None = Field(
+        default=None,
+        ge=0,
+        description="Data loader processes for large images (default: the worker's setting, else from its CPUs).",
+    )
 
     @field_validator("lr_decay_epochs")
     @classmethod
@@ -121,8 +149,10 @@ def method_defaults(method: str, student: str | None = None, teacher: str | None
         "nkd_gamma": pair_beta,
         "nkd_mode": "paper",
         "device": "auto",
-        "precision": "fp32",
-        "channels_last": False,
+        "precision": "auto",
+        "channels_last": True,
+        "compile": "auto",
+        "crop_scale_min": 0.08,
     }
     base = base_loss_of(method)
     if base is None:
@@ -132,6 +162,13 @@ def method_defaults(method: str, student: str | None = None, teacher: str | None
     else:  # dkd, nkd
         values.update(warmup_epochs=20)
     return values
+
+
+_UNSET_MEANS_DEFAULT = frozenset({"crop_padding", "loader_workers"})
+"""Hyper-parameters whose default depends on the data or the machine, not the method: they stay
+None in a resolved spec and the trainer decides (``crop_padding``: size / 8; ``loader_workers``:
+the setting, else the CPUs). ``flip``'s default depends on the dataset and is filled in by
+``JobSpec``, which knows it."""
 
 
 @dataclass(frozen=True)
@@ -160,12 +197,17 @@ class ResolvedHyperparameters:
     device: str
     precision: Precision
     channels_last: bool
+    compile: CompileMode
+    flip: bool
+    crop_padding: int | None  # None: the dataset's image size / 8
+    crop_scale_min: float
+    loader_workers: int | None  # None: the caller's setting, else from the machine's CPUs
 
     @classmethod
     def of(cls, given: Hyperparameters) -> ResolvedHyperparameters:
         """Raise ValueError naming the hyper-parameters ``given`` leaves unset."""
         values = given.model_dump()
-        missing = [f.name for f in fields(cls) if values.get(f.name) is None]
+        missing = [f.name for f in fields(cls) if values.get(f.name) is None and f.name not in _UNSET_MEANS_DEFAULT]
         if missing:
             raise ValueError(f"hyper-parameters {', '.join(missing)} are not resolved; build a JobSpec first")
         return cls(**{**values, "lr_decay_epochs": tuple(values["lr_decay_epochs"])})

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from sdd_core.data import is_known_dataset, list_datasets
+from sdd_core.data import flips_by_default, is_known_dataset, list_datasets
 from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabulary)
     METHODS,
     SD_METHODS,
     BaseLoss,
+    CompileMode,
     Hyperparameters,
     Method,
     NKDMode,
@@ -125,7 +126,10 @@ class JobSpec(DistillationSettings):
     @model_validator(mode="after")
     def _fill_defaults(self) -> JobSpec:
         teacher_arch = self.teacher.arch if self.teacher else None
-        self.hyperparameters = resolve_hyperparameters(self.method, self.student, teacher_arch, self.hyperparameters)
+        resolved = resolve_hyperparameters(self.method, self.student, teacher_arch, self.hyperparameters)
+        if resolved.flip is None:  # the one default that depends on the dataset (no flip for digits)
+            resolved = resolved.model_copy(update={"flip": flips_by_default(self.dataset)})
+        self.hyperparameters = resolved
         return self
 
     @property

@@ -3,7 +3,8 @@
 ``L`` is the global KD/DKD/NKD loss, or its scale decoupled form on the (B, K, N) multi-scale
 logits for ``sd-*`` methods. The teacher's outputs are computed separately from the student's
 loss (``teacher_targets`` then ``student_loss``) so that one teacher forward could later feed
-several students trained in lockstep.
+several students trained in lockstep. ``loss_parts`` is the loss before its epoch-dependent
+weighting (what a compiled step compiles), ``weighted_loss`` the weighting.
 """
 
 from __future__ import annotations
@@ -67,17 +68,20 @@ def teacher_targets(teacher: FrozenTeacher | None, images: torch.Tensor, config:
     return teacher.multiscale(images, config.scales) if config.scale_decoupled else teacher(images)
 
 
-def student_loss(
+def loss_parts(
     student: PooledLinearClassifier,
     images: torch.Tensor,
     labels: torch.Tensor,
     teacher_logits: torch.Tensor | None,
     *,
     config: LossConfig,
-    epoch: int,
 ) -> dict[str, torch.Tensor]:
-    """Forward the student and return ``{"loss", "ce", "kd", "logits"}`` (+ ``complementary``
-    for SD methods: the share of complementary regions in this batch, a 0-d tensor).
+    """Forward the student and return its unweighted loss parts ``{"ce", "kd", "logits"}`` (+
+    ``complementary`` for SD methods: the share of complementary regions in this batch, 0-d).
+
+    ``ce`` and ``kd`` keep their graphs (``kd`` is a zero without a teacher); ``logits`` (B, K) is
+    detached. No epoch-dependent number enters here, so a compiled ``loss_parts`` serves every
+    epoch; ``weighted_loss`` applies the warm-up afterwards.
 
     For SD methods the student runs once, through ``multiscale_logits``: its global logit is
     region 0, computed as its own forward computes it (head dropout included in train mode).
@@ -90,38 +94,73 @@ def student_loss(
         local = None
         logits = student(images)  # (B, K)
     ce = F.cross_entropy(logits, labels)
-    out: dict[str, torch.Tensor] = {"ce": ce.detach(), "logits": logits.detach()}
+    out: dict[str, torch.Tensor] = {"ce": ce, "logits": logits.detach()}
     if teacher_logits is None or config.base is None:
-        kd = torch.zeros((), device=ce.device)
-        loss = config.ce_weight * ce
+        out["kd"] = torch.zeros((), device=ce.device)
+        return out
+    if local is not None:
+        out["kd"] = scale_decoupled_loss(
+            local.float(),
+            teacher_logits.float(),
+            labels,
+            temperature=config.temperature,
+            base=config.base,
+            beta=config.beta,
+            dkd_alpha=config.dkd_alpha,
+            dkd_beta=config.dkd_beta,
+            nkd_gamma=config.nkd_gamma,
+            nkd_mode=config.nkd_mode,
+        )
+        out["complementary"] = complementary_mask(teacher_logits, labels).float().mean()
     else:
-        if local is not None:
-            kd = scale_decoupled_loss(
-                local.float(),
-                teacher_logits.float(),
-                labels,
-                temperature=config.temperature,
-                base=config.base,
-                beta=config.beta,
-                dkd_alpha=config.dkd_alpha,
-                dkd_beta=config.dkd_beta,
-                nkd_gamma=config.nkd_gamma,
-                nkd_mode=config.nkd_mode,
-            )
-            out["complementary"] = complementary_mask(teacher_logits, labels).float().mean()
-        else:
-            kd = base_loss_rows(
-                logits.float(),
-                teacher_logits.float(),
-                labels,
-                temperature=config.temperature,
-                base=config.base,
-                dkd_alpha=config.dkd_alpha,
-                dkd_beta=config.dkd_beta,
-                nkd_gamma=config.nkd_gamma,
-                nkd_mode=config.nkd_mode,
-            ).mean()
-        loss = config.ce_weight * ce + config.warmup(epoch) * config.kd_weight * kd
-    out["kd"] = kd.detach()
+        out["kd"] = base_loss_rows(
+            logits.float(),
+            teacher_logits.float(),
+            labels,
+            temperature=config.temperature,
+            base=config.base,
+            dkd_alpha=config.dkd_alpha,
+            dkd_beta=config.dkd_beta,
+            nkd_gamma=config.nkd_gamma,
+            nkd_mode=config.nkd_mode,
+        ).mean()
+    return out
+
+
+def weighted_loss(ce: torch.Tensor, kd: torch.Tensor, *, config: LossConfig, epoch: int) -> torch.Tensor:
+    """``ce_weight * CE + warmup(epoch) * kd_weight * L`` (CE alone for ``ce``)."""
+    if config.base is None:
+        return config.ce_weight * ce
+    return config.ce_weight * ce + config.warmup(epoch) * config.kd_weight * kd
+
+
+def student_loss(
+    student: PooledLinearClassifier,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    teacher_logits: torch.Tensor | None,
+    *,
+    config: LossConfig,
+    epoch: int,
+) -> dict[str, torch.Tensor]:
+    """Forward the student and return ``{"loss", "ce", "kd", "logits"}`` (+ ``complementary``
+    for SD methods, see ``loss_parts``); only ``loss`` keeps its graph."""
+    parts = loss_parts(student, images, labels, teacher_logits, config=config)
+    if teacher_logits is None:
+        loss = config.ce_weight * parts["ce"]
+    else:
+        loss = weighted_loss(parts["ce"], parts["kd"], config=config, epoch=epoch)
+    out = {name: value.detach() for name, value in parts.items()}
     out["loss"] = loss
     return out
+
+
+def step_statistics(parts: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    """(4,) float32 on the step's device: ce, kd, complementary share (0 without), top-1 correct."""
+    correct = (parts["logits"].argmax(dim=1) == labels).sum()
+    complementary = parts.get("complementary")
+    if complementary is None:
+        complementary = torch.zeros((), device=labels.device)
+    return torch.stack(
+        [parts["ce"].detach().float(), parts["kd"].detach().float(), complementary.float(), correct.float()]
+    )

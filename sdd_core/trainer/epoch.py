@@ -1,153 +1,235 @@
-"""One training epoch, which can stop after any batch and later continue exactly where it stopped.
+"""One training epoch, which can stop after any batch and later continue exactly where it stopped,
+and never waits for the device inside it.
 
-An epoch's batches come from a permutation drawn from a generator seeded with the epoch's seed
-(``runtime.epoch_seed``), and its augmentation from the global RNGs, seeded the same way. So a
-stopped epoch is continued by drawing the same permutation again, skipping the batches already
-trained (indices only: no image is loaded for them), and restoring the RNG states saved at the
-stop before the next batch is fetched. With loader worker processes (``num_workers > 0``) the
-batches are the same but their augmentation draws are not (each worker's RNG lives in its own
-process); with ``num_workers=0`` (the default) the continued epoch is bit-identical on CPU.
+    for each batch of the epoch (after the ones already trained):
+        step: teacher targets -> student loss -> backward -> SGD (skipped on a non-finite loss)
+        add the step's loss parts to the running sums, on the device
+        report (at most once per ``report_seconds``: the only read of the device), maybe stop
+
+An epoch's batches, shuffle and augmentation derive from its data seed alone (see
+``sdd_core.data.tensor_batches`` and ``loader_batches``), so a stopped epoch is continued by
+drawing the same epoch again and skipping the batches already trained; the loop restores the
+global RNGs (the model's dropout) saved at the stop. Its running sums are carried by the
+checkpoint and continue from the same float64 values, so the epoch's metrics are those of an
+uninterrupted run too.
+
+On CUDA nothing in a step reads the device: the running sums are one float64 tensor, and a
+non-finite loss is not tested on the host but handed to the fused SGD as ``found_inf`` (as
+``GradScaler`` does), which then leaves weights and momentum untouched; the step is counted in
+the sums. The sums are read at report points and once at the end of the epoch (``finish``).
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
 import time
-from collections.abc import Iterator, Sized
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from sdd_core.models import PooledLinearClassifier
-from sdd_core.spec import Precision
-from sdd_core.trainer.distillation_step import LossConfig, student_loss, teacher_targets
-from sdd_core.trainer.evaluation import topk_correct
-from sdd_core.trainer.options import TrainCallbacks, TrainOptions
+from sdd_core.trainer.data_path import BatchSource
+from sdd_core.trainer.distillation_step import (
+    LossConfig,
+    loss_parts,
+    step_statistics,
+    student_loss,
+    teacher_targets,
+    weighted_loss,
+)
+from sdd_core.trainer.options import TrainCallbacks
 from sdd_core.trainer.runtime import autocast
 from sdd_core.trainer.teacher import FrozenTeacher
 from sdd_core.trainer.training_state import EpochSums
 
 log = logging.getLogger(__name__)
 
+STAT_NAMES = ("loss", "ce", "kd", "complementary", "correct")
+"""What a step returns (``TrainStep``), in this order, as one (5,) float32 tensor."""
+
+
+def fused_sgd(optimizer: torch.optim.SGD) -> torch.optim.SGD:
+    """Make ``optimizer`` (a new one, or one just loaded from a checkpoint) take the fused path,
+    the one that honours ``found_inf``, with every momentum buffer present.
+
+    Fused SGD creates missing buffers uninitialised on the first step and fills them only if
+    the step is applied, so a skipped first step would leave garbage behind; zero buffers give
+    the first step's ``buf = grad`` exactly (0 * momentum + grad).
+    """
+    for group in optimizer.param_groups:
+        group["fused"], group["foreach"] = True, None
+        if group["momentum"] != 0:
+            for param in group["params"]:
+                state = optimizer.state[param]
+                if state.get("momentum_buffer") is None:
+                    state["momentum_buffer"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+    return optimizer
+
+
+class TrainStep:
+    """One optimisation step on a batch: returns the step's (5,) statistics (``STAT_NAMES``) and
+    whether its loss was finite, both as device tensors, and reads nothing back.
+
+    With ``compiled``, full batches run the teacher forward and the student's loss parts through
+    ``torch.compile`` (one graph, compiled on the first batch); a smaller last batch runs eagerly,
+    so no second shape is ever compiled. The epoch's warm-up weight is applied outside the
+    compiled graph, which therefore serves every epoch.
+    """
+
+    def __init__(
+        self,
+        student: PooledLinearClassifier,
+        teacher: FrozenTeacher | None,
+        optimizer: torch.optim.SGD,
+        *,
+        config: LossConfig,
+        device: torch.device,
+        precision: str,
+        compiled: bool = False,
+        batch_size: int = 0,
+    ) -> None:
+        self.student, self.teacher, self.optimizer = student, teacher, fused_sgd(optimizer)
+        self.config, self.device, self.precision = config, device, precision
+        self.batch_size = batch_size
+        self.compiled: Callable[..., Any] | None = (
+            torch.compile(self.forward_parts, dynamic=False) if compiled else None
+        )
+
+    def forward_parts(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(ce, kd, statistics (4,)): the part of the step ``torch.compile`` compiles."""
+        with autocast(self.device, self.precision):
+            targets = teacher_targets(self.teacher, images, self.config)
+            parts = loss_parts(self.student, images, labels, targets, config=self.config)
+        return parts["ce"], parts["kd"], step_statistics(parts, labels)
+
+    def _compiled_forward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        """The compiled forward's outputs for a full batch; None to run the step eagerly."""
+        if self.compiled is None or labels.shape[0] != self.batch_size:
+            return None
+        try:
+            return self.compiled(images, labels)
+        except torch._dynamo.exc.TorchDynamoException as exc:  # no compiler, an unsupported op: train on
+            log.warning("torch.compile failed (%s); this run continues without compiling", exc)
+            self.compiled = None
+            return None
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # 1. Forward: teacher targets, then the student's loss.
+        forward = self._compiled_forward(images, labels)
+        if forward is not None:
+            ce, kd, statistics = forward
+            if self.teacher is None:
+                loss = self.config.ce_weight * ce
+            else:
+                loss = weighted_loss(ce, kd, config=self.config, epoch=epoch)
+        else:
+            with autocast(self.device, self.precision):
+                targets = teacher_targets(self.teacher, images, self.config)
+                out = student_loss(self.student, images, labels, targets, config=self.config, epoch=epoch)
+            loss, statistics = out["loss"], step_statistics(out, labels)
+        # 2. Backward and update; a non-finite loss makes the fused SGD skip the update.
+        finite = torch.isfinite(loss)  # () bool, on the device
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.found_inf = (~finite).float()  # type: ignore[attr-defined]  # read by SGD.step
+        self.optimizer.step()
+        return torch.cat([loss.detach().float().view(1), statistics]), finite  # (5,), ()
+
+
+class RunningSums:
+    """An epoch's running sums on the device: loss, ce, kd, complementary, correct (finite steps
+    only) and the non-finite count, as one float64 tensor (6,); steps and images on the host.
+
+    It starts from ``EpochSums`` (zeros, or a stopped epoch's) and adds each step in float64, in
+    the order the host sum of ``.item()`` values added them, so the values are the same.
+    """
+
+    def __init__(self, start: EpochSums, device: torch.device) -> None:
+        values = [start.loss, start.ce, start.kd, start.complementary, float(start.correct), float(start.nonfinite)]
+        self.values = torch.tensor(values, dtype=torch.float64).to(device, non_blocking=True)  # (6,)
+        self.steps, self.images = start.steps, start.images
+
+    def add(self, statistics: torch.Tensor, finite: torch.Tensor, images: int) -> None:
+        kept = torch.where(finite, statistics, 0.0)  # (5,): a non-finite step adds nothing
+        self.values += torch.cat([kept, (~finite).float().view(1)]).double()  # (6,)
+        self.steps += 1
+        self.images += images
+
+    def read(self, seconds: float) -> EpochSums:
+        """The sums as host numbers (one read of the device)."""
+        loss, ce, kd, complementary, correct, nonfinite = self.values.tolist()
+        return EpochSums(
+            loss=loss,
+            ce=ce,
+            kd=kd,
+            correct=int(correct),
+            images=self.images,
+            steps=self.steps,
+            nonfinite=int(nonfinite),
+            complementary=complementary,
+            seconds=seconds,
+        )
+
 
 @dataclass
 class EpochProgress:
-    """How far an epoch got: batches trained and the running sums its metrics are made of."""
+    """How far an epoch got: batches trained and the running sums its metrics are made of.
+
+    ``sums`` is where the epoch started (zeros, or a stopped epoch's sums) until ``finish``
+    reads the device's running sums into it.
+    """
 
     batches_done: int = 0
-    batches: int = 0  # batches per epoch, known once the epoch's loader is built
+    batches: int = 0  # batches per epoch, known once the epoch's batches are drawn
     sums: EpochSums = field(default_factory=EpochSums)
+    running: RunningSums | None = None
+    started: float = 0.0
 
-
-class SkipBatches(Sampler[list[int]]):
-    """A batch sampler without its first ``skip`` batches (drawn, then dropped: the permutation
-    is the one the full epoch draws)."""
-
-    def __init__(self, batches: BatchSampler, skip: int) -> None:
-        self.batches = batches
-        self.skip = skip
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return itertools.islice(iter(self.batches), self.skip, None)
-
-    def __len__(self) -> int:
-        return max(len(self.batches) - self.skip, 0)
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    *,
-    shuffle: bool,
-    seed: int,
-    options: TrainOptions,
-    device: torch.device,
-    skip_batches: int = 0,
-) -> DataLoader:
-    """A loader whose order derives from ``seed`` alone, without its first ``skip_batches`` batches.
-
-    The sampler and the loader share one generator, as ``DataLoader(shuffle=True, generator=g)``
-    would build them, so skipping changes nothing about the batches that remain.
-    """
-    if not isinstance(dataset, Sized):
-        raise TypeError(f"{type(dataset).__name__} has no length; the trainer needs map-style datasets")
-    generator = torch.Generator().manual_seed(seed)
-    sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
-    batches = SkipBatches(BatchSampler(sampler, batch_size, drop_last=False), skip_batches)
-    return DataLoader(
-        dataset,
-        batch_sampler=batches,
-        generator=generator,
-        num_workers=options.num_workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=False,
-    )
+    def finish(self) -> EpochSums:
+        """Read the running sums (waiting for the device) and the seconds spent so far."""
+        if self.running is not None:
+            self.sums = self.running.read(seconds=time.perf_counter() - self.started)
+        return self.sums
 
 
 def train_epoch(
-    student: PooledLinearClassifier,
-    teacher: FrozenTeacher | None,
-    loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
+    step: TrainStep,
+    source: BatchSource,
     *,
-    config: LossConfig,
+    seed: int,
     epoch: int,
-    device: torch.device,
-    precision: Precision,
-    channels_last: bool,
     callbacks: TrainCallbacks,
     progress: EpochProgress,
+    report_seconds: float = 1.0,
 ) -> bool:
-    """Train the batches ``loader`` holds, adding to ``progress``; False if ``should_stop`` stopped it.
+    """Train ``source``'s batches of the epoch drawn from ``seed`` after ``progress.batches_done``,
+    adding to ``progress``; False if ``should_stop`` stopped it. Reads nothing from the device
+    but at report points: call ``progress.finish()`` for the sums.
 
-    ``loader`` yields the batches after ``progress.batches_done`` (see ``make_loader``); batch
-    indices reported to ``on_batch_end`` count from the start of the epoch.
+    Batch indices reported to ``on_batch_end`` count from the start of the epoch.
     """
-    student.train()
-    sums = progress.sums
-    started = time.perf_counter() - sums.seconds
-    batches = progress.batches = progress.batches_done + len(loader)
-    stopped = False
-    for images, labels in loader:
-        # 1. The batch, where the model runs.
-        images = images.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        labels = labels.to(device, non_blocking=True)
-        # 2. Forward: teacher targets, then the student's loss.
-        with autocast(device, precision):
-            targets = teacher_targets(teacher, images, config)
-            out = student_loss(student, images, labels, targets, config=config, epoch=epoch)
-        # 3. Backward and update, unless the loss is not finite (the step is skipped and counted).
-        optimizer.zero_grad(set_to_none=True)
-        loss = out["loss"]
+    step.student.train()
+    device = step.device
+    progress.started = time.perf_counter() - progress.sums.seconds
+    progress.running = RunningSums(progress.sums, device)
+    batches = progress.batches = len(source)
+    next_report = time.perf_counter() + report_seconds
+    for images, labels in source.batches(seed, skip=progress.batches_done):
+        # 1. The step, and its statistics added on the device.
+        statistics, finite = step(images, labels, epoch)
+        progress.running.add(statistics, finite, labels.shape[0])
         progress.batches_done += 1
-        sums.steps += 1
-        sums.images += labels.shape[0]
-        if not math.isfinite(loss.item()):
-            sums.nonfinite += 1
-            log.warning("epoch %d step %d: non-finite loss, step skipped", epoch, progress.batches_done)
-        else:
-            loss.backward()
-            optimizer.step()
-            sums.loss += loss.item()
-            sums.ce += out["ce"].item()
-            sums.kd += out["kd"].item()
-            sums.complementary += out["complementary"].item() if "complementary" in out else 0.0
-            sums.correct += topk_correct(out["logits"], labels, (1,))[0]
-        # 4. Report, and stop here if asked.
+        # 2. Report (the loss parts only at a report point), and stop here if asked.
         if callbacks.on_batch_end:
-            callbacks.on_batch_end(
-                epoch,
-                progress.batches_done,
-                batches,
-                {"loss": loss.item(), "ce": out["ce"].item(), "kd": out["kd"].item()},
-            )
+            parts: dict[str, float] = {}
+            now = time.perf_counter()
+            if now >= next_report:
+                next_report = now + report_seconds
+                loss, ce, kd = statistics[:3].tolist()
+                parts = {"loss": loss, "ce": ce, "kd": kd}
+            callbacks.on_batch_end(epoch, progress.batches_done, batches, parts)
         if callbacks.should_stop and callbacks.should_stop():
-            stopped = True
-            break
-    sums.seconds = time.perf_counter() - started
-    return not stopped
+            return False
+    return True

@@ -1,13 +1,19 @@
-"""Top-1 / top-5 accuracy and loss of a classifier over a loader."""
+"""Top-1 / top-5 accuracy, loss and the confusion matrix of a classifier over a split.
+
+The sums stay on the device while the batches run (one read at the end), so an evaluation on
+the device-resident data never waits for the host between batches.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 
-from sdd_core.trainer.runtime import inference
+from sdd_core.trainer.runtime import autocast, inference
 
 
 def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
@@ -17,21 +23,79 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...]
     return [int(hits[:, : min(k, logits.shape[1])].any(dim=1).sum()) for k in ks]
 
 
-def evaluate(
-    model: nn.Module, loader: DataLoader, device: torch.device, *, channels_last: bool = False
-) -> dict[str, float]:
-    """``{"val_loss", "val_top1", "val_top5"}`` (accuracies in percent)."""
-    total, loss_sum, top1, top5 = 0, 0.0, 0, 0
-    with inference(model):
-        for images, labels in loader:
+@dataclass(frozen=True)
+class Evaluation:
+    """One pass over a split: loss and accuracies (percent) and ``confusion[true, predicted]`` (K, K)."""
+
+    val_loss: float
+    val_top1: float
+    val_top5: float
+    confusion: torch.Tensor
+
+    def metrics(self) -> dict[str, float]:
+        """``{"val_loss", "val_top1", "val_top5"}``, as the epoch metrics hold them."""
+        return {"val_loss": self.val_loss, "val_top1": self.val_top1, "val_top5": self.val_top5}
+
+    def per_class(self) -> dict[str, list[int]]:
+        """``{"correct": [...], "total": [...]}``: per class, images predicted right and images."""
+        return {"correct": self.confusion.diagonal().tolist(), "total": self.confusion.sum(dim=1).tolist()}
+
+    def confusion_lists(self) -> list[list[int]]:
+        return self.confusion.tolist()
+
+
+def evaluate_split(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device,
+    *,
+    num_classes: int,
+    precision: str = "fp32",
+    channels_last: bool = False,
+) -> Evaluation:
+    """Evaluate ``model`` on every batch (moved to ``device`` if they are not there already)."""
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    hits = torch.zeros(2, dtype=torch.int64, device=device)  # top-1, top-5
+    confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
+    total = 0
+    with inference(model), autocast(device, precision):
+        for images, labels in batches:
             images = images.to(device, non_blocking=True)
             if channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             labels = labels.to(device, non_blocking=True)
-            logits = model(images).float()
-            loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
-            c1, c5 = topk_correct(logits, labels)
-            top1, top5, total = top1 + c1, top5 + c5, total + labels.shape[0]
+            logits = model(images).float()  # (B, K)
+            loss_sum += F.cross_entropy(logits, labels, reduction="sum").double()
+            top = logits.topk(min(5, logits.shape[1]), dim=1).indices  # (B, k)
+            found = top == labels.unsqueeze(1)  # (B, k)
+            hits += torch.stack([found[:, 0].sum(), found.any(dim=1).sum()])
+            cells = labels * num_classes + top[:, 0]  # (B,): row-major (true, predicted)
+            confusion.index_add_(0, cells, torch.ones_like(cells))
+            total += labels.shape[0]
+    matrix = confusion.view(num_classes, num_classes).cpu()  # (K*K,) -> (K, K)
     if total == 0:
-        return {"val_loss": float("nan"), "val_top1": 0.0, "val_top5": 0.0}
-    return {"val_loss": loss_sum / total, "val_top1": 100.0 * top1 / total, "val_top5": 100.0 * top5 / total}
+        return Evaluation(float("nan"), 0.0, 0.0, matrix)
+    top1, top5 = hits.tolist()
+    return Evaluation(float(loss_sum) / total, 100.0 * top1 / total, 100.0 * top5 / total, matrix)
+
+
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device,
+    *,
+    channels_last: bool = False,
+) -> dict[str, float]:
+    """``{"val_loss", "val_top1", "val_top5"}`` (accuracies in percent) over ``loader``'s batches."""
+    num_classes = _classes_of(model)
+    return evaluate_split(model, loader, device, num_classes=num_classes, channels_last=channels_last).metrics()
+
+
+def _classes_of(model: nn.Module) -> int:
+    head = getattr(model, "get_classifier", None)
+    if head is not None:
+        return int(head().out_features)
+    linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    if not linears:
+        raise ValueError("cannot tell the number of classes of a model without a linear head")
+    return int(linears[-1].out_features)

@@ -15,6 +15,7 @@ import sdd_core
 from sdd_core.data import DatasetInfo
 from sdd_core.spec import JobSpec
 from sdd_core.trainer.checkpoint import atomic_write
+from sdd_core.trainer.evaluation import Evaluation
 
 
 def sha256_file(path: Path) -> str:
@@ -41,9 +42,16 @@ def build_card(
     final: dict[str, Any],
     best: dict[str, Any],
     teacher: dict[str, Any] | None,
+    evaluation: Evaluation | None = None,
+    training: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything a user needs to load and trust the student."""
-    return {
+    """Everything a user needs to load and trust the student.
+
+    ``evaluation`` (the final one) gives ``per_class`` ({"correct", "total"}, one entry per class
+    in ``classes`` order) and ``confusion`` (``confusion[true][predicted]``); ``training`` says how
+    it ran (data path and augmentation, device, precision, compilation).
+    """
+    card = {
         "format": "sdd-model-card/1",
         "created_at": datetime.now(UTC).isoformat(),
         "sdd_core_version": sdd_core.__version__,
@@ -63,7 +71,12 @@ def build_card(
         "best_metrics": best,
         "weights_sha256": weights_sha256,
         "weights_format": "safetensors",
+        "training": training,
     }
+    if evaluation is not None:
+        card["per_class"] = evaluation.per_class()
+        card["confusion"] = evaluation.confusion_lists()
+    return card
 
 
 def save_card(card: dict[str, Any], path: Path) -> None:

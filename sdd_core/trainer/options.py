@@ -1,9 +1,9 @@
 """What the caller hands the trainer besides the spec, and what it gets back.
 
 ``JobSpec`` says *what* to train; ``TrainOptions`` says *where* (data root, download permission,
-loader workers); ``TrainCallbacks`` let a caller observe and steer the loop without the trainer
-knowing who it is (the CLI draws a progress bar, the job service writes SQL rows and polls a
-cancel flag); ``TrainResult`` is the outcome.
+loader workers, how much data may live on the device); ``TrainCallbacks`` let a caller observe
+and steer the loop without the trainer knowing who it is (the CLI draws a progress bar, the job
+service writes SQL rows and polls a cancel flag); ``TrainResult`` is the outcome.
 """
 
 from __future__ import annotations
@@ -15,16 +15,24 @@ from typing import Any, Literal
 
 EpochMetrics = dict[str, Any]
 """One finished epoch: epoch, epochs, lr, train_loss, train_ce, train_kd, train_top1, val_loss,
-val_top1, val_top5 (percent), best_val_top1, images_per_s, complementary_share (SD methods, else
-None), nonfinite_steps, seconds."""
+val_top1, val_top5 (percent), images_per_s, complementary_share (SD methods, else None),
+nonfinite_steps, seconds, best_val_top1, data_path ("device" or "loader", see ``data_path.py``)."""
 
 
 @dataclass
 class TrainOptions:
     data_root: Path = Path("data")
     allow_download: bool = False
-    num_workers: int = 0
+    num_workers: int | None = None
+    """Loader processes (the loader path); a job's ``loader_workers`` overrides it. None: from the
+    CPUs this process may use when a GPU trains, none on the CPU (``loader_batches.default_workers``)."""
+    device_data_max_bytes: int | None = None
+    """Largest train + val splits held on the training device (the device-resident path); 0: never.
+    None: a quarter of the device's memory (of the host's on the CPU)."""
     max_nonfinite_fraction: float = 0.5  # an epoch with more skipped steps than this fails the job
+    report_seconds: float = 1.0
+    """At most one progress report (``on_batch_end`` with loss parts) per this many seconds: reading
+    the parts waits for the device, so the other batches report their position only."""
 
 
 @dataclass
@@ -37,7 +45,9 @@ class TrainCallbacks:
     on_checkpoint: Callable[[int, Path], None] | None = None
     """(epoch, path) after the epoch's checkpoint was written atomically at ``path``."""
     on_batch_end: Callable[[int, int, int, dict[str, float]], None] | None = None
-    """(epoch, batch index from 1, batches per epoch, {loss, ce, kd}) after each step."""
+    """(epoch, batch index from 1, batches per epoch, parts) after each step. ``parts`` is the
+    step's {loss, ce, kd} at a report point (at most once per ``TrainOptions.report_seconds``)
+    and empty at the other batches, so that no step waits for the device."""
     should_stop: Callable[[], bool] | None = None
     """Polled after every batch; True stops the loop there: the trainer writes a checkpoint of the
     partial epoch (``TrainResult.stopped_at``) and returns; resuming from it continues with the
@@ -64,3 +74,7 @@ class TrainResult:
     checkpoint_path: Path | None = None  # last checkpoint written
     stopped_at: StopPoint | None = None  # when stopped: the checkpoint at checkpoint_path is inside this epoch
     card: dict[str, Any] = field(default_factory=dict)
+    per_class: dict[str, list[int]] | None = None
+    """When completed: the final evaluation's {"correct": [...], "total": [...]}, one entry per class."""
+    confusion: list[list[int]] | None = None
+    """When completed: the final evaluation's confusion matrix, ``confusion[true][predicted]``."""

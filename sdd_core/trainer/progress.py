@@ -23,10 +23,11 @@ class ProgressBar:
             self.close()
             self.epoch = epoch
             self.bar = tqdm(total=batches, desc=f"epoch {epoch}", unit="batch", leave=False, dynamic_ncols=True)
-        postfix = {k: f"{v:.3f}" for k, v in parts.items()}
-        if self.last_top1 is not None:
-            postfix["val_top1"] = f"{self.last_top1:.2f}"
-        self.bar.set_postfix(postfix, refresh=False)
+        if parts:  # the loss parts come at report points only (see TrainCallbacks.on_batch_end)
+            postfix = {k: f"{v:.3f}" for k, v in parts.items()}
+            if self.last_top1 is not None:
+                postfix["val_top1"] = f"{self.last_top1:.2f}"
+            self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(1)
 
     def on_epoch_end(self, metrics: dict[str, Any]) -> None:

@@ -97,6 +97,7 @@ def epoch_metrics(
     val: Mapping[str, float],
     best: BestEpoch,
     scale_decoupled: bool,
+    data_path: str | None = None,
 ) -> EpochMetrics:
     """The metrics of a finished epoch, as ``on_epoch_end`` and ``metrics.jsonl`` get them (see
     ``options.EpochMetrics``; the keys and their order are what the job service stores)."""
@@ -115,4 +116,5 @@ def epoch_metrics(
         "nonfinite_steps": sums.nonfinite,
         "seconds": sums.seconds,
         "best_val_top1": best.val_top1,
+        "data_path": data_path,
     }

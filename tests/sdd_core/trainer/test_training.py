@@ -1,4 +1,5 @@
-"""Real (short) trainings on the digits set: accuracy, resume equivalence, stopping, failure."""
+"""Real (short) trainings on the digits set: accuracy, resume equivalence on both data paths,
+stopping, failure, the final evaluation per class."""
 
 import json
 
@@ -10,7 +11,6 @@ from sdd_core.errors import NonFiniteTrainingError
 from sdd_core.models import create_model
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import CheckpointError, TrainCallbacks, TrainOptions, load_checkpoint, train
-from sdd_core.trainer.epoch import make_loader
 
 
 def test_teacher_beats_chance_by_far(digits_teacher):
@@ -41,6 +41,14 @@ def test_sd_kd_student_learns_and_writes_every_artifact(digits_teacher, data_roo
     assert card["hyperparameters"]["ce_weight"] == 0.1
     assert len(card["weights_sha256"]) == 64
     assert set(load_file(str(result.student_path))) == set(create_model("resnet8", 10).state_dict())
+    assert all(m["data_path"] == "device" for m in seen) and card["training"]["data"]["path"] == "device"
+    assert card["training"]["data"]["augmentation"] == {"flip": False, "crop_padding": 4, "crop_scale_min": 0.08}
+    # The final evaluation per class: 360 validation digits, the right ones on the diagonal.
+    assert card["per_class"] == result.per_class and card["confusion"] == result.confusion
+    assert sum(result.per_class["total"]) == 360 and len(result.confusion) == 10
+    assert [row[i] for i, row in enumerate(result.confusion)] == result.per_class["correct"]
+    assert [sum(row) for row in result.confusion] == result.per_class["total"]
+    assert sum(result.per_class["correct"]) == round(result.final["val_top1"] * 360 / 100)
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(digits_teacher, data_root, tmp_path):
@@ -148,13 +156,54 @@ def test_a_stop_inside_an_epoch_resumes_at_the_next_batch_with_the_same_weights(
         assert lines[1][key] == full.final[key], key
 
 
-def test_a_skipped_loader_yields_the_rest_of_the_same_permutation():
-    data = torch.utils.data.TensorDataset(torch.arange(50))
-    kwargs = dict(shuffle=True, seed=11, options=TrainOptions(), device=torch.device("cpu"))
-    whole = [batch[0].tolist() for batch in make_loader(data, 8, **kwargs)]
-    rest = [batch[0].tolist() for batch in make_loader(data, 8, skip_batches=3, **kwargs)]
-    assert len(whole) == 7 and rest == whole[3:]
-    assert len(make_loader(data, 8, skip_batches=3, **kwargs)) == 4
+def test_the_loader_path_with_workers_resumes_inside_an_epoch_to_the_same_weights(digits_teacher, data_root, tmp_path):
+    """Above the device-resident cap, the loader path: a run stopped mid-epoch and resumed with two
+    loader workers ends with the weights of an uninterrupted run without workers."""
+    spec = JobSpec(
+        dataset="digits",
+        student="resnet8",
+        method="sd-kd",
+        seed=6,
+        image_size=16,
+        teacher={"arch": digits_teacher["arch"], "checkpoint": digits_teacher["checkpoint"]},
+        hyperparameters={"epochs": 2, "batch_size": 128, "lr_decay_epochs": [2], "flip": True},
+    )
+    seen = []
+    full = train(
+        spec,
+        tmp_path / "full",
+        options=TrainOptions(data_root=data_root, device_data_max_bytes=0, num_workers=0),
+        callbacks=TrainCallbacks(on_epoch_end=seen.append),
+    )
+    assert [m["data_path"] for m in seen] == ["loader", "loader"]
+    with_workers = TrainOptions(data_root=data_root, device_data_max_bytes=0, num_workers=2)
+    stopper = StopAtBatches((2, 5))
+    callbacks = TrainCallbacks(on_batch_end=stopper.on_batch_end, should_stop=stopper.should_stop)
+    part = train(spec, tmp_path / "part", options=with_workers, callbacks=callbacks)
+    assert part.status == "stopped" and (part.stopped_at.epoch, part.stopped_at.batch) == (2, 5)
+    assert load_checkpoint(part.checkpoint_path)["data_path"] == "loader"
+    # The device path would fit now; the resumed run keeps the path its checkpoint was written on.
+    done = train(
+        spec,
+        tmp_path / "part",
+        options=TrainOptions(data_root=data_root, num_workers=2),
+        resume_from=part.checkpoint_path,
+    )
+    assert done.status == "completed" and done.final["data_path"] == "loader"
+    _same_weights(full.student_path, done.student_path)
+    assert done.final["train_loss"] == full.final["train_loss"] and done.per_class == full.per_class
+
+
+def test_flip_follows_the_dataset_unless_the_job_says():
+    digits = JobSpec(dataset="digits", student="resnet8", method="ce")
+    cifar = JobSpec(dataset="cifar10", student="resnet8", method="ce")
+    flipped = JobSpec(dataset="digits", student="resnet8", method="ce", hyperparameters={"flip": True})
+    assert (digits.hyperparameters.flip, cifar.hyperparameters.flip, flipped.hyperparameters.flip) == (
+        False,
+        True,
+        True,
+    )
+    assert digits.resolved_hyperparameters.crop_padding is None  # size / 8, decided with the data
 
 
 def test_resume_under_another_spec_is_refused(data_root, tmp_path):

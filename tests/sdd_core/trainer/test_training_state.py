@@ -29,6 +29,7 @@ METRIC_KEYS = [
     "nonfinite_steps",
     "seconds",
     "best_val_top1",
+    "data_path",
 ]
 
 

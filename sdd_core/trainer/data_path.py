@@ -1,0 +1,183 @@
+"""Which data path a job takes, and the batches it gets from it.
+
+- ``device``: small images (the CIFAR pipeline: digits, cifar10/100, image folders of images of
+  at most 64 px) whose train and val splits together fit under ``device_data_max_bytes`` are held
+  as uint8 tensors on the training device and batched, augmented and normalised there
+  (``sdd_core.data.tensor_batches``). Evaluation runs in large batches from the same tensors.
+- ``loader``: large images (the ImageNet pipeline), or small ones over the cap, go through a
+  DataLoader with worker processes, pinned memory and prefetching (``sdd_core.data.loader_batches``).
+
+The two paths draw different random numbers from the same (seed, epoch) derivation, so a run
+resumed on the other path would be valid but not bit-identical: a resumed run keeps the path its
+checkpoint records when it can (``prefer``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import torch
+from torch.utils.data import Dataset
+
+from sdd_core.data import (
+    Augmentation,
+    DatasetInfo,
+    ImageTensors,
+    build_datasets,
+    build_image_tensors,
+    dataset_pipeline,
+)
+from sdd_core.data import describe_dataset as describe
+from sdd_core.data.image_tensors import split_bytes
+from sdd_core.data.loader_batches import LoaderBatches, default_workers
+from sdd_core.data.tensor_batches import Batch, DeviceBatches
+from sdd_core.methods import ResolvedHyperparameters
+from sdd_core.trainer.options import TrainOptions
+
+log = logging.getLogger(__name__)
+
+DataPathName = Literal["device", "loader"]
+DATA_PATHS: tuple[DataPathName, ...] = ("device", "loader")
+
+DEVICE_DATA_SHARE = 4
+"""Without a setting, the device-resident splits may take 1/4 of the device's memory (host RAM on
+the CPU): CIFAR-100 (180 MB in all) fits with a wide margin on any GPU that trains its models."""
+
+EVAL_BATCH_SIZE = {"cuda": 1024, "cpu": 256}
+"""At least this many images per evaluation batch on the device-resident path."""
+
+
+class BatchSource(Protocol):
+    """An epoch's batches on the training device: ``batches(seed, skip)``; ``len()`` batches per epoch."""
+
+    @property
+    def images(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def batches(self, seed: int | None = None, skip: int = 0) -> Iterator[Batch]: ...
+
+
+@dataclass
+class TrainingData:
+    """The data of one run: the path taken and why, the dataset's info, and both splits' batches."""
+
+    path: DataPathName
+    reason: str
+    info: DatasetInfo
+    augmentation: Augmentation
+    train: BatchSource
+    val: BatchSource
+    workers: int = 0
+
+    def describe(self) -> dict[str, object]:
+        """JSON-ready, as the model card records it."""
+        return {
+            "path": self.path,
+            "reason": self.reason,
+            "loader_workers": self.workers,
+            "augmentation": self.augmentation.describe(self.info.image_size),
+        }
+
+
+def device_data_cap(device: torch.device, setting: int | None) -> int:
+    """Bytes the device-resident splits may take: ``setting``, else a share of the device's memory."""
+    if setting is not None:
+        return setting
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory // DEVICE_DATA_SHARE
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // DEVICE_DATA_SHARE
+    except (ValueError, OSError, AttributeError):
+        return 1 << 30
+
+
+def choose_path(pipeline: str, need: int, cap: int, prefer: DataPathName | None = None) -> tuple[DataPathName, str]:
+    """(path, reason): ``device`` for small images whose splits fit under ``cap`` bytes, else ``loader``."""
+    if pipeline != "cifar":
+        return "loader", "large images (the ImageNet pipeline decodes and crops each file)"
+    if need > cap:
+        return "loader", f"the splits take {need / 1e6:.1f} MB, over the device-resident cap of {cap / 1e6:.1f} MB"
+    if prefer == "loader":
+        return "loader", "resumed on the loader path its checkpoint was written on"
+    return "device", f"small images, {need / 1e6:.1f} MB held on the device (cap {cap / 1e6:.1f} MB)"
+
+
+def augmentation_of(hp: ResolvedHyperparameters) -> Augmentation:
+    return Augmentation(flip=hp.flip, crop_padding=hp.crop_padding, crop_scale_min=hp.crop_scale_min)
+
+
+def prepare_data(
+    dataset: str,
+    hp: ResolvedHyperparameters,
+    *,
+    image_size: int | None,
+    seed: int,
+    options: TrainOptions,
+    device: torch.device,
+    memory_format: torch.memory_format,
+    prefer: DataPathName | None = None,
+) -> TrainingData:
+    """Choose the data path for ``dataset`` on ``device`` and build both splits' batches."""
+    root, download = options.data_root, options.allow_download
+    augmentation = augmentation_of(hp)
+    info = describe(dataset, data_root=root, image_size=image_size, download=download)
+    pipeline = dataset_pipeline(dataset, data_root=root, image_size=image_size)
+    need = split_bytes(info.train_size + info.val_size, info.image_size)
+    path, reason = choose_path(pipeline, need, device_data_cap(device, options.device_data_max_bytes), prefer)
+    log.info("data path for %s: %s (%s)", dataset, path, reason)
+    if path == "device":
+        train_split, val_split, info = build_image_tensors(
+            dataset, data_root=root, image_size=image_size, download=download
+        )
+        eval_batch = max(hp.batch_size, EVAL_BATCH_SIZE.get(device.type, hp.batch_size))
+
+        def on_device(split: ImageTensors, batch_size: int, train: bool) -> DeviceBatches:
+            return DeviceBatches(
+                split,
+                batch_size=batch_size,
+                mean=info.mean,
+                std=info.std,
+                augmentation=augmentation if train else None,
+                device=device,
+                memory_format=memory_format,
+            )
+
+        return TrainingData(
+            path=path,
+            reason=reason,
+            info=info,
+            augmentation=augmentation,
+            train=on_device(train_split, hp.batch_size, True),
+            val=on_device(val_split, eval_batch, False),
+        )
+    workers = hp.loader_workers if hp.loader_workers is not None else options.num_workers
+    workers = default_workers(device) if workers is None else workers
+    train_set, val_set, info = build_datasets(
+        dataset, data_root=root, image_size=image_size, download=download, augmentation=augmentation
+    )
+
+    def loader(split: Dataset, train: bool) -> LoaderBatches:
+        return LoaderBatches(
+            split,
+            batch_size=hp.batch_size,
+            shuffle=train,
+            workers=workers,
+            device=device,
+            seed=seed,
+            memory_format=memory_format,
+        )
+
+    return TrainingData(
+        path=path,
+        reason=reason,
+        info=info,
+        augmentation=augmentation,
+        train=loader(train_set, True),
+        val=loader(val_set, False),
+        workers=workers,
+    )
