@@ -51,12 +51,13 @@ def test_compose_file_is_valid():
 
 def test_services_and_their_commands(compose):
     services = compose["services"]
-    assert set(services) >= {"postgres", "redis", "migrate", "api", "worker"}
+    assert set(services) >= {"postgres", "redis", "minio", "minio-bucket", "migrate", "api", "worker"}
     assert services["postgres"]["image"].startswith("postgres:15")
     assert services["redis"]["image"].startswith("redis:7")
+    assert services["minio"]["image"].startswith("minio/minio")
     assert services["migrate"]["command"] == ["migrate"]
     assert services["api"]["command"][:1] == ["api"] and "0.0.0.0" in services["api"]["command"]
-    assert services["worker"]["command"] == ["worker", "--concurrency", "1"]
+    assert services["worker"]["command"] == ["worker", "--gpus", "all"]  # one worker process per GPU
     images = {services[name]["image"] for name in ("migrate", "api", "worker")}
     assert len(images) == 1  # one image for every sdd process
 
@@ -67,27 +68,42 @@ def test_healthchecks_and_start_order(compose):
     assert {"redis-cli", "ping"} <= set(services["redis"]["healthcheck"]["test"])
     assert "/healthz" in " ".join(services["api"]["healthcheck"]["test"])
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "mc" in services["minio"]["healthcheck"]["test"]
+    assert services["minio-bucket"]["depends_on"]["minio"]["condition"] == "service_healthy"
     for name in ("api", "worker"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert depends["redis"]["condition"] == "service_healthy"
+        assert depends["minio-bucket"]["condition"] == "service_completed_successfully"
 
 
-def test_worker_reserves_one_gpu(compose):
+def test_worker_reserves_every_gpu_of_its_node(compose):
     devices = compose["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"]
-    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
 
 
-def test_api_and_worker_share_the_sdd_home_volume(compose):
-    assert "sdd-home" in compose["volumes"]
+def _volume_sources(service: dict[str, Any]) -> set[str]:
+    return {str(m).split(":")[0] if not isinstance(m, dict) else m.get("source") for m in service.get("volumes", [])}
+
+
+def test_api_and_worker_share_no_disk_but_one_bucket(compose):
+    services = compose["services"]
+    api, worker = _volume_sources(services["api"]), _volume_sources(services["worker"])
+    assert api and worker and not api & worker  # each its own SDD_HOME (upload spooling; the node cache)
+    bucket = services["minio-bucket"]["command"][-1].removeprefix("local/")
     for name in ("api", "worker", "migrate"):
-        env = compose["services"][name]["environment"]
-        mounts = compose["services"][name]["volumes"]
-        assert any(
-            str(m).startswith(f"sdd-home:{env['SDD_HOME']}")
-            or (isinstance(m, dict) and m.get("source") == "sdd-home" and m.get("target") == env["SDD_HOME"])
-            for m in mounts
-        ), mounts
+        env = services[name]["environment"]
+        assert env["SDD_ARTIFACT_URL"] == f"s3://{bucket}/sdd"
+        assert env["SDD_S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert env["AWS_ACCESS_KEY_ID"] == services["minio"]["environment"]["MINIO_ROOT_USER"]
+        assert env["AWS_SECRET_ACCESS_KEY"] == services["minio"]["environment"]["MINIO_ROOT_PASSWORD"]
+        settings = Settings(
+            artifact_url=env["SDD_ARTIFACT_URL"],
+            s3_endpoint_url=env["SDD_S3_ENDPOINT_URL"],
+            cache_max_bytes=env["SDD_CACHE_MAX_BYTES"],
+            s3_presigned_downloads=env["SDD_S3_PRESIGNED_DOWNLOADS"],
+        )
+        assert settings.artifact_url and settings.cache_max_bytes > 0 and not settings.s3_presigned_downloads
 
 
 def test_production_settings_with_a_real_password(compose):
@@ -104,11 +120,17 @@ def test_production_settings_with_a_real_password(compose):
 
 
 def test_password_comes_from_the_environment():
-    result = _compose("config", env={"SDD_POSTGRES_PASSWORD": "s3cret-from-env"})
+    result = _compose(
+        "config",
+        env={"SDD_POSTGRES_PASSWORD": "s3cret-from-env", "SDD_S3_SECRET_KEY": "minio-s3cret", "SDD_S3_BUCKET": "fleet"},
+    )
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "s3cret-from-env"
     assert ":s3cret-from-env@postgres:" in services["worker"]["environment"]["SDD_DATABASE_URL"]
+    assert services["minio"]["environment"]["MINIO_ROOT_PASSWORD"] == "minio-s3cret"
+    assert services["worker"]["environment"]["AWS_SECRET_ACCESS_KEY"] == "minio-s3cret"
+    assert services["api"]["environment"]["SDD_ARTIFACT_URL"] == "s3://fleet/sdd"
 
 
 def test_dockerfile_builds_one_non_root_image():
