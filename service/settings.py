@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     queue_name: str = "training"
     worker_concurrency: int = 1
 
+    # Training data (see sdd_core.trainer.data_path): small-image datasets whose train and val splits
+    # take at most ``device_data_max_bytes`` live on the training device (None: a quarter of its
+    # memory; 0: never); large images go through ``loader_workers`` loader processes per job (None:
+    # from the CPUs when a GPU trains, none on the CPU). A job's ``loader_workers`` overrides it.
+    device_data_max_bytes: int | None = Field(default=None, ge=0)
+    loader_workers: int | None = Field(default=None, ge=0)
+
     # Limits (per request / per job)
     max_upload_bytes: int = 1 << 30
     # Uploads checked at once per API process (archive extraction, weight checks); more wait their turn

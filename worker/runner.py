@@ -171,7 +171,12 @@ def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: Leas
     result = train(  # trusts the spec: trainable_spec validated it as at submission
         spec,
         work_dir,
-        options=TrainOptions(data_root=settings.data_root, allow_download=settings.allow_download),
+        options=TrainOptions(
+            data_root=settings.data_root,
+            allow_download=settings.allow_download,
+            num_workers=settings.loader_workers,
+            device_data_max_bytes=settings.device_data_max_bytes,
+        ),
         callbacks=callbacks.train_callbacks(),
         resume_from=resume.path if resume is not None else None,
     )
