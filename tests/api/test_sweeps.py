@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -131,6 +132,15 @@ def test_idempotency_key(any_api: Api) -> None:
     other = any_api.post("/v1/sweeps", json={**body, "name": "another"}, headers=key)
     assert_error(other, 409, "idempotency_conflict", "Idempotency-Key")
     assert counts(any_api) == (1, 1 + 6)
+
+
+def test_idempotency_race_returns_the_winner(any_api: Api) -> None:
+    body, key = sweep_body(teacher(any_api), grid={"seed": [0, 1]}), {"Idempotency-Key": "race"}
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(lambda _: any_api.post("/v1/sweeps", json=body, headers=key), range(4)))
+    assert {r.status_code for r in responses} == {201}, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert counts(any_api) == (1, 1 + 2)
 
 
 def test_cancel_every_unfinished_member(any_api: Api) -> None:
