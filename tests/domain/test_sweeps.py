@@ -173,7 +173,9 @@ def test_the_lockstep_fields_follow_the_rule() -> None:
     hyper = {field.removeprefix("hyperparameters.") for field in LOCKSTEP_FIELDS[4:]}
     assert {"batch_size", "epochs"} <= hyper
     assert not hyper & {"lr", "temperature", "lr_decay_epochs", "lr_decay_rate", "device", "kd_weight"}
-    # every hyper-parameter is either a lockstep field or a step-only one: a new one defaults to lockstep
+    # every hyper-parameter is either a lockstep field or a step-only one: a new one defaults to lockstep,
+    # so augmentation settings are lockstep fields without being listed
+    assert {name for name in Hyperparameters.model_fields if "flip" in name or "crop" in name} <= hyper
     assert hyper | STEP_ONLY_HYPERPARAMETERS | {"lr_decay_epochs", "lr_decay_rate"} >= set(Hyperparameters.model_fields)
     spec = {"dataset": "digits", "teacher": {"job": "j"}, "seed": 0, "image_size": 32}
     spec["hyperparameters"] = {"batch_size": 64, "epochs": 2, "lr": 0.1}

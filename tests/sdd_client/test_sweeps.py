@@ -11,8 +11,9 @@ import pytest
 import yaml
 from click.testing import Result
 
+from api.schemas import sweeps as sweep_schemas
 from sdd_cli.main import cli as sdd_command
-from sdd_client import SDDClient, cli_support
+from sdd_client import SDDClient, cli_support, models
 from sdd_client.models import Job, Sweep, SweepReport
 from tests.api.conftest import Api
 from tests.sdd_client.conftest import TEST_URL, epoch, fail_job, metrics_row, play_worker, start_job, succeed_running
@@ -57,6 +58,28 @@ def kd_vs_sd(api: Api, sdd: SDDClient, seeds: int = 2) -> Sweep:
         "hyperparameters": {"epochs": 2},
     }
     return sdd.submit_sweep({"base": base, "grid": {"method": ["kd", "sd-kd"], "seed": list(range(seeds))}})
+
+
+def test_the_sweep_models_mirror_the_server_schemas() -> None:
+    pairs = [
+        (sweep_schemas.SweepPublic, models.Sweep),
+        (sweep_schemas.SweepSummaryPublic, models.SweepSummary),
+        (sweep_schemas.SweepProgress, models.SweepProgress),
+        (sweep_schemas.MemberCounts, models.MemberCounts),
+        (sweep_schemas.SweepGroupPublic, models.SweepGroup),
+        (sweep_schemas.SweepReportPublic, models.SweepReport),
+        (sweep_schemas.ConfigurationPublic, models.SweepConfiguration),
+        (sweep_schemas.SummaryPublic, models.Stat),
+        (sweep_schemas.PairedGainPublic, models.PairedGain),
+        (sweep_schemas.RecommendationPublic, models.Recommendation),
+        (sweep_schemas.PerClassPublic, models.PerClass),
+        (sweep_schemas.ClassGainPublic, models.ClassGain),
+        (sweep_schemas.MemberClassAccuracyPublic, models.MemberClassAccuracy),
+        (sweep_schemas.ConfusionPublic, models.Confusion),
+    ]
+    for server, client in pairs:
+        assert set(server.model_fields) <= set(client.model_fields), (server.__name__, client.__name__)
+    assert "sweep_id" in models.Job.model_fields and "max_sweep_size" in models.Limits.model_fields
 
 
 def test_the_client_submits_reads_cancels_and_reports(api: Api, sdd: SDDClient) -> None:
