@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # whose lease expired is re-queued (or failed ``worker_lost`` after ``job_max_attempts`` lost
     # attempts); a job queued in SQL but not sent for ``requeue_after_seconds`` is sent again.
     job_lease_seconds: int = Field(default=120, ge=3)
+    # How long a worker waits for an unreachable database before it gives the attempt up (the job
+    # then resumes from its newest checkpoint once the database is back): see worker.database_outage.
+    database_outage_seconds: int = Field(default=300, ge=1)
     job_max_attempts: int = Field(default=3, ge=1)
     job_time_limit_seconds: int = Field(default=0, ge=0)  # running time over all attempts; 0: none
     reaper_interval_seconds: float | None = Field(default=None, gt=0)  # None: a quarter of the lease

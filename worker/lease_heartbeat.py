@@ -7,9 +7,10 @@ after ``job_lease_seconds`` the reaper of any worker re-queues its job.
 
 When a renewal finds the job no longer ours (``renew_lease`` False) the heartbeat sets ``lost``;
 the job's callbacks then raise ``LeaseLost`` at the next batch, so the attempt stops without
-recording anything. A renewal that fails (database down) is retried at the next beat: if the
-outage outlasts the lease, the job may be handed to another worker meanwhile and this attempt
-finds out when the database answers again.
+recording anything. A renewal that fails (database down) is retried every ``RETRY_SECONDS``
+until one lands, so the lease is renewed within a second of the database coming back; reapers
+hold off for a lease after an outage (``worker.reaper``). If the outage outlasts that, the job
+may be handed to another worker and this attempt finds out when the database answers again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from service.db.session import session_scope
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 1.0
 
 
 class LeaseHeartbeat:
@@ -58,16 +61,23 @@ class LeaseHeartbeat:
 
     def _beat(self) -> None:
         interval = self.settings.lease_renew_interval
-        while not self._stop.wait(interval):
+        wait = interval
+        while not self._stop.wait(wait):
             started = time.monotonic()
             try:
                 if not self.renew():
                     log.warning("job %s: %s lost its lease; the job runs elsewhere now", self.job_id, self.worker)
                     return
-            except Exception:
-                log.warning(
-                    "job %s: could not renew the lease; retrying in %.0fs", self.job_id, interval, exc_info=True
-                )
+                wait = interval
+            except Exception as exc:
+                if wait == interval:  # the first failure of a run of them
+                    log.warning(
+                        "job %s: could not renew the lease (%s); retrying every %.0fs",
+                        self.job_id,
+                        getattr(exc, "orig", exc),
+                        RETRY_SECONDS,
+                    )
+                wait = min(interval, RETRY_SECONDS)
             if time.monotonic() - started > interval:
                 log.warning(
                     "job %s: renewing the lease took %.1fs (lease %ds)",

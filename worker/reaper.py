@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from service.db.session import session_scope
 from service.job_queue import enqueue_job
 from service.settings import Settings
 from worker.broker_messages import pending_job_ids
+from worker.database_outage import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +60,14 @@ def send_jobs(settings: Settings, job_ids: list[str], send: Callable[[str], None
     return sent
 
 
-def reap_and_reconcile(settings: Settings, send: Callable[[str], None] = enqueue_job) -> ReaperPass:
-    """One pass of the reaper: expired leases, then queued jobs the broker may have lost."""
-    with session_scope(settings) as session:
-        reaped = recovery.reap_expired(session, max_attempts=settings.job_max_attempts)
+def reap_and_reconcile(
+    settings: Settings, send: Callable[[str], None] = enqueue_job, *, reap: bool = True
+) -> ReaperPass:
+    """One pass of the reaper: expired leases (unless ``reap`` is False), then queued jobs the broker may have lost."""
+    reaped = recovery.Reaped()
+    if reap:
+        with session_scope(settings) as session:
+            reaped = recovery.reap_expired(session, max_attempts=settings.job_max_attempts)
     for job_id in reaped.requeued:
         log.warning("job %s: lease expired (worker lost); re-queued to resume from its newest checkpoint", job_id)
     for job_id in reaped.failed:
@@ -103,6 +109,7 @@ class Reaper:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._stop = threading.Event()
+        self._reap_from = 0.0  # monotonic time from which expired leases are reaped again
         self._thread = threading.Thread(target=self._run, name="sdd-reaper", daemon=True)
 
     def start(self) -> Reaper:
@@ -121,7 +128,20 @@ class Reaper:
 
     def _run(self) -> None:
         while not self._stop.wait(self.settings.reaper_interval):
-            try:
-                reap_and_reconcile(self.settings)
-            except Exception:  # the database may be down for a while; the next pass tries again
-                log.warning("reaper pass failed; trying again in %.1fs", self.settings.reaper_interval, exc_info=True)
+            self.run_pass()
+
+    def run_pass(self, now: Callable[[], float] = time.monotonic) -> ReaperPass | None:
+        """One pass; after a pass that could not reach the database, a lease's worth of passes only
+        re-send messages: leases that ran out while nobody could renew them are not a lost worker's
+        (the heartbeats renew within a second of the database answering again)."""
+        try:
+            result = reap_and_reconcile(self.settings, reap=now() >= self._reap_from)
+        except Exception as exc:  # the database may be down for a while; the next pass tries again
+            if is_outage(exc):
+                self._reap_from = float("inf")  # set for real by the first pass that reaches the database
+            log.warning("reaper pass failed; trying again in %.1fs", self.settings.reaper_interval, exc_info=True)
+            return None
+        if self._reap_from == float("inf"):
+            self._reap_from = now() + self.settings.job_lease_seconds
+            log.info("the database answers again; reaping expired leases from %ds on", self.settings.job_lease_seconds)
+        return result

@@ -53,6 +53,7 @@ from service.db.models import Job
 from service.db.session import session_scope
 from service.job_queue import enqueue_job
 from service.settings import Settings, get_settings
+from worker.database_outage import through_outage
 from worker.failures import classify_failure
 from worker.job_artifacts import latest_checkpoint, store_artifact
 from worker.job_plots import store_curve_plots
@@ -61,8 +62,6 @@ from worker.resumption import keep_stop_checkpoint, rebase_on_this_node, record_
 from worker.training_callbacks import JobCallbacks, json_safe
 
 log = logging.getLogger(__name__)
-
-FINISH_RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # a terminal status survives a short database outage
 
 
 def worker_name() -> str:
@@ -250,10 +249,15 @@ def _record_success(
         raise RuntimeError("the trainer completed without writing student.safetensors and card.json")
     if rest_dataset != spec.dataset:  # an uploaded dataset: the card names its id, not a server path
         _rename_card_dataset(result.card_path, spec.dataset, rest_dataset)
-    with session_scope(settings) as session:
-        transitions.ensure_owner(session, job_id, attempt.owner)
-        store_artifact(session, store, job_id, "student", result.student_path)
-        store_artifact(session, store, job_id, "card", result.card_path)
+    student_path, card_path = result.student_path, result.card_path
+
+    def store_student() -> None:
+        with session_scope(settings) as session:
+            transitions.ensure_owner(session, job_id, attempt.owner)
+            store_artifact(session, store, job_id, "student", student_path)
+            store_artifact(session, store, job_id, "card", card_path)
+
+    through_outage(settings, f"job {job_id}: storing the student", store_student)
     _keep_metrics(attempt, store, work_dir)
     _keep_curve_plots(attempt, store)
     final = result.final or {}
@@ -292,31 +296,26 @@ def _record_failure(attempt: Attempt, exc: BaseException) -> str:
 
 
 def _finish(attempt: Attempt, status: str, **kwargs: Any) -> None:
-    """``transitions.finish`` for this attempt, retried over a short database outage; logs if it never lands."""
+    """``transitions.finish`` for this attempt, waiting out a database outage; logs if it never lands."""
     job_id = attempt.job_id
-    for delay in (*FINISH_RETRY_DELAYS_S, None):
-        try:
-            with session_scope(attempt.settings) as session:
-                if not transitions.finish(session, job_id, status, worker=attempt.owner, **kwargs):
-                    row = session.execute(select(Job.status, Job.worker).where(Job.id == job_id)).one_or_none()
-                    log.warning(
-                        "job %s: not moved to %s, it is already %s (worker %s)",
-                        job_id,
-                        status,
-                        *(row or ("gone", None)),
-                    )
-            return
-        except Exception:
-            if delay is None:
-                log.critical(
-                    "job %s: could not record status %s; its lease will expire and the reaper re-queues it",
-                    job_id,
-                    status,
-                    exc_info=True,
+
+    def finish() -> None:
+        with session_scope(attempt.settings) as session:
+            if not transitions.finish(session, job_id, status, worker=attempt.owner, **kwargs):
+                row = session.execute(select(Job.status, Job.worker).where(Job.id == job_id)).one_or_none()
+                log.warning(
+                    "job %s: not moved to %s, it is already %s (worker %s)", job_id, status, *(row or ("gone", None))
                 )
-                return
-            log.warning("job %s: recording status %s failed; retrying in %.0fs", job_id, status, delay, exc_info=True)
-            time.sleep(delay)
+
+    try:
+        through_outage(attempt.settings, f"job {job_id}: recording status {status}", finish)
+    except Exception:
+        log.critical(
+            "job %s: could not record status %s; its lease will expire and the reaper re-queues it",
+            job_id,
+            status,
+            exc_info=True,
+        )
 
 
 def _keep_metrics(attempt: Attempt, store: Any, work_dir: Path) -> None:

@@ -37,6 +37,7 @@ from domain.transitions import LeaseLost
 from sdd_core.trainer.options import EpochMetrics, TrainCallbacks
 from service.db.session import session_scope
 from service.settings import Settings
+from worker.database_outage import is_outage, through_outage
 from worker.job_artifacts import prune_checkpoints, store_artifact
 from worker.shutdown import shutdown_requested
 
@@ -101,8 +102,13 @@ class JobCallbacks:
 
     def on_epoch_end(self, metrics: EpochMetrics) -> None:
         self._check_lease()
-        with session_scope(self.settings) as session:
-            recorded = transitions.record_epoch(session, self.job_id, json_safe(dict(metrics)), worker=self.worker)
+        row = json_safe(dict(metrics))
+
+        def record() -> bool:
+            with session_scope(self.settings) as session:
+                return transitions.record_epoch(session, self.job_id, row, worker=self.worker)
+
+        recorded = through_outage(self.settings, f"job {self.job_id}: recording epoch {metrics.get('epoch')}", record)
         log.info(
             "job %s: epoch %s/%s %s, val top-1 %.2f%%",
             self.job_id,
@@ -114,6 +120,16 @@ class JobCallbacks:
 
     def on_checkpoint(self, epoch: int, path: Path) -> None:
         self._check_lease()
+        row, pruned = through_outage(
+            self.settings,
+            f"job {self.job_id}: storing the checkpoint of epoch {epoch}",
+            lambda: self._store(epoch, path),
+        )
+        log.info("job %s: checkpoint of epoch %d stored (%d bytes)", self.job_id, epoch, row.size_bytes)
+        if pruned:
+            log.info("job %s: removed checkpoints of epochs %s", self.job_id, pruned)
+
+    def _store(self, epoch: int, path: Path) -> tuple[Any, list[int]]:
         with session_scope(self.settings) as session:
             if self.worker is not None:  # held until the commit: no other attempt writes this key meanwhile
                 transitions.ensure_owner(session, self.job_id, self.worker)
@@ -127,9 +143,7 @@ class JobCallbacks:
             )
             session.commit()
             pruned = prune_checkpoints(session, self.store, self.job_id, self.settings.keep_checkpoints)
-        log.info("job %s: checkpoint of epoch %d stored (%d bytes)", self.job_id, epoch, row.size_bytes)
-        if pruned:
-            log.info("job %s: removed checkpoints of epochs %s", self.job_id, pruned)
+        return row, pruned
 
     def on_batch_end(self, epoch: int, batch: int, batches: int, parts: dict[str, float]) -> None:
         """Store the batch position, throttled; ``parts`` (the step's losses) are not stored."""
@@ -163,9 +177,20 @@ class JobCallbacks:
         return self.stop_reason is not None
 
     def _poll(self) -> None:
-        """Read the job's status, owner and cancel flag (one query)."""
-        with session_scope(self.settings) as session:
-            state = transitions.job_state(session, self.job_id)
+        """Read the job's status, owner and cancel flag (one query); skipped while the database is away."""
+        try:
+            with session_scope(self.settings) as session:
+                state = transitions.job_state(session, self.job_id)
+        except SQLAlchemyError as exc:
+            if not is_outage(exc):
+                raise
+            now = self.clock()
+            if now >= self._next_batch_warning:
+                self._next_batch_warning = now + BATCH_WARNING_SECONDS
+                log.warning(
+                    "job %s: cannot read the job's state (training goes on): %s", self.job_id, getattr(exc, "orig", exc)
+                )
+            return
         if state is None:
             raise LeaseLost(self.job_id, str(self.worker))
         status, owner, cancel = state

@@ -73,7 +73,7 @@ def test_simultaneous_submissions_never_pass_the_limit(
     """30 clients at once against a limit of 20, on each backend: exactly 20 are accepted."""
     for api in make_api(limited_settings(backend, sdd_env, request, sqlite_template, 20)):
         with ThreadPoolExecutor(30) as pool:
-            responses = list(pool.map(lambda seed: api.post_job(seed=seed), range(30)))
+            responses = list(pool.map(lambda seed, api=api: api.post_job(seed=seed), range(30)))
         statuses = [r.status_code for r in responses]
         assert sorted(set(statuses)) == [201, 429], [r.text for r in responses if r.status_code not in (201, 429)]
         with api.session() as session:

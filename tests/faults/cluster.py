@@ -38,7 +38,13 @@ from service.db.session import dispose_engines, session_scope
 from service.job_queue import enqueue_job
 from service.migrate import upgrade
 from service.settings import Settings
-from tests.e2e.service_processes import ServiceProcess, sdd_command, service_environment, stop_processes
+from tests.e2e.service_processes import (
+    ServiceProcess,
+    sdd_command,
+    service_environment,
+    stop_processes,
+    wait_until_ready,
+)
 from tests.fixtures.servers import PostgresServer, RedisServer, start_redis, stop_redis
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
@@ -136,6 +142,18 @@ class Cluster:
         if wait:
             self.wait_ready(worker)
         return worker
+
+    def start_api(self, port: int) -> ServiceProcess:
+        """``sdd api`` on ``port``, ready to answer."""
+        api = ServiceProcess.start(
+            "api",
+            sdd_command("api", "--host", "127.0.0.1", "--port", str(port)),
+            self.env,
+            self.root / "logs" / f"api-{len(self.others)}.log",
+        )
+        self.others.append(api)
+        wait_until_ready(f"http://127.0.0.1:{port}", [api])
+        return api
 
     def wait_ready(self, worker: ServiceProcess) -> None:
         deadline = time.monotonic() + WORKER_START_TIMEOUT_S

@@ -14,7 +14,7 @@ import pytest
 
 from service import tokens
 from service.db.session import session_scope
-from tests.e2e.service_processes import ServiceProcess, sdd_command, tiny_job, wait_until_ready
+from tests.e2e.service_processes import tiny_job
 from tests.faults.cluster import Cluster, tiny_spec
 from tests.fixtures.servers import free_port
 
@@ -56,23 +56,11 @@ def _submit_until_stopped(
                 refused.append(f"{response.status_code} {response.text}")
 
 
-def _start_api(cluster: Cluster, port: int) -> ServiceProcess:
-    api = ServiceProcess.start(
-        "api",
-        sdd_command("api", "--host", "127.0.0.1", "--port", str(port)),
-        cluster.env,
-        cluster.root / "logs" / f"api-{len(cluster.others)}.log",
-    )
-    cluster.others.append(api)
-    wait_until_ready(f"http://127.0.0.1:{port}", [api])
-    return api
-
-
 def test_api_killed_under_submission_load_loses_no_accepted_job(cluster: Cluster):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     worker = cluster.start_worker(concurrency=2, wait=False)
-    api = _start_api(cluster, port)
+    api = cluster.start_api(port)
     with session_scope(cluster.settings) as session:
         token, _ = tokens.create_token(session, "t1")
 
@@ -91,7 +79,7 @@ def test_api_killed_under_submission_load_loses_no_accepted_job(cluster: Cluster
         client.join(timeout=30)
     assert len(accepted) >= KILL_AFTER_ACCEPTED and refused == []
 
-    api = _start_api(cluster, port)  # a restarted API knows every job it accepted
+    api = cluster.start_api(port)  # a restarted API knows every job it accepted
     cluster.wait_ready(worker)
     cluster.wait_terminal(accepted, JOB_TIMEOUT_S + 10 * len(accepted))
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
