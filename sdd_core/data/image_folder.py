@@ -6,15 +6,17 @@ pipeline at 224 px. A job's ``image_size`` overrides the size, not the pipeline.
 statistics are measured on the training split and cached in ``<root>/.sdd_stats.json`` when the
 folder is writable.
 
-Files are decoded with ``torchvision.io`` (PNG, JPEG; PIL for other formats). The loader path
-decodes an image each time it is drawn (``ImageFileDataset``); the device-resident path, for small
-images, decodes every file once per job into one uint8 tensor (``image_folder_tensors``).
+The loader path decodes an image each time it is drawn (``ImageFileDataset``: PIL for small
+images, ``torchvision.io`` for large ones, see ``transforms``); the device-resident path, for small
+images, decodes every file once per job into one uint8 tensor (``image_folder_tensors``, with
+``torchvision.io``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -48,25 +50,31 @@ STATISTICS_SAMPLE_LIMIT = 2000
 
 
 class ImageFileDataset(Dataset):
-    """Image files decoded on access (``load_rgb_tensor``); items are (transformed image, int label)."""
+    """Image files decoded on access; items are (transformed image, int label).
+
+    ``decode`` is PIL's for small images (the CIFAR pipeline's PIL transforms) and
+    ``torchvision.io``'s for large ones (see ``transforms``).
+    """
 
     def __init__(
         self,
         samples: list[Sample],
         classes: list[str],
-        transform: Callable[[torch.Tensor], torch.Tensor],
+        transform: Callable[[Any], torch.Tensor],
+        decode: Callable[[Path], Any] = load_rgb_tensor,
     ) -> None:
         self.samples = list(samples)
         self.targets: list[int] = [label for _, label in self.samples]
         self.classes = list(classes)
         self.transform = transform
+        self.decode = decode
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.samples[index]
-        return self.transform(load_rgb_tensor(path)), label  # (3, S, S)
+        return self.transform(self.decode(path)), label  # (3, S, S)
 
 
 def build_image_folder(
@@ -76,8 +84,10 @@ def build_image_folder(
     layout = scan_image_folder(root)
     kind, size = _pipeline_and_size(layout, image_size)
     mean, std = _normalisation(layout, kind, size)
-    train = ImageFileDataset(layout.train_samples, layout.classes, train_transform(kind, size, mean, std, augmentation))
-    val = ImageFileDataset(layout.val_samples, layout.classes, eval_transform(kind, size, mean, std))
+    decode = load_rgb_image if kind == "cifar" else load_rgb_tensor
+    train_tf, val_tf = train_transform(kind, size, mean, std, augmentation), eval_transform(kind, size, mean, std)
+    train = ImageFileDataset(layout.train_samples, layout.classes, train_tf, decode)
+    val = ImageFileDataset(layout.val_samples, layout.classes, val_tf, decode)
     return train, val, _info(name, layout, size, mean, std)
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from sdd_core.data import build_datasets, build_image_tensors, describe_dataset
+from sdd_core.data import Augmentation, build_datasets, build_image_tensors, describe_dataset
 from sdd_core.errors import DataError
 
 CLASSES_10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -75,8 +75,8 @@ def test_cifar10_pipeline(fake_cifar10):
     assert info.classes == CLASSES_10 and info.num_classes == 10 and info.image_size == 32
     assert info.mean == (0.4914, 0.4822, 0.4465) and info.std == (0.2470, 0.2435, 0.2616)
     names = [type(t).__name__ for t in train.transform.transforms]
-    assert names == ["ToImage", "Resize", "RandomCrop", "RandomHorizontalFlip", "ToDtype", "Normalize", "ToPureTensor"]
-    assert train.transform.transforms[2].padding == [4] * 4
+    assert names == ["Resize", "RandomCrop", "RandomHorizontalFlip", "ToTensor", "Normalize"]
+    assert train.transform.transforms[1].padding == 4
     image, label = train[0]
     assert image.shape == (3, 32, 32) and isinstance(label, int)
     raw = torch.from_numpy(val.data[1]).permute(2, 0, 1).float() / 255  # (3, 32, 32)
@@ -98,7 +98,7 @@ def test_cifar_image_size_override(fake_cifar10):
     train, val, info = build_datasets("cifar10", data_root=fake_cifar10, image_size=40)
     assert info.image_size == 40
     assert train[0][0].shape == (3, 40, 40) and val[0][0].shape == (3, 40, 40)
-    assert train.transform.transforms[2].padding == [5] * 4
+    assert train.transform.transforms[1].padding == 5
 
 
 def test_describe_reads_only_the_meta_file(fake_cifar10):
@@ -134,3 +134,10 @@ def test_cifar_as_tensors_holds_the_loader_paths_images(fake_cifar10):
     assert val.labels.tolist() == loader_val.targets
     resized = build_image_tensors("cifar10", data_root=fake_cifar10, image_size=40)[1]
     assert resized.images.shape == (4, 3, 40, 40)
+
+
+def test_a_job_can_turn_the_flip_and_the_crop_off(fake_cifar10):
+    plain = build_datasets("cifar10", data_root=fake_cifar10, augmentation=Augmentation(flip=False, crop_padding=0))[0]
+    assert [type(t).__name__ for t in plain.transform.transforms] == ["Resize", "ToTensor", "Normalize"]
+    wide = build_datasets("cifar10", data_root=fake_cifar10, augmentation=Augmentation(crop_padding=6))[0]
+    assert wide.transform.transforms[1].padding == 6
