@@ -17,10 +17,8 @@ from types import FrameType
 
 import click
 
-from api.server_options import uvicorn_options
 from sdd_cli.service_commands import load_settings
 from service import migrate as migrations
-from worker.gpu_workers import GpuSelectionError, GpuWorkerSupervisor, node_name, parse_gpus
 
 CHILD_MODULE = "sdd_cli"  # `python -m sdd_cli …` is `sdd …`
 CHILD_STOP_TIMEOUT_S = 30.0
@@ -33,6 +31,8 @@ CHILD_STOP_TIMEOUT_S = 30.0
 def api_command(host: str, port: int, log_level: str) -> None:
     """Serve the HTTP API with uvicorn."""
     import uvicorn  # imported here: the other commands should not pay for the web stack
+
+    from api.server_options import uvicorn_options  # the API's serving rules, loaded with the web stack
 
     settings = load_settings()
     uvicorn.run(
@@ -79,6 +79,9 @@ def worker_command(
 
 
 def _run_gpu_workers(gpus: str, *, concurrency: int, queues: str | None, loglevel: str, pool: str) -> None:
+    # Imported here like every worker module: `sdd --help` and the other commands load none of them.
+    from worker.gpu_workers import GpuSelectionError, GpuWorkerSupervisor, node_name, parse_gpus
+
     try:
         devices = parse_gpus(gpus)
     except GpuSelectionError as exc:

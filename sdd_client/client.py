@@ -14,6 +14,7 @@ Every error answer raises :class:`~sdd_client.errors.APIError`; no answer at all
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,7 @@ from pydantic import BaseModel
 
 from sdd_client.config import resolve_config
 from sdd_client.downloads import attachment_name, refuse_existing, save_verified
-from sdd_client.errors import APIError, ServiceUnreachable, WaitTimeout
+from sdd_client.errors import APIError, SDDClientError, ServiceUnreachable, WaitTimeout
 from sdd_client.models import (
     Catalog,
     Checkpoint,
@@ -40,6 +41,7 @@ from sdd_client.models import (
     SweepSummary,
     UploadedModel,
 )
+from sdd_client.retries import RETRYABLE_STATUSES, RetryPolicy
 
 M = TypeVar("M", bound=BaseModel)
 Listed = TypeVar("Listed", Job, Dataset, UploadedModel, SweepSummary)  # what the paged lists hold
@@ -56,6 +58,8 @@ class SDDClient:
     ``url``/``token`` default to ``SDD_URL``/``SDD_TOKEN``, then the file ``sdd login`` writes.
     ``transport`` is handed to ``httpx.Client`` (e.g. ``httpx.MockTransport``); ``client`` uses an
     existing ``httpx.Client`` instead (e.g. Starlette's ``TestClient``), which is then not closed.
+    ``retry`` says how transient failures are retried (see ``sdd_client.retries``): reads and keyed
+    submissions ride out an API restart or a 429; ``submit`` makes a key when it is given none.
     """
 
     def __init__(
@@ -66,11 +70,15 @@ class SDDClient:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         client: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         config = resolve_config(url, token)
         self.url = config.url
         self._token = config.token
         self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._sleep = time.sleep
+        self._answered = False  # an unreachable server is retried only once it has answered us
         self._owns_http = client is None
         self._http = client or httpx.Client(timeout=timeout, transport=transport)
 
@@ -94,9 +102,10 @@ class SDDClient:
     # ------------------------------------------------------------ jobs
 
     def submit(self, spec: dict[str, Any] | JobSubmission, *, idempotency_key: str | None = None) -> Job:
-        """Submit a job; with ``idempotency_key`` a retry with the same body returns the same job."""
+        """Submit a job; a retry with the same ``idempotency_key`` returns the same job (one is made when
+        none is given, so the client's own retries never make a second job)."""
         body = spec.to_body() if isinstance(spec, JobSubmission) else spec
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        headers = {"Idempotency-Key": idempotency_key or new_idempotency_key()}
         return self._model(Job, "POST", "/v1/jobs", json=body, headers=headers)
 
     def list_jobs(
@@ -169,7 +178,7 @@ class SDDClient:
 
     def submit_sweep(self, spec: dict[str, Any], *, idempotency_key: str | None = None) -> Sweep:
         """Submit ``{"base": <job>, "grid": {field: [values]}}``; the sweep with its member jobs."""
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        headers = {"Idempotency-Key": idempotency_key or new_idempotency_key()}
         return self._model(Sweep, "POST", "/v1/sweeps", json=spec, headers=headers)
 
     def get_sweep(self, sweep_id: str) -> Sweep:
@@ -278,15 +287,39 @@ class SDDClient:
     def _request(
         self, method: str, path: str, *, headers: dict[str, str] | None = None, auth: bool = True, **kw: Any
     ) -> httpx.Response:
-        try:
-            response = self._http.request(method, self.url + path, headers=self._headers(headers, auth), **kw)
-        except httpx.TimeoutException as exc:
-            raise ServiceUnreachable(self.url, f"no answer within the timeout ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise ServiceUnreachable(self.url, str(exc) or type(exc).__name__) from exc
-        if response.is_error:
-            raise _api_error(response)
-        return response
+        """One request, tried again on transient failures when ``self.retry`` allows it."""
+        sent_headers = self._headers(headers, auth)
+        retryable = self.retry.may_retry(method, sent_headers) and not kw.get("files")
+        deadline = time.monotonic() + self.retry.give_up_after
+        attempt = 0
+        while True:
+            attempt += 1
+            failure: SDDClientError
+            retry_after: str | None = None
+            try:
+                response = self._http.request(method, self.url + path, headers=sent_headers, **kw)
+            except httpx.TimeoutException as exc:
+                failure = ServiceUnreachable(self.url, f"no answer within the timeout ({type(exc).__name__})")
+                failure.__cause__ = exc
+                if not self._answered:  # a wrong URL fails at once; a server that went away is waited for
+                    raise failure from exc
+            except httpx.TransportError as exc:
+                failure = ServiceUnreachable(self.url, str(exc) or type(exc).__name__)
+                failure.__cause__ = exc
+                if not self._answered:
+                    raise failure from exc
+            else:
+                self._answered = True
+                if not response.is_error:
+                    return response
+                failure = _api_error(response)
+                if response.status_code not in RETRYABLE_STATUSES:
+                    raise failure
+                retry_after = response.headers.get("Retry-After")
+            pause = self.retry.pause(attempt, retry_after)
+            if not retryable or time.monotonic() + pause > deadline:
+                raise failure
+            self._sleep(pause)
 
     @contextmanager
     def _stream(self, method: str, path: str) -> Iterator[httpx.Response]:
@@ -328,6 +361,11 @@ class SDDClient:
         with open(file, "rb") as handle:  # httpx streams the open file in chunks
             files = {"file": (file.name, handle, "application/octet-stream")}
             return self._model(model, "POST", path, files=files, data=data, **extra)
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for one submission (sent again, unchanged, by every retry of it)."""
+    return f"sdd-client-{uuid.uuid4()}"
 
 
 def _api_error(response: httpx.Response) -> APIError:

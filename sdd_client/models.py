@@ -82,6 +82,11 @@ class Hyperparameters(_Public):
     device: str | None = Field(None, description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     precision: str | None = Field(None, description="'fp32' or 'bf16'.")
     channels_last: bool | None = Field(None, description="channels_last memory format on CUDA.")
+    compile: str | None = Field(None, description="torch.compile of the steps: 'auto', 'on' or 'off'.")
+    flip: bool | None = Field(None, description="Random horizontal flip in training (off for digits).")
+    crop_padding: int | None = Field(None, description="Zero padding of the random crop, in pixels.")
+    crop_scale_min: float | None = Field(None, description="Smallest area share of a large image's random crop.")
+    loader_workers: int | None = Field(None, description="Data-loader processes for large images.")
 
 
 class TeacherRef(_Public):

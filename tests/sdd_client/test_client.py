@@ -30,6 +30,7 @@ from sdd_client import (
     models,
 )
 from sdd_client.config import resolve_config, write_config_file
+from sdd_client.retries import RetryPolicy
 from sdd_core.models import create_model
 from sdd_core.spec import Hyperparameters
 from service.artifacts import get_artifact_store, job_checkpoint_key
@@ -286,7 +287,7 @@ def test_answers_without_an_envelope_still_raise_api_error() -> None:
         assert request.headers["Authorization"] == "Bearer sdd_t"
         return httpx.Response(502, text="<html>Bad Gateway</html>")
 
-    client = SDDClient("http://sdd.example", "sdd_t", transport=httpx.MockTransport(proxy))
+    client = SDDClient("http://sdd.example", "sdd_t", transport=httpx.MockTransport(proxy), retry=RetryPolicy(0))
     with client, pytest.raises(APIError) as bad_gateway:
         client.catalog()
     assert (bad_gateway.value.status, bad_gateway.value.code) == (502, "http_502")
