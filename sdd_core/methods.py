@@ -6,6 +6,7 @@ flags (and the job service its schemas) without loading the training stack.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
@@ -18,6 +19,16 @@ BaseLoss = Literal["kd", "dkd", "nkd"]
 NKDMode = Literal["paper", "code"]
 Precision = Literal["auto", "fp32", "bf16"]
 CompileMode = Literal["auto", "on", "off"]
+
+# Bounds that keep every value within what the trainer and the generators accept (the service's
+# own, tighter limits are SDD_MAX_EPOCHS and friends).
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
+MAX_DECAY_STEPS = 64
+MAX_CROP_PADDING = 1024
+MAX_LOADER_WORKERS = 256
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64 bits; numpy's seed is reduced modulo 2**32
+_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]{1,3})?")
 
 # Students trained with lr 0.01 instead of 0.05 in the paper's CIFAR-100 recipe.
 _LOW_LR_STUDENTS = frozenset({"shufflenetv1", "shufflenetv2", "mobilenetv2"})
@@ -53,13 +64,16 @@ def base_loss_of(method: str) -> BaseLoss | None:
 class Hyperparameters(BaseModel):
     """Training hyper-parameters. ``None`` (or absent) means the method's default."""
 
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: NaN and infinities are refused in every float field, as data errors.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    epochs: int | None = Field(default=None, ge=1, description="Training epochs (paper: 240).")
-    batch_size: int | None = Field(default=None, ge=1, description="Images per step (paper: 64).")
+    epochs: int | None = Field(default=None, ge=1, le=MAX_EPOCHS, description="Training epochs (paper: 240).")
+    batch_size: int | None = Field(default=None, ge=1, le=MAX_BATCH, description="Images per step (paper: 64).")
     lr: float | None = Field(default=None, gt=0, description="Initial SGD learning rate.")
     lr_decay_epochs: list[int] | None = Field(
-        default=None, description="Epochs after which the lr is multiplied by lr_decay_rate."
+        default=None,
+        max_length=MAX_DECAY_STEPS,
+        description="Epochs after which the lr is multiplied by lr_decay_rate.",
     )
     lr_decay_rate: float | None = Field(default=None, gt=0, le=1, description="Multi-step decay factor.")
     momentum: float | None = Field(default=None, ge=0, lt=1, description="SGD momentum.")
@@ -68,7 +82,7 @@ class Hyperparameters(BaseModel):
     ce_weight: float | None = Field(default=None, ge=0, description="Weight of the cross-entropy term.")
     kd_weight: float | None = Field(default=None, ge=0, description="Weight of the distillation term.")
     warmup_epochs: int | None = Field(
-        default=None, ge=0, description="Epochs over which the distillation weight ramps up linearly."
+        default=None, ge=0, le=MAX_EPOCHS, description="Epochs over which the distillation weight ramps up linearly."
     )
     dkd_alpha: float | None = Field(default=None, ge=0, description="DKD target-class (TCKD) weight.")
     dkd_beta: float | None = Field(default=None, ge=0, description="DKD non-target (NCKD) weight.")
@@ -93,6 +107,7 @@ class Hyperparameters(BaseModel):
     crop_padding: int | None = Field(
         default=None,
         ge=0,
+        le=MAX_CROP_PADDING,
         description="Zero padding of the small-image random crop (default size / 8: 4 at 32 px; 0: no crop).",
     )
     crop_scale_min: float | None = Field(
@@ -104,14 +119,15 @@ class Hyperparameters(BaseModel):
     loader_workers: int | None = Field(
         default=None,
         ge=0,
+        le=MAX_LOADER_WORKERS,
         description="Data loader processes for large images (default: the worker's setting, else from its CPUs).",
     )
 
     @field_validator("lr_decay_epochs")
     @classmethod
     def _sorted_positive(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and (any(e < 1 for e in value) or value != sorted(set(value))):
-            raise ValueError("must be strictly increasing positive epochs, e.g. [150, 180, 210]")
+        if value is not None and (any(e < 1 or e > MAX_EPOCHS for e in value) or value != sorted(set(value))):
+            raise ValueError(f"must be strictly increasing epochs from 1 to {MAX_EPOCHS}, e.g. [150, 180, 210]")
         return value
 
     @field_validator("device")
@@ -119,8 +135,7 @@ class Hyperparameters(BaseModel):
     def _known_device(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        ok = value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value.removeprefix("cuda:").isdigit())
-        if not ok:
+        if not _DEVICE.fullmatch(value):  # ASCII digits only: str.isdigit() admits "cuda:١"
             raise ValueError("must be one of 'auto', 'cpu', 'cuda', 'cuda:N'")
         return value
 

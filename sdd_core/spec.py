@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from sdd_core.data import flips_by_default, is_known_dataset, list_datasets
 from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabulary)
+    MAX_SEED,
     METHODS,
     SD_METHODS,
     BaseLoss,
@@ -54,13 +55,14 @@ def _check_arch(value: str) -> str:
 class DistillationSettings(BaseModel):
     """What every job states, whatever form its teacher reference takes (file here, id over HTTP)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     dataset: str = Field(description="'digits', 'cifar10', 'cifar100' or 'imagefolder:<path>'.")
     student: str = Field(description="Student architecture from the model zoo.")
     method: Method = Field(description="Training method; sd-* are the scale decoupled variants.")
     scales: list[int] = Field(
         default_factory=lambda: [1, 2, 4],
+        max_length=16,
         description="SDD pooling scales: each s splits the final feature map into an s x s grid.",
     )
     beta: float = Field(
@@ -68,9 +70,9 @@ class DistillationSettings(BaseModel):
         ge=0,
         description="Weight of complementary regions in SDD (paper: 2; 0 keeps the consistent regions only).",
     )
-    seed: int = Field(default=0, ge=0, description="Seed of every random number generator.")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seed of every random number generator.")
     image_size: int | None = Field(
-        default=None, ge=8, description="Train/eval image size; default follows the dataset."
+        default=None, ge=8, le=8192, description="Train/eval image size; default follows the dataset."
     )
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
 

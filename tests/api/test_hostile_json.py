@@ -77,3 +77,20 @@ def test_nul_in_a_form_field_is_refused(api: Api) -> None:
     )
     assert_error(response, 422, "validation_error", "name")
     assert api.get("/v1/models").json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"seed": 10**30}, "seed"),
+        ({"hyperparameters": {"device": "cuda:\u0661"}}, "hyperparameters.device"),
+        ({"hyperparameters": {"device": "cuda:0; rm"}}, "hyperparameters.device"),
+        ({"hyperparameters": {"lr_decay_epochs": list(range(1, 100))}}, "hyperparameters.lr_decay_epochs"),
+        ({"hyperparameters": {"lr_decay_epochs": [10**12]}}, "hyperparameters.lr_decay_epochs"),
+        ({"scales": list(range(1, 40))}, "scales"),
+        ({"hyperparameters": {"loader_workers": 10**9}}, "hyperparameters.loader_workers"),
+    ],
+)
+def test_values_the_trainer_could_not_take_are_refused_at_submission(api: Api, body: dict, param: str) -> None:
+    assert_error(api.post_job(**body), 422, "validation_error", param)
+    assert _job_count(api) == 0

@@ -105,3 +105,18 @@ def test_resolved_hyperparameters_carry_every_hyperparameter_with_its_value():
     assert resolved.lr_decay_epochs == (3, 5) and resolved.epochs == 240 and resolved.kd_weight == 0.0
     with pytest.raises(ValueError, match="epochs"):
         ResolvedHyperparameters.of(Hyperparameters())
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"beta": float("nan")},
+        {"hyperparameters": {"lr": float("inf")}},
+        {"hyperparameters": {"temperature": float("-inf")}},
+        {"seed": 2**64},
+        {"hyperparameters": {"device": "cuda:\u0661"}},
+    ],
+)
+def test_non_finite_numbers_and_out_of_range_values_are_refused(overrides) -> None:
+    with pytest.raises(ValidationError):
+        JobSpec.model_validate({"dataset": "digits", "student": "resnet8", "method": "ce", **overrides})
