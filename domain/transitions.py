@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from domain.status import ACTIVE, TERMINAL, JobStatus
 from service.db.models import Job, JobEvent, JobMetric, utcnow
 
+RESULT_DETAIL_KEYS = frozenset({"per_class", "confusion"})  # in job.result, too large for an event
 NO_BATCH_PROGRESS: dict[str, Any] = {"batch": None, "batches": None}  # set as an attempt starts or ends
 
 
@@ -226,6 +227,7 @@ def finish(
     error_message: str | None = None,
     event_message: str = "",
     worker: str | None = None,
+    run_seconds: float | None = None,
 ) -> bool:
     """Move a running/cancelling job to a terminal state once. Commits; False if nothing changed.
 
@@ -235,7 +237,9 @@ def finish(
     assert status in TERMINAL, status
     now = utcnow()
     owner = () if worker is None else (Job.worker == worker,)
-    done = dict(finished_at=now, updated_at=now, lease_expires_at=None, **NO_BATCH_PROGRESS)
+    done: dict[str, Any] = dict(finished_at=now, updated_at=now, lease_expires_at=None, **NO_BATCH_PROGRESS)
+    if run_seconds is not None:  # the attempt's last word on its running time (heartbeats write it meanwhile)
+        done["run_seconds"] = run_seconds
     changed = transition(
         session,
         Job.id == job_id,
@@ -248,7 +252,9 @@ def finish(
         **done,
     )
     if changed:
-        data = {"error_code": error_code} if error_code else (result or None)
+        # The event carries the headline figures; per-class counts and the confusion stay on the job.
+        summary = {k: v for k, v in (result or {}).items() if k not in RESULT_DETAIL_KEYS}
+        data = {"error_code": error_code} if error_code else (summary or None)
         record_event(session, job_id, status, event_message or status, data)
     elif transition(
         session, Job.id == job_id, Job.status == JobStatus.CANCELLING, *owner, status=JobStatus.CANCELLED, **done

@@ -268,6 +268,9 @@ def _record_success(
             "best_val_top1": result.best_val_top1,
             "student_arch": spec.student,
             "num_classes": result.card.get("num_classes"),
+            # the final evaluation per class (what a sweep's report compares), see domain.sweep_report
+            "per_class": {**result.per_class, "classes": result.card.get("classes")} if result.per_class else None,
+            "confusion": result.confusion,
         }
     )
     top1 = f"{summary['val_top1']:.2f}%" if summary["val_top1"] is not None else "n/a"
@@ -301,7 +304,10 @@ def _finish(attempt: Attempt, status: str, **kwargs: Any) -> None:
 
     def finish() -> None:
         with session_scope(attempt.settings) as session:
-            if not transitions.finish(session, job_id, status, worker=attempt.owner, **kwargs):
+            finished = transitions.finish(
+                session, job_id, status, worker=attempt.owner, run_seconds=attempt.run_seconds(), **kwargs
+            )
+            if not finished:
                 row = session.execute(select(Job.status, Job.worker).where(Job.id == job_id)).one_or_none()
                 log.warning(
                     "job %s: not moved to %s, it is already %s (worker %s)", job_id, status, *(row or ("gone", None))

@@ -19,7 +19,7 @@ from sdd_core.errors import NonFiniteTrainingError
 from service.artifacts import dataset_key, get_artifact_store
 from service.db.models import Artifact, Dataset, Job
 from service.db.session import session_scope
-from tests.fixtures.job_rows import job_row
+from tests.fixtures.job_rows import job_events, job_row
 from tests.worker.worker_harness import TINY_SPEC, event_types
 from worker import runner
 
@@ -129,7 +129,14 @@ def test_uploaded_dataset_trains_and_the_card_names_its_id(embedded, make_job, t
     dataset_id = _upload_dataset(embedded, tenant_id)
     job_id = make_job({**TINY_SPEC, "dataset": dataset_id})
     assert runner.run_job(job_id, embedded) == "succeeded", job_row(embedded, job_id).error_message
-    assert job_row(embedded, job_id).result["num_classes"] == 2
+    job = job_row(embedded, job_id)
+    assert job.result["num_classes"] == 2
+    # the final evaluation per class, for sweep reports: 2 val images of each class
+    assert job.result["per_class"]["total"] == [2, 2] and job.result["per_class"]["classes"] == ["dark", "light"]
+    assert sum(map(sum, job.result["confusion"])) == 4 and len(job.result["confusion"]) == 2
+    assert job.run_seconds is not None and job.run_seconds > 0  # written when the job ended
+    succeeded = [e for e in job_events(embedded, job_id) if e.type == "succeeded"]
+    assert "confusion" not in (succeeded[0].data or {})  # the event keeps the headline figures only
     store = get_artifact_store(embedded)
     with session_scope(embedded) as session:
         card_key = session.scalar(select(Artifact.key).where(Artifact.job_id == job_id, Artifact.kind == "card"))
