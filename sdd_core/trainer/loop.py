@@ -1,9 +1,17 @@
-"""The training loop, readable top to bottom.
+"""The training loop, readable top to bottom, for one student or several in lockstep.
 
-    (read the checkpoint) -> choose the data path, build data, student, frozen teacher -> for each epoch:
-        seed(seed, epoch) -> train steps -> read the sums -> lr decay -> evaluate -> metrics,
-        on_epoch_end -> checkpoint
-    -> export the student (safetensors) and its model card (with the final evaluation per class)
+    (read the checkpoints) -> choose the data path, build data and the frozen teacher once ->
+    each student, its optimiser and schedule -> for each epoch:
+        seed(seed, epoch) -> for each batch: the teacher once, then every student's step
+        -> per student: read the sums -> lr decay -> evaluate -> metrics, on_epoch_end -> checkpoint
+    -> export each student (safetensors) and its model card (with the final evaluation per class)
+
+``train`` is a group of one. Students in a group (``train_group``) draw the same batches — same
+dataset, teacher, seed, batch size, epochs, image size and augmentation (``LOCKSTEP_FIELDS``) —
+and each has its own optimiser, schedule, callbacks, checkpoints and global RNG stream (swapped
+in around its step, so its dropout draws what it draws alone): a student trained in a group ends
+with the weights it ends with alone. A student that is stopped (cancel) or fails leaves the
+group; the others go on.
 
 Every epoch's randomness (shuffling, augmentation) derives from (seed, epoch), and checkpoints
 carry optimiser and scheduler states, so resuming from epoch e reproduces the uninterrupted run's
@@ -19,7 +27,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +40,9 @@ from sdd_core.errors import NonFiniteTrainingError
 from sdd_core.models import create_model
 from sdd_core.spec import JobSpec
 from sdd_core.trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from sdd_core.trainer.data_path import DATA_PATHS, prepare_data
-from sdd_core.trainer.distillation_step import LossConfig
-from sdd_core.trainer.epoch import EpochProgress, TrainStep, train_epoch
+from sdd_core.trainer.data_path import DATA_PATHS, TrainingData, prepare_data
+from sdd_core.trainer.distillation_step import LossConfig, TeacherTargets
+from sdd_core.trainer.epoch import EpochProgress, EpochRun, TrainStep
 from sdd_core.trainer.evaluation import Evaluation, evaluate_split
 from sdd_core.trainer.export import build_card, save_card, save_student, sha256_file
 from sdd_core.trainer.options import EpochMetrics, StopPoint, TrainCallbacks, TrainOptions, TrainResult
@@ -97,6 +106,34 @@ class _MetricsLog:
             handle.write(json.dumps(metrics) + "\n")
 
 
+LOCKSTEP_FIELDS = ("dataset", "teacher", "seed", "image_size")
+LOCKSTEP_HYPERPARAMETERS = (
+    "epochs", "batch_size", "flip", "crop_padding", "crop_scale_min",
+    "device", "precision", "channels_last", "compile", "loader_workers",
+)  # fmt: skip
+"""What the students of one group must agree on: the batches they draw and the machine they share."""
+
+
+def lockstep_key(spec: JobSpec) -> tuple[Any, ...]:
+    """Equal for two specs that can train in one group."""
+    data = spec.model_dump(mode="json")
+    hyper = data["hyperparameters"]
+    return (
+        *(repr(data[name]) for name in LOCKSTEP_FIELDS),
+        *(repr(hyper.get(name)) for name in LOCKSTEP_HYPERPARAMETERS),
+    )
+
+
+@dataclass
+class GroupMember:
+    """One student of a lockstep group: its spec, its output folder, its callbacks, its checkpoint."""
+
+    spec: JobSpec
+    out_dir: Path
+    callbacks: TrainCallbacks = field(default_factory=TrainCallbacks)
+    resume_from: Path | None = None
+
+
 def train(
     spec: JobSpec,
     out_dir: str | Path,
@@ -106,21 +143,242 @@ def train(
     resume_from: str | Path | None = None,
 ) -> TrainResult:
     """Train ``spec``'s student, writing checkpoints, metrics, the student and its card to ``out_dir``."""
-    options, callbacks, out_dir = options or TrainOptions(), callbacks or TrainCallbacks(), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    member = GroupMember(spec, Path(out_dir), callbacks or TrainCallbacks(), Path(resume_from) if resume_from else None)
+    (outcome,) = train_group([member], options=options)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+@dataclass
+class _Shared:
+    """What a group's students share: the device and its settings, the data, the teacher."""
+
+    device: torch.device
+    precision: str
+    channels_last: bool
+    memory_format: torch.memory_format
+    compiled: bool
+    data: TrainingData
+    teacher: FrozenTeacher | None
+    targets: TeacherTargets
+    teacher_summary: dict[str, Any] | None
+
+
+class _Run:
+    """One student of a group, from its first epoch (or checkpoint) to its exported weights."""
+
+    def __init__(self, member: GroupMember, state: dict[str, Any] | None, shared: _Shared, options: TrainOptions):
+        spec, hp, info = member.spec, member.spec.resolved_hyperparameters, shared.data.info
+        self.member, self.spec, self.hp, self.shared, self.options = member, spec, hp, shared, options
+        member.out_dir.mkdir(parents=True, exist_ok=True)
+        seed_everything(spec.seed)  # the student's initial weights depend on its seed alone
+        self.student = (
+            create_model(spec.student, info.num_classes).to(shared.device).to(memory_format=shared.memory_format)
+        )
+        self.optimizer = SGD(
+            self.student.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay, fused=True
+        )
+        self.scheduler = MultiStepLR(self.optimizer, milestones=list(hp.lr_decay_epochs), gamma=hp.lr_decay_rate)
+        self.config = LossConfig.from_spec(spec)
+        self.start_epoch, self.best = 1, BestEpoch()
+        self.last: EpochMetrics | None = None  # the last finished epoch's metrics
+        self.partial: PartialEpoch | None = None  # where a stopped run stopped inside an epoch
+        if state is not None:
+            self.student.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.start_epoch, self.best = int(state["epoch"]) + 1, BestEpoch.from_state(state["best"])
+            self.last = dict(state["metrics"]) if state.get("metrics") else None
+            self.partial = PartialEpoch.from_state(state["partial"]) if state.get("partial") is not None else None
+            where = (
+                f"batch {self.partial.batch + 1} of epoch {self.partial.epoch}"
+                if self.partial
+                else f"epoch {state['epoch']}"
+            )
+            log.info("resuming %s at %s", spec.student, where)
+        self.step = TrainStep(
+            self.student,
+            shared.teacher,
+            self.optimizer,
+            config=self.config,
+            device=shared.device,
+            precision=shared.precision,
+            compiled=shared.compiled,
+            batch_size=hp.batch_size,
+            targets=shared.targets,
+        )
+        self.metrics_log = _MetricsLog(member.out_dir / METRICS_NAME, keep_through_epoch=self.start_epoch - 1)
+        self.checkpoint_path = member.out_dir / CHECKPOINT_NAME
+        self.final_eval: Evaluation | None = None  # the last epoch's evaluation, for the card
+        self.outcome: TrainResult | Exception | None = None  # set when the student leaves the group
+        self.epoch_run: EpochRun | None = None
+        self.rng: dict[str, Any] | None = None  # its own global RNG state, between its steps in a group
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(epoch, batches done in it) where this student starts."""
+        if self.partial is not None:
+            return self.partial.epoch, self.partial.batch
+        return self.start_epoch, 0
+
+    def evaluate(self, model: torch.nn.Module) -> Evaluation:
+        data = self.shared.data
+        return evaluate_split(
+            model, data.val.batches(), self.shared.device, num_classes=data.info.num_classes,
+            precision=self.shared.precision,
+        )  # fmt: skip
+
+    def checkpoint(self, epochs_done: int, stopped_in: PartialEpoch | None = None) -> None:
+        """Plain dicts and tensors only: the checkpoint is read back with ``weights_only=True``."""
+        payload: dict[str, Any] = {
+            "epoch": epochs_done,
+            "model": self.student.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "best": asdict(self.best),
+            "spec": _spec_fingerprint(self.spec),
+            "metrics": self.last,
+            "data_path": self.shared.data.path,
+        }
+        if stopped_in is not None:
+            payload["partial"] = asdict(stopped_in)
+        save_checkpoint(self.checkpoint_path, payload)
+
+    def begin_epoch(self, epoch: int, batches: int) -> None:
+        """A fresh epoch, or a stopped one continued after its last trained batch with the global
+        RNGs (the model's dropout) as they were after it."""
+        progress = EpochProgress()
+        self.rng = rng_state()
+        if self.partial is not None and self.partial.epoch == epoch:
+            progress = EpochProgress(batches_done=self.partial.batch, sums=self.partial.sums)
+            self.rng = self.partial.rng
+            set_rng_state(self.partial.rng)
+        self.partial = None
+        self.lr = self.optimizer.param_groups[0]["lr"]
+        self.epoch_run = EpochRun(self.step, progress, epoch, self.member.callbacks, self.options.report_seconds)
+        self.epoch_run.begin(batches)
+
+    def stop(self, epoch: int, rng: dict[str, Any]) -> None:
+        """Stopped inside ``epoch``: checkpoint there (the next run continues after this batch), leave."""
+        assert self.epoch_run is not None
+        progress = self.epoch_run.progress
+        sums = progress.finish()
+        self.checkpoint(epoch - 1, PartialEpoch(epoch=epoch, batch=progress.batches_done, sums=sums, rng=rng))
+        stop = StopPoint(epoch=epoch, batch=progress.batches_done, batches=progress.batches)
+        log.info("%s: stopped at batch %d/%d of epoch %d; checkpoint written", self.spec.student, stop.batch,
+                 stop.batches, epoch)  # fmt: skip
+        self.outcome = TrainResult(
+            status="stopped",
+            epochs_completed=epoch - 1,
+            final=self.last,
+            best_val_top1=self.best.val_top1,
+            checkpoint_path=self.checkpoint_path,
+            stopped_at=stop,
+        )
+
+    def end_epoch(self, epoch: int) -> None:
+        """Read the sums, refuse a mostly non-finite epoch, decay the lr, evaluate, record, checkpoint."""
+        assert self.epoch_run is not None
+        sums, hp, callbacks = self.epoch_run.progress.finish(), self.hp, self.member.callbacks
+        if sums.nonfinite:
+            log.warning("epoch %d: %d of %d steps gave a non-finite loss and were skipped", epoch, sums.nonfinite,
+                        sums.steps)  # fmt: skip
+        if sums.nonfinite > self.options.max_nonfinite_fraction * sums.steps:
+            raise NonFiniteTrainingError(
+                f"epoch {epoch}: {sums.nonfinite} of {sums.steps} steps gave a non-finite loss; "
+                "lower the learning rate or the distillation weight"
+            )
+        self.scheduler.step()
+        self.final_eval = self.evaluate(self.student)
+        val = self.final_eval.metrics()
+        if self.best.epoch is None or val["val_top1"] > self.best.val_top1:
+            self.best = BestEpoch(epoch=epoch, val_top1=val["val_top1"], val_top5=val["val_top5"])
+        self.last = epoch_metrics(
+            epoch=epoch,
+            epochs=hp.epochs,
+            lr=self.lr,
+            sums=sums,
+            val=val,
+            best=self.best,
+            scale_decoupled=self.config.scale_decoupled,
+            data_path=self.shared.data.path,
+        )
+        # Metrics before the checkpoint: a run resumed from this checkpoint skips the epoch, so
+        # its metrics must already be recorded (a replayed epoch's are recorded once by callers).
+        self.metrics_log.append(self.last)
+        log.info("%s epoch %d/%d: loss %.4f val top-1 %.2f%%", self.spec.student, epoch, hp.epochs,
+                 self.last["train_loss"], val["val_top1"])  # fmt: skip
+        if callbacks.on_epoch_end:
+            callbacks.on_epoch_end(self.last)
+        self.checkpoint(epoch)
+        if callbacks.on_checkpoint:
+            callbacks.on_checkpoint(epoch, self.checkpoint_path)
+
+    def export(self) -> None:
+        """The student and its card, with the final evaluation per class (evaluated here when the
+        run resumed past its last epoch)."""
+        shared, out_dir = self.shared, self.member.out_dir
+        last = self.last or {}  # {} only when resumed from a checkpoint of a run with zero epochs
+        final_eval = self.final_eval or self.evaluate(self.student)
+        student_path, card_path = out_dir / STUDENT_NAME, out_dir / CARD_NAME
+        digest = save_student(self.student, student_path)
+        card = build_card(
+            self.spec,
+            shared.data.info,
+            self.student,
+            weights_sha256=digest,
+            final=last,
+            best=asdict(self.best),
+            teacher=shared.teacher_summary,
+            evaluation=final_eval,
+            training={
+                "data": shared.data.describe(),
+                "device": shared.device.type,
+                "precision": shared.precision,
+                "channels_last": shared.channels_last,
+                "compiled": self.step.compiled is not None,
+            },
+        )
+        save_card(card, card_path)
+        self.outcome = TrainResult(
+            status="completed",
+            epochs_completed=self.hp.epochs,
+            final=last,
+            best_val_top1=self.best.val_top1,
+            student_path=student_path,
+            card_path=card_path,
+            checkpoint_path=self.checkpoint_path,
+            card=card,
+            per_class=final_eval.per_class(),
+            confusion=final_eval.confusion_lists(),
+        )
+
+
+def _load_states(members: Sequence[GroupMember]) -> list[dict[str, Any] | None]:
+    states: list[dict[str, Any] | None] = []
+    for member in members:
+        state = None
+        if member.resume_from is not None:
+            state = load_checkpoint(member.resume_from)
+            if not _same_job(state["spec"], _spec_fingerprint(member.spec)):
+                raise CheckpointError(
+                    f"checkpoint {member.resume_from} was written for another job spec; refusing to resume"
+                )
+        states.append(state)
+    return states
+
+
+def _share(spec: JobSpec, states: list[dict[str, Any] | None], options: TrainOptions) -> _Shared:
+    """Device settings, data (on the device when it fits) and the frozen teacher, once per group."""
     hp = spec.resolved_hyperparameters
     device = resolve_device(hp.device)
     precision = resolve_precision(hp.precision, device)
     channels_last = hp.channels_last and device.type == "cuda"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    state = None
-    if resume_from is not None:
-        state = load_checkpoint(Path(resume_from))
-        if not _same_job(state["spec"], _spec_fingerprint(spec)):
-            raise CheckpointError(f"checkpoint {resume_from} was written for another job spec; refusing to resume")
-
-    # 1. Data (on the device when it fits), models, optimiser.
-    recorded_path = state.get("data_path") if state is not None else None
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # every batch but the last has one shape: pick cuDNN's fastest once
+    recorded_path = next((state.get("data_path") for state in states if state is not None), None)
     data = prepare_data(
         spec.dataset,
         hp,
@@ -131,185 +389,95 @@ def train(
         memory_format=memory_format,
         prefer=recorded_path if recorded_path in DATA_PATHS else None,
     )
-    info = data.info
-    seed_everything(spec.seed)
-    student = create_model(spec.student, info.num_classes).to(device).to(memory_format=memory_format)
     teacher = None
     if spec.teacher is not None:
-        teacher_model = load_teacher(spec.teacher.arch, spec.teacher.checkpoint, info.num_classes)
+        teacher_model = load_teacher(spec.teacher.arch, spec.teacher.checkpoint, data.info.num_classes)
         teacher = FrozenTeacher(teacher_model).to(device).to(memory_format=memory_format)
-    optimizer = SGD(student.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay, fused=True)
-    scheduler = MultiStepLR(optimizer, milestones=list(hp.lr_decay_epochs), gamma=hp.lr_decay_rate)
-    config = LossConfig.from_spec(spec)
-
-    # 2. Resume: from the end of an epoch, or from inside one (``partial``: stopped mid-epoch).
-    start_epoch, best = 1, BestEpoch()
-    last: EpochMetrics | None = None  # the last finished epoch's metrics
-    partial: PartialEpoch | None = None  # where a stopped run stopped inside an epoch
-    if state is not None:
-        student.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best = int(state["epoch"]) + 1, BestEpoch.from_state(state["best"])
-        last = dict(state["metrics"]) if state.get("metrics") else None
-        partial = PartialEpoch.from_state(state["partial"]) if state.get("partial") is not None else None
-        if partial is not None:
-            log.info("resuming %s at batch %d of epoch %d", spec.student, partial.batch + 1, partial.epoch)
-        else:
-            log.info("resuming %s from epoch %d", spec.student, state["epoch"])
     compiled = resolve_compile(hp.compile, hp.epochs * len(data.train))
-    step = TrainStep(
-        student,
-        teacher,
-        optimizer,
-        config=config,
-        device=device,
-        precision=precision,
-        compiled=compiled,
-        batch_size=hp.batch_size,
-    )
-    log.info("training on %s: precision %s, channels_last %s, compiled %s", device, precision, channels_last, compiled)
-    metrics_log = _MetricsLog(out_dir / METRICS_NAME, keep_through_epoch=start_epoch - 1)
-
-    def evaluate_on_val(model: torch.nn.Module) -> Evaluation:
-        return evaluate_split(model, data.val.batches(), device, num_classes=info.num_classes, precision=precision)
-
-    teacher_summary = None
+    targets = TeacherTargets(teacher, compiled=compiled, batch_size=hp.batch_size)
+    summary = None
     if teacher is not None and spec.teacher is not None:
-        teacher_eval = evaluate_on_val(teacher.model)
-        teacher_summary = {
+        evaluation = evaluate_split(
+            teacher.model, data.val.batches(), device, num_classes=data.info.num_classes, precision=precision
+        )
+        summary = {
             "arch": spec.teacher.arch,
             "weights_sha256": sha256_file(Path(spec.teacher.checkpoint)),
-            "val_top1": teacher_eval.val_top1,
-            "val_top5": teacher_eval.val_top5,
+            "val_top1": evaluation.val_top1,
+            "val_top5": evaluation.val_top5,
         }
-        log.info("teacher %s: val top-1 %.2f%%", spec.teacher.arch, teacher_eval.val_top1)
+        log.info("teacher %s: val top-1 %.2f%%", spec.teacher.arch, evaluation.val_top1)
+    log.info("training on %s: precision %s, channels_last %s, compiled %s", device, precision, channels_last, compiled)
+    return _Shared(device, precision, channels_last, memory_format, compiled, data, teacher, targets, summary)
 
-    # 3. Epochs.
-    checkpoint_path = out_dir / CHECKPOINT_NAME
-    final_eval: Evaluation | None = None  # the last epoch's evaluation, for the card
 
-    def checkpoint(epochs_done: int, stopped_in: PartialEpoch | None = None) -> None:
-        """Plain dicts and tensors only: the checkpoint is read back with ``weights_only=True``."""
-        payload: dict[str, Any] = {
-            "epoch": epochs_done,
-            "model": student.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "best": asdict(best),
-            "spec": _spec_fingerprint(spec),
-            "metrics": last,
-            "data_path": data.path,
-        }
-        if stopped_in is not None:
-            payload["partial"] = asdict(stopped_in)
-        save_checkpoint(checkpoint_path, payload)
+def train_group(
+    members: Sequence[GroupMember], *, options: TrainOptions | None = None
+) -> list[TrainResult | Exception]:
+    """Train every member's student in lockstep: one teacher forward per batch for all of them.
 
-    for epoch in range(start_epoch, hp.epochs + 1):
-        # 3a. Seed the epoch; a stopped epoch continues after its last trained batch, with the
-        # global RNGs (the model's dropout) as they were after it.
+    Returns, per member in order, its ``TrainResult`` (completed, or stopped by its own
+    ``should_stop``) or the exception that made it leave the group (the others went on). Members
+    must agree on ``lockstep_key`` and start at the same point (epoch and batch); ``ValueError``
+    otherwise, before anything is trained.
+    """
+    options = options or TrainOptions()
+    if not members:
+        return []
+    keys = {lockstep_key(member.spec) for member in members}
+    if len(keys) > 1:
+        raise ValueError("these specs draw different batches (dataset, teacher, seed, batch size, epochs, "
+                         "image size, augmentation or device differ); train them in separate groups")  # fmt: skip
+    states = _load_states(members)
+
+    # 1. What the group shares, then each student with its optimiser and schedule.
+    spec = members[0].spec
+    shared = _share(spec, states, options)
+    runs = [_Run(member, state, shared, options) for member, state in zip(members, states, strict=True)]
+    if len({run.position for run in runs}) > 1:
+        raise ValueError(f"the members start at different points {[run.position for run in runs]}; "
+                         "a group trains from one epoch and batch")  # fmt: skip
+    start_epoch = runs[0].position[0]
+    epochs, data = spec.resolved_hyperparameters.epochs, shared.data
+
+    # 2. Epochs: every batch drawn once, the teacher run once on it, then each student's step.
+    for epoch in range(start_epoch, epochs + 1):
+        active = [run for run in runs if run.outcome is None]
+        if not active:
+            break
         seed = epoch_seed(spec.seed, epoch)
         seed_everything(seed)
-        progress = EpochProgress()
-        if partial is not None and partial.epoch == epoch:
-            progress = EpochProgress(batches_done=partial.batch, sums=partial.sums)
-            set_rng_state(partial.rng)
-        partial = None
+        for run in active:
+            run.begin_epoch(epoch, len(data.train))
+        swap = len(active) > 1  # alone, a student keeps the global RNGs as they are
+        skip = active[0].epoch_run.progress.batches_done if active[0].epoch_run else 0
+        for images, labels in data.train.batches(data_seed(seed), skip=skip):
+            for run in list(active):
+                assert run.epoch_run is not None and run.rng is not None
+                try:
+                    if swap:
+                        set_rng_state(run.rng)
+                    stop = run.epoch_run.batch(images, labels)
+                    run.rng = rng_state() if swap or stop else run.rng
+                    if stop:
+                        run.stop(epoch, run.rng)
+                except Exception as exc:  # this student leaves; the others go on
+                    run.outcome = exc
+                if run.outcome is not None:
+                    active.remove(run)
+            if not active:
+                break
+        for run in active:
+            try:
+                run.end_epoch(epoch)
+            except Exception as exc:
+                run.outcome = exc
 
-        # 3b. Train, then read the epoch's sums (the one wait for the device); a stop inside the
-        # epoch checkpoints it there (the next run continues after this batch) and returns.
-        lr = optimizer.param_groups[0]["lr"]
-        finished = train_epoch(
-            step,
-            data.train,
-            seed=data_seed(seed),
-            epoch=epoch,
-            callbacks=callbacks,
-            progress=progress,
-            report_seconds=options.report_seconds,
-        )
-        sums = progress.finish()
-        if not finished:
-            checkpoint(epoch - 1, PartialEpoch(epoch=epoch, batch=progress.batches_done, sums=sums, rng=rng_state()))
-            stop = StopPoint(epoch=epoch, batch=progress.batches_done, batches=progress.batches)
-            log.info("stopped at batch %d/%d of epoch %d; checkpoint written", stop.batch, stop.batches, epoch)
-            return TrainResult(
-                status="stopped",
-                epochs_completed=epoch - 1,
-                final=last,
-                best_val_top1=best.val_top1,
-                checkpoint_path=checkpoint_path,
-                stopped_at=stop,
-            )
-
-        # 3c. Refuse an epoch of mostly non-finite losses; decay the lr; evaluate.
-        if sums.nonfinite:
-            log.warning(
-                "epoch %d: %d of %d steps gave a non-finite loss and were skipped", epoch, sums.nonfinite, sums.steps
-            )
-        if sums.nonfinite > options.max_nonfinite_fraction * sums.steps:
-            raise NonFiniteTrainingError(
-                f"epoch {epoch}: {sums.nonfinite} of {sums.steps} steps gave a non-finite loss; "
-                "lower the learning rate or the distillation weight"
-            )
-        scheduler.step()
-        final_eval = evaluate_on_val(student)
-        val = final_eval.metrics()
-        if best.epoch is None or val["val_top1"] > best.val_top1:
-            best = BestEpoch(epoch=epoch, val_top1=val["val_top1"], val_top5=val["val_top5"])
-        last = epoch_metrics(
-            epoch=epoch,
-            epochs=hp.epochs,
-            lr=lr,
-            sums=sums,
-            val=val,
-            best=best,
-            scale_decoupled=config.scale_decoupled,
-            data_path=data.path,
-        )
-
-        # 3d. Metrics before the checkpoint: a run resumed from this checkpoint skips the epoch, so
-        # its metrics must already be recorded (a replayed epoch's are recorded once by callers).
-        metrics_log.append(last)
-        log.info("epoch %d/%d: loss %.4f val top-1 %.2f%%", epoch, hp.epochs, last["train_loss"], val["val_top1"])
-        if callbacks.on_epoch_end:
-            callbacks.on_epoch_end(last)
-        checkpoint(epoch)
-        if callbacks.on_checkpoint:
-            callbacks.on_checkpoint(epoch, checkpoint_path)
-
-    # 4. Export, with the final evaluation per class (evaluated here when the run resumed past it).
-    last = last or {}  # {} only when resumed from a checkpoint of a run with zero epochs
-    final_eval = final_eval or evaluate_on_val(student)
-    student_path, card_path = out_dir / STUDENT_NAME, out_dir / CARD_NAME
-    digest = save_student(student, student_path)
-    card = build_card(
-        spec,
-        info,
-        student,
-        weights_sha256=digest,
-        final=last,
-        best=asdict(best),
-        teacher=teacher_summary,
-        evaluation=final_eval,
-        training={
-            "data": data.describe(),
-            "device": device.type,
-            "precision": precision,
-            "channels_last": channels_last,
-            "compiled": step.compiled is not None,
-        },
-    )
-    save_card(card, card_path)
-    return TrainResult(
-        status="completed",
-        epochs_completed=hp.epochs,
-        final=last,
-        best_val_top1=best.val_top1,
-        student_path=student_path,
-        card_path=card_path,
-        checkpoint_path=checkpoint_path,
-        card=card,
-        per_class=final_eval.per_class(),
-        confusion=final_eval.confusion_lists(),
-    )
+    # 3. Export every student that trained to the end.
+    for run in runs:
+        if run.outcome is None:
+            try:
+                run.export()
+            except Exception as exc:
+                run.outcome = exc
+    return [run.outcome for run in runs if run.outcome is not None]
