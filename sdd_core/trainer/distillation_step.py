@@ -2,13 +2,14 @@
 
 ``L`` is the global KD/DKD/NKD loss, or its scale decoupled form on the (B, K, N) multi-scale
 logits for ``sd-*`` methods. The teacher's outputs are computed separately from the student's
-loss (``teacher_targets`` then ``student_loss``) so that one teacher forward could later feed
-several students trained in lockstep. ``loss_parts`` is the loss before its epoch-dependent
+loss (``TeacherTargets`` then ``student_loss``), so that one teacher forward feeds every student
+trained in lockstep (``sdd_core.trainer.loop.train_group``). ``loss_parts`` is the loss before its epoch-dependent
 weighting (what a compiled step compiles), ``weighted_loss`` the weighting.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -63,9 +64,56 @@ class LossConfig:
 
 def teacher_targets(teacher: FrozenTeacher | None, images: torch.Tensor, config: LossConfig) -> torch.Tensor | None:
     """Teacher logits the loss compares against: (B, K, N) for SD methods, (B, K) otherwise."""
-    if teacher is None or config.base is None:
-        return None
-    return teacher.multiscale(images, config.scales) if config.scale_decoupled else teacher(images)
+    return TeacherTargets(teacher).get(images, config)
+
+
+class TeacherTargets:
+    """The teacher's side of a batch, for every student that learns from it: the feature map once
+    per batch, then the logits each student's loss needs, once per kind (global, or the regions of
+    one list of scales). A student with scales [1, 2] gets its own region logits computed from the
+    shared map, not a slice of another student's [1, 2, 4]: the same function on the same map as
+    when it trains alone, so a student's numbers do not depend on the others in its group.
+
+    ``compiled`` runs the teacher's forward through ``torch.compile`` (one graph for full batches).
+    """
+
+    def __init__(self, teacher: FrozenTeacher | None, *, compiled: bool = False, batch_size: int = 0) -> None:
+        self.teacher = teacher
+        self.batch_size = batch_size
+        self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+        if teacher is not None and compiled:
+            self._compiled = torch.compile(teacher.features, dynamic=False)
+        self._images: torch.Tensor | None = None
+        self._features: torch.Tensor | None = None
+        self._logits: dict[tuple[int, ...] | None, torch.Tensor] = {}
+
+    def get(self, images: torch.Tensor, config: LossConfig) -> torch.Tensor | None:
+        """(B, K, N) for an SD student, (B, K) for a KD/DKD/NKD one, None for ``ce``."""
+        if self.teacher is None or config.base is None:
+            return None
+        if images is not self._images:  # a new batch: forget the last one's
+            self._images, self._features, self._logits = images, None, {}
+        kind = config.scales if config.scale_decoupled else None
+        if kind not in self._logits:
+            if kind is None and not self.teacher.pools_features:
+                self._logits[kind] = self.teacher(images)  # its own forward (no SD student can share it)
+            else:
+                if self._features is None:
+                    self._features = self._forward(images)
+                features = self._features
+                self._logits[kind] = (
+                    self.teacher.region_logits(features, kind) if kind else self.teacher.global_logits(features)
+                )
+        return self._logits[kind]
+
+    def _forward(self, images: torch.Tensor) -> torch.Tensor:
+        assert self.teacher is not None
+        if self._compiled is not None and images.shape[0] == self.batch_size:
+            try:
+                return self._compiled(images)
+            except torch._dynamo.exc.TorchDynamoException:  # no compiler here: the eager forward
+                self._compiled = None
+        return self.teacher.features(images)
 
 
 def loss_parts(

@@ -33,10 +33,10 @@ from sdd_core.models import PooledLinearClassifier
 from sdd_core.trainer.data_path import BatchSource
 from sdd_core.trainer.distillation_step import (
     LossConfig,
+    TeacherTargets,
     loss_parts,
     step_statistics,
     student_loss,
-    teacher_targets,
     weighted_loss,
 )
 from sdd_core.trainer.options import TrainCallbacks
@@ -72,10 +72,12 @@ class TrainStep:
     """One optimisation step on a batch: returns the step's (5,) statistics (``STAT_NAMES``) and
     whether its loss was finite, both as device tensors, and reads nothing back.
 
-    With ``compiled``, full batches run the teacher forward and the student's loss parts through
-    ``torch.compile`` (one graph, compiled on the first batch); a smaller last batch runs eagerly,
-    so no second shape is ever compiled. The epoch's warm-up weight is applied outside the
-    compiled graph, which therefore serves every epoch.
+    The teacher's side comes from ``targets`` (``TeacherTargets``): shared by the students of a
+    lockstep group, so the teacher runs once per batch for all of them; made from ``teacher`` for
+    a student trained alone. With ``compiled``, full batches run the teacher forward and the
+    student's loss parts through ``torch.compile`` (a graph each, compiled on the first batch); a
+    smaller last batch runs eagerly, so no second shape is ever compiled. The epoch's warm-up
+    weight is applied outside the compiled graph, which therefore serves every epoch.
     """
 
     def __init__(
@@ -89,44 +91,56 @@ class TrainStep:
         precision: str,
         compiled: bool = False,
         batch_size: int = 0,
+        targets: TeacherTargets | None = None,
     ) -> None:
         self.student, self.teacher, self.optimizer = student, teacher, fused_sgd(optimizer)
         self.config, self.device, self.precision = config, device, precision
         self.batch_size = batch_size
+        self.targets = targets or TeacherTargets(teacher, compiled=compiled, batch_size=batch_size)
         self.compiled: Callable[..., Any] | None = (
-            torch.compile(self.forward_parts, dynamic=False) if compiled else None
+            torch.compile(self.student_parts, dynamic=False) if compiled else None
         )
 
     def forward_parts(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(ce, kd, statistics (4,)): the part of the step ``torch.compile`` compiles."""
+        """(ce, kd, statistics (4,)) of the batch, eagerly: the teacher's targets, then the student's."""
         with autocast(self.device, self.precision):
-            targets = teacher_targets(self.teacher, images, self.config)
+            targets = self.targets.get(images, self.config)
+        return self.student_parts(images, labels, targets)
+
+    def student_parts(
+        self, images: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None
+    ) -> tuple[torch.Tensor, ...]:
+        """(ce, kd, statistics (4,)) given the teacher's targets: the part ``torch.compile`` compiles."""
+        with autocast(self.device, self.precision):
             parts = loss_parts(self.student, images, labels, targets, config=self.config)
         return parts["ce"], parts["kd"], step_statistics(parts, labels)
 
-    def _compiled_forward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+    def _compiled_forward(
+        self, images: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None
+    ) -> tuple[torch.Tensor, ...] | None:
         """The compiled forward's outputs for a full batch; None to run the step eagerly."""
         if self.compiled is None or labels.shape[0] != self.batch_size:
             return None
         try:
-            return self.compiled(images, labels)
+            return self.compiled(images, labels, targets)
         except torch._dynamo.exc.TorchDynamoException as exc:  # no compiler, an unsupported op: train on
             log.warning("torch.compile failed (%s); this run continues without compiling", exc)
             self.compiled = None
             return None
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        # 1. Forward: teacher targets, then the student's loss.
-        forward = self._compiled_forward(images, labels)
+        # 1. Forward: teacher targets (once per batch for a whole group), then the student's loss.
+        with autocast(self.device, self.precision):
+            targets = self.targets.get(images, self.config)
+        forward = self._compiled_forward(images, labels, targets)
         if forward is not None:
             ce, kd, statistics = forward
-            if self.teacher is None:
+            if targets is None:
                 loss = self.config.ce_weight * ce
             else:
                 loss = weighted_loss(ce, kd, config=self.config, epoch=epoch)
         else:
             with autocast(self.device, self.precision):
-                targets = teacher_targets(self.teacher, images, self.config)
                 out = student_loss(self.student, images, labels, targets, config=self.config, epoch=epoch)
             loss, statistics = out["loss"], step_statistics(out, labels)
         # 2. Backward and update; a non-finite loss makes the fused SGD skip the update.
@@ -194,6 +208,46 @@ class EpochProgress:
         return self.sums
 
 
+@dataclass
+class EpochRun:
+    """One student's pass over one epoch, a batch at a time: what ``train_epoch`` drives for one
+    student and ``loop.train_group`` for several in lockstep (each batch offered to every one)."""
+
+    step: TrainStep
+    progress: EpochProgress
+    epoch: int
+    callbacks: TrainCallbacks
+    report_seconds: float = 1.0
+    next_report: float = 0.0
+
+    def begin(self, batches: int) -> None:
+        """Train mode, the running sums on the device (from where a stopped epoch left them)."""
+        self.step.student.train()
+        self.progress.started = time.perf_counter() - self.progress.sums.seconds
+        self.progress.running = RunningSums(self.progress.sums, self.step.device)
+        self.progress.batches = batches
+        self.next_report = time.perf_counter() + self.report_seconds
+
+    def batch(self, images: torch.Tensor, labels: torch.Tensor) -> bool:
+        """Train one batch and report it; True when ``should_stop`` asks to stop after it."""
+        assert self.progress.running is not None, "begin() first"
+        # 1. The step, and its statistics added on the device.
+        statistics, finite = self.step(images, labels, self.epoch)
+        self.progress.running.add(statistics, finite, labels.shape[0])
+        self.progress.batches_done += 1
+        # 2. Report (the loss parts only at a report point), and stop here if asked.
+        callbacks = self.callbacks
+        if callbacks.on_batch_end:
+            parts: dict[str, float] = {}
+            now = time.perf_counter()
+            if now >= self.next_report:
+                self.next_report = now + self.report_seconds
+                loss, ce, kd = statistics[:3].tolist()
+                parts = {"loss": loss, "ce": ce, "kd": kd}
+            callbacks.on_batch_end(self.epoch, self.progress.batches_done, self.progress.batches, parts)
+        return bool(callbacks.should_stop and callbacks.should_stop())
+
+
 def train_epoch(
     step: TrainStep,
     source: BatchSource,
@@ -210,26 +264,9 @@ def train_epoch(
 
     Batch indices reported to ``on_batch_end`` count from the start of the epoch.
     """
-    step.student.train()
-    device = step.device
-    progress.started = time.perf_counter() - progress.sums.seconds
-    progress.running = RunningSums(progress.sums, device)
-    batches = progress.batches = len(source)
-    next_report = time.perf_counter() + report_seconds
+    run = EpochRun(step, progress, epoch, callbacks, report_seconds)
+    run.begin(len(source))
     for images, labels in source.batches(seed, skip=progress.batches_done):
-        # 1. The step, and its statistics added on the device.
-        statistics, finite = step(images, labels, epoch)
-        progress.running.add(statistics, finite, labels.shape[0])
-        progress.batches_done += 1
-        # 2. Report (the loss parts only at a report point), and stop here if asked.
-        if callbacks.on_batch_end:
-            parts: dict[str, float] = {}
-            now = time.perf_counter()
-            if now >= next_report:
-                next_report = now + report_seconds
-                loss, ce, kd = statistics[:3].tolist()
-                parts = {"loss": loss, "ce": ce, "kd": kd}
-            callbacks.on_batch_end(epoch, progress.batches_done, batches, parts)
-        if callbacks.should_stop and callbacks.should_stop():
+        if run.batch(images, labels):
             return False
     return True

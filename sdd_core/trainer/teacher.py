@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from sdd_core.decouple import multiscale_logits
+from sdd_core.decouple import multiscale_logits, region_logits
 from sdd_core.errors import ModelError, TeacherError
 from sdd_core.models import PooledLinearClassifier, create_model
 
@@ -76,6 +76,8 @@ class FrozenTeacher(nn.Module):
     def __init__(self, model: PooledLinearClassifier) -> None:
         super().__init__()
         self.model = model
+        # A head that is not pool + pre_logits + linear (e.g. ConvNeXt's LayerNorm) keeps its own forward.
+        self.pools_features = type(model).forward is PooledLinearClassifier.forward
         for param in self.model.parameters():
             param.requires_grad_(False)
         self.model.eval()
@@ -88,6 +90,23 @@ class FrozenTeacher(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Global logits (B, K)."""
         return self.model(images)
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The final feature map (B, C, H, W): the expensive part, computed once per batch however
+        many students learn from it (``distillation_step.TeacherTargets``)."""
+        return self.model.forward_features(images)
+
+    @torch.no_grad()
+    def global_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, K) from ``features``, exactly as ``forward`` computes them (pool, pre_logits, head)."""
+        pooled = features.mean(dim=(2, 3))  # (B, C)
+        return self.model.get_classifier()(self.model.pre_logits(pooled))
+
+    @torch.no_grad()
+    def region_logits(self, features: torch.Tensor, scales: Sequence[int]) -> torch.Tensor:
+        """(B, K, N) from ``features``, exactly as ``multiscale`` computes them."""
+        return region_logits(features, self.model.get_classifier(), scales, pre_logits=self.model.pre_logits)
 
     @torch.no_grad()
     def multiscale(self, images: torch.Tensor, scales: Sequence[int]) -> torch.Tensor:

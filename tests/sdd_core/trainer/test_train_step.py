@@ -72,11 +72,14 @@ def test_the_compiled_step_gives_the_eager_steps_loss():
     student, teacher, optimizer, config = _pair()
     cpu = torch.device("cpu")
     eager = TrainStep(student, teacher, optimizer, config=config, device=cpu, precision="fp32")
-    compiled = TrainStep(student, teacher, optimizer, config=config, device=cpu, precision="fp32", compiled=True)
+    compiled = TrainStep(
+        student, teacher, optimizer, config=config, device=cpu, precision="fp32", compiled=True, batch_size=4
+    )
     student.eval()  # the same forward twice: no batch norm update, no dropout
     images, labels = torch.randn(4, 3, 16, 16), torch.randint(0, 10, (4,))
     want = eager.forward_parts(images, labels)
-    got = compiled.compiled(images, labels)
+    targets = compiled.targets.get(images, config)  # through the compiled teacher forward (a full batch of 4)
+    got = compiled.compiled(images, labels, targets)
     for a, b in zip(want, got, strict=True):
         torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
 
