@@ -49,13 +49,15 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 COMPILE_AUTO_MIN_STEPS = 10_000
 """``compile: auto`` compiles a job of at least this many training steps (epochs x batches).
 
-Measured on this project's 2-core CPU (``benchmarks/epoch_throughput.py --compile``): compiling
-the resnet32x4 -> resnet8x4 SD-KD step takes about 40 s and then saves about 25% of each step
-(0.71 s -> 0.53 s at batch 64), paying back after a few hundred steps; for the smallest zoo
-models it pays back after a few thousand. The threshold leaves a margin for smaller gains and
-for the recompilation a job's first evaluation and last partial batch would otherwise cost
-(both run eagerly). CIFAR-100's 240 epochs at batch 64 are 187,680 steps; a 10-epoch digits
-job is 230 steps and runs eagerly.
+Measured on this project's 2-core CPU (batch 64, 32 px, SD-KD; ``benchmarks/epoch_throughput.py
+--compile`` and the trainer's ``TrainStep``): resnet32x4 -> resnet8x4 compiles in about 40 s and
+then takes 0.53 s a step instead of 0.71 s, paying back after about 220 steps; resnet8 -> resnet8
+compiles in 30-40 s (20 s with inductor's cache warm) and then takes 24 ms instead of 37-44 ms,
+paying back after 2,000-2,700 steps. 10,000 steps leaves a margin for pairs that gain less; on
+CUDA, where a small pair's eager step is bound by kernel launches, the gain is expected to be
+larger and the same threshold is kept until ``benchmarks/gpu_check.sh`` measures it. CIFAR-100's
+240 epochs at batch 64 are 187,680 steps (compiled); a 10-epoch digits job is 230 (eager). The
+decision depends on the job alone, not on how far it got, so a resumed run makes the same one.
 """
 
 
