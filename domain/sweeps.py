@@ -18,10 +18,9 @@ Lockstep groups. Members that draw the same batches — the same data in the sam
 same augmentation — can be trained together with one teacher forward per batch. They share a
 ``group_key``: a short SHA-256 of the stored spec's ``LOCKSTEP_FIELDS``. The rule for the
 hyper-parameters: every hyper-parameter is a lockstep field (it may change which batches or which
-augmentation are drawn: ``batch_size``, ``epochs``, and any augmentation setting added to
-``Hyperparameters`` later) except the step-only ones, ``STEP_ONLY_HYPERPARAMETERS`` and names
-starting with ``STEP_ONLY_PREFIXES``, which change only what a step does with a batch (optimiser,
-schedule, loss weights, numerics, where it runs).
+augmentation are drawn, or the machine the group shares) except the step-only ones
+(``sdd_core.methods.STEP_ONLY_HYPERPARAMETERS``: optimiser, schedule, loss weights). The trainer
+refuses a group whose members disagree on any other (``sdd_core.trainer.lockstep_key``).
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ from domain.errors import Conflict, DomainError
 from domain.submission import check_jobs_in_flight, new_job_row, record_queued, request_hash, send_to_workers
 from domain.sweep_request import Member, SweepRequest, expand
 from domain.validation import ValidatedJob, validate_submission
-from sdd_core.spec import Hyperparameters
+from sdd_core.methods import LOCKSTEP_HYPERPARAMETERS
 from service.db.models import Job, Sweep, Tenant, new_id
 from service.settings import Settings
 
@@ -49,33 +48,10 @@ logger = logging.getLogger(__name__)
 
 # Spec fields outside the hyper-parameters that decide which batches a member draws.
 LOCKSTEP_SPEC_FIELDS: tuple[str, ...] = ("dataset", "teacher", "seed", "image_size")
-# Hyper-parameters that change only what a step does with its batch, never which batch it is.
-STEP_ONLY_HYPERPARAMETERS = frozenset(
-    {
-        "lr",
-        "momentum",
-        "weight_decay",
-        "temperature",
-        "ce_weight",
-        "kd_weight",
-        "warmup_epochs",
-        "dkd_alpha",
-        "dkd_beta",
-        "nkd_gamma",
-        "nkd_mode",
-        "grad_clip_norm",
-        "device",
-        "precision",
-        "channels_last",
-        "compile",
-    }
-)
-STEP_ONLY_PREFIXES: tuple[str, ...] = ("lr_decay_",)
-# The one list: every stored-spec field members of a lockstep group agree on (dotted paths).
+# The one list: every stored-spec field members of a lockstep group agree on (dotted paths), the
+# trainer's own rule (sdd_core.methods.LOCKSTEP_HYPERPARAMETERS, sdd_core.trainer.lockstep_key).
 LOCKSTEP_FIELDS: tuple[str, ...] = LOCKSTEP_SPEC_FIELDS + tuple(
-    f"hyperparameters.{name}"
-    for name in Hyperparameters.model_fields
-    if name not in STEP_ONLY_HYPERPARAMETERS and not name.startswith(STEP_ONLY_PREFIXES)
+    f"hyperparameters.{name}" for name in LOCKSTEP_HYPERPARAMETERS
 )
 GROUP_KEY_CHARS = 16
 

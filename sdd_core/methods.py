@@ -140,6 +140,22 @@ class Hyperparameters(BaseModel):
         return value
 
 
+# Hyper-parameters that change only what a step does with its batch (optimiser, schedule, loss
+# weights), never which batch it is nor the machine it runs on: students that differ only in
+# these (and in method, student, scales and beta) can train in lockstep on one teacher forward.
+STEP_ONLY_HYPERPARAMETERS = frozenset(
+    {
+        "lr", "lr_decay_epochs", "lr_decay_rate", "momentum", "weight_decay", "temperature",
+        "ce_weight", "kd_weight", "warmup_epochs", "dkd_alpha", "dkd_beta", "nkd_gamma", "nkd_mode",
+    }
+)  # fmt: skip
+LOCKSTEP_HYPERPARAMETERS: tuple[str, ...] = tuple(
+    name for name in Hyperparameters.model_fields if name not in STEP_ONLY_HYPERPARAMETERS
+)
+"""Every other hyper-parameter (epochs, batch size, augmentation, device, precision, compile, ...):
+the students of one lockstep group agree on these; one added later is a lockstep field by default."""
+
+
 def method_defaults(method: str, student: str | None = None, teacher: str | None = None) -> dict[str, Any]:
     """Every hyper-parameter's default for a method (CIFAR-100 recipe of the SDD paper and code).
 

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     max_image_size: int = 512
     max_scale: int = 16
     max_sweep_size: int = Field(default=64, ge=1)  # member jobs of one sweep (the grid's product)
+    # Jobs of one lockstep group a worker trains together on one device (more: several groups).
+    max_group_size: int = Field(default=8, ge=1)
     keep_checkpoints: int = 3
 
     # Recovery (see worker.reaper): a running job's lease is renewed every lease/3 seconds; a job

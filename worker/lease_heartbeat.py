@@ -46,8 +46,13 @@ class LeaseHeartbeat:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop renewing (the attempt has recorded its outcome); idempotent."""
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
     def renew(self) -> bool:
         """One renewal now; False (and ``lost`` set) if the job is no longer this attempt's."""

@@ -29,6 +29,7 @@ stays in the node's cache for the next job; closing the attempt's store lets the
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ import secrets
 import shutil
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,7 @@ from domain.redaction import redact_paths
 from domain.transitions import LeaseLost
 from domain.validation import trainable_spec
 from sdd_core.spec import JobSpec
-from sdd_core.trainer import train
+from sdd_core.trainer import GroupMember, train_group
 from sdd_core.trainer.options import TrainOptions, TrainResult
 from service.artifacts import get_artifact_store
 from service.db.models import Job
@@ -58,6 +60,7 @@ from worker.failures import classify_failure
 from worker.job_artifacts import latest_checkpoint, store_artifact
 from worker.job_plots import store_curve_plots
 from worker.lease_heartbeat import LeaseHeartbeat
+from worker.lockstep import claim_siblings
 from worker.resumption import keep_stop_checkpoint, rebase_on_this_node, record_resume, restore_metrics_log
 from worker.training_callbacks import JobCallbacks, json_safe
 
@@ -99,56 +102,128 @@ class Attempt:
 
 
 def run_job(job_id: str, settings: Settings | None = None) -> str:
-    """Claim and train ``job_id``; returns the job's status afterwards (``lost``: taken over)."""
+    """Claim and train ``job_id`` (with the queued jobs of its lockstep group that start where it
+    starts, see ``worker.lockstep``); returns ``job_id``'s status afterwards (``lost``: taken over)."""
     settings = settings or get_settings()
     owner = attempt_owner()
-    with session_scope(settings) as session:
-        if not transitions.claim(session, job_id, owner, settings.job_lease_seconds):
-            job = session.get(Job, job_id)
-            if job is None:
-                log.warning("job %s: no such job; message dropped", job_id)
-                return "missing"
-            log.info(
-                "job %s: not claimed, it is %s (worker %s); skipping this delivery", job_id, job.status, job.worker
-            )
-            return job.status
-        job = session.get(Job, job_id)
-        assert job is not None
-        attempt = Attempt(job_id, owner, settings, job.run_seconds or 0.0)
-        log.info("job %s: claimed by %s (attempt %d)", job_id, owner, job.attempts)
-    work_dir = attempt.work_dir()
-    store = None
+    store = get_artifact_store(settings)
     try:
-        with LeaseHeartbeat(settings, job_id, owner, attempt.run_seconds) as heartbeat:
-            try:
-                store = get_artifact_store(settings)
-                return _train_claimed(attempt, store, work_dir, heartbeat)
-            except LeaseLost:
-                log.warning("job %s: %s lost the job to another attempt; stopped without recording", job_id, owner)
-                return "lost"
-            except (KeyboardInterrupt, SystemExit):  # the process is stopping: give the job back
-                _release_for_shutdown(attempt)
-                raise
-            except Exception as exc:
-                if store is not None:
-                    _keep_metrics(attempt, store, work_dir)
-                    _keep_curve_plots(attempt, store)
-                return _record_failure(attempt, exc)
+        with session_scope(settings) as session:
+            if not transitions.claim(session, job_id, owner, settings.job_lease_seconds):
+                job = session.get(Job, job_id)
+                if job is None:
+                    log.warning("job %s: no such job; message dropped", job_id)
+                    return "missing"
+                log.info(
+                    "job %s: not claimed, it is %s (worker %s); skipping this delivery",
+                    job_id,
+                    job.status,
+                    job.worker,
+                )
+                return job.status
+            job = session.get(Job, job_id)
+            assert job is not None
+            attempts = [Attempt(job_id, owner, settings, job.run_seconds or 0.0)]
+            log.info("job %s: claimed by %s (attempt %d)", job_id, owner, job.attempts)
+            siblings = claim_siblings(
+                session,
+                store,
+                job,
+                attempt_owner,
+                lease_seconds=settings.job_lease_seconds,
+                max_group=settings.max_group_size,
+            )
+            for sibling_id, sibling_owner in siblings:
+                sibling = session.get(Job, sibling_id)
+                attempts.append(
+                    Attempt(sibling_id, sibling_owner, settings, (sibling.run_seconds if sibling else 0) or 0)
+                )
+        return _run_attempts(attempts, store)[0]
     finally:
-        if store is not None:
-            store.close()
-        shutil.rmtree(work_dir, ignore_errors=True)
-        with contextlib.suppress(OSError):  # another attempt of the job may still use the folder
-            work_dir.parent.rmdir()
+        store.close()
 
 
-def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: LeaseHeartbeat) -> str:
+@dataclass
+class _Member:
+    """One claimed job of this task, ready to train: its attempt, heartbeat, spec and callbacks."""
+
+    attempt: Attempt
+    heartbeat: LeaseHeartbeat
+    work_dir: Path
+    spec: JobSpec | None = None
+    rest_dataset: str = ""
+    resume: Any = None
+    callbacks: JobCallbacks | None = None
+    status: str | None = None  # once it has one: its outcome
+
+
+def _run_attempts(attempts: list[Attempt], store: Any) -> list[str]:
+    """Train the claimed jobs together and record each one's outcome; their statuses, in order."""
+    settings = attempts[0].settings
+    with contextlib.ExitStack() as stack:
+        members: list[_Member] = []
+        for attempt in attempts:
+            heartbeat = stack.enter_context(
+                LeaseHeartbeat(settings, attempt.job_id, attempt.owner, attempt.run_seconds)
+            )
+            members.append(_Member(attempt, heartbeat, attempt.work_dir()))
+        try:
+            for member in members:
+                try:
+                    _prepare(member, store)
+                except Exception as exc:  # this job cannot start; the others can
+                    member.status = _conclude_failure(member, store, exc)
+                    member.heartbeat.stop()
+            ready = [member for member in members if member.status is None]
+            if ready:
+                try:
+                    outcomes = _train_together(ready, store)
+                except Exception as exc:  # before any student could train (data, teacher): all fail so
+                    outcomes = [exc] * len(ready)
+                for member, outcome in zip(ready, outcomes, strict=True):
+                    if member.status is None:
+                        _conclude_now(member, store, outcome)
+        except (KeyboardInterrupt, SystemExit):  # the process is stopping: give every job back
+            for member in members:
+                if member.status is None:
+                    _release_for_shutdown(member.attempt)
+            raise
+        finally:
+            for member in members:
+                shutil.rmtree(member.work_dir, ignore_errors=True)
+                with contextlib.suppress(OSError):  # another attempt of the job may still use the folder
+                    member.work_dir.parent.rmdir()
+    return [member.status or "lost" for member in members]
+
+
+def _train_together(ready: list[_Member], store: Any) -> list[TrainResult | Exception]:
+    """``train_group`` over the ready jobs (a group of one for a job trained alone); each job's
+    outcome is recorded as soon as it leaves the group (``_conclude_now``)."""
+    settings = ready[0].attempt.settings
+    members = []
+    for m in ready:
+        assert m.spec is not None and m.callbacks is not None
+        resume_from = m.resume.path if m.resume else None
+        on_done = functools.partial(_conclude_now, m, store)
+        members.append(GroupMember(m.spec, m.work_dir, m.callbacks.train_callbacks(), resume_from, on_done=on_done))
+    options = TrainOptions(
+        data_root=settings.data_root,
+        allow_download=settings.allow_download,
+        num_workers=settings.loader_workers,
+        device_data_max_bytes=settings.device_data_max_bytes,
+    )
+    return train_group(members, options=options)
+
+
+def _prepare(member: _Member, store: Any) -> None:
+    """The job's trainable spec, where it resumes, its callbacks and work folder."""
+    attempt = member.attempt
     job_id, settings = attempt.job_id, attempt.settings
     with session_scope(settings) as session:
         job = session.get(Job, job_id)
         assert job is not None
         spec = trainable_spec(session, settings, job, store)
-        rest_dataset = str(job.spec["dataset"])
+        member.rest_dataset = str(job.spec["dataset"])
         resume = latest_checkpoint(session, store, job_id)
         if resume is not None:
             record_resume(session, job_id, resume)
@@ -160,46 +235,71 @@ def _train_claimed(attempt: Attempt, store: Any, work_dir: Path, heartbeat: Leas
         spec.method,
         spec.dataset,
     )
-    callbacks = JobCallbacks(
-        job_id, settings, store, attempt.owner, lost=heartbeat.lost, prior_run_seconds=attempt.prior_run_seconds
+    member.callbacks = JobCallbacks(
+        job_id,
+        settings,
+        store,
+        attempt.owner,
+        lost=member.heartbeat.lost,
+        prior_run_seconds=attempt.prior_run_seconds,
     )
-    work_dir.mkdir(parents=True, exist_ok=True)
+    member.work_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:
-        resume = rebase_on_this_node(resume, spec, work_dir)  # the checkpoint may come from another node
-        restore_metrics_log(settings, job_id, work_dir / "metrics.jsonl", through_epoch=resume.epoch)
-    result = train(  # trusts the spec: trainable_spec validated it as at submission
-        spec,
-        work_dir,
-        options=TrainOptions(
-            data_root=settings.data_root,
-            allow_download=settings.allow_download,
-            num_workers=settings.loader_workers,
-            device_data_max_bytes=settings.device_data_max_bytes,
-        ),
-        callbacks=callbacks.train_callbacks(),
-        resume_from=resume.path if resume is not None else None,
-    )
-    if heartbeat.lost.is_set():
-        raise LeaseLost(job_id, attempt.owner)
-    if result.status == "completed":
-        return _record_success(attempt, store, work_dir, spec, result, rest_dataset=rest_dataset)
-    if callbacks.stop_reason == "shutdown":
-        keep_stop_checkpoint(settings, store, job_id, attempt.owner, result)
-        return _release_for_shutdown(attempt)
-    _keep_metrics(attempt, store, work_dir)
+        resume = rebase_on_this_node(resume, spec, member.work_dir)  # the checkpoint may come from another node
+        restore_metrics_log(settings, job_id, member.work_dir / "metrics.jsonl", through_epoch=resume.epoch)
+    member.spec, member.resume = spec, resume
+
+
+def _conclude_now(member: _Member, store: Any, outcome: TrainResult | Exception) -> None:
+    """Record a job's outcome as soon as it leaves its group, and stop renewing its lease."""
+    if member.status is None:
+        member.status = _conclude(member, store, outcome)
+        member.heartbeat.stop()
+
+
+def _conclude_failure(member: _Member, store: Any, exc: BaseException) -> str:
+    attempt = member.attempt
+    if isinstance(exc, LeaseLost) or member.heartbeat.lost.is_set():
+        log.warning("job %s: %s lost the job to another attempt; stopped without recording", attempt.job_id,
+                    attempt.owner)  # fmt: skip
+        return "lost"
+    _keep_metrics(attempt, store, member.work_dir)
     _keep_curve_plots(attempt, store)
-    if callbacks.stop_reason == "timeout":
-        limit = settings.job_time_limit_seconds
-        message = (
-            f"the job ran longer than the time limit of {limit} s (SDD_JOB_TIME_LIMIT_SECONDS) and was "
-            f"stopped after epoch {result.epochs_completed}; its checkpoints are kept"
-        )
-        log.warning("job %s: %s", job_id, message)
-        _finish(attempt, "failed", error_code="timeout", error_message=message, event_message=f"failed: {message}")
-        return "failed"
-    log.info("job %s: stopped after epoch %d on a cancel request", job_id, result.epochs_completed)
-    _finish(attempt, "cancelled", event_message=f"cancelled after {result.epochs_completed} epoch(s)")
-    return "cancelled"
+    return _record_failure(attempt, exc)
+
+
+def _conclude(member: _Member, store: Any, outcome: TrainResult | Exception) -> str:
+    """Record what training ended with for this job (trained alone or in a group)."""
+    attempt, callbacks, work_dir = member.attempt, member.callbacks, member.work_dir
+    assert member.spec is not None and callbacks is not None
+    job_id, settings = attempt.job_id, attempt.settings
+    if isinstance(outcome, Exception):
+        return _conclude_failure(member, store, outcome)
+    result = outcome
+    try:
+        if member.heartbeat.lost.is_set():
+            raise LeaseLost(job_id, attempt.owner)
+        if result.status == "completed":
+            return _record_success(attempt, store, work_dir, member.spec, result, rest_dataset=member.rest_dataset)
+        if callbacks.stop_reason == "shutdown":
+            keep_stop_checkpoint(settings, store, job_id, attempt.owner, result)
+            return _release_for_shutdown(attempt)
+        _keep_metrics(attempt, store, work_dir)
+        _keep_curve_plots(attempt, store)
+        if callbacks.stop_reason == "timeout":
+            limit = settings.job_time_limit_seconds
+            message = (
+                f"the job ran longer than the time limit of {limit} s (SDD_JOB_TIME_LIMIT_SECONDS) and was "
+                f"stopped after epoch {result.epochs_completed}; its checkpoints are kept"
+            )
+            log.warning("job %s: %s", job_id, message)
+            _finish(attempt, "failed", error_code="timeout", error_message=message, event_message=f"failed: {message}")
+            return "failed"
+        log.info("job %s: stopped after epoch %d on a cancel request", job_id, result.epochs_completed)
+        _finish(attempt, "cancelled", event_message=f"cancelled after {result.epochs_completed} epoch(s)")
+        return "cancelled"
+    except Exception as exc:
+        return _conclude_failure(member, store, exc)
 
 
 def _release_for_shutdown(attempt: Attempt) -> str:

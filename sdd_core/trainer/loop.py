@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from torch.optim import SGD
 from torch.optim.lr_scheduler import MultiStepLR
 
 from sdd_core.errors import NonFiniteTrainingError
+from sdd_core.methods import LOCKSTEP_HYPERPARAMETERS
 from sdd_core.models import create_model
 from sdd_core.spec import JobSpec
 from sdd_core.trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -107,11 +108,8 @@ class _MetricsLog:
 
 
 LOCKSTEP_FIELDS = ("dataset", "teacher", "seed", "image_size")
-LOCKSTEP_HYPERPARAMETERS = (
-    "epochs", "batch_size", "flip", "crop_padding", "crop_scale_min",
-    "device", "precision", "channels_last", "compile", "loader_workers",
-)  # fmt: skip
-"""What the students of one group must agree on: the batches they draw and the machine they share."""
+"""With ``LOCKSTEP_HYPERPARAMETERS``: what the students of one group must agree on, the batches they
+draw and the machine they share."""
 
 
 def lockstep_key(spec: JobSpec) -> tuple[Any, ...]:
@@ -132,6 +130,9 @@ class GroupMember:
     out_dir: Path
     callbacks: TrainCallbacks = field(default_factory=TrainCallbacks)
     resume_from: Path | None = None
+    on_done: Callable[[TrainResult | Exception], None] | None = None
+    """Called as soon as this student leaves the group (completed, stopped or failed), while the
+    others may still train: a cancelled job's status need not wait for its group."""
 
 
 def train(
@@ -211,9 +212,22 @@ class _Run:
         self.metrics_log = _MetricsLog(member.out_dir / METRICS_NAME, keep_through_epoch=self.start_epoch - 1)
         self.checkpoint_path = member.out_dir / CHECKPOINT_NAME
         self.final_eval: Evaluation | None = None  # the last epoch's evaluation, for the card
-        self.outcome: TrainResult | Exception | None = None  # set when the student leaves the group
+        self._outcome: TrainResult | Exception | None = None  # set when the student leaves the group
         self.epoch_run: EpochRun | None = None
         self.rng: dict[str, Any] | None = None  # its own global RNG state, between its steps in a group
+
+    @property
+    def outcome(self) -> TrainResult | Exception | None:
+        return self._outcome
+
+    @outcome.setter
+    def outcome(self, value: TrainResult | Exception) -> None:
+        self._outcome = value
+        if self.member.on_done is not None:
+            try:
+                self.member.on_done(value)
+            except Exception:  # the caller's bookkeeping must not stop the other students
+                log.exception("%s: on_done failed", self.spec.student)
 
     @property
     def position(self) -> tuple[int, int]:

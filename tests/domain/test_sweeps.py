@@ -16,8 +16,9 @@ from domain.job_reads import list_jobs
 from domain.ownership import PageParams
 from domain.status import JobStatus
 from domain.sweep_request import SweepRequest
-from domain.sweeps import LOCKSTEP_FIELDS, STEP_ONLY_HYPERPARAMETERS, group_key, submit_sweep
+from domain.sweeps import LOCKSTEP_FIELDS, group_key, submit_sweep
 from domain.transitions import claim
+from sdd_core.methods import STEP_ONLY_HYPERPARAMETERS
 from sdd_core.spec import Hyperparameters
 from service.db.models import Job, JobEvent, Sweep, Tenant
 from service.db.session import session_scope
@@ -172,7 +173,8 @@ def test_the_lockstep_fields_follow_the_rule() -> None:
     assert LOCKSTEP_FIELDS[:4] == ("dataset", "teacher", "seed", "image_size")
     hyper = {field.removeprefix("hyperparameters.") for field in LOCKSTEP_FIELDS[4:]}
     assert {"batch_size", "epochs"} <= hyper
-    assert not hyper & {"lr", "temperature", "lr_decay_epochs", "lr_decay_rate", "device", "kd_weight"}
+    assert not hyper & {"lr", "temperature", "lr_decay_epochs", "lr_decay_rate", "kd_weight"}
+    assert {"device", "precision", "compile"} <= hyper  # one group shares one machine
     # every hyper-parameter is either a lockstep field or a step-only one: a new one defaults to lockstep,
     # so augmentation settings are lockstep fields without being listed
     assert {name for name in Hyperparameters.model_fields if "flip" in name or "crop" in name} <= hyper

@@ -24,12 +24,12 @@ from worker.job_plots import store_curve_plots
 def _train_then_crash(epochs_done: int):
     """A trainer that finishes ``epochs_done`` epochs (through the job's callbacks) and then crashes."""
 
-    def train(spec, out_dir, *, callbacks, **_):
+    def train_group(members, **_):
         for row in metrics_rows(epochs_done, sd=False, planned=3):
-            callbacks.on_epoch_end(row)
+            members[0].callbacks.on_epoch_end(row)
         raise ZeroDivisionError("division by zero")
 
-    return train
+    return train_group
 
 
 def _plot_artifacts(settings, job_id: str) -> dict[str, str]:
@@ -39,7 +39,7 @@ def _plot_artifacts(settings, job_id: str) -> dict[str, str]:
 
 
 def test_a_failed_job_with_epochs_keeps_its_curves(embedded, make_job, monkeypatch):
-    monkeypatch.setattr(runner, "train", _train_then_crash(2))
+    monkeypatch.setattr(runner, "train_group", _train_then_crash(2))
     job_id = make_job()
     assert runner.run_job(job_id, embedded) == "failed"
     plots = _plot_artifacts(embedded, job_id)
@@ -49,7 +49,7 @@ def test_a_failed_job_with_epochs_keeps_its_curves(embedded, make_job, monkeypat
 
 
 def test_a_job_that_failed_before_any_epoch_has_no_curves(embedded, make_job, monkeypatch):
-    monkeypatch.setattr(runner, "train", _train_then_crash(0))
+    monkeypatch.setattr(runner, "train_group", _train_then_crash(0))
     job_id = make_job()
     assert runner.run_job(job_id, embedded) == "failed"
     assert _plot_artifacts(embedded, job_id) == {}
@@ -61,7 +61,7 @@ def test_a_plot_failure_is_logged_and_the_job_outcome_stands(embedded, make_job,
     def broken_plots(session, store, job_id):
         raise RuntimeError("no fonts today")
 
-    monkeypatch.setattr(runner, "train", _train_then_crash(1))
+    monkeypatch.setattr(runner, "train_group", _train_then_crash(1))
     monkeypatch.setattr(runner, "store_curve_plots", broken_plots)
     job_id = make_job()
     with caplog.at_level(logging.WARNING, logger="worker.runner"):

@@ -25,11 +25,11 @@ from worker import runner
 
 
 def _raise(exc: BaseException):
-    def train(spec, out_dir, **_):
-        (out_dir / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    def train_group(members, **_):
+        (members[0].out_dir / "metrics.jsonl").write_text('{"epoch": 1}\n')
         raise exc
 
-    return train
+    return train_group
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def _raise(exc: BaseException):
     ],
 )
 def test_failures_end_failed_with_a_code(embedded, make_job, monkeypatch, exc, code):
-    monkeypatch.setattr(runner, "train", _raise(exc))
+    monkeypatch.setattr(runner, "train_group", _raise(exc))
     job_id = make_job()
     assert runner.run_job(job_id, embedded) == "failed"
     job = job_row(embedded, job_id)
@@ -57,7 +57,7 @@ def test_failures_end_failed_with_a_code(embedded, make_job, monkeypatch, exc, c
 @pytest.mark.parametrize("exc", [KeyboardInterrupt(), SystemExit(-15)])
 def test_a_stopping_process_gives_the_job_back_then_propagates(embedded, make_job, monkeypatch, exc):
     """SIGTERM as billiard delivers it to a pool child (SystemExit), or Ctrl-C: re-queued, not failed."""
-    monkeypatch.setattr(runner, "train", _raise(exc))
+    monkeypatch.setattr(runner, "train_group", _raise(exc))
     job_id = make_job()
     with pytest.raises(type(exc)):
         runner.run_job(job_id, embedded)
@@ -68,7 +68,7 @@ def test_a_stopping_process_gives_the_job_back_then_propagates(embedded, make_jo
 
 @pytest.mark.parametrize("status", ["running", "succeeded", "cancelled"])
 def test_a_job_that_cannot_be_claimed_is_left_alone(embedded, make_job, monkeypatch, status):
-    monkeypatch.setattr(runner, "train", _raise(AssertionError("must not train")))
+    monkeypatch.setattr(runner, "train_group", _raise(AssertionError("must not train")))
     job_id = make_job(status=status)
     assert runner.run_job(job_id, embedded) == status
     assert job_row(embedded, job_id).status == status and job_row(embedded, job_id).attempts == 0
