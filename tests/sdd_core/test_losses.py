@@ -169,3 +169,13 @@ def test_beta_zero_keeps_the_consistent_regions_only():
     per_row = kd_rows(s.permute(0, 2, 1).reshape(-1, 5), t.permute(0, 2, 1).reshape(-1, 5), temperature=4.0)
     expected = (per_row.reshape(4, 3) * consistent).sum() / (4 * 3)
     torch.testing.assert_close(scale_decoupled_loss(s, t, y, base="kd", beta=0.0, temperature=4.0), expected)
+
+
+def test_split_target_gathers_what_the_mask_selects():
+    from sdd_core.losses.non_target import non_target_mask, split_target
+
+    torch.manual_seed(1)
+    logits, labels = torch.randn(7, 5), torch.tensor([0, 4, 2, 2, 1, 3, 4])
+    mask = non_target_mask(logits, labels)
+    target, others = split_target(logits, labels, mask)
+    assert torch.equal(others, logits[mask].view(7, 4)) and torch.equal(target, logits[torch.arange(7), labels])
