@@ -12,6 +12,8 @@ every second). For ``--duration`` seconds it submits ``--jobs`` tiny jobs (digit
 * ``sigkill_child`` — SIGKILL only the pool process training a job (the kernel's OOM killer);
 * ``sigterm_worker`` — SIGTERM a worker's main process (a deploy); a new worker starts;
 * ``redis_restart`` — kill redis-server and start it again, empty;
+* ``postgres_restart`` — stop PostgreSQL outright (every connection cut) for 2-5 s, then start it
+  again: workers wait to write, the reaper holds off, nothing may be lost;
 * ``duplicate_send`` — send one unfinished job's message twice more.
 
 Then it stops injecting, lets the workers drain (at most ``--drain-timeout`` seconds) and prints
@@ -35,6 +37,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -45,14 +48,22 @@ from tests.e2e.service_processes import ServiceProcess
 from tests.faults.cluster import TERMINAL, Cluster, cluster_database, no_loss_problems, tiny_spec
 from tests.fixtures.servers import running_postgres
 
-FAULT_KINDS = ("sigkill_worker", "sigkill_child", "sigterm_worker", "redis_restart", "duplicate_send")
+FAULT_KINDS = (
+    "sigkill_worker",
+    "sigkill_child",
+    "sigterm_worker",
+    "redis_restart",
+    "postgres_restart",
+    "duplicate_send",
+)
 
 
 class Chaos:
     """The fault injector: keeps ``workers`` workers running and breaks things on request."""
 
-    def __init__(self, cluster: Cluster, rng: random.Random, workers: int) -> None:
+    def __init__(self, cluster: Cluster, rng: random.Random, workers: int, postgres: Any = None) -> None:
         self.cluster = cluster
+        self.postgres = postgres
         self.rng = rng
         self.target = workers
         self.faults: Counter[str] = Counter()
@@ -115,6 +126,15 @@ class Chaos:
             cluster.restart_redis()
             self._count(kind)
             return kind
+        if kind == "postgres_restart":
+            if self.postgres is None:
+                return self._skip(kind, "no PostgreSQL handle")
+            down = self.rng.uniform(2.0, 5.0)
+            self.postgres.stop()
+            time.sleep(down)
+            self.postgres.start()
+            self._count(kind)
+            return f"{kind} ({down:.1f} s down)"
         unfinished = [job_id for job_id in job_ids if cluster.job(job_id).status not in TERMINAL]
         if not unfinished:
             return self._skip(kind, "no unfinished job")
@@ -208,7 +228,7 @@ def run(args: argparse.Namespace, rng: random.Random, seed: int, root: Path) -> 
         cluster_database(postgres, "faults_bench") as database,
         Cluster.create(root, postgres, database) as cluster,
     ):
-        chaos = Chaos(cluster, random.Random(seed + 1), args.workers)
+        chaos = Chaos(cluster, random.Random(seed + 1), args.workers, postgres)
         chaos.top_up()
         for worker in cluster.workers:
             cluster.wait_ready(worker)
