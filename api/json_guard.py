@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
@@ -50,13 +51,18 @@ class JsonBodyGuardMiddleware:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # the client went away
+                    return
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+        except HTTPException as exc:  # the body cap, raised by the receive it wraps (api.security)
+            response = error_response(exc.status_code, "payload_too_large", str(exc.detail))
+            await response(scope, receive, send)
+            return
         body = b"".join(chunks)
         problem = json_body_problem(body)
         if problem is not None:

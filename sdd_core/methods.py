@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -70,7 +70,7 @@ class Hyperparameters(BaseModel):
     epochs: int | None = Field(default=None, ge=1, le=MAX_EPOCHS, description="Training epochs (paper: 240).")
     batch_size: int | None = Field(default=None, ge=1, le=MAX_BATCH, description="Images per step (paper: 64).")
     lr: float | None = Field(default=None, gt=0, description="Initial SGD learning rate.")
-    lr_decay_epochs: list[int] | None = Field(
+    lr_decay_epochs: list[Annotated[int, Field(ge=1, le=MAX_EPOCHS)]] | None = Field(
         default=None,
         max_length=MAX_DECAY_STEPS,
         description="Epochs after which the lr is multiplied by lr_decay_rate.",

@@ -45,7 +45,13 @@ def test_every_route_with_an_id_hides_other_tenants_objects(api: Api) -> None:
     job = api.create_job(token=api.other_token)
     api.succeed_job(job["id"])
     dataset_id, model_id = add_bobs_dataset_and_model(api)
-    ids = {"job_id": job["id"], "dataset_id": dataset_id, "model_id": model_id}
+    sweep = api.post(
+        "/v1/sweeps",
+        api.other_token,
+        json={"base": {"dataset": "digits", "student": "resnet8", "method": "ce"}, "grid": {"seed": [0, 1]}},
+    )
+    assert sweep.status_code == 201, sweep.text
+    ids = {"job_id": job["id"], "dataset_id": dataset_id, "model_id": model_id, "sweep_id": sweep.json()["id"]}
 
     checked = []
     for path, operations in api.client.get("/openapi.json").json()["paths"].items():

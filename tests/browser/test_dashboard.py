@@ -331,7 +331,7 @@ def test_submit_form_shows_errors_then_creates_a_job(browser: WebDriver, site: S
     fill("f-hyperparameters-epochs", "1")
     browser.find_element(By.ID, "submit-job").click()
     error = wait_for(browser, lambda d: text_of(d, "#f-beta-error"), "the beta error")
-    assert "greater than 0" in error
+    assert "greater than or equal to 0" in error
     assert browser.find_element(By.ID, "f-beta").get_attribute("value") == "-1"  # input kept
     assert browser.find_element(By.ID, "f-hyperparameters-epochs").get_attribute("value") == "1"
     screenshot(browser, "05-submit-error")

@@ -256,8 +256,12 @@ def fuzz_operation(
 
 def configure_schema(schema: Any) -> Any:
     """The token is sent with every request rather than generated, and unknown query parameters
-    are ignored (as most HTTP APIs do), so neither is a request that must be refused."""
-    schema.config.generation.update(with_security_parameters=False, allow_extra_parameters=False)
+    are ignored (as most HTTP APIs do), so neither is a request that must be refused. Generated
+    text is UTF-8 without NUL: the service refuses the rest on purpose (``domain.text_rules``), and
+    ``tests/fuzz/test_hostile_inputs.py`` sends exactly those."""
+    schema.config.generation.update(
+        with_security_parameters=False, allow_extra_parameters=False, allow_x00=False, codec="utf-8"
+    )
     return schema
 
 
