@@ -1,4 +1,5 @@
-"""The sweep pages: the list, one sweep (report, recommendation, overlaid curves, members, cancel).
+"""The sweep pages: the list, one sweep (report, recommendation, overlaid curves, members, cancel) and
+its live part, which the page swaps in while members train.
 
 Reads go through ``domain.sweep_reads`` (tenant-scoped, as ``/v1/sweeps``: another tenant's sweep
 is "not found"); the cancel button is a CSRF-checked POST form calling ``domain.cancellation``,
@@ -80,19 +81,15 @@ def sweeps_page(
     return page(request, "sweeps.html", context)
 
 
-@router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
-def sweep_page(
-    request: Request, sweep_id: SweepId, session: SessionDep, tenant: PageTenant, notice: str | None = None
-) -> Response:
-    view = _sweep(session, tenant, sweep_id)
+def _sweep_context(session: Session, view: SweepView, notice: str | None = None) -> dict[str, Any]:
+    """What the sweep page and its live part show."""
     report = sweep_reads.sweep_report(session, view)
     base = (view.sweep.request or {}).get("base") or {}
     members = [
         {"job": job, "coordinates": member_coordinates(job.spec), "val_top1": (job.result or {}).get("val_top1")}
         for job in view.members
     ]
-    context = {
-        "tenant_name": tenant.name,
+    return {
         "sweep": view.sweep,
         "status": view.status,
         "progress": view.progress,
@@ -107,7 +104,21 @@ def sweep_page(
         "curves_url": f"/ui/sweeps/{view.sweep.id}/curves.svg?epoch={view.progress.epoch}",
         "notice": NOTICES.get(notice or ""),
     }
-    return page(request, "sweep.html", context)
+
+
+@router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
+def sweep_page(
+    request: Request, sweep_id: SweepId, session: SessionDep, tenant: PageTenant, notice: str | None = None
+) -> Response:
+    view = _sweep(session, tenant, sweep_id)
+    return page(request, "sweep.html", {"tenant_name": tenant.name, **_sweep_context(session, view, notice)})
+
+
+@router.get("/sweeps/{sweep_id}/live", response_class=HTMLResponse)
+def sweep_live(request: Request, sweep_id: SweepId, session: SessionDep, tenant: FetchTenant) -> Response:
+    """The sweep page's changing part alone, for our JS to swap in until every member has finished."""
+    view = _sweep(session, tenant, sweep_id)
+    return page(request, "sweep_live.html", _sweep_context(session, view))
 
 
 @router.get("/sweeps/{sweep_id}/curves.svg")

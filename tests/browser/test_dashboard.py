@@ -342,3 +342,31 @@ def test_submit_form_shows_errors_then_creates_a_job(browser: WebDriver, site: S
     assert text_of(browser, "#job-status") == "queued"
     assert "sd-kd" in text_of(browser, ".lead")
     screenshot(browser, "06-submitted")
+
+
+def test_running_sweep_page_refreshes_until_every_member_finishes(browser: WebDriver, site: Site) -> None:
+    base = {"dataset": "digits", "student": "resnet8", "method": "kd", "teacher": {"job": site.jobs["teacher"]}}
+    request = {"base": base | {"hyperparameters": {"epochs": 2}}, "grid": {"method": ["kd", "sd-kd"]}}
+    with httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {site.token}"}, timeout=30) as client:
+        created = client.post("/v1/sweeps", json=request)
+    assert created.status_code == 201, created.text
+    sweep_id, (kd, sd_kd) = created.json()["id"], [m["id"] for m in created.json()["members"]]
+    play_worker(site.settings, kd, epochs_done=1)  # one member running, the other queued
+
+    sign_in(browser, site)
+    browser.get(f"{site.url}/ui/sweeps/{sweep_id}")
+    assert text_of(browser, "#sweep-status") == "running" and browser.find_elements(By.ID, "cancel-sweep-button")
+    wait_for(browser, lambda d: image_loaded(d, "#sweep-curves"), "the running sweep's curves")
+
+    last = metrics_row(2, 2)
+    with get_sessionmaker(site.settings)() as session:  # the worker ends the running member meanwhile
+        record_epoch(session, kd, last)
+    succeed(site.settings, kd, last)
+    play_worker(site.settings, sd_kd, epochs_done=2, outcome="succeeded", sd=True)
+    wait_for(browser, lambda d: text_of(d, "#sweep-status") == "succeeded", "the sweep page to show succeeded")
+    assert "epoch=4" in (attribute_of(browser, "#sweep-curves", "src") or "")
+    wait_for(browser, lambda d: image_loaded(d, "#sweep-curves"), "the curves of every epoch")
+    assert attribute_of(browser, "#sweep-live", "data-terminal") == "true"
+    assert not browser.find_elements(By.ID, "cancel-sweep-button")
+    assert "4/4 epochs" in (text_of(browser, "#sweep-live .epoch-text") or "")
+    screenshot(browser, "07-sweep-finished")

@@ -1,4 +1,4 @@
-// sdd-jobs dashboard: live job list, live job page, per-method defaults on the job form.
+// sdd-jobs dashboard: live job list, live job and sweep pages, per-method defaults on the job form.
 // Our own code, no dependencies. Pages work without it; it only keeps them fresh.
 (function () {
   "use strict";
@@ -69,43 +69,55 @@
     window.setTimeout(tick, POLL_MS);
   }
 
-  // ---- the job page: swap in the server-rendered live section until the job has finished
-  function liveJobPage(section) {
-    function showCurves(epoch) {
-      var figure = document.getElementById("curves");
-      if (!figure || Number(epoch) <= Number(figure.dataset.epoch)) return;
-      figure.dataset.epoch = epoch;
-      var img = document.getElementById("curves-img");
-      if (!img) {
-        img = document.createElement("img");
-        img.id = "curves-img";
-        img.alt = "Training curves: validation accuracy, loss parts, complementary-region share and learning rate per epoch";
-        figure.textContent = "";
-        figure.appendChild(img);
-      }
-      img.src = figure.dataset.src + "?epoch=" + encodeURIComponent(epoch);
-    }
+  // ---- a page's live section (the job page, the sweep page): fetch the server-rendered section
+  // and swap it in until it says it is terminal. keep(current, fresh) may carry elements over.
+  function liveSection(id, keep) {
     function tick() {
-      var current = document.getElementById("job-live");
+      var current = document.getElementById(id);
       fetch(current.dataset.liveUrl, { credentials: "same-origin", headers: { Accept: "text/html" } })
         .then(checked)
         .then(function (response) { return response.text(); })
         .then(function (html) {
-          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("job-live");
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(id);
           if (!fresh) return;
           fresh = document.adoptNode(fresh);
-          var shown = current.querySelector("#curves");
-          var incoming = fresh.querySelector("#curves");
-          if (shown && incoming) incoming.replaceWith(shown);  // keep the loaded image: no flicker
+          if (keep) keep(current, fresh);
           current.replaceWith(fresh);
-          showCurves(fresh.dataset.epoch);
         })
         .catch(function () { /* try again at the next tick */ })
         .then(function () {
-          if (document.getElementById("job-live").dataset.terminal !== "true") window.setTimeout(tick, POLL_MS);
+          if (document.getElementById(id).dataset.terminal !== "true") window.setTimeout(tick, POLL_MS);
         });
     }
-    if (section.dataset.terminal !== "true") window.setTimeout(tick, POLL_MS);
+    var section = document.getElementById(id);
+    if (section && section.dataset.terminal !== "true") window.setTimeout(tick, POLL_MS);
+  }
+
+  // the job page: keep the loaded curves image (no flicker); reload it when the epoch grows
+  function keepJobCurves(current, fresh) {
+    var shown = current.querySelector("#curves");
+    var incoming = fresh.querySelector("#curves");
+    if (shown && incoming) incoming.replaceWith(shown);
+    var figure = shown || incoming;
+    var epoch = fresh.dataset.epoch;
+    if (!figure || Number(epoch) <= Number(figure.dataset.epoch)) return;
+    figure.dataset.epoch = epoch;
+    var img = figure.querySelector("#curves-img");
+    if (!img) {
+      img = document.createElement("img");
+      img.id = "curves-img";
+      img.alt = "Training curves: validation accuracy, loss parts, complementary-region share and learning rate per epoch";
+      figure.textContent = "";
+      figure.appendChild(img);
+    }
+    img.src = figure.dataset.src + "?epoch=" + encodeURIComponent(epoch);
+  }
+
+  // the sweep page: keep the loaded overlay while its URL (one per epoch count) is unchanged
+  function keepSweepCurves(current, fresh) {
+    var shown = current.querySelector("#sweep-curves");
+    var incoming = fresh.querySelector("#sweep-curves");
+    if (shown && incoming && shown.getAttribute("src") === incoming.getAttribute("src")) incoming.replaceWith(shown);
   }
 
   // ---- the job form: a method change swaps the hyper-parameters the user has not edited
@@ -132,8 +144,8 @@
     });
     var table = document.getElementById("jobs-table");
     if (table) liveJobList(table);
-    var live = document.getElementById("job-live");
-    if (live) liveJobPage(live);
+    liveSection("job-live", keepJobCurves);
+    liveSection("sweep-live", keepSweepCurves);
     var form = document.querySelector("form.job-form");
     if (form) methodDefaults(form);
   });

@@ -92,7 +92,7 @@ def test_cancel_from_the_sweep_page(api: Api, alice: Browser) -> None:
 
 def test_another_tenant_s_sweep_is_not_found(api: Api, bob: Browser) -> None:
     sweep = kd_vs_sd_sweep(api)
-    for path in (f"/ui/sweeps/{sweep['id']}", f"/ui/sweeps/{sweep['id']}/curves.svg"):
+    for path in (f"/ui/sweeps/{sweep['id']}", f"/ui/sweeps/{sweep['id']}/curves.svg", f"/ui/sweeps/{sweep['id']}/live"):
         response = bob.get(path)
         assert response.status_code == 404 and sweep["id"] in response.text, path
     assert bob.post(f"/ui/sweeps/{sweep['id']}/cancel").status_code == 404
@@ -101,3 +101,4 @@ def test_another_tenant_s_sweep_is_not_found(api: Api, bob: Browser) -> None:
     anonymous = browser_for(api, None)
     assert anonymous.get(f"/ui/sweeps/{sweep['id']}").headers["location"].startswith("/ui/login?next=/ui/sweeps/")
     assert anonymous.get(f"/ui/sweeps/{sweep['id']}/curves.svg").status_code == 401
+    assert anonymous.get(f"/ui/sweeps/{sweep['id']}/live").status_code == 401
