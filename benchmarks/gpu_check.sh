@@ -17,8 +17,8 @@ section "device"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'bf16', torch.cuda.is_bf16_supported())"
 
-section "CUDA tests: an epoch under set_sync_debug_mode('error'), bf16 and compiled steps near fp32"
-$PY -m pytest tests/sdd_core/trainer/test_train_step.py -q -p no:cacheprovider -rs || status=1
+section "CUDA tests: an epoch under set_sync_debug_mode('error'), bf16 and compiled steps near fp32, nvJPEG batches"
+$PY -m pytest tests/sdd_core/trainer/test_train_step.py tests/sdd_core/data/test_device_decoding.py -q -p no:cacheprovider -rs || status=1
 
 section "step_time: SD-KD / KD (target <= 1.05), default precision (bf16), then fp32, then compiled"
 $PY -m benchmarks.step_time --steps "$STEPS" --warmup 10 || status=1

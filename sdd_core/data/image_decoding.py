@@ -2,7 +2,8 @@
 
 ``load_rgb_tensor`` decodes PNG and JPEG with ``torchvision.io`` (about 1.5x PIL's speed on this
 project's CPU for both 32 px PNGs and 500 px JPEGs, and it yields the uint8 tensor the pipelines
-want) and every other format with PIL; ``load_rgb_image`` is PIL's. Both refuse an image larger
+want) and every other format with PIL; ``load_rgb_image`` is PIL's; ``read_encoded`` reads the
+bytes for a decoder on the training device (``device_decoding``). All three refuse an image larger
 than ``MAX_IMAGE_PIXELS`` from its header, before any pixel is decoded.
 """
 
@@ -62,14 +63,24 @@ def load_rgb_tensor(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> torch.Ten
     """The decoded image as a uint8 RGB tensor (3, H, W); DataError if unreadable, corrupt or too large."""
     if path.suffix.lower() not in TENSOR_DECODED_EXTENSIONS:
         return torch.from_numpy(np.array(load_rgb_image(path, max_pixels))).permute(2, 0, 1).contiguous()
+    encoded = read_encoded(path, max_pixels)
+    try:
+        image = decode_image(encoded, mode=ImageReadMode.RGB)  # (3, H, W)
+    except RuntimeError as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from exc
+    return image if image.dtype == torch.uint8 else to_dtype(image, torch.uint8, scale=True)  # 16-bit PNGs
+
+
+def read_encoded(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> torch.Tensor:
+    """The file's bytes as a (n,) uint8 tensor, for a decoder elsewhere (``device_decoding``), after
+    its header passed the pixel cap; DataError if unreadable or too large."""
     try:
         data = bytearray(path.read_bytes())
         with Image.open(io.BytesIO(data)) as header:  # reads the header only
             _check_pixels(path, header, max_pixels)
-        image = decode_image(torch.frombuffer(data, dtype=torch.uint8), mode=ImageReadMode.RGB)  # (3, H, W)
-    except (*_PIL_FAILURES, RuntimeError) as exc:
+    except _PIL_FAILURES as exc:
         raise DataError(f"cannot read image {path}: {exc}") from exc
-    return image if image.dtype == torch.uint8 else to_dtype(image, torch.uint8, scale=True)  # 16-bit PNGs
+    return torch.frombuffer(data, dtype=torch.uint8)
 
 
 def _check_pixels(path: Path, image: Image.Image, max_pixels: int) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sized
+from collections.abc import Callable, Iterator, Sized
 from typing import Any
 
 import torch
@@ -96,7 +96,12 @@ class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
 
 
 class LoaderBatches:
-    """The batches of one split through a DataLoader, moved to ``device`` (from pinned memory on CUDA)."""
+    """The batches of one split through a DataLoader, moved to ``device`` (from pinned memory on CUDA).
+
+    ``collate`` and ``finish`` replace the default batching: the loader yields ``collate``'s value
+    and ``finish(*value)`` makes the batch on the device (``device_decoding``: files read by the
+    workers, decoded on the GPU).
+    """
 
     def __init__(
         self,
@@ -108,8 +113,11 @@ class LoaderBatches:
         device: torch.device,
         seed: int = 0,
         memory_format: torch.memory_format = torch.contiguous_format,
+        collate: Callable[[list[Any]], Any] | None = None,
+        finish: Callable[..., Batch] | None = None,
     ) -> None:
         items = SeededItems(dataset)
+        self.finish = finish
         self.sampler = EpochBatchSampler(len(items), batch_size, shuffle=shuffle)
         self.device = device
         self.memory_format = memory_format
@@ -117,6 +125,7 @@ class LoaderBatches:
         self.loader = DataLoader(
             items,
             batch_sampler=self.sampler,
+            collate_fn=collate,
             num_workers=workers,
             pin_memory=device.type == "cuda",
             persistent_workers=workers > 0,
@@ -134,6 +143,10 @@ class LoaderBatches:
     def batches(self, seed: int | None = None, skip: int = 0) -> Iterator[Batch]:
         """The epoch drawn from ``seed`` without its first ``skip`` batches (nothing loaded for them)."""
         self.sampler.set_epoch(seed, skip)
-        for images, labels in self.loader:
+        for batch in self.loader:
+            if self.finish is not None:
+                yield self.finish(*batch)
+                continue
+            images, labels = batch
             images = images.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
             yield images, labels.to(self.device, non_blocking=True)

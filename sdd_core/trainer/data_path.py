@@ -6,6 +6,8 @@
   (``sdd_core.data.tensor_batches``). Evaluation runs in large batches from the same tensors.
 - ``loader``: large images (the ImageNet pipeline), or small ones over the cap, go through a
   DataLoader with worker processes, pinned memory and prefetching (``sdd_core.data.loader_batches``).
+  A folder of JPEGs trained on a GPU is decoded there (nvJPEG, ``sdd_core.data.device_decoding``):
+  the workers only read the files.
 
 The two paths draw different random numbers from the same (seed, epoch) derivation, so a run
 resumed on the other path would be valid but not bit-identical: a resumed run keeps the path its
@@ -32,6 +34,14 @@ from sdd_core.data import (
     dataset_pipeline,
 )
 from sdd_core.data import describe_dataset as describe
+from sdd_core.data.device_decoding import (
+    DeviceDecoder,
+    EncodedImages,
+    all_jpeg,
+    collate_encoded,
+    device_decode_wanted,
+)
+from sdd_core.data.image_folder import ImageFileDataset
 from sdd_core.data.image_tensors import split_bytes
 from sdd_core.data.loader_batches import LoaderBatches, default_workers
 from sdd_core.data.tensor_batches import Batch, DeviceBatches
@@ -73,6 +83,8 @@ class TrainingData:
     train: BatchSource
     val: BatchSource
     workers: int = 0
+    decode: Literal["workers", "device"] = "workers"
+    """Where the loader path decodes images: in its workers, or on the training device (JPEGs)."""
 
     def describe(self) -> dict[str, object]:
         """JSON-ready, as the model card records it."""
@@ -80,6 +92,7 @@ class TrainingData:
             "path": self.path,
             "reason": self.reason,
             "loader_workers": self.workers,
+            "decode": self.decode,
             "augmentation": self.augmentation.describe(self.info.image_size),
         }
 
@@ -161,7 +174,30 @@ def prepare_data(
         dataset, data_root=root, image_size=image_size, download=download, augmentation=augmentation
     )
 
+    decode_here = (
+        pipeline == "imagenet"
+        and isinstance(train_set, ImageFileDataset)
+        and isinstance(val_set, ImageFileDataset)
+        and device_decode_wanted(options.device_decode, device)
+        and all_jpeg(train_set.samples)
+        and all_jpeg(val_set.samples)
+    )
+    if decode_here:
+        reason += f"; JPEGs decoded on the {device.type} (workers read the files)"
+        log.info("data path for %s: JPEG files decoded on %s", dataset, device)
+
     def loader(split: Dataset, train: bool) -> LoaderBatches:
+        if decode_here:
+            assert isinstance(split, ImageFileDataset)
+            decoder = DeviceDecoder(
+                size=info.image_size,
+                mean=info.mean,
+                std=info.std,
+                augmentation=augmentation if train else None,
+                device=device,
+                memory_format=memory_format,
+            )
+            split = EncodedImages(split.samples)
         return LoaderBatches(
             split,
             batch_size=hp.batch_size,
@@ -170,6 +206,8 @@ def prepare_data(
             device=device,
             seed=seed,
             memory_format=memory_format,
+            collate=collate_encoded if decode_here else None,
+            finish=decoder if decode_here else None,
         )
 
     return TrainingData(
@@ -180,4 +218,5 @@ def prepare_data(
         train=loader(train_set, True),
         val=loader(val_set, False),
         workers=workers,
+        decode="device" if decode_here else "workers",
     )

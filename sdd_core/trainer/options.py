@@ -29,6 +29,9 @@ class TrainOptions:
     device_data_max_bytes: int | None = None
     """Largest train + val splits held on the training device (the device-resident path); 0: never.
     None: a quarter of the device's memory (of the host's on the CPU)."""
+    device_decode: bool | None = None
+    """Decode a large-image folder of JPEGs on the training device (nvJPEG on CUDA) instead of in
+    the loader's workers; None: on a GPU only."""
     max_nonfinite_fraction: float = 0.5  # an epoch with more skipped steps than this fails the job
     report_seconds: float = 1.0
     """At most one progress report (``on_batch_end`` with loss parts) per this many seconds: reading
