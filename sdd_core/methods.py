@@ -195,6 +195,24 @@ def method_defaults(method: str, student: str | None = None, teacher: str | None
     return values
 
 
+def fit_schedule_to_run(defaults: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """``defaults`` with the schedule's epochs scaled to a run of ``epochs`` (shorter than the
+    recipe's): the decay milestones (150/180/210 of 240) at the same fractions of the run, each at
+    least epoch 1 and before its end where the run has room, and the warm-up likewise. Without
+    this a 20-epoch run would never decay its learning rate and a 10-epoch DKD run would never
+    finish its warm-up."""
+    total = int(defaults["epochs"])
+    if epochs >= total:
+        return defaults
+    milestones: list[int] = []
+    for milestone in defaults["lr_decay_epochs"]:
+        scaled = max(1, min(epochs - 1, round(milestone * epochs / total)))
+        if not milestones or scaled > milestones[-1]:
+            milestones.append(scaled)
+    warmup = round(int(defaults["warmup_epochs"]) * epochs / total)
+    return defaults | {"epochs": epochs, "lr_decay_epochs": milestones, "warmup_epochs": warmup}
+
+
 _UNSET_MEANS_DEFAULT = frozenset({"crop_padding", "loader_workers"})
 """Hyper-parameters whose default depends on the data or the machine, not the method: they stay
 None in a resolved spec and the trainer decides (``crop_padding``: size / 8; ``loader_workers``:

@@ -26,6 +26,7 @@ from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabular
     Precision,
     ResolvedHyperparameters,
     base_loss_of,
+    fit_schedule_to_run,
     method_defaults,
 )
 from sdd_core.models import list_models
@@ -106,8 +107,12 @@ class DistillationSettings(BaseModel):
 def resolve_hyperparameters(
     method: str, student: str, teacher_arch: str | None, given: Hyperparameters
 ) -> Hyperparameters:
-    """``given`` with every value it leaves out taken from ``method_defaults``."""
-    merged = method_defaults(method, student, teacher_arch) | given.model_dump(exclude_none=True)
+    """``given`` with every value it leaves out taken from ``method_defaults``; for a run shorter
+    than the recipe, the default milestones and warm-up scaled to it (``fit_schedule_to_run``)."""
+    defaults = method_defaults(method, student, teacher_arch)
+    if given.epochs is not None:
+        defaults = fit_schedule_to_run(defaults, given.epochs)
+    merged = defaults | given.model_dump(exclude_none=True)
     return Hyperparameters(**merged)
 
 

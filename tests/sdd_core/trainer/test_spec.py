@@ -3,7 +3,7 @@ from dataclasses import fields
 import pytest
 from pydantic import ValidationError
 
-from sdd_core.spec import Hyperparameters, JobSpec, ResolvedHyperparameters, method_defaults
+from sdd_core.spec import Hyperparameters, JobSpec, ResolvedHyperparameters, fit_schedule_to_run, method_defaults
 
 TEACHER = {"arch": "resnet32x4", "checkpoint": "/nonexistent.safetensors"}
 
@@ -32,6 +32,25 @@ def test_dkd_defaults_and_per_pair_overrides():
     assert spec.hyperparameters.dkd_beta == 2.0
     assert spec.hyperparameters.warmup_epochs == 20
     assert method_defaults("dkd", "resnet8x4", "resnet32x4")["dkd_beta"] == 8.0
+
+
+def test_a_short_run_gets_the_recipe_s_schedule_scaled_to_it():
+    """The paper's milestones (150/180/210 of 240) and DKD's 20-epoch warm-up at the same
+    fractions of a shorter run; what a job states is kept as stated."""
+
+    def hp(method: str, **given: object):
+        teacher = None if method == "ce" else TEACHER
+        return JobSpec(dataset="digits", student="resnet8", method=method, teacher=teacher, hyperparameters=given)
+
+    assert hp("ce", epochs=20).hyperparameters.lr_decay_epochs == [12, 15, 18]
+    assert hp("ce", epochs=10).hyperparameters.lr_decay_epochs == [6, 8, 9]
+    assert hp("ce", epochs=2).hyperparameters.lr_decay_epochs == [1]  # milestones that meet merge
+    assert hp("ce", epochs=300).hyperparameters.lr_decay_epochs == [150, 180, 210]
+    dkd = hp("sd-dkd", epochs=24).hyperparameters
+    assert (dkd.lr_decay_epochs, dkd.warmup_epochs) == ([15, 18, 21], 2)
+    stated = hp("sd-dkd", epochs=24, lr_decay_epochs=[30], warmup_epochs=5).hyperparameters
+    assert (stated.lr_decay_epochs, stated.warmup_epochs) == ([30], 5)
+    assert fit_schedule_to_run(method_defaults("kd"), 240) == method_defaults("kd")
 
 
 def test_low_lr_for_shufflenet_and_mobilenet_students():
