@@ -1,8 +1,10 @@
-"""A sweep through a running service (API + Celery worker processes): KD and SD-KD over two seeds,
-each member trained as a solo job, then its report over REST and the client's command line.
+"""A sweep through a running service (API + Celery worker processes), on both backends (embedded,
+PostgreSQL + Redis): KD and SD-KD over two seeds, then its report over REST and the client's
+command line.
 
-One backend only: the REST tests (tests/api/test_sweeps.py) cover both; the members are normal jobs,
-which the other e2e tests train on both.
+The KD and SD-KD members of one seed draw the same batches: they form one lockstep group, which the
+worker trains in one task (``worker.lockstep``); each member still ends as a job of its own, with
+its own events, metrics and student.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ pytestmark = pytest.mark.slow
 SWEEP_TIMEOUT_S = 300.0
 
 
-@pytest.mark.parametrize("service", ["embedded"], indirect=True)
 def test_kd_vs_sd_kd_over_two_seeds(service: RunningService) -> None:
     with service.client("t1") as client:
         teacher = service.wait_for_job(client, submit(client, tiny_job())["id"], {"succeeded"})
@@ -34,6 +35,8 @@ def test_kd_vs_sd_kd_over_two_seeds(service: RunningService) -> None:
             ("sd-kd", 0),
             ("sd-kd", 1),
         ]
+        by_seed = [[m["id"] for m in sweep["members"] if m["spec"]["seed"] == seed] for seed in (0, 1)]
+        assert sorted(group["members"] for group in sweep["groups"]) == sorted(by_seed)  # one group per seed
 
         deadline = time.monotonic() + SWEEP_TIMEOUT_S
         while sweep["status"] not in ("succeeded", "failed", "cancelled"):
@@ -43,8 +46,11 @@ def test_kd_vs_sd_kd_over_two_seeds(service: RunningService) -> None:
             sweep = client.get(f"/v1/sweeps/{sweep['id']}").json()
         assert sweep["status"] == "succeeded", (sweep, service.log_tails())
         assert sweep["progress"]["epoch"] == sweep["progress"]["epochs"] == 4
+        together = [line for line in service.worker.log().splitlines() if "training in lockstep with" in line]
+        for kd, sd_kd in by_seed:  # each group in one task
+            assert any(kd in line and sd_kd in line for line in together), (by_seed, together)
 
-        for member in sweep["members"]:  # each trained as a solo job: events, metrics, a student
+        for member in sweep["members"]:  # each a job of its own: events, metrics, a student
             events = [e["type"] for e in client.get(f"/v1/jobs/{member['id']}/events").json()["data"]]
             assert events[:2] == ["queued", "started"] and events[-1] == "succeeded", events
             assert client.get(f"/v1/jobs/{member['id']}/student").status_code == 200
