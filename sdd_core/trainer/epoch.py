@@ -230,6 +230,15 @@ class EpochRun:
 
     def batch(self, images: torch.Tensor, labels: torch.Tensor) -> bool:
         """Train one batch and report it; True when ``should_stop`` asks to stop after it."""
+        self.train_batch(images, labels)
+        return self.wants_stop()
+
+    def wants_stop(self) -> bool:
+        """``should_stop``'s answer after the batch just trained."""
+        return bool(self.callbacks.should_stop and self.callbacks.should_stop())
+
+    def train_batch(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """Train one batch and report it (``on_batch_end``)."""
         assert self.progress.running is not None, "begin() first"
         # 1. The step, and its statistics added on the device.
         statistics, finite = self.step(images, labels, self.epoch)
@@ -245,7 +254,6 @@ class EpochRun:
                 loss, ce, kd = statistics[:3].tolist()
                 parts = {"loss": loss, "ce": ce, "kd": kd}
             callbacks.on_batch_end(self.epoch, self.progress.batches_done, self.progress.batches, parts)
-        return bool(callbacks.should_stop and callbacks.should_stop())
 
 
 def train_epoch(

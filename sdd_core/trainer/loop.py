@@ -151,6 +151,31 @@ def train(
     return outcome
 
 
+def _stopping(active: list[_Run]) -> list[_Run]:
+    """The students whose ``should_stop`` asks to stop after the batch every one of them trained.
+
+    Asked once all stepped, and once more of those that said no when another said yes: a stop
+    that holds for the whole process (a worker shutting down) then stops every student at the
+    same batch, so the group resumes together instead of in parts; a stop of one student (its
+    cancel) stops that one only. A student whose ``should_stop`` raises leaves with that error.
+    """
+
+    def asks(run: _Run) -> bool:
+        assert run.epoch_run is not None
+        try:
+            return run.epoch_run.wants_stop()
+        except Exception as exc:
+            run.outcome = exc
+            return False
+
+    answers = {id(run): asks(run) for run in active}
+    if any(answers.values()):
+        for run in active:
+            if not answers[id(run)] and run.outcome is None:
+                answers[id(run)] = asks(run)
+    return [run for run in active if answers[id(run)]]
+
+
 @dataclass
 class _Shared:
     """What a group's students share: the device and its settings, the data, the teacher."""
@@ -471,14 +496,18 @@ def train_group(
                 try:
                     if swap:
                         set_rng_state(run.rng)
-                    stop = run.epoch_run.batch(images, labels)
-                    run.rng = rng_state() if swap or stop else run.rng
-                    if stop:
-                        run.stop(epoch, run.rng)
+                    run.epoch_run.train_batch(images, labels)
+                    run.rng = rng_state() if swap else run.rng
                 except Exception as exc:  # this student leaves; the others go on
                     run.outcome = exc
-                if run.outcome is not None:
                     active.remove(run)
+            for run in _stopping(active):
+                try:
+                    assert run.rng is not None
+                    run.stop(epoch, run.rng if swap else rng_state())
+                except Exception as exc:
+                    run.outcome = exc
+            active = [run for run in active if run.outcome is None]
             if not active:
                 break
         for run in active:

@@ -90,6 +90,42 @@ def test_a_student_that_stops_leaves_and_the_others_train_on(digits_teacher, dat
     assert _same(_weights(resumed.student_path), _weights(uninterrupted.student_path))
 
 
+def test_a_stop_for_the_whole_process_stops_every_student_at_the_same_batch(digits_teacher, data_root, tmp_path):
+    """A shutdown flag raised just after the first student read it (a signal between two reads):
+    the second student sees it, the first is asked again, and both stop at batch 2 of epoch 1;
+    the group then resumes together and ends as it would have uninterrupted."""
+    specs = [_spec(digits_teacher, beta=1.0, scales=[1, 2]), _spec(digits_teacher, beta=4.0)]
+    options = TrainOptions(data_root=data_root)
+    shutdown = {"flag": False, "first_reads": 0}
+
+    def first_student_asks() -> bool:
+        seen = shutdown["flag"]
+        shutdown["first_reads"] += 1
+        if shutdown["first_reads"] == 2:  # the signal lands right after its read of batch 2
+            shutdown["flag"] = True
+        return seen
+
+    members = [
+        GroupMember(specs[0], tmp_path / "a", TrainCallbacks(should_stop=first_student_asks)),
+        GroupMember(specs[1], tmp_path / "b", TrainCallbacks(should_stop=lambda: shutdown["flag"])),
+    ]
+    first, second = train_group(members, options=options)
+    assert first.status == second.status == "stopped"
+    assert (
+        (first.stopped_at.epoch, first.stopped_at.batch) == (second.stopped_at.epoch, second.stopped_at.batch) == (1, 2)
+    )
+    again = train_group(
+        [
+            GroupMember(s, tmp_path / n, resume_from=r.checkpoint_path)
+            for s, n, r in zip(specs, "ab", (first, second), strict=True)
+        ],
+        options=options,
+    )
+    for spec, result, name in zip(specs, again, "ab", strict=True):
+        alone = train(spec, tmp_path / f"alone_{name}", options=options)
+        assert result.status == "completed" and _same(_weights(result.student_path), _weights(alone.student_path))
+
+
 def test_a_failing_student_leaves_the_group(digits_teacher, data_root, tmp_path):
     def boom(metrics) -> None:
         raise RuntimeError("the database went away for good")
