@@ -1,4 +1,5 @@
-"""``sdd jobs …``: submit, list, show, watch, cancel, download and compare jobs on a server."""
+"""``sdd jobs …``: submit (or clone), list, show, events, checkpoints, watch, cancel, download and compare
+jobs on a server."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from sdd_client.cli_support import (
     EXIT_JOB_FAILED,
@@ -23,9 +23,16 @@ from sdd_client.cli_support import (
 )
 from sdd_client.client import SDDClient
 from sdd_client.live_watch import watch
-from sdd_client.models import EpochRow, Job, JobStatus
-from sdd_client.submit_flags import build_body, hyperparameter_options, spec_options
-from sdd_client.tables import compare_table, curves_table, job_detail, jobs_table, when
+from sdd_client.models import Checkpoint, EpochRow, Event, Job, JobStatus
+from sdd_client.submit_flags import build_body, clone_body, hyperparameter_options, spec_options
+from sdd_client.tables import (
+    checkpoints_table,
+    compare_table,
+    curves_table,
+    events_table,
+    job_detail,
+    jobs_table,
+)
 
 PLOT_SUFFIXES = ("png", "svg")
 
@@ -52,12 +59,21 @@ def submit_command(
     wait_: bool,
     poll: float,
     spec_file: Path | None,
+    from_job: str | None,
     metadata: tuple[str, ...],
     **flags: Any,
 ) -> None:
-    """Submit a job from --file and/or flags; prints the job id (or the job with --json)."""
-    body = build_body(spec_file, flags, metadata)
+    """Submit a job from --file and/or flags, or clone one with --from; prints the job id (or the job with --json).
+
+    Flags win over --file's fields, or over the cloned job's; --from and --file do not combine.
+    """
+    if from_job is not None and spec_file is not None:
+        raise click.UsageError("give --from (clone a job) or --file (a spec file), not both")
+    body = build_body(spec_file, flags, metadata) if from_job is None else {}  # usage errors before connecting
     with connect(url, token) as client:
+        if from_job is not None:
+            source = client.get(from_job)
+            body = clone_body(source, flags, metadata, _method_defaults(client, source.spec.method))
         job = client.submit(body, idempotency_key=idempotency_key)
         click.echo(
             f"submitted {job.id} ({job.status}): {job.spec.method} {job.spec.student} on "
@@ -107,10 +123,41 @@ def show_command(url: str | None, token: str | None, as_json: bool, job_id: str,
     out = console()
     out.print(job_detail(job, rows[-1] if rows else None))
     if events:
-        table = Table("time", "type", "message", title="events", title_justify="left")
-        for event in event_rows:
-            table.add_row(when(event.created_at), event.type, event.message)
-        out.print(table)
+        out.print(events_table(event_rows))
+
+
+@jobs_group.command("events")
+@click.argument("job_id")
+@json_option
+@connection_options
+@reports_errors
+def events_command(url: str | None, token: str | None, as_json: bool, job_id: str) -> None:
+    """A job's events, oldest first: queued, started, epochs, checkpoints, retries, the outcome."""
+    with connect(url, token) as client:
+        event_rows: list[Event] = client.events(job_id)
+    if as_json:
+        print_json(event_rows)
+    elif not event_rows:
+        click.echo(f"no events for {job_id}", err=True)
+    else:
+        console().print(events_table(event_rows, title=f"events of {job_id}"))
+
+
+@jobs_group.command("checkpoints")
+@click.argument("job_id")
+@json_option
+@connection_options
+@reports_errors
+def checkpoints_command(url: str | None, token: str | None, as_json: bool, job_id: str) -> None:
+    """A job's stored end-of-epoch checkpoints, by epoch: size, SHA-256 and when each was stored."""
+    with connect(url, token) as client:
+        checkpoints: list[Checkpoint] = client.checkpoints(job_id)
+    if as_json:
+        print_json(checkpoints)
+    elif not checkpoints:
+        click.echo(f"no checkpoints stored for {job_id}", err=True)
+    else:
+        console().print(checkpoints_table(checkpoints, title=f"checkpoints of {job_id}"))
 
 
 @jobs_group.command("watch")
@@ -213,6 +260,12 @@ def compare_command(
     out = console()
     out.print(compare_table(jobs, metrics))
     out.print(curves_table(jobs, metrics, every))
+
+
+def _method_defaults(client: SDDClient, method: str) -> dict[str, Any]:
+    """The catalog's hyper-parameter defaults of ``method`` (none for a method it does not list)."""
+    found = next((entry for entry in client.catalog().methods if entry.name == method), None)
+    return dict(found.hyperparameters) if found else {}
 
 
 def _fetch(client: SDDClient, job_ids: tuple[str, ...]) -> tuple[list[Job], dict[str, list[EpochRow]]]:

@@ -1,23 +1,40 @@
-"""``sdd jobs submit``'s input: a YAML/JSON spec file and flags, merged into a request body.
+"""``sdd jobs submit``'s input: a YAML/JSON spec file or a job to clone, and flags, merged into a
+request body.
 
-Flags win over the file. Every hyper-parameter of the public schema is a flag of its own
-(``--epochs``, ``--batch-size``, ``--lr-decay-epochs 150,180,210``, ...), as in ``sdd train``; the
-server validates the result and names the field at fault.
+Flags win over the file, or over the cloned job (``--from``, which does not combine with
+``--file``). Every hyper-parameter of the public schema is a flag of its own (``--epochs``,
+``--batch-size``, ``--lr-decay-epochs 150,180,210``, ...), as in ``sdd train``; the server
+validates the result and names the field at fault.
 """
 
 from __future__ import annotations
 
 import json
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
-from sdd_client.models import Hyperparameters
+from sdd_client.models import Hyperparameters, Job, JobSubmission
 
 HP_FIELDS = tuple(Hyperparameters.model_fields)
+# What POST /v1/jobs takes from a job's spec (the GET's spec has no other field today; a newer
+# server's extra spec fields are left out, since the submission schema refuses unknown fields).
+SPEC_FIELDS = tuple(name for name in JobSubmission.model_fields if name != "metadata")
+# Filled in from the dataset when a submission leaves them out.
+DATASET_DEFAULTS = ("image_size",)
+DATASET_HP_DEFAULTS = ("flip",)
+
+FROM_HELP = (
+    "Clone this job: submit a new one with its spec and metadata, the flags given applied on top "
+    "(flags win; not with --file). Hyper-parameters the source had at their defaults follow the "
+    "new job's method, student, teacher and epochs (e.g. --epochs 20 rescales the default decay "
+    "milestones), the values that differ from them are kept; --dataset also resets the image size "
+    "and flip, --method ce drops the teacher."
+)
 
 
 class IntList(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
@@ -68,8 +85,9 @@ def spec_options(command: Any) -> Any:
             "--file",
             "spec_file",
             type=click.Path(path_type=Path, dir_okay=False, exists=True),
-            help="A YAML or JSON job spec (the POST /v1/jobs body); flags override it.",
+            help="A YAML or JSON job spec (the POST /v1/jobs body); flags override it. Not with --from.",
         ),
+        click.option("--from", "from_job", metavar="JOB_ID", help=FROM_HELP),
         click.option("--dataset", help="A built-in dataset (see `sdd catalog`) or an uploaded dataset's id (ds_…)."),
         click.option("--student", help="Student architecture."),
         click.option("--method", help="ce, kd, dkd, nkd, sd-kd, sd-dkd or sd-nkd."),
@@ -118,9 +136,14 @@ def parse_metadata(pairs: tuple[str, ...]) -> dict[str, Any]:
     return metadata
 
 
-def build_body(spec_file: Path | None, flags: dict[str, Any], metadata: tuple[str, ...]) -> dict[str, Any]:
-    """The POST /v1/jobs body: the file's fields, overridden by the flags that were given."""
-    body = load_spec_file(spec_file)
+def build_body(
+    spec_file: Path | None,
+    flags: dict[str, Any],
+    metadata: tuple[str, ...],
+    base: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The POST /v1/jobs body: the file's fields (or ``base``'s), overridden by the flags that were given."""
+    body = load_spec_file(spec_file) if base is None else dict(base)
     for key in ("dataset", "student", "method", "scales", "beta", "seed", "image_size"):
         if flags.get(key) is not None:
             body[key] = flags[key]
@@ -141,3 +164,52 @@ def build_body(spec_file: Path | None, flags: dict[str, Any], metadata: tuple[st
     if missing:
         raise click.UsageError(f"missing {', '.join('--' + key for key in missing)} (or put them in --file)")
     return body
+
+
+def clone_body(
+    source: Job, flags: dict[str, Any], metadata: tuple[str, ...], method_defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The POST /v1/jobs body of a copy of ``source`` with the flags given applied on top (see ``FROM_HELP``).
+
+    ``method_defaults`` is the source method's hyper-parameter defaults, as the catalog lists them.
+    The source's spec has every default filled in; its hyper-parameters that equal the defaults the
+    server gave it are left out of the copy, so they follow the copy's own method, student, teacher
+    and epochs. Without flags the copy's spec is the source's.
+    """
+    spec = source.spec.model_dump(mode="json", exclude_none=True)
+    base: dict[str, Any] = {key: spec[key] for key in SPEC_FIELDS if key in spec}
+    hyper: dict[str, Any] = dict(base.get("hyperparameters") or {})
+    # The schedule as the server fitted it to the source's epochs; the epochs themselves against the recipe's.
+    defaults = {**fit_schedule(dict(method_defaults), hyper.get("epochs")), "epochs": method_defaults.get("epochs")}
+    base["hyperparameters"] = {
+        key: value for key, value in hyper.items() if key not in defaults or defaults[key] != value
+    }
+    if source.metadata:
+        base["metadata"] = dict(source.metadata)
+    if flags.get("method") == "ce" and not (flags.get("teacher_job") or flags.get("teacher_model")):
+        base.pop("teacher", None)  # ce takes no teacher
+    if flags.get("dataset") is not None and flags["dataset"] != spec.get("dataset"):
+        for key in DATASET_DEFAULTS:
+            base.pop(key, None)
+        for key in DATASET_HP_DEFAULTS:
+            base["hyperparameters"].pop(key, None)
+    return build_body(None, flags, metadata, base=base)
+
+
+def fit_schedule(defaults: dict[str, Any], epochs: int | None) -> dict[str, Any]:
+    """The defaults the server gives a run of ``epochs``: for a run shorter than the recipe, the
+    decay milestones and warm-up scaled to it. A copy of ``sdd_core.methods.fit_schedule_to_run``
+    (the client installs without the server's packages); a test keeps the two equal."""
+    try:
+        total, milestones_of_recipe = int(defaults["epochs"]), defaults["lr_decay_epochs"]
+        warmup = int(defaults["warmup_epochs"])
+    except (KeyError, TypeError, ValueError):
+        return defaults
+    if epochs is None or epochs >= total:
+        return defaults
+    milestones: list[int] = []
+    for milestone in milestones_of_recipe:
+        scaled = max(1, min(epochs - 1, round(milestone * epochs / total)))
+        if not milestones or scaled > milestones[-1]:
+            milestones.append(scaled)
+    return defaults | {"epochs": epochs, "lr_decay_epochs": milestones, "warmup_epochs": round(warmup * epochs / total)}

@@ -1,4 +1,5 @@
-"""Rich renderables for the ``sdd`` client commands: jobs, a job, comparisons, uploads, the catalog."""
+"""Rich renderables for the ``sdd`` client commands: jobs, a job, its events and checkpoints, comparisons,
+uploads, the catalog."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from sdd_client.models import Catalog, Dataset, EpochRow, Job, JobStatus, UploadedModel
+from sdd_client.models import Catalog, Checkpoint, Dataset, EpochRow, Event, Job, JobStatus, UploadedModel
 
 STATUS_STYLES: dict[str, str] = {
     JobStatus.QUEUED: "dim",
@@ -116,6 +117,27 @@ def job_detail(job: Job, last: EpochRow | None) -> Table:
     return table
 
 
+def events_table(events: Iterable[Event], title: str = "events") -> Table:
+    """What happened to a job, one row per event in the order given (the server's: oldest first)."""
+    table = Table("time", "type", "message", title=title, title_justify="left")
+    for event in events:
+        table.add_row(when(event.created_at), event.type, event.message)
+    return table
+
+
+def checkpoints_table(checkpoints: Iterable[Checkpoint], title: str = "checkpoints") -> Table:
+    """A job's stored end-of-epoch checkpoints, by epoch; the SHA-256 shortened."""
+    table = Table("epoch", "size", "sha256", "created", title=title, title_justify="left")
+    for checkpoint in checkpoints:
+        table.add_row(
+            str(checkpoint.epoch),
+            human_bytes(checkpoint.size_bytes),
+            short_sha(checkpoint.sha256),
+            when(checkpoint.created_at),
+        )
+    return table
+
+
 def epoch_summary(row: EpochRow) -> str:
     """``val top-1 91.20%  loss 0.412 (ce 0.120, kd 0.292)  comp 0.18`` for one epoch."""
     parts = [
@@ -215,7 +237,7 @@ def models_table(models: Iterable[UploadedModel]) -> Table:
             model.arch,
             str(model.num_classes),
             human_bytes(model.size_bytes),
-            model.sha256[:12] + "…",
+            short_sha(model.sha256),
             when(model.created_at),
         )
     return table
@@ -243,6 +265,11 @@ def catalog_view(catalog: Catalog) -> Group:
         + ", ".join(f"{k}={v}" for k, v in limits.items())
     )
     return Group(methods, archs, datasets, footer)
+
+
+def short_sha(digest: str) -> str:
+    """The first 12 hex digits of a SHA-256, as ``git`` shortens commits."""
+    return digest[:12] + "…" if len(digest) > 12 else digest or "-"
 
 
 def human_bytes(size: int) -> str:

@@ -6,12 +6,14 @@ swapped); ``watch``, ``submit --wait`` and ``login`` also run against uvicorn on
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +23,11 @@ from safetensors.torch import save
 
 from sdd_cli.main import cli
 from sdd_client import SDDClient, cli_support
+from sdd_client.models import Job
+from sdd_client.submit_flags import clone_body, fit_schedule
+from sdd_core.methods import fit_schedule_to_run, method_defaults
 from sdd_core.models import create_model
+from service.artifacts import get_artifact_store
 from tests.api.conftest import Api
 from tests.api.test_datasets import image_folder, zip_bytes
 from tests.fixtures.servers import free_port
@@ -32,8 +38,10 @@ from tests.sdd_client.conftest import (
     metrics_row,
     play_worker,
     start_job,
+    succeed_running,
     trained_job,
 )
+from worker.training_callbacks import JobCallbacks
 
 Run = Callable[..., Result]
 
@@ -147,6 +155,89 @@ def test_submit_from_a_file_with_flag_overrides(sdd: Run, tmp_path: Path) -> Non
     assert "submitted " in keyed[0].stderr
 
 
+def test_submit_from_clones_a_job_with_the_flags_on_top(api: Api, sdd: Run, tmp_path: Path) -> None:
+    teacher = trained_job(api, (50.0, 70.0))
+    chosen = {"epochs": 3, "lr": 0.1, "batch_size": 32}
+    source = api.create_job(
+        method="kd",
+        teacher={"job": teacher["id"]},
+        seed=5,
+        hyperparameters=chosen,
+        metadata={"experiment": "a"},
+    )
+
+    def clone(*flags: str) -> dict[str, Any]:
+        """The clone as the server stored it (the CLI's --json goes through the client's models)."""
+        job = _json(sdd("jobs", "submit", "--from", source["id"], *flags, "--json"))
+        assert isinstance(job, dict) and job["id"] != source["id"] and job["status"] == "queued"
+        stored: dict[str, Any] = api.get(f"/v1/jobs/{job['id']}").json()
+        return stored
+
+    same = clone()
+    assert same["spec"] == source["spec"] and same["metadata"] == {"experiment": "a"}
+
+    beta = clone("--beta", "4", "--metadata", "run=2")
+    assert beta["spec"] == {**source["spec"], "beta": 4.0}  # nothing else changed
+    assert beta["metadata"] == {"experiment": "a", "run": 2}
+
+    # A new method takes its own defaults where the source had kd's (ce/kd weights, warm-up);
+    # what the source chose is kept: the same spec as submitting the new method with those choices.
+    for method in ("sd-dkd", "ce"):
+        changed = clone("--method", method)
+        fresh = api.create_job(
+            method=method,
+            seed=5,
+            hyperparameters=chosen,
+            **({"teacher": {"job": teacher["id"]}} if method != "ce" else {}),
+        )
+        assert changed["spec"] == fresh["spec"], method
+    assert changed["spec"]["teacher"] is None  # ce takes no teacher
+
+    # The source's decay milestones were its default's, fitted to 3 epochs: a longer copy gets them refitted.
+    longer = clone("--epochs", "12")
+    fresh = api.create_job(
+        method="kd", teacher={"job": teacher["id"]}, seed=5, hyperparameters={**chosen, "epochs": 12}
+    )
+    assert longer["spec"] == fresh["spec"] and longer["spec"]["hyperparameters"]["lr_decay_epochs"] == [8, 9, 10]
+    stated = api.create_job(
+        method="kd", teacher={"job": teacher["id"]}, hyperparameters={"epochs": 3, "lr_decay_epochs": [1]}
+    )
+    kept = _json(sdd("jobs", "submit", "--from", stated["id"], "--epochs", "12", "--json"))
+    assert isinstance(kept, dict) and kept["spec"]["hyperparameters"]["lr_decay_epochs"] == [1]  # stated: kept
+
+    student = clone("--student", "resnet20", "--seed", "6")
+    fresh = api.create_job(
+        student="resnet20", method="kd", teacher={"job": teacher["id"]}, seed=6, hyperparameters=chosen
+    )
+    assert student["spec"] == fresh["spec"]
+
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump({"dataset": "digits", "student": "resnet8", "method": "ce"}))
+    both = sdd("jobs", "submit", "--from", source["id"], "--file", str(spec))
+    assert both.exit_code == 2 and "give --from (clone a job) or --file (a spec file), not both" in both.stderr
+    missing = sdd("jobs", "submit", "--from", "job_nope", "--beta", "4")
+    assert missing.exit_code == 2 and missing.stderr.strip() == "error [not_found] no job with id 'job_nope'"
+    refused = sdd("jobs", "submit", "--from", source["id"], "--beta", "-1")
+    assert refused.exit_code == 2 and refused.stderr.startswith("error [validation_error] beta:")
+    help_text = " ".join(sdd("jobs", "submit", "--help").stdout.split())
+    assert "--from JOB_ID Clone this job" in help_text and "(flags win; not with --file)" in help_text
+
+
+def test_a_clone_for_another_dataset_leaves_its_image_size_and_flip_to_it(api: Api) -> None:
+    source = Job.model_validate(api.create_job(hyperparameters={"flip": False, "epochs": 4}))
+    assert source.spec.hyperparameters.flip is False and source.spec.image_size == 32
+    body = clone_body(source, {"dataset": "ds_0123"}, (), {})
+    assert body["dataset"] == "ds_0123" and "image_size" not in body
+    assert "flip" not in body["hyperparameters"] and body["hyperparameters"]["epochs"] == 4
+    assert clone_body(source, {}, (), {})["image_size"] == source.spec.image_size
+
+
+@pytest.mark.parametrize("method", ["ce", "kd", "dkd", "sd-nkd"])
+def test_the_clients_schedule_fit_is_the_servers(method: str) -> None:
+    for epochs in (1, 2, 3, 7, 20, 100, 239, 240, 300):
+        assert fit_schedule(method_defaults(method), epochs) == fit_schedule_to_run(method_defaults(method), epochs)
+
+
 def test_refused_requests_print_the_server_error_without_traceback(sdd: Run) -> None:
     invalid = sdd("jobs", "submit", "--dataset", "digits", "--student", "resnet8", "--method", "sd-xyz")
     assert invalid.exit_code == 2
@@ -203,6 +294,60 @@ def test_list_show_and_cancel(api: Api, sdd: Run) -> None:
     assert "started (attempt 1)" in shown.stdout and "test-worker" not in shown.stdout
     detail = _json(sdd("jobs", "show", ids[1], "--json", "--events"))
     assert detail["id"] == ids[1] and [e["type"] for e in detail["events"]] == ["queued", "started", "epoch"]
+
+
+def test_events_and_checkpoints_as_the_worker_records_them(api: Api, sdd: Run, tmp_path: Path) -> None:
+    job_id = api.create_job(hyperparameters={"epochs": 3})["id"]
+    start_job(api, job_id)  # claimed by "test-worker"
+    worker = JobCallbacks(
+        job_id,
+        api.settings.model_copy(update={"keep_checkpoints": 2}),
+        get_artifact_store(api.settings),
+        worker="test-worker",
+    )
+    weights = tmp_path / "checkpoint.pt"
+    for index in (1, 2, 3):
+        worker.on_epoch_end(metrics_row(index, 3, 30.0 + 10 * index))
+        weights.write_bytes(b"weights of epoch %d" % index * 100)
+        worker.on_checkpoint(index, weights)  # keeps the newest two
+    succeed_running(api, job_id, (40.0, 50.0, 60.0))
+
+    events = _json(sdd("jobs", "events", job_id, "--json"))
+    assert isinstance(events, list)
+    kinds = ["queued", "started"] + ["epoch", "checkpoint"] * 3 + ["succeeded"]
+    assert [event["type"] for event in events] == kinds  # oldest first
+    assert events[3]["message"] == "checkpoint of epoch 1 stored"
+    table = sdd("jobs", "events", job_id)
+    assert table.exit_code == 0, table.output
+    assert f"events of {job_id}" in table.stdout and "started (attempt 1)" in table.stdout
+    rows = [line for line in table.stdout.splitlines() if line.startswith("│ ")]
+    assert [line.split("│")[2].strip() for line in rows] == kinds
+    assert "test-worker" not in table.stdout
+    shown = sdd("jobs", "show", job_id, "--events")  # the same table, under the job
+    assert all(line in shown.stdout for line in rows)
+
+    checkpoints = _json(sdd("jobs", "checkpoints", job_id, "--json"))
+    assert isinstance(checkpoints, list)
+    assert [c["epoch"] for c in checkpoints] == [2, 3]
+    assert [c["size_bytes"] for c in checkpoints] == [1800, 1800]
+    sha = checkpoints[1]["sha256"]
+    assert sha == hashlib.sha256(b"weights of epoch 3" * 100).hexdigest()
+    listed = sdd("jobs", "checkpoints", job_id)
+    assert listed.exit_code == 0, listed.output
+    line = next(line for line in listed.stdout.splitlines() if line.startswith("│ 3 "))
+    assert "1.8 KiB" in line and f"{sha[:12]}…" in line and sha not in line
+
+    queued = api.create_job()["id"]
+    none = sdd("jobs", "checkpoints", queued)
+    assert none.exit_code == 0 and none.stdout == "" and f"no checkpoints stored for {queued}" in none.stderr
+    assert _json(sdd("jobs", "checkpoints", queued, "--json")) == []
+    for command in ("events", "checkpoints"):
+        for extra in ((), ("--json",)):
+            missing = sdd("jobs", command, "job_nope", *extra)
+            assert missing.exit_code == 2 and missing.stdout == ""
+            assert missing.stderr.strip() == "error [not_found] no job with id 'job_nope'"
+    other = sdd("jobs", "events", job_id, "--token", api.other_token)  # another tenant's job is not found
+    assert other.exit_code == 2 and other.stderr.startswith("error [not_found]")
 
 
 def test_download(api: Api, sdd: Run, tmp_path: Path) -> None:
