@@ -3,8 +3,8 @@
 Two members of one sweep that draw the same batches (SD-KD on digits with one teacher, seed,
 batch size and epochs; beta and scales differ) train together in one worker task. SIGTERM to
 that worker's main process stops the group at a batch; both jobs go back to the queue and the
-next worker resumes them, together when they stopped at the same batch, apart otherwise (see
-``worker.lockstep``). Each member then ends exactly as it would have trained alone: every epoch
+next worker resumes them together: a shutdown stops every student of a group at one batch (see
+``sdd_core.trainer.loop``). Each member then ends exactly as it would have trained alone: every epoch
 recorded once, and the same student weights as ``sdd_core.trainer.train`` on its spec in this
 process.
 """
@@ -162,10 +162,9 @@ def test_sigterm_mid_epoch_requeues_the_group_and_each_member_ends_as_trained_al
         resumed = _events_of(cluster, job_id, "resumed")
         assert [(data["epoch"], data["batch"]) for data in resumed] == [stop]  # after the batch it stopped at
         stopped_at[job_id] = stop
-    if len(set(stopped_at.values())) == 1:  # stopped at one batch: resumed as one group
-        assert "training in lockstep with" in second.log(), second.log_tail()
-    else:  # the shutdown flag came between the two students' steps of one batch
-        assert "trained apart" in second.log(), second.log_tail()
+    # A shutdown stops the whole group at one batch (sdd_core.trainer.loop), so it resumes as one group.
+    assert len(set(stopped_at.values())) == 1, stopped_at
+    assert "training in lockstep with" in second.log() and "trained apart" not in second.log(), second.log_tail()
     cluster.check_no_loss(job_ids)
 
     assert len({_student_sha(cluster, job_id) for job_id in job_ids}) == 2  # two different students
