@@ -137,6 +137,11 @@ class SDDClient:
         """Cancel: a queued job at once, a running one at its next batch (status ``cancelling``)."""
         return self._model(Job, "POST", f"/v1/jobs/{job_id}/cancel")
 
+    def resume(self, job_id: str) -> Job:
+        """Queue a cancelled or failed job again as the same job: its metrics are kept and a worker
+        continues from its newest checkpoint."""
+        return self._model(Job, "POST", f"/v1/jobs/{job_id}/resume")
+
     def wait(
         self,
         job_id: str,

@@ -197,6 +197,22 @@ def cancel_command(url: str | None, token: str | None, as_json: bool, job_ids: t
         click.echo(f"{job.id} {job.status}")
 
 
+@jobs_group.command("resume")
+@click.argument("job_ids", nargs=-1, required=True)
+@json_option
+@connection_options
+@reports_errors
+def resume_command(url: str | None, token: str | None, as_json: bool, job_ids: tuple[str, ...]) -> None:
+    """Resume cancelled or failed jobs from their newest checkpoint, keeping their metrics."""
+    with connect(url, token) as client:
+        jobs = [client.resume(job_id) for job_id in job_ids]
+    if as_json:
+        print_json(jobs)
+        return
+    for job in jobs:
+        click.echo(f"{job.id} {job.status} (after epoch {job.progress.epoch} of {job.progress.epochs})")
+
+
 @jobs_group.command("download")
 @click.argument("job_id")
 @click.option(

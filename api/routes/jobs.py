@@ -1,4 +1,4 @@
-"""Jobs: submit, list, read, cancel."""
+"""Jobs: submit, list, read, cancel, resume."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from api.schemas.errors import error_responses
 from api.schemas.jobs import JobCreate, JobPublic, JobsPublic
 from domain import job_reads
 from domain.cancellation import cancel_job as cancel_owned_job
+from domain.resumption import resume_job as resume_owned_job
 from domain.status import JobStatus
 from domain.submission import IDEMPOTENCY_KEY_MAX, submit_job
 
@@ -81,3 +82,15 @@ def get_job(job_id: JobId, session: SessionDep, tenant: CurrentTenant) -> JobPub
 def cancel_job(job_id: JobId, session: SessionDep, tenant: CurrentTenant) -> JobPublic:
     """A queued job is cancelled at once; a running one becomes ``cancelling`` and stops at the next batch."""
     return JobPublic.from_row(cancel_owned_job(session, tenant.id, job_id))
+
+
+@router.post(
+    "/{job_id}/resume",
+    response_model=JobPublic,
+    responses=error_responses(404, 409, 429),
+    summary="Resume a cancelled or failed job from its newest checkpoint",
+)
+def resume_job(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> JobPublic:
+    """The same job queued again: its metrics, events and checkpoints are kept and a worker continues
+    from its newest checkpoint. 409 for a job that succeeded or has not finished."""
+    return JobPublic.from_row(resume_owned_job(session, settings, tenant, job_id))

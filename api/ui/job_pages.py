@@ -1,4 +1,4 @@
-"""The job pages: the list (and its live JSON), one job (live part, curves, student, cancel), comparison."""
+"""The job pages: the list (and its live JSON), one job (live part, curves, student, cancel, resume), comparison."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from api.ui.rendering import IMAGE_CSP, UiError, page, shown_as_page
 from api.ui.session import CheckedForm, FetchTenant, PageTenant
 from domain import job_reads
 from domain.cancellation import cancel_job as cancel_owned_job
-from domain.errors import Conflict, DomainError
+from domain.errors import Conflict, DomainError, TooManyJobs
+from domain.resumption import RESUMABLE
+from domain.resumption import resume_job as resume_owned_job
 from domain.status import CANCELLABLE, JOB_STATUSES, TERMINAL, JobStatus
 from service.db.models import Job, Tenant
 from service.plots import job_label, render_curves
@@ -35,6 +37,9 @@ NOTICES = {
     "cancelled": "Cancelled before it started.",
     "cancelling": "Cancel requested: the job stops at the next batch.",
     "finished": "The job had already finished; there was nothing to cancel.",
+    "resumed": "Queued again: a worker continues from the job's newest checkpoint.",
+    "not_resumable": "Only a cancelled or failed job can be resumed.",
+    "too_many_jobs": "You have as many jobs queued or running as this service allows; resume it when one ends.",
 }
 
 
@@ -118,6 +123,7 @@ def _job_context(session: Session, job: Job, notice: str | None = None) -> dict[
         "checkpoints": job_reads.job_checkpoints(session, job.id),
         "student": _student(session, job),
         "cancellable": job.status in CANCELLABLE,
+        "resumable": job.status in RESUMABLE,
         "terminal": job.status in TERMINAL,
         "notice": NOTICES.get(notice or ""),
     }
@@ -172,6 +178,23 @@ def cancel_job(job_id: JobId, session: SessionDep, tenant: PageTenant, _fields: 
             notice = "finished"
         else:
             logger.info("dashboard: tenant %s cancelled job %s (now %s)", tenant.name, job_id, notice)
+    return RedirectResponse(f"/ui/jobs/{job_id}?notice={notice}", 303)
+
+
+@router.post("/jobs/{job_id}/resume")
+def resume_job(
+    job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: PageTenant, _fields: CheckedForm
+) -> Response:
+    with shown_as_page():
+        try:
+            resume_owned_job(session, settings, tenant, job_id)
+        except TooManyJobs:
+            notice = "too_many_jobs"
+        except Conflict:
+            notice = "not_resumable"
+        else:
+            notice = "resumed"
+            logger.info("dashboard: tenant %s resumed job %s", tenant.name, job_id)
     return RedirectResponse(f"/ui/jobs/{job_id}?notice={notice}", 303)
 
 

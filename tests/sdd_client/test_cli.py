@@ -21,6 +21,7 @@ import yaml
 from click.testing import CliRunner, Result
 from safetensors.torch import save
 
+from domain.transitions import finish
 from sdd_cli.main import cli
 from sdd_client import SDDClient, cli_support
 from sdd_client.models import Job
@@ -294,6 +295,20 @@ def test_list_show_and_cancel(api: Api, sdd: Run) -> None:
     assert "started (attempt 1)" in shown.stdout and "test-worker" not in shown.stdout
     detail = _json(sdd("jobs", "show", ids[1], "--json", "--events"))
     assert detail["id"] == ids[1] and [e["type"] for e in detail["events"]] == ["queued", "started", "epoch"]
+
+
+def test_resume_a_cancelled_job(api: Api, sdd: Run) -> None:
+    job_id = api.create_job(hyperparameters={"epochs": 3})["id"]
+    start_job(api, job_id)
+    epoch(api, job_id, metrics_row(1, 3, 42.5))
+    assert sdd("jobs", "cancel", job_id).stdout.strip() == f"{job_id} cancelling"
+    with api.session() as session:
+        assert finish(session, job_id, "cancelled")
+    resumed = sdd("jobs", "resume", job_id)
+    assert resumed.exit_code == 0 and resumed.stdout.strip() == f"{job_id} queued (after epoch 1 of 3)"
+    assert _json(sdd("jobs", "show", job_id, "--json"))["status"] == "queued"
+    again = sdd("jobs", "resume", job_id)
+    assert again.exit_code != 0 and again.stderr.startswith("error [job_active]")
 
 
 def test_events_and_checkpoints_as_the_worker_records_them(api: Api, sdd: Run, tmp_path: Path) -> None:

@@ -325,6 +325,19 @@ def test_cancel_a_queued_job(api: Api, alice: Browser) -> None:
     assert again.headers["location"].endswith("notice=finished")
 
 
+def test_resume_a_failed_job_from_its_page(api: Api, alice: Browser) -> None:
+    job = api.create_job()
+    play_worker(api.settings, job["id"], epochs_done=1, outcome="failed")
+    assert 'id="resume-button"' in alice.get(f"/ui/jobs/{job['id']}").text
+    response = alice.post(f"/ui/jobs/{job['id']}/resume")
+    assert response.headers["location"] == f"/ui/jobs/{job['id']}?notice=resumed"
+    assert job_status(api, job["id"]) == "queued"
+    page = alice.get(response.headers["location"]).text
+    assert "Queued again" in page and 'id="resume-button"' not in page and 'id="cancel-button"' in page
+    again = alice.post(f"/ui/jobs/{job['id']}/resume")
+    assert again.headers["location"].endswith("notice=not_resumable")
+
+
 def test_failed_job_shows_its_error(api: Api, alice: Browser) -> None:
     job = api.create_job()
     play_worker(api.settings, job["id"], epochs_done=1, outcome="failed")
