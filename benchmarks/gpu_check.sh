@@ -28,5 +28,9 @@ $PY -m benchmarks.step_time --steps "$STEPS" --warmup 10 --compile || status=1
 section "epoch_throughput: (a) bare step, (b) train() epoch, (c) data alone; every precision/compile variant"
 $PY -m benchmarks.epoch_throughput --images "$IMAGES" --rounds 2 --variants --compile || status=1
 
+section "sweep: a lockstep group of 4 students against 4 solo runs; stacking same-architecture members"
+$PY -m benchmarks.sweep || status=1
+$PY -m benchmarks.stacking || status=1
+
 section "done (status $status)"
 exit $status
