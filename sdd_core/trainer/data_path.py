@@ -187,9 +187,11 @@ def prepare_data(
         log.info("data path for %s: JPEG files decoded on %s", dataset, device)
 
     def loader(split: Dataset, train: bool) -> LoaderBatches:
-        if decode_here:
+        collate, finish = None, None
+        if decode_here:  # the workers read the files; each batch is decoded on the device
             assert isinstance(split, ImageFileDataset)
-            decoder = DeviceDecoder(
+            collate, split = collate_encoded, EncodedImages(split.samples)
+            finish = DeviceDecoder(
                 size=info.image_size,
                 mean=info.mean,
                 std=info.std,
@@ -197,7 +199,6 @@ def prepare_data(
                 device=device,
                 memory_format=memory_format,
             )
-            split = EncodedImages(split.samples)
         return LoaderBatches(
             split,
             batch_size=hp.batch_size,
@@ -206,8 +207,8 @@ def prepare_data(
             device=device,
             seed=seed,
             memory_format=memory_format,
-            collate=collate_encoded if decode_here else None,
-            finish=decoder if decode_here else None,
+            collate=collate,
+            finish=finish,
         )
 
     return TrainingData(
