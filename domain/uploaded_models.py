@@ -19,7 +19,7 @@ from domain.errors import InvalidRequest
 from domain.ownership import PageParams, get_owned, page_of
 from domain.text_rules import parse_ascii_int
 from domain.uploads import UploadedFile, commit_stored
-from sdd_core.errors import ModelError
+from sdd_core.errors import ModelError, unknown_name
 from sdd_core.models import create_model
 from sdd_core.models import list_models as zoo_architectures
 from service.artifacts import get_artifact_store, model_weights_key
@@ -39,7 +39,8 @@ def parse_model_fields(fields: dict[str, str]) -> tuple[str, int, str | None]:
         raise InvalidRequest("arch: field required", location=("arch",))
     known = zoo_architectures()
     if arch not in known:
-        raise InvalidRequest(f"arch: unknown architecture {arch!r}; allowed: {', '.join(known)}", location=("arch",))
+        message = unknown_name("architecture", arch, known, listed_in="the catalog")
+        raise InvalidRequest(f"arch: {message}", location=("arch",))
     num_classes = parse_ascii_int(fields.get("num_classes", ""), ("num_classes",), low=1, high=MAX_CLASSES)
     name = fields.get("name", "").strip() or None
     return arch, num_classes, name

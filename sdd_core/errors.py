@@ -7,6 +7,7 @@ field and, where the set is finite, the values that would have been accepted.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 
@@ -68,3 +69,20 @@ class NonFiniteTrainingError(SDDError):
     """Training produced non-finite losses too often to continue."""
 
     code = "non_finite"
+
+
+def unknown_name(kind: str, value: object, known: Sequence[str], *, listed_in: str = "") -> str:
+    """``unknown <kind> 'x'; did you mean 'a', 'b'?`` with at most three close names.
+
+    The whole list is spelled out only when it is short (<= 8 names); a long one (89 architectures)
+    is named by where to read it (``listed_in``) instead, so the message stays one line.
+    """
+    text = f"unknown {kind} {value!r}"
+    close = difflib.get_close_matches(str(value), list(known), n=3, cutoff=0.6)
+    if close:
+        text += "; did you mean " + ", ".join(repr(name) for name in close) + "?"
+    if len(known) <= 8:
+        text += f" (allowed: {', '.join(known)})"
+    elif listed_in:
+        text += f" ({len(known)} known; {listed_in} lists them)"
+    return text

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from sdd_core.data import flips_by_default, is_known_dataset, list_datasets
+from sdd_core.errors import unknown_name
 from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabulary)
     MAX_SEED,
     METHODS,
@@ -49,7 +50,7 @@ class TeacherCheckpoint(BaseModel):
 def _check_arch(value: str) -> str:
     known = list_models()
     if value not in known:
-        raise ValueError(f"unknown architecture {value!r}; allowed: {', '.join(known)}")
+        raise ValueError(unknown_name("architecture", value, known, listed_in="the catalog"))
     return value
 
 
@@ -76,6 +77,13 @@ class DistillationSettings(BaseModel):
         default=None, ge=8, le=8192, description="Train/eval image size; default follows the dataset."
     )
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _known_method(cls, value: object) -> object:
+        if isinstance(value, str) and value not in METHODS:
+            raise ValueError(unknown_name("method", value, METHODS))
+        return value
 
     @field_validator("student")
     @classmethod

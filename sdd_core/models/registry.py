@@ -7,13 +7,12 @@ torchvision's ImageNet classifiers go by ``tv/<torchvision name>``. Whether SDD 
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from sdd_core.errors import ModelError, UnsupportedForSDError
+from sdd_core.errors import ModelError, UnsupportedForSDError, unknown_name
 from sdd_core.models import (
     cifar_resnet,
     cifar_resnet50,
@@ -90,9 +89,7 @@ def list_models() -> list[str]:
 def _entry(name: str) -> ModelEntry:
     entry = _ENTRIES.get(name)
     if entry is None:
-        close = difflib.get_close_matches(name, _ENTRIES, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ModelError(f"unknown model {name!r}.{hint} Known models: {', '.join(list_models())}")
+        raise ModelError(unknown_name("model", name, list_models(), listed_in="the catalog"))
     return entry
 
 

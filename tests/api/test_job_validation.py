@@ -39,8 +39,9 @@ def test_bad_value_names_the_nested_field(api: Api) -> None:
 
 def test_bad_method_lists_the_allowed(api: Api) -> None:
     error = assert_error(api.post_job(method="sd-xyz"), 422, "validation_error", "method")
-    for method in ("'ce'", "'kd'", "'sd-dkd'", "'sd-nkd'"):
-        assert method in error["message"]
+    assert "allowed: ce, kd, dkd, nkd, sd-kd, sd-dkd, sd-nkd" in error["message"]
+    close = assert_error(api.post_job(method="sd_kd"), 422, "validation_error", "method")
+    assert "did you mean 'sd-kd'" in close["message"]
 
 
 def test_unknown_dataset_lists_the_allowed(api: Api) -> None:
@@ -61,8 +62,8 @@ def test_missing_builtin_data_is_a_dataset_error(api: Api) -> None:
 
 
 def test_unknown_student_lists_the_allowed(api: Api) -> None:
-    error = assert_error(api.post_job(student="resnet9000"), 422, "validation_error", "student")
-    assert "resnet8" in error["message"]
+    error = assert_error(api.post_job(student="resnet8_x4"), 422, "validation_error", "student")
+    assert "did you mean 'resnet8x4'" in error["message"] and "wrn_40_2" not in error["message"]
 
 
 def test_scale_larger_than_the_students_feature_map(api: Api) -> None:

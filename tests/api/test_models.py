@@ -74,9 +74,9 @@ def test_wrong_class_count_shapes(api: Api, resnet8_weights: bytes) -> None:
 
 def test_unknown_arch_and_bad_fields(api: Api, resnet8_weights: bytes) -> None:
     error = assert_error(
-        upload(api, resnet8_weights, arch="resnet9000", num_classes="10"), 422, "validation_error", "arch"
+        upload(api, resnet8_weights, arch="resnet8_x4", num_classes="10"), 422, "validation_error", "arch"
     )
-    assert "resnet8" in error["message"]
+    assert "did you mean 'resnet8x4'" in error["message"]
     assert_error(upload(api, resnet8_weights, num_classes="10"), 422, "validation_error", "arch")
     assert_error(
         upload(api, resnet8_weights, arch="resnet8", num_classes="ten"),

@@ -70,14 +70,18 @@ def test_given_values_win_over_defaults():
     assert spec.hyperparameters.nkd_gamma == 8.0
 
 
-def test_unknown_student_lists_the_allowed_values():
-    message = _errors(dataset="digits", student="resnet9000", method="ce")
-    assert "student" in message and "resnet8x4" in message
+def test_unknown_student_suggests_close_names_not_the_whole_zoo():
+    message = _errors(dataset="digits", student="resnet_8", method="ce")
+    assert "student" in message and "did you mean 'resnet8'" in message
+    assert "wrn_40_2" not in message and "known; the catalog lists them" in message
+    far = _errors(dataset="digits", student="zzzz", method="ce")
+    assert "did you mean" not in far and "unknown architecture 'zzzz'" in far
 
 
-def test_unknown_method_lists_the_allowed_values():
-    message = _errors(dataset="digits", student="resnet8", method="fitnet")
-    assert "method" in message and "sd-dkd" in message
+def test_unknown_method_suggests_the_close_one_and_lists_the_few_allowed():
+    message = _errors(dataset="digits", student="resnet8", method="sdkd")
+    assert "method" in message and "did you mean 'sd-kd'" in message
+    assert "allowed: ce, kd, dkd, nkd, sd-kd, sd-dkd, sd-nkd" in message
 
 
 def test_unknown_keys_are_refused_at_every_level():
