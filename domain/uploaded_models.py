@@ -39,7 +39,7 @@ def parse_model_fields(fields: dict[str, str]) -> tuple[str, int, str | None]:
         raise InvalidRequest("arch: field required", location=("arch",))
     known = zoo_architectures()
     if arch not in known:
-        message = unknown_name("architecture", arch, known, listed_in="the catalog")
+        message = unknown_name("architecture", arch, known)
         raise InvalidRequest(f"arch: {message}", location=("arch",))
     num_classes = parse_ascii_int(fields.get("num_classes", ""), ("num_classes",), low=1, high=MAX_CLASSES)
     name = fields.get("name", "").strip() or None

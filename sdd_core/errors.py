@@ -71,7 +71,7 @@ class NonFiniteTrainingError(SDDError):
     code = "non_finite"
 
 
-def unknown_name(kind: str, value: object, known: Sequence[str], *, listed_in: str = "") -> str:
+def unknown_name(kind: str, value: object, known: Sequence[str], *, listed_in: str = "the catalog") -> str:
     """``unknown <kind> 'x'; did you mean 'a', 'b'?`` with at most three close names.
 
     The whole list is spelled out only when it is short (<= 8 names); a long one (89 architectures)

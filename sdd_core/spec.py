@@ -50,7 +50,7 @@ class TeacherCheckpoint(BaseModel):
 def _check_arch(value: str) -> str:
     known = list_models()
     if value not in known:
-        raise ValueError(unknown_name("architecture", value, known, listed_in="the catalog"))
+        raise ValueError(unknown_name("architecture", value, known))
     return value
 
 

@@ -89,7 +89,7 @@ def list_models() -> list[str]:
 def _entry(name: str) -> ModelEntry:
     entry = _ENTRIES.get(name)
     if entry is None:
-        raise ModelError(unknown_name("model", name, list_models(), listed_in="the catalog"))
+        raise ModelError(unknown_name("model", name, list_models()))
     return entry
 
 
