@@ -22,9 +22,10 @@ from sdd_client.cli_support import (
     reports_errors,
 )
 from sdd_client.client import SDDClient
+from sdd_client.errors import APIError
 from sdd_client.live_watch import watch
 from sdd_client.models import Checkpoint, EpochRow, Event, Job, JobStatus
-from sdd_client.submit_flags import build_body, clone_body, hyperparameter_options, spec_options
+from sdd_client.submit_flags import build_body, clone_body, hyperparameter_options, in_flag_terms, spec_options
 from sdd_client.tables import (
     checkpoints_table,
     compare_table,
@@ -74,7 +75,10 @@ def submit_command(
         if from_job is not None:
             source = client.get(from_job)
             body = clone_body(source, flags, metadata, _method_defaults(client, source.spec.method))
-        job = client.submit(body, idempotency_key=idempotency_key)
+        try:
+            job = client.submit(body, idempotency_key=idempotency_key)
+        except APIError as exc:
+            raise in_flag_terms(exc) from exc
         click.echo(
             f"submitted {job.id} ({job.status}): {job.spec.method} {job.spec.student} on "
             f"{job.spec.dataset}, {job.progress.epochs} epochs",

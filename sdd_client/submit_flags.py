@@ -18,6 +18,7 @@ from typing import Any
 import click
 import yaml
 
+from sdd_client.errors import APIError
 from sdd_client.models import Hyperparameters, Job, JobSubmission
 
 HP_FIELDS = tuple(Hyperparameters.model_fields)
@@ -52,6 +53,13 @@ class IntList(click.ParamType):  # type: ignore[type-arg]  # generic only in new
 
 
 INT_LIST = IntList()
+
+# The server's field at fault -> the flags that set it, so a refusal names what to type.
+TEACHER_FLAGS = {
+    "teacher": "--teacher-job JOB_ID or --teacher-model MODEL_ID",
+    "teacher.job": "--teacher-job",
+    "teacher.model": "--teacher-model",
+}
 
 
 def _click_type(annotation: Any) -> Any:
@@ -213,3 +221,14 @@ def fit_schedule(defaults: dict[str, Any], epochs: int | None) -> dict[str, Any]
         if not milestones or scaled > milestones[-1]:
             milestones.append(scaled)
     return defaults | {"epochs": epochs, "lr_decay_epochs": milestones, "warmup_epochs": round(warmup * epochs / total)}
+
+
+def in_flag_terms(error: APIError) -> APIError:
+    """A refusal of the spec's ``teacher`` reworded for the command line: it names the flags to use."""
+    flags = TEACHER_FLAGS.get(error.param or "")
+    if not error.is_client_error or flags is None:
+        return error
+    message = error.message.replace("leave teacher empty", "drop --teacher-job/--teacher-model")
+    message = message.replace("; name one", f": give {flags}")
+    named = "--" in message  # the message itself now names the flags; else they go where the field was
+    return APIError(error.status, error.code, message, None if named else flags)
