@@ -42,7 +42,7 @@ UPLOAD_PATH = click.Path(path_type=Path, dir_okay=False, exists=True)
 @reports_errors
 def login_command(url: str, token: str) -> None:
     """Check a URL and token against the server and save them for later commands."""
-    with connect(url, token) as client:
+    with connect(url, token, logging_in=True) as client:
         catalog = client.catalog()
         server_url = client.url
     path = write_config_file(server_url, token)

@@ -35,6 +35,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_JOB_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_SERVER = 3
+UNREACHABLE_FIX = "Check --url (or SDD_URL / `sdd login`), or start one with `sdd up`."
 
 
 def make_client(config: ClientConfig) -> SDDClient:
@@ -43,13 +44,27 @@ def make_client(config: ClientConfig) -> SDDClient:
 
 
 @contextmanager
-def connect(url: str | None, token: str | None) -> Iterator[SDDClient]:
-    """A client for ``--url``/``--token``, else SDD_URL/SDD_TOKEN, else the ``sdd login`` file."""
+def connect(url: str | None, token: str | None, *, logging_in: bool = False) -> Iterator[SDDClient]:
+    """A client for ``--url``/``--token``, else SDD_URL/SDD_TOKEN, else the ``sdd login`` file.
+
+    A refused token (401) is reported as what to do about it, naming where the token came from;
+    ``logging_in`` is for ``sdd login`` itself, whose token is being checked, not stored.
+    """
     if not logging.getLogger().isEnabledFor(logging.DEBUG):  # `sdd -v` shows every request
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    client = make_client(resolve_config(url, token))
+    config = resolve_config(url, token)
+    client = make_client(config)
     try:
         yield client
+    except APIError as exc:
+        if exc.status != 401:
+            raise
+        fix = (
+            "check it (`sdd token create` on the server makes one)"
+            if logging_in
+            else f"run `sdd login` to store a new one (this one came from {config.token_source})"
+        )
+        raise APIError(exc.status, exc.code, f"the server refused the token (401): {fix}") from exc
     finally:
         client.close()
 
@@ -78,7 +93,7 @@ def _report(exc: Exception) -> NoReturn:
     if isinstance(exc, APIError):
         fail(exc.code, exc.message, EXIT_REFUSED if exc.is_client_error else EXIT_SERVER, exc.param)
     if isinstance(exc, ServiceUnreachable):
-        fail("unreachable", str(exc), EXIT_SERVER)
+        fail("unreachable", f"{exc}. {UNREACHABLE_FIX}", EXIT_SERVER)
     if isinstance(exc, ChecksumMismatch):
         fail("checksum_mismatch", str(exc), EXIT_SERVER)
     if isinstance(exc, WaitTimeout):

@@ -29,6 +29,7 @@ FILE_MODE = 0o600
 class ClientConfig:
     url: str
     token: str
+    token_source: str = "the caller"  # "--token", "$SDD_TOKEN" or the config file's path, for messages
 
     def __repr__(self) -> str:  # never print the token
         return f"ClientConfig(url={self.url!r}, token='{self.token[:6]}…')"
@@ -78,9 +79,11 @@ def resolve_config(
 ) -> ClientConfig:
     """URL and token from the arguments, else the environment, else the config file."""
     env = os.environ if env is None else env
+    token_source = "--token" if token else f"${TOKEN_ENV}"
     url = url or env.get(URL_ENV) or None
     token = token or env.get(TOKEN_ENV) or None
     if url is None or token is None:
+        token_source = token_source if token else str(config_path(env))
         saved = read_config_file(config_path(env))
         url = url or saved.get("url")
         token = token or saved.get("token")
@@ -91,4 +94,4 @@ def resolve_config(
             f"or run `sdd login --url URL --token TOKEN` (writes {config_path(env)})"
         )
     assert url is not None and token is not None
-    return ClientConfig(url=url.rstrip("/"), token=token)
+    return ClientConfig(url=url.rstrip("/"), token=token, token_source=token_source)

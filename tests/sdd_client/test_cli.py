@@ -24,6 +24,7 @@ from safetensors.torch import save
 from domain.transitions import finish
 from sdd_cli.main import cli
 from sdd_client import SDDClient, cli_support
+from sdd_client.config import write_config_file
 from sdd_client.models import Job
 from sdd_client.submit_flags import clone_body, fit_schedule
 from sdd_core.methods import fit_schedule_to_run, method_defaults
@@ -252,13 +253,30 @@ def test_refused_requests_print_the_server_error_without_traceback(sdd: Run) -> 
     assert usage.exit_code == 2 and "--student, --method" in usage.stderr
 
 
+def test_a_teacher_refusal_names_the_flags_to_use(sdd: Run) -> None:
+    base = ("jobs", "submit", "--dataset", "digits", "--student", "resnet8")
+    missing = sdd(*base, "--method", "kd")
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == (
+        "error [validation_error] teacher: method 'kd' distils from a teacher: "
+        "give --teacher-job JOB_ID or --teacher-model MODEL_ID"
+    )
+    extra = sdd(*base, "--method", "ce", "--teacher-model", "mdl_x")
+    assert extra.exit_code == 2 and "drop --teacher-job/--teacher-model" in extra.stderr
+    unknown = sdd(*base, "--method", "kd", "--teacher-job", "job_nope")
+    assert unknown.exit_code == 2 and unknown.stderr.rstrip().endswith("(--teacher-job)"), unknown.stderr
+
+
 def test_connection_problems(api: Api, cli_env: Path, sdd_live: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     nothing = sdd_live("jobs", "list")
     assert nothing.exit_code == 2 and nothing.stderr.startswith("error [config] no server URL and no token")
 
     url = f"http://127.0.0.1:{free_port()}"
     down = sdd_live("jobs", "list", "--url", url, "--token", "sdd_x")
-    assert down.exit_code == 3 and down.stderr.startswith("error [unreachable]") and url in down.stderr
+    assert down.exit_code == 3 and down.stderr.count("\n") == 1, down.stderr
+    assert down.stderr.startswith(f"error [unreachable] cannot reach the sdd-jobs server at {url}: ")
+    assert down.stderr.rstrip().endswith(". Check --url (or SDD_URL / `sdd login`), or start one with `sdd up`.")
+    assert "Connection refused" in down.stderr
 
     def broken(request: httpx.Request) -> httpx.Response:
         return httpx.Response(500, json={"error": {"code": "internal_error", "message": "boom", "param": None}})
@@ -500,6 +518,7 @@ def test_uploads_catalog_and_the_model_zoo(sdd: Run, tmp_path: Path) -> None:
 def test_login_saves_a_checked_config(api: Api, cli_env: Path, sdd_live: Run, live_url: str) -> None:
     refused = sdd_live("login", "--url", live_url, "--token", "sdd_wrong")
     assert refused.exit_code == 2 and refused.stderr.startswith("error [unauthorized]")
+    assert "`sdd token create`" in refused.stderr
     assert not cli_env.exists()
 
     logged_in = sdd_live("login", "--url", live_url + "/", input=api.token + "\n")  # token prompted
@@ -509,6 +528,20 @@ def test_login_saves_a_checked_config(api: Api, cli_env: Path, sdd_live: Run, li
 
     job = api.create_job()
     assert [j["id"] for j in _json(sdd_live("jobs", "list", "--json"))] == [job["id"]]
+
+
+def test_a_refused_token_says_to_log_in_again_and_where_it_came_from(
+    api: Api, cli_env: Path, sdd_live: Run, live_url: str
+) -> None:
+    write_config_file(live_url, "sdd_expired", cli_env)
+    stored = sdd_live("jobs", "list")
+    assert stored.exit_code == 2
+    assert stored.stderr.strip() == (
+        "error [unauthorized] the server refused the token (401): run `sdd login` to store a new one "
+        f"(this one came from {cli_env})"
+    )
+    flag = sdd_live("catalog", "--token", "sdd_expired")
+    assert flag.exit_code == 2 and flag.stderr.rstrip().endswith("(this one came from --token)")
 
 
 def test_python_m_sdd_client_runs_without_the_training_stack() -> None:
