@@ -38,6 +38,7 @@ from api.ui import job_pages, submit_page, sweep_pages
 from api.ui.rendering import STATIC_DIR, UiError, error_page, page
 from api.ui.session import (
     LOGIN_PATH,
+    TOKEN_COMMAND,
     CheckedForm,
     CsrfRejected,
     FormRefused,
@@ -65,7 +66,7 @@ def login_form(
 ) -> Response:
     if tenant_from_cookie(request, session) is not None:
         return RedirectResponse(safe_next(next_path), 303)
-    return page(request, "login.html", {"next": safe_next(next_path), "error": None})
+    return page(request, "login.html", {"next": safe_next(next_path), "error": None, "token_command": TOKEN_COMMAND})
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -75,8 +76,8 @@ def login(request: Request, session: SessionDep, fields: CheckedForm) -> Respons
     session.commit()
     target = safe_next(fields.get("next"))
     if tenant is None:
-        error = "That token is not valid (mistyped, or revoked). Create one with `sdd token create`."
-        return page(request, "login.html", {"next": target, "error": error}, 401)
+        error = f"That token is not valid (mistyped, or revoked). Create one with `{TOKEN_COMMAND}`."
+        return page(request, "login.html", {"next": target, "error": error, "token_command": TOKEN_COMMAND}, 401)
     logger.info("dashboard: tenant %s signed in", tenant.name)
     response = RedirectResponse(target, 303)
     set_token_cookie(response, request, token)

@@ -37,6 +37,8 @@ COOKIE_PATH = "/ui"
 HOST_PREFIX = "__Host-"  # https only: Secure, Path=/, no Domain (RFC 6265bis)
 LOGIN_PATH = "/ui/login"
 HOME_PATH = "/ui"
+# How a person gets a token, as typed on the server's machine (`sdd token create`'s real usage).
+TOKEN_COMMAND = "sdd token create --tenant NAME"
 _CSRF_BYTES = 32
 _TOKEN_MAX_CHARS = 200
 

@@ -7,11 +7,13 @@ import json
 import re
 from collections.abc import Iterator
 
+import click
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from sdd_cli.main import cli as sdd_cli
 from service.artifacts import get_artifact_store
 from service.db.models import Dataset, Job
 from tests.api.conftest import Api
@@ -102,6 +104,20 @@ def test_every_page_redirects_to_login_without_a_valid_cookie(api: Api) -> None:
         assert anonymous.get(path).status_code == 401, path
     anonymous.client.cookies.set("sdd_ui_token", "sdd_not-a-real-token", path="/ui")
     assert anonymous.get("/ui").headers["location"] == "/ui/login?next=/ui"
+
+
+def test_the_login_hint_is_a_command_the_sdd_cli_takes(api: Api) -> None:
+    page = browser_for(api, None).get("/ui/login")
+    hint = re.search(r'id="token-hint">(.*?)</p>', page.text, re.S)
+    assert hint is not None
+    command = re.findall(r"<code>(sdd token [^<]+)</code>", hint.group(1))
+    assert command == ["sdd token create --tenant NAME"]
+    group = sdd_cli.commands["token"]
+    assert isinstance(group, click.Group)
+    _, *words = command[0].replace("NAME", "acme").split()
+    create = group.commands[words[1]]
+    context = create.make_context("create", words[2:])  # parses and checks required options, runs nothing
+    assert context.params == {"tenant": "acme"}
 
 
 def test_login_sets_a_strict_http_only_cookie_and_logout_clears_it(api: Api) -> None:
