@@ -371,6 +371,7 @@ def _record_success(
             # the final evaluation per class (what a sweep's report compares), see domain.sweep_report
             "per_class": {**result.per_class, "classes": result.card.get("classes")} if result.per_class else None,
             "confusion": result.confusion,
+            "agreement_top1": result.agreement_top1,  # student top-1 == teacher top-1 on val, percent
         }
     )
     top1 = f"{summary['val_top1']:.2f}%" if summary["val_top1"] is not None else "n/a"

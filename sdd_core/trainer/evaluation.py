@@ -1,4 +1,5 @@
-"""Top-1 / top-5 accuracy, loss and the confusion matrix of a classifier over a split.
+"""Top-1 / top-5 accuracy, loss and the confusion matrix of a classifier over a split, and the
+student's top-1 agreement with its teacher.
 
 The sums stay on the device while the batches run (one read at the end), so an evaluation on
 the device-resident data never waits for the host between batches.
@@ -77,6 +78,27 @@ def evaluate_split(
         return Evaluation(float("nan"), 0.0, 0.0, matrix)
     top1, top5 = hits.tolist()
     return Evaluation(float(loss_sum) / total, 100.0 * top1 / total, 100.0 * top5 / total, matrix)
+
+
+def top1_agreement(
+    student: nn.Module,
+    teacher: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device,
+    *,
+    precision: str = "fp32",
+) -> float | None:
+    """Percent of images whose student top-1 class is the teacher's top-1 class; None without images."""
+    same = torch.zeros((), dtype=torch.int64, device=device)
+    total = 0
+    with inference(student), inference(teacher), autocast(device, precision):
+        for images, _labels in batches:
+            images = images.to(device, non_blocking=True)
+            student_top1 = student(images).argmax(dim=1)  # (B,)
+            teacher_top1 = teacher(images).argmax(dim=1)  # (B,)
+            same += (student_top1 == teacher_top1).sum()
+            total += images.shape[0]
+    return 100.0 * int(same) / total if total else None
 
 
 def evaluate(

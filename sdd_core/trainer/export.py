@@ -43,12 +43,15 @@ def build_card(
     best: dict[str, Any],
     teacher: dict[str, Any] | None,
     evaluation: Evaluation | None = None,
+    agreement_top1: float | None = None,
     training: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything a user needs to load and trust the student.
 
     ``evaluation`` (the final one) gives ``per_class`` ({"correct", "total"}, one entry per class
-    in ``classes`` order) and ``confusion`` (``confusion[true][predicted]``); ``training`` says how
+    in ``classes`` order), ``confusion`` (``confusion[true][predicted]``) and ``val_loss``;
+    ``agreement_top1`` is the percent of validation images where the student's top-1 is the
+    teacher's (None without a teacher); ``training`` says how
     it ran (data path and augmentation, device, precision, compilation).
     """
     card = {
@@ -76,6 +79,8 @@ def build_card(
     if evaluation is not None:
         card["per_class"] = evaluation.per_class()
         card["confusion"] = evaluation.confusion_lists()
+        card["val_loss"] = evaluation.val_loss
+    card["agreement_top1"] = agreement_top1
     return card
 
 

@@ -44,7 +44,7 @@ from sdd_core.trainer.checkpoint import CheckpointError, load_checkpoint, save_c
 from sdd_core.trainer.data_path import DATA_PATHS, TrainingData, prepare_data
 from sdd_core.trainer.distillation_step import LossConfig, TeacherTargets
 from sdd_core.trainer.epoch import EpochProgress, EpochRun, TrainStep
-from sdd_core.trainer.evaluation import Evaluation, evaluate_split
+from sdd_core.trainer.evaluation import Evaluation, evaluate_split, top1_agreement
 from sdd_core.trainer.export import build_card, save_card, save_student, sha256_file
 from sdd_core.trainer.options import EpochMetrics, StopPoint, TrainCallbacks, TrainOptions, TrainResult
 from sdd_core.trainer.runtime import (
@@ -360,6 +360,11 @@ class _Run:
         shared, out_dir = self.shared, self.member.out_dir
         last = self.last or {}  # {} only when resumed from a checkpoint of a run with zero epochs
         final_eval = self.final_eval or self.evaluate(self.student)
+        agreement = None
+        if shared.teacher is not None:  # one more teacher forward over the val split, the final one only
+            agreement = top1_agreement(
+                self.student, shared.teacher, shared.data.val.batches(), shared.device, precision=shared.precision
+            )
         student_path, card_path = out_dir / STUDENT_NAME, out_dir / CARD_NAME
         digest = save_student(self.student, student_path)
         card = build_card(
@@ -371,6 +376,7 @@ class _Run:
             best=asdict(self.best),
             teacher=shared.teacher_summary,
             evaluation=final_eval,
+            agreement_top1=agreement,
             training={
                 "data": shared.data.describe(),
                 "device": shared.device.type,
@@ -391,6 +397,7 @@ class _Run:
             card=card,
             per_class=final_eval.per_class(),
             confusion=final_eval.confusion_lists(),
+            agreement_top1=agreement,
         )
 
 

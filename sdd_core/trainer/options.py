@@ -81,3 +81,5 @@ class TrainResult:
     """When completed: the final evaluation's {"correct": [...], "total": [...]}, one entry per class."""
     confusion: list[list[int]] | None = None
     """When completed: the final evaluation's confusion matrix, ``confusion[true][predicted]``."""
+    agreement_top1: float | None = None
+    """When completed with a teacher: percent of validation images where the student's top-1 is the teacher's."""

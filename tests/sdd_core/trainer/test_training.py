@@ -49,6 +49,10 @@ def test_sd_kd_student_learns_and_writes_every_artifact(digits_teacher, data_roo
     assert [row[i] for i, row in enumerate(result.confusion)] == result.per_class["correct"]
     assert [sum(row) for row in result.confusion] == result.per_class["total"]
     assert sum(result.per_class["correct"]) == round(result.final["val_top1"] * 360 / 100)
+    # The student's top-1 agreement with its teacher, from one more pass over the 360 digits.
+    assert card["agreement_top1"] == result.agreement_top1 and result.agreement_top1 is not None
+    assert 0.0 <= result.agreement_top1 <= 100.0 and round(result.agreement_top1 * 360 / 100, 6).is_integer()
+    assert card["val_loss"] == result.final["val_loss"]
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(digits_teacher, data_root, tmp_path):
