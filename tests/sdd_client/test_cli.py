@@ -145,7 +145,7 @@ def test_submit_from_a_file_with_flag_overrides(sdd: Run, tmp_path: Path) -> Non
         "--beta",
         "1.5",
     )
-    assert plain.exit_code == 2 and plain.stderr.startswith("error [not_found]") and "(teacher.job)" in plain.stderr
+    assert plain.exit_code == 2 and plain.stderr.startswith("error [not_found]") and "(--teacher-job)" in plain.stderr
 
     keyed = [
         sdd(
