@@ -33,6 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from domain.errors import InvalidRequest, LimitExceeded, Location
 from domain.job_request import METADATA_MAX_BYTES, JobRequest
+from sdd_core.errors import unknown_name
+from sdd_core.methods import METHODS
 from sdd_core.spec import SD_METHODS, Method
 
 # The fields a grid may vary, in expansion order (the last varies fastest).
@@ -79,6 +81,15 @@ class SweepGrid(BaseModel):
             if canonical in seen:
                 raise ValueError(f"lists {value!r} twice; every value must be different")
             seen.add(canonical)
+        return values
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _known_methods(cls, values: object) -> object:
+        """An unknown method gets the job spec's 'did you mean ...?', not the bare list of literals."""
+        for index, value in enumerate(values if isinstance(values, list) else []):
+            if isinstance(value, str) and value not in METHODS:
+                raise ValueError(f"item {index}: {unknown_name('method', value, METHODS)}")
         return values
 
     @model_validator(mode="after")

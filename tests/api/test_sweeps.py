@@ -106,6 +106,7 @@ def test_every_member_is_validated_before_anything_is_stored(any_api: Api) -> No
         ({"seed": []}, "validation_error", "grid.seed", "at least one value"),
         ({"beta": [1, 1.0], "method": ["sd-kd"]}, "validation_error", "grid.beta", "twice"),
         ({"method": ["kd", "dkd"], "beta": [1, 2]}, "validation_error", "grid.beta", "scale-decoupled"),
+        ({"method": ["kd", "sd-kdd"]}, "validation_error", "grid.method", "unknown method 'sd-kdd'; did you mean"),
     ]
     for grid, code, param, words in cases:
         error = assert_error(any_api.post("/v1/sweeps", json=sweep_body(teacher_id, grid=grid)), 422, code, param)

@@ -90,7 +90,7 @@ def test_method_and_student_may_be_left_to_the_grid() -> None:
         ({"beta": [1, 1.0]}, ("grid", "beta"), "twice"),
         ({"scales": [[1, 2], [1, 2]]}, ("grid", "scales"), "twice"),
         ({"beta": [-1]}, ("grid", "beta", 0), "greater than or equal to 0"),
-        ({"method": ["kd", "xkd"]}, ("grid", "method", 1), "'xkd'"),
+        ({"method": ["kd", "xkd"]}, ("grid", "method"), "item 1: unknown method 'xkd'"),
         ({}, ("grid",), "at least one field"),
     ],
 )
@@ -144,3 +144,13 @@ def test_the_size_limit_counts_members_before_building_any() -> None:
 
 def test_grid_fields_are_the_documented_ones() -> None:
     assert set(GRID_FIELDS) == {"method", "beta", "scales", "temperature", "seed", "student"}
+
+
+def test_an_unknown_grid_method_gets_did_you_mean_like_a_job_spec() -> None:
+    with pytest.raises(ValidationError) as refused:
+        sweep({"method": ["kd", "sd-kdd"]})
+    (error,) = [e for e in refused.value.errors() if e["loc"] == ("grid", "method")]
+    assert error["msg"].endswith(
+        "item 1: unknown method 'sd-kdd'; did you mean 'sd-kd', 'sd-nkd', 'sd-dkd'? "
+        "(allowed: ce, kd, dkd, nkd, sd-kd, sd-dkd, sd-nkd)"
+    )
