@@ -18,7 +18,6 @@ from types import FrameType
 import click
 
 from sdd_cli.service_commands import load_settings
-from service import migrate as migrations
 
 CHILD_MODULE = "sdd_cli"  # `python -m sdd_cli …` is `sdd …`
 CHILD_STOP_TIMEOUT_S = 30.0
@@ -103,6 +102,8 @@ def _run_gpu_workers(gpus: str, *, concurrency: int, queues: str | None, logleve
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
 def up_command(host: str, port: int, concurrency: int | None, pool: str) -> None:
     """Migrate, then run the API and a worker together until Ctrl-C."""
+    from service import migrate as migrations
+
     settings = load_settings()
     revision = migrations.upgrade(str(settings.database_url))
     click.echo(f"database at revision {revision}; starting API on http://{host}:{port} and a worker", err=True)

@@ -6,17 +6,24 @@ a configuration problem into a one-line CLI error instead of a traceback.
 
 from __future__ import annotations
 
-import click
-import pydantic
+import logging
+from typing import TYPE_CHECKING
 
-from service import migrate as migrations
-from service import tokens
-from service.db.session import session_scope
-from service.settings import Settings, get_settings
+import click
+
+if TYPE_CHECKING:
+    from service.settings import Settings
+
+# The service's stack (SQLAlchemy, Alembic) is imported inside the commands: the client's
+# commands, registered next to these, start without it.
 
 
 def load_settings() -> Settings:
     """The settings, with the local folders created; configuration errors become CLI errors."""
+    import pydantic
+
+    from service.settings import get_settings
+
     try:
         settings = get_settings()
     except pydantic.ValidationError as exc:
@@ -26,6 +33,11 @@ def load_settings() -> Settings:
 
 
 def require_migrated(settings: Settings) -> None:
+    """A CLI error unless the database is at the newest revision; Alembic's own INFO lines (its
+    plugins, "Context impl ...") are kept out of the command's output."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: its plugins log then
+    from service import migrate as migrations
+
     url = str(settings.database_url)
     if migrations.current_revision(url) != migrations.head_revision():
         raise click.ClickException("the database is not migrated to the latest schema; run `sdd migrate` first")
@@ -34,6 +46,8 @@ def require_migrated(settings: Settings) -> None:
 @click.command("migrate")
 def migrate_command() -> None:
     """Create or upgrade the database schema to the latest revision."""
+    from service import migrate as migrations
+
     settings = load_settings()
     revision = migrations.upgrade(str(settings.database_url))
     click.echo(f"database {migrations.safe_url(str(settings.database_url))} at revision {revision}")
@@ -48,6 +62,9 @@ def token_group() -> None:
 @click.option("--tenant", required=True, help="Tenant name (created if new).")
 def token_create(tenant: str) -> None:
     """Create a token; the token itself is printed once, as the last line."""
+    from service import tokens
+    from service.db.session import session_scope
+
     settings = load_settings()
     require_migrated(settings)
     try:
@@ -64,6 +81,9 @@ def token_create(tenant: str) -> None:
 @click.option("--tenant", default=None, help="Only this tenant's tokens.")
 def token_list(tenant: str | None) -> None:
     """List tokens (id, prefix, tenant, created, status); never the tokens themselves."""
+    from service import tokens
+    from service.db.session import session_scope
+
     settings = load_settings()
     require_migrated(settings)
     with session_scope(settings) as session:
@@ -83,6 +103,9 @@ def token_list(tenant: str | None) -> None:
 @click.argument("token_id")
 def token_revoke(token_id: str) -> None:
     """Revoke a token by its id (``tok_…``)."""
+    from service import tokens
+    from service.db.session import session_scope
+
     settings = load_settings()
     require_migrated(settings)
     with session_scope(settings) as session:

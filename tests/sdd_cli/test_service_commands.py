@@ -72,3 +72,7 @@ def test_python_m_sdd_cli_prints_the_token_last(sdd_env) -> None:
     token = process.stdout.strip().splitlines()[-1]
     with session_scope(settings) as session:
         assert authenticate(session, token).name == "ops"
+    # Its own two lines only: no log lines of the migration check (Alembic's plugins, its context).
+    assert process.stdout.strip() == token
+    assert len(process.stderr.strip().splitlines()) == 1, process.stderr
+    assert process.stderr.startswith("created token tok_"), process.stderr
