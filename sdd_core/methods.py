@@ -19,6 +19,7 @@ BaseLoss = Literal["kd", "dkd", "nkd"]
 NKDMode = Literal["paper", "code"]
 Precision = Literal["auto", "fp32", "bf16"]
 CompileMode = Literal["auto", "on", "off"]
+ExportChoice = Literal["best", "last"]
 
 # Bounds that keep every value within what the trainer and the generators accept (the service's
 # own, tighter limits are SDD_MAX_EPOCHS and friends).
@@ -122,12 +123,31 @@ class Hyperparameters(BaseModel):
         le=MAX_LOADER_WORKERS,
         description="Data loader processes for large images (default: the worker's setting, else from its CPUs).",
     )
+    early_stopping_patience: int | None = Field(
+        default=None,
+        description="Stop when validation top-1 has not improved for this many consecutive epochs "
+        "(at least 1; unset: train every epoch).",
+    )
+    export: ExportChoice | None = Field(
+        default=None,
+        description="Which weights to export: 'last' (the last epoch's, default) or 'best' "
+        "(the epoch with the highest validation top-1, the earlier one on a tie).",
+    )
 
     @field_validator("lr_decay_epochs")
     @classmethod
     def _sorted_positive(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and (any(e < 1 or e > MAX_EPOCHS for e in value) or value != sorted(set(value))):
             raise ValueError(f"must be strictly increasing epochs from 1 to {MAX_EPOCHS}, e.g. [150, 180, 210]")
+        return value
+
+    @field_validator("early_stopping_patience")
+    @classmethod
+    def _positive_patience(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= MAX_EPOCHS:
+            raise ValueError(
+                f"must be from 1 to {MAX_EPOCHS} epochs without a top-1 gain; leave it unset to train every epoch"
+            )
         return value
 
     @field_validator("device")
@@ -141,12 +161,14 @@ class Hyperparameters(BaseModel):
 
 
 # Hyper-parameters that change only what a step does with its batch (optimiser, schedule, loss
-# weights), never which batch it is nor the machine it runs on: students that differ only in
-# these (and in method, student, scales and beta) can train in lockstep on one teacher forward.
+# weights) or when a student leaves and which of its epochs it exports (early stopping, export),
+# never which batch it is nor the machine it runs on: students that differ only in these (and in
+# method, student, scales and beta) can train in lockstep on one teacher forward.
 STEP_ONLY_HYPERPARAMETERS = frozenset(
     {
         "lr", "lr_decay_epochs", "lr_decay_rate", "momentum", "weight_decay", "temperature",
         "ce_weight", "kd_weight", "warmup_epochs", "dkd_alpha", "dkd_beta", "nkd_gamma", "nkd_mode",
+        "early_stopping_patience", "export",
     }
 )  # fmt: skip
 LOCKSTEP_HYPERPARAMETERS: tuple[str, ...] = tuple(
@@ -184,6 +206,7 @@ def method_defaults(method: str, student: str | None = None, teacher: str | None
         "channels_last": True,
         "compile": "auto",
         "crop_scale_min": 0.08,
+        "export": "last",
     }
     base = base_loss_of(method)
     if base is None:
@@ -213,11 +236,11 @@ def fit_schedule_to_run(defaults: dict[str, Any], epochs: int) -> dict[str, Any]
     return defaults | {"epochs": epochs, "lr_decay_epochs": milestones, "warmup_epochs": warmup}
 
 
-_UNSET_MEANS_DEFAULT = frozenset({"crop_padding", "loader_workers"})
-"""Hyper-parameters whose default depends on the data or the machine, not the method: they stay
-None in a resolved spec and the trainer decides (``crop_padding``: size / 8; ``loader_workers``:
-the setting, else the CPUs). ``flip``'s default depends on the dataset and is filled in by
-``JobSpec``, which knows it."""
+_UNSET_MEANS_DEFAULT = frozenset({"crop_padding", "loader_workers", "early_stopping_patience"})
+"""Hyper-parameters that stay None in a resolved spec: those whose default depends on the data or
+the machine, not the method, where the trainer decides (``crop_padding``: size / 8;
+``loader_workers``: the setting, else the CPUs), and ``early_stopping_patience``, where None is
+off. ``flip``'s default depends on the dataset and is filled in by ``JobSpec``, which knows it."""
 
 
 @dataclass(frozen=True)
@@ -251,6 +274,8 @@ class ResolvedHyperparameters:
     crop_padding: int | None  # None: the dataset's image size / 8
     crop_scale_min: float
     loader_workers: int | None  # None: the caller's setting, else from the machine's CPUs
+    early_stopping_patience: int | None  # None: no early stopping
+    export: ExportChoice
 
     @classmethod
     def of(cls, given: Hyperparameters) -> ResolvedHyperparameters:

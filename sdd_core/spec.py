@@ -127,6 +127,22 @@ def resolve_hyperparameters(
 class JobSpec(DistillationSettings):
     """A complete, trainable job: the teacher is a weights file on this machine."""
 
+    # How many ranks train the job (sdd_core.trainer.distributed), in the library's spec only.
+    # Left out of the JSON at their defaults, so single-device specs (and their checkpoints'
+    # fingerprints) read as they always have.
+    devices: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Devices (GPUs, or CPU processes) of one node training this job together with "
+        "torch.distributed; batch_size stays the global batch and must be a multiple of devices.",
+        exclude_if=lambda value: value == 1,
+    )
+    sync_batchnorm: bool = Field(
+        default=False,
+        description="With devices > 1: batch norms use the statistics of the global batch (SyncBatchNorm).",
+        exclude_if=lambda value: value is False,
+    )
     teacher: TeacherCheckpoint | None = Field(
         default=None, validate_default=True, description="Required by every method but 'ce'."
     )
@@ -145,6 +161,12 @@ class JobSpec(DistillationSettings):
         if resolved.flip is None:  # the one default that depends on the dataset (no flip for digits)
             resolved = resolved.model_copy(update={"flip": flips_by_default(self.dataset)})
         self.hyperparameters = resolved
+        batch = resolved.batch_size or 0
+        if self.devices > 1 and batch % self.devices:
+            raise ValueError(
+                f"hyperparameters.batch_size {batch} (the global batch) does not split over devices={self.devices}; "
+                f"choose a batch size that is a multiple of {self.devices}"
+            )
         return self
 
     @property

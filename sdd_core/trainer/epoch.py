@@ -39,6 +39,7 @@ from sdd_core.trainer.distillation_step import (
     student_loss,
     weighted_loss,
 )
+from sdd_core.trainer.distributed import RankGroup
 from sdd_core.trainer.options import TrainCallbacks
 from sdd_core.trainer.runtime import autocast
 from sdd_core.trainer.teacher import FrozenTeacher
@@ -92,13 +93,17 @@ class TrainStep:
         compiled: bool = False,
         batch_size: int = 0,
         targets: TeacherTargets | None = None,
+        ranks: RankGroup | None = None,
     ) -> None:
         self.student, self.teacher, self.optimizer = student, teacher, fused_sgd(optimizer)
         self.config, self.device, self.precision = config, device, precision
         self.batch_size = batch_size
         self.targets = targets or TeacherTargets(teacher, compiled=compiled, batch_size=batch_size)
+        # With ranks the student's loss parts run under DDP, eagerly (no torch.compile).
+        self.ranks = ranks
+        self.ddp = ranks.wrap(student, config, device) if ranks is not None else None
         self.compiled: Callable[..., Any] | None = (
-            torch.compile(self.student_parts, dynamic=False) if compiled else None
+            torch.compile(self.student_parts, dynamic=False) if compiled and ranks is None else None
         )
 
     def forward_parts(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -133,6 +138,10 @@ class TrainStep:
         with autocast(self.device, self.precision):
             targets = self.targets.get(images, self.config)
         forward = self._compiled_forward(images, labels, targets)
+        if self.ddp is not None:
+            with autocast(self.device, self.precision):
+                parts = self.ddp(images, labels, targets)
+            forward = parts["ce"], parts["kd"], step_statistics(parts, labels)
         if forward is not None:
             ce, kd, statistics = forward
             if targets is None:
@@ -145,6 +154,8 @@ class TrainStep:
             loss, statistics = out["loss"], step_statistics(out, labels)
         # 2. Backward and update; a non-finite loss makes the fused SGD skip the update.
         finite = torch.isfinite(loss)  # () bool, on the device
+        if self.ranks is not None:  # every rank skips the step when one rank's loss is not finite
+            finite = self.ranks.all_finite(finite)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.found_inf = (~finite).float()  # type: ignore[attr-defined]  # read by SGD.step
@@ -158,12 +169,16 @@ class RunningSums:
 
     It starts from ``EpochSums`` (zeros, or a stopped epoch's) and adds each step in float64, in
     the order the host sum of ``.item()`` values added them, so the values are the same.
+
+    With ``ranks``, each rank adds its own slices and ``read`` combines what the ranks added
+    since ``start`` (``RankGroup.combine_sums``): every rank reads the global batches' sums.
     """
 
-    def __init__(self, start: EpochSums, device: torch.device) -> None:
+    def __init__(self, start: EpochSums, device: torch.device, ranks: RankGroup | None = None) -> None:
         values = [start.loss, start.ce, start.kd, start.complementary, float(start.correct), float(start.nonfinite)]
         self.values = torch.tensor(values, dtype=torch.float64).to(device, non_blocking=True)  # (6,)
         self.steps, self.images = start.steps, start.images
+        self.ranks, self.start, self.start_images = ranks, self.values.clone(), start.images
 
     def add(self, statistics: torch.Tensor, finite: torch.Tensor, images: int) -> None:
         kept = torch.where(finite, statistics, 0.0)  # (5,): a non-finite step adds nothing
@@ -173,6 +188,12 @@ class RunningSums:
 
     def read(self, seconds: float) -> EpochSums:
         """The sums as host numbers (one read of the device)."""
+        if self.ranks is not None:
+            added = self.values - self.start  # (6,)
+            images = added.new_tensor([float(self.images - self.start_images)])  # (1,)
+            total = self.ranks.combine_sums(torch.cat([added, images]))  # (7,)
+            self.values, self.start = self.start + total[:6], self.start + total[:6]
+            self.images = self.start_images = self.start_images + int(total[6].item())
         loss, ce, kd, complementary, correct, nonfinite = self.values.tolist()
         return EpochSums(
             loss=loss,
@@ -224,7 +245,7 @@ class EpochRun:
         """Train mode, the running sums on the device (from where a stopped epoch left them)."""
         self.step.student.train()
         self.progress.started = time.perf_counter() - self.progress.sums.seconds
-        self.progress.running = RunningSums(self.progress.sums, self.step.device)
+        self.progress.running = RunningSums(self.progress.sums, self.step.device, self.step.ranks)
         self.progress.batches = batches
         self.next_report = time.perf_counter() + self.report_seconds
 
@@ -240,6 +261,8 @@ class EpochRun:
     def train_batch(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         """Train one batch and report it (``on_batch_end``)."""
         assert self.progress.running is not None, "begin() first"
+        if self.step.ranks is not None:  # this rank's slice of the global batch
+            images, labels = self.step.ranks.shard(images, labels)
         # 1. The step, and its statistics added on the device.
         statistics, finite = self.step(images, labels, self.epoch)
         self.progress.running.add(statistics, finite, labels.shape[0])

@@ -17,6 +17,9 @@ from sdd_core.spec import JobSpec
 from sdd_core.trainer.checkpoint import atomic_write
 from sdd_core.trainer.evaluation import Evaluation
 
+STUDENT_SUFFIXES = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
+"""Every format a student is downloaded in, with its file's suffix (the others: export_formats.py)."""
+
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
@@ -45,6 +48,8 @@ def build_card(
     evaluation: Evaluation | None = None,
     agreement_top1: float | None = None,
     training: dict[str, Any] | None = None,
+    exported_epoch: int | None = None,
+    exports: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Everything a user needs to load and trust the student.
 
@@ -74,6 +79,9 @@ def build_card(
         "best_metrics": best,
         "weights_sha256": weights_sha256,
         "weights_format": "safetensors",
+        "exports": exports or {},  # the same weights as ONNX / TorchScript, by format (export_formats.py)
+        "export": spec.resolved_hyperparameters.export,  # 'last' or 'best': whose weights these are
+        "exported_epoch": exported_epoch,
         "training": training,
     }
     if evaluation is not None:

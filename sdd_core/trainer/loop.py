@@ -4,14 +4,16 @@
     each student, its optimiser and schedule -> for each epoch:
         seed(seed, epoch) -> for each batch: the teacher once, then every student's step
         -> per student: read the sums -> lr decay -> evaluate -> metrics, on_epoch_end -> checkpoint
-    -> export each student (safetensors) and its model card (with the final evaluation per class)
+           -> no top-1 gain for ``early_stopping_patience`` epochs: export it now, it leaves
+    -> export each student (safetensors; the last epoch's weights, or the best epoch's with
+       ``export: best``) and its model card (with the final evaluation per class of those weights)
 
 ``train`` is a group of one. Students in a group (``train_group``) draw the same batches — same
 dataset, teacher, seed, batch size, epochs, image size and augmentation (``LOCKSTEP_FIELDS``) —
 and each has its own optimiser, schedule, callbacks, checkpoints and global RNG stream (swapped
 in around its step, so its dropout draws what it draws alone): a student trained in a group ends
 with the weights it ends with alone. A student that is stopped (cancel) or fails leaves the
-group; the others go on.
+group; the others go on. So does a student that stops early, exported at once.
 
 Every epoch's randomness (shuffling, augmentation) derives from (seed, epoch), and checkpoints
 carry optimiser and scheduler states, so resuming from epoch e reproduces the uninterrupted run's
@@ -43,9 +45,11 @@ from sdd_core.spec import JobSpec
 from sdd_core.trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from sdd_core.trainer.data_path import DATA_PATHS, TrainingData, prepare_data
 from sdd_core.trainer.distillation_step import LossConfig, TeacherTargets
+from sdd_core.trainer.distributed import RankGroup, sync_batchnorm
 from sdd_core.trainer.epoch import EpochProgress, EpochRun, TrainStep
 from sdd_core.trainer.evaluation import Evaluation, evaluate_split, top1_agreement
 from sdd_core.trainer.export import build_card, save_card, save_student, sha256_file
+from sdd_core.trainer.export_formats import CHECK_IMAGES, export_student
 from sdd_core.trainer.options import EpochMetrics, StopPoint, TrainCallbacks, TrainOptions, TrainResult
 from sdd_core.trainer.runtime import (
     data_seed,
@@ -58,7 +62,7 @@ from sdd_core.trainer.runtime import (
     set_rng_state,
 )
 from sdd_core.trainer.teacher import FrozenTeacher, load_teacher
-from sdd_core.trainer.training_state import BestEpoch, PartialEpoch, epoch_metrics
+from sdd_core.trainer.training_state import BestEpoch, PartialEpoch, epoch_metrics, stops_early
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,7 @@ RUNTIME_HYPERPARAMETERS = ("device", "precision", "channels_last", "compile", "l
 def _spec_fingerprint(spec: JobSpec) -> dict[str, Any]:
     """The spec as JSON, minus what may change between attempts (the device it runs on)."""
     data = spec.model_dump(mode="json")
+    data.pop("devices", None)  # how many ranks train it: a resume may take another count
     for key in RUNTIME_HYPERPARAMETERS:
         data["hyperparameters"].pop(key, None)
     return data
@@ -189,6 +194,7 @@ class _Shared:
     teacher: FrozenTeacher | None
     targets: TeacherTargets
     teacher_summary: dict[str, Any] | None
+    ranks: RankGroup | None = None  # the job's ranks when several processes train it (distributed.py)
 
 
 class _Run:
@@ -202,19 +208,30 @@ class _Run:
         self.student = (
             create_model(spec.student, info.num_classes).to(shared.device).to(memory_format=shared.memory_format)
         )
+        ranks = shared.ranks
+        if ranks is not None and spec.sync_batchnorm:
+            sync_batchnorm(self.student, shared.device)
+        self.writes = ranks is None or ranks.writes  # rank 0 alone writes files and calls back
+        self.callbacks = member.callbacks if ranks is None else ranks.callbacks(member.callbacks, shared.device)
         self.optimizer = SGD(
             self.student.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay, fused=True
         )
         self.scheduler = MultiStepLR(self.optimizer, milestones=list(hp.lr_decay_epochs), gamma=hp.lr_decay_rate)
         self.config = LossConfig.from_spec(spec)
         self.start_epoch, self.best = 1, BestEpoch()
+        self.keeps_best = hp.export == "best"
+        # With export best: a CPU copy of the best epoch's weights, and its metrics.
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self.best_metrics: EpochMetrics | None = None
         self.last: EpochMetrics | None = None  # the last finished epoch's metrics
         self.partial: PartialEpoch | None = None  # where a stopped run stopped inside an epoch
+        self.epochs_done = 0
         if state is not None:
             self.student.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             self.start_epoch, self.best = int(state["epoch"]) + 1, BestEpoch.from_state(state["best"])
+            self.best_weights, self.best_metrics = state.get("best_model"), state.get("best_metrics")
             self.last = dict(state["metrics"]) if state.get("metrics") else None
             self.partial = PartialEpoch.from_state(state["partial"]) if state.get("partial") is not None else None
             where = (
@@ -223,6 +240,7 @@ class _Run:
                 else f"epoch {state['epoch']}"
             )
             log.info("resuming %s at %s", spec.student, where)
+        self.epochs_done = self.start_epoch - 1
         self.step = TrainStep(
             self.student,
             shared.teacher,
@@ -233,8 +251,11 @@ class _Run:
             compiled=shared.compiled,
             batch_size=hp.batch_size,
             targets=shared.targets,
+            ranks=ranks,
         )
-        self.metrics_log = _MetricsLog(member.out_dir / METRICS_NAME, keep_through_epoch=self.start_epoch - 1)
+        self.metrics_log = (
+            _MetricsLog(member.out_dir / METRICS_NAME, keep_through_epoch=self.start_epoch - 1) if self.writes else None
+        )
         self.checkpoint_path = member.out_dir / CHECKPOINT_NAME
         self.final_eval: Evaluation | None = None  # the last epoch's evaluation, for the card
         self._outcome: TrainResult | Exception | None = None  # set when the student leaves the group
@@ -270,6 +291,8 @@ class _Run:
 
     def checkpoint(self, epochs_done: int, stopped_in: PartialEpoch | None = None) -> None:
         """Plain dicts and tensors only: the checkpoint is read back with ``weights_only=True``."""
+        if not self.writes:
+            return
         payload: dict[str, Any] = {
             "epoch": epochs_done,
             "model": self.student.state_dict(),
@@ -280,6 +303,8 @@ class _Run:
             "metrics": self.last,
             "data_path": self.shared.data.path,
         }
+        if self.best_weights is not None:
+            payload["best_model"], payload["best_metrics"] = self.best_weights, self.best_metrics
         if stopped_in is not None:
             payload["partial"] = asdict(stopped_in)
         save_checkpoint(self.checkpoint_path, payload)
@@ -295,7 +320,7 @@ class _Run:
             set_rng_state(self.partial.rng)
         self.partial = None
         self.lr = self.optimizer.param_groups[0]["lr"]
-        self.epoch_run = EpochRun(self.step, progress, epoch, self.member.callbacks, self.options.report_seconds)
+        self.epoch_run = EpochRun(self.step, progress, epoch, self.callbacks, self.options.report_seconds)
         self.epoch_run.begin(batches)
 
     def stop(self, epoch: int, rng: dict[str, Any]) -> None:
@@ -319,7 +344,7 @@ class _Run:
     def end_epoch(self, epoch: int) -> None:
         """Read the sums, refuse a mostly non-finite epoch, decay the lr, evaluate, record, checkpoint."""
         assert self.epoch_run is not None
-        sums, hp, callbacks = self.epoch_run.progress.finish(), self.hp, self.member.callbacks
+        sums, hp, callbacks = self.epoch_run.progress.finish(), self.hp, self.callbacks
         if sums.nonfinite:
             log.warning("epoch %d: %d of %d steps gave a non-finite loss and were skipped", epoch, sums.nonfinite,
                         sums.steps)  # fmt: skip
@@ -331,8 +356,10 @@ class _Run:
         self.scheduler.step()
         self.final_eval = self.evaluate(self.student)
         val = self.final_eval.metrics()
-        if self.best.epoch is None or val["val_top1"] > self.best.val_top1:
+        improved = self.best.epoch is None or val["val_top1"] > self.best.val_top1  # a tie keeps the earlier epoch
+        if improved:
             self.best = BestEpoch(epoch=epoch, val_top1=val["val_top1"], val_top5=val["val_top5"])
+        self.epochs_done = epoch
         self.last = epoch_metrics(
             epoch=epoch,
             epochs=hp.epochs,
@@ -343,9 +370,15 @@ class _Run:
             scale_decoupled=self.config.scale_decoupled,
             data_path=self.shared.data.path,
         )
+        if improved and self.keeps_best and self.writes:
+            self.best_metrics = self.last
+            self.best_weights = {
+                name: tensor.detach().to("cpu", copy=True) for name, tensor in self.student.state_dict().items()
+            }
         # Metrics before the checkpoint: a run resumed from this checkpoint skips the epoch, so
         # its metrics must already be recorded (a replayed epoch's are recorded once by callers).
-        self.metrics_log.append(self.last)
+        if self.metrics_log is not None:
+            self.metrics_log.append(self.last)
         log.info("%s epoch %d/%d: loss %.4f val top-1 %.2f%%", self.spec.student, epoch, hp.epochs,
                  self.last["train_loss"], val["val_top1"])  # fmt: skip
         if callbacks.on_epoch_end:
@@ -354,11 +387,30 @@ class _Run:
         if callbacks.on_checkpoint:
             callbacks.on_checkpoint(epoch, self.checkpoint_path)
 
+    @property
+    def stopped_early(self) -> bool:
+        """Whether the epochs since the best one used up ``early_stopping_patience`` before the last epoch."""
+        return self.epochs_done < self.hp.epochs and stops_early(
+            self.best, self.epochs_done, self.hp.early_stopping_patience
+        )
+
     def export(self) -> None:
         """The student and its card, with the final evaluation per class (evaluated here when the
         run resumed past its last epoch)."""
         shared, out_dir = self.shared, self.member.out_dir
         last = self.last or {}  # {} only when resumed from a checkpoint of a run with zero epochs
+        stopped_at = self.epochs_done if self.stopped_early else None
+        if stopped_at is not None:
+            log.info("%s: stopped early at epoch %d (no top-1 gain for %d epochs)", self.spec.student, stopped_at,
+                     self.hp.early_stopping_patience)  # fmt: skip
+        if not self.writes:  # rank 0 exports; the other ranks are done
+            self.outcome = TrainResult("completed", self.epochs_done, last, self.best.val_top1,
+                                       stopped_early_at_epoch=stopped_at)  # fmt: skip
+            return
+        exported_epoch: int | None = self.epochs_done
+        if self.keeps_best and self.best_weights is not None and self.best.epoch != self.epochs_done:
+            self.student.load_state_dict(self.best_weights)
+            exported_epoch, self.final_eval, last = self.best.epoch, None, self.best_metrics or last
         final_eval = self.final_eval or self.evaluate(self.student)
         agreement = None
         if shared.teacher is not None:  # one more teacher forward over the val split, the final one only
@@ -367,6 +419,7 @@ class _Run:
             )
         student_path, card_path = out_dir / STUDENT_NAME, out_dir / CARD_NAME
         digest = save_student(self.student, student_path)
+        exports = export_student(self.student, _check_images(shared.data), out_dir)
         card = build_card(
             self.spec,
             shared.data.info,
@@ -383,22 +436,42 @@ class _Run:
                 "precision": shared.precision,
                 "channels_last": shared.channels_last,
                 "compiled": self.step.compiled is not None,
+                "early_stopping": {
+                    "patience": self.hp.early_stopping_patience,
+                    "stopped_at_epoch": stopped_at,
+                    "best_epoch": self.best.epoch,
+                    "best_top1": self.best.val_top1,
+                },
             },
+            exported_epoch=exported_epoch,
+            exports=exports.card(),
         )
         save_card(card, card_path)
         self.outcome = TrainResult(
             status="completed",
-            epochs_completed=self.hp.epochs,
+            epochs_completed=self.epochs_done,
             final=last,
             best_val_top1=self.best.val_top1,
             student_path=student_path,
             card_path=card_path,
+            exports={fmt: export.path for fmt, export in exports.kept.items()},
+            refused_exports=exports.refused,
             checkpoint_path=self.checkpoint_path,
             card=card,
             per_class=final_eval.per_class(),
             confusion=final_eval.confusion_lists(),
             agreement_top1=agreement,
+            stopped_early_at_epoch=stopped_at,
+            exported_epoch=exported_epoch,
         )
+
+
+def _check_images(data: TrainingData) -> torch.Tensor:
+    """The first validation images, (b, 3, H, W) with b <= CHECK_IMAGES, that exports are checked on."""
+    for images, _labels in data.val.batches():
+        return images[:CHECK_IMAGES]
+    size = data.info.image_size
+    return torch.empty(0, 3, size, size)
 
 
 def _load_states(members: Sequence[GroupMember]) -> list[dict[str, Any] | None]:
@@ -419,6 +492,9 @@ def _share(spec: JobSpec, states: list[dict[str, Any] | None], options: TrainOpt
     """Device settings, data (on the device when it fits) and the frozen teacher, once per group."""
     hp = spec.resolved_hyperparameters
     device = resolve_device(hp.device)
+    ranks = RankGroup(options.rank, options.world_size) if options.world_size > 1 else None
+    if ranks is not None and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", ranks.rank)  # rank r trains on the node's GPU r
     precision = resolve_precision(hp.precision, device)
     channels_last = hp.channels_last and device.type == "cuda"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -454,7 +530,7 @@ def _share(spec: JobSpec, states: list[dict[str, Any] | None], options: TrainOpt
         }
         log.info("teacher %s: val top-1 %.2f%%", spec.teacher.arch, evaluation.val_top1)
     log.info("training on %s: precision %s, channels_last %s, compiled %s", device, precision, channels_last, compiled)
-    return _Shared(device, precision, channels_last, memory_format, compiled, data, teacher, targets, summary)
+    return _Shared(device, precision, channels_last, memory_format, compiled, data, teacher, targets, summary, ranks)
 
 
 def train_group(
@@ -474,6 +550,9 @@ def train_group(
     if len(keys) > 1:
         raise ValueError("these specs draw different batches (dataset, teacher, seed, batch size, epochs, "
                          "image size, augmentation or device differ); train them in separate groups")  # fmt: skip
+    if options.world_size > 1 and len(members) > 1:
+        raise ValueError(f"a group of {len(members)} students cannot train on {options.world_size} ranks; "
+                         "train jobs with devices > 1 alone")  # fmt: skip
     states = _load_states(members)
 
     # 1. What the group shares, then each student with its optimiser and schedule.
@@ -485,6 +564,9 @@ def train_group(
                          "a group trains from one epoch and batch")  # fmt: skip
     start_epoch = runs[0].position[0]
     epochs, data = spec.resolved_hyperparameters.epochs, shared.data
+    for run in runs:  # resumed from the checkpoint of the epoch that stopped it early
+        if run.partial is None and run.stopped_early:
+            _export(run)
 
     # 2. Epochs: every batch drawn once, the teacher run once on it, then each student's step.
     for epoch in range(start_epoch, epochs + 1):
@@ -522,12 +604,20 @@ def train_group(
                 run.end_epoch(epoch)
             except Exception as exc:
                 run.outcome = exc
+                continue
+            if run.stopped_early:
+                _export(run)
 
     # 3. Export every student that trained to the end.
     for run in runs:
         if run.outcome is None:
-            try:
-                run.export()
-            except Exception as exc:
-                run.outcome = exc
+            _export(run)
     return [run.outcome for run in runs if run.outcome is not None]
+
+
+def _export(run: _Run) -> None:
+    """Export ``run``'s student; it leaves the group with its result, or the error exporting raised."""
+    try:
+        run.export()
+    except Exception as exc:
+        run.outcome = exc

@@ -36,6 +36,10 @@ class TrainOptions:
     report_seconds: float = 1.0
     """At most one progress report (``on_batch_end`` with loss parts) per this many seconds: reading
     the parts waits for the device, so the other batches report their position only."""
+    world_size: int = 1
+    """Ranks training this job together; above 1 the caller has initialised the process group and
+    this process is rank ``rank`` (``distributed.py``). 1: a single process, no torch.distributed."""
+    rank: int = 0
 
 
 @dataclass
@@ -74,6 +78,10 @@ class TrainResult:
     best_val_top1: float
     student_path: Path | None = None  # safetensors, when completed
     card_path: Path | None = None  # model card JSON, when completed
+    exports: dict[str, Path] = field(default_factory=dict)
+    """When completed: the student in the other formats that passed their check, by format (``export_formats.py``)."""
+    refused_exports: dict[str, str] = field(default_factory=dict)
+    """When completed: why each format missing from ``exports`` was not kept."""
     checkpoint_path: Path | None = None  # last checkpoint written
     stopped_at: StopPoint | None = None  # when stopped: the checkpoint at checkpoint_path is inside this epoch
     card: dict[str, Any] = field(default_factory=dict)
@@ -83,3 +91,8 @@ class TrainResult:
     """When completed: the final evaluation's confusion matrix, ``confusion[true][predicted]``."""
     agreement_top1: float | None = None
     """When completed with a teacher: percent of validation images where the student's top-1 is the teacher's."""
+    stopped_early_at_epoch: int | None = None
+    """When completed by early stopping: the last epoch trained (``epochs_completed``), after
+    ``early_stopping_patience`` epochs without a validation top-1 gain."""
+    exported_epoch: int | None = None
+    """When completed: the epoch whose weights were exported (the last one, or the best with ``export: best``)."""

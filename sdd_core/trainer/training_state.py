@@ -3,6 +3,7 @@
     EpochSums     the running sums of one epoch, which its metrics are made of
     BestEpoch     the epoch with the best validation top-1 so far
     PartialEpoch  a stop inside an epoch: how far it got, its sums, every RNG's state
+    stops_early   whether the epochs since the best one have used up the early-stopping patience
 
 A checkpoint is read back with ``torch.load(weights_only=True)``, so it holds these as plain dicts
 (``dataclasses.asdict``) under the keys they have always had; ``from_state`` rebuilds them from
@@ -66,6 +67,12 @@ class BestEpoch:
             val_top1=float(state.get("val_top1", 0.0)),
             val_top5=None if top5 is None else float(top5),
         )
+
+
+def stops_early(best: BestEpoch, epochs_done: int, patience: int | None) -> bool:
+    """True when the ``patience`` epochs after the best one (through ``epochs_done``) brought no
+    validation top-1 gain; never with ``patience`` None (off)."""
+    return patience is not None and best.epoch is not None and epochs_done - best.epoch >= patience
 
 
 @dataclass
