@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from domain.errors import Conflict, NotFound
 from domain.ownership import PageParams, get_owned, page_of
 from domain.status import JobStatus
-from service.artifacts import LocalArtifactStore, get_artifact_store
+from sdd_core.trainer.export import STUDENT_SUFFIXES
+from service.artifacts import STUDENT_EXPORT_KINDS, LocalArtifactStore, get_artifact_store
 from service.db.models import Artifact, Job, JobEvent, JobMetric
 from service.settings import Settings
 
@@ -118,9 +119,35 @@ def artifact_download(
         ) from exc
 
 
-def student_filename(job: Job) -> str:
-    """The download name of a job's student: ``<job id>-<arch>.safetensors``."""
-    return f"{job.id}-{job.spec['student'].replace('/', '_')}.safetensors"
+STUDENT_FORMATS = tuple(STUDENT_SUFFIXES)
+"""safetensors, onnx, torchscript: the formats a student downloads in."""
+
+
+def student_artifact_kind(fmt: str) -> str:
+    """The artifact kind a student in ``fmt`` is stored as: ``student``, ``student_onnx``, ..."""
+    return "student" if fmt == "safetensors" else STUDENT_EXPORT_KINDS[fmt]
+
+
+def student_filename(job: Job, fmt: str = "safetensors") -> str:
+    """The download name of a job's student: ``<job id>-<arch><suffix>`` (``.safetensors``, ``.onnx``, ``.pt``)."""
+    return f"{job.id}-{job.spec['student'].replace('/', '_')}{STUDENT_SUFFIXES[fmt]}"
+
+
+def finished_student(session: Session, job: Job, fmt: str) -> Artifact:
+    """A succeeded job's student in ``fmt``; ``NotFound`` naming why when that export was not kept."""
+    if fmt == "safetensors":
+        return finished_artifact(session, job, "student")
+    if job.status != JobStatus.SUCCEEDED:
+        return finished_artifact(session, job, "student")  # the Conflict for an unfinished job
+    artifact = stored_artifact(session, job.id, student_artifact_kind(fmt))
+    if artifact is None:
+        reason = ((job.result or {}).get("refused_exports") or {}).get(fmt)
+        detail = f": {reason}" if reason else " (it finished before students were exported in that format)"
+        raise NotFound(
+            f"job {job.id} has no {fmt} student{detail}; download format=safetensors instead",
+            code="export_missing",
+        )
+    return artifact
 
 
 def stored_artifact(session: Session, job_id: str, kind: str) -> Artifact | None:

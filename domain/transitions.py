@@ -170,6 +170,17 @@ def record_batch_progress(
     return written
 
 
+def record_early_stop(session: Session, job_id: str, epoch: int, patience: int, worker: str | None) -> bool:
+    """A job that stopped early trained ``epoch`` epochs in all: ``jobs.epochs`` becomes that, so its
+    progress reads complete (the spec keeps the epochs asked for), and an event says why. The
+    caller commits; False, and nothing written, when ``worker`` no longer runs the job."""
+    if not transition(session, *_owned_by(job_id, worker), epochs=epoch, updated_at=utcnow()):
+        return False
+    message = f"stopped early at epoch {epoch} (no top-1 gain for {patience} epochs)"
+    record_event(session, job_id, "stopped_early", message, {"epoch": epoch, "patience": patience})
+    return True
+
+
 def job_state(session: Session, job_id: str) -> tuple[str, str | None, bool] | None:
     """(status, worker, cancel_requested) of a job, or None; the worker polls it between batches."""
     row = session.execute(select(Job.status, Job.worker, Job.cancel_requested).where(Job.id == job_id)).one_or_none()

@@ -50,6 +50,8 @@ WaitCallback = Callable[[Job, list[EpochRow]], None]
 USER_AGENT = "sdd-client/1"
 UPLOAD_READ_TIMEOUT_S = 600.0  # the server checks a whole archive before it answers
 PLOT_FORMATS = ("png", "svg")
+STUDENT_FORMATS = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
+"""The formats a student downloads in, with the suffix of the file each saves as."""
 
 
 class SDDClient:
@@ -210,18 +212,23 @@ class SDDClient:
 
     # ------------------------------------------------------------ results
 
-    def download_student(self, job_id: str, dest: Path | str, *, overwrite: bool = False) -> Path:
-        """Save the distilled student (safetensors) at ``dest``, verified against the server's SHA-256.
+    def download_student(
+        self, job_id: str, dest: Path | str, *, overwrite: bool = False, format: str = "safetensors"
+    ) -> Path:
+        """Save the distilled student at ``dest``, verified against the server's SHA-256.
 
+        ``format``: ``safetensors`` (weights), ``onnx`` or ``torchscript`` (``STUDENT_FORMATS``).
         ``dest`` may be a folder: the server's file name is used. An existing file is refused unless
         ``overwrite``. Streams to a temp file next to ``dest`` and renames it only once verified.
         """
+        if format not in STUDENT_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(STUDENT_FORMATS)}, not {format!r}")
         dest = Path(dest).expanduser()
         if not dest.is_dir():
             refuse_existing(dest, overwrite)
-        with self._stream("GET", f"/v1/jobs/{job_id}/student") as response:
+        with self._stream("GET", f"/v1/jobs/{job_id}/student", params={"format": format}) as response:
             if dest.is_dir():
-                dest = dest / attachment_name(response, f"{job_id}-student.safetensors")
+                dest = dest / attachment_name(response, f"{job_id}-student{STUDENT_FORMATS[format]}")
             save_verified(response, dest, overwrite=overwrite)
         return dest
 
@@ -327,9 +334,9 @@ class SDDClient:
             self._sleep(pause)
 
     @contextmanager
-    def _stream(self, method: str, path: str) -> Iterator[httpx.Response]:
+    def _stream(self, method: str, path: str, params: dict[str, str] | None = None) -> Iterator[httpx.Response]:
         try:
-            with self._http.stream(method, self.url + path, headers=self._headers(None)) as response:
+            with self._http.stream(method, self.url + path, params=params, headers=self._headers(None)) as response:
                 if response.is_error:
                     response.read()
                     raise _api_error(response)

@@ -21,7 +21,7 @@ from sdd_client.cli_support import (
     print_json,
     reports_errors,
 )
-from sdd_client.client import SDDClient
+from sdd_client.client import STUDENT_FORMATS, SDDClient
 from sdd_client.errors import APIError
 from sdd_client.live_watch import watch
 from sdd_client.models import Checkpoint, EpochRow, Event, Job, JobStatus
@@ -225,18 +225,27 @@ def resume_command(url: str | None, token: str | None, as_json: bool, job_ids: t
     type=click.Path(path_type=Path),
     default=Path("."),
     show_default=True,
-    help="File or folder to save the student (safetensors) in.",
+    help="File or folder to save the student in.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(STUDENT_FORMATS)),
+    default="safetensors",
+    show_default=True,
+    help="safetensors (weights for sdd_core's zoo), onnx (dynamic batch, for onnxruntime) or torchscript "
+    "(torch.jit.load, no model code needed).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @click.option("--card", "with_card", is_flag=True, help="Also save the model card next to it (<name>.card.json).")
 @connection_options
 @reports_errors
 def download_command(
-    url: str | None, token: str | None, job_id: str, output: Path, overwrite: bool, with_card: bool
+    url: str | None, token: str | None, job_id: str, output: Path, fmt: str, overwrite: bool, with_card: bool
 ) -> None:
     """Download a succeeded job's student, verified against the server's SHA-256."""
     with connect(url, token) as client:
-        path = client.download_student(job_id, output, overwrite=overwrite)
+        path = client.download_student(job_id, output, overwrite=overwrite, format=fmt)
         click.echo(f"saved {path} (SHA-256 verified)", err=True)
         if with_card:
             card_path = path.with_name(path.stem + ".card.json")

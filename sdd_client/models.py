@@ -87,6 +87,10 @@ class Hyperparameters(_Public):
     crop_padding: int | None = Field(None, description="Zero padding of the random crop, in pixels.")
     crop_scale_min: float | None = Field(None, description="Smallest area share of a large image's random crop.")
     loader_workers: int | None = Field(None, description="Data-loader processes for large images.")
+    early_stopping_patience: int | None = Field(
+        None, description="Stop after this many epochs without a val top-1 gain (unset: every epoch)."
+    )
+    export: str | None = Field(None, description="'last' (default) or 'best': which epoch's weights are exported.")
 
 
 class TeacherRef(_Public):
@@ -147,11 +151,14 @@ class Progress(_Public):
 
 
 class JobResult(_Public):
-    """Validation accuracy of the final student, in percent."""
+    """Validation accuracy of the final student, in percent, and which weights it is."""
 
     val_top1: float | None = None
     val_top5: float | None = None
     best_val_top1: float | None = None
+    exported_epoch: int | None = None  # the last epoch, or the best one with export "best"
+    stopped_early_at_epoch: int | None = None  # set when early stopping ended the job
+    student_formats: list[str] | None = None  # what download_student(format=...) can fetch
 
 
 class JobError(_Public):

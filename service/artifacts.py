@@ -96,8 +96,18 @@ def job_stop_checkpoint_key(job_id: str, epoch: int) -> str:
     return validate_key(f"jobs/{job_id}/checkpoints/epoch_{int(epoch):04d}_stop.pt")
 
 
-def job_student_key(job_id: str) -> str:
-    return validate_key(f"jobs/{job_id}/student.safetensors")
+STUDENT_EXPORT_KINDS = {"onnx": "student_onnx", "torchscript": "student_torchscript"}
+"""The Artifact kind of each format a student is exported in besides safetensors."""
+_EXPORT_SUFFIXES = {"onnx": "onnx", "torchscript": "pt"}
+
+
+def job_student_key(job_id: str, fmt: str = "safetensors") -> str:
+    """The job's student: ``student.safetensors``, ``student.onnx`` or ``student.pt`` (TorchScript)."""
+    if fmt == "safetensors":
+        return validate_key(f"jobs/{job_id}/student.safetensors")
+    if fmt not in _EXPORT_SUFFIXES:
+        raise InvalidKey(f"invalid student format {fmt!r}: use 'safetensors', 'onnx' or 'torchscript'")
+    return validate_key(f"jobs/{job_id}/student.{_EXPORT_SUFFIXES[fmt]}")
 
 
 def job_card_key(job_id: str) -> str:

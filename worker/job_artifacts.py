@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sdd_core.trainer.checkpoint import CheckpointError, checkpoint_position
 from service.artifacts import (
     PLOT_KINDS,
+    STUDENT_EXPORT_KINDS,
     ChecksumMismatch,
     job_card_key,
     job_checkpoint_key,
@@ -46,6 +47,8 @@ def artifact_key(job_id: str, kind: str, epoch: int = 0) -> str:
         return job_stop_checkpoint_key(job_id, epoch)
     if kind in PLOT_KINDS.values():
         return job_plot_key(job_id, kind.removeprefix("plot_"))
+    if kind in STUDENT_EXPORT_KINDS.values():
+        return job_student_key(job_id, kind.removeprefix("student_"))
     builders = {"student": job_student_key, "card": job_card_key, "metrics": job_metrics_key}
     return builders[kind](job_id)
 

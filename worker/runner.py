@@ -50,7 +50,7 @@ from domain.validation import trainable_spec
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import GroupMember, train_group
 from sdd_core.trainer.options import TrainOptions, TrainResult
-from service.artifacts import get_artifact_store
+from service.artifacts import STUDENT_EXPORT_KINDS, get_artifact_store
 from service.db.models import Job
 from service.db.session import session_scope
 from service.job_queue import enqueue_job
@@ -356,6 +356,11 @@ def _record_success(
             transitions.ensure_owner(session, job_id, attempt.owner)
             store_artifact(session, store, job_id, "student", student_path)
             store_artifact(session, store, job_id, "card", card_path)
+            for fmt, path in result.exports.items():  # ONNX / TorchScript, each checked at export
+                store_artifact(session, store, job_id, STUDENT_EXPORT_KINDS[fmt], path)
+            if result.stopped_early_at_epoch is not None:
+                patience = spec.resolved_hyperparameters.early_stopping_patience or 0
+                transitions.record_early_stop(session, job_id, result.stopped_early_at_epoch, patience, attempt.owner)
 
     through_outage(settings, f"job {job_id}: storing the student", store_student)
     _keep_metrics(attempt, store, work_dir)
@@ -372,6 +377,10 @@ def _record_success(
             "per_class": {**result.per_class, "classes": result.card.get("classes")} if result.per_class else None,
             "confusion": result.confusion,
             "agreement_top1": result.agreement_top1,  # student top-1 == teacher top-1 on val, percent
+            "exported_epoch": result.exported_epoch,  # the last epoch, or the best one with export best
+            "stopped_early_at_epoch": result.stopped_early_at_epoch,
+            "student_formats": ["safetensors", *sorted(result.exports)],
+            "refused_exports": result.refused_exports or None,  # format -> why it was not kept
         }
     )
     top1 = f"{summary['val_top1']:.2f}%" if summary["val_top1"] is not None else "n/a"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse, Response
 
 from api.artifact_response import artifact_response
@@ -57,17 +57,27 @@ def job_checkpoints(job_id: JobId, session: SessionDep, tenant: CurrentTenant) -
     responses={
         200: {
             "content": {"application/octet-stream": {}},
-            "description": "The distilled student's weights (safetensors); SHA-256 in X-Content-SHA256.",
+            "description": "The distilled student: safetensors weights, an ONNX model (dynamic batch) "
+            "or a TorchScript module; SHA-256 in X-Content-SHA256.",
         },
         307: PRESIGNED_REDIRECT,
-        **error_responses(409),
+        **error_responses(404, 409),
     },
     summary="Download the distilled student",
 )
-def job_student(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> Response:
+def job_student(
+    job_id: JobId,
+    session: SessionDep,
+    settings: SettingsDep,
+    tenant: CurrentTenant,
+    format: Annotated[  # noqa: A002 - the query parameter users type
+        Literal["safetensors", "onnx", "torchscript"],
+        Query(description="safetensors (weights), onnx or torchscript; each export was checked against PyTorch."),
+    ] = "safetensors",
+) -> Response:
     job = job_reads.get_job(session, tenant.id, job_id)
-    artifact = job_reads.finished_artifact(session, job, "student")
-    filename, media_type = job_reads.student_filename(job), "application/octet-stream"
+    artifact = job_reads.finished_student(session, job, format)
+    filename, media_type = job_reads.student_filename(job, format), "application/octet-stream"
     download = job_reads.artifact_download(settings, artifact, filename=filename, media_type=media_type)
     session.commit()  # end the read transaction: no database connection held while the bytes go out
     return artifact_response(download, media_type=media_type, filename=filename)

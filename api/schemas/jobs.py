@@ -64,11 +64,20 @@ class Progress(BaseModel):
 
 
 class JobResult(BaseModel):
-    """Validation accuracy of the final student, in percent."""
+    """Validation accuracy of the final student, in percent, and which weights it is."""
 
     val_top1: float | None = None
     val_top5: float | None = None
     best_val_top1: float | None = None
+    exported_epoch: int | None = Field(
+        None, description="The epoch whose weights the student is: the last, or the best with export 'best'."
+    )
+    stopped_early_at_epoch: int | None = Field(
+        None, description="The last epoch trained when early_stopping_patience stopped the job; null otherwise."
+    )
+    student_formats: list[str] | None = Field(
+        None, description="The formats GET /student?format= serves: safetensors, and onnx / torchscript when exported."
+    )
 
 
 class JobError(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
@@ -111,6 +111,18 @@ def _student(session: Session, job: Job) -> Any:
         return None
 
 
+def _student_formats(session: Session, job: Job) -> list[job_views.StudentFormat]:
+    """Each stored format of a succeeded job's student, with its file name and loading snippet."""
+    if job.status != JobStatus.SUCCEEDED:
+        return []
+    stored = []
+    for fmt in job_reads.STUDENT_FORMATS:
+        artifact = job_reads.stored_artifact(session, job.id, job_reads.student_artifact_kind(fmt))
+        if artifact is not None:
+            stored.append(job_views.student_format(job, fmt, artifact, job_reads.student_filename(job, fmt)))
+    return stored
+
+
 def _job_context(session: Session, job: Job, notice: str | None = None) -> dict[str, Any]:
     metrics = job_reads.job_metrics(session, job.id)
     return {
@@ -122,6 +134,7 @@ def _job_context(session: Session, job: Job, notice: str | None = None) -> dict[
         "events": job_reads.job_events(session, job.id),
         "checkpoints": job_reads.job_checkpoints(session, job.id),
         "student": _student(session, job),
+        "student_formats": _student_formats(session, job),
         "cancellable": job.status in CANCELLABLE,
         "resumable": job.status in RESUMABLE,
         "terminal": job.status in TERMINAL,
@@ -159,11 +172,17 @@ def job_curves(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant
 
 
 @router.get("/jobs/{job_id}/student")
-def download_student(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: PageTenant) -> Response:
+def download_student(
+    job_id: JobId,
+    session: SessionDep,
+    settings: SettingsDep,
+    tenant: PageTenant,
+    format: Literal["safetensors", "onnx", "torchscript"] = "safetensors",  # noqa: A002 - the query parameter
+) -> Response:
     job = _job(session, tenant, job_id)
-    filename, media_type = job_reads.student_filename(job), "application/octet-stream"
+    filename, media_type = job_reads.student_filename(job, format), "application/octet-stream"
     with shown_as_page():
-        artifact = job_reads.finished_artifact(session, job, "student")
+        artifact = job_reads.finished_student(session, job, format)
         download = job_reads.artifact_download(settings, artifact, filename=filename, media_type=media_type)
     session.commit()
     return artifact_response(download, media_type=media_type, filename=filename)

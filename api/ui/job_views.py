@@ -139,3 +139,66 @@ def settings_table(jobs: list[Job]) -> list[tuple[str, list[Any], bool]]:
                 names.append(name)
     rows += [(name, [(job.spec.get("hyperparameters") or {}).get(name) for job in jobs]) for name in names]
     return [(name, values, any(v != values[0] for v in values)) for name, values in rows]
+
+
+@dataclass(frozen=True)
+class StudentFormat:
+    """One stored format of a job's student: the job page's download link and "load this" snippet."""
+
+    format: str
+    label: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    snippet: str
+
+
+_FORMAT_LABELS = {"safetensors": "safetensors", "onnx": "ONNX", "torchscript": "TorchScript"}
+
+
+def _snippet(job: Job, fmt: str, filename: str) -> str:
+    """Python that loads ``filename`` and runs it on a batch normalised as in training (the card's mean/std)."""
+    size = job.spec.get("image_size") or 32
+    batch = f"images = torch.randn(1, 3, {size}, {size})  # (B, 3, {size}, {size}), normalised with the card's mean/std"
+    if fmt == "onnx":
+        return "\n".join(
+            [
+                "import numpy as np",
+                "import onnxruntime",
+                "",
+                f'session = onnxruntime.InferenceSession("{filename}")',
+                f"images = np.random.randn(1, 3, {size}, {size}).astype(np.float32)  # any batch size",
+                'logits = session.run(["logits"], {"images": images})[0]  # (B, classes)',
+            ]
+        )
+    if fmt == "torchscript":
+        return "\n".join(
+            [
+                "import torch",
+                "",
+                f'model = torch.jit.load("{filename}").eval()  # no model code needed',
+                batch,
+                "logits = model(images)  # (B, classes)",
+            ]
+        )
+    classes = (job.result or {}).get("num_classes") or "NUM_CLASSES"
+    return "\n".join(
+        [
+            "import torch",
+            "from safetensors.torch import load_file",
+            "from sdd_core.models import create_model",
+            "",
+            f'model = create_model("{job.spec["student"]}", {classes})',
+            f'model.load_state_dict(load_file("{filename}"))',
+            "model.eval()",
+            batch,
+            "logits = model(images)  # (B, classes)",
+        ]
+    )
+
+
+def student_format(job: Job, fmt: str, artifact: Any, filename: str) -> StudentFormat:
+    """The job page's entry for the student stored as ``artifact`` in ``fmt``."""
+    return StudentFormat(
+        fmt, _FORMAT_LABELS[fmt], filename, artifact.size_bytes, artifact.sha256, _snippet(job, fmt, filename)
+    )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from domain.transitions import claim, finish
-from service.artifacts import get_artifact_store, job_card_key, job_student_key
+from service.artifacts import STUDENT_EXPORT_KINDS, get_artifact_store, job_card_key, job_student_key
 from service.db.models import Artifact
 from service.db.session import get_sessionmaker
 from service.migrate import upgrade
@@ -59,14 +59,25 @@ class Api:
     def session(self) -> Session:
         return get_sessionmaker(self.settings)()
 
-    def succeed_job(self, job_id: str, student: bytes = b"student weights") -> None:
-        """Play the worker: claim the job, store a student and a card, finish it succeeded."""
+    def succeed_job(
+        self,
+        job_id: str,
+        student: bytes = b"student weights",
+        exports: dict[str, bytes] | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        """Play the worker: claim the job, store a student (and ``exports``, by format) and a card,
+        finish it succeeded (its result: the usual accuracies, and ``result``)."""
         store = get_artifact_store(self.settings)
         with self.session() as session:
             assert claim(session, job_id, "test-worker", 60)
+            exported = [
+                (STUDENT_EXPORT_KINDS[fmt], job_student_key(job_id, fmt), data) for fmt, data in (exports or {}).items()
+            ]
             for kind, key, data in (
                 ("student", job_student_key(job_id), student),
                 ("card", job_card_key(job_id), b'{"arch": "resnet8"}'),
+                *exported,
             ):
                 stored = store.put_bytes(key, data)
                 session.add(
@@ -84,7 +95,7 @@ class Api:
                 session,
                 job_id,
                 "succeeded",
-                result={"val_top1": 91.5, "val_top5": 99.0, "best_val_top1": 92.0},
+                result={"val_top1": 91.5, "val_top5": 99.0, "best_val_top1": 92.0} | (result or {}),
             )
 
 

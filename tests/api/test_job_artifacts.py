@@ -72,8 +72,41 @@ def test_student_download_after_success(api: Api) -> None:
 
     done = api.get(f"/v1/jobs/{job['id']}").json()
     assert done["status"] == "succeeded"
-    assert done["result"] == {"val_top1": 91.5, "val_top5": 99.0, "best_val_top1": 92.0}
+    assert done["result"] == {
+        "val_top1": 91.5,
+        "val_top5": 99.0,
+        "best_val_top1": 92.0,
+        "exported_epoch": None,
+        "stopped_early_at_epoch": None,
+        "student_formats": None,
+    }
     assert done["started_at"] and done["finished_at"]
+
+
+def test_student_in_each_exported_format(api: Api) -> None:
+    job = api.create_job()
+    onnx = b"onnx model bytes" * 50
+    api.succeed_job(
+        job["id"],
+        exports={"onnx": onnx},
+        result={"refused_exports": {"torchscript": "the torchscript export failed: RuntimeError: no trace"}},
+    )
+    response = api.get(f"/v1/jobs/{job['id']}/student", params={"format": "onnx"})
+    assert response.status_code == 200 and response.content == onnx
+    assert response.headers["X-Content-SHA256"] == hashlib.sha256(onnx).hexdigest()
+    assert f"{job['id']}-resnet8.onnx" in response.headers["content-disposition"]
+    assert api.get(f"/v1/jobs/{job['id']}/student", params={"format": "safetensors"}).content == b"student weights"
+
+    # A format the worker did not keep says why, and what to download instead.
+    missing = assert_error(
+        api.get(f"/v1/jobs/{job['id']}/student", params={"format": "torchscript"}), 404, "export_missing"
+    )
+    assert "no torchscript student: the torchscript export failed: RuntimeError: no trace" in missing["message"]
+    assert "format=safetensors" in missing["message"]
+    refused = assert_error(
+        api.get(f"/v1/jobs/{job['id']}/student", params={"format": "tflite"}), 422, "validation_error"
+    )
+    assert "safetensors" in refused["message"] and "onnx" in refused["message"]
 
 
 def test_unknown_job_records_are_404(api: Api) -> None:

@@ -168,6 +168,20 @@ def test_epochs_are_recorded_once_across_attempts(settings, new_job):
     assert [(epoch, data["val_top1"]) for epoch, data in rows] == [(1, 50.0), (2, None)]
 
 
+def test_an_early_stop_makes_the_trained_epochs_the_job_s_epochs_for_its_owner_only(settings, new_job):
+    job_id = new_job()
+    _claim(settings, job_id, "w1")
+    with session_scope(settings) as session:
+        assert not transitions.record_early_stop(session, job_id, 2, 1, worker="w2")  # not the owner: nothing
+        assert transitions.record_early_stop(session, job_id, 2, 1, worker="w1")
+    with session_scope(settings) as session:
+        job = session.get(Job, job_id)
+        assert (job.epochs, job.spec) == (2, {"dataset": "digits"})  # the spec keeps what was asked
+    (event,) = [e for e in job_events(settings, job_id) if e.type == "stopped_early"]
+    assert event.message == "stopped early at epoch 2 (no top-1 gain for 1 epochs)"
+    assert event.data == {"epoch": 2, "patience": 1}
+
+
 # ------------------------------------------------------------------ batch progress
 
 

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
+from typing import Any
 
+import onnxruntime
 import pytest
+import torch
 from safetensors.torch import load as load_safetensors
 
 from sdd_core.models import create_model
@@ -21,7 +25,7 @@ SHA256_HEX_LENGTH = 64
 CANCEL_WITHIN_S = 15.0  # cancel request -> cancelled: the next batch, the 1 s cancel poll, finishing
 
 
-def test_teacher_then_sd_kd_student(service: RunningService) -> None:
+def test_teacher_then_sd_kd_student(service: RunningService, tmp_path: Path) -> None:
     epochs = 2
     with service.client("t1") as client:
         created = submit(client, tiny_job(hyperparameters={"epochs": epochs}))
@@ -76,6 +80,7 @@ def test_teacher_then_sd_kd_student(service: RunningService) -> None:
         assert digest == download.headers["X-Content-SHA256"]
         model = create_model("resnet8", 10)
         model.load_state_dict(load_safetensors(download.content), strict=True)
+        _check_exports(client, student["id"], model.eval(), student["spec"]["image_size"], tmp_path)
 
         card_response = client.get(f"/v1/jobs/{student['id']}/student/card")
         assert card_response.status_code == 200, card_response.text
@@ -87,6 +92,27 @@ def test_teacher_then_sd_kd_student(service: RunningService) -> None:
         assert card["weights_sha256"] == digest
         assert card["teacher"]["arch"] == "resnet8"
         assert card["teacher"]["weights_sha256"] == hashlib.sha256(teacher_weights.content).hexdigest()
+        assert set(card["exports"]) == {"onnx", "torchscript"}, card["exports"]
+        assert student["result"]["student_formats"] == ["safetensors", "onnx", "torchscript"]
+
+
+def _check_exports(client: Any, job_id: str, model: torch.nn.Module, size: int, folder: Path) -> None:
+    """The ONNX and TorchScript students download with their SHA-256 and give the PyTorch student's logits."""
+    images = torch.randn(3, 3, size, size)  # (B, 3, H, W), a batch size the export was not traced with
+    with torch.no_grad():
+        want = model(images)  # (3, 10)
+    for fmt, suffix in (("onnx", ".onnx"), ("torchscript", ".pt")):
+        response = client.get(f"/v1/jobs/{job_id}/student", params={"format": fmt})
+        assert response.status_code == 200, response.text
+        assert hashlib.sha256(response.content).hexdigest() == response.headers["X-Content-SHA256"]
+        path = folder / f"student{suffix}"
+        path.write_bytes(response.content)
+        if fmt == "onnx":
+            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            got = torch.from_numpy(session.run(["logits"], {"images": images.numpy()})[0])
+        else:
+            got = torch.jit.load(str(path))(images)
+        assert torch.allclose(got, want, atol=1e-3), (fmt, float((got - want).abs().max()))
 
 
 def test_cancel_a_queued_and_a_running_job(service: RunningService) -> None:

@@ -401,6 +401,21 @@ def test_download(api: Api, sdd: Run, tmp_path: Path) -> None:
     assert early.exit_code == 2 and early.stderr.startswith("error [job_not_succeeded]")
 
 
+def test_download_in_another_format(api: Api, sdd: Run, tmp_path: Path) -> None:
+    job = api.create_job()
+    api.succeed_job(job["id"], exports={"onnx": b"an onnx graph"})
+    done = sdd("jobs", "download", job["id"], "-o", str(tmp_path), "--format", "onnx")
+    assert done.exit_code == 0, done.output
+    assert Path(done.stdout.strip()) == tmp_path / f"{job['id']}-resnet8.onnx"
+    assert (tmp_path / f"{job['id']}-resnet8.onnx").read_bytes() == b"an onnx graph"
+
+    missing = sdd("jobs", "download", job["id"], "-o", str(tmp_path), "--format", "torchscript")
+    assert missing.exit_code == 2 and missing.stderr.startswith("error [export_missing]"), missing.stderr
+    assert not list(tmp_path.glob("*.pt*")), "nothing half-written"
+    unknown = sdd("jobs", "download", job["id"], "--format", "tflite")
+    assert unknown.exit_code == 2 and "'tflite' is not one of 'safetensors', 'onnx', 'torchscript'" in unknown.output
+
+
 # ---------------------------------------------------------------- watch
 
 

@@ -153,3 +153,25 @@ def test_errors_name_the_dataset_not_the_servers_folders(embedded, make_job, ten
     assert job.error_code == "dataset_error"
     assert f"<dataset {dataset_id}>" in job.error_message and "val" in job.error_message
     assert str(embedded.home) not in job.error_message
+
+
+def test_an_early_stop_ends_the_job_at_the_epoch_it_stopped_with_the_best_epoch_and_its_exports(embedded, make_job):
+    # lr 1e-8: the weights stay where they start, so top-1 stops gaining and patience 1 stops the run early.
+    hyperparameters = {**TINY_SPEC["hyperparameters"], "epochs": 4, "batch_size": 128, "lr": 1e-8}
+    hyperparameters |= {"lr_decay_epochs": [3], "early_stopping_patience": 1, "export": "best"}
+    job_id = make_job({**TINY_SPEC, "hyperparameters": hyperparameters})
+    assert runner.run_job(job_id, embedded) == "succeeded", job_row(embedded, job_id).error_message
+    job = job_row(embedded, job_id)
+    stopped = job.result["stopped_early_at_epoch"]
+    assert stopped is not None and stopped < 4, job.result
+    assert (job.epoch, job.epochs, job.spec["hyperparameters"]["epochs"]) == (stopped, stopped, 4)
+    assert job.result["exported_epoch"] == stopped - 1  # the best epoch, the one patience waited after
+    (event,) = [e for e in job_events(embedded, job_id) if e.type == "stopped_early"]
+    assert event.data == {"epoch": stopped, "patience": 1}
+    # Both exports kept, each its own artifact with its SHA-256.
+    assert job.result["student_formats"] == ["safetensors", "onnx", "torchscript"]
+    store = get_artifact_store(embedded)
+    with session_scope(embedded) as session:
+        rows = {a.kind: a for a in session.scalars(select(Artifact).where(Artifact.job_id == job_id))}
+    for kind, suffix in (("student_onnx", ".onnx"), ("student_torchscript", ".pt")):
+        assert rows[kind].key == f"jobs/{job_id}/student{suffix}" and store.path(rows[kind].key).stat().st_size > 0

@@ -317,6 +317,24 @@ def test_job_page_shows_result_curves_events_checkpoints_and_download(api: Api, 
     assert live.text.lstrip().startswith('<section id="job-live"') and 'data-terminal="true"' in live.text
 
 
+def test_job_page_shows_how_to_load_each_stored_format(api: Api, alice: Browser) -> None:
+    job = api.create_job(method="ce")
+    api.succeed_job(job["id"], exports={"onnx": b"onnx bytes"}, result={"num_classes": 10})
+    html = alice.get(f"/ui/jobs/{job['id']}").text
+    assert 'id="load-student"' in html and 'id="student-torchscript"' not in html  # not stored: not offered
+    name = f"{job['id']}-resnet8"
+    assert f'href="/ui/jobs/{job["id"]}/student?format=onnx" download>{name}.onnx<' in html
+    assert f"onnxruntime.InferenceSession(&#34;{name}.onnx&#34;)" in html
+    assert "model = create_model(&#34;resnet8&#34;, 10)" in html and f"load_file(&#34;{name}.safetensors&#34;)" in html
+    onnx = alice.get(f"/ui/jobs/{job['id']}/student?format=onnx")
+    assert (
+        onnx.status_code == 200
+        and onnx.content == b"onnx bytes"
+        and f"{name}.onnx" in onnx.headers["content-disposition"]
+    )
+    assert alice.get(f"/ui/jobs/{job['id']}/student?format=torchscript").status_code == 404
+
+
 def test_running_job_has_cancel_and_no_download(api: Api, alice: Browser) -> None:
     job = api.create_job()
     play_worker(api.settings, job["id"], epochs_done=1, sd=False, batch=(30, 57))
