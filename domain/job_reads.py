@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from domain.errors import Conflict, NotFound
@@ -19,7 +19,7 @@ from domain.ownership import PageParams, get_owned, page_of
 from domain.status import JobStatus
 from sdd_core.trainer.export import STUDENT_SUFFIXES
 from service.artifacts import STUDENT_EXPORT_KINDS, LocalArtifactStore, get_artifact_store
-from service.db.models import Artifact, Job, JobEvent, JobMetric
+from service.db.models import Artifact, Job, JobEvent, JobMetric, JobTag
 from service.settings import Settings
 
 
@@ -34,11 +34,20 @@ def list_jobs(
     page: PageParams,
     status: JobStatus | None = None,
     sweep_id: str | None = None,
+    tags: Sequence[str] = (),
+    name: str | None = None,
 ) -> tuple[Sequence[Job], bool]:
-    """A page of the tenant's jobs, newest first, optionally of one status or one sweep: (jobs, whether more follow)."""
+    """A page of the tenant's jobs, newest first: (jobs, whether more follow).
+
+    Optionally only one status, one sweep's members, jobs carrying EVERY tag in ``tags``, or jobs
+    whose name contains ``name`` (ignoring case).
+    """
     filters = [Job.status == status] if status is not None else []
     if sweep_id is not None:
         filters.append(Job.sweep_id == sweep_id)
+    filters.extend(Job.id.in_(select(JobTag.job_id).where(JobTag.tag == tag)) for tag in dict.fromkeys(tags))
+    if name:
+        filters.append(func.lower(Job.name).contains(name.lower(), autoescape=True))
     return page_of(session, Job, tenant_id, page, *filters)
 
 

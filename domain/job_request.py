@@ -10,6 +10,7 @@ and the field-local rules here; the rules that need the database or the models a
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,6 +20,9 @@ from sdd_core.spec import DistillationSettings
 
 DATASET_ID_PREFIX = "ds_"
 METADATA_MAX_BYTES = 16 * 1024
+NAME_MAX_CHARS = 100
+TAGS_MAX = 16
+TAG_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,40}")
 
 
 def _is_none(value: object) -> bool:
@@ -67,6 +71,17 @@ class JobRequest(DistillationSettings):
         description="Free-form JSON object stored with the job (at most 16 KiB).",
         examples=[{"run": "a1"}],
     )
+    name: str | None = Field(
+        None,
+        description=f"What you call the job, shown instead of its id (1 to {NAME_MAX_CHARS} printable characters).",
+        examples=["resnet8 sd-kd beta 2"],
+    )
+    tags: list[str] = Field(
+        default_factory=list,
+        description=f"Labels to find the job by (GET /v1/jobs?tag=...): at most {TAGS_MAX}, each 1 to 40 of "
+        "A-Z a-z 0-9 . _ : -; stored once each, sorted.",
+        examples=[["digits", "beta-sweep"]],
+    )
 
     @field_validator("dataset")
     @classmethod
@@ -89,3 +104,28 @@ class JobRequest(DistillationSettings):
         if value is not None and len(json.dumps(value, separators=(",", ":")).encode()) > METADATA_MAX_BYTES:
             raise ValueError(f"must be at most {METADATA_MAX_BYTES // 1024} KiB of JSON")
         return value
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = value.strip()
+        if not 1 <= len(name) <= NAME_MAX_CHARS:
+            raise ValueError(
+                f"must be 1 to {NAME_MAX_CHARS} characters (not counting spaces around it), got {len(name)}"
+            )
+        if not name.isprintable():
+            raise ValueError("must be printable text on one line (no control characters such as tabs or newlines)")
+        return name
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_words(cls, value: list[str]) -> list[str]:
+        tags = sorted(set(value))
+        if len(tags) > TAGS_MAX:
+            raise ValueError(f"at most {TAGS_MAX} different tags, got {len(tags)}")
+        for tag in tags:
+            if not TAG_PATTERN.fullmatch(tag):
+                raise ValueError(f"tag {tag[:60]!r} must be 1 to 40 characters of A-Z a-z 0-9 . _ : -")
+        return tags

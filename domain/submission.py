@@ -27,7 +27,7 @@ from domain.job_request import JobRequest
 from domain.status import IN_FLIGHT, JobStatus
 from domain.transitions import record_event
 from domain.validation import ValidatedJob, validate_submission
-from service.db.models import Job, Tenant, new_id
+from service.db.models import Job, JobTag, Tenant, new_id
 from service.job_queue import enqueue_job
 from service.settings import Settings
 
@@ -87,8 +87,12 @@ def new_job_row(
     request_hash: str | None = None,
     sweep_id: str | None = None,
     group_key: str | None = None,
+    name: str | None = None,
 ) -> Job:
-    """The row of a ``queued`` job for a validated request (not added to any session yet)."""
+    """The row of a ``queued`` job for a validated request (not added to any session yet).
+
+    ``name`` replaces the request's (a sweep names its members).
+    """
     return Job(
         id=new_id("job"),
         tenant_id=tenant_id,
@@ -100,6 +104,8 @@ def new_job_row(
         epochs=validated.hyperparameters.epochs,
         sweep_id=sweep_id,
         group_key=group_key,
+        name=name if name is not None else validated.request.name,
+        tag_rows=[JobTag(tag=tag) for tag in validated.request.tags],
     )
 
 

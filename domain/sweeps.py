@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.errors import Conflict, DomainError
+from domain.job_request import NAME_MAX_CHARS as JOB_NAME_MAX_CHARS
 from domain.submission import check_jobs_in_flight, new_job_row, record_queued, request_hash, send_to_workers
 from domain.sweep_request import Member, SweepRequest, expand
 from domain.validation import ValidatedJob, validate_submission
@@ -77,6 +78,24 @@ def _field(spec: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+_NAME_LABELS = {"beta": "β=", "temperature": "T=", "seed": "seed "}
+
+
+def member_name(prefix: str | None, values: Mapping[str, Any]) -> str | None:
+    """A member's name: ``"<prefix> sd-kd β=4.0 s=[1,2,4] seed 0"`` (its grid values), or None without a prefix."""
+    if prefix is None:
+        return None
+    parts = [prefix]
+    for field, value in values.items():
+        if field in ("method", "student"):
+            parts.append(str(value))
+        elif field == "scales":
+            parts.append("s=[" + ",".join(str(scale) for scale in value) + "]")
+        else:
+            parts.append(f"{_NAME_LABELS.get(field, field)}{value}")
+    return " ".join(parts)[:JOB_NAME_MAX_CHARS].rstrip()
+
+
 def sweep_request_hash(request: SweepRequest) -> str:
     """SHA-256 of the canonical JSON of the parsed body (defaults included, keys sorted)."""
     canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -115,8 +134,9 @@ def submit_sweep(
             request_hash=request_hash(job.request),
             sweep_id=sweep.id,
             group_key=group_key(job.stored_spec()),
+            name=member_name(request.name or request.base.name, member.values),
         )
-        for job in validated
+        for member, job in zip(members, validated, strict=True)
     ]
     session.add(sweep)
     try:

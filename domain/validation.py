@@ -55,7 +55,7 @@ class ValidatedJob:
 
     def stored_spec(self) -> dict[str, Any]:
         """The spec as the job row keeps it: every default filled in, the image size resolved."""
-        stored = self.request.model_dump(mode="json", exclude={"metadata", "teacher"})
+        stored = self.request.model_dump(mode="json", exclude={"metadata", "teacher", "name", "tags"})
         stored["teacher"] = self.request.teacher.model_dump(exclude_none=True) if self.request.teacher else None
         stored["hyperparameters"] = self.hyperparameters.model_dump(mode="json")
         stored["image_size"] = self.dataset.image_size

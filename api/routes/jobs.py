@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
+from pydantic import StringConstraints
 
 from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.pagination import PageDep
@@ -62,8 +63,15 @@ def list_jobs(
     page: PageDep,
     status_: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this status.")] = None,
     sweep_id: Annotated[str | None, Query(max_length=40, description="Only the members of this sweep (swp_…).")] = None,
+    tag: Annotated[
+        list[Annotated[str, StringConstraints(max_length=40)]] | None,
+        Query(description="Only jobs carrying this tag; repeat for jobs carrying all of them."),
+    ] = None,
+    name: Annotated[
+        str | None, Query(max_length=100, description="Only jobs whose name contains this text, ignoring case.")
+    ] = None,
 ) -> JobsPublic:
-    rows, has_more = job_reads.list_jobs(session, tenant.id, page, status_, sweep_id)
+    rows, has_more = job_reads.list_jobs(session, tenant.id, page, status_, sweep_id, tags=tag or (), name=name)
     return JobsPublic(data=[JobPublic.from_row(job) for job in rows], has_more=has_more)
 
 

@@ -26,6 +26,8 @@ _JOB_EXAMPLE = {
     "hyperparameters": {"epochs": 30, "batch_size": 128},
     "seed": 0,
     "metadata": {"experiment": "sdd-digits-1"},
+    "name": "resnet8 sd-kd beta 2",
+    "tags": ["digits", "beta-sweep"],
 }
 
 
@@ -89,6 +91,8 @@ class JobPublic(BaseModel):
     """A job: its spec, where it stands, and its outcome."""
 
     id: str
+    name: str | None = Field(None, description="What you called the job (null: it is shown by its id).")
+    tags: list[str] = Field(default_factory=list, description="The job's tags, sorted.")
     status: JobStatus
     spec: JobSpecPublic
     metadata: dict[str, Any] | None
@@ -107,6 +111,8 @@ class JobPublic(BaseModel):
         error = JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None
         return cls(
             id=job.id,
+            name=job.name,
+            tags=job.tags,
             status=job.status,
             spec=JobSpecPublic.model_validate(job.spec),
             metadata=job.metadata_,

@@ -23,7 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
@@ -159,6 +159,26 @@ class Job(Base):
     # A sweep's member: the sweep, and its lockstep group (members drawing the same batches, see domain.sweeps).
     sweep_id: Mapped[str | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), index=True)
     group_key: Mapped[str | None] = mapped_column(String(16))
+    # What a person calls the job (None: it is shown by its id) and its tags, one row each in job_tags.
+    name: Mapped[str | None] = mapped_column(String(100))
+    tag_rows: Mapped[list[JobTag]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="JobTag.tag", passive_deletes=True
+    )
+
+    @property
+    def tags(self) -> list[str]:
+        """The job's tags, sorted."""
+        return [row.tag for row in self.tag_rows]
+
+
+class JobTag(Base):
+    """One tag of a job; ``ix_job_tags_tag`` finds the jobs carrying a tag on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "job_tags"
+    __table_args__ = (Index("ix_job_tags_tag", "tag"),)
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True)
 
 
 class JobMetric(Base):

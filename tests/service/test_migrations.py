@@ -203,3 +203,26 @@ def test_stored_text_no_encoder_accepts_is_repaired(database_url: str) -> None:
     rows = dict(_run(database_url, sa.select(metadata.c.id, metadata.c.metadata)))
     assert rows == {"job_bad": {"note": "a\ufffdb", "\ufffdkey": ["x\ufffd"]}, "job_ok": {"note": "fine"}}
     json.dumps(rows["job_bad"], ensure_ascii=False).encode()  # encodes again
+
+
+def test_job_names_and_tags_come_and_go_keeping_the_jobs(database_url: str) -> None:
+    assert migrate.upgrade(database_url, "0006_repair_stored_text") == "0006_repair_stored_text"
+    now = datetime.now(UTC)
+    _run(database_url, sa.insert(_TENANTS).values(id="tnt_1", name="acme", created_at=now))
+    job = dict(status="queued", spec={"dataset": "digits"}, epoch=0, epochs=5, cancel_requested=False, attempts=0)
+    _run(database_url, sa.insert(_JOBS).values(id="job_1", tenant_id="tnt_1", created_at=now, updated_at=now, **job))
+
+    assert migrate.upgrade(database_url, "0007_job_names") == "0007_job_names"
+    jobs = sa.table("jobs", sa.column("id"), sa.column("name"))
+    tags = sa.table("job_tags", sa.column("job_id"), sa.column("tag"))
+    assert _run(database_url, sa.select(jobs)) == [("job_1", None)]  # an older job has no name
+    _run(database_url, sa.update(jobs).values(name="baseline"))
+    _run(database_url, sa.insert(tags).values(job_id="job_1", tag="beta-sweep"))
+    with pytest.raises(sa.exc.IntegrityError):  # a tag once per job
+        _run(database_url, sa.insert(tags).values(job_id="job_1", tag="beta-sweep"))
+    with pytest.raises(sa.exc.IntegrityError):  # a tag of a job that exists
+        _run(database_url, sa.insert(tags).values(job_id="job_nope", tag="x"))
+
+    assert migrate.downgrade(database_url, "0006_repair_stored_text") == "0006_repair_stored_text"
+    assert "job_tags" not in _tables(database_url) and "name" not in _job_columns(database_url)
+    assert _run(database_url, sa.select(_JOBS.c.id)) == [("job_1",)]

@@ -41,6 +41,8 @@ def test_tiny_job_succeeds_with_artifacts_metrics_and_events(any_stack):
         metric_epochs = session.scalars(select(JobMetric.epoch).where(JobMetric.job_id == job_id)).all()
     assert set(artifacts) == {
         ("student", 0),
+        ("student_onnx", 0),
+        ("student_torchscript", 0),
         ("card", 0),
         ("metrics", 0),
         ("checkpoint", 1),
