@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -111,16 +111,41 @@ class SDDClient:
         return self._model(Job, "POST", "/v1/jobs", json=body, headers=headers)
 
     def list_jobs(
-        self, status: str | None = None, limit: int = 20, after: str | None = None, *, sweep_id: str | None = None
+        self,
+        status: str | None = None,
+        limit: int = 20,
+        after: str | None = None,
+        *,
+        sweep_id: str | None = None,
+        tags: Sequence[str] = (),
+        name: str | None = None,
     ) -> Page[Job]:
-        """One page of your jobs (or of one sweep's members), newest first (``limit`` at most 100)."""
-        return self._page(Job, "/v1/jobs", status=status, limit=limit, after=after, sweep_id=sweep_id)
+        """One page of your jobs, newest first (``limit`` at most 100): optionally one sweep's
+        members, jobs carrying every tag in ``tags``, or jobs whose name contains ``name``."""
+        return self._page(
+            Job,
+            "/v1/jobs",
+            status=status,
+            limit=limit,
+            after=after,
+            sweep_id=sweep_id,
+            tag=list(tags) or None,
+            name=name,
+        )
 
     def iter_jobs(
-        self, status: str | None = None, *, page_size: int = 100, sweep_id: str | None = None
+        self,
+        status: str | None = None,
+        *,
+        page_size: int = 100,
+        sweep_id: str | None = None,
+        tags: Sequence[str] = (),
+        name: str | None = None,
     ) -> Iterator[Job]:
-        """Every job (or every job in ``status``, of ``sweep_id``), newest first, fetching pages as needed."""
-        return self._iterate(Job, "/v1/jobs", page_size, status=status, sweep_id=sweep_id)
+        """Every job (filtered as ``list_jobs`` filters), newest first, fetching pages as needed."""
+        return self._iterate(
+            Job, "/v1/jobs", page_size, status=status, sweep_id=sweep_id, tag=list(tags) or None, name=name
+        )
 
     def get(self, job_id: str) -> Job:
         return self._model(Job, "GET", f"/v1/jobs/{job_id}")

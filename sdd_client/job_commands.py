@@ -94,17 +94,34 @@ def submit_command(
 @jobs_group.command("list")
 @click.option("--status", type=click.Choice([status.value for status in JobStatus]), help="Only jobs in this status.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many, newest first.")
+@click.option("--tag", "tags", multiple=True, help="Only jobs carrying this tag; repeat for jobs carrying all of them.")
+@click.option("--name", help="Only jobs whose name contains this text (ignoring case).")
+@click.option("-q", "--quiet", is_flag=True, help="Print the job ids only, one per line (for scripts).")
 @json_option
 @connection_options
 @reports_errors
-def list_command(url: str | None, token: str | None, as_json: bool, status: str | None, limit: int) -> None:
+def list_command(
+    url: str | None,
+    token: str | None,
+    as_json: bool,
+    status: str | None,
+    limit: int,
+    tags: tuple[str, ...],
+    name: str | None,
+    quiet: bool,
+) -> None:
     """Your jobs, newest first."""
     with connect(url, token) as client:
-        jobs = list(itertools.islice(client.iter_jobs(status, page_size=min(limit, 100)), limit))
+        found = client.iter_jobs(status, page_size=min(limit, 100), tags=tags, name=name)
+        jobs = list(itertools.islice(found, limit))
     if as_json:
         print_json(jobs)
+    elif quiet:
+        for job in jobs:
+            click.echo(job.id)
     elif not jobs:
-        click.echo("no jobs" + (f" {status}" if status else ""), err=True)
+        wanted = [status or "", *(f"tagged {tag}" for tag in tags), f"named *{name}*" if name else ""]
+        click.echo(" ".join(["no jobs", *filter(None, wanted)]), err=True)
     else:
         console().print(jobs_table(jobs))
 

@@ -113,6 +113,8 @@ class JobSubmission(_Public):
     image_size: int | None = None
     hyperparameters: Hyperparameters | None = None
     metadata: dict[str, Any] | None = Field(None, description="Free-form JSON stored with the job.")
+    name: str | None = Field(None, description="What you call the job, shown instead of its id.")
+    tags: list[str] | None = Field(None, description="Labels to find the job by (list_jobs(tags=...)).")
 
     def to_body(self) -> dict[str, Any]:
         """The JSON request body: unset (None) fields left out, so the server's defaults apply."""
@@ -170,6 +172,8 @@ class Job(_Public):
     """A job: its spec, where it stands, and its outcome."""
 
     id: str
+    name: str | None = Field(None, description="What you called the job (None: shown by its id).")
+    tags: list[str] = Field(default_factory=list, description="The job's tags, sorted.")
     status: str
     spec: JobSpec
     metadata: dict[str, Any] | None = None
@@ -189,6 +193,11 @@ class Job(_Public):
     @property
     def succeeded(self) -> bool:
         return self.status == JobStatus.SUCCEEDED
+
+    @property
+    def label(self) -> str:
+        """The job's name, else its id: how tables and legends show it."""
+        return self.name or self.id
 
     @property
     def teacher_label(self) -> str:

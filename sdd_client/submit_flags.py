@@ -112,6 +112,13 @@ def spec_options(command: Any) -> Any:
             metavar="KEY=VALUE",
             help="Stored with the job; VALUE is JSON when it parses, else text. Repeatable.",
         ),
+        click.option("--name", help="What you call the job; tables and legends show it instead of the id."),
+        click.option(
+            "--tag",
+            "tags",
+            multiple=True,
+            help="A label to find the job by (sdd jobs list --tag); repeatable. A clone keeps the source's tags.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -168,6 +175,10 @@ def build_body(
         body["hyperparameters"] = hyper
     if metadata:
         body["metadata"] = {**(body.get("metadata") or {}), **parse_metadata(metadata)}
+    if flags.get("name") is not None:
+        body["name"] = flags["name"]
+    if flags.get("tags"):
+        body["tags"] = sorted({*(body.get("tags") or []), *flags["tags"]})
     missing = [key for key in ("dataset", "student", "method") if not body.get(key)]
     if missing:
         raise click.UsageError(f"missing {', '.join('--' + key for key in missing)} (or put them in --file)")
@@ -194,6 +205,8 @@ def clone_body(
     }
     if source.metadata:
         base["metadata"] = dict(source.metadata)
+    if source.tags:  # the copy is found with its source; its name is its own (--name)
+        base["tags"] = list(source.tags)
     if flags.get("method") == "ce" and not (flags.get("teacher_job") or flags.get("teacher_model")):
         base.pop("teacher", None)  # ce takes no teacher
     if flags.get("dataset") is not None and flags["dataset"] != spec.get("dataset"):

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from rich import box
 from rich.console import Group
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from sdd_client.models import Catalog, Checkpoint, Dataset, EpochRow, Event, Job, JobStatus, UploadedModel
@@ -52,32 +53,46 @@ def position(job: Job) -> str:
 
 
 def jobs_table(jobs: Iterable[Job]) -> Table:
+    """One row per job; the teacher and the full spec are in ``sdd jobs show``.
+
+    Ids are never cut (they are what users copy): the id column does not wrap, and on a narrow
+    terminal the name folds onto more lines while the other columns shorten.
+    """
     table = Table(
-        "id",
-        "status",
+        Column("id", no_wrap=True, min_width=len("job_") + 24),
+        Column("name", overflow="fold", max_width=32),
+        Column("status", no_wrap=True),
         "method",
         "student",
         "dataset",
-        "teacher",
-        "epoch",
-        "val top-1",
-        "created",
+        Column("epoch", no_wrap=True),
+        Column("top-1", no_wrap=True, justify="right"),
+        Column("created", no_wrap=True),
         title="jobs",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
     )
     for job in jobs:
         table.add_row(
             job.id,
+            job.name or "-",
             status_text(job.status),
             job.spec.method,
             job.spec.student,
             job.spec.dataset,
-            job.teacher_label,
             f"{job.progress.epoch}/{job.progress.epochs}",
             pct(job.result.val_top1 if job.result else None),
-            when(job.created_at),
+            short_when(job.created_at),
         )
     return table
+
+
+def short_when(value: datetime | None) -> str:
+    """``12-03 14:05``: a list's creation time, local."""
+    return "-" if value is None else value.astimezone().strftime("%m-%d %H:%M")
 
 
 def job_detail(job: Job, last: EpochRow | None) -> Table:
@@ -139,13 +154,14 @@ def checkpoints_table(checkpoints: Iterable[Checkpoint], title: str = "checkpoin
 
 
 def epoch_summary(row: EpochRow) -> str:
-    """``val top-1 91.20%  loss 0.412 (ce 0.120, kd 0.292)  comp 0.18`` for one epoch."""
+    """``val top-1 91.20%  loss 0.412 (ce 0.120, kd 0.292)  complementary 18.0%`` for one epoch (the
+    share of complementary regions in percent, as the dashboard and the plots show it)."""
     parts = [
         f"val top-1 {pct(row.val_top1)}%",
         f"loss {num(row.train_loss)} (ce {num(row.train_ce)}, kd {num(row.train_kd)})",
     ]
     if row.complementary_share is not None:
-        parts.append(f"comp {num(row.complementary_share, 2)}")
+        parts.append(f"complementary {100 * row.complementary_share:.1f}%")
     return "  ".join(parts)
 
 

@@ -293,6 +293,28 @@ def test_connection_problems(api: Api, cli_env: Path, sdd_live: Run, monkeypatch
 # ---------------------------------------------------------------- list / show / cancel / download
 
 
+def test_names_and_tags_from_submit_to_list(api: Api, sdd: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = ["jobs", "submit", "--dataset", "digits", "--student", "resnet8", "--method", "ce"]
+    named = _json(sdd(*base, "--name", "baseline lr 0.1", "--tag", "digits", "--tag", "lr", "--json"))
+    assert (named["name"], named["tags"]) == ("baseline lr 0.1", ["digits", "lr"])
+    other = sdd(*base, "--tag", "digits").stdout.strip()
+    clone = _json(sdd("jobs", "submit", "--from", named["id"], "--seed", "3", "--tag", "seeds", "--json"))
+    assert (clone["name"], clone["tags"]) == (None, ["digits", "lr", "seeds"])  # tags kept, the name is its own
+
+    assert sdd("jobs", "list", "--tag", "digits", "--quiet").stdout.split() == [clone["id"], other, named["id"]]
+    assert sdd("jobs", "list", "--tag", "digits", "--tag", "seeds", "-q").stdout.split() == [clone["id"]]
+    assert sdd("jobs", "list", "--name", "BASELINE", "-q").stdout.split() == [named["id"]]
+    nothing = sdd("jobs", "list", "--tag", "nope")
+    assert nothing.exit_code == 0 and nothing.stderr.strip() == "no jobs tagged nope"
+
+    # A narrow terminal squeezes the other columns, never the ids users copy.
+    monkeypatch.setenv("COLUMNS", "80")
+    table = sdd("jobs", "list").stdout
+    assert all(job_id in table for job_id in (named["id"], other, clone["id"])), table
+    monkeypatch.setenv("COLUMNS", "120")
+    assert "baseline lr 0.1" in sdd("jobs", "list").stdout
+
+
 def test_list_show_and_cancel(api: Api, sdd: Run) -> None:
     ids = [api.create_job(seed=seed)["id"] for seed in range(3)]
     assert [job["id"] for job in _json(sdd("jobs", "list", "--json"))] == ids[::-1]
@@ -310,6 +332,7 @@ def test_list_show_and_cancel(api: Api, sdd: Run) -> None:
     shown = sdd("jobs", "show", ids[1], "--events")
     assert shown.exit_code == 0
     assert "running" in shown.stdout and "epoch 1/" in shown.stdout and "val top-1 42.50%" in shown.stdout
+    assert "complementary 20.0%" in shown.stdout  # a percent, as on the dashboard and in the plots
     assert "started (attempt 1)" in shown.stdout and "test-worker" not in shown.stdout
     detail = _json(sdd("jobs", "show", ids[1], "--json", "--events"))
     assert detail["id"] == ids[1] and [e["type"] for e in detail["events"]] == ["queued", "started", "epoch"]
