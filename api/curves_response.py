@@ -55,7 +55,7 @@ def curves_response(
                     headers={"Cache-Control": STORED_CACHE_CONTROL, "X-Plot-Source": "stored", **extra},
                 )
     rows = job_reads.job_metrics(session, job.id)
-    label, title = job_label(job.id, job.spec), job_title(job.id, job.spec)
+    label, title = job_label(job.id, job.spec, job.name), job_title(job.id, job.spec, job.name)
     session.commit()  # end the read transaction: no database connection held while drawing
     return Response(
         render_curves({label: rows}, fmt, title=title),

@@ -77,6 +77,7 @@ PANELS = (
         "loss",
         (Line("train_loss", "total", "-"), Line("train_ce", "CE", "--"), Line("train_kd", "KD", ":")),
     ),
+    Panel("Validation loss", "cross-entropy", (Line("val_loss", "val CE", "-"),)),
     Panel(
         "Complementary-region share",
         "share of regions (%)",

@@ -101,6 +101,7 @@ PANELS: tuple[Panel, ...] = (
             Curve("train_kd", "KD", ":"),
         ),
     ),
+    Panel("Validation loss", "cross-entropy", (Curve("val_loss", "val CE", "-"),), only_if_present=True),
     Panel(
         "Complementary-region share",
         "share of regions (%)",
@@ -111,14 +112,14 @@ PANELS: tuple[Panel, ...] = (
 )
 
 
-def job_label(job_id: str, spec: Mapping[str, Any]) -> str:
-    """How a job is named in a legend, e.g. ``job_3f9c… sd-kd``."""
-    return f"{job_id} {spec.get('method', '?')}"
+def job_label(job_id: str, spec: Mapping[str, Any], name: str | None = None) -> str:
+    """How a job is named in a legend: its name, else its id and method (``job_3f9c… sd-kd``)."""
+    return name or f"{job_id} {spec.get('method', '?')}"
 
 
-def job_title(job_id: str, spec: Mapping[str, Any]) -> str:
-    """A figure title for one job, e.g. ``job_3f9c…: sd-kd → resnet8 on cifar100``."""
-    return f"{job_id}: {spec.get('method', '?')} → {spec.get('student', '?')} on {spec.get('dataset', '?')}"
+def job_title(job_id: str, spec: Mapping[str, Any], name: str | None = None) -> str:
+    """A figure title for one job, e.g. ``baseline: sd-kd → resnet8 on cifar100`` (the id without a name)."""
+    return f"{name or job_id}: {spec.get('method', '?')} → {spec.get('student', '?')} on {spec.get('dataset', '?')}"
 
 
 def render_curves(

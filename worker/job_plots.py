@@ -31,8 +31,8 @@ def store_curve_plots(session: Session, store: Any, job_id: str) -> list[Artifac
     rows = list(session.scalars(select(JobMetric.data).where(JobMetric.job_id == job_id).order_by(JobMetric.epoch)))
     if not rows:
         return []
-    series = {job_label(job.id, job.spec): rows}
-    title = job_title(job.id, job.spec)
+    series = {job_label(job.id, job.spec, job.name): rows}
+    title = job_title(job.id, job.spec, job.name)
     with tempfile.TemporaryDirectory(prefix="sdd-plots-") as folder:
         paths = {fmt: Path(folder) / f"curves.{fmt}" for fmt in PLOT_FORMATS}
         for fmt, path in paths.items():  # draw both before writing rows: no write lock held while drawing

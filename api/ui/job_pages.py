@@ -75,16 +75,14 @@ def jobs_page(
     tenant: PageTenant,
     status: str | None = None,
     after: Annotated[str | None, Query(max_length=40)] = None,
+    tag: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     status = _status_filter(status)
     with shown_as_page():
-        rows, has_more = job_views.list_jobs(session, tenant.id, status, after)
-    older = f"/ui?{urlencode({'status': status or '', 'after': rows[-1].id})}" if has_more else None
-    return page(
-        request,
-        "jobs.html",
-        {"tenant_name": tenant.name, "rows": rows, "status": status, "statuses": JOB_STATUSES, "older": older},
-    )
+        rows, has_more = job_views.list_jobs(session, tenant.id, status, after, tag=tag)
+    older = f"/ui?{urlencode({'status': status or '', 'tag': tag or '', 'after': rows[-1].id})}" if has_more else None
+    context = {"rows": rows, "status": status, "statuses": JOB_STATUSES, "older": older, "tag": tag}
+    return page(request, "jobs.html", {"tenant_name": tenant.name, **context})
 
 
 @router.get("/jobs.json")
@@ -135,6 +133,7 @@ def _job_context(session: Session, job: Job, notice: str | None = None) -> dict[
         "checkpoints": job_reads.job_checkpoints(session, job.id),
         "student": _student(session, job),
         "student_formats": _student_formats(session, job),
+        "evaluation": job_views.final_evaluation(job),
         "cancellable": job.status in CANCELLABLE,
         "resumable": job.status in RESUMABLE,
         "terminal": job.status in TERMINAL,
@@ -257,7 +256,7 @@ def compare_curves(
     session: SessionDep, tenant: FetchTenant, ids: Annotated[list[str] | None, Query()] = None
 ) -> Response:
     jobs = _compared_jobs(session, tenant, ids)
-    series = {job_label(job.id, job.spec): job_reads.job_metrics(session, job.id) for job in jobs}
+    series = {job_label(job.id, job.spec, job.name): job_reads.job_metrics(session, job.id) for job in jobs}
     session.commit()
     svg = render_curves(series, fmt="svg", title=f"{len(jobs)} jobs compared")
     return Response(svg, media_type="image/svg+xml", headers=OVERLAY_HEADERS)

@@ -26,6 +26,8 @@ class JobRow:
     """One job as the job list and ``/ui/jobs.json`` show it."""
 
     id: str
+    name: str | None
+    tags: list[str]
     status: str
     method: str
     student: str
@@ -77,6 +79,8 @@ def job_rows(session: Session, jobs: list[Job]) -> list[JobRow]:
         rows.append(
             JobRow(
                 id=job.id,
+                name=job.name,
+                tags=job.tags,
                 status=job.status,
                 method=job.spec["method"],
                 student=job.spec["student"],
@@ -95,10 +99,11 @@ def job_rows(session: Session, jobs: list[Job]) -> list[JobRow]:
 
 
 def list_jobs(
-    session: Session, tenant_id: str, status: JobStatus | None, after: str | None
+    session: Session, tenant_id: str, status: JobStatus | None, after: str | None, *, tag: str | None = None
 ) -> tuple[list[JobRow], bool]:
-    """A page of the tenant's jobs, newest first, optionally of one status: (rows, more follow)."""
-    jobs, has_more = job_reads.list_jobs(session, tenant_id, PageParams(limit=LIST_PAGE_SIZE, after=after), status)
+    """A page of the tenant's jobs, newest first, optionally of one status or one tag: (rows, more follow)."""
+    page = PageParams(limit=LIST_PAGE_SIZE, after=after)
+    jobs, has_more = job_reads.list_jobs(session, tenant_id, page, status, tags=(tag,) if tag else ())
     return job_rows(session, list(jobs)), has_more
 
 
@@ -120,14 +125,20 @@ def settings_table(jobs: list[Job]) -> list[tuple[str, list[Any], bool]]:
     def teacher_of(job: Job) -> str:
         return teacher_ref(job.spec)[0] or "—"
 
+    def sd_only(job: Job, field: str) -> Any:
+        """Scales and β mean something for SD methods only: "—" for ce/kd/dkd/nkd jobs."""
+        return job.spec.get(field) if str(job.spec.get("method", "")).startswith("sd-") else "—"
+
     rows: list[tuple[str, list[Any]]] = [
+        ("name", [job.name or "—" for job in jobs]),
+        ("tags", [", ".join(job.tags) or "—" for job in jobs]),
         ("status", [job.status for job in jobs]),
         ("method", [job.spec["method"] for job in jobs]),
         ("student", [job.spec["student"] for job in jobs]),
         ("teacher", [teacher_of(job) for job in jobs]),
         ("dataset", [job.spec["dataset"] for job in jobs]),
-        ("scales", [job.spec.get("scales") for job in jobs]),
-        ("beta", [job.spec.get("beta") for job in jobs]),
+        ("scales", [sd_only(job, "scales") for job in jobs]),
+        ("beta", [sd_only(job, "beta") for job in jobs]),
         ("seed", [job.spec.get("seed") for job in jobs]),
         ("image_size", [job.spec.get("image_size") for job in jobs]),
         ("epochs done", [f"{job.epoch}/{job.epochs}" for job in jobs]),
@@ -202,3 +213,34 @@ def student_format(job: Job, fmt: str, artifact: Any, filename: str) -> StudentF
     return StudentFormat(
         fmt, _FORMAT_LABELS[fmt], filename, artifact.size_bytes, artifact.sha256, _snippet(job, fmt, filename)
     )
+
+
+CONFUSION_MAX_CLASSES = 20
+"""Up to this many classes the job page draws the confusion matrix; above, per-class accuracy only."""
+
+
+@dataclass(frozen=True)
+class FinalEvaluation:
+    """A finished job's final evaluation as its page shows it (from the result the worker stored)."""
+
+    per_class: list[tuple[str, float | None, int, int]]  # (class, top-1 %, right, images)
+    confusion: list[list[int]] | None  # confusion[true][predicted], when small enough to draw
+    agreement_top1: float | None  # % of val images where the student's top-1 is the teacher's
+
+
+def final_evaluation(job: Job) -> FinalEvaluation | None:
+    """Per-class accuracy, the confusion matrix and the teacher agreement of a succeeded job; None
+    before it succeeded (or for a job finished before the worker recorded them)."""
+    result = job.result or {}
+    per_class = result.get("per_class") or {}
+    correct, total = per_class.get("correct") or [], per_class.get("total") or []
+    if job.status != JobStatus.SUCCEEDED or not total:
+        return None
+    classes = per_class.get("classes") or [str(index) for index in range(len(total))]
+    rows = [
+        (str(name), 100.0 * right / images if images else None, int(right), int(images))
+        for name, right, images in zip(classes, correct, total, strict=False)
+    ]
+    confusion = result.get("confusion")
+    small = isinstance(confusion, list) and len(confusion) <= CONFUSION_MAX_CLASSES
+    return FinalEvaluation(rows, confusion if small else None, result.get("agreement_top1"))

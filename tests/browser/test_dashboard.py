@@ -370,3 +370,55 @@ def test_running_sweep_page_refreshes_until_every_member_finishes(browser: WebDr
     assert not browser.find_elements(By.ID, "cancel-sweep-button")
     assert "4/4 epochs" in (text_of(browser, "#sweep-live .epoch-text") or "")
     screenshot(browser, "07-sweep-finished")
+
+
+OVERFLOW_SCRIPT = """
+const page = document.documentElement;
+const wide = [...document.querySelectorAll('.table-wrap, main, body')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1)
+  .map(e => `${e.tagName.toLowerCase()}.${e.className}: ${e.scrollWidth} > ${e.clientWidth}`);
+return {page: page.scrollWidth - page.clientWidth, wide: wide};
+"""
+VISIBLE_SCRIPT = """
+const cell = document.querySelector(arguments[0]);
+if (!cell) return null;
+const box = cell.getBoundingClientRect();
+return box.width > 0 && box.left >= 0 && box.right <= document.documentElement.clientWidth;
+"""
+OVERLAP_SCRIPT = """
+const row = document.querySelector(arguments[0]);
+const top1 = row.querySelector('[data-field=val_top1]');
+const parts = [...row.querySelectorAll('[data-field=progress] span')].map(s => s.getBoundingClientRect().right);
+return {progress_right: Math.max(...parts), top1_left: top1.getBoundingClientRect().left};
+"""
+
+
+@pytest.mark.parametrize("width", [1400, 1920])
+def test_no_page_scrolls_sideways_and_status_and_top1_stay_visible(browser: WebDriver, site: Site, width: int) -> None:
+    sign_in(browser, site)
+    browser.set_window_size(width, 1000)
+    try:
+        ids = ",".join(site.jobs[role] for role in ("teacher", "student", "running"))
+        pages = {
+            "jobs": "/ui",
+            "compare": f"/ui/compare?ids={ids}",
+            "job": f"/ui/jobs/{site.jobs['student']}",
+            "running-job": f"/ui/jobs/{site.jobs['running']}",
+        }
+        for name, path in pages.items():
+            browser.get(site.url + path)
+            wait_for(browser, lambda d: d.execute_script("return document.readyState") == "complete", f"{name} page")
+            shot = screenshot(browser, f"08-width-{width}-{name}")
+            overflow = browser.execute_script(OVERFLOW_SCRIPT)
+            assert overflow == {"page": 0, "wide": []}, (name, overflow, shot)
+        browser.get(site.url + "/ui")
+        wait_for(browser, lambda d: d.find_elements(By.ID, "jobs-table"), "the job list")
+        for job_id in site.jobs.values():
+            for field in ("status", "val_top1"):
+                css = f"tr[data-job-id='{job_id}'] [data-field={field}]"
+                assert browser.execute_script(VISIBLE_SCRIPT, css), (width, css)
+        # The running row's progress text ends before its top-1 cell begins.
+        boxes = browser.execute_script(OVERLAP_SCRIPT, f"tr[data-job-id='{site.jobs['running']}']")
+        assert boxes["progress_right"] <= boxes["top1_left"], boxes
+    finally:
+        browser.set_window_size(1366, 900)

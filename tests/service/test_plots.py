@@ -48,7 +48,15 @@ def test_sd_jobs_get_the_complementary_share_panel_others_do_not():
     sd = svg_text(render_curves({"job_a sd-kd": metrics_rows(2, sd=True)}, "svg"))
     plain = svg_text(render_curves({"job_b kd": metrics_rows(2, sd=False)}, "svg"))
     for text in (sd, plain):
-        for shown in ("Validation accuracy", "top-5", "Training loss", "KD", "Learning rate", "epoch"):
+        for shown in (
+            "Validation accuracy",
+            "top-5",
+            "Training loss",
+            "KD",
+            "Validation loss",
+            "Learning rate",
+            "epoch",
+        ):
             assert shown in text
     assert "Complementary-region share" in sd
     assert "Complementary-region share" not in plain

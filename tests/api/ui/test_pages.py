@@ -411,6 +411,73 @@ def test_compare_page(api: Api, alice: Browser) -> None:
     assert alice.get(f"/ui/compare?ids={first['id']},job_missing").status_code == 404
 
 
+def test_job_page_shows_the_final_evaluation_per_class_confusion_and_agreement(api: Api, alice: Browser) -> None:
+    job = api.create_job(method="ce")
+    api.succeed_job(
+        job["id"],
+        result={
+            "per_class": {"correct": [3, 1], "total": [4, 2], "classes": ["cat", "dog"]},
+            "confusion": [[3, 1], [1, 1]],
+            "agreement_top1": 87.5,
+        },
+    )
+    html = alice.get(f"/ui/jobs/{job['id']}").text
+    assert 'id="final-evaluation"' in html and "<strong>87.5%</strong> of the validation images" in html
+    per_class = re.search(r'<table class="per-class".*?</table>', html, re.S).group(0)
+    assert re.findall(
+        r'<th scope="row">(\w+)</th><td class="num">([\d.]+%)</td><td class="num">(\d+ / \d+)</td>', per_class
+    ) == [
+        ("cat", "75.00%", "3 / 4"),
+        ("dog", "50.00%", "1 / 2"),
+    ]
+    confusion = re.search(r'<table class="confusion".*?</table>', html, re.S).group(0)
+    assert re.findall(r'<td class="num( diagonal)?">(\d+)</td>', confusion) == [
+        (" diagonal", "3"), ("", "1"), ("", "1"), (" diagonal", "1"),
+    ]  # fmt: skip
+
+    running = api.create_job(method="ce")  # nothing to show before the job succeeded
+    assert 'id="final-evaluation"' not in alice.get(f"/ui/jobs/{running['id']}").text
+
+
+def test_names_and_tags_label_rows_headers_and_legends(api: Api, alice: Browser) -> None:
+    named = api.create_job(name="baseline <b>", tags=["digits", "lr"], hyperparameters={"epochs": 2})
+    plain = api.create_job(seed=7, tags=["lr"], hyperparameters={"epochs": 2})
+    other = api.create_job(seed=8)
+    for job in (named, plain):
+        play_worker(api.settings, job["id"], epochs_done=1)
+
+    html = alice.get("/ui").text
+    assert (
+        f'<a href="/ui/jobs/{named["id"]}" title="{named["id"]}"><span class="job-name">baseline &lt;b&gt;</span></a>'
+        in html
+    )
+    assert f"<code>{plain['id']}</code>" in html  # no name: shown by its id
+    assert '<a class="tag" href="/ui?tag=digits">digits</a>' in html
+    tagged = alice.get("/ui?tag=lr").text
+    assert named["id"] in tagged and plain["id"] in tagged and other["id"] not in tagged
+    assert 'id="tag-filter"' in tagged and 'name="tag" value="lr"' in tagged
+
+    page = alice.get(f"/ui/jobs/{named['id']}").text
+    assert "<h1>baseline &lt;b&gt;</h1>" in page and f"Job <code>{named['id']}</code>" in page
+
+    compare = alice.get(f"/ui/compare?ids={named['id']},{plain['id']}").text
+    assert f'title="{named["id"]}">baseline &lt;b&gt;</a></th>' in compare
+    curves = alice.get(f"/ui/compare/curves.svg?ids={named['id']},{plain['id']}")
+    assert b"baseline &lt;b&gt;" in curves.content and plain["id"].encode() in curves.content  # legends
+
+
+def test_compare_shows_a_dash_for_sd_fields_of_non_sd_jobs(api: Api, alice: Browser) -> None:
+    teacher = api.create_job(hyperparameters={"epochs": 1})
+    api.succeed_job(teacher["id"])
+    sd = api.create_job(method="sd-kd", teacher={"job": teacher["id"]}, scales=[1, 2], beta=3.0)
+    kd = api.create_job(method="kd", teacher={"job": teacher["id"]})
+    html = alice.get(f"/ui/compare?ids={sd['id']},{kd['id']}").text
+    scales_row = re.search(r'<th scope="row">scales.*?</tr>', html, re.S).group(0)
+    beta_row = re.search(r'<th scope="row">beta.*?</tr>', html, re.S).group(0)
+    assert re.findall(r"<td>(.*?)</td>", beta_row) == ["3", "—"], beta_row
+    assert re.findall(r"<td>(.*?)</td>", scales_row)[1] == "—", scales_row
+
+
 # ---------------------------------------------------------------- submit
 
 
