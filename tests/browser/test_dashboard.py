@@ -393,6 +393,38 @@ return {progress_right: Math.max(...parts), top1_left: top1.getBoundingClientRec
 """
 
 
+def test_the_form_estimates_the_training_time_as_its_choices_change(browser: WebDriver, site: Site) -> None:
+    sign_in(browser, site)
+    browser.get(site.url + "/ui/submit")
+    # digits, resnet8, sd-kd, 240 epochs: every distilled epoch seeded here took 1.5 s
+    assert text_of(browser, "#estimate-text").startswith("≈ 6 min on this service (measured over ")
+    browser.find_element(By.CSS_SELECTOR, "#hyperparameters summary").click()
+    epochs = browser.find_element(By.ID, "f-hyperparameters-epochs")
+    epochs.clear()
+    epochs.send_keys("20")  # our JS estimates again as the epochs are typed
+    wait_for(browser, lambda d: text_of(d, "#estimate-text").startswith("≈ 30 s on this service"), "the estimate")
+    Select(browser.find_element(By.ID, "f-student")).select_by_value("resnet20")
+    wait_for(
+        browser, lambda d: text_of(d, "#estimate-text") == "no measurement yet for resnet20 on digits", "no estimate"
+    )
+    epochs.clear()
+    assert text_of(browser, "#estimate-text") == "give the number of epochs for an estimate"
+    screenshot(browser, "07-submit-estimate", "#estimate")
+
+
+def test_clone_a_job_from_its_page(browser: WebDriver, site: Site) -> None:
+    sign_in(browser, site)
+    browser.get(f"{site.url}/ui/jobs/{site.jobs['student']}")
+    click(browser, "#clone-button")
+    wait_for(browser, lambda d: "/ui/submit?from=" in d.current_url, "the form filled in from the job")
+    assert text_of(browser, "#cloning").startswith(f"Cloning {site.jobs['student']}")
+    assert Select(browser.find_element(By.ID, "f-method")).first_selected_option.get_attribute("value") == "sd-kd"
+    assert browser.find_element(By.ID, "f-hyperparameters-epochs").get_attribute("value") == "2"
+    assert text_of(browser, "#estimate-text").startswith("≈ 3 s on this service")  # 2 epochs × 1.5 s
+    assert browser.execute_script("return window.pwned === undefined")  # its metadata is text in the form
+    screenshot(browser, "07-clone-form")
+
+
 @pytest.mark.parametrize("width", [1400, 1920])
 def test_no_page_scrolls_sideways_and_status_and_top1_stay_visible(browser: WebDriver, site: Site, width: int) -> None:
     sign_in(browser, site)

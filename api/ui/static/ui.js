@@ -1,4 +1,5 @@
-// sdd-jobs dashboard: live job list, live job and sweep pages, per-method defaults on the job form.
+// sdd-jobs dashboard: live job list, live job and sweep pages, per-method defaults and the estimated
+// training time on the job form.
 // Our own code, no dependencies. Pages work without it; it only keeps them fresh.
 (function () {
   "use strict";
@@ -138,6 +139,71 @@
     });
   }
 
+  // ---- the job form: the estimated training time, in the words of api/ui/submit_estimate.py
+  function duration(seconds) {
+    if (seconds < 59.5) return Math.max(1, Math.round(seconds)) + " s";
+    if (seconds < 3570) return Math.round(seconds / 60) + " min";
+    var hours = seconds / 3600;
+    return (hours < 9.95 ? Math.round(hours * 10) / 10 : Math.round(hours)) + " h";
+  }
+
+  function positiveInt(text) {
+    return /^\s*[0-9]+\s*$/.test(text || "") && Number(text) > 0 ? Number(text) : null;
+  }
+
+  function estimateText(data, values) {
+    var epochs = positiveInt(values.epochs);
+    if (epochs === null) return "give the number of epochs for an estimate";
+    var size = Object.prototype.hasOwnProperty.call(data.datasets, values.dataset) ? data.datasets[values.dataset] : null;
+    var imageSize = positiveInt(values.imageSize) || (size ? size.image_size : null);
+    var distilled = values.method !== "ce";
+    var found = null;
+    if (imageSize !== null) {
+      data.speeds.forEach(function (s) {
+        if (!found && s.dataset === values.dataset && s.student === values.student && s.image_size === imageSize &&
+            s.distilled === distilled) {
+          found = { seconds: epochs * s.seconds_per_epoch, epochs: s.epochs_measured, basis: "dataset" };
+        }
+      });
+      data.throughput.forEach(function (r) {
+        if (!found && size && size.train_size && r.student === values.student && r.image_size === imageSize &&
+            r.distilled === distilled) {
+          found = { seconds: epochs * size.train_size / r.images_per_s, epochs: r.epochs_measured, basis: "student" };
+        }
+      });
+    }
+    if (!found) return "no measurement yet for " + values.student + " on " + (size ? size.name : values.dataset);
+    var measured = "measured over " + found.epochs + (found.epochs === 1 ? " epoch" : " epochs");
+    if (found.basis === "student") measured = "from " + values.student + "'s images/s on other datasets, " + measured;
+    return "\u2248 " + duration(found.seconds) + " on this service (" + measured + ")";
+  }
+
+  function trainingEstimate(form) {
+    var source = document.getElementById("speed-estimates");
+    var target = document.getElementById("estimate-text");
+    if (!source || !target) return;
+    var data = JSON.parse(source.textContent);
+    function value(name) {
+      var input = form.elements.namedItem(name);
+      return input ? input.value : "";
+    }
+    function update() {
+      target.textContent = estimateText(data, {
+        dataset: value("dataset"),
+        student: value("student"),
+        method: value("method"),
+        epochs: value("hyperparameters.epochs"),
+        imageSize: value("image_size"),
+      });
+    }
+    ["dataset", "student", "method", "hyperparameters.epochs", "image_size"].forEach(function (name) {
+      var input = form.elements.namedItem(name);
+      if (!input) return;
+      input.addEventListener("change", update);
+      input.addEventListener("input", update);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
       select.addEventListener("change", function () { select.form.requestSubmit(); });
@@ -147,6 +213,9 @@
     liveSection("job-live", keepJobCurves);
     liveSection("sweep-live", keepSweepCurves);
     var form = document.querySelector("form.job-form");
-    if (form) methodDefaults(form);
+    if (form) {
+      methodDefaults(form);
+      trainingEstimate(form);
+    }
   });
 })();

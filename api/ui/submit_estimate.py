@@ -1,0 +1,77 @@
+"""The job form's estimated training time, from the speeds this service measured (``domain.speed_estimates``).
+
+The page carries the measurements and the datasets' sizes as JSON (``estimate_data``) for ui.js to
+estimate again when the dataset, student, method, image size or epochs change, and the text for
+the values it is shown with (``estimate_text``): the same words, so the page reads the same
+without JS. Keep ``estimateText`` and ``duration`` in ui.js in step with this module.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict
+from typing import Any
+
+from domain.speed_estimates import DatasetSize, SpeedMeasurements
+
+NO_EPOCHS = "give the number of epochs for an estimate"
+_DIGITS = re.compile(r"\s*[0-9]+\s*")
+
+
+def _half_up(value: float) -> int:
+    """Rounded as JavaScript's ``Math.round`` rounds a positive number (not to even)."""
+    return math.floor(value + 0.5)
+
+
+def humane_duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``2.5 h``, ``31 h``: seconds below a minute, minutes below an hour."""
+    if seconds < 59.5:
+        return f"{max(1, _half_up(seconds))} s"
+    if seconds < 3570:  # rounds to 60 min from here: shown as 1 h
+        return f"{_half_up(seconds / 60)} min"
+    hours = seconds / 3600
+    return f"{_half_up(hours * 10) / 10:g} h" if hours < 9.95 else f"{_half_up(hours)} h"
+
+
+def _positive_int(text: str | None) -> int | None:
+    return int(text) if text and _DIGITS.fullmatch(text) and int(text) > 0 else None
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
+
+
+def estimate_data(measurements: SpeedMeasurements, sizes: dict[str, DatasetSize]) -> dict[str, Any]:
+    """What ui.js estimates from: the measurements and each dataset's size, by the form's value."""
+    return {
+        "speeds": [asdict(speed) for speed in measurements.speeds],
+        "throughput": [asdict(rate) for rate in measurements.throughput],
+        "datasets": {value: asdict(size) for value, size in sizes.items()},
+    }
+
+
+def estimate_text(measurements: SpeedMeasurements, sizes: dict[str, DatasetSize], values: dict[str, str]) -> str:
+    """``≈ 3 min on this service (measured over 12 epochs)``, or why there is no estimate."""
+    epochs = _positive_int(values.get("hyperparameters.epochs"))
+    if epochs is None:
+        return NO_EPOCHS
+    dataset, student = values.get("dataset", ""), values.get("student", "")
+    size = sizes.get(dataset)
+    image_size = _positive_int(values.get("image_size")) or (size.image_size if size else None)
+    estimate = None
+    if image_size is not None:
+        estimate = measurements.estimate(
+            dataset=dataset,
+            student=student,
+            distilled=values.get("method", "") != "ce",
+            epochs=epochs,
+            image_size=image_size,
+            train_size=size.train_size if size else None,
+        )
+    if estimate is None:
+        return f"no measurement yet for {student} on {size.name if size else dataset}"
+    measured = f"measured over {_epochs(estimate.epochs_measured)}"
+    if estimate.basis == "student":
+        measured = f"from {student}'s images/s on other datasets, {measured}"
+    return f"≈ {humane_duration(estimate.seconds)} on this service ({measured})"
