@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sdd_core.data import IMAGE_FOLDER_PREFIX, list_datasets
-from sdd_core.spec import DistillationSettings
+from sdd_core.spec import DistillationSettings, check_arch
 
 DATASET_ID_PREFIX = "ds_"
 METADATA_MAX_BYTES = 16 * 1024
@@ -29,8 +29,8 @@ def _is_none(value: object) -> bool:
     return value is None
 
 
-class TeacherRef(BaseModel):
-    """Where the teacher's weights come from: exactly one of ``job`` or ``model``."""
+class WeightsRef(BaseModel):
+    """Weights of yours: exactly one of ``job`` (a succeeded job's student) or ``model`` (an upload)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -40,18 +40,65 @@ class TeacherRef(BaseModel):
     )
 
     # Serialised as written: {"job": id} or {"model": id}, without the other key.
-    job: str | None = Field(
-        None,
-        description="A succeeded job of yours; its distilled student is the teacher.",
-        exclude_if=_is_none,
-    )
+    job: str | None = Field(None, description="A succeeded job of yours; its distilled student.", exclude_if=_is_none)
     model: str | None = Field(None, description="A model you uploaded with POST /v1/models.", exclude_if=_is_none)
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> TeacherRef:
+    def _exactly_one(self) -> WeightsRef:
         if (self.job is None) == (self.model is None):
             raise ValueError("name exactly one of 'job' (a succeeded job of yours) or 'model' (an uploaded model)")
         return self
+
+
+class TeacherRef(BaseModel):
+    """Where the teacher's weights come from: a job of yours, a model you uploaded, or an
+    architecture's pretrained weights (``{"arch": "tv/resnet50", "pretrained": true}``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"job": "job_3f9c0a1b2c3d4e5f60718293"},
+                {"model": "mdl_0a1b2c3d4e5f607182930a1b"},
+                {"arch": "tv/resnet50", "pretrained": True},
+            ]
+        },
+    )
+
+    job: str | None = Field(
+        None, description="A succeeded job of yours; its distilled student is the teacher.", exclude_if=_is_none
+    )
+    model: str | None = Field(None, description="A model you uploaded with POST /v1/models.", exclude_if=_is_none)
+    arch: str | None = Field(
+        None,
+        description="A tv/ or timm/ architecture whose pretrained weights teach (with pretrained: true); they "
+        "predict their own dataset's classes (ImageNet's 1000), which the job's dataset must have.",
+        exclude_if=_is_none,
+    )
+    pretrained: bool | None = Field(None, description="true, with arch.", exclude_if=_is_none)
+
+    @field_validator("arch")
+    @classmethod
+    def _known_arch(cls, value: str | None) -> str | None:
+        return None if value is None else check_arch(value)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TeacherRef:
+        if sum(value is not None for value in (self.job, self.model, self.arch)) != 1:
+            raise ValueError(
+                "name exactly one of 'job' (a succeeded job of yours), 'model' (an uploaded model) "
+                "or 'arch' with pretrained: true (an architecture's pretrained weights)"
+            )
+        if (self.arch is not None) != (self.pretrained is True):
+            raise ValueError(
+                "'pretrained': true goes with 'arch' (and only with it): the architecture's pretrained weights"
+            )
+        return self
+
+
+StudentInitRef = Literal["scratch", "pretrained"] | WeightsRef
+"""The student's first weights: a fresh initialisation, its architecture's pretrained weights, or
+a warm start from weights of yours saved from the same architecture."""
 
 
 class JobRequest(DistillationSettings):
@@ -75,6 +122,14 @@ class JobRequest(DistillationSettings):
         None,
         description=f"What you call the job, shown instead of its id (1 to {NAME_MAX_CHARS} printable characters).",
         examples=["resnet8 sd-kd beta 2"],
+    )
+    init: StudentInitRef = Field(
+        "scratch",
+        description="The student's first weights: 'scratch', 'pretrained' (its tv/ or timm/ architecture's "
+        "weights; the head starts fresh when the class counts differ) or a warm start from weights of yours of "
+        'the same architecture: {"model": "mdl_…"} or {"job": "job_…"}.',
+        examples=["pretrained", {"model": "mdl_0a1b2c3d4e5f607182930a1b"}],
+        exclude_if=lambda value: value == "scratch",
     )
     tags: list[str] = Field(
         default_factory=list,

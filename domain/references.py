@@ -28,13 +28,14 @@ from sqlalchemy.orm import Session
 from domain.archives import extract_archive
 from domain.datasets import EXTRACTED_BYTES_PER_UPLOAD_BYTE, dataset_root
 from domain.errors import Conflict, InvalidRequest, Location
-from domain.job_request import DATASET_ID_PREFIX, TeacherRef
+from domain.job_request import DATASET_ID_PREFIX, StudentInitRef, TeacherRef, WeightsRef
 from domain.ownership import get_owned
 from domain.redaction import redact_paths
 from domain.status import JobStatus
 from sdd_core.data import DatasetInfo, describe_dataset
-from sdd_core.errors import DataError, TeacherError
-from sdd_core.spec import TeacherCheckpoint
+from sdd_core.errors import DataError, TeacherError, WeightsUnavailableError
+from sdd_core.models import PretrainedWeights, pretrained_weights_of
+from sdd_core.spec import StudentInit, TeacherCheckpoint, WarmStart
 from service.artifacts import ChecksumMismatch, dataset_key, job_student_key, model_weights_key
 from service.db.models import Artifact, Dataset, Job, UploadedModel
 from service.settings import Settings
@@ -52,6 +53,7 @@ class DatasetFacts:
 class TeacherFacts:
     arch: str
     num_classes: int
+    pretrained: bool = False
 
 
 def is_uploaded_dataset(dataset: str) -> bool:
@@ -86,14 +88,21 @@ def _describe_builtin(name: str, data_root: str, image_size: int | None, downloa
 
 def teacher_job(session: Session, tenant_id: str, job_id: str) -> Job:
     """The tenant's job ``job_id``, which must have succeeded to teach."""
-    job = get_owned(session, Job, tenant_id, job_id, kind="job", location=("teacher", "job"))
+    return _succeeded_job(session, tenant_id, job_id, ("teacher", "job"), "student can teach", "teacher job")
+
+
+def _succeeded_job(
+    session: Session, tenant_id: str, job_id: str, location: Location, use: str, kind: str = "job"
+) -> Job:
+    """The tenant's job ``job_id``; a ``Conflict`` unless it has succeeded (only then is there a student)."""
+    job = get_owned(session, Job, tenant_id, job_id, kind="job", location=location)
     if job.status != JobStatus.SUCCEEDED:
         waiting = job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
         hint = "wait until it has succeeded" if waiting else "name a succeeded job"
         raise Conflict(
-            f"teacher job {job.id} is {job.status}; only a succeeded job's student can teach ({hint})",
-            code="teacher_not_succeeded",
-            location=("teacher", "job"),
+            f"{kind} {job.id} is {job.status}; only a succeeded job's {use} ({hint})",
+            code="teacher_not_succeeded" if location[0] == "teacher" else "job_not_succeeded",
+            location=location,
         )
     return job
 
@@ -106,6 +115,9 @@ def teacher_facts(session: Session, settings: Settings, tenant_id: str, ref: Tea
     """Architecture and class count of the referenced teacher; None without a teacher."""
     if ref is None:
         return None
+    if ref.arch is not None:
+        weights = available_pretrained(settings, ref.arch, ("teacher", "arch"))
+        return TeacherFacts(arch=ref.arch, num_classes=weights.num_classes, pretrained=True)
     if ref.model is not None:
         model = teacher_model(session, tenant_id, ref.model)
         return TeacherFacts(arch=model.arch, num_classes=model.num_classes)
@@ -115,6 +127,52 @@ def teacher_facts(session: Session, settings: Settings, tenant_id: str, ref: Tea
         session, settings, tenant_id, job.spec["dataset"], job.spec.get("image_size"), ("teacher", "job")
     )
     return TeacherFacts(arch=job.spec["student"], num_classes=facts.num_classes)
+
+
+def available_pretrained(settings: Settings, arch: str, location: Location) -> PretrainedWeights:
+    """``arch``'s pretrained weights; refused if it has none, or if their file is missing here while
+    ``check_weights_at_submit`` says the API's caches are the workers' (and downloads are off)."""
+    weights = pretrained_weights_of(arch)
+    if weights is None:
+        raise InvalidRequest(
+            f"{arch} has no pretrained weights; the tv/<name> and timm/<name> architectures have them "
+            "(the catalog says which are present here)",
+            code="no_pretrained_weights",
+            location=location,
+        )
+    if weights.file is None and settings.check_weights_at_submit and not settings.allow_weight_downloads:
+        raise InvalidRequest(weights.missing_message, code=WeightsUnavailableError.code, location=location)
+    return weights
+
+
+def check_student_init(
+    session: Session, settings: Settings, tenant_id: str, student: str, init: StudentInitRef
+) -> None:
+    """Refuse a student start that cannot be: no pretrained weights, or warm-start weights of another architecture."""
+    if init == "scratch":
+        return
+    if init == "pretrained":
+        available_pretrained(settings, student, ("init",))
+        return
+    assert isinstance(init, WeightsRef)
+    arch, what = _weights_arch(session, tenant_id, init, ("init",))
+    if arch != student:
+        raise InvalidRequest(
+            f"{what} are a {arch}, the student is a {student}: a warm start loads weights of the student's own "
+            "architecture",
+            code="init_mismatch",
+            location=("init", "model" if init.model is not None else "job"),
+        )
+
+
+def _weights_arch(session: Session, tenant_id: str, ref: WeightsRef, location: Location) -> tuple[str, str]:
+    """The architecture of the weights ``ref`` names, and how to name them in a message."""
+    if ref.model is not None:
+        model = get_owned(session, UploadedModel, tenant_id, ref.model, kind="model", location=(*location, "model"))
+        return model.arch, f"the weights of model {model.id}"
+    assert ref.job is not None
+    job = _succeeded_job(session, tenant_id, ref.job, (*location, "job"), "student can be loaded")
+    return str(job.spec["student"]), f"the student weights of job {job.id}"
 
 
 # ------------------------------------------------------------------ files, for the trainer
@@ -147,24 +205,48 @@ def dataset_source(session: Session, settings: Settings, tenant_id: str, dataset
 def teacher_checkpoint(
     session: Session, tenant_id: str, ref: TeacherRef | None, store: Any
 ) -> TeacherCheckpoint | None:
-    """The teacher's architecture and a local copy of its weights from the artifact store; None without a teacher."""
+    """The teacher's architecture and a local copy of its weights from the artifact store (or
+    ``pretrained``, read by the trainer from the node's caches); None without a teacher."""
     if ref is None:
         return None
-    sha256: str | None
+    if ref.arch is not None:
+        return TeacherCheckpoint(arch=ref.arch, pretrained=True)
     if ref.model is not None:
         model = teacher_model(session, tenant_id, ref.model)
-        key, sha256, arch = model_weights_key(model.id), model.sha256, model.arch
-        what = f"the weights of teacher model {model.id}"
+        path = _fetch_weights(
+            store, model_weights_key(model.id), model.sha256, f"the weights of teacher model {model.id}"
+        )
+        return TeacherCheckpoint(arch=model.arch, checkpoint=str(path))
+    assert ref.job is not None
+    job = teacher_job(session, tenant_id, ref.job)
+    path = _fetch_job_student(session, store, job, f"the student weights of teacher job {job.id}")
+    return TeacherCheckpoint(arch=job.spec["student"], checkpoint=str(path))
+
+
+def student_init(session: Session, tenant_id: str, init: StudentInitRef, store: Any) -> StudentInit:
+    """The trainer's form of the student's start: a warm start's weights fetched to a local file."""
+    if not isinstance(init, WeightsRef):
+        return init
+    if init.model is not None:
+        model = get_owned(session, UploadedModel, tenant_id, init.model, kind="model", location=("init", "model"))
+        path = _fetch_weights(store, model_weights_key(model.id), model.sha256, f"the weights of model {model.id}")
     else:
-        assert ref.job is not None
-        job = teacher_job(session, tenant_id, ref.job)
-        key, arch = job_student_key(job.id), job.spec["student"]
-        sha256 = session.scalar(select(Artifact.sha256).where(Artifact.job_id == job.id, Artifact.kind == "student"))
-        what = f"the student weights of teacher job {job.id}"
+        assert init.job is not None
+        job = _succeeded_job(session, tenant_id, init.job, ("init", "job"), "student can be loaded")
+        path = _fetch_job_student(session, store, job, f"the student weights of job {job.id}")
+    return WarmStart(checkpoint=str(path))
+
+
+def _fetch_job_student(session: Session, store: Any, job: Job, what: str) -> Path:
+    sha256 = session.scalar(select(Artifact.sha256).where(Artifact.job_id == job.id, Artifact.kind == "student"))
+    return _fetch_weights(store, job_student_key(job.id), sha256, what)
+
+
+def _fetch_weights(store: Any, key: str, sha256: str | None, what: str) -> Path:
+    """A local copy of a weights file in the artifact store, checked against its recorded SHA-256."""
     try:
-        path = store.fetch(key, sha256)
+        return Path(store.fetch(key, sha256))
     except FileNotFoundError as exc:
         raise TeacherError(f"{what} are missing from the artifact store") from exc
     except ChecksumMismatch as exc:
         raise TeacherError(f"{what} in the artifact store do not match their recorded SHA-256") from exc
-    return TeacherCheckpoint(arch=arch, checkpoint=str(path))

@@ -8,7 +8,8 @@ is refused with the same words. In order:
    every job states);
 2. the service's limits on what a request may ask for (scales, image size, epochs, batch size;
    checked at admission only, so lowering a limit never fails a job already accepted);
-3. the references: the dataset and the teacher must be the tenant's, the teacher job succeeded;
+3. the references: the dataset and the teacher must be the tenant's, the teacher job succeeded,
+   pretrained weights present (``check_weights_at_submit``), a warm start of the student's arch;
 4. every hyper-parameter left out takes the method's default (``sdd_core.spec``);
 5. the models: class counts agree, SD methods on pooled-linear heads only, every scale fits
    both final feature maps (``sdd_core.trainer.compatibility``, shapes on the meta device).
@@ -30,8 +31,10 @@ from domain.job_request import JobRequest
 from domain.references import (
     DatasetFacts,
     TeacherFacts,
+    check_student_init,
     dataset_facts,
     dataset_source,
+    student_init,
     teacher_checkpoint,
     teacher_facts,
 )
@@ -70,6 +73,7 @@ def validate_submission(
         _check_request_limits(settings, request)
     dataset = dataset_facts(session, settings, tenant_id, request.dataset, request.image_size)
     teacher = teacher_facts(session, settings, tenant_id, request.teacher)
+    check_student_init(session, settings, tenant_id, request.student, request.init)
     hyperparameters = resolve_hyperparameters(
         request.method, request.student, teacher.arch if teacher else None, request.hyperparameters
     )
@@ -84,6 +88,7 @@ def validate_submission(
             num_classes=dataset.num_classes,
             teacher_num_classes=teacher.num_classes if teacher else None,
             image_size=dataset.image_size,
+            teacher_pretrained=teacher.pretrained if teacher else False,
         )
     except SpecError as exc:
         raise InvalidRequest(exc.message, code=exc.code, location=(exc.field,)) from exc
@@ -116,6 +121,7 @@ def trainable_spec(session: Session, settings: Settings, job: Job, store: Any) -
         image_size=request.image_size,
         hyperparameters=validated.hyperparameters,
         teacher=teacher_checkpoint(session, job.tenant_id, request.teacher, store),
+        init=student_init(session, job.tenant_id, request.init, store),
     )
 
 

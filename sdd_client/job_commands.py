@@ -25,6 +25,7 @@ from sdd_client.client import STUDENT_FORMATS, SDDClient
 from sdd_client.errors import APIError
 from sdd_client.live_watch import watch
 from sdd_client.models import Checkpoint, EpochRow, Event, Job, JobStatus
+from sdd_client.name_lookup import resolve_names
 from sdd_client.submit_flags import build_body, clone_body, hyperparameter_options, in_flag_terms, spec_options
 from sdd_client.tables import (
     checkpoints_table,
@@ -76,7 +77,7 @@ def submit_command(
             source = client.get(from_job)
             body = clone_body(source, flags, metadata, _method_defaults(client, source.spec.method))
         try:
-            job = client.submit(body, idempotency_key=idempotency_key)
+            job = client.submit(resolve_names(client, body), idempotency_key=idempotency_key)
         except APIError as exc:
             raise in_flag_terms(exc) from exc
         click.echo(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,10 +94,23 @@ class Hyperparameters(_Public):
 
 
 class TeacherRef(_Public):
-    """Where the teacher comes from: a succeeded job (``job``) or an uploaded model (``model``)."""
+    """Where the teacher comes from: a succeeded job (``job``), an uploaded model (``model``) or an
+    architecture's pretrained weights (``arch`` with ``pretrained=True``)."""
 
     job: str | None = None
     model: str | None = None
+    arch: str | None = None
+    pretrained: bool | None = None
+
+
+class WeightsRef(_Public):
+    """Weights of yours to warm-start a student from: a succeeded job's student or an uploaded model."""
+
+    job: str | None = None
+    model: str | None = None
+
+
+StudentInit = Literal["scratch", "pretrained"] | WeightsRef
 
 
 class JobSubmission(_Public):
@@ -107,6 +120,9 @@ class JobSubmission(_Public):
     student: str = Field(description="Student architecture.")
     method: str = Field(description="ce, kd, dkd, nkd, sd-kd, sd-dkd or sd-nkd.")
     teacher: TeacherRef | None = Field(None, description="Required by every method but 'ce'.")
+    init: StudentInit | None = Field(
+        None, description="The student's first weights: 'scratch', 'pretrained' or a WeightsRef (a warm start)."
+    )
     scales: list[int] | None = Field(None, description="SDD pooling scales, e.g. [1, 2, 4].")
     beta: float | None = Field(None, description="Weight of complementary regions in SDD.")
     seed: int | None = None
@@ -131,6 +147,7 @@ class JobSpec(_Public):
     student: str
     method: str
     teacher: TeacherRef | None = None
+    init: StudentInit = "scratch"
     scales: list[int] = Field(default_factory=list)
     beta: float | None = None
     seed: int | None = None
@@ -205,6 +222,8 @@ class Job(_Public):
         teacher = self.spec.teacher
         if teacher is None:
             return "-"
+        if teacher.arch:
+            return f"pretrained:{teacher.arch}"
         return f"job:{teacher.job}" if teacher.job else f"model:{teacher.model}"
 
 
@@ -437,6 +456,8 @@ class Architecture(_Public):
     name: str
     sd_supported: bool = True
     reason: str | None = None
+    pretrained: str | None = Field(None, description="'present', 'absent' (see weights_file), or None: it has none.")
+    weights_file: str | None = Field(None, description="Where its pretrained weights file lies, or must lie.")
 
 
 class BuiltinDataset(_Public):
@@ -468,11 +489,36 @@ class Limits(_Public):
     rate_limit_burst: int | None = None
 
 
+class MeasuredSpeed(_Public):
+    """One kind of job's median seconds per epoch and images/s over its newest epochs on the server."""
+
+    dataset: str
+    image_size: int
+    student: str
+    distilled: bool
+    seconds_per_epoch: float
+    images_per_s: float
+    epochs_measured: int
+
+
+class MeasuredThroughput(_Public):
+    """A student's median training images/s at one image size, over every dataset."""
+
+    student: str
+    image_size: int
+    distilled: bool
+    images_per_s: float
+    epochs_measured: int
+
+
 class Catalog(_Public):
     """What a job may name on this server, the defaults and the limits."""
 
     architectures: list[Architecture] = Field(default_factory=list)
+    timm_architectures: int = Field(0, description="How many timm/<name> architectures a job may name.")
     datasets: list[BuiltinDataset] = Field(default_factory=list)
     methods: list[Method] = Field(default_factory=list)
     defaults: SDDefaults = Field(default_factory=SDDefaults)
     limits: Limits = Field(default_factory=Limits)
+    measured_speeds: list[MeasuredSpeed] = Field(default_factory=list)
+    measured_throughput: list[MeasuredThroughput] = Field(default_factory=list)

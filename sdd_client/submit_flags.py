@@ -56,10 +56,19 @@ INT_LIST = IntList()
 
 # The server's field at fault -> the flags that set it, so a refusal names what to type.
 TEACHER_FLAGS = {
-    "teacher": "--teacher-job JOB_ID or --teacher-model MODEL_ID",
+    "teacher": "--teacher-job JOB_ID, --teacher-model MODEL or --teacher-pretrained ARCH",
     "teacher.job": "--teacher-job",
     "teacher.model": "--teacher-model",
+    "teacher.arch": "--teacher-pretrained",
+    "init": "--init",
+    "init.model": "--init",
+    "init.job": "--init",
 }
+INIT_HELP = (
+    "The student's first weights: 'scratch' (default), 'pretrained' (its tv/ or timm/ architecture's "
+    "weights) or a warm start from weights of the same architecture: a model of yours (id or name) or a "
+    "succeeded job's id (job_…)."
+)
 
 
 def _click_type(annotation: Any) -> Any:
@@ -86,6 +95,36 @@ def hyperparameter_options(command: Any, exclude: frozenset[str] = frozenset()) 
     return command
 
 
+def teacher_options() -> list[Any]:
+    """``--teacher-job``, ``--teacher-model`` and ``--teacher-pretrained``: one of them names the teacher."""
+    return [
+        click.option("--teacher-job", help="A succeeded job whose student is the teacher."),
+        click.option("--teacher-model", help="A model you uploaded (its id mdl_…, or its name) as the teacher."),
+        click.option(
+            "--teacher-pretrained",
+            metavar="ARCH",
+            help="An architecture's pretrained weights as the teacher (tv/… or timm/…; see `sdd catalog`).",
+        ),
+    ]
+
+
+def teacher_from_flags(flags: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``teacher`` reference the teacher flags give; None when none was given."""
+    given = {key: flags[f"teacher_{key}"] for key in ("job", "model", "pretrained") if flags.get(f"teacher_{key}")}
+    if len(given) > 1:
+        raise click.UsageError("give one of --teacher-job, --teacher-model or --teacher-pretrained")
+    if "pretrained" in given:
+        return {"arch": given["pretrained"], "pretrained": True}
+    return given or None
+
+
+def init_from_flag(value: str | None) -> str | dict[str, str] | None:
+    """``--init``: scratch, pretrained, a job id ({"job": id}) or a model id or name ({"model": ...})."""
+    if value is None or value in ("scratch", "pretrained"):
+        return value
+    return {"job": value} if value.startswith("job_") else {"model": value}
+
+
 def spec_options(command: Any) -> Any:
     """The job fields that are not hyper-parameters, as options."""
     options = [
@@ -96,11 +135,11 @@ def spec_options(command: Any) -> Any:
             help="A YAML or JSON job spec (the POST /v1/jobs body); flags override it. Not with --from.",
         ),
         click.option("--from", "from_job", metavar="JOB_ID", help=FROM_HELP),
-        click.option("--dataset", help="A built-in dataset (see `sdd catalog`) or an uploaded dataset's id (ds_…)."),
+        click.option("--dataset", help="A built-in dataset (see `sdd catalog`) or a dataset of yours (id or name)."),
         click.option("--student", help="Student architecture."),
         click.option("--method", help="ce, kd, dkd, nkd, sd-kd, sd-dkd or sd-nkd."),
-        click.option("--teacher-job", help="A succeeded job whose student is the teacher."),
-        click.option("--teacher-model", help="An uploaded model (mdl_…) as the teacher."),
+        *teacher_options(),
+        click.option("--init", metavar="scratch|pretrained|MODEL|JOB_ID", help=INIT_HELP),
         click.option("--scales", type=INT_LIST, help="SDD scales, e.g. 1,2,4."),
         click.option("--beta", type=float, help="Weight of complementary regions (SDD)."),
         click.option("--seed", type=int),
@@ -162,13 +201,12 @@ def build_body(
     for key in ("dataset", "student", "method", "scales", "beta", "seed", "image_size"):
         if flags.get(key) is not None:
             body[key] = flags[key]
-    teacher_job, teacher_model = flags.get("teacher_job"), flags.get("teacher_model")
-    if teacher_job and teacher_model:
-        raise click.UsageError("give --teacher-job or --teacher-model, not both")
-    if teacher_job:
-        body["teacher"] = {"job": teacher_job}
-    elif teacher_model:
-        body["teacher"] = {"model": teacher_model}
+    teacher = teacher_from_flags(flags)
+    if teacher is not None:
+        body["teacher"] = teacher
+    init = init_from_flag(flags.get("init"))
+    if init is not None:
+        body["init"] = init
     hyper = dict(body.get("hyperparameters") or {})
     hyper.update({name: flags[name] for name in HP_FIELDS if flags.get(name) is not None})
     if hyper:
@@ -207,7 +245,7 @@ def clone_body(
         base["metadata"] = dict(source.metadata)
     if source.tags:  # the copy is found with its source; its name is its own (--name)
         base["tags"] = list(source.tags)
-    if flags.get("method") == "ce" and not (flags.get("teacher_job") or flags.get("teacher_model")):
+    if flags.get("method") == "ce" and teacher_from_flags(flags) is None:
         base.pop("teacher", None)  # ce takes no teacher
     if flags.get("dataset") is not None and flags["dataset"] != spec.get("dataset"):
         for key in DATASET_DEFAULTS:
@@ -241,7 +279,7 @@ def in_flag_terms(error: APIError) -> APIError:
     flags = TEACHER_FLAGS.get(error.param or "")
     if not error.is_client_error or flags is None:
         return error
-    message = error.message.replace("leave teacher empty", "drop --teacher-job/--teacher-model")
+    message = error.message.replace("leave teacher empty", "drop --teacher-job/--teacher-model/--teacher-pretrained")
     message = message.replace("; name one", f": give {flags}")
     named = "--" in message  # the message itself now names the flags; else they go where the field was
     return APIError(error.status, error.code, message, None if named else flags)

@@ -21,6 +21,7 @@ from sdd_client.cli_support import (
 from sdd_client.client import SDDClient
 from sdd_client.live_watch import watch
 from sdd_client.models import EpochRow, JobStatus, SweepReport
+from sdd_client.name_lookup import resolve_names
 from sdd_client.submit_flags import hyperparameter_options
 from sdd_client.sweep_flags import build_sweep_body, sweep_options
 from sdd_client.sweep_tables import report_view, sweep_detail, sweeps_table
@@ -66,6 +67,8 @@ def submit_command(
     """
     body = build_sweep_body(spec_file, flags, metadata)
     with connect(url, token) as client:
+        if isinstance(body.get("base"), dict):
+            body["base"] = resolve_names(client, body["base"])
         sweep = client.submit_sweep(body, idempotency_key=idempotency_key)
         click.echo(f"submitted {sweep.id}: {sweep.member_count} member jobs ({sweep.status})", err=True)
         if wait_:

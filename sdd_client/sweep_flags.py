@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from sdd_client.submit_flags import HP_FIELDS, load_spec_file, parse_metadata
+from sdd_client.submit_flags import HP_FIELDS, load_spec_file, parse_metadata, teacher_from_flags, teacher_options
 
 # Grid fields and where a single value goes in the base job.
 LIST_FLAGS = ("method", "student", "scales", "beta", "temperature", "seed")
@@ -80,8 +80,7 @@ def sweep_options(command: Any) -> Any:
             type=ListOf(str, "methods"),
             help="Method(s), comma-separated, e.g. kd,sd-kd.",
         ),
-        click.option("--teacher-job", help="A succeeded job whose student is the teacher."),
-        click.option("--teacher-model", help="An uploaded model (mdl_…) as the teacher."),
+        *teacher_options(),
         click.option("--scales", type=ScaleLists(), help="SDD scale lists: a slash between lists, e.g. 1/1,2/1,2,4."),
         click.option("--beta", type=ListOf(float, "numbers"), help="Weight(s) of complementary regions, e.g. 0,1,2,4."),
         click.option(
@@ -125,13 +124,9 @@ def build_sweep_body(spec_file: Path | None, flags: dict[str, Any], metadata: tu
     for key in ("dataset", "image_size"):
         if flags.get(key) is not None:
             base[key] = flags[key]
-    teacher_job, teacher_model = flags.get("teacher_job"), flags.get("teacher_model")
-    if teacher_job and teacher_model:
-        raise click.UsageError("give --teacher-job or --teacher-model, not both")
-    if teacher_job:
-        base["teacher"] = {"job": teacher_job}
-    elif teacher_model:
-        base["teacher"] = {"model": teacher_model}
+    teacher = teacher_from_flags(flags)
+    if teacher is not None:
+        base["teacher"] = teacher
     hyper.update({name: flags[name] for name in HP_FIELDS if name != "temperature" and flags.get(name) is not None})
     if hyper:
         base["hyperparameters"] = hyper

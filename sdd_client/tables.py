@@ -269,14 +269,16 @@ def catalog_view(catalog: Catalog) -> Group:
             "yes" if method.needs_teacher else "no",
             ", ".join(f"{k}={v}" for k, v in defaults.items() if v is not None),
         )
-    archs = Table("architecture", "SD methods", title="architectures", title_justify="left")
+    archs = Table("architecture", "pretrained", "SD methods", title="architectures", title_justify="left")
     for arch in catalog.architectures:
-        archs.add_row(arch.name, "yes" if arch.sd_supported else Text(f"no: {arch.reason}", style="dim"))
+        weights = {"present": "present", "absent": Text("absent", style="yellow")}.get(arch.pretrained or "", "-")
+        archs.add_row(arch.name, weights, "yes" if arch.sd_supported else Text(f"no: {arch.reason}", style="dim"))
     datasets = Table("built-in dataset", "classes", title="datasets", title_justify="left")
     for ds in catalog.datasets:
         datasets.add_row(ds.name, str(ds.num_classes) if ds.num_classes is not None else "?")
     limits = catalog.limits.model_dump(exclude_none=True)
     footer = Text(
+        f"and any of {catalog.timm_architectures} timm/<name> architectures (listed: those with weights here)\n"
         f"SD defaults: scales {catalog.defaults.scales}, beta {catalog.defaults.beta}\nlimits: "
         + ", ".join(f"{k}={v}" for k, v in limits.items())
     )

@@ -11,10 +11,12 @@ Checks here need no model or data: names, ranges and combinations. Checks that n
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from sdd_core.data import flips_by_default, is_known_dataset, list_datasets
-from sdd_core.errors import unknown_name
+from sdd_core.errors import ModelError, unknown_name
 from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabulary)
     MAX_SEED,
     METHODS,
@@ -30,28 +32,61 @@ from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabular
     fit_schedule_to_run,
     method_defaults,
 )
-from sdd_core.models import list_models
+from sdd_core.models import check_model_name, list_models
+from sdd_core.models.timm_zoo import PREFIX as TIMM_PREFIX
 
 
 class TeacherCheckpoint(BaseModel):
-    """A trained teacher: its architecture and a weights file (safetensors; .pt/.pth weights-only)."""
+    """A trained teacher: its architecture and either a weights file (safetensors; .pt/.pth
+    weights-only) or ``pretrained`` (the architecture's own pretrained weights, from the local
+    torch hub or Hugging Face cache; see ``sdd_core.models.pretrained_weights_of``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     arch: str = Field(description="Architecture name from the model zoo.")
-    checkpoint: str = Field(description="Path of the weights file.")
+    checkpoint: str | None = Field(
+        default=None, description="Path of the weights file.", exclude_if=lambda v: v is None
+    )
+    pretrained: bool = Field(
+        default=False,
+        description="Use the architecture's pretrained weights (tv/ and timm/ models) instead of a file.",
+        exclude_if=lambda v: v is False,
+    )
 
     @field_validator("arch")
     @classmethod
     def _known_arch(cls, value: str) -> str:
-        return _check_arch(value)
+        return check_arch(value)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TeacherCheckpoint:
+        if (self.checkpoint is None) != self.pretrained:
+            raise ValueError("give the teacher either a checkpoint file or pretrained: true, not both or neither")
+        return self
 
 
-def _check_arch(value: str) -> str:
-    known = list_models()
-    if value not in known:
-        raise ValueError(unknown_name("architecture", value, known))
-    return value
+class WarmStart(BaseModel):
+    """A student that starts from a weights file of its own architecture (a warm start)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint: str = Field(description="Path of a weights file saved from the student's architecture.")
+
+
+StudentInit = Literal["scratch", "pretrained"] | WarmStart
+"""Where the student's first weights come from: a fresh initialisation, the architecture's
+pretrained weights (the head stays fresh when the class counts differ), or a file."""
+
+
+def check_arch(value: str) -> str:
+    """``value`` if the zoo has that architecture; else a ``ValueError`` with close names."""
+    if value in list_models():
+        return value
+    try:
+        return check_model_name(value)  # a timm/<name>
+    except ModelError as error:
+        message = str(error) if value.startswith(TIMM_PREFIX) else unknown_name("architecture", value, list_models())
+        raise ValueError(message) from None
 
 
 class DistillationSettings(BaseModel):
@@ -88,7 +123,7 @@ class DistillationSettings(BaseModel):
     @field_validator("student")
     @classmethod
     def _known_student(cls, value: str) -> str:
-        return _check_arch(value)
+        return check_arch(value)
 
     @field_validator("scales")
     @classmethod
@@ -145,6 +180,11 @@ class JobSpec(DistillationSettings):
     )
     teacher: TeacherCheckpoint | None = Field(
         default=None, validate_default=True, description="Required by every method but 'ce'."
+    )
+    init: StudentInit = Field(
+        default="scratch",
+        description="The student's first weights: 'scratch', 'pretrained' or a warm start from a file.",
+        exclude_if=lambda value: value == "scratch",
     )
 
     @field_validator("dataset")

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     data_root: Path | None = None
     work_dir: Path | None = None
     allow_download: bool = False
+    # Pretrained weights (tv/ models: torch hub's cache, timm/ models: Hugging Face's) are read from
+    # the worker's local caches only. ``allow_weight_downloads`` lets a worker fetch a missing file
+    # into its cache; ``check_weights_at_submit`` refuses a job whose file the API's machine lacks
+    # (right where the API and the workers share the caches, as on the embedded default; turn it
+    # off where API nodes hold no weights, and a worker without the file fails the job naming it).
+    allow_weight_downloads: bool = False
+    check_weights_at_submit: bool = True
 
     # Object storage (see service.artifacts, service.s3_store): ``s3://bucket/prefix`` keeps every
     # artifact in that bucket instead of ``artifact_dir``; region and credentials come the standard

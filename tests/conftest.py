@@ -14,6 +14,8 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +109,19 @@ def sdd_env(tmp_path, monkeypatch) -> Iterator[ConfigureSettings]:
     yield configure
     get_settings.cache_clear()
     dispose_engines()
+
+
+@dataclass(frozen=True)
+class WeightsCaches:
+    torch_home: Path  # torch hub's cache is <torch_home>/hub (torchvision weights in hub/checkpoints)
+    hf_hub: Path  # the Hugging Face hub cache (timm weights)
+
+
+@pytest.fixture
+def weights_caches(tmp_path, monkeypatch) -> WeightsCaches:
+    """Empty pretrained-weight caches of this test's own, where the real loaders look: TORCH_HOME
+    and HF_HUB_CACHE, inherited by every process the test starts (API, workers)."""
+    caches = WeightsCaches(tmp_path / "torch_home", tmp_path / "hf_hub")
+    monkeypatch.setenv("TORCH_HOME", str(caches.torch_home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(caches.hf_hub))
+    return caches

@@ -209,6 +209,7 @@ def _train_together(ready: list[_Member], store: Any) -> list[TrainResult | Exce
     options = TrainOptions(
         data_root=settings.data_root,
         allow_download=settings.allow_download,
+        allow_weight_downloads=settings.allow_weight_downloads,
         num_workers=settings.loader_workers,
         device_data_max_bytes=settings.device_data_max_bytes,
     )

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from fastapi import APIRouter
 
-from api.deps import CurrentTenant, SettingsDep
+from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.schemas.catalog import (
     ArchitecturePublic,
     BuiltinDatasetPublic,
@@ -15,22 +15,35 @@ from api.schemas.catalog import (
     MethodPublic,
     SDDefaults,
 )
+from api.schemas.speeds import MeasuredSpeedPublic, MeasuredThroughputPublic
+from domain.speed_estimates import measured_speeds
 from sdd_core.data import describe_dataset, list_datasets
 from sdd_core.errors import SDDError
-from sdd_core.models import list_models, sd_support
+from sdd_core.models import list_models, pretrained_weights_of, sd_support, timm_zoo
 from sdd_core.spec import METHODS, SD_METHODS, DistillationSettings, method_defaults
 from service.settings import Settings
 
 router = APIRouter(tags=["catalog"])
 
 
-@lru_cache(maxsize=1)
-def _architectures() -> tuple[ArchitecturePublic, ...]:
+def _architectures() -> list[ArchitecturePublic]:
+    """The zoo (CIFAR and tv/ models) and the timm/ models whose weights are in this server's
+    Hugging Face cache, each with its weights' presence, read afresh (a file may be copied in)."""
     entries = []
-    for name in list_models():
+    for name in [*list_models(), *timm_zoo.cached_names()]:
         reason = sd_support(name)
-        entries.append(ArchitecturePublic(name=name, sd_supported=reason is None, reason=reason))
-    return tuple(entries)
+        weights = pretrained_weights_of(name)
+        presence = None if weights is None else "present" if weights.file is not None else "absent"
+        entries.append(
+            ArchitecturePublic(
+                name=name,
+                sd_supported=reason is None,
+                reason=reason,
+                pretrained=presence,
+                weights_file=None if weights is None else str(weights.file or weights.expected),
+            )
+        )
+    return entries
 
 
 @lru_cache(maxsize=1)
@@ -64,9 +77,11 @@ def _sd_defaults() -> SDDefaults:
 
 
 @router.get("/catalog", response_model=CatalogPublic, summary="What a job may name, defaults and limits")
-def get_catalog(settings: SettingsDep, _tenant: CurrentTenant) -> CatalogPublic:
+def get_catalog(settings: SettingsDep, session: SessionDep, tenant: CurrentTenant) -> CatalogPublic:
+    measured = measured_speeds(session, tenant.id)  # not cached: every finished epoch adds to it
     return CatalogPublic(
-        architectures=list(_architectures()),
+        architectures=_architectures(),
+        timm_architectures=timm_zoo.architecture_count(),
         datasets=_builtin_datasets(settings),
         methods=list(_methods()),
         defaults=_sd_defaults(),
@@ -81,4 +96,6 @@ def get_catalog(settings: SettingsDep, _tenant: CurrentTenant) -> CatalogPublic:
             rate_limit_per_minute=settings.rate_limit_per_minute,
             rate_limit_burst=settings.rate_limit_burst,
         ),
+        measured_speeds=[MeasuredSpeedPublic.model_validate(speed) for speed in measured.speeds],
+        measured_throughput=[MeasuredThroughputPublic.model_validate(rate) for rate in measured.throughput],
     )

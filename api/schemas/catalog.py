@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from api.schemas.speeds import MeasuredSpeedPublic, MeasuredThroughputPublic
 
 
 class ArchitecturePublic(BaseModel):
     name: str
     sd_supported: bool = Field(description="Whether the SD methods can use it (pooling + one linear head).")
     reason: str | None = Field(description="Why SD cannot use it, when it cannot.")
+    pretrained: Literal["present", "absent"] | None = Field(
+        None,
+        description="Its pretrained weights: 'present' in this server's cache, 'absent' (they exist, the file is "
+        "not here: see weights_file), or null (the architecture has none).",
+    )
+    weights_file: str | None = Field(None, description="Where the pretrained weights file lies, or must lie.")
 
 
 class BuiltinDatasetPublic(BaseModel):
@@ -45,8 +53,15 @@ class LimitsPublic(BaseModel):
 
 
 class CatalogPublic(BaseModel):
-    architectures: list[ArchitecturePublic]
+    architectures: list[ArchitecturePublic] = Field(
+        description="The zoo and tv/ models, and the timm/ models whose weights this server has cached."
+    )
+    timm_architectures: int = Field(
+        description="How many timm/<name> architectures a job may name (any of timm.list_models()), listed or not."
+    )
     datasets: list[BuiltinDatasetPublic]
     methods: list[MethodPublic]
     defaults: SDDefaults
     limits: LimitsPublic
+    measured_speeds: list[MeasuredSpeedPublic] = Field(description="This service's recent training speeds, by kind.")
+    measured_throughput: list[MeasuredThroughputPublic] = Field(description="Images/s by student and image size.")

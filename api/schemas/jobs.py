@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Page, UtcDatetime
-from domain.job_request import JobRequest, TeacherRef
+from domain.job_request import JobRequest, StudentInitRef, TeacherRef
 from domain.status import JobStatus
 from sdd_core.spec import Hyperparameters
 from service.db.models import Job
@@ -43,6 +43,7 @@ class JobSpecPublic(BaseModel):
     dataset: str
     student: str
     teacher: TeacherRef | None
+    init: StudentInitRef = Field("scratch", description="Where the student's first weights came from.")
     method: str
     scales: list[int]
     beta: float

@@ -126,6 +126,8 @@ def _job_context(session: Session, job: Job, notice: str | None = None) -> dict[
     return {
         "job": job,
         "row": job_views.job_rows(session, [job])[0],
+        "init": job_views.init_label(job.spec),
+        "sd": job_views.is_sd(job.spec),
         "hyperparameters": job.spec.get("hyperparameters") or {},
         "accuracy": job_views.accuracy(job, metrics),
         "latest": metrics[-1] if metrics else None,

@@ -31,8 +31,9 @@ class JobRow:
     status: str
     method: str
     student: str
-    teacher: str | None  # a job or model id
+    teacher: str | None  # a job or model id, or an architecture whose pretrained weights teach
     teacher_is_job: bool
+    teacher_kind: str | None  # "job", "model", "pretrained"; None without a teacher
     dataset: str
     epoch: int  # last finished epoch
     epochs: int
@@ -59,21 +60,44 @@ class JobRow:
         }
 
 
-def teacher_ref(spec: dict[str, Any]) -> tuple[str | None, bool]:
-    """(teacher id, whether it is a job) of a stored spec; (None, False) without a teacher."""
+def teacher_ref(spec: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(job id, model id or architecture; "job", "model" or "pretrained") of a stored spec's teacher;
+    (None, None) without one."""
     teacher = spec.get("teacher") or {}
-    if teacher.get("job"):
-        return str(teacher["job"]), True
-    if teacher.get("model"):
-        return str(teacher["model"]), False
-    return None, False
+    for kind, key in (("job", "job"), ("model", "model"), ("pretrained", "arch")):
+        if teacher.get(key):
+            return str(teacher[key]), kind
+    return None, None
+
+
+def init_label(spec: dict[str, Any]) -> tuple[str, str | None, bool]:
+    """How the student started, for the job page: (words, a job or model id or None, whether a job)."""
+    init = spec.get("init") or "scratch"
+    if init == "scratch":
+        return "fresh weights", None, False
+    if init == "pretrained":
+        return "its architecture's pretrained weights", None, False
+    if init.get("job"):
+        return "warm start from job", str(init["job"]), True
+    return "warm start from model", str(init.get("model")), False
+
+
+def init_text(spec: dict[str, Any]) -> str:
+    """``init_label`` as one line: "warm start from job job_…"."""
+    words, ref, _ = init_label(spec)
+    return f"{words} {ref}" if ref else words
+
+
+def is_sd(spec: dict[str, Any]) -> bool:
+    """Whether scales and β mean anything for this job (the sd-* methods); else they show as "—"."""
+    return str(spec.get("method", "")).startswith("sd-")
 
 
 def job_rows(session: Session, jobs: list[Job]) -> list[JobRow]:
     latest = job_reads.latest_metrics(session, jobs)
     rows = []
     for job in jobs:
-        teacher, teacher_is_job = teacher_ref(job.spec)
+        teacher, teacher_kind = teacher_ref(job.spec)
         result = job.result or {}
         val_top1 = result.get("val_top1", latest.get(job.id, {}).get("val_top1"))
         rows.append(
@@ -85,7 +109,8 @@ def job_rows(session: Session, jobs: list[Job]) -> list[JobRow]:
                 method=job.spec["method"],
                 student=job.spec["student"],
                 teacher=teacher,
-                teacher_is_job=teacher_is_job,
+                teacher_is_job=teacher_kind == "job",
+                teacher_kind=teacher_kind,
                 dataset=job.spec["dataset"],
                 epoch=job.epoch,
                 epochs=job.epochs,
@@ -123,11 +148,12 @@ def settings_table(jobs: list[Job]) -> list[tuple[str, list[Any], bool]]:
     """(setting, value per job, whether the jobs differ) for the comparison page."""
 
     def teacher_of(job: Job) -> str:
-        return teacher_ref(job.spec)[0] or "—"
+        teacher, kind = teacher_ref(job.spec)
+        return "—" if teacher is None else f"{teacher} (pretrained)" if kind == "pretrained" else teacher
 
     def sd_only(job: Job, field: str) -> Any:
         """Scales and β mean something for SD methods only: "—" for ce/kd/dkd/nkd jobs."""
-        return job.spec.get(field) if str(job.spec.get("method", "")).startswith("sd-") else "—"
+        return job.spec.get(field) if is_sd(job.spec) else "—"
 
     rows: list[tuple[str, list[Any]]] = [
         ("name", [job.name or "—" for job in jobs]),
@@ -136,6 +162,7 @@ def settings_table(jobs: list[Job]) -> list[tuple[str, list[Any], bool]]:
         ("method", [job.spec["method"] for job in jobs]),
         ("student", [job.spec["student"] for job in jobs]),
         ("teacher", [teacher_of(job) for job in jobs]),
+        ("init", [init_text(job.spec) for job in jobs]),
         ("dataset", [job.spec["dataset"] for job in jobs]),
         ("scales", [sd_only(job, "scales") for job in jobs]),
         ("beta", [sd_only(job, "beta") for job in jobs]),

@@ -5,6 +5,9 @@ means "not given"; comma lists become lists) and ``JobCreate`` checks it; the ca
 through ``domain.submission.submit_job`` like ``POST /v1/jobs``. Every refusal, from either
 step, comes back as ``(param, message)`` so the form can show it next to its field.
 
+``request_values`` goes the other way, from a request body to the form's text: the "Clone" form
+shows a job's copy (``domain.cloning``) through it.
+
 Hyper-parameters are pre-filled with ``method_defaults(method)``. A value left as pre-filled is
 sent as "not given", so the service resolves it for the chosen student/teacher pair (the paper's
 recipe lowers lr for MobileNet/ShuffleNet students and sets DKD beta / NKD gamma per pair).
@@ -24,17 +27,24 @@ from sqlalchemy.orm import Session
 from api.errors import describe_validation_error
 from api.schemas.jobs import JobCreate
 from domain import datasets, job_reads, uploaded_models
+from domain.cloning import JobCopy
 from domain.errors import DomainError
+from domain.job_request import NAME_MAX_CHARS
 from domain.ownership import PageParams
 from domain.status import JobStatus
 from sdd_core.data import list_datasets
-from sdd_core.models import list_models
+from sdd_core.models import list_models, pretrained_weights_of, timm_zoo
 from sdd_core.spec import METHODS, SD_METHODS, DistillationSettings, Hyperparameters, method_defaults
 
 HYPER_PREFIX = "hyperparameters."
-TOP_FIELDS = ("dataset", "student", "method", "teacher", "scales", "beta", "seed", "image_size", "metadata")
+TOP_FIELDS = (
+    "dataset", "student", "method", "teacher", "init", "scales", "beta", "seed", "image_size", "metadata", "name",
+    "tags",
+)  # fmt: skip
+PRETRAINED = "pretrained"  # the teacher select's "pretrained:<arch>" values, and the init select's value
 DATASET_CHOICES_MAX = 500
 TEACHER_CHOICES_MAX = 100
+COPY_SUFFIX = " (copy)"  # the name a clone of a named job is offered
 _SPLIT = re.compile(r"[\s,]+")
 
 FieldKind = Literal["int", "float", "int_list", "choice", "bool", "text"]
@@ -94,6 +104,7 @@ def _hyper_field(name: str, info: FieldInfo) -> HyperField:
 HYPER_FIELDS: tuple[HyperField, ...] = tuple(
     _hyper_field(name, info) for name, info in Hyperparameters.model_fields.items()
 )
+HYPER_NAMES = frozenset(f.name for f in HYPER_FIELDS)
 
 
 def form_text(value: Any) -> str:
@@ -119,6 +130,8 @@ def input_for(param: str | None) -> str | None:
     name = param.split("[", 1)[0]
     if name.startswith("teacher"):
         return "teacher"
+    if name.startswith("init"):
+        return "init"
     if name in TOP_FIELDS or (name.startswith(HYPER_PREFIX) and name.count(".") == 1):
         return name
     return None
@@ -133,6 +146,20 @@ class FormChoices:
     students: list[str]
     methods: list[tuple[str, str]]
     teachers: list[tuple[str, str]]
+    inits: list[tuple[str, str]]
+
+    def offering(self, values: dict[str, str]) -> FormChoices:
+        """These choices plus the dataset and teacher ``values`` name where the lists leave them out
+        (a teacher older than the newest succeeded jobs, say), so a select never shows another one."""
+        datasets, teachers, inits = list(self.datasets), list(self.teachers), list(self.inits)
+        for options, value in (
+            (datasets, values.get("dataset", "")),
+            (teachers, values.get("teacher", "")),
+            (inits, values.get("init", "")),
+        ):
+            if value and value not in {v for v, _ in options}:
+                options.append((value, value))
+        return FormChoices(datasets, self.students, self.methods, teachers, inits)
 
 
 def form_choices(session: Session, tenant_id: str) -> FormChoices:
@@ -141,19 +168,36 @@ def form_choices(session: Session, tenant_id: str) -> FormChoices:
     uploaded, _ = datasets.list_datasets(session, tenant_id, PageParams(limit=DATASET_CHOICES_MAX))
     for ds in uploaded:
         dataset_choices.append((ds.id, f"{ds.name} ({ds.id}, {ds.num_classes} classes)"))
-    teachers = [("", "none (method ce)")]
+    weights: list[tuple[str, str]] = []  # a succeeded job's student or an uploaded model: teachers, warm starts
     succeeded, _ = job_reads.list_jobs(session, tenant_id, PageParams(limit=TEACHER_CHOICES_MAX), JobStatus.SUCCEEDED)
     for job in succeeded:
         top1 = (job.result or {}).get("val_top1")
         accuracy = f", top-1 {top1:.2f}%" if isinstance(top1, (int, float)) else ""
         label = f"{job.id}: {job.spec['method']} → {job.spec['student']} on {job.spec['dataset']}{accuracy}"
-        teachers.append((f"job:{job.id}", label))
+        weights.append((f"job:{job.id}", label))
     models, _ = uploaded_models.list_models(session, tenant_id, PageParams(limit=TEACHER_CHOICES_MAX))
     for model in models:
         name = model.name or model.id
-        teachers.append((f"model:{model.id}", f"uploaded {name}: {model.arch}, {model.num_classes} classes"))
+        weights.append((f"model:{model.id}", f"uploaded {name}: {model.arch}, {model.num_classes} classes"))
+    present = [name for name in [*list_models(), *timm_zoo.cached_names()] if _weights_present(name)]
+    teachers = [
+        ("", "none (method ce)"),
+        *weights,
+        *((f"{PRETRAINED}:{name}", f"pretrained {name} (weights on this server)") for name in present),
+    ]
+    inits = [
+        ("scratch", "fresh weights"),
+        (PRETRAINED, "the student's pretrained weights (tv/ and timm/ students)"),
+        *((value, f"warm start from {label}") for value, label in weights),
+    ]
     methods = [(m, f"{m} (scale decoupled)" if m in SD_METHODS else m) for m in METHODS]
-    return FormChoices(datasets=dataset_choices, students=list_models(), methods=methods, teachers=teachers)
+    students = [*list_models(), *(name for name in timm_zoo.cached_names() if name not in list_models())]
+    return FormChoices(dataset_choices, students, methods, teachers, inits)
+
+
+def _weights_present(name: str) -> bool:
+    weights = pretrained_weights_of(name)
+    return weights is not None and weights.file is not None
 
 
 def initial_values(choices: FormChoices) -> dict[str, str]:
@@ -165,19 +209,58 @@ def initial_values(choices: FormChoices) -> dict[str, str]:
         "student": "resnet8" if "resnet8" in choices.students else choices.students[0],
         "method": method,
         "teacher": choices.teachers[1][0] if method != "ce" else "",
+        "init": "scratch",
         "scales": form_text(fields["scales"].get_default(call_default_factory=True)),
         "beta": form_text(fields["beta"].default),
         "seed": form_text(fields["seed"].default),
         "image_size": "",
         "metadata": "",
+        "name": "",
+        "tags": "",
     }
     return values | defaults_by_method()[method]
+
+
+def clone_values(copy: JobCopy) -> tuple[dict[str, str], list[str]]:
+    """The form filled in from a job to clone: its copy's request, named "<name> (copy)" if it had
+    a name; and the fields of that request the form has no input for (a copy sent from it goes without them)."""
+    name = copy.source.name
+    suggested = f"{name[: NAME_MAX_CHARS - len(COPY_SUFFIX)].rstrip()}{COPY_SUFFIX}" if name else None
+    shown = {*TOP_FIELDS, "hyperparameters"}
+    unshown = [key for key in copy.request if key not in shown]
+    unshown += [HYPER_PREFIX + key for key in copy.request.get("hyperparameters", {}) if key not in HYPER_NAMES]
+    return request_values(copy.request | {"name": suggested}), unshown
+
+
+def _ref_value(ref: dict[str, Any]) -> str:
+    """A reference's select value: ``job:<id>``, ``model:<id>``, ``pretrained:<arch>``; "" for none."""
+    for kind, key in (("job", "job"), ("model", "model"), (PRETRAINED, "arch")):
+        if ref.get(key):
+            return f"{kind}:{ref[key]}"
+    return ""
+
+
+def request_values(body: dict[str, Any]) -> dict[str, str]:
+    """The form's text for a ``POST /v1/jobs`` body (``request_body`` the other way): what it
+    leaves out shows as not given, its hyper-parameters over the method's pre-filled defaults."""
+    values = {name: form_text(body.get(name)) for name in TOP_FIELDS}
+    values["teacher"] = _ref_value(body.get("teacher") or {})
+    init = body.get("init") or "scratch"
+    values["init"] = init if isinstance(init, str) else _ref_value(init)
+    values["metadata"] = json.dumps(body["metadata"], ensure_ascii=False) if body.get("metadata") else ""
+    hyper = {
+        HYPER_PREFIX + name: form_text(value)
+        for name, value in (body.get("hyperparameters") or {}).items()
+        if name in HYPER_NAMES
+    }
+    return values | defaults_by_method().get(str(body.get("method")), {}) | hyper
 
 
 # ---------------------------------------------------------------- posted fields -> JobCreate
 
 
-def _number_list(text: str) -> list[str]:
+def _split_list(text: str) -> list[str]:
+    """The parts of a comma- or space-separated list (numbers, or tags)."""
     return [part for part in _SPLIT.split(text.strip()) if part]
 
 
@@ -189,12 +272,27 @@ def request_body(fields: dict[str, str], errors: FormErrors) -> dict[str, Any]:
         if value:
             body[name] = value
     if fields.get("scales", "").strip():
-        body["scales"] = _number_list(fields["scales"])
+        body["scales"] = _split_list(fields["scales"])
     teacher = fields.get("teacher", "").strip()
     kind, _, ref = teacher.partition(":")
-    if teacher and (kind not in ("job", "model") or not ref):
-        errors.add("teacher", "teacher: choose one of the listed jobs or models, or none")
-    body["teacher"] = {kind: ref} if teacher and ref else None
+    if teacher and (kind not in ("job", "model", PRETRAINED) or not ref):
+        errors.add("teacher", "teacher: choose one of the listed jobs, models or pretrained weights, or none")
+    elif kind == PRETRAINED:
+        body["teacher"] = {"arch": ref, "pretrained": True}
+    else:
+        body["teacher"] = {kind: ref} if teacher and ref else None
+    init = fields.get("init", "").strip()
+    kind, _, ref = init.partition(":")
+    if init in ("scratch", PRETRAINED):
+        body["init"] = init
+    elif kind in ("job", "model") and ref:
+        body["init"] = {kind: ref}
+    elif init:
+        errors.add("init", "init: choose fresh weights, pretrained weights or one of the listed warm starts")
+    if fields.get("name", "").strip():
+        body["name"] = fields["name"]
+    if fields.get("tags", "").strip():
+        body["tags"] = _split_list(fields["tags"])
     metadata = fields.get("metadata", "").strip()
     if metadata:
         try:
@@ -208,7 +306,7 @@ def request_body(fields: dict[str, str], errors: FormErrors) -> dict[str, Any]:
         value = fields.get(spec.input_name, "").strip()
         if not value or value == pre_filled.get(spec.input_name):
             continue  # not given: the service's default for this method and pair
-        hyper[spec.name] = _number_list(value) if spec.kind == "int_list" else value
+        hyper[spec.name] = _split_list(value) if spec.kind == "int_list" else value
     body["hyperparameters"] = hyper
     return body
 

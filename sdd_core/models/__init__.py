@@ -1,4 +1,4 @@
-"""The model zoo: CIFAR models of the CRD benchmark and torchvision's ImageNet classifiers.
+"""The model zoo: CIFAR models of the CRD benchmark, torchvision's ImageNet classifiers and timm's models.
 
 Every model from ``create_model`` returns global logits ``(B, K)`` and exposes
 ``forward_features(x) -> (B, C, H, W)`` and ``get_classifier() -> nn.Linear``, so SDD can pool
@@ -7,16 +7,26 @@ the feature map at several scales and reuse the head (see ``base.PooledLinearCla
 
 from sdd_core.models.base import PooledLinearClassifier
 from sdd_core.models.registry import (
+    PretrainedWeights,
+    check_model_name,
     create_model,
+    download_pretrained_weights,
     list_models,
+    pretrained_weights_of,
+    require_pretrained_weights,
     require_sd_support,
     sd_support,
 )
 
 __all__ = [
     "PooledLinearClassifier",
+    "PretrainedWeights",
+    "check_model_name",
     "create_model",
+    "download_pretrained_weights",
     "list_models",
+    "pretrained_weights_of",
+    "require_pretrained_weights",
     "require_sd_support",
     "sd_support",
 ]

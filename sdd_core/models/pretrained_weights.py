@@ -31,6 +31,24 @@ def expected_weights_path(tv_name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / file_name
 
 
+def missing_weights_message(tv_name: str) -> str:
+    return (
+        f"pretrained weights for tv/{tv_name} are not on this machine: expected the file "
+        f"{expected_weights_path(tv_name)}. Nothing is downloaded here; fetch {default_weights_url(tv_name)} on a "
+        f"machine with internet access and copy it to that path (the folder is "
+        f"torch.hub.get_dir()/checkpoints, which follows $TORCH_HOME)."
+    )
+
+
+def download_weights(tv_name: str) -> Path:
+    """Fetch the default weights file of ``tv_name`` into the torch hub cache (where downloads are allowed)."""
+    path = expected_weights_path(tv_name)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(default_weights_url(tv_name), str(path), progress=False)
+    return path
+
+
 def load_pretrained_(net: nn.Module, tv_name: str, head_name: str, num_classes: int) -> None:
     """Load the cached default weights into the torchvision model ``net`` in place.
 
@@ -43,12 +61,7 @@ def load_pretrained_(net: nn.Module, tv_name: str, head_name: str, num_classes: 
     """
     path = expected_weights_path(tv_name)
     if not path.is_file():
-        raise WeightsUnavailableError(
-            f"pretrained weights for tv/{tv_name} are not on this machine: expected the file "
-            f"{path}. Nothing is downloaded here; fetch {default_weights_url(tv_name)} on a "
-            f"machine with internet access and copy it to that path (the folder is "
-            f"torch.hub.get_dir()/checkpoints, which follows $TORCH_HOME)."
-        )
+        raise WeightsUnavailableError(missing_weights_message(tv_name))
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # any unreadable file: a truncated download, a wrong format

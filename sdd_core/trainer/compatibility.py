@@ -4,7 +4,8 @@
 readable, its teacher's weights, the architectures); ``train`` trusts a spec that passed it.
 ``check_architectures`` is its part that needs neither data nor weights:
 
-* the teacher, the student and the dataset must agree on the class count;
+* the teacher, the student and the dataset must agree on the class count (a pretrained teacher's
+  weights predict their own dataset's classes: ImageNet's 1000 for most);
 * SD methods need models whose head is global pooling + one linear layer;
 * every SDD scale must fit both final feature maps (scale <= min(H, W)).
 
@@ -20,7 +21,7 @@ import torch
 
 from sdd_core.data import DatasetInfo, describe_dataset
 from sdd_core.errors import ModelError, SpecError
-from sdd_core.models import create_model, sd_support
+from sdd_core.models import create_model, pretrained_weights_of, sd_support
 from sdd_core.spec import SD_METHODS, JobSpec
 from sdd_core.trainer.options import TrainOptions
 from sdd_core.trainer.teacher import classes_in_weights, load_weights
@@ -37,8 +38,13 @@ def check_compatibility(spec: JobSpec, options: TrainOptions | None = None) -> D
         spec.dataset, data_root=options.data_root, image_size=spec.image_size, download=options.allow_download
     )
     teacher_classes = None
-    if spec.teacher is not None:
+    if spec.teacher is not None and spec.teacher.pretrained:
+        teacher_classes = pretrained_classes(spec.teacher.arch, "teacher")
+    elif spec.teacher is not None:
+        assert spec.teacher.checkpoint is not None
         teacher_classes = classes_in_weights(load_weights(spec.teacher.checkpoint), spec.teacher.arch)
+    if spec.init == "pretrained":
+        pretrained_classes(spec.student, "init")
     check_architectures(
         method=spec.method,
         scales=spec.scales,
@@ -47,8 +53,19 @@ def check_compatibility(spec: JobSpec, options: TrainOptions | None = None) -> D
         num_classes=info.num_classes,
         teacher_num_classes=teacher_classes,
         image_size=info.image_size,
+        teacher_pretrained=spec.teacher is not None and spec.teacher.pretrained,
     )
     return info
+
+
+def pretrained_classes(arch: str, field: str) -> int:
+    """The class count of ``arch``'s pretrained weights; a ``SpecError`` on ``field`` if it has none."""
+    weights = pretrained_weights_of(arch)
+    if weights is None:
+        raise SpecError(
+            field, f"{arch} has no pretrained weights; the tv/<name> and timm/<name> architectures have them"
+        )
+    return weights.num_classes
 
 
 def feature_map_size(arch: str, num_classes: int, image_size: int) -> tuple[int, int]:
@@ -68,8 +85,16 @@ def check_architectures(
     num_classes: int,
     teacher_num_classes: int | None,
     image_size: int,
+    teacher_pretrained: bool = False,
 ) -> None:
     """Raise ``SpecError`` naming the field at fault if this combination cannot be trained."""
+    if teacher_pretrained and teacher_num_classes != num_classes:
+        raise SpecError(
+            "teacher",
+            f"pretrained {teacher_arch} predicts the {teacher_num_classes} classes of the data its weights were "
+            f"trained on, but the dataset has {num_classes}; fine-tune a teacher on this dataset first (a 'ce' job "
+            f"with student {teacher_arch} and init 'pretrained') and name that job as the teacher",
+        )
     if teacher_arch is not None and teacher_num_classes is not None and teacher_num_classes != num_classes:
         raise SpecError(
             "teacher",

@@ -40,7 +40,6 @@ from torch.optim.lr_scheduler import MultiStepLR
 
 from sdd_core.errors import NonFiniteTrainingError
 from sdd_core.methods import LOCKSTEP_HYPERPARAMETERS
-from sdd_core.models import create_model
 from sdd_core.spec import JobSpec
 from sdd_core.trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from sdd_core.trainer.data_path import DATA_PATHS, TrainingData, prepare_data
@@ -48,8 +47,9 @@ from sdd_core.trainer.distillation_step import LossConfig, TeacherTargets
 from sdd_core.trainer.distributed import RankGroup, sync_batchnorm
 from sdd_core.trainer.epoch import EpochProgress, EpochRun, TrainStep
 from sdd_core.trainer.evaluation import Evaluation, evaluate_split, top1_agreement
-from sdd_core.trainer.export import build_card, save_card, save_student, sha256_file
+from sdd_core.trainer.export import build_card, save_card, save_student
 from sdd_core.trainer.export_formats import CHECK_IMAGES, export_student
+from sdd_core.trainer.initial_weights import build_student, build_teacher
 from sdd_core.trainer.options import EpochMetrics, StopPoint, TrainCallbacks, TrainOptions, TrainResult
 from sdd_core.trainer.runtime import (
     data_seed,
@@ -61,7 +61,7 @@ from sdd_core.trainer.runtime import (
     seed_everything,
     set_rng_state,
 )
-from sdd_core.trainer.teacher import FrozenTeacher, load_teacher
+from sdd_core.trainer.teacher import FrozenTeacher
 from sdd_core.trainer.training_state import BestEpoch, PartialEpoch, epoch_metrics, stops_early
 
 log = logging.getLogger(__name__)
@@ -205,9 +205,8 @@ class _Run:
         self.member, self.spec, self.hp, self.shared, self.options = member, spec, hp, shared, options
         member.out_dir.mkdir(parents=True, exist_ok=True)
         seed_everything(spec.seed)  # the student's initial weights depend on its seed alone
-        self.student = (
-            create_model(spec.student, info.num_classes).to(shared.device).to(memory_format=shared.memory_format)
-        )
+        student, self.init = build_student(spec, info.num_classes, options.allow_weight_downloads)
+        self.student = student.to(shared.device).to(memory_format=shared.memory_format)
         ranks = shared.ranks
         if ranks is not None and spec.sync_batchnorm:
             sync_batchnorm(self.student, shared.device)
@@ -436,6 +435,7 @@ class _Run:
                 "precision": shared.precision,
                 "channels_last": shared.channels_last,
                 "compiled": self.step.compiled is not None,
+                "init": self.init,
                 "early_stopping": {
                     "patience": self.hp.early_stopping_patience,
                     "stopped_at_epoch": stopped_at,
@@ -513,7 +513,9 @@ def _share(spec: JobSpec, states: list[dict[str, Any] | None], options: TrainOpt
     )
     teacher = None
     if spec.teacher is not None:
-        teacher_model = load_teacher(spec.teacher.arch, spec.teacher.checkpoint, data.info.num_classes)
+        teacher_model, teacher_sha256 = build_teacher(
+            spec.teacher, data.info.num_classes, options.allow_weight_downloads
+        )
         teacher = FrozenTeacher(teacher_model).to(device).to(memory_format=memory_format)
     compiled = resolve_compile(hp.compile, hp.epochs * len(data.train))
     targets = TeacherTargets(teacher, compiled=compiled, batch_size=hp.batch_size)
@@ -524,7 +526,8 @@ def _share(spec: JobSpec, states: list[dict[str, Any] | None], options: TrainOpt
         )
         summary = {
             "arch": spec.teacher.arch,
-            "weights_sha256": sha256_file(Path(spec.teacher.checkpoint)),
+            "weights": "pretrained" if spec.teacher.pretrained else "checkpoint",
+            "weights_sha256": teacher_sha256,
             "val_top1": evaluation.val_top1,
             "val_top5": evaluation.val_top5,
         }

@@ -23,6 +23,9 @@ nonfinite_steps, seconds, best_val_top1, data_path ("device" or "loader", see ``
 class TrainOptions:
     data_root: Path = Path("data")
     allow_download: bool = False
+    allow_weight_downloads: bool = False
+    """Fetch pretrained weights missing from the local caches (torch hub, Hugging Face); else such a
+    job fails naming the file it needs."""
     num_workers: int | None = None
     """Loader processes (the loader path); a job's ``loader_workers`` overrides it. None: from the
     CPUs this process may use when a GPU trains, none on the CPU (``loader_batches.default_workers``)."""

@@ -8,7 +8,13 @@ from tests.api.conftest import TEST_UPLOAD_LIMIT, Api
 def test_catalog_contents(api: Api) -> None:
     catalog = api.get("/v1/catalog").json()
     architectures = {a["name"]: a for a in catalog["architectures"]}
-    assert architectures["resnet8"] == {"name": "resnet8", "sd_supported": True, "reason": None}
+    assert architectures["resnet8"] == {
+        "name": "resnet8",
+        "sd_supported": True,
+        "reason": None,
+        "pretrained": None,
+        "weights_file": None,
+    }
     unsupported = [a for a in catalog["architectures"] if not a["sd_supported"]]
     assert all(a["reason"] for a in unsupported)
 
@@ -29,3 +35,5 @@ def test_catalog_contents(api: Api) -> None:
     assert catalog["defaults"] == {"scales": [1, 2, 4], "beta": 2.0}
     assert catalog["limits"]["max_upload_bytes"] == TEST_UPLOAD_LIMIT
     assert catalog["limits"]["max_epochs"] == 1000 and catalog["limits"]["max_scale"] == 16
+    # Nothing trained here yet (medians of recorded epochs: tests/api/ui/test_clone_and_estimate.py).
+    assert catalog["measured_speeds"] == [] and catalog["measured_throughput"] == []

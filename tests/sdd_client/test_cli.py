@@ -259,7 +259,7 @@ def test_a_teacher_refusal_names_the_flags_to_use(sdd: Run) -> None:
     assert missing.exit_code == 2
     assert missing.stderr.strip() == (
         "error [validation_error] teacher: method 'kd' distils from a teacher: "
-        "give --teacher-job JOB_ID or --teacher-model MODEL_ID"
+        "give --teacher-job JOB_ID, --teacher-model MODEL or --teacher-pretrained ARCH"
     )
     extra = sdd(*base, "--method", "ce", "--teacher-model", "mdl_x")
     assert extra.exit_code == 2 and "drop --teacher-job/--teacher-model" in extra.stderr

@@ -18,6 +18,7 @@ from service.artifacts import get_artifact_store
 from service.db.models import Dataset, Job
 from tests.api.conftest import Api
 from tests.api.ui.job_records import STUDENT_BYTES, play_worker
+from tests.fixtures.weights_caches import write_timm_weights
 from worker.job_plots import store_curve_plots
 
 CSRF = "csrf_token"
@@ -586,3 +587,42 @@ def test_a_form_field_that_is_not_storable_text_is_refused(api: Api, alice: Brow
     response = alice.post("/ui/submit", {"dataset": "digits", "metadata": '{"note": "a\x00b"}'})
     assert response.status_code == 422 and "NUL" in response.text
     assert api.get("/v1/jobs").json()["data"] == []
+
+
+def test_job_page_shows_where_the_weights_came_from_and_dashes_sd_fields(
+    api: Api, alice: Browser, weights_caches
+) -> None:
+    write_timm_weights(weights_caches.hf_hub, "timm/test_resnet")
+    pretrained = api.create_job(student="timm/test_resnet", init="pretrained", image_size=32)
+    api.succeed_job(pretrained["id"])
+    warm = api.create_job(student="timm/test_resnet", init={"job": pretrained["id"]}, image_size=32, method="kd",
+                          teacher={"job": pretrained["id"]})  # fmt: skip
+
+    page = alice.get(f"/ui/jobs/{pretrained['id']}").text
+    assert '<dd id="student-init">its architecture&#39;s pretrained weights</dd>' in page
+    spec = re.search(r'<dl class="facts card">.*?</dl>', page, re.S).group(0)
+    assert "<dt>Scales</dt><dd>—</dd>" in spec and "<dt>Beta</dt><dd>—</dd>" in spec  # a ce job
+    page = alice.get(f"/ui/jobs/{warm['id']}").text
+    assert f'warm start from job <a href="/ui/jobs/{pretrained["id"]}">' in page
+
+    compare = alice.get(f"/ui/compare?ids={pretrained['id']},{warm['id']}").text
+    init_row = re.search(r'<th scope="row">init.*?</tr>', compare, re.S).group(0)
+    assert "pretrained weights" in init_row and f"warm start from job {pretrained['id']}" in init_row
+
+
+def test_the_form_submits_pretrained_weights_and_warm_starts(api: Api, alice: Browser, weights_caches) -> None:
+    write_timm_weights(weights_caches.hf_hub, "timm/test_resnet")
+    html = alice.get("/ui/submit").text
+    assert 'value="pretrained:timm/test_resnet.r160_in1k"' in html and 'value="timm/test_resnet.r160_in1k"' in html
+    assert '<option value="scratch" selected>' in html
+
+    response = alice.post(
+        "/ui/submit", _form(alice, student="timm/test_resnet.r160_in1k", init="pretrained", image_size="32")
+    )
+    assert response.status_code == 303, response.text
+    job_id = response.headers["location"].rsplit("/", 1)[-1]
+    assert api.get(f"/v1/jobs/{job_id}").json()["spec"]["init"] == "pretrained"
+
+    refused = alice.post("/ui/submit", _form(alice, init="pretrained"))  # resnet8 has no pretrained weights
+    assert refused.status_code == 422
+    assert re.search(r'id="f-init-error">resnet8 has no pretrained weights', refused.text)
