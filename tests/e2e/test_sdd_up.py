@@ -1,4 +1,5 @@
-"""``sdd up``, the embedded all-in-one: it serves and trains, and Ctrl-C stops it and its children."""
+"""``sdd up``, the embedded all-in-one: it serves and trains (the README's Python snippet included),
+and Ctrl-C stops it and its children."""
 
 from __future__ import annotations
 
@@ -6,15 +7,19 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.service_processes import (
+    JOB_TIMEOUT_S,
     READY_TIMEOUT_S,
+    REPO_ROOT,
     ServiceProcess,
     create_tokens,
+    run_sdd,
     sdd_command,
     service_environment,
     tiny_job,
@@ -51,6 +56,37 @@ def command_line(process: psutil.Process) -> str:
         return ""
 
 
+def readme_python_snippet() -> str:
+    """The README's "From Python" block, as a reader copies it."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    found = re.search(r"\*\*From Python\*\*.*?```python\n(.*?)```", readme, re.S)
+    assert found is not None, "README.md has no Python block after **From Python**"
+    return found.group(1)
+
+
+def _run_the_readmes_python_snippet(env: dict[str, str], url: str, token: str, tmp_path: Path) -> None:
+    """After `sdd login` (its config file only: no URL or token in the environment), the README's
+    snippet runs as written; its 10-epoch jobs shortened to one epoch each."""
+    snippet = readme_python_snippet()
+    assert snippet.count('"epochs": 10') == 2, snippet
+    config = tmp_path / "config" / "sdd.json"
+    client_env = env | {"SDD_CONFIG": str(config)}
+    run_sdd(client_env, "login", "--url", url, "--token", token)
+    workdir = tmp_path / "notebook"
+    workdir.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", snippet.replace('"epochs": 10', '"epochs": 1')],
+        cwd=workdir,
+        env=client_env,
+        capture_output=True,
+        text=True,
+        timeout=JOB_TIMEOUT_S * 2,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^epoch 1: [\d.]+%$", done.stdout, re.M), done.stdout
+    assert (workdir / "student.safetensors").stat().st_size > 0 and (workdir / "student.onnx").stat().st_size > 0
+
+
 def test_sdd_up_serves_a_job_and_stops_on_sigint(tmp_path: Path) -> None:
     home = tmp_path / "sdd_home"
     env = service_environment(home)
@@ -72,6 +108,7 @@ def test_sdd_up_serves_a_job_and_stops_on_sigint(tmp_path: Path) -> None:
             response = client.post("/v1/jobs", json=tiny_job())
             assert response.status_code == 201, response.text
             wait_for_job(client, response.json()["id"], {"succeeded"}, processes=[up])
+        _run_the_readmes_python_snippet(env, url, token, tmp_path)
 
         children = psutil.Process(up.pid).children(recursive=True)
         commands = [command_line(child) for child in children]
