@@ -123,6 +123,20 @@ class JobRequest(DistillationSettings):
         description=f"What you call the job, shown instead of its id (1 to {NAME_MAX_CHARS} printable characters).",
         examples=["resnet8 sd-kd beta 2"],
     )
+    devices: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="Devices of one node that train the job together (torch.distributed: NCCL on GPUs, gloo on "
+        "CPUs); it waits for a worker started with `sdd worker --devices N`. batch_size stays the global batch "
+        "and must split evenly over them.",
+        exclude_if=lambda value: value == 1,
+    )
+    sync_batchnorm: bool = Field(
+        False,
+        description="With devices > 1: batch norms use the whole global batch's statistics (SyncBatchNorm).",
+        exclude_if=lambda value: value is False,
+    )
     init: StudentInitRef = Field(
         "scratch",
         description="The student's first weights: 'scratch', 'pretrained' (its tv/ or timm/ architecture's "

@@ -70,5 +70,5 @@ def resume_job(session: Session, settings: Settings, tenant: Tenant, job_id: str
     session.commit()
     session.refresh(job)
     logger.info("job %s: resumed by tenant %s after it was %s (%s)", job.id, tenant.name, previous, done)
-    send_to_workers([job.id])
+    send_to_workers([job])
     return job

@@ -28,7 +28,7 @@ from domain.status import IN_FLIGHT, JobStatus
 from domain.transitions import record_event
 from domain.validation import ValidatedJob, validate_submission
 from service.db.models import Job, JobTag, Tenant, new_id
-from service.job_queue import enqueue_job
+from service.job_queue import enqueue_job, job_devices
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def submit_job(
         return Submission(_replay(winner, digest, idempotency_key or ""), replayed=True)
 
     logger.info("job %s: created for tenant %s (%s, %s)", job.id, tenant.name, spec.method, spec.dataset)
-    send_to_workers([job.id])
+    send_to_workers([job])
     return Submission(job, replayed=False)
 
 
@@ -115,11 +115,13 @@ def record_queued(session: Session, job: Job) -> None:
     record_event(session, job.id, "queued", f"queued: {spec['method']} {spec['student']} on {spec['dataset']}")
 
 
-def send_to_workers(job_ids: Sequence[str]) -> None:
-    """Enqueue jobs already committed as ``queued``; a broker that is down leaves them to the reaper."""
-    for job_id in job_ids:
+def send_to_workers(jobs: Sequence[Job]) -> None:
+    """Enqueue jobs already committed as ``queued``, each on the queue of its device count; a
+    broker that is down leaves them to the reaper."""
+    for job in jobs:
+        job_id = job.id
         try:
-            enqueue_job(job_id)
+            enqueue_job(job_id, job_devices(job.spec))
         except Exception as exc:  # the broker's many transport errors; the job is safe in SQL
             logger.warning(
                 "job %s: stored but not enqueued (%s: %s); it stays queued until a worker starts and re-enqueues it",

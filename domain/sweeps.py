@@ -133,7 +133,8 @@ def submit_sweep(
             job,
             request_hash=request_hash(job.request),
             sweep_id=sweep.id,
-            group_key=group_key(job.stored_spec()),
+            # Jobs on several devices train alone: their ranks hold one student each.
+            group_key=group_key(job.stored_spec()) if job.request.devices == 1 else None,
             name=member_name(request.name or request.base.name, member.values),
         )
         for member, job in zip(members, validated, strict=True)
@@ -155,7 +156,7 @@ def submit_sweep(
         return _replay(session, winner, digest, idempotency_key or "")
 
     logger.info("sweep %s: created for tenant %s with %d members", sweep.id, tenant.name, len(jobs))
-    send_to_workers([job.id for job in jobs])
+    send_to_workers(jobs)
     return SweepSubmission(sweep, jobs, replayed=False)
 
 

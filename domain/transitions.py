@@ -191,9 +191,17 @@ def job_state(session: Session, job_id: str) -> tuple[str, str | None, bool] | N
 
 
 def release(
-    session: Session, job_id: str, worker: str, *, reason: str, message: str, run_seconds: float | None = None
+    session: Session,
+    job_id: str,
+    worker: str,
+    *,
+    reason: str,
+    message: str,
+    run_seconds: float | None = None,
+    counted: bool = False,
 ) -> str | None:
-    """Hand a job that ``worker`` stops running back to the queue, not counting the attempt. Commits.
+    """Hand a job that ``worker`` stops running back to the queue, not counting the attempt (unless
+    ``counted``: an attempt that failed in a way worth one more try, such as a lost rank). Commits.
 
     For a worker shutting down: running -> queued (``attempts`` decremented, event ``requeued``
     with ``data.reason``); a job being cancelled ends ``cancelled`` instead. Returns the job's new
@@ -213,7 +221,7 @@ def release(
         status=JobStatus.QUEUED,
         worker=None,
         lease_expires_at=None,
-        attempts=Job.attempts - 1,
+        attempts=Job.attempts if counted else Job.attempts - 1,
         enqueued_at=None,
         updated_at=now,
         **NO_BATCH_PROGRESS,

@@ -79,6 +79,7 @@ def validate_submission(
     )
     if admission:
         _check_resolved_limits(settings, hyperparameters, dataset.image_size)
+    _check_devices(request, hyperparameters)
     try:
         check_architectures(
             method=request.method,
@@ -122,10 +123,14 @@ def trainable_spec(session: Session, settings: Settings, job: Job, store: Any) -
         hyperparameters=validated.hyperparameters,
         teacher=teacher_checkpoint(session, job.tenant_id, request.teacher, store),
         init=student_init(session, job.tenant_id, request.init, store),
+        devices=request.devices,
+        sync_batchnorm=request.sync_batchnorm,
     )
 
 
 def _check_request_limits(settings: Settings, request: JobRequest) -> None:
+    if request.devices > settings.max_devices:
+        raise _limit(("devices",), f"{request.devices} exceeds this service's limit of {settings.max_devices} devices")
     too_big = [s for s in request.scales if s > settings.max_scale]
     if too_big:
         raise _limit(("scales",), f"scale(s) {too_big} exceed this service's limit of {settings.max_scale}")
@@ -151,6 +156,19 @@ def _check_resolved_limits(settings: Settings, hyperparameters: Hyperparameters,
             f"the dataset trains at {image_size}px, over this service's limit of {settings.max_image_size}; "
             "set a smaller image_size",
         )
+
+
+def _check_devices(request: JobRequest, hyperparameters: Hyperparameters) -> None:
+    """The global batch must split evenly over the devices (as ``JobSpec`` requires)."""
+    batch = hyperparameters.batch_size or 0
+    if request.devices > 1 and batch % request.devices:
+        raise InvalidRequest(
+            f"batch_size {batch} (the global batch) does not split over devices={request.devices}; choose a "
+            f"batch size that is a multiple of {request.devices}",
+            location=("hyperparameters", "batch_size"),
+        )
+    if request.sync_batchnorm and request.devices == 1:
+        raise InvalidRequest("sync_batchnorm needs devices > 1", location=("sync_batchnorm",))
 
 
 def _limit(location: tuple[str, ...], message: str) -> LimitExceeded:

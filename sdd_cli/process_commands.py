@@ -51,26 +51,42 @@ def api_command(host: str, port: int, log_level: str) -> None:
     help="One worker process per GPU, each pinned with CUDA_VISIBLE_DEVICES, restarted if it dies "
     "(concurrency 1 each unless --concurrency says otherwise).",
 )
+@click.option(
+    "--devices",
+    type=click.IntRange(1, 8),
+    default=1,
+    show_default=True,
+    help="Serve the jobs that ask for this many devices (a job's `devices`): each trains as that many "
+    "torch.distributed ranks on this node (GPUs 0..N-1 of CUDA_VISIBLE_DEVICES, else CPU processes).",
+)
 @click.option("--hostname", default=None, hidden=True, help="Celery node name (set for each GPU worker).")
 def worker_command(
-    concurrency: int | None, queues: str | None, loglevel: str, pool: str, gpus: str | None, hostname: str | None
+    concurrency: int | None,
+    queues: str | None,
+    loglevel: str,
+    pool: str,
+    gpus: str | None,
+    devices: int,
+    hostname: str | None,
 ) -> None:
     """Run a Celery worker that trains queued jobs (or, with --gpus, one per GPU)."""
     settings = load_settings()
+    if gpus is not None and devices > 1:
+        raise click.UsageError("--gpus starts one single-device worker per GPU; --devices N serves N-device jobs")
     if gpus is not None:
         _run_gpu_workers(gpus, concurrency=concurrency or 1, queues=queues, loglevel=loglevel, pool=pool)
         return
     if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
         click.echo(f"sdd worker: CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}", err=True)
     # Imported here: the worker module loads Celery and the training stack, which other commands do not need.
-    from service.broker import celery_app
+    from service.broker import celery_app, queue_for
 
     celery_app.worker_main(
         [
             "worker",
             f"--loglevel={loglevel}",
             f"--concurrency={concurrency or settings.worker_concurrency}",
-            f"--queues={queues or settings.queue_name}",
+            f"--queues={queues or queue_for(settings.queue_name, devices)}",
             f"--pool={pool}",
             *([f"--hostname={hostname}"] if hostname else []),
         ]

@@ -123,6 +123,8 @@ class JobSubmission(_Public):
     init: StudentInit | None = Field(
         None, description="The student's first weights: 'scratch', 'pretrained' or a WeightsRef (a warm start)."
     )
+    devices: int | None = Field(None, description="Devices of one node training the job together (default 1).")
+    sync_batchnorm: bool | None = Field(None, description="With devices > 1: batch norms over the global batch.")
     scales: list[int] | None = Field(None, description="SDD pooling scales, e.g. [1, 2, 4].")
     beta: float | None = Field(None, description="Weight of complementary regions in SDD.")
     seed: int | None = None
@@ -148,6 +150,8 @@ class JobSpec(_Public):
     method: str
     teacher: TeacherRef | None = None
     init: StudentInit = "scratch"
+    devices: int = 1
+    sync_batchnorm: bool = False
     scales: list[int] = Field(default_factory=list)
     beta: float | None = None
     seed: int | None = None

@@ -140,6 +140,14 @@ def spec_options(command: Any) -> Any:
         click.option("--method", help="ce, kd, dkd, nkd, sd-kd, sd-dkd or sd-nkd."),
         *teacher_options(),
         click.option("--init", metavar="scratch|pretrained|MODEL|JOB_ID", help=INIT_HELP),
+        click.option(
+            "--devices",
+            type=click.IntRange(1, 8),
+            help="Devices of one node training the job together (a worker started with `sdd worker --devices N`).",
+        ),
+        click.option(
+            "--sync-batchnorm", is_flag=True, default=None, help="With --devices: batch norms over the global batch."
+        ),
         click.option("--scales", type=INT_LIST, help="SDD scales, e.g. 1,2,4."),
         click.option("--beta", type=float, help="Weight of complementary regions (SDD)."),
         click.option("--seed", type=int),
@@ -198,7 +206,7 @@ def build_body(
 ) -> dict[str, Any]:
     """The POST /v1/jobs body: the file's fields (or ``base``'s), overridden by the flags that were given."""
     body = load_spec_file(spec_file) if base is None else dict(base)
-    for key in ("dataset", "student", "method", "scales", "beta", "seed", "image_size"):
+    for key in ("dataset", "student", "method", "scales", "beta", "seed", "image_size", "devices", "sync_batchnorm"):
         if flags.get(key) is not None:
             body[key] = flags[key]
     teacher = teacher_from_flags(flags)

@@ -28,6 +28,20 @@ from kombu import Queue, pools
 from service.settings import Settings, get_settings
 
 RUN_JOB_TASK = "sdd.run_job"
+MAX_DEVICES = 8  # the most devices one job may ask for (``JobRequest.devices``)
+
+
+def queue_for(base: str, devices: int = 1) -> str:
+    """The queue of jobs that need ``devices`` devices of one node: ``base`` (``SDD_QUEUE_NAME``)
+    for one, ``<base>-devices-N`` for N, served only by workers started with ``sdd worker --devices N``."""
+    return base if devices == 1 else f"{base}-devices-{devices}"
+
+
+def all_queues(base: str) -> list[str]:
+    """Every queue a job may be sent to: one per device count."""
+    return [queue_for(base, devices) for devices in range(1, MAX_DEVICES + 1)]
+
+
 REDIS_VISIBILITY_TIMEOUT_S = 7 * 24 * 3600  # must exceed the longest job, see the module docstring
 
 
@@ -59,7 +73,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry": True,
         "broker_connection_max_retries": None,  # a Redis restart must not end the worker
         # Queues are declared, never created on the fly from a typo.
-        "task_queues": [Queue(queue, routing_key=queue)],
+        "task_queues": [Queue(name, routing_key=name) for name in all_queues(queue)],
         "task_default_queue": queue,
         "task_default_routing_key": queue,
         "task_routes": {RUN_JOB_TASK: {"queue": queue, "routing_key": queue}},

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import redis
 from kombu.utils.url import maybe_sanitize_url
 
-from service.broker import RUN_JOB_TASK, celery_app, ensure_broker_folders
+from service.broker import RUN_JOB_TASK, celery_app, ensure_broker_folders, queue_for
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +21,19 @@ class BrokerUnavailableError(RuntimeError):
     """The message broker cannot be reached (or, for the file broker, its folders are unusable)."""
 
 
-def enqueue_job(job_id: str) -> None:
-    """Ask a worker to run ``job_id``. Sending twice is harmless: only one delivery can claim it."""
-    queue = celery_app.conf.task_default_queue
+def enqueue_job(job_id: str, devices: int = 1) -> None:
+    """Ask a worker to run ``job_id``. Sending twice is harmless: only one delivery can claim it.
+
+    A job that needs N devices (``job_devices``) goes to their queue (``service.broker.queue_for``)."""
+    queue = queue_for(celery_app.conf.task_default_queue, devices)
     ensure_broker_folders(celery_app)
     celery_app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue)
     log.info("job %s: enqueued on %r", job_id, queue)
+
+
+def job_devices(spec: dict[str, Any] | None) -> int:
+    """How many devices a job trains on: its stored spec's ``devices`` (1 when left out)."""
+    return int((spec or {}).get("devices", 1))
 
 
 def check_broker(timeout: float = 2.0) -> None:

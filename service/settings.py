@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     max_batch_size: int = 4096
     max_image_size: int = 512
     max_scale: int = 16
+    max_devices: int = Field(default=8, ge=1, le=8)  # devices one job may ask for (its worker has them)
     max_sweep_size: int = Field(default=64, ge=1)  # member jobs of one sweep (the grid's product)
     # Jobs of one lockstep group a worker trains together on one device (more: several groups).
     max_group_size: int = Field(default=8, ge=1)

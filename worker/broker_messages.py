@@ -22,7 +22,7 @@ from typing import Any
 import redis
 from celery import Celery
 
-from service.broker import RUN_JOB_TASK
+from service.broker import RUN_JOB_TASK, all_queues
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +48,26 @@ def job_id_of(message: dict[str, Any]) -> str | None:
 def pending_job_ids(app: Celery) -> set[str] | None:
     """Job ids with a message in ``app``'s broker (queued or delivered, not acked); None if unknown."""
     url = str(app.conf.broker_url)
-    queue = app.conf.task_default_queue
+    queues = all_queues(app.conf.task_default_queue)
     try:
         if url.startswith(("redis://", "rediss://")):
-            return _redis_pending(url, queue)
+            return _redis_pending(url, queues)
         if url.startswith("filesystem://"):
-            return _file_pending(Path(app.conf.broker_transport_options["data_folder_in"]), queue)
+            folder = Path(app.conf.broker_transport_options["data_folder_in"])
+            return set().union(*(_file_pending(folder, queue) for queue in queues))
     except (redis.RedisError, OSError) as exc:
         log.warning("could not list the broker's messages: %s", exc)
     return None
 
 
-def _redis_pending(url: str, queue: str) -> set[str]:
+def _redis_pending(url: str, queues: list[str]) -> set[str]:
     client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
     try:
-        keys = [queue if step == 0 else f"{queue}{REDIS_PRIORITY_SEPARATOR}{step}" for step in REDIS_PRIORITY_STEPS]
+        keys = [
+            queue if step == 0 else f"{queue}{REDIS_PRIORITY_SEPARATOR}{step}"
+            for queue in queues
+            for step in REDIS_PRIORITY_STEPS
+        ]
         raw: list[bytes] = [item for key in keys for item in client.lrange(key, 0, -1)]
         delivered = [json.loads(value)[0] for value in client.hvals(REDIS_UNACKED_KEY)]
     finally:

@@ -6,6 +6,7 @@
   ``dataset_error`` / ``teacher_error``, what the job's owner has to fix;
 * running out of host or GPU memory is ``out_of_memory``, a full disk ``disk_full`` — also when
   the error was raised from (``__cause__``/``__context__``) such an error;
+* a rank of a job on several devices that died is ``rank_lost`` (re-queued while attempts remain);
 * a worker stopped while the job ran is ``interrupted`` (the runner re-queues such a job instead
   of failing it; the code remains for callers that cannot);
 * anything else is a bug: ``internal_error`` with the exception type, and a logged traceback.
@@ -27,6 +28,7 @@ import torch
 
 from domain.errors import Conflict, DomainError, NotFound
 from sdd_core.errors import DataError, SDDError, TeacherError
+from worker.distributed_job import RankLost
 
 _TORCH_OOM: tuple[type[BaseException], ...] = tuple(
     {getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)} - {None}
@@ -46,7 +48,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 def classify_failure(exc: BaseException) -> tuple[str, str]:
     """The error code and user-facing message to store for a job that raised ``exc``."""
-    if isinstance(exc, SDDError):
+    if isinstance(exc, (SDDError, RankLost)):
         return exc.code, str(exc)
     if isinstance(exc, DomainError):
         return _reference_code(exc), exc.message

@@ -24,10 +24,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from domain import recovery, transitions
 from service.broker import celery_app
+from service.db.models import Job
 from service.db.session import session_scope
-from service.job_queue import enqueue_job
+from service.job_queue import enqueue_job, job_devices
 from service.settings import Settings
 from worker.broker_messages import pending_job_ids
 from worker.database_outage import is_outage
@@ -45,12 +48,17 @@ class ReaperPass:
     resent: list[str]
 
 
-def send_jobs(settings: Settings, job_ids: list[str], send: Callable[[str], None] = enqueue_job) -> list[str]:
-    """Send a message for each job and record when; stops at the first failed send. The ids sent."""
+def send_jobs(settings: Settings, job_ids: list[str], send: Callable[[str, int], None] = enqueue_job) -> list[str]:
+    """Send a message for each job (on its device count's queue) and record when; stops at the
+    first failed send. The ids sent."""
     sent: list[str] = []
+    if not job_ids:
+        return sent
+    with session_scope(settings) as session:
+        specs = {job_id: spec for job_id, spec in session.execute(select(Job.id, Job.spec).where(Job.id.in_(job_ids)))}
     try:
         for job_id in job_ids:
-            send(job_id)
+            send(job_id, job_devices(specs.get(job_id)))
             sent.append(job_id)
     except Exception as exc:  # a broker that is down now is tried again at the next pass
         log.warning("could not send %d job(s) to the broker: %s; trying again later", len(job_ids) - len(sent), exc)
@@ -61,7 +69,7 @@ def send_jobs(settings: Settings, job_ids: list[str], send: Callable[[str], None
 
 
 def reap_and_reconcile(
-    settings: Settings, send: Callable[[str], None] = enqueue_job, *, reap: bool = True
+    settings: Settings, send: Callable[[str, int], None] = enqueue_job, *, reap: bool = True
 ) -> ReaperPass:
     """One pass of the reaper: expired leases (unless ``reap`` is False), then queued jobs the broker may have lost."""
     reaped = recovery.Reaped()

@@ -53,9 +53,10 @@ from sdd_core.trainer.options import TrainOptions, TrainResult
 from service.artifacts import STUDENT_EXPORT_KINDS, get_artifact_store
 from service.db.models import Job
 from service.db.session import session_scope
-from service.job_queue import enqueue_job
+from service.job_queue import enqueue_job, job_devices
 from service.settings import Settings, get_settings
 from worker.database_outage import through_outage
+from worker.distributed_job import RankLost, train_on_ranks
 from worker.failures import classify_failure
 from worker.job_artifacts import latest_checkpoint, store_artifact
 from worker.job_plots import store_curve_plots
@@ -84,11 +85,21 @@ def attempt_owner() -> str:
 class Attempt:
     """One claimed run of a job: who owns it and since when."""
 
-    def __init__(self, job_id: str, owner: str, settings: Settings, prior_run_seconds: float) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        owner: str,
+        settings: Settings,
+        prior_run_seconds: float,
+        devices: int = 1,
+        number: int = 1,
+    ) -> None:
         self.job_id = job_id
         self.owner = owner
         self.settings = settings
         self.prior_run_seconds = prior_run_seconds
+        self.devices = devices  # how many ranks train it (its queue is theirs)
+        self.number = number  # this attempt's number (``jobs.attempts`` once claimed)
         self.started = time.monotonic()
 
     def run_seconds(self) -> float:
@@ -123,7 +134,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
                 return job.status
             job = session.get(Job, job_id)
             assert job is not None
-            attempts = [Attempt(job_id, owner, settings, job.run_seconds or 0.0)]
+            attempts = [Attempt(job_id, owner, settings, job.run_seconds or 0.0, job_devices(job.spec), job.attempts)]
             log.info("job %s: claimed by %s (attempt %d)", job_id, owner, job.attempts)
             siblings = claim_siblings(
                 session,
@@ -213,6 +224,21 @@ def _train_together(ready: list[_Member], store: Any) -> list[TrainResult | Exce
         num_workers=settings.loader_workers,
         device_data_max_bytes=settings.device_data_max_bytes,
     )
+    if len(ready) == 1 and ready[0].attempt.devices > 1:  # several devices: alone, this process is rank 0
+        member = ready[0]
+        assert member.spec is not None and member.callbacks is not None
+        try:
+            result = train_on_ranks(
+                member.spec,
+                member.work_dir,
+                options=options,
+                callbacks=member.callbacks.train_callbacks(),
+                resume_from=member.resume.path if member.resume else None,
+                job_id=member.attempt.job_id,
+            )
+        except Exception as exc:
+            return [exc]
+        return [result]
     return train_group(members, options=options)
 
 
@@ -266,7 +292,31 @@ def _conclude_failure(member: _Member, store: Any, exc: BaseException) -> str:
         return "lost"
     _keep_metrics(attempt, store, member.work_dir)
     _keep_curve_plots(attempt, store)
+    if isinstance(exc, RankLost) and attempt.number < attempt.settings.job_max_attempts:
+        return _requeue_after_rank_loss(attempt, exc)
     return _record_failure(attempt, exc)
+
+
+def _requeue_after_rank_loss(attempt: Attempt, exc: RankLost) -> str:
+    """Back to ``queued`` to resume from the newest checkpoint, the attempt counted (a rank that
+    always dies fails the job ``rank_lost`` after ``SDD_JOB_MAX_ATTEMPTS`` attempts)."""
+    job_id = attempt.job_id
+    log.warning("job %s: %s (attempt %d of at most %d)", job_id, exc, attempt.number,
+                attempt.settings.job_max_attempts)  # fmt: skip
+    with session_scope(attempt.settings) as session:
+        status = transitions.release(
+            session, job_id, attempt.owner, reason="rank_lost", message=f"re-queued: {exc}",
+            run_seconds=attempt.run_seconds(), counted=True,
+        )  # fmt: skip
+    if status != "queued":
+        return status or "lost"
+    try:
+        enqueue_job(job_id, attempt.devices)
+        with session_scope(attempt.settings) as session:
+            transitions.mark_enqueued(session, [job_id])
+    except Exception as send_error:  # the reconciler sends it
+        log.warning("job %s: could not send it again (%s); a worker's reconciler will", job_id, send_error)
+    return "queued"
 
 
 def _conclude(member: _Member, store: Any, outcome: TrainResult | Exception) -> str:
@@ -328,7 +378,7 @@ def _release_for_shutdown(attempt: Attempt) -> str:
         return status or "lost"
     log.info("job %s: re-queued because the worker is shutting down", job_id)
     try:
-        enqueue_job(job_id)
+        enqueue_job(job_id, attempt.devices)
         with session_scope(attempt.settings) as session:
             transitions.mark_enqueued(session, [job_id])
     except Exception as exc:  # the reconciler (or the next worker start) sends it

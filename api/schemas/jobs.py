@@ -44,6 +44,8 @@ class JobSpecPublic(BaseModel):
     student: str
     teacher: TeacherRef | None
     init: StudentInitRef = Field("scratch", description="Where the student's first weights came from.")
+    devices: int = Field(1, description="Devices of one node training the job together.")
+    sync_batchnorm: bool = Field(False, description="Batch norms over the global batch (devices > 1).")
     method: str
     scales: list[int]
     beta: float

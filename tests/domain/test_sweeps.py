@@ -40,7 +40,7 @@ def settings(sdd_env) -> Settings:
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The job ids handed to the broker, in order."""
     ids: list[str] = []
-    monkeypatch.setattr(submission, "enqueue_job", ids.append)
+    monkeypatch.setattr(submission, "enqueue_job", lambda job_id, devices=1: ids.append(job_id))
     return ids
 
 

@@ -1,4 +1,4 @@
-"""``sdd jobs submit`` with pretrained and warm-start weights, and datasets and models by name."""
+"""``sdd jobs submit`` with pretrained and warm-start weights, datasets and models by name, and devices."""
 
 from __future__ import annotations
 
@@ -78,3 +78,13 @@ def test_datasets_and_models_by_name(sdd: Run, tmp_path: Path) -> None:
     assert ambiguous.exit_code == 2 and "2 models are named 'pet-teacher'" in ambiguous.stderr
     unknown = sdd("jobs", "submit", "--dataset", "petz", "--student", "resnet8", "--method", "ce")
     assert unknown.exit_code == 2 and "unknown dataset 'petz'" in unknown.stderr
+
+
+def test_devices_from_flags(sdd: Run) -> None:
+    done = sdd("jobs", "submit", "--json", "--dataset", "digits", "--student", "resnet8", "--method", "ce",
+               "--devices", "2", "--sync-batchnorm")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    spec = json.loads(done.stdout)["spec"]
+    assert spec["devices"] == 2 and spec["sync_batchnorm"] is True
+    odd = sdd("jobs", "submit", "--dataset", "digits", "--student", "resnet8", "--method", "ce", "--devices", "3")
+    assert odd.exit_code == 2 and "does not split over devices=3" in odd.stderr

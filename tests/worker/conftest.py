@@ -113,8 +113,8 @@ class Stack:
         return _insert_job(self.settings, self.tenant_id, spec, **columns)
 
 
-def _start_stack(home: Path, env: dict[str, str], pool: str) -> Stack:
-    """Migrate, insert a tenant and a queued job, then start ``sdd worker`` with exactly ``env``."""
+def _start_stack(home: Path, env: dict[str, str], pool: str, worker_args: tuple[str, ...] = ()) -> Stack:
+    """Migrate, insert a tenant and a queued job, then start ``sdd worker [worker_args]`` with exactly ``env``."""
     env = {"SDD_HOME": str(home), **env}
     settings = Settings(
         home=home,
@@ -133,7 +133,7 @@ def _start_stack(home: Path, env: dict[str, str], pool: str) -> Stack:
     log_path = home / "worker.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sdd_cli", "worker", "--pool", pool, "--concurrency", "1"],
+            [sys.executable, "-m", "sdd_cli", "worker", "--pool", pool, "--concurrency", "1", *worker_args],
             cwd=REPO_ROOT,
             env=process_env,
             stdout=log_file,

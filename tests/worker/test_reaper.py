@@ -62,7 +62,7 @@ def test_the_reconciler_survives_a_broker_that_is_down(production, make_job):
     job_id = make_job(created_at=utcnow() - timedelta(seconds=10))
     sends: list[str] = []
 
-    def broker_down(sent_id: str) -> None:
+    def broker_down(sent_id: str, devices: int = 1) -> None:
         sends.append(sent_id)
         raise ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
 

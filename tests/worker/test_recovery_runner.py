@@ -107,7 +107,7 @@ def test_a_killed_attempt_is_reaped_and_the_next_resumes_from_its_checkpoint(emb
     with session_scope(embedded) as session:
         session.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
     sent: list[str] = []
-    assert reap_and_reconcile(embedded, send=sent.append).requeued == [job_id]
+    assert reap_and_reconcile(embedded, send=lambda job_id, devices: sent.append(job_id)).requeued == [job_id]
     assert sent == [job_id] and job_row(embedded, job_id).enqueued_at is not None
 
     assert runner.run_job(job_id, embedded) == "succeeded"
