@@ -11,7 +11,10 @@ def test_a_job_may_ask_for_devices_that_split_its_batch(api: Api) -> None:
     assert job["spec"]["devices"] == 2 and job["spec"]["sync_batchnorm"] is True
     assert api.create_job()["spec"]["devices"] == 1
     error = assert_error(
-        api.post_job(devices=3, hyperparameters={"batch_size": 64}), 422, "validation_error", "hyperparameters.batch_size"
+        api.post_job(devices=3, hyperparameters={"batch_size": 64}),
+        422,
+        "validation_error",
+        "hyperparameters.batch_size",
     )
     assert "does not split over devices=3" in error["message"] and "multiple of 3" in error["message"]
     assert_error(api.post_job(devices=9), 422, "validation_error", "devices")

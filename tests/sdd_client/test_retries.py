@@ -6,6 +6,7 @@ test, which plays the worker by writing the job's transitions itself).
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -92,8 +93,9 @@ def test_watch_survives_an_api_restart(tmp_path: Path) -> None:
             text=True,
         )
         try:
-            time.sleep(2.0)  # the watch has polled the job at least once
             assert api.process is not None
+            # The watch has polled the job at least once (its start takes seconds on a busy machine).
+            api.process.wait_for_log(re.compile(rf'"GET /v1/jobs/{job.id} HTTP/1.1" 200'), timeout=60)
             api.process.signal(signal.SIGKILL)
             api.process.process.wait()
             time.sleep(2.0)  # the API is down: the watch keeps trying
