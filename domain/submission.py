@@ -27,6 +27,7 @@ from domain.job_request import JobRequest
 from domain.status import IN_FLIGHT, JobStatus
 from domain.transitions import record_event
 from domain.validation import ValidatedJob, validate_submission
+from domain.worker_nodes import note_unserved
 from service.db.models import Job, JobTag, Tenant, new_id
 from service.job_queue import enqueue_job, job_devices
 from service.settings import Settings
@@ -76,6 +77,7 @@ def submit_job(
 
     logger.info("job %s: created for tenant %s (%s, %s)", job.id, tenant.name, spec.method, spec.dataset)
     send_to_workers([job])
+    note_unserved(session, [job], settings.worker_alive_seconds)
     return Submission(job, replayed=False)
 
 

@@ -70,6 +70,7 @@ def worker_command(
     hostname: str | None,
 ) -> None:
     """Run a Celery worker that trains queued jobs (or, with --gpus, one per GPU)."""
+    os.environ["SDD_WORKER_DEVICES"] = str(devices)  # what it serves, for its record in worker_nodes
     settings = load_settings()
     if gpus is not None and devices > 1:
         raise click.UsageError("--gpus starts one single-device worker per GPU; --devices N serves N-device jobs")

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     max_image_size: int = 512
     max_scale: int = 16
     max_devices: int = Field(default=8, ge=1, le=8)  # devices one job may ask for (its worker has them)
+    worker_devices: int = Field(default=1, ge=1, le=8)  # the jobs this worker serves (sdd worker --devices)
     max_sweep_size: int = Field(default=64, ge=1)  # member jobs of one sweep (the grid's product)
     # Jobs of one lockstep group a worker trains together on one device (more: several groups).
     max_group_size: int = Field(default=8, ge=1)
@@ -136,6 +137,11 @@ class Settings(BaseSettings):
     def reaper_interval(self) -> float:
         """Seconds between two passes of a worker's reaper."""
         return self.reaper_interval_seconds or max(1.0, self.job_lease_seconds / 4)
+
+    @property
+    def worker_alive_seconds(self) -> float:
+        """A worker not seen for longer (three reaper passes) is taken to be gone."""
+        return 3 * self.reaper_interval
 
     @property
     def lease_renew_interval(self) -> float:

@@ -19,6 +19,8 @@ duplicated message is harmless (only one delivery can claim a job).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from domain import recovery, transitions
+from domain import recovery, transitions, worker_nodes
 from service.broker import celery_app
 from service.db.models import Job
 from service.db.session import session_scope
@@ -71,7 +73,9 @@ def send_jobs(settings: Settings, job_ids: list[str], send: Callable[[str, int],
 def reap_and_reconcile(
     settings: Settings, send: Callable[[str, int], None] = enqueue_job, *, reap: bool = True
 ) -> ReaperPass:
-    """One pass of the reaper: expired leases (unless ``reap`` is False), then queued jobs the broker may have lost."""
+    """One pass of the reaper: this worker alive (``say_alive``), expired leases (unless ``reap`` is
+    False), then queued jobs the broker may have lost."""
+    say_alive(settings)
     reaped = recovery.Reaped()
     if reap:
         with session_scope(settings) as session:
@@ -109,6 +113,21 @@ def reap_and_reconcile(
                 ", ".join(resent),
             )
     return ReaperPass(reaped.requeued, reaped.failed, reaped.cancelled, resent)
+
+
+def worker_name() -> str:
+    """This worker's name in ``worker_nodes``: host and main process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def say_alive(settings: Settings) -> None:
+    """Record this worker as alive, and note the queued jobs on N devices that no live worker serves."""
+    with session_scope(settings) as session:
+        worker_nodes.record_worker(session, worker_name(), settings.worker_devices)
+        queued = session.scalars(select(Job).where(Job.status == "queued")).all()
+        waiting = [job for job in queued if job_devices(job.spec) > 1]
+        for job_id in worker_nodes.note_unserved(session, waiting, settings.worker_alive_seconds):
+            log.warning("job %s: no live worker serves its device count; it stays queued", job_id)
 
 
 class Reaper:

@@ -22,7 +22,7 @@ from service.broker import RUN_JOB_TASK, celery_app, ensure_broker_folders
 from service.db.models import Job
 from service.db.session import get_engine, session_scope
 from service.settings import get_settings
-from worker.reaper import Reaper, send_jobs
+from worker.reaper import Reaper, say_alive, send_jobs
 from worker.runner import run_job
 from worker.shutdown import stop_signal_sets_flag
 
@@ -62,6 +62,7 @@ def requeue_queued_jobs(**_: Any) -> None:
     """Send a message for every job still ``queued`` in SQL (oldest first), then start the reaper."""
     settings = get_settings()
     try:
+        say_alive(settings)
         with session_scope(settings) as session:
             job_ids = list(session.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.created_at)))
         sent = send_jobs(settings, job_ids)

@@ -181,6 +181,17 @@ class JobTag(Base):
     tag: Mapped[str] = mapped_column(String(40), primary_key=True)
 
 
+class WorkerNode(Base):
+    """A Celery worker that said it was alive at ``seen_at``, serving jobs on ``devices`` devices."""
+
+    __tablename__ = "worker_nodes"
+    __table_args__ = (Index("ix_worker_nodes_devices", "devices"),)
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    devices: Mapped[int] = mapped_column(Integer)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class JobMetric(Base):
     """One row per finished epoch; (job, epoch) is unique so an epoch is never recorded twice."""
 

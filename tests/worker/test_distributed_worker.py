@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import TrainOptions, train
 from service.broker import celery_app, configure
-from service.db.models import JobEvent, JobMetric
+from service.db.models import JobEvent, JobMetric, WorkerNode
 from service.db.session import session_scope
 from service.job_queue import enqueue_job
 from tests.worker.conftest import Stack, _start_stack
@@ -60,6 +60,8 @@ def test_a_two_device_job_trains_on_two_ranks_like_one_process(two_device_stack:
     assert job.status == "succeeded", (job.error_code, job.error_message, stack.worker.log()[-3000:])
     assert _epochs(stack, job_id) == [1, 2]  # rank 0 alone recorded, each epoch once
     assert RANK_PIDS.search(stack.worker.log())
+    with session_scope(stack.settings) as session:  # the worker said what it serves
+        assert [node.devices for node in session.scalars(select(WorkerNode))] == [2]
 
     alone = JobSpec.model_validate({k: v for k, v in spec.items() if k != "metadata"} | {"devices": 2})
     train(alone.model_copy(update={"devices": 1}), tmp_path / "alone", options=TrainOptions(data_root=tmp_path / "d"))
