@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from pathlib import Path
 
 from sdd_core.spec import JobSpec
@@ -29,6 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--allow-download", action="store_true")
     parser.add_argument("--allow-weight-downloads", action="store_true")
     args = parser.parse_args(argv)
+    # Rank 0 decides when every rank stops (cancel, SIGTERM to the worker: all stop at the same
+    # batch, and rank 0 checkpoints); a signal meant for the worker's process group must not end a
+    # rank on its own. A rank whose rank 0 vanished ends when its next collective times out.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s rank {args.rank} %(levelname)s %(name)s: %(message)s")
 
     spec = JobSpec.model_validate_json(args.spec.read_text())

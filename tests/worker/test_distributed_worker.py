@@ -1,5 +1,6 @@
 """A job on two devices through a real ``sdd worker --devices 2`` (two gloo ranks on the CPU): it
-trains, records each epoch once, matches a single process, and survives SIGKILL of rank 1."""
+trains, records each epoch once, matches a single process, survives SIGKILL of rank 1, and a
+cancel stops both ranks together."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
+from domain import cancellation
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import TrainOptions, train
 from service.broker import celery_app, configure
-from service.db.models import JobEvent, JobMetric, WorkerNode
+from service.db.models import Job, JobEvent, JobMetric, WorkerNode
 from service.db.session import session_scope
 from service.job_queue import enqueue_job
 from tests.worker.conftest import Stack, _start_stack
@@ -91,3 +93,32 @@ def test_a_killed_rank_fails_the_attempt_and_the_job_resumes(two_device_stack: S
     assert len(requeued) == 1 and requeued[0].data["reason"] == "rank_lost", [(e.type, e.message) for e in events]
     assert "rank 1 of 2 stopped (signal 9)" in requeued[0].message
     assert [event.type for event in events].count("started") == 2
+
+
+def test_a_cancel_stops_every_rank_together(two_device_stack: Stack) -> None:
+    stack = two_device_stack
+    spec = TWO_RANKS | {"image_size": 32, "hyperparameters": {"epochs": 20, "batch_size": 32, "device": "cpu"}}
+    job_id = stack.make_job(spec)
+    enqueue_job(job_id, 2)
+    deadline = time.monotonic() + 300
+    while not _epochs(stack, job_id):
+        assert time.monotonic() < deadline, stack.worker.log()[-3000:]
+        time.sleep(0.2)
+    rank_pid = int([pid for found_id, pid in RANK_PIDS.findall(stack.worker.log()) if found_id == job_id][-1])
+    with session_scope(stack.settings) as session:
+        assert cancellation.request_cancel(session, session.get(Job, job_id)).status == "cancelling"
+    job = wait_for_status(stack.settings, job_id, TERMINAL, worker=stack.worker)
+    assert job.status == "cancelled", (job.error_code, job.error_message)
+    assert len(_epochs(stack, job_id)) < 20
+    deadline = time.monotonic() + 30
+    while _alive(rank_pid):  # rank 1 ended with rank 0, not killed after a timeout
+        assert time.monotonic() < deadline, f"rank 1 (pid {rank_pid}) still running after the cancel"
+        time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
