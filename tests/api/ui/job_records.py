@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from domain.transitions import claim, finish, record_batch_progress, record_epoch, record_event
 from service.artifacts import get_artifact_store, job_checkpoint_key, job_student_key
-from service.db.models import Artifact
+from service.db.models import Artifact, Dataset
 from service.db.session import get_sessionmaker
 from service.settings import Settings
+from service.tokens import authenticate
+from tests.api.conftest import Api
 
 STUDENT_BYTES = b"distilled student weights (not a real safetensors file)"
 WORKER = "test-worker"
@@ -98,3 +100,26 @@ def succeed(settings: Settings, job_id: str, last: dict[str, Any], student: byte
         _store(session, settings, job_id, "student", job_student_key(job_id), student)
         result = {"val_top1": last["val_top1"], "val_top5": last["val_top5"], "best_val_top1": last["val_top1"]}
         assert finish(session, job_id, "succeeded", result=result, event_message="training finished")
+
+
+def add_dataset(api: Api, token: str, name: str, train_count: int = 4) -> str:
+    """A dataset row of the tenant holding ``token`` (no files: for pages that only list it); its id."""
+    with api.session() as session:
+        tenant = authenticate(session, token)
+        assert tenant is not None
+        row = Dataset(
+            tenant_id=tenant.id,
+            name=name,
+            classes=["a", "b"],
+            num_classes=2,
+            image_size=32,
+            train_count=train_count,
+            val_count=2,
+            class_counts={},
+            storage_key="datasets/x",
+            size_bytes=1,
+            sha256="0" * 64,
+        )
+        session.add(row)
+        session.commit()
+        return row.id

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from html import unescape
 from typing import Any
 
@@ -16,28 +16,13 @@ from api.ui.submit_estimate import humane_duration
 from api.ui.submit_form import FormChoices, clone_values
 from domain.cloning import JobCopy
 from domain.transitions import record_epoch
-from service.db.models import Dataset, Job
-from service.tokens import authenticate
+from service.db.models import Job
 from tests.api.conftest import Api
-from tests.api.ui.job_records import metrics_row
-from tests.api.ui.test_pages import CSRF, Browser, browser_for, form_values
+from tests.api.ui.job_records import add_dataset, metrics_row
+from tests.api.ui.test_pages import CSRF, Browser, form_values
 from tests.fixtures.weights_caches import write_timm_weights
 
 DIGITS_TRAIN_IMAGES = 1437  # sklearn's 1797 digits less the validation fifth
-
-
-@pytest.fixture
-def alice(api: Api) -> Iterator[Browser]:
-    browser = browser_for(api, api.token)
-    yield browser
-    browser.client.close()
-
-
-@pytest.fixture
-def bob(api: Api) -> Iterator[Browser]:
-    browser = browser_for(api, api.other_token)
-    yield browser
-    browser.client.close()
 
 
 def selected(html: str) -> dict[str, str]:
@@ -74,28 +59,6 @@ def record_epochs(api: Api, job_id: str, seconds: Sequence[float], images_per_s:
         for epoch, (wall, rate) in enumerate(zip(seconds, images_per_s, strict=True), start=1):
             row = metrics_row(epoch, len(seconds)) | {"seconds": wall, "images_per_s": rate}
             assert record_epoch(session, job_id, row)
-
-
-def add_dataset(api: Api, token: str, name: str, train_count: int = 4) -> str:
-    with api.session() as session:
-        tenant = authenticate(session, token)
-        assert tenant is not None
-        row = Dataset(
-            tenant_id=tenant.id,
-            name=name,
-            classes=["a", "b"],
-            num_classes=2,
-            image_size=32,
-            train_count=train_count,
-            val_count=2,
-            class_counts={},
-            storage_key="datasets/x",
-            size_bytes=1,
-            sha256="0" * 64,
-        )
-        session.add(row)
-        session.commit()
-        return row.id
 
 
 def cloned_source(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 
 import click
 import httpx
@@ -15,9 +14,9 @@ from sqlalchemy import select
 
 from sdd_cli.main import cli as sdd_cli
 from service.artifacts import get_artifact_store
-from service.db.models import Dataset, Job
+from service.db.models import Job
 from tests.api.conftest import Api
-from tests.api.ui.job_records import STUDENT_BYTES, play_worker
+from tests.api.ui.job_records import STUDENT_BYTES, add_dataset, play_worker
 from tests.fixtures.weights_caches import write_timm_weights
 from worker.job_plots import store_curve_plots
 
@@ -56,20 +55,6 @@ def browser_for(api: Api, token: str | None, base_url: str = "http://testserver"
     if token is not None:
         assert browser.sign_in(token).status_code == 303
     return browser
-
-
-@pytest.fixture
-def alice(api: Api) -> Iterator[Browser]:
-    browser = browser_for(api, api.token)
-    yield browser
-    browser.client.close()
-
-
-@pytest.fixture
-def bob(api: Api) -> Iterator[Browser]:
-    browser = browser_for(api, api.other_token)
-    yield browser
-    browser.client.close()
 
 
 def job_status(api: Api, job_id: str) -> str:
@@ -482,35 +467,11 @@ def test_compare_shows_a_dash_for_sd_fields_of_non_sd_jobs(api: Api, alice: Brow
 # ---------------------------------------------------------------- submit
 
 
-def _add_dataset(api: Api, tenant_token: str, name: str) -> str:
-    from service.tokens import authenticate
-
-    with api.session() as session:
-        tenant = authenticate(session, tenant_token)
-        assert tenant is not None
-        row = Dataset(
-            tenant_id=tenant.id,
-            name=name,
-            classes=["a", "b"],
-            num_classes=2,
-            image_size=32,
-            train_count=4,
-            val_count=2,
-            class_counts={},
-            storage_key="datasets/x",
-            size_bytes=1,
-            sha256="0" * 64,
-        )
-        session.add(row)
-        session.commit()
-        return row.id
-
-
 def test_submit_form_offers_the_catalog_and_this_tenants_things(api: Api, alice: Browser) -> None:
     teacher = api.create_job()
     play_worker(api.settings, teacher["id"], epochs_done=1, outcome="succeeded")
-    mine = _add_dataset(api, api.token, "my-flowers")
-    theirs = _add_dataset(api, api.other_token, "bobs-birds")
+    mine = add_dataset(api, api.token, "my-flowers")
+    theirs = add_dataset(api, api.other_token, "bobs-birds")
 
     html = alice.get("/ui/submit").text
     for expected in (

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from domain.transitions import claim, finish, record_epoch
 from tests.api.conftest import Api
 from tests.api.ui.test_pages import Browser, browser_for
-
-
-@pytest.fixture
-def alice(api: Api) -> Iterator[Browser]:
-    browser = browser_for(api, api.token)
-    yield browser
-    browser.client.close()
-
-
-@pytest.fixture
-def bob(api: Api) -> Iterator[Browser]:
-    browser = browser_for(api, api.other_token)
-    yield browser
-    browser.client.close()
 
 
 def kd_vs_sd_sweep(api: Api, **body: Any) -> dict[str, Any]:
