@@ -94,10 +94,11 @@ def rebase_on_this_node(resume: ResumePoint, spec: JobSpec, work_dir: Path) -> R
     """``resume``, or a copy in ``work_dir`` whose recorded input locations are this node's.
 
     The trainer resumes only from a checkpoint written for the same spec, and the spec names its
-    inputs by local path: an uploaded dataset (``imagefolder:<folder>``) and the teacher's weights.
+    inputs by local path: an uploaded dataset (``imagefolder:<folder>``), the teacher's weights and
+    a warm start's weights.
     With an object store those are copies in each node's cache, checked against the SHA-256 of the
     same rows, so the bytes are the same on every node but the paths are the writing node's. Only
-    those two locations are replaced; a checkpoint that differs in anything else is left as it is,
+    those locations are replaced; a checkpoint that differs in anything else is left as it is,
     for the trainer to refuse. With the local store (or the same cache path on every node) the
     paths agree and nothing is copied.
     """
@@ -111,12 +112,13 @@ def rebase_on_this_node(resume: ResumePoint, spec: JobSpec, work_dir: Path) -> R
     if isinstance(dataset, str) and dataset != current["dataset"]:
         if dataset.startswith("imagefolder:") and current["dataset"].startswith("imagefolder:"):
             rebased["dataset"] = current["dataset"]
-    teacher, now = recorded.get("teacher"), current.get("teacher")
-    if isinstance(teacher, dict) and isinstance(now, dict) and teacher.get("checkpoint") != now.get("checkpoint"):
-        if {k: v for k, v in teacher.items() if k != "checkpoint"} == {
-            k: v for k, v in now.items() if k != "checkpoint"
-        }:
-            rebased["teacher"] = {**teacher, "checkpoint": now["checkpoint"]}
+    for field in ("teacher", "init"):  # the teacher's weights, a warm start's weights
+        before, now = recorded.get(field), current.get(field)
+        if isinstance(before, dict) and isinstance(now, dict) and before.get("checkpoint") != now.get("checkpoint"):
+            if {k: v for k, v in before.items() if k != "checkpoint"} == {
+                k: v for k, v in now.items() if k != "checkpoint"
+            }:
+                rebased[field] = {**before, "checkpoint": now["checkpoint"]}
     if rebased == recorded:
         return resume
     path = work_dir / REBASED_CHECKPOINT

@@ -16,6 +16,7 @@ def _spec(root: str, student: str = "resnet8") -> JobSpec:
         student=student,
         method="kd",
         teacher={"arch": "resnet20", "checkpoint": f"{root}/cache/files/{'b' * 64}"},
+        init={"checkpoint": f"{root}/cache/files/{'c' * 64}"},  # a warm start
     )
 
 
@@ -35,6 +36,7 @@ def test_the_input_paths_become_this_nodes(tmp_path) -> None:
     state = load_checkpoint(rebased.path)
     assert state["spec"]["dataset"] == here.dataset
     assert state["spec"]["teacher"]["checkpoint"] == here.teacher.checkpoint
+    assert state["spec"]["init"] == {"checkpoint": f"/node_b/cache/files/{'c' * 64}"}
     assert torch.equal(state["model"]["w"], torch.arange(4.0)) and state["epoch"] == 3
 
 
