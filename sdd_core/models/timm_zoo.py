@@ -8,6 +8,8 @@ random input in eval mode). Every other timm model is still usable for CE and KD
 
 Pretrained weights come from the local Hugging Face cache only (``hf_cache_dir``), as the file
 ``model.safetensors`` (or ``pytorch_model.bin``) of the weights' Hugging Face repository.
+
+timm is imported when a ``timm/`` name is first used (it takes about a second), not with the zoo.
 """
 
 from __future__ import annotations
@@ -17,10 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import timm
 import torch
-from huggingface_hub import try_to_load_from_cache
-from timm.models import get_pretrained_cfg
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -38,7 +37,15 @@ def is_timm_name(name: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _architectures() -> frozenset[str]:
+    import timm
+
     return frozenset(timm.list_models())
+
+
+def _pretrained_cfg(name: str) -> Any:
+    from timm.models import get_pretrained_cfg
+
+    return get_pretrained_cfg(check_name(name).removeprefix(PREFIX), allow_unregistered=False)
 
 
 def architecture_count() -> int:
@@ -58,6 +65,8 @@ def check_name(name: str) -> str:
                 listed_in="timm.list_models()",
             )
         )
+    import timm
+
     if tag and f"{arch}.{tag}" not in timm.list_pretrained(f"{arch}.*"):
         tags = [PREFIX + n for n in timm.list_pretrained(f"{arch}.*")]
         raise ModelError(unknown_name(f"weights tag of {PREFIX}{arch}", name, tags))
@@ -75,13 +84,13 @@ def hf_cache_dir() -> Path:
 
 def weights_repo(name: str) -> str | None:
     """The Hugging Face repository of ``name``'s default (or tagged) weights; None if it has none."""
-    cfg = get_pretrained_cfg(check_name(name).removeprefix(PREFIX), allow_unregistered=False)
+    cfg = _pretrained_cfg(name)
     return None if cfg is None else cfg.hf_hub_id
 
 
 def pretrained_classes(name: str) -> int:
     """How many classes the head of ``name``'s pretrained weights predicts (1000 for ImageNet-1k)."""
-    cfg = get_pretrained_cfg(check_name(name).removeprefix(PREFIX), allow_unregistered=False)
+    cfg = _pretrained_cfg(name)
     if cfg is None:
         raise ModelError(f"{name} has no pretrained weights in timm")
     return int(cfg.num_classes)
@@ -89,6 +98,8 @@ def pretrained_classes(name: str) -> int:
 
 def cached_weights_file(name: str) -> Path | None:
     """The cached weights file of ``name`` if it is on this machine, else None."""
+    from huggingface_hub import try_to_load_from_cache
+
     repo = weights_repo(name)
     if repo is None:
         return None
@@ -221,6 +232,8 @@ def _probe_reason(net: Any, name: str) -> str | None:
 @lru_cache(maxsize=256)
 def sd_unsupported_reason(name: str) -> str | None:
     """Why SDD cannot use ``timm/<name>``: one sentence naming it; None when it can (measured once)."""
+    import timm
+
     with torch.device("cpu"):
         net = timm.create_model(check_name(name).removeprefix(PREFIX), pretrained=False, num_classes=10)
     return _probe_reason(net, name)
@@ -238,6 +251,8 @@ def build_timm_model(name: str, num_classes: int, pretrained: bool = False) -> P
     """
     if not isinstance(pretrained, bool):
         raise ModelError(f"{name}: pretrained must be true or false, got {pretrained!r}")
+    import timm
+
     arch = check_name(name).removeprefix(PREFIX)
     if not pretrained:
         net = timm.create_model(arch, num_classes=num_classes)
