@@ -4,7 +4,8 @@
   a model and a finished sweep (members with per-class results) of the caller's tenant, so fuzzing reaches the answers that carry real data, where
   the response schemas matter most.
 - ``steer``: half of the generated valid requests name a seeded object in the path, and half of the
-  generated job submissions get a dataset, student, method and teacher that exist (the rest of
+  generated job submissions get a dataset, student, method and teacher that exist, a fresh
+  student and one device (the rest of
   the body stays generated: hyper-parameters, scales, beta, image size, metadata), so they get
   past the first check and into resolving defaults, limits and the compatibility check.
 - ``fuzz_operation``: up to N generated requests to one operation, each answer checked.
@@ -222,6 +223,9 @@ def steer(case: Any, data: st.DataObject, seeds: Seeds) -> None:
             student=data.draw(st.sampled_from(STUDENTS), label="student"),
             method=method,
             teacher=teacher,
+            init="scratch",  # pretrained weights are not in this test's caches; a warm start needs the arch
+            devices=1,  # N devices need a batch size that N divides, which the generated one rarely is
+            sync_batchnorm=False,
         )
 
 
