@@ -53,6 +53,18 @@ def _train_loss(stack: Stack, job_id: str, epoch: int) -> float:
         return float(row.data["train_loss"])
 
 
+def _started_on_two_ranks(stack: Stack, spec: dict) -> tuple[str, int]:
+    """Queue ``spec`` on two devices and wait until its first epoch is recorded: (job id, rank 1's pid)."""
+    job_id = stack.make_job(spec)
+    enqueue_job(job_id, 2)
+    deadline = time.monotonic() + 300
+    while not _epochs(stack, job_id):
+        assert time.monotonic() < deadline, stack.worker.log()[-3000:]
+        time.sleep(0.2)
+    pids = [int(pid) for found_id, pid in RANK_PIDS.findall(stack.worker.log()) if found_id == job_id]
+    return job_id, pids[-1]
+
+
 def test_a_two_device_job_trains_on_two_ranks_like_one_process(two_device_stack: Stack, tmp_path) -> None:
     stack = two_device_stack
     spec = TWO_RANKS | {"hyperparameters": {"epochs": 2, "batch_size": 64, "device": "cpu", "lr": 0.01}}
@@ -75,14 +87,8 @@ def test_a_two_device_job_trains_on_two_ranks_like_one_process(two_device_stack:
 def test_a_killed_rank_fails_the_attempt_and_the_job_resumes(two_device_stack: Stack) -> None:
     stack = two_device_stack
     spec = TWO_RANKS | {"image_size": 32, "hyperparameters": {"epochs": 4, "batch_size": 32, "device": "cpu"}}
-    job_id = stack.make_job(spec)
-    enqueue_job(job_id, 2)
-    deadline = time.monotonic() + 300
-    while not _epochs(stack, job_id):  # a checkpoint to resume from
-        assert time.monotonic() < deadline, stack.worker.log()[-3000:]
-        time.sleep(0.2)
-    pids = [int(pid) for found_id, pid in RANK_PIDS.findall(stack.worker.log()) if found_id == job_id]
-    os.kill(pids[-1], signal.SIGKILL)
+    job_id, rank_pid = _started_on_two_ranks(stack, spec)  # epoch 1 done: a checkpoint to resume from
+    os.kill(rank_pid, signal.SIGKILL)
 
     job = wait_for_status(stack.settings, job_id, TERMINAL, worker=stack.worker)
     assert job.status == "succeeded", (job.error_code, job.error_message, stack.worker.log()[-3000:])
@@ -98,13 +104,7 @@ def test_a_killed_rank_fails_the_attempt_and_the_job_resumes(two_device_stack: S
 def test_a_cancel_stops_every_rank_together(two_device_stack: Stack) -> None:
     stack = two_device_stack
     spec = TWO_RANKS | {"image_size": 32, "hyperparameters": {"epochs": 20, "batch_size": 32, "device": "cpu"}}
-    job_id = stack.make_job(spec)
-    enqueue_job(job_id, 2)
-    deadline = time.monotonic() + 300
-    while not _epochs(stack, job_id):
-        assert time.monotonic() < deadline, stack.worker.log()[-3000:]
-        time.sleep(0.2)
-    rank_pid = int([pid for found_id, pid in RANK_PIDS.findall(stack.worker.log()) if found_id == job_id][-1])
+    job_id, rank_pid = _started_on_two_ranks(stack, spec)
     with session_scope(stack.settings) as session:
         assert cancellation.request_cancel(session, session.get(Job, job_id)).status == "cancelling"
     job = wait_for_status(stack.settings, job_id, TERMINAL, worker=stack.worker)
