@@ -50,6 +50,10 @@ def rank_command(rank: int, world_size: int, port: int, spec_file: Path, out_dir
     ]  # fmt: skip
     if resume_from is not None:
         command += ["--resume", str(resume_from)]
+    if options.num_workers is not None:
+        command += ["--loader-workers", str(options.num_workers)]
+    if options.device_data_max_bytes is not None:  # every rank must take rank 0's data path
+        command += ["--device-data-max-bytes", str(options.device_data_max_bytes)]
     if options.allow_download:
         command.append("--allow-download")
     if options.allow_weight_downloads:

@@ -18,7 +18,8 @@ from sdd_core.trainer.distributed import close_ranks, init_ranks
 from sdd_core.trainer.runtime import resolve_device
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_rank(argv: list[str] | None = None) -> tuple[argparse.Namespace, TrainOptions]:
+    """The command line ``worker.distributed_job.rank_command`` writes: (its arguments, the rank's options)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rank", type=int, required=True)
     parser.add_argument("--world-size", type=int, required=True)
@@ -27,9 +28,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data-root", type=Path, required=True)
     parser.add_argument("--resume", type=Path, default=None)
+    parser.add_argument("--loader-workers", type=int, default=None)
+    parser.add_argument("--device-data-max-bytes", type=int, default=None)
     parser.add_argument("--allow-download", action="store_true")
     parser.add_argument("--allow-weight-downloads", action="store_true")
     args = parser.parse_args(argv)
+    options = TrainOptions(
+        data_root=args.data_root,
+        allow_download=args.allow_download,
+        allow_weight_downloads=args.allow_weight_downloads,
+        num_workers=args.loader_workers,
+        device_data_max_bytes=args.device_data_max_bytes,
+        world_size=args.world_size,
+        rank=args.rank,
+    )
+    return args, options
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, options = parse_rank(argv)
     # Rank 0 decides when every rank stops (cancel, SIGTERM to the worker: all stop at the same
     # batch, and rank 0 checkpoints); a signal meant for the worker's process group must not end a
     # rank on its own. A rank whose rank 0 vanished ends when its next collective times out.
@@ -41,13 +58,6 @@ def main(argv: list[str] | None = None) -> None:
     device_type = resolve_device(spec.resolved_hyperparameters.device).type
     init_ranks(args.rank, args.world_size, args.port, device_type)
     try:
-        options = TrainOptions(
-            data_root=args.data_root,
-            allow_download=args.allow_download,
-            allow_weight_downloads=args.allow_weight_downloads,
-            world_size=args.world_size,
-            rank=args.rank,
-        )
         train(spec, args.out, options=options, resume_from=args.resume)
     finally:
         close_ranks()

@@ -1,7 +1,8 @@
 """The Celery task that runs a job, and the worker's start-up and shutdown hooks.
 
 The task is thin: everything it does is ``worker.runner.run_job``, with SIGTERM turned into a
-"stop at the next batch" request while it runs in a pool child (``worker.shutdown``).
+"stop at the next batch" request while it runs in a pool child (``worker.shutdown``), and the
+pool child allowed to start the job's loader processes (``worker.pool_child``).
 
 When the worker is ready it re-enqueues every job still ``queued`` in SQL, the source of truth
 (a message lost with a broker, or never sent because the API crashed after its commit, does not
@@ -22,6 +23,7 @@ from service.broker import RUN_JOB_TASK, celery_app, ensure_broker_folders
 from service.db.models import Job
 from service.db.session import get_engine, session_scope
 from service.settings import get_settings
+from worker.pool_child import may_start_processes
 from worker.reaper import Reaper, say_alive, send_jobs
 from worker.runner import run_job
 from worker.shutdown import stop_signal_sets_flag
@@ -34,7 +36,7 @@ _reaper: list[Reaper] = []  # this process's reaper, once started
 @celery_app.task(name=RUN_JOB_TASK, bind=True, acks_late=True, ignore_result=True)
 def run_job_task(self: Task, job_id: str) -> str:
     """Run job ``job_id`` (claim, train, record); its status lives in SQL, not in Celery."""
-    with stop_signal_sets_flag():
+    with stop_signal_sets_flag(), may_start_processes():
         log.info(
             "job %s: delivered (message %s, redelivered=%s)",
             job_id,

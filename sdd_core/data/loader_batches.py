@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 from collections.abc import Callable, Iterator, Sized
 from typing import Any
 
@@ -41,6 +42,14 @@ def default_workers(device: torch.device) -> int:
         return 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(0, min(8, cpus - 1))
+
+
+def ignore_stop_signals(_worker_id: int) -> None:
+    """In each loader worker: the SIGTERM or SIGINT sent to a whole process group (a worker's
+    shutdown, Ctrl-C) is the training process's to act on. It stops at a batch and closes the
+    loader (``LoaderBatches.close``); a worker that died first would fail the epoch instead."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class SeededItems(Dataset):
@@ -131,6 +140,7 @@ class LoaderBatches:
             persistent_workers=workers > 0,
             prefetch_factor=PREFETCH_BATCHES if workers > 0 else None,
             generator=torch.Generator().manual_seed(seed),  # worker seeds: (seed, worker); never the global RNG
+            worker_init_fn=ignore_stop_signals if workers > 0 else None,
         )
 
     def __len__(self) -> int:
@@ -150,3 +160,10 @@ class LoaderBatches:
             images, labels = batch
             images = images.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
             yield images, labels.to(self.device, non_blocking=True)
+
+    def close(self) -> None:
+        """Stop the worker processes now (they persist across epochs); a later epoch starts new ones."""
+        iterator = self.loader._iterator  # the persistent workers' iterator (None before the first epoch)
+        self.loader._iterator = None
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()

@@ -58,6 +58,9 @@ class DeviceBatches:
     def images(self) -> int:
         return len(self.split)
 
+    def close(self) -> None:
+        """Nothing to stop: the split is a tensor (the loader path's ``close`` stops processes)."""
+
     def batches(self, seed: int | None = None, skip: int = 0) -> Iterator[Batch]:
         """The epoch drawn from ``seed`` without its first ``skip`` batches (drawn, then dropped)."""
         draws = EpochDraws.draw(

@@ -71,6 +71,8 @@ class BatchSource(Protocol):
 
     def batches(self, seed: int | None = None, skip: int = 0) -> Iterator[Batch]: ...
 
+    def close(self) -> None: ...
+
 
 @dataclass
 class TrainingData:
@@ -85,6 +87,11 @@ class TrainingData:
     workers: int = 0
     decode: Literal["workers", "device"] = "workers"
     """Where the loader path decodes images: in its workers, or on the training device (JPEGs)."""
+
+    def close(self) -> None:
+        """Stop the loader's worker processes, if any (the run is over)."""
+        self.train.close()
+        self.val.close()
 
     def describe(self) -> dict[str, object]:
         """JSON-ready, as the model card records it."""

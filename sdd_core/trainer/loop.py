@@ -561,6 +561,16 @@ def train_group(
     # 1. What the group shares, then each student with its optimiser and schedule.
     spec = members[0].spec
     shared = _share(spec, states, options)
+    try:
+        return _train_shared(members, states, shared, options)
+    finally:
+        shared.data.close()  # the loader's worker processes end with the run
+
+
+def _train_shared(
+    members: Sequence[GroupMember], states: list[dict[str, Any] | None], shared: _Shared, options: TrainOptions
+) -> list[TrainResult | Exception]:
+    spec = members[0].spec
     runs = [_Run(member, state, shared, options) for member, state in zip(members, states, strict=True)]
     if len({run.position for run in runs}) > 1:
         raise ValueError(f"the members start at different points {[run.position for run in runs]}; "

@@ -115,6 +115,14 @@ class Stack:
 
 def _start_stack(home: Path, env: dict[str, str], pool: str, worker_args: tuple[str, ...] = ()) -> Stack:
     """Migrate, insert a tenant and a queued job, then start ``sdd worker [worker_args]`` with exactly ``env``."""
+    settings = _migrated_settings(home, env)
+    tenant_id = _insert_tenant(settings, "acme")
+    job_left_queued = _insert_job(settings, tenant_id)
+    worker = start_worker_process(home, env, pool, worker_args)
+    return Stack(settings, worker, tenant_id, job_left_queued)
+
+
+def _migrated_settings(home: Path, env: dict[str, str]) -> Settings:
     env = {"SDD_HOME": str(home), **env}
     settings = Settings(
         home=home,
@@ -126,11 +134,18 @@ def _start_stack(home: Path, env: dict[str, str], pool: str, worker_args: tuple[
     )
     settings.ensure_dirs()
     upgrade(str(settings.database_url))
-    tenant_id = _insert_tenant(settings, "acme")
-    job_left_queued = _insert_job(settings, tenant_id)
+    return settings
+
+
+def start_worker_process(
+    home: Path, env: dict[str, str], pool: str, worker_args: tuple[str, ...] = (), *, new_session: bool = False
+) -> WorkerProcess:
+    """``sdd worker --pool <pool> --concurrency 1 [worker_args]`` with exactly ``env`` (and ``SDD_HOME``),
+    once it logged that it is ready; its log is ``<home>/worker[-N].log``."""
     process_env = {k: v for k, v in os.environ.items() if not k.startswith("SDD_")}
-    process_env.update(env, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-    log_path = home / "worker.log"
+    process_env.update({"SDD_HOME": str(home), **env}, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    earlier = len(list(home.glob("worker*.log")))
+    log_path = home / ("worker.log" if not earlier else f"worker-{earlier + 1}.log")
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "sdd_cli", "worker", "--pool", pool, "--concurrency", "1", *worker_args],
@@ -138,6 +153,7 @@ def _start_stack(home: Path, env: dict[str, str], pool: str, worker_args: tuple[
             env=process_env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            start_new_session=new_session,
         )
     worker = WorkerProcess(process, log_path)
     try:
@@ -145,7 +161,7 @@ def _start_stack(home: Path, env: dict[str, str], pool: str, worker_args: tuple[
     except BaseException:
         worker.stop()
         raise
-    return Stack(settings, worker, tenant_id, job_left_queued)
+    return worker
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ cancel stops both ranks together."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -23,6 +24,8 @@ from service.db.session import session_scope
 from service.job_queue import enqueue_job
 from tests.worker.conftest import Stack, _start_stack
 from tests.worker.worker_harness import TINY_SPEC, wait_for_status
+from worker.distributed_job import rank_command
+from worker.rank_process import parse_rank
 
 pytestmark = pytest.mark.slow
 
@@ -122,3 +125,14 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_every_rank_gets_rank_0s_data_options(tmp_path) -> None:
+    """Ranks 1..N-1 take rank 0's data path and loader workers (a device cap of 0 sends rank 0 to the
+    loader path; a rank without it would draw other batches from the device-resident one)."""
+    options = TrainOptions(data_root=tmp_path / "data", num_workers=3, device_data_max_bytes=0, allow_download=True)
+    command = rank_command(1, 2, 29500, tmp_path / "spec.json", tmp_path / "out", options, tmp_path / "ckpt.pt")
+    assert command[1:3] == ["-m", "worker.rank_process"]
+    args, parsed = parse_rank(command[3:])
+    assert parsed == dataclasses.replace(options, world_size=2, rank=1)
+    assert (args.port, args.resume) == (29500, tmp_path / "ckpt.pt")
