@@ -32,7 +32,7 @@ from domain.job_request import DATASET_ID_PREFIX, StudentInitRef, TeacherRef, We
 from domain.ownership import get_owned
 from domain.redaction import redact_paths
 from domain.status import JobStatus
-from sdd_core.data import DatasetInfo, describe_dataset
+from sdd_core.data import DatasetShape, dataset_shape
 from sdd_core.errors import DataError, TeacherError, WeightsUnavailableError
 from sdd_core.models import PretrainedWeights, pretrained_weights_of
 from sdd_core.spec import StudentInit, TeacherCheckpoint, WarmStart
@@ -73,17 +73,18 @@ def dataset_facts(
         row = get_owned(session, Dataset, tenant_id, dataset, kind="dataset", location=location)
         return DatasetFacts(num_classes=row.num_classes, image_size=image_size or row.image_size)
     try:
-        info = _describe_builtin(dataset, str(settings.data_root), image_size, settings.allow_download)
+        shape = _builtin_shape(dataset, str(settings.data_root), image_size, settings.allow_download)
     except DataError as exc:
         log.warning("dataset %s cannot be used: %s", dataset, exc.message)  # the operator's full text
         raise InvalidRequest(redact_paths(exc.message, settings), code=exc.code, location=location) from exc
-    return DatasetFacts(num_classes=info.num_classes, image_size=info.image_size)
+    return DatasetFacts(num_classes=shape.num_classes, image_size=shape.image_size)
 
 
 @lru_cache(maxsize=64)
-def _describe_builtin(name: str, data_root: str, image_size: int | None, download: bool) -> DatasetInfo:
-    """A built-in dataset's info; successes are cached (a built-in never changes once present)."""
-    return describe_dataset(name, data_root=data_root, image_size=image_size, download=download)
+def _builtin_shape(name: str, data_root: str, image_size: int | None, download: bool) -> DatasetShape:
+    """A built-in dataset's classes and sizes, no image touched whatever ``image_size`` a request
+    names; successes are cached (a built-in never changes once present)."""
+    return dataset_shape(name, data_root=data_root, image_size=image_size, download=download)
 
 
 def teacher_job(session: Session, tenant_id: str, job_id: str) -> Job:

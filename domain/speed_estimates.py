@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from domain import datasets
 from domain.ownership import PageParams
 from domain.references import is_uploaded_dataset
-from sdd_core.data import describe_dataset, list_datasets
+from sdd_core.data import dataset_shape, list_datasets
 from sdd_core.errors import SDDError
 from service.db.models import Job, JobMetric
 from service.settings import Settings
@@ -164,8 +164,8 @@ def measured_speeds(session: Session, tenant_id: str) -> SpeedMeasurements:
 @lru_cache(maxsize=16)
 def _builtin_size(name: str, data_root: str) -> DatasetSize:
     """A built-in dataset's size (cached once known: a built-in never changes; a failure is not cached)."""
-    info = describe_dataset(name, data_root=data_root, download=False)
-    return DatasetSize(name=name, train_size=info.train_size, image_size=info.image_size)
+    shape = dataset_shape(name, data_root=data_root, download=False)
+    return DatasetSize(name=name, train_size=shape.train_size, image_size=shape.image_size)
 
 
 def dataset_sizes(session: Session, settings: Settings, tenant_id: str) -> dict[str, DatasetSize]:

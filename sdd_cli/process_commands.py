@@ -1,23 +1,20 @@
 """``sdd api``, ``sdd worker`` and ``sdd up``: the service's long-running processes.
 
 ``sdd up`` is the embedded all-in-one: migrate, then run the API and one worker as child
-processes (``python -m sdd_cli api|worker``) and supervise them until a signal or a child's death.
-``sdd worker --gpus all|0,1,3`` runs one worker child per GPU of the node, pinned and restarted
-by ``worker.gpu_workers``.
+processes (``python -m sdd_cli api|worker``) until a signal; a child that dies is restarted while
+the other goes on serving. ``sdd worker --gpus all|0,1,3`` runs one worker child per GPU of the
+node, each pinned to its device (``worker.gpu_workers``). Both supervise with ``sdd_cli.supervisor``.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
-from types import FrameType
 
 import click
 
 from sdd_cli.service_commands import load_settings
+from sdd_cli.supervisor import ChildSpec, Supervisor
 
 CHILD_MODULE = "sdd_cli"  # `python -m sdd_cli …` is `sdd …`
 CHILD_STOP_TIMEOUT_S = 30.0
@@ -96,20 +93,20 @@ def worker_command(
 
 def _run_gpu_workers(gpus: str, *, concurrency: int, queues: str | None, loglevel: str, pool: str) -> None:
     # Imported here like every worker module: `sdd --help` and the other commands load none of them.
-    from worker.gpu_workers import GpuSelectionError, GpuWorkerSupervisor, node_name, parse_gpus
+    from worker.gpu_workers import GpuSelectionError, node_name, parse_gpus, pinned_environment
 
     try:
         devices = parse_gpus(gpus)
     except GpuSelectionError as exc:
         raise click.UsageError(str(exc)) from exc
 
-    def child(device: str) -> list[str]:
+    def child(device: str) -> ChildSpec:
         args = ["worker", "--concurrency", str(concurrency), "--loglevel", loglevel, "--pool", pool]
         args += ["--hostname", node_name(device), *(["--queues", queues] if queues else [])]
-        return [sys.executable, "-m", CHILD_MODULE, *args]
+        return ChildSpec(f"GPU {device}", child_command(*args), pinned_environment(device))
 
     click.echo(f"sdd worker: one worker per GPU on {', '.join(devices)}", err=True)
-    sys.exit(GpuWorkerSupervisor(devices, child).run())
+    sys.exit(Supervisor([child(device) for device in devices], label="sdd worker").run())
 
 
 @click.command("up")
@@ -118,7 +115,7 @@ def _run_gpu_workers(gpus: str, *, concurrency: int, queues: str | None, logleve
 @click.option("--concurrency", type=int, default=None, help="Worker training processes.")
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
 def up_command(host: str, port: int, concurrency: int | None, pool: str) -> None:
-    """Migrate, then run the API and a worker together until Ctrl-C."""
+    """Migrate, then run the API and a worker together until Ctrl-C (a child that dies is restarted)."""
     from service import migrate as migrations
 
     settings = load_settings()
@@ -127,55 +124,16 @@ def up_command(host: str, port: int, concurrency: int | None, pool: str) -> None
     worker_args = ["worker", "--pool", pool]
     if concurrency is not None:
         worker_args += ["--concurrency", str(concurrency)]
-    children = {
-        "api": _spawn(["api", "--host", host, "--port", str(port)]),
-        "worker": _spawn(worker_args),
-    }
-    sys.exit(supervise(children))
+    children = [
+        ChildSpec("api", child_command("api", "--host", host, "--port", str(port))),
+        ChildSpec("worker", child_command(*worker_args)),
+    ]
+    sys.exit(Supervisor(children, label="sdd up", stop_timeout_s=CHILD_STOP_TIMEOUT_S).run())
 
 
-def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", CHILD_MODULE, *args])
-
-
-def supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
-    """Wait until a signal (exit 0) or until a child dies (stop the rest, exit non-zero)."""
-    stop_signal: list[int] = []
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop_signal.append(signum)
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stop_signal:
-            for name, child in children.items():
-                code = child.poll()
-                if code is not None:
-                    click.echo(f"sdd up: {name} exited with code {code}; stopping the rest", err=True)
-                    _stop_all(children)
-                    return code if code > 0 else 1  # a child killed by a signal has a negative code
-            time.sleep(0.2)
-        click.echo(f"sdd up: got {signal.Signals(stop_signal[0]).name}; stopping API and worker", err=True)
-        _stop_all(children)
-        return 0
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    """SIGTERM every live child, wait for them together, SIGKILL the ones that linger."""
-    for child in children.values():
-        if child.poll() is None:
-            child.terminate()
-    deadline = time.monotonic() + CHILD_STOP_TIMEOUT_S
-    for name, child in children.items():
-        try:
-            child.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            click.echo(f"sdd up: {name} did not stop in {CHILD_STOP_TIMEOUT_S:.0f} s; killing it", err=True)
-            child.kill()
-            child.wait()
+def child_command(*args: str) -> list[str]:
+    """``sdd <args>`` as a child process of this one: the same interpreter, ``python -m sdd_cli``."""
+    return [sys.executable, "-m", CHILD_MODULE, *args]
 
 
 def register(group: click.Group) -> None:

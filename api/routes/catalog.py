@@ -17,7 +17,7 @@ from api.schemas.catalog import (
 )
 from api.schemas.speeds import MeasuredSpeedPublic, MeasuredThroughputPublic
 from domain.speed_estimates import measured_speeds
-from sdd_core.data import describe_dataset, list_datasets
+from sdd_core.data import dataset_shape, list_datasets
 from sdd_core.errors import SDDError
 from sdd_core.models import list_models, pretrained_weights_of, sd_support, timm_zoo
 from sdd_core.spec import METHODS, SD_METHODS, DistillationSettings, method_defaults
@@ -64,7 +64,7 @@ def _builtin_datasets(settings: Settings) -> list[BuiltinDatasetPublic]:
     datasets = []
     for name in list_datasets():
         try:
-            num_classes: int | None = describe_dataset(name, data_root=settings.data_root, download=False).num_classes
+            num_classes: int | None = dataset_shape(name, data_root=settings.data_root, download=False).num_classes
         except SDDError:
             num_classes = None
         datasets.append(BuiltinDatasetPublic(name=name, num_classes=num_classes))

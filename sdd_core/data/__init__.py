@@ -3,17 +3,18 @@
 ``build_datasets(name, data_root=...)`` returns (train set, val set, ``DatasetInfo``) for a
 DataLoader; ``build_image_tensors`` the same splits of small images as uint8 tensors to hold on
 the training device; ``describe_dataset`` returns the info alone, cheaply, to validate a job
-before training.
+before training; ``dataset_shape`` its classes and sizes only, without touching an image.
 """
 
 from sdd_core.data.augmentation import Augmentation
 from sdd_core.data.image_tensors import ImageTensors
-from sdd_core.data.info import DatasetInfo
+from sdd_core.data.info import DatasetInfo, DatasetShape
 from sdd_core.data.registry import (
     IMAGE_FOLDER_PREFIX,
     build_datasets,
     build_image_tensors,
     dataset_pipeline,
+    dataset_shape,
     describe_dataset,
     flips_by_default,
     is_known_dataset,
@@ -24,10 +25,12 @@ __all__ = [
     "IMAGE_FOLDER_PREFIX",
     "Augmentation",
     "DatasetInfo",
+    "DatasetShape",
     "ImageTensors",
     "build_datasets",
     "build_image_tensors",
     "dataset_pipeline",
+    "dataset_shape",
     "describe_dataset",
     "flips_by_default",
     "is_known_dataset",

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from sdd_core.data.augmentation import Augmentation
 from sdd_core.data.image_tensors import ImageTensors
-from sdd_core.data.info import DatasetInfo
+from sdd_core.data.info import DatasetInfo, DatasetShape
 from sdd_core.data.statistics import Triple, channel_statistics
 
 DIGITS_NAME = "digits"
@@ -24,6 +24,9 @@ DIGITS_NATURAL_SIZE = 32
 DIGITS_CLASSES = [str(digit) for digit in range(10)]
 VAL_FRACTION = 0.2
 SPLIT_RANDOM_STATE = 0
+DIGITS_TRAIN_SIZE, DIGITS_VAL_SIZE = 1437, 360
+"""The split's sizes (1,797 images, 20 % for val rounded up as scikit-learn rounds), known without
+loading anything (``digits_shape``); tests/sdd_core/data/test_digits.py checks them against the split."""
 DIGITS_FLIP = False
 """No horizontal flip by default: a mirrored digit is not a digit of its class."""
 
@@ -104,6 +107,14 @@ def digits_tensors(image_size: int | None = None) -> tuple[ImageTensors, ImageTe
     train = ImageTensors(as_uint8(train_images), train_labels)
     val = ImageTensors(as_uint8(val_images), val_labels)
     return train, val, _info(size, mean, std, len(train), len(val))
+
+
+def digits_shape(image_size: int | None = None) -> DatasetShape:
+    """Classes and split sizes at ``image_size`` (default 32): constants, no image is loaded or resized."""
+    size = image_size or DIGITS_NATURAL_SIZE
+    return DatasetShape(
+        DIGITS_NAME, len(DIGITS_CLASSES), list(DIGITS_CLASSES), size, DIGITS_TRAIN_SIZE, DIGITS_VAL_SIZE
+    )
 
 
 def describe_digits(image_size: int | None = None) -> DatasetInfo:

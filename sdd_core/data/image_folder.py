@@ -25,7 +25,7 @@ from sdd_core.data.augmentation import Augmentation
 from sdd_core.data.image_decoding import image_dimensions, load_rgb_image, load_rgb_tensor
 from sdd_core.data.image_folder_layout import ImageFolderLayout, Sample, scan_image_folder
 from sdd_core.data.image_tensors import ImageTensors, stacked_at_size
-from sdd_core.data.info import DatasetInfo
+from sdd_core.data.info import DatasetInfo, DatasetShape
 from sdd_core.data.statistics import (
     Triple,
     channel_statistics,
@@ -127,6 +127,14 @@ def describe_image_folder(name: str, root: Path, image_size: int | None = None) 
     kind, size = _pipeline_and_size(layout, image_size)
     mean, std = _normalisation(layout, kind, size)
     return _info(name, layout, size, mean, std)
+
+
+def image_folder_shape(name: str, root: Path, image_size: int | None = None) -> DatasetShape:
+    """Classes and split sizes: the folder is listed and a few image headers read, no pixel decoded."""
+    layout = scan_image_folder(root)
+    _, size = _pipeline_and_size(layout, image_size)
+    return DatasetShape(name, len(layout.classes), list(layout.classes), size, len(layout.train_samples),
+                        len(layout.val_samples))  # fmt: skip
 
 
 def _pipeline_and_size(layout: ImageFolderLayout, image_size: int | None) -> tuple[PipelineKind, int]:

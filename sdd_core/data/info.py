@@ -1,4 +1,4 @@
-"""``DatasetInfo``: what a model and a model card need to know about a dataset."""
+"""``DatasetShape`` and ``DatasetInfo``: what checking a job, a model and a model card need to know about a dataset."""
 
 from __future__ import annotations
 
@@ -7,21 +7,26 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class DatasetInfo:
-    """Facts about a built dataset: classes, the image size the model sees, its normalisation.
-
-    ``mean`` and ``std`` are the per-channel statistics the transforms actually normalise with;
-    ``image_size`` is the side of the square tensors both the train and the val set yield.
-    """
+class DatasetShape:
+    """A dataset's classes and how many images of what size: what checking a job needs, known
+    without decoding or resizing a single image (``registry.dataset_shape``)."""
 
     name: str
     num_classes: int
     classes: list[str]
     image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    """The side of the square tensors both the train and the val set yield."""
     train_size: int
     val_size: int
+
+
+@dataclass(frozen=True)
+class DatasetInfo(DatasetShape):
+    """A built dataset's shape and its normalisation: ``mean`` and ``std`` are the per-channel
+    statistics the transforms actually normalise with."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""

@@ -1,4 +1,5 @@
-"""Dataset names and the entry points: ``build_datasets``, ``describe_dataset``, ``build_image_tensors``.
+"""Dataset names and the entry points: ``build_datasets``, ``describe_dataset``, ``dataset_shape``,
+``build_image_tensors``.
 
 Names: the built-ins ``cifar10``, ``cifar100`` and ``digits``, or ``imagefolder:<path>`` for a
 folder with ``train/<class>/`` and ``val/<class>/`` inside. A relative ``<path>`` is taken
@@ -7,7 +8,9 @@ relative to ``data_root``, so a worker's result does not depend on its working d
 ``build_datasets`` gives map-style datasets of normalised images for a DataLoader (the loader
 path); ``build_image_tensors`` gives small-image datasets as uint8 tensors to hold on the
 training device (the device-resident path); ``dataset_pipeline`` says which pipeline a dataset's
-images call for, which decides whether the second is possible.
+images call for, which decides whether the second is possible. ``dataset_shape`` answers what
+checking a job needs (classes, sizes) at a cost that does not grow with the image size a request
+names: a service checks every submission with it.
 """
 
 from __future__ import annotations
@@ -18,15 +21,23 @@ from torch.utils.data import Dataset
 
 from sdd_core.data.augmentation import Augmentation
 from sdd_core.data.cifar import CIFAR_VARIANTS, build_cifar, cifar_tensors, describe_cifar
-from sdd_core.data.digits import DIGITS_FLIP, DIGITS_NAME, build_digits, describe_digits, digits_tensors
+from sdd_core.data.digits import (
+    DIGITS_FLIP,
+    DIGITS_NAME,
+    build_digits,
+    describe_digits,
+    digits_shape,
+    digits_tensors,
+)
 from sdd_core.data.image_folder import (
     build_image_folder,
     describe_image_folder,
     image_folder_pipeline,
+    image_folder_shape,
     image_folder_tensors,
 )
 from sdd_core.data.image_tensors import ImageTensors
-from sdd_core.data.info import DatasetInfo
+from sdd_core.data.info import DatasetInfo, DatasetShape
 from sdd_core.data.transforms import PipelineKind
 from sdd_core.errors import DataError
 
@@ -122,6 +133,27 @@ def describe_dataset(
     if name in CIFAR_VARIANTS:
         return describe_cifar(name, root, image_size, download)
     return describe_image_folder(name, image_folder_path(name, root), image_size)
+
+
+def dataset_shape(
+    name: str,
+    *,
+    data_root: str | Path,
+    image_size: int | None = None,
+    download: bool = False,
+) -> DatasetShape:
+    """Classes and split sizes at the working size, with no image decoded, resized or measured.
+
+    Fails like ``describe_dataset`` on a missing or malformed dataset (CIFAR's files, an image
+    folder's layout); an image folder's few probed headers decide its working size.
+    """
+    _check_request(name, image_size)
+    root = Path(data_root).expanduser()
+    if name == DIGITS_NAME:
+        return digits_shape(image_size)
+    if name in CIFAR_VARIANTS:
+        return describe_cifar(name, root, image_size, download)  # statistics are constants: as cheap
+    return image_folder_shape(name, image_folder_path(name, root), image_size)
 
 
 def image_folder_path(name: str, data_root: Path) -> Path:

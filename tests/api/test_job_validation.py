@@ -138,3 +138,15 @@ def test_service_limits(api: Api, overrides: dict, param: str) -> None:
 def test_idempotency_key_too_long(api: Api) -> None:
     response = api.post_job(headers={"Idempotency-Key": "k" * 256})
     assert_error(response, 422, "validation_error", "Idempotency-Key")
+
+
+def test_checking_a_large_image_size_touches_no_image(api: Api, monkeypatch) -> None:
+    """digits at 511 px once made the API upscale all 1,797 images (21.7 GB): the checks need the
+    class count and the size, never the pixels."""
+    import sdd_core.data.digits as digits
+
+    monkeypatch.setattr(digits, "_load_split", lambda size: pytest.fail(f"the API loaded the digits at {size} px"))
+    response = api.post_job(image_size=511)
+    assert response.status_code == 201, response.text
+    assert response.json()["spec"]["image_size"] == 511
+    assert api.get("/v1/catalog").status_code == 200

@@ -1,5 +1,7 @@
-"""``sdd up``, the embedded all-in-one: it serves and trains (the README's Python snippet included),
-and Ctrl-C stops it and its children."""
+"""``sdd up``, the embedded all-in-one: it serves and trains (the README's Python snippet included)
+on the loader path with loader worker processes (the path every large-image job takes on a GPU
+node), restarts its API when the API dies while the worker goes on, and Ctrl-C stops it and its
+children."""
 
 from __future__ import annotations
 
@@ -87,9 +89,15 @@ def _run_the_readmes_python_snippet(env: dict[str, str], url: str, token: str, t
     assert (workdir / "student.safetensors").stat().st_size > 0 and (workdir / "student.onnx").stat().st_size > 0
 
 
+def _child_named(up: ServiceProcess, name: str) -> psutil.Process:
+    children = [child for child in psutil.Process(up.pid).children() if f" {name} " in f"{command_line(child)} "]
+    assert len(children) == 1, [command_line(child) for child in psutil.Process(up.pid).children()]
+    return children[0]
+
+
 def test_sdd_up_serves_a_job_and_stops_on_sigint(tmp_path: Path) -> None:
     home = tmp_path / "sdd_home"
-    env = service_environment(home)
+    env = service_environment(home) | {"SDD_DEVICE_DATA_MAX_BYTES": "0"}  # digits on the loader path
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     up = ServiceProcess.start(
@@ -105,9 +113,18 @@ def test_sdd_up_serves_a_job_and_stops_on_sigint(tmp_path: Path) -> None:
         token = create_tokens(env, ["t1"])["t1"]  # while `sdd up` starts API and worker
         wait_until_ready(url, [up])
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0) as client:
-            response = client.post("/v1/jobs", json=tiny_job())
+            response = client.post("/v1/jobs", json=tiny_job(hyperparameters={"loader_workers": 2}))
             assert response.status_code == 201, response.text
-            wait_for_job(client, response.json()["id"], {"succeeded"}, processes=[up])
+            job_id = response.json()["id"]
+            wait_for_job(client, job_id, {"succeeded"}, processes=[up])
+            epochs = client.get(f"/v1/jobs/{job_id}/metrics").json()["data"]
+            assert [epoch["data_path"] for epoch in epochs] == ["loader"], epochs
+
+        worker, api = _child_named(up, "worker"), _child_named(up, "api")
+        api.kill()  # the API dies (the OOM killer, a bug): `sdd up` says so and restarts it alone
+        up.wait_for_log(re.compile(rf"sdd up: api \(pid {api.pid}\) exited with code -9 .*restarting it"), 30)
+        wait_until_ready(url, [up])
+        assert worker.is_running() and _child_named(up, "worker").pid == worker.pid
         _run_the_readmes_python_snippet(env, url, token, tmp_path)
 
         children = psutil.Process(up.pid).children(recursive=True)

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from sdd_core.data import build_datasets, describe_dataset
+from sdd_core.data import build_datasets, dataset_shape, describe_dataset
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,19 @@ def test_image_size_override():
 
 def test_describe_matches_build(digits):
     assert describe_dataset("digits", data_root="unused") == digits[2]
+
+
+@pytest.mark.parametrize("size", [None, 16, 511])
+def test_shape_is_the_info_without_touching_an_image(size, monkeypatch):
+    expected = describe_dataset("digits", data_root="unused", image_size=size) if size != 511 else None
+    import sdd_core.data.digits as digits_module
+
+    monkeypatch.setattr(digits_module, "_load_split", lambda size: pytest.fail("the shape loaded the images"))
+    shape = dataset_shape("digits", data_root="unused", image_size=size)
+    assert (shape.num_classes, shape.image_size) == (10, size or 32)
+    if expected is not None:  # the constants are the real split's sizes
+        assert (shape.train_size, shape.val_size, shape.classes) == (
+            expected.train_size,
+            expected.val_size,
+            expected.classes,
+        )

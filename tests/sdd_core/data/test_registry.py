@@ -30,7 +30,10 @@ def test_bad_image_size_is_refused(tmp_path, size):
 
 
 def test_info_to_dict_is_json_ready():
-    info = DatasetInfo("x", 2, ["a", "b"], 32, (0.1, 0.2, 0.3), (0.4, 0.5, 0.6), 10, 4)
+    info = DatasetInfo(
+        name="x", num_classes=2, classes=["a", "b"], image_size=32, train_size=10, val_size=4,
+        mean=(0.1, 0.2, 0.3), std=(0.4, 0.5, 0.6),
+    )  # fmt: skip
     assert info.to_dict() == {
         "name": "x",
         "num_classes": 2,
