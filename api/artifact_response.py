@@ -1,6 +1,6 @@
 """A stored artifact as an HTTP answer, shared by the REST downloads and the dashboard.
 
-``domain.job_reads.artifact_download`` says where the bytes are; this turns that into a response:
+``domain.jobs.job_reads.artifact_download`` says where the bytes are; this turns that into a response:
 
 * a local file: ``FileResponse`` (ranges, ``sendfile``), as the embedded default always did;
 * a presigned URL (``SDD_S3_PRESIGNED_DOWNLOADS=true``): ``307`` to it, so the bytes go from the
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
-from domain.job_reads import ArtifactDownload
+from domain.jobs.job_reads import ArtifactDownload
 from service.artifacts import CHUNK_SIZE, ChecksumMismatch
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from api.artifact_response import artifact_response
-from domain import job_reads
 from domain.errors import NotFound
+from domain.jobs import job_reads
 from domain.status import TERMINAL
 from service.artifacts import PLOT_KINDS
 from service.db.models import Job

@@ -1,12 +1,15 @@
-"""The domain layer: every rule about jobs, datasets and uploaded models, in one place.
+"""The domain layer: every rule about jobs, sweeps, datasets and uploaded models, in one place.
 
-It owns submission (``submission``, validated by ``validation.validate_submission``), the
-resolution of the references a job makes (``references``), the read models the REST routes and
-the dashboard share (``job_reads``, ``datasets``, ``uploaded_models``), cancellation
-(``cancellation``) and every transition of a job (``transitions``, ``recovery``), with one
-``JobStatus`` (``status``). Refusals are ``domain.errors.DomainError`` values carrying the field's
-location as data; ``api`` turns them into HTTP answers and ``worker`` into stored error codes.
+    jobs/       a job's request, validation, references, submission, cancellation, resumption,
+                transitions (claim, lease, progress, release, finish), read models, copies, speeds
+    sweeps/     a sweep's request and grid, its members and lockstep groups, read models, report
+    datasets/   uploaded archives, extracted safely, checked and stored as datasets
+    models/     uploaded teacher weights, checked and stored
+    recovery/   jobs that lost their worker or message (the reaper's rules), live workers
+    errors, status, ownership, redaction, text_rules, uploads: what every part above shares
 
-It builds on ``sdd_core`` (the library) and ``service`` (settings, SQL, artifacts, the broker) and
-knows nothing of HTTP or of Celery tasks.
+Refusals are ``domain.errors.DomainError`` values carrying the field's location as data; ``api``
+turns them into HTTP answers and ``worker`` into stored error codes. One ``JobStatus``
+(``status``). It builds on ``sdd_core`` (the library) and ``service`` (settings, SQL, artifacts,
+the broker) and knows nothing of HTTP or of Celery tasks.
 """

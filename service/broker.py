@@ -2,7 +2,7 @@
 
 The SQL database is the record of every job; Celery only carries "run job X" messages. So there
 is no result backend, a message is acknowledged only after its job has finished (``acks_late``),
-and a message delivered twice is harmless because ``domain.transitions.claim`` lets exactly
+and a message delivered twice is harmless because ``domain.jobs.transitions.claim`` lets exactly
 one delivery train.
 
 Brokers:

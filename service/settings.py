@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(default=1000, ge=0)
     http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
 
-    # Abuse limits (see api.rate_limit, domain.submission): requests per minute per API token
+    # Abuse limits (see api.rate_limit, domain.jobs.submission): requests per minute per API token
     # (per client IP without a known token) in bursts of up to ``rate_limit_burst``, 0 turns rate
     # limiting off; jobs queued, running or cancelling per tenant, 0 for no limit.
     rate_limit_per_minute: int = Field(default=600, ge=0)

@@ -1,7 +1,7 @@
 """Why a job failed, as an ``(error_code, message)`` pair stored on the job.
 
 * ``SDDError`` subclasses carry their own code (``invalid_spec``, ``teacher_error``, …);
-* a domain refusal (the job validated again before training, ``domain.validation``) keeps its
+* a domain refusal (the job validated again before training, ``domain.jobs.validation``) keeps its
   code, except that a dataset or teacher that is gone or not usable any more is stored as
   ``dataset_error`` / ``teacher_error``, what the job's owner has to fix;
 * running out of host or GPU memory is ``out_of_memory``, a full disk ``disk_full`` — also when
@@ -12,7 +12,7 @@
 * anything else is a bug: ``internal_error`` with the exception type, and a logged traceback.
 
 Two codes are set elsewhere: ``timeout`` (the runner, past ``SDD_JOB_TIME_LIMIT_SECONDS``) and
-``worker_lost`` (``domain.recovery``, after ``SDD_JOB_MAX_ATTEMPTS`` lost attempts).
+``worker_lost`` (``domain.recovery.lost_jobs``, after ``SDD_JOB_MAX_ATTEMPTS`` lost attempts).
 
 Messages are shown to users, so the runner passes them through ``domain.redaction.redact_paths``, which replaces the worker's folders in them: an
 uploaded dataset's folder becomes ``<dataset ds_…>`` (a bad image's path stays useful), the

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from domain import transitions
+from domain.jobs import transitions
 from service.db.session import session_scope
 from service.settings import Settings
 

@@ -1,6 +1,6 @@
 """Which jobs a worker trains together: a claimed job's lockstep group (``jobs.group_key``).
 
-Members of a sweep that draw the same batches share a ``group_key`` (``domain.sweeps``). Each is
+Members of a sweep that draw the same batches share a ``group_key`` (``domain.sweeps.sweep_submission``). Each is
 an ordinary job with its own message; the worker whose delivery claims one of them also claims
 its siblings still ``queued`` (each with the same conditional UPDATE as any claim, so a sibling
 another worker took meanwhile is simply not ours) and trains them all with one teacher forward
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain import transitions
+from domain.jobs import transitions
 from domain.status import JobStatus
 from service.db.models import Job
 from worker.job_artifacts import latest_checkpoint

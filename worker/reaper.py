@@ -6,7 +6,7 @@ A daemon thread in the worker's main process (started on ``worker_ready``, see
 
 1. **Leases.** Jobs whose lease expired are re-queued (and sent), failed ``worker_lost`` after
    ``SDD_JOB_MAX_ATTEMPTS`` lost attempts, or cancelled if a cancel was pending
-   (``domain.recovery.reap_expired``).
+   (``domain.recovery.lost_jobs.reap_expired``).
 2. **Broker.** The database is the record of every job: a job ``queued`` in SQL whose last
    message is older than ``SDD_REQUEUE_AFTER_SECONDS`` is sent again, unless the broker shows
    its message still waiting (``worker.broker_messages``). This brings back jobs lost with a
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from domain import recovery, transitions, worker_nodes
+from domain.jobs import transitions
+from domain.recovery import lost_jobs, worker_nodes
 from service.broker import celery_app
 from service.db.models import Job
 from service.db.session import session_scope
@@ -76,10 +77,10 @@ def reap_and_reconcile(
     """One pass of the reaper: this worker alive (``say_alive``), expired leases (unless ``reap`` is
     False), then queued jobs the broker may have lost."""
     say_alive(settings)
-    reaped = recovery.Reaped()
+    reaped = lost_jobs.Reaped()
     if reap:
         with session_scope(settings) as session:
-            reaped = recovery.reap_expired(session, max_attempts=settings.job_max_attempts)
+            reaped = lost_jobs.reap_expired(session, max_attempts=settings.job_max_attempts)
     for job_id in reaped.requeued:
         log.warning("job %s: lease expired (worker lost); re-queued to resume from its newest checkpoint", job_id)
     for job_id in reaped.failed:
@@ -89,7 +90,7 @@ def reap_and_reconcile(
     send_jobs(settings, reaped.requeued, send)
 
     with session_scope(settings) as session:
-        stale = recovery.jobs_to_enqueue(session, settings.requeue_after_seconds)
+        stale = lost_jobs.jobs_to_enqueue(session, settings.requeue_after_seconds)
     resent: list[str] = []
     if stale:
         pending = pending_job_ids(celery_app) or set()
@@ -98,7 +99,7 @@ def reap_and_reconcile(
         with session_scope(settings) as session:
             stale = [
                 job_id
-                for job_id in recovery.jobs_to_enqueue(session, settings.requeue_after_seconds)
+                for job_id in lost_jobs.jobs_to_enqueue(session, settings.requeue_after_seconds)
                 if job_id in set(stale)
             ]
         waiting = [job_id for job_id in stale if job_id in pending]

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain import transitions
+from domain.jobs import transitions
 from sdd_core.spec import JobSpec
 from sdd_core.trainer.checkpoint import load_checkpoint, save_checkpoint
 from sdd_core.trainer.options import TrainResult

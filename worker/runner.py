@@ -15,7 +15,7 @@ Every path ends in a terminal status, back in the queue, or leaves a job someone
 
 While it trains, a heartbeat thread renews the job's lease (``worker.lease_heartbeat``); a
 process killed outright stops renewing it and the reaper of any worker re-queues the job
-(``domain.recovery``), which then resumes from its newest stored checkpoint on whichever
+(``domain.recovery.lost_jobs``), which then resumes from its newest stored checkpoint on whichever
 worker claims it. Every write of an attempt names it as the job's owner, so a stale attempt
 cannot overwrite what the current one records.
 
@@ -43,10 +43,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from domain import transitions
+from domain.jobs import transitions
+from domain.jobs.transitions import LeaseLost
+from domain.jobs.validation import trainable_spec
 from domain.redaction import redact_paths
-from domain.transitions import LeaseLost
-from domain.validation import trainable_spec
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import GroupMember, train_group
 from sdd_core.trainer.options import TrainOptions, TrainResult
@@ -424,7 +424,7 @@ def _record_success(
             "best_val_top1": result.best_val_top1,
             "student_arch": spec.student,
             "num_classes": result.card.get("num_classes"),
-            # the final evaluation per class (what a sweep's report compares), see domain.sweep_report
+            # the final evaluation per class (what a sweep's report compares), see domain.sweeps.sweep_report
             "per_class": {**result.per_class, "classes": result.card.get("classes")} if result.per_class else None,
             "confusion": result.confusion,
             "agreement_top1": result.agreement_top1,  # student top-1 == teacher top-1 on val, percent

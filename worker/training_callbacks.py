@@ -31,9 +31,9 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from domain import transitions
+from domain.jobs import transitions
+from domain.jobs.transitions import LeaseLost
 from domain.status import ACTIVE
-from domain.transitions import LeaseLost
 from sdd_core.trainer.options import EpochMetrics, TrainCallbacks
 from service.db.session import session_scope
 from service.settings import Settings

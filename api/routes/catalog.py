@@ -16,7 +16,7 @@ from api.schemas.catalog import (
     SDDefaults,
 )
 from api.schemas.speeds import MeasuredSpeedPublic, MeasuredThroughputPublic
-from domain.speed_estimates import measured_speeds
+from domain.jobs.speed_estimates import measured_speeds
 from sdd_core.data import dataset_shape, list_datasets
 from sdd_core.errors import SDDError
 from sdd_core.models import list_models, pretrained_weights_of, sd_support, timm_zoo

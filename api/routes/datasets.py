@@ -11,7 +11,7 @@ from api.pagination import PageDep
 from api.schemas.datasets import DatasetPublic, DatasetsPublic
 from api.schemas.errors import error_responses
 from api.uploads import multipart_openapi, receive_upload, run_ingestion
-from domain import datasets
+from domain.datasets import uploaded_datasets
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -47,14 +47,14 @@ async def upload_dataset(
         request, work_dir=settings.work_dir, max_bytes=settings.max_upload_bytes, fields=("name",)
     )
     row = await run_ingestion(
-        request, datasets.ingest_dataset, session, settings, tenant, upload, upload.fields.get("name")
+        request, uploaded_datasets.ingest_dataset, session, settings, tenant, upload, upload.fields.get("name")
     )
     return DatasetPublic.model_validate(row)
 
 
 @router.get("", response_model=DatasetsPublic, summary="List your datasets, newest first")
 def list_datasets(session: SessionDep, tenant: CurrentTenant, page: PageDep) -> DatasetsPublic:
-    rows, has_more = datasets.list_datasets(session, tenant.id, page)
+    rows, has_more = uploaded_datasets.list_datasets(session, tenant.id, page)
     return DatasetsPublic(data=[DatasetPublic.model_validate(row) for row in rows], has_more=has_more)
 
 
@@ -62,4 +62,4 @@ def list_datasets(session: SessionDep, tenant: CurrentTenant, page: PageDep) -> 
 def get_dataset(
     dataset_id: Annotated[str, Path(max_length=40)], session: SessionDep, tenant: CurrentTenant
 ) -> DatasetPublic:
-    return DatasetPublic.model_validate(datasets.get_dataset(session, tenant.id, dataset_id))
+    return DatasetPublic.model_validate(uploaded_datasets.get_dataset(session, tenant.id, dataset_id))

@@ -11,7 +11,7 @@ from api.artifact_response import artifact_response
 from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.schemas.errors import error_responses
 from api.schemas.jobs import CheckpointPublic, CheckpointsPublic, EventPublic, EventsPublic, MetricsPublic
-from domain import job_reads
+from domain.jobs import job_reads
 
 router = APIRouter(prefix="/jobs/{job_id}", tags=["job results"], responses=error_responses(404))
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from api.curves_response import LIVE_CACHE_CONTROL, STORED_CACHE_CONTROL, curves_response
 from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.schemas.errors import error_responses
-from domain.job_reads import get_job
+from domain.jobs.job_reads import get_job
 from service.plots import MEDIA_TYPES, PlotFormat
 
 router = APIRouter(prefix="/jobs/{job_id}/plots", tags=["job results"], responses=error_responses(404))

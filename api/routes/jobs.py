@@ -11,11 +11,11 @@ from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.pagination import PageDep
 from api.schemas.errors import error_responses
 from api.schemas.jobs import JobCreate, JobPublic, JobsPublic
-from domain import job_reads
-from domain.cancellation import cancel_job as cancel_owned_job
-from domain.resumption import resume_job as resume_owned_job
+from domain.jobs import job_reads
+from domain.jobs.cancellation import cancel_job as cancel_owned_job
+from domain.jobs.resumption import resume_job as resume_owned_job
+from domain.jobs.submission import IDEMPOTENCY_KEY_MAX, submit_job
 from domain.status import JobStatus
-from domain.submission import IDEMPOTENCY_KEY_MAX, submit_job
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 

@@ -11,7 +11,7 @@ from api.pagination import PageDep
 from api.schemas.errors import error_responses
 from api.schemas.models import ModelPublic, ModelsPublic
 from api.uploads import multipart_openapi, receive_upload, run_ingestion
-from domain import uploaded_models
+from domain.models import uploaded_models
 
 router = APIRouter(prefix="/models", tags=["models"])
 

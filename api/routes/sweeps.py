@@ -10,11 +10,11 @@ from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.pagination import PageDep
 from api.schemas.errors import error_responses
 from api.schemas.sweeps import SweepCreate, SweepPublic, SweepReportPublic, SweepsPublic, SweepSummaryPublic
-from domain import sweep_reads
-from domain.cancellation import cancel_sweep as cancel_owned_sweep
-from domain.submission import IDEMPOTENCY_KEY_MAX
-from domain.sweep_report_markdown import report_markdown
-from domain.sweeps import submit_sweep
+from domain.jobs.cancellation import cancel_sweep as cancel_owned_sweep
+from domain.jobs.submission import IDEMPOTENCY_KEY_MAX
+from domain.sweeps import sweep_reads
+from domain.sweeps.sweep_report_markdown import report_markdown
+from domain.sweeps.sweep_submission import submit_sweep
 from service.plots import MEDIA_TYPES, PlotFormat, render_overlay
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])

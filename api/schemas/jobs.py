@@ -1,6 +1,6 @@
 """Job schemas: ``JobCreate`` (the request), ``JobPublic``/``JobsPublic`` and a job's records.
 
-``JobCreate`` is the domain's ``JobRequest`` (``domain.job_request``: the shape of a submission
+``JobCreate`` is the domain's ``JobRequest`` (``domain.jobs.job_request``: the shape of a submission
 and its field-local rules) with the examples the OpenAPI document shows.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Page, UtcDatetime
-from domain.job_request import JobRequest, StudentInitRef, TeacherRef
+from domain.jobs.job_request import JobRequest, StudentInitRef, TeacherRef
 from domain.status import JobStatus
 from sdd_core.spec import Hyperparameters
 from service.db.models import Job

@@ -1,5 +1,5 @@
 """The catalog's measured speeds: median epoch seconds and images/s of this service's recent jobs
-(``domain.speed_estimates``), never cached: they change with every epoch a worker finishes."""
+(``domain.jobs.speed_estimates``), never cached: they change with every epoch a worker finishes."""
 
 from __future__ import annotations
 

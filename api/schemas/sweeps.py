@@ -1,7 +1,7 @@
 """Sweep schemas: ``SweepCreate`` (the request), ``SweepPublic``/``SweepsPublic`` and ``SweepReportPublic``.
 
-``SweepCreate`` is the domain's ``SweepRequest`` (``domain.sweep_request``) with the examples the
-OpenAPI document shows; the report models mirror ``domain.sweep_report``'s dataclasses.
+``SweepCreate`` is the domain's ``SweepRequest`` (``domain.sweeps.sweep_request``) with the examples the
+OpenAPI document shows; the report models mirror ``domain.sweeps.sweep_report``'s dataclasses.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.schemas.common import Page, UtcDatetime
 from api.schemas.jobs import JobPublic
 from domain.status import JobStatus
-from domain.sweep_reads import SweepView
-from domain.sweep_report import SweepReport
-from domain.sweep_request import SweepRequest
+from domain.sweeps.sweep_reads import SweepView
+from domain.sweeps.sweep_report import SweepReport
+from domain.sweeps.sweep_request import SweepRequest
 
 _SWEEP_EXAMPLE = {
     "name": "kd-vs-sd-kd on digits",

@@ -16,11 +16,11 @@ from api.deps import SessionDep, SettingsDep
 from api.ui import job_views
 from api.ui.rendering import IMAGE_CSP, UiError, page, shown_as_page
 from api.ui.session import CheckedForm, FetchTenant, PageTenant
-from domain import job_reads
-from domain.cancellation import cancel_job as cancel_owned_job
 from domain.errors import Conflict, DomainError, TooManyJobs
-from domain.resumption import RESUMABLE
-from domain.resumption import resume_job as resume_owned_job
+from domain.jobs import job_reads
+from domain.jobs.cancellation import cancel_job as cancel_owned_job
+from domain.jobs.resumption import RESUMABLE
+from domain.jobs.resumption import resume_job as resume_owned_job
 from domain.status import CANCELLABLE, JOB_STATUSES, TERMINAL, JobStatus
 from service.db.models import Job, Tenant
 from service.plots import job_label, render_curves

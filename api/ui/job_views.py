@@ -1,6 +1,6 @@
 """How the dashboard lays out jobs: rows of the list, accuracies, the comparison table.
 
-The jobs themselves are read through ``domain.job_reads``, the functions the ``/v1`` routes use
+The jobs themselves are read through ``domain.jobs.job_reads``, the functions the ``/v1`` routes use
 (another tenant's job is "not found"); nothing here queries the database itself.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from domain import job_reads
+from domain.jobs import job_reads
 from domain.ownership import PageParams
 from domain.status import TERMINAL, JobStatus
 from service.db.models import Job

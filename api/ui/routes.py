@@ -17,7 +17,7 @@ Security design:
   already stops cross-site posts, the signed tokens make sure of it. Over https the cookies are
   ``__Host-`` cookies.
 - **Tenancy.** Every lookup goes through the tenant-scoped helpers ``/v1`` uses
-  (``domain.job_reads``, ``domain.ownership``) with sessions from
+  (``domain.jobs.job_reads``, ``domain.ownership``) with sessions from
   ``app.state.sessionmaker``; another tenant's job is "not found" and never appears in any HTML.
 - **Output.** Templates are autoescaped; pages carry a CSP that allows only our own script and
   style files (no inline code), so even a stored ``<script>`` in a job's metadata stays text.

@@ -1,4 +1,4 @@
-"""The job form's estimated training time, from the speeds this service measured (``domain.speed_estimates``).
+"""The job form's estimated training time, from the speeds this service measured (``domain.jobs.speed_estimates``).
 
 The page carries the measurements and the datasets' sizes as JSON (``estimate_data``) for ui.js to
 estimate again when the dataset, student, method, image size or epochs change, and the text for
@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict
 from typing import Any
 
-from domain.speed_estimates import DatasetSize, SpeedMeasurements
+from domain.jobs.speed_estimates import DatasetSize, SpeedMeasurements
 
 NO_EPOCHS = "give the number of epochs for an estimate"
 _DIGITS = re.compile(r"\s*[0-9]+\s*")

@@ -2,11 +2,11 @@
 
 Validation is not repeated here: text fields become the JSON body the REST API would get (empty
 means "not given"; comma lists become lists) and ``JobCreate`` checks it; the caller then submits
-through ``domain.submission.submit_job`` like ``POST /v1/jobs``. Every refusal, from either
+through ``domain.jobs.submission.submit_job`` like ``POST /v1/jobs``. Every refusal, from either
 step, comes back as ``(param, message)`` so the form can show it next to its field.
 
 ``request_values`` goes the other way, from a request body to the form's text: the "Clone" form
-shows a job's copy (``domain.cloning``) through it.
+shows a job's copy (``domain.jobs.cloning``) through it.
 
 Hyper-parameters are pre-filled with ``method_defaults(method)``. A value left as pre-filled is
 sent as "not given", so the service resolves it for the chosen student/teacher pair (the paper's
@@ -26,10 +26,12 @@ from sqlalchemy.orm import Session
 
 from api.errors import describe_validation_error
 from api.schemas.jobs import JobCreate
-from domain import datasets, job_reads, uploaded_models
-from domain.cloning import JobCopy
+from domain.datasets import uploaded_datasets
 from domain.errors import DomainError
-from domain.job_request import NAME_MAX_CHARS
+from domain.jobs import job_reads
+from domain.jobs.cloning import JobCopy
+from domain.jobs.job_request import NAME_MAX_CHARS
+from domain.models import uploaded_models
 from domain.ownership import PageParams
 from domain.status import JobStatus
 from sdd_core.data import list_datasets
@@ -165,7 +167,7 @@ class FormChoices:
 def form_choices(session: Session, tenant_id: str) -> FormChoices:
     """What the selects offer: the catalog plus this tenant's datasets, succeeded jobs and models."""
     dataset_choices = [(name, name) for name in list_datasets()]
-    uploaded, _ = datasets.list_datasets(session, tenant_id, PageParams(limit=DATASET_CHOICES_MAX))
+    uploaded, _ = uploaded_datasets.list_datasets(session, tenant_id, PageParams(limit=DATASET_CHOICES_MAX))
     for ds in uploaded:
         dataset_choices.append((ds.id, f"{ds.name} ({ds.id}, {ds.num_classes} classes)"))
     weights: list[tuple[str, str]] = []  # a succeeded job's student or an uploaded model: teachers, warm starts

@@ -23,11 +23,11 @@ from api.ui.submit_form import (
     parse_job,
     submission_errors,
 )
-from domain import job_reads
-from domain.cloning import copy_of_job
 from domain.errors import DomainError
-from domain.speed_estimates import dataset_sizes, measured_speeds
-from domain.submission import submit_job
+from domain.jobs import job_reads
+from domain.jobs.cloning import copy_of_job
+from domain.jobs.speed_estimates import dataset_sizes, measured_speeds
+from domain.jobs.submission import submit_job
 from service.db.models import Job, Tenant
 from service.settings import Settings
 

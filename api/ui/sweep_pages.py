@@ -1,8 +1,8 @@
 """The sweep pages: the list, one sweep (report, recommendation, overlaid curves, members, cancel) and
 its live part, which the page swaps in while members train.
 
-Reads go through ``domain.sweep_reads`` (tenant-scoped, as ``/v1/sweeps``: another tenant's sweep
-is "not found"); the cancel button is a CSRF-checked POST form calling ``domain.cancellation``,
+Reads go through ``domain.sweeps.sweep_reads`` (tenant-scoped, as ``/v1/sweeps``: another tenant's sweep
+is "not found"); the cancel button is a CSRF-checked POST form calling ``domain.jobs.cancellation``,
 as on the job page; the curves are an SVG drawn by ``service.plots`` under the image CSP.
 """
 
@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 from api.deps import SessionDep
 from api.ui.rendering import IMAGE_CSP, page, shown_as_page
 from api.ui.session import CheckedForm, FetchTenant, PageTenant
-from domain import sweep_reads
-from domain.cancellation import cancel_sweep as cancel_owned_sweep
 from domain.errors import Conflict
+from domain.jobs.cancellation import cancel_sweep as cancel_owned_sweep
 from domain.ownership import PageParams
 from domain.status import TERMINAL
-from domain.sweep_reads import SweepView
-from domain.sweep_report import member_coordinates
+from domain.sweeps import sweep_reads
+from domain.sweeps.sweep_reads import SweepView
+from domain.sweeps.sweep_report import member_coordinates
 from service.db.models import Tenant
 from service.plots import render_overlay
 

@@ -156,7 +156,7 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-    # A sweep's member: the sweep, and its lockstep group (members drawing the same batches, see domain.sweeps).
+    # A sweep's member: the sweep, and its lockstep group (members drawing the same batches, see domain.sweeps.sweep_submission).
     sweep_id: Mapped[str | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), index=True)
     group_key: Mapped[str | None] = mapped_column(String(16))
     # What a person calls the job (None: it is shown by its id) and its tags, one row each in job_tags.

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from domain.transitions import claim, finish
+from domain.jobs.transitions import claim, finish
 from service.artifacts import STUDENT_EXPORT_KINDS, get_artifact_store, job_card_key, job_student_key
 from service.db.models import Artifact
 from service.db.session import get_sessionmaker

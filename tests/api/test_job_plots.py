@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from domain.transitions import claim, finish, record_epoch
+from domain.jobs.transitions import claim, finish, record_epoch
 from service.artifacts import get_artifact_store
 from service.db.models import Artifact
 from service.plots import EMPTY_MESSAGE

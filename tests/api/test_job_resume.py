@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.transitions import claim, finish, record_epoch
+from domain.jobs.transitions import claim, finish, record_epoch
 from service.db.models import Job
 from tests.api.conftest import Api, assert_error, make_api
 from tests.api.test_jobs_in_flight import limited_settings

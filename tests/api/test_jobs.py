@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from domain.transitions import claim, finish, record_batch_progress, record_epoch
+from domain.jobs.transitions import claim, finish, record_batch_progress, record_epoch
 from service.db.models import Job, JobEvent
 from tests.api.conftest import Api, assert_error, make_api, sqlite_settings
 from tests.fixtures.servers import free_port

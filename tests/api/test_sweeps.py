@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from domain.transitions import claim, finish, record_epoch
+from domain.jobs.transitions import claim, finish, record_epoch
 from service.db.models import Job, Sweep
 from tests.api.conftest import Api, assert_error, make_api, sqlite_settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from domain import datasets
+from domain.datasets import uploaded_datasets
 from domain.errors import InvalidRequest
 from tests.api.conftest import Api
 from tests.api.test_datasets import image_folder, upload, zip_bytes
@@ -29,7 +29,7 @@ def test_uploads_in_flight_are_bounded_and_job_polls_still_answer(api: Api, monk
                 running.pop()
         raise InvalidRequest("file: held", code="invalid_archive", location=("file",))
 
-    monkeypatch.setattr(datasets, "ingest_dataset", slow_ingest)
+    monkeypatch.setattr(uploaded_datasets, "ingest_dataset", slow_ingest)
     body = zip_bytes(image_folder())
     with ThreadPoolExecutor(max_workers=5) as pool:
         uploads = [pool.submit(upload, api, body) for _ in range(5)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from domain.worker_nodes import WAITING_EVENT, note_unserved, record_worker
+from domain.recovery.worker_nodes import WAITING_EVENT, note_unserved, record_worker
 from service.db.models import Job, utcnow
 from tests.api.conftest import Api
 

@@ -25,7 +25,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from domain.transitions import record_batch_progress, record_epoch
+from domain.jobs.transitions import record_batch_progress, record_epoch
 from service.db.models import Job
 from service.db.session import dispose_engines, get_sessionmaker
 from service.migrate import upgrade

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.archives import extract_archive
+from domain.datasets.archives import extract_archive
 from domain.errors import InvalidRequest
 
 

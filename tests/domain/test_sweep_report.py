@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from domain.sweep_report import MemberRecord, build_report, configuration_label
-from domain.sweep_report_markdown import report_markdown
-from domain.sweep_statistics import T_975, paired_gain, summarize, t_quantile_975
+from domain.sweeps.sweep_report import MemberRecord, build_report, configuration_label
+from domain.sweeps.sweep_report_markdown import report_markdown
+from domain.sweeps.sweep_statistics import T_975, paired_gain, summarize, t_quantile_975
 
 T_2 = 4.3027  # t_{0.975, 2}: three paired seeds
 

@@ -1,4 +1,4 @@
-"""A sweep's shape and its expansion into member job requests (``domain.sweep_request``), no database."""
+"""A sweep's shape and its expansion into member job requests (``domain.sweeps.sweep_request``), no database."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from domain.errors import InvalidRequest, LimitExceeded
-from domain.sweep_request import GRID_FIELDS, SweepRequest, expand, member_count
+from domain.sweeps.sweep_request import GRID_FIELDS, SweepRequest, expand, member_count
 
 TEACHER = {"job": "job_teacher"}
 

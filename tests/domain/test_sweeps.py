@@ -1,5 +1,5 @@
-"""Submitting, reading and cancelling sweeps in SQL (``domain.sweeps``, ``domain.sweep_reads``,
-``domain.cancellation.cancel_sweep``), on the embedded database; the broker is replaced by a list."""
+"""Submitting, reading and cancelling sweeps in SQL (``domain.sweeps.sweep_submission``, ``domain.sweeps.sweep_reads``,
+``domain.jobs.cancellation.cancel_sweep``), on the embedded database; the broker is replaced by a list."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from domain import submission, sweep_reads
-from domain.cancellation import cancel_sweep
 from domain.errors import Conflict, InvalidRequest, LimitExceeded, NotFound, TooManyJobs
-from domain.job_reads import list_jobs
+from domain.jobs import submission
+from domain.jobs.cancellation import cancel_sweep
+from domain.jobs.job_reads import list_jobs
+from domain.jobs.transitions import claim
 from domain.ownership import PageParams
 from domain.status import JobStatus
-from domain.sweep_request import SweepRequest
-from domain.sweeps import LOCKSTEP_FIELDS, group_key, submit_sweep
-from domain.transitions import claim
+from domain.sweeps import sweep_reads
+from domain.sweeps.sweep_request import SweepRequest
+from domain.sweeps.sweep_submission import LOCKSTEP_FIELDS, group_key, submit_sweep
 from sdd_core.methods import STEP_ONLY_HYPERPARAMETERS
 from sdd_core.spec import Hyperparameters
 from service.db.models import Job, JobEvent, Sweep, Tenant

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from domain.errors import Conflict, InvalidRequest, NotFound
-from domain.validation import trainable_spec
+from domain.jobs.validation import trainable_spec
 from sdd_core.errors import TeacherError
 from service.artifacts import dataset_key, get_artifact_store, job_student_key, model_weights_key
 from service.db.models import Dataset, Job, Tenant, UploadedModel

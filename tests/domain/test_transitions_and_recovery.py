@@ -1,7 +1,7 @@
 """Leases, the reaper's transitions, graceful release, cancel racing completion and the fenced
 batch progress, in SQL (both backends).
 
-These call ``domain.transitions`` / ``domain.recovery`` directly; the processes that use
+These call ``domain.jobs.transitions`` / ``domain.recovery.lost_jobs`` directly; the processes that use
 them are tested in ``tests/worker`` and ``tests/faults``.
 """
 
@@ -13,8 +13,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from domain import cancellation, recovery, transitions
-from domain.transitions import LeaseLost
+from domain.jobs import cancellation, transitions
+from domain.jobs.transitions import LeaseLost
+from domain.recovery import lost_jobs
 from service import migrate
 from service.db.models import Job, JobMetric, Tenant, utcnow
 from service.db.session import session_scope
@@ -62,9 +63,9 @@ def _expire(settings, job_id: str) -> None:
         session.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
 
 
-def _reap(settings, max_attempts: int = 3) -> recovery.Reaped:
+def _reap(settings, max_attempts: int = 3) -> lost_jobs.Reaped:
     with session_scope(settings) as session:
-        return recovery.reap_expired(session, max_attempts=max_attempts)
+        return lost_jobs.reap_expired(session, max_attempts=max_attempts)
 
 
 # ------------------------------------------------------------------ leases
@@ -85,7 +86,7 @@ def test_only_the_owner_renews_and_only_while_active(settings, new_job):
 def test_a_live_lease_is_not_reaped(settings, new_job):
     job_id = new_job()
     _claim(settings, job_id)
-    assert _reap(settings) == recovery.Reaped()
+    assert _reap(settings) == lost_jobs.Reaped()
     assert job_row(settings, job_id).status == "running"
 
 
@@ -124,7 +125,7 @@ def test_retries_are_bounded_worker_lost(settings, new_job):
     job = job_row(settings, job_id)
     assert (job.status, job.error_code, job.attempts) == ("failed", "worker_lost", 3)
     assert job.finished_at is not None and job.lease_expires_at is None and "3 times" in job.error_message
-    assert _reap(settings) == recovery.Reaped()  # terminal: never touched again
+    assert _reap(settings) == lost_jobs.Reaped()  # terminal: never touched again
 
 
 def test_expired_lease_of_a_cancelling_job_ends_cancelled(settings, new_job):
@@ -146,7 +147,7 @@ def test_renewal_racing_the_reaper(settings, new_job):
     with session_scope(settings) as session:
         assert transitions.renew_lease(session, job_id, "w1", LEASE)
     with session_scope(settings) as session:
-        assert recovery.reap_expired(session, now=now) == recovery.Reaped()
+        assert lost_jobs.reap_expired(session, now=now) == lost_jobs.Reaped()
     assert job_row(settings, job_id).status == "running"
 
 
@@ -313,7 +314,7 @@ def test_queued_jobs_are_re_sent_only_after_requeue_after(settings, new_job):
     new_job(created_at=old, enqueued_at=utcnow())  # re-sent a moment ago
     running = new_job(created_at=old, status="running")
     with session_scope(settings) as session:
-        assert set(recovery.jobs_to_enqueue(session, requeue_after=60)) == {created_long_ago, sent_long_ago}
+        assert set(lost_jobs.jobs_to_enqueue(session, requeue_after=60)) == {created_long_ago, sent_long_ago}
         transitions.mark_enqueued(session, [created_long_ago, sent_long_ago, running])
-        assert recovery.jobs_to_enqueue(session, requeue_after=60) == []
+        assert lost_jobs.jobs_to_enqueue(session, requeue_after=60) == []
     assert job_row(settings, running).enqueued_at is None  # only queued jobs are marked

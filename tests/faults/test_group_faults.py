@@ -19,9 +19,9 @@ import torch
 from safetensors.torch import save_file
 from sqlalchemy import select
 
-from domain.submission import record_queued
-from domain.sweeps import group_key
-from domain.validation import trainable_spec
+from domain.jobs.submission import record_queued
+from domain.jobs.validation import trainable_spec
+from domain.sweeps.sweep_submission import group_key
 from sdd_core.models import create_model
 from sdd_core.trainer import train
 from sdd_core.trainer.options import TrainOptions
@@ -59,7 +59,7 @@ def _upload_teacher(cluster: Cluster) -> str:
 
 
 def _store_sweep(cluster: Cluster, specs: list[dict[str, Any]]) -> list[str]:
-    """The sweep row and its queued members in one commit, as ``domain.sweeps.submit_sweep`` stores them."""
+    """The sweep row and its queued members in one commit, as ``domain.sweeps.sweep_submission.submit_sweep`` stores them."""
     with session_scope(cluster.settings) as session:
         sweep = Sweep(id=new_id("swp"), tenant_id=cluster.tenant_id, name="group-faults",
                       request={"base": specs[0], "grid": {}})  # fmt: skip

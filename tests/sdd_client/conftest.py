@@ -20,7 +20,7 @@ import uvicorn
 from sqlalchemy import select
 
 from api.app import create_app
-from domain.transitions import claim, finish, record_epoch
+from domain.jobs.transitions import claim, finish, record_epoch
 from sdd_client import SDDClient
 from service.artifacts import get_artifact_store, job_card_key, job_student_key
 from service.db.models import Artifact, Job

@@ -21,7 +21,7 @@ import yaml
 from click.testing import CliRunner, Result
 from safetensors.torch import save
 
-from domain.transitions import finish
+from domain.jobs.transitions import finish
 from sdd_cli.main import cli
 from sdd_client import SDDClient, cli_support
 from sdd_client.config import write_config_file

@@ -9,7 +9,7 @@ import time
 from rich.console import Console
 from rich.progress import TaskID
 
-from domain.transitions import finish, record_batch_progress
+from domain.jobs.transitions import finish, record_batch_progress
 from sdd_client import SDDClient
 from sdd_client.live_watch import WatchedJob, watch
 from tests.api.conftest import Api

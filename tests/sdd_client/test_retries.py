@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from domain import transitions
+from domain.jobs import transitions
 from sdd_client import SDDClient
 from sdd_client.errors import ServiceUnreachable
 from service.db.models import Job

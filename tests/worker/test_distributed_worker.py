@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from domain import cancellation
+from domain.jobs import cancellation
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import TrainOptions, train
 from service.broker import celery_app, configure

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import redis
 
-from domain import transitions
+from domain.jobs import transitions
 from service.broker import celery_app
 from service.db.models import Job, utcnow
 from service.db.session import session_scope

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from domain import cancellation, transitions
+from domain.jobs import cancellation, transitions
 from sdd_core.errors import NonFiniteTrainingError
 from service.artifacts import dataset_key, get_artifact_store
 from service.db.models import Artifact, Dataset, Job

@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from domain import cancellation, recovery, transitions
-from domain.transitions import LeaseLost
+from domain.jobs import cancellation, transitions
+from domain.jobs.transitions import LeaseLost
+from domain.recovery import lost_jobs
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import TrainCallbacks, TrainOptions, train
 from service.artifacts import get_artifact_store
@@ -156,7 +157,7 @@ def _take_over(settings, job_id: str, new_owner: str = "other:2") -> None:
     with session_scope(settings) as session:
         session.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
     with session_scope(settings) as session:
-        assert recovery.reap_expired(session, max_attempts=3).requeued == [job_id]
+        assert lost_jobs.reap_expired(session, max_attempts=3).requeued == [job_id]
     with session_scope(settings) as session:
         assert transitions.claim(session, job_id, new_owner, settings.job_lease_seconds)
 

@@ -12,7 +12,7 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from domain import cancellation
+from domain.jobs import cancellation
 from service.artifacts import get_artifact_store
 from service.db.models import Artifact, Job, JobMetric, UploadedModel
 from service.db.session import session_scope

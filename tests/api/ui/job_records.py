@@ -1,7 +1,7 @@
 """Jobs with a history, for the dashboard tests: play the worker's part in SQL, no training.
 
 ``play_worker`` claims a queued job and records epochs, checkpoints, the batch position and an
-outcome through ``domain.transitions`` (the same calls a worker makes), storing files through
+outcome through ``domain.jobs.transitions`` (the same calls a worker makes), storing files through
 the artifact store, so the dashboard reads exactly what a real run would leave behind.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from domain.transitions import claim, finish, record_batch_progress, record_epoch, record_event
+from domain.jobs.transitions import claim, finish, record_batch_progress, record_epoch, record_event
 from service.artifacts import get_artifact_store, job_checkpoint_key, job_student_key
 from service.db.models import Artifact, Dataset
 from service.db.session import get_sessionmaker

@@ -14,8 +14,8 @@ from sqlalchemy import update
 
 from api.ui.submit_estimate import humane_duration
 from api.ui.submit_form import FormChoices, clone_values
-from domain.cloning import JobCopy
-from domain.transitions import record_epoch
+from domain.jobs.cloning import JobCopy
+from domain.jobs.transitions import record_epoch
 from service.db.models import Job
 from tests.api.conftest import Api
 from tests.api.ui.job_records import add_dataset, metrics_row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.transitions import claim, finish, record_epoch
+from domain.jobs.transitions import claim, finish, record_epoch
 from tests.api.conftest import Api
 from tests.api.ui.test_pages import Browser, browser_for
 

@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain.archives import extract_archive
-from domain.datasets import EXTRACTED_BYTES_PER_UPLOAD_BYTE, dataset_root
+from domain.datasets.archives import extract_archive
+from domain.datasets.uploaded_datasets import EXTRACTED_BYTES_PER_UPLOAD_BYTE, dataset_root
 from domain.errors import Conflict, InvalidRequest, Location
-from domain.job_request import DATASET_ID_PREFIX, StudentInitRef, TeacherRef, WeightsRef
+from domain.jobs.job_request import DATASET_ID_PREFIX, StudentInitRef, TeacherRef, WeightsRef
 from domain.ownership import get_owned
 from domain.redaction import redact_paths
 from domain.status import JobStatus

@@ -1,12 +1,12 @@
 """From a ``SweepRequest`` to a stored sweep and its queued member jobs; the lockstep groups.
 
-``submit_sweep`` follows ``domain.submission`` step for step, for many jobs at once:
+``submit_sweep`` follows ``domain.jobs.submission`` step for step, for many jobs at once:
 
 1. replay an ``Idempotency-Key`` seen before (the same body answers with the same sweep; another
    body is a ``Conflict``);
-2. expand the grid (``domain.sweep_request.expand``: over ``max_sweep_size`` members is a
+2. expand the grid (``domain.sweeps.sweep_request.expand``: over ``max_sweep_size`` members is a
    ``LimitExceeded`` naming the count) and validate EVERY member with
-   ``domain.validation.validate_submission``, as a job submitted alone would be, before anything
+   ``domain.jobs.validation.validate_submission``, as a job submitted alone would be, before anything
    is stored: one member that cannot train refuses the whole sweep, naming the member and the
    field (``("grid", "scales")``, ``("base", "teacher", "job")``);
 3. ``check_jobs_in_flight`` counting every member;
@@ -37,10 +37,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.errors import Conflict, DomainError
-from domain.job_request import NAME_MAX_CHARS as JOB_NAME_MAX_CHARS
-from domain.submission import check_jobs_in_flight, new_job_row, record_queued, request_hash, send_to_workers
-from domain.sweep_request import Member, SweepRequest, expand
-from domain.validation import ValidatedJob, validate_submission
+from domain.jobs.job_request import NAME_MAX_CHARS as JOB_NAME_MAX_CHARS
+from domain.jobs.submission import check_jobs_in_flight, new_job_row, record_queued, request_hash, send_to_workers
+from domain.jobs.validation import ValidatedJob, validate_submission
+from domain.sweeps.sweep_request import Member, SweepRequest, expand
 from sdd_core.methods import LOCKSTEP_HYPERPARAMETERS
 from service.db.models import Job, Sweep, Tenant, new_id
 from service.settings import Settings
@@ -171,7 +171,7 @@ def _validated(session: Session, settings: Settings, tenant_id: str, member: Mem
 
 
 def sweep_members(session: Session, sweep_id: str) -> list[Job]:
-    """The sweep's member jobs (in no particular order; ``domain.sweep_reads`` orders them)."""
+    """The sweep's member jobs (in no particular order; ``domain.sweeps.sweep_reads`` orders them)."""
     return list(session.scalars(select(Job).where(Job.sweep_id == sweep_id)))
 
 

@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.sweep_statistics import PairedGain, Summary, paired_gain, summarize
+from domain.sweeps.sweep_statistics import PairedGain, Summary, paired_gain, summarize
 from sdd_core.spec import SD_METHODS
 
 BASELINE_METHOD = "kd"

@@ -27,8 +27,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from domain.errors import InvalidRequest, LimitExceeded
-from domain.job_request import JobRequest
-from domain.references import (
+from domain.jobs.job_request import JobRequest
+from domain.jobs.references import (
     DatasetFacts,
     TeacherFacts,
     check_student_init,

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from domain import job_reads
 from domain.errors import DomainError
-from domain.job_request import JobRequest
-from domain.references import dataset_facts, teacher_job, teacher_model
+from domain.jobs import job_reads
+from domain.jobs.job_request import JobRequest
+from domain.jobs.references import dataset_facts, teacher_job, teacher_model
 from sdd_core.spec import Hyperparameters, method_defaults, resolve_hyperparameters
 from service.db.models import Job
 from service.settings import Settings

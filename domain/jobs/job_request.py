@@ -4,7 +4,7 @@ It is ``sdd_core.spec.DistillationSettings`` (the fields every job states) plus 
 forms of the references: ``dataset`` is a built-in name or an uploaded dataset's id, ``teacher``
 names a succeeded job or an uploaded model instead of a file path. Pydantic checks the shape
 and the field-local rules here; the rules that need the database or the models are in
-``domain.validation``.
+``domain.jobs.validation``.
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ import logging
 from sqlalchemy.orm import Session
 
 from domain.errors import Conflict
+from domain.jobs.submission import check_jobs_in_flight, send_to_workers
+from domain.jobs.transitions import record_event, transition
 from domain.ownership import get_owned
 from domain.status import JobStatus
-from domain.submission import check_jobs_in_flight, send_to_workers
-from domain.transitions import record_event, transition
 from service.db.models import Job, Tenant, utcnow
 from service.settings import Settings
 

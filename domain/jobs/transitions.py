@@ -1,8 +1,8 @@
 """Job state transitions, each one atomic in SQL, shared by the API and the workers.
 
     queued -> running -> succeeded | failed | cancelling -> cancelled
-    queued -> cancelled        (``domain.cancellation``, like running -> cancelling)
-    running -> queued          (the worker shuts down: ``release``; lease expired: ``domain.recovery``)
+    queued -> cancelled        (``domain.jobs.cancellation``, like running -> cancelling)
+    running -> queued          (the worker shuts down: ``release``; lease expired: ``domain.recovery.lost_jobs``)
 
 Every transition is one conditional UPDATE through ``transition`` (the statuses a row must be in,
 the columns to set), so two writers racing for one job never both win. ``claim`` is such an UPDATE (queued -> running), so a message delivered twice never
@@ -22,7 +22,7 @@ Finishing an epoch clears ``batch``; leaving ``running`` (finish, release, the r
 **Cancel racing completion.** The first conditional UPDATE to land decides: a cancel committed
 before the worker records its outcome leaves the job ``cancelling``, and ``finish`` then ends it
 ``cancelled`` whatever the worker reports; an outcome recorded first is terminal, and the cancel
-request (``domain.cancellation``) sees it and does nothing.
+request (``domain.jobs.cancellation``) sees it and does nothing.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from domain.jobs.transitions import record_event
 from domain.status import JobStatus
-from domain.transitions import record_event
 from service.db.models import Job, JobEvent, WorkerNode, utcnow
 
 WAITING_EVENT = "waiting_for_devices"

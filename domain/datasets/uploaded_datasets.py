@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from domain.archives import extract_archive
+from domain.datasets.archives import extract_archive
 from domain.errors import InvalidRequest
 from domain.ownership import PageParams, get_owned, page_of
 from domain.uploads import UploadedFile, commit_stored

@@ -30,12 +30,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain import job_reads
+from domain.jobs import job_reads
 from domain.ownership import PageParams, get_owned, page_of
 from domain.status import IN_FLIGHT, JobStatus
-from domain.sweep_report import MemberRecord, SweepReport, build_report, configuration_label, member_coordinates
-from domain.sweep_request import GRID_FIELDS
-from domain.sweeps import sweep_members
+from domain.sweeps.sweep_report import MemberRecord, SweepReport, build_report, configuration_label, member_coordinates
+from domain.sweeps.sweep_request import GRID_FIELDS
+from domain.sweeps.sweep_submission import sweep_members
 from service.db.models import Job, Sweep
 
 
@@ -140,7 +140,7 @@ def member_records(session: Session, view: SweepView) -> list[MemberRecord]:
 
 
 def sweep_report(session: Session, view: SweepView) -> SweepReport:
-    """The sweep's report (``domain.sweep_report``) from its members as they stand now."""
+    """The sweep's report (``domain.sweeps.sweep_report``) from its members as they stand now."""
     return build_report(view.sweep.id, view.status, member_records(session, view))
 
 

@@ -1,6 +1,6 @@
 """A sweep's report as Markdown: the recommendation, the configuration table, per class, confusion.
 
-Numbers as in the JSON report (``domain.sweep_report``), rounded for reading: accuracies in percent
+Numbers as in the JSON report (``domain.sweeps.sweep_report``), rounded for reading: accuracies in percent
 with two decimals, ``mean ± std (n)``; the gain with its 95% interval ``+1.30 [0.90, 1.70]``. Tables
 wider than ``MARKDOWN_MAX_CLASSES`` classes are left to the JSON. Text from users (class names)
 has its table-breaking characters escaped.
@@ -8,8 +8,8 @@ has its table-breaking characters escaped.
 
 from __future__ import annotations
 
-from domain.sweep_report import MARKDOWN_MAX_CLASSES, ConfigurationReport, SweepReport
-from domain.sweep_statistics import PairedGain, Summary
+from domain.sweeps.sweep_report import MARKDOWN_MAX_CLASSES, ConfigurationReport, SweepReport
+from domain.sweeps.sweep_statistics import PairedGain, Summary
 
 LONG_GAIN_LIST = 30  # more classes than this: the 10 largest and 10 smallest gains only
 SHOWN_AT_EACH_END = 10

@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from domain.jobs.transitions import NO_BATCH_PROGRESS, record_event, transition
 from domain.status import ACTIVE, JobStatus
-from domain.transitions import NO_BATCH_PROGRESS, record_event, transition
 from service.db.models import Job, utcnow
 
 log = logging.getLogger(__name__)

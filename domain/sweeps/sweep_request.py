@@ -17,7 +17,7 @@ limits (``member_count`` computes it without building anything).
 
 Every refusal names the field at fault as data: ``("grid", "beta")`` for a grid value,
 ``("base", "hyperparameters", "epochs")`` for a base field, ``("grid",)`` for the grid as a whole.
-Whether each member can train (references, limits, models) is ``domain.sweeps``' business.
+Whether each member can train (references, limits, models) is ``domain.sweeps.sweep_submission``' business.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.errors import InvalidRequest, LimitExceeded, Location
-from domain.job_request import METADATA_MAX_BYTES, JobRequest
+from domain.jobs.job_request import METADATA_MAX_BYTES, JobRequest
 from sdd_core.errors import unknown_name
 from sdd_core.methods import METHODS
 from sdd_core.spec import SD_METHODS, Method

@@ -1,7 +1,7 @@
 """Where a job is cancelled: the one rule the REST route and the dashboard button both call.
 
 A queued job is cancelled at once; a running one becomes ``cancelling``, and its worker stops at
-the next batch and ends it ``cancelled`` (``domain.transitions.finish``); a finished job has
+the next batch and ends it ``cancelled`` (``domain.jobs.transitions.finish``); a finished job has
 nothing to cancel (``Conflict``). If the worker's outcome lands between the read and the
 UPDATE, the UPDATE matches nothing and the job keeps that outcome.
 
@@ -14,10 +14,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from domain.errors import Conflict
+from domain.jobs.transitions import record_event, transition
 from domain.ownership import get_owned
 from domain.status import TERMINAL, JobStatus
-from domain.sweeps import sweep_members
-from domain.transitions import record_event, transition
+from domain.sweeps.sweep_submission import sweep_members
 from service.db.models import Job, Sweep, utcnow
 
 

@@ -1,12 +1,12 @@
 """From a ``JobRequest`` to a stored, queued job: the one submission path of REST and dashboard.
 
-Steps, in order: replay an ``Idempotency-Key`` seen before; ``domain.validation.validate_submission``
+Steps, in order: replay an ``Idempotency-Key`` seen before; ``domain.jobs.validation.validate_submission``
 (limits, references, defaults, model compatibility); refuse (``TooManyJobs``) a tenant that
 already has ``max_jobs_in_flight`` unfinished jobs; store the job and its ``queued`` event in one commit;
 then hand it to the broker. A broker that is down does not fail the request: the job stays
 ``queued`` in SQL and workers re-enqueue queued jobs when they start.
 
-``domain.sweeps`` submits many jobs at once through the same pieces: ``new_job_row``,
+``domain.sweeps.sweep_submission`` submits many jobs at once through the same pieces: ``new_job_row``,
 ``check_jobs_in_flight`` (counting every member) and ``send_to_workers``.
 """
 
@@ -23,11 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.errors import Conflict, TooManyJobs
-from domain.job_request import JobRequest
+from domain.jobs.job_request import JobRequest
+from domain.jobs.transitions import record_event
+from domain.jobs.validation import ValidatedJob, validate_submission
+from domain.recovery.worker_nodes import note_unserved
 from domain.status import IN_FLIGHT, JobStatus
-from domain.transitions import record_event
-from domain.validation import ValidatedJob, validate_submission
-from domain.worker_nodes import note_unserved
 from service.db.models import Job, JobTag, Tenant, new_id
 from service.job_queue import enqueue_job, job_devices
 from service.settings import Settings

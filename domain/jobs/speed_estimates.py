@@ -30,9 +30,9 @@ from functools import lru_cache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain import datasets
+from domain.datasets import uploaded_datasets
+from domain.jobs.references import is_uploaded_dataset
 from domain.ownership import PageParams
-from domain.references import is_uploaded_dataset
 from sdd_core.data import dataset_shape, list_datasets
 from sdd_core.errors import SDDError
 from service.db.models import Job, JobMetric
@@ -176,7 +176,7 @@ def dataset_sizes(session: Session, settings: Settings, tenant_id: str) -> dict[
             sizes[name] = _builtin_size(name, str(settings.data_root))
         except SDDError:
             continue  # not on this server (e.g. CIFAR not downloaded): no size, no estimate from it
-    uploaded, _ = datasets.list_datasets(session, tenant_id, PageParams(limit=DATASETS_MAX))
+    uploaded, _ = uploaded_datasets.list_datasets(session, tenant_id, PageParams(limit=DATASETS_MAX))
     for row in uploaded:
         sizes[row.id] = DatasetSize(name=row.name, train_size=row.train_count, image_size=row.image_size)
     return sizes

@@ -1,0 +1,1 @@
+"""Datasets: uploaded archives extracted safely (``archives``), checked and stored (``uploaded_datasets``)."""

@@ -1,0 +1,1 @@
+"""Models: uploaded teacher weights, checked against their architecture and stored (``uploaded_models``)."""
