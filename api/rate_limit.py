@@ -157,7 +157,7 @@ class RateLimitMiddleware:
         self.app = app
         self.per_minute = settings.rate_limit_per_minute
         self.burst = settings.rate_limit_burst
-        broker = str(settings.broker_url)
+        broker = settings.broker_url
         self.limiter: LocalLimiter | RedisLimiter = (
             RedisLimiter(broker, self.per_minute, self.burst)
             if broker.startswith(("redis://", "rediss://"))

@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from service.artifact_cache import ArtifactCache
-from service.artifacts import ArtifactStore, LocalArtifactStore, job_checkpoint_key, sha256_file
+from service.artifacts import ArtifactStore, job_checkpoint_key, sha256_file
+from service.local_store import LocalArtifactStore
 from service.s3_store import S3ArtifactStore, s3_client
 
 MB = 1_000_000

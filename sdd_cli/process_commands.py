@@ -119,7 +119,7 @@ def up_command(host: str, port: int, concurrency: int | None, pool: str) -> None
     from service import migrate as migrations
 
     settings = load_settings()
-    revision = migrations.upgrade(str(settings.database_url))
+    revision = migrations.upgrade(settings.database_url)
     click.echo(f"database at revision {revision}; starting API on http://{host}:{port} and a worker", err=True)
     worker_args = ["worker", "--pool", pool]
     if concurrency is not None:

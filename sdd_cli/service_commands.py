@@ -38,7 +38,7 @@ def require_migrated(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: its plugins log then
     from service import migrate as migrations
 
-    url = str(settings.database_url)
+    url = settings.database_url
     if migrations.current_revision(url) != migrations.head_revision():
         raise click.ClickException("the database is not migrated to the latest schema; run `sdd migrate` first")
 
@@ -49,8 +49,8 @@ def migrate_command() -> None:
     from service import migrate as migrations
 
     settings = load_settings()
-    revision = migrations.upgrade(str(settings.database_url))
-    click.echo(f"database {migrations.safe_url(str(settings.database_url))} at revision {revision}")
+    revision = migrations.upgrade(settings.database_url)
+    click.echo(f"database {migrations.safe_url(settings.database_url)} at revision {revision}")
 
 
 @click.group("token")

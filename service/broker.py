@@ -57,7 +57,7 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
             # exchange bindings; kombu's default is a folder relative to the working directory
             "control_folder": str(settings.broker_dir / "control"),
         }
-    if str(settings.broker_url).startswith(("redis://", "rediss://")):
+    if settings.broker_url.startswith(("redis://", "rediss://")):
         # a dead Redis fails a send (and so the API request) within seconds instead of hanging
         return {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT_S, "socket_connect_timeout": 5}
     return {}

@@ -39,15 +39,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from service.artifact_cache import ArtifactCache, CachePins
-from service.artifacts import (
-    CHUNK_SIZE,
-    ChecksumMismatch,
-    StoredObject,
-    TooLarge,
-    Unpack,
-    sha256_file,
-    validate_key,
-)
+from service.artifacts import CHUNK_SIZE, ChecksumMismatch, StoredObject, TooLarge, Unpack, sha256_file, validate_key
 from service.settings import Settings, parse_artifact_url
 
 log = logging.getLogger(__name__)
@@ -281,7 +273,7 @@ class S3ArtifactStore:
 
 def s3_store_from_settings(settings: Settings) -> S3ArtifactStore:
     """The store ``SDD_ARTIFACT_URL`` names, with this process's client and the node's cache."""
-    assert settings.artifact_url is not None and settings.cache_dir is not None
+    assert settings.artifact_url is not None
     bucket, prefix = parse_artifact_url(settings.artifact_url)
     client = s3_client(settings.s3_endpoint_url)
     public = settings.s3_public_endpoint_url

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,11 +27,13 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = "development"
     home: Path = Field(default_factory=lambda: Path.home() / ".sdd")
-    database_url: str | None = None
-    broker_url: str | None = None
-    artifact_dir: Path | None = None
-    data_root: Path | None = None
-    work_dir: Path | None = None
+    # Left unset: SQLite in ``home``, the file broker, and the folders below under ``home``
+    # (``_under_home``); the types say what every reader finds.
+    database_url: str = ""
+    broker_url: str = ""
+    artifact_dir: Path = Path("artifacts")
+    data_root: Path = Path("data")
+    work_dir: Path = Path("work")
     allow_download: bool = False
     # Pretrained weights (tv/ models: torch hub's cache, timm/ models: Hugging Face's) are read from
     # the worker's local caches only. ``allow_weight_downloads`` lets a worker fetch a missing file
@@ -50,7 +52,7 @@ class Settings(BaseSettings):
     s3_public_endpoint_url: str | None = None  # the endpoint presigned URLs name; None: s3_endpoint_url
     s3_presigned_downloads: bool = False  # downloads answer 307 to a presigned URL instead of streaming
     s3_presigned_expiry_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
-    cache_dir: Path | None = None
+    cache_dir: Path = Path("cache")
     cache_max_bytes: int = Field(default=50 << 30, ge=0)
 
     # Queue
@@ -111,17 +113,27 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=100, ge=1)
     max_jobs_in_flight: int = Field(default=20, ge=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _under_home(cls, data: Any) -> Any:
+        """Fill the database, broker and folders left unset (or empty) from ``home``."""
+        if not isinstance(data, dict):
+            return data
+        home = Path(data.get("home") or Path.home() / ".sdd").expanduser()
+        defaults = {
+            "database_url": f"sqlite:///{home / 'sdd.sqlite'}",
+            "broker_url": "filesystem://localhost//",
+            "artifact_dir": home / "artifacts",
+            "data_root": home / "data",
+            "work_dir": home / "work",
+            "cache_dir": home / "cache",
+        }
+        return {**data, "home": home, **{key: value for key, value in defaults.items() if not data.get(key)}}
+
     @model_validator(mode="after")
-    def _derive_paths(self) -> Settings:
-        self.home = self.home.expanduser()
-        if self.database_url is None:
-            self.database_url = f"sqlite:///{self.home / 'sdd.sqlite'}"
-        if self.broker_url is None:
-            self.broker_url = "filesystem://localhost//"
-        self.artifact_dir = (self.artifact_dir or self.home / "artifacts").expanduser()
-        self.data_root = (self.data_root or self.home / "data").expanduser()
-        self.work_dir = (self.work_dir or self.home / "work").expanduser()
-        self.cache_dir = (self.cache_dir or self.home / "cache").expanduser()
+    def _check(self) -> Settings:
+        for name in ("artifact_dir", "data_root", "work_dir", "cache_dir"):
+            setattr(self, name, getattr(self, name).expanduser())
         self.artifact_url = self.artifact_url or None
         if self.artifact_url is not None:
             parse_artifact_url(self.artifact_url)  # refuse a malformed URL at start-up, not at the first job
@@ -160,7 +172,6 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         """Create the local folders the embedded default writes to."""
         for path in (self.home, self.artifact_dir, self.data_root, self.work_dir):
-            assert path is not None
             path.mkdir(parents=True, exist_ok=True)
         if self.broker_is_filesystem:
             (self.broker_dir / "queue").mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,8 @@ def job_id_of(message: dict[str, Any]) -> str | None:
     body = message.get("body")
     if (message.get("properties") or {}).get("body_encoding") == "base64" and isinstance(body, str):
         body = base64.b64decode(body)
+    if not isinstance(body, str | bytes):
+        return None
     try:
         args = json.loads(body)[0]
     except (TypeError, ValueError, IndexError, KeyError):
@@ -68,7 +70,7 @@ def _redis_pending(url: str, queues: list[str]) -> set[str]:
             for queue in queues
             for step in REDIS_PRIORITY_STEPS
         ]
-        raw: list[bytes] = [item for key in keys for item in client.lrange(key, 0, -1)]
+        raw: list[bytes | str] = [item for key in keys for item in client.lrange(key, 0, -1)]
         delivered = [json.loads(value)[0] for value in client.hvals(REDIS_UNACKED_KEY)]
     finally:
         client.close()

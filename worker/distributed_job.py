@@ -101,9 +101,10 @@ def train_on_ranks(
         options = dataclasses.replace(options, world_size=world_size, rank=0)
         return train(spec, out_dir, options=options, callbacks=callbacks, resume_from=resume_from)
     except Exception as exc:
-        lost = {rank: child.poll() for rank, child in children.items() if child.poll() not in (None, 0)}
+        lost = {rank: code for rank, child in children.items() if (code := child.poll()) not in (None, 0)}
         if lost:
             rank, code = next(iter(lost.items()))
+            assert code is not None
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
             tail = _log_tail(out_dir / f"rank{rank}.log")
             raise RankLost(

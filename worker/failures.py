@@ -31,7 +31,7 @@ from sdd_core.errors import DataError, SDDError, TeacherError
 from worker.distributed_job import RankLost
 
 _TORCH_OOM: tuple[type[BaseException], ...] = tuple(
-    {getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)} - {None}
+    {oom for oom in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if oom}
 )
 _CPU_OOM_MESSAGE = "can't allocate memory"  # torch's DefaultCPUAllocator raises a plain RuntimeError
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -24,6 +23,7 @@ from sdd_core.trainer.checkpoint import CheckpointError, checkpoint_position
 from service.artifacts import (
     PLOT_KINDS,
     STUDENT_EXPORT_KINDS,
+    ArtifactStore,
     ChecksumMismatch,
     job_card_key,
     job_checkpoint_key,
@@ -53,7 +53,9 @@ def artifact_key(job_id: str, kind: str, epoch: int = 0) -> str:
     return builders[kind](job_id)
 
 
-def store_artifact(session: Session, store: Any, job_id: str, kind: str, path: Path, epoch: int = 0) -> Artifact:
+def store_artifact(
+    session: Session, store: ArtifactStore, job_id: str, kind: str, path: Path, epoch: int = 0
+) -> Artifact:
     """Copy ``path`` into the store and add its row, replacing a row of the same kind and epoch."""
     stored = store.put_file(artifact_key(job_id, kind, epoch), path)
     session.execute(delete(Artifact).where(Artifact.job_id == job_id, Artifact.kind == kind, Artifact.epoch == epoch))
@@ -79,7 +81,7 @@ def _prunable_checkpoints(session: Session, job_id: str, keep: int) -> tuple[lis
     return ends[max(keep, 1) :], superseded
 
 
-def prune_checkpoints(session: Session, store: Any, job_id: str, keep: int) -> list[int]:
+def prune_checkpoints(session: Session, store: ArtifactStore, job_id: str, keep: int) -> list[int]:
     """Delete end-of-epoch checkpoints beyond the newest ``keep``, and stop checkpoints their epoch's
     end-of-epoch checkpoint supersedes: rows (committed here), then files. Returns the pruned
     end-of-epoch checkpoints' epochs."""
@@ -109,7 +111,7 @@ class ResumePoint:
     batch: int = 0
 
 
-def latest_checkpoint(session: Session, store: Any, job_id: str) -> ResumePoint | None:
+def latest_checkpoint(session: Session, store: ArtifactStore, job_id: str) -> ResumePoint | None:
     """The job's newest stored checkpoint that can still be read, fetched to a local file; or None.
 
     A stop checkpoint inside epoch e wins over end-of-epoch checkpoints up to e - 1. With an object

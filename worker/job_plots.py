@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.artifacts import PLOT_KINDS
+from service.artifacts import PLOT_KINDS, ArtifactStore
 from service.db.models import Artifact, Job, JobMetric
 from service.plots import PLOT_FORMATS, job_label, job_title, render_curves
 from worker.job_artifacts import store_artifact
 
 
-def store_curve_plots(session: Session, store: Any, job_id: str) -> list[Artifact]:
+def store_curve_plots(session: Session, store: ArtifactStore, job_id: str) -> list[Artifact]:
     """Render the job's curves (PNG and SVG) and add their artifact rows; none if no epoch finished.
 
     Rows are added to ``session``; the caller commits.

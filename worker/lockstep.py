@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from domain.jobs import transitions
 from domain.status import JobStatus
+from service.artifacts import ArtifactStore
 from service.db.models import Job
 from worker.job_artifacts import latest_checkpoint
 
@@ -28,14 +29,14 @@ log = logging.getLogger(__name__)
 Position = tuple[int, int]  # (epochs done, batches done in the next), where a job's training starts
 
 
-def start_position(session: Session, store: Any, job_id: str) -> Position:
+def start_position(session: Session, store: ArtifactStore, job_id: str) -> Position:
     """Where ``job_id`` would resume: its newest readable checkpoint's place, (0, 0) without one."""
     resume = latest_checkpoint(session, store, job_id)
     return (0, 0) if resume is None else (resume.epoch, resume.batch or 0)
 
 
 def claim_siblings(
-    session: Session, store: Any, lead: Job, owner_of: Any, *, lease_seconds: int, max_group: int
+    session: Session, store: ArtifactStore, lead: Job, owner_of: Any, *, lease_seconds: int, max_group: int
 ) -> list[tuple[str, str]]:
     """Claim the queued jobs of ``lead``'s group that start where it starts: [(job id, owner)].
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 @contextmanager
 def may_start_processes() -> Iterator[None]:
     """While the block runs, this process (a daemonic pool child or not) may start child processes."""
-    config = multiprocessing.current_process()._config  # billiard's pool child, as multiprocessing sees it
+    process: Any = multiprocessing.current_process()  # billiard's pool child, as multiprocessing sees it
+    config: dict[str, Any] = process._config  # where both keep the daemon flag
     daemonic = config.get("daemon", False)
     config["daemon"] = False
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +22,7 @@ from domain.jobs import transitions
 from sdd_core.spec import JobSpec
 from sdd_core.trainer.checkpoint import load_checkpoint, save_checkpoint
 from sdd_core.trainer.options import TrainResult
+from service.artifacts import ArtifactStore
 from service.db.models import JobMetric
 from service.db.session import session_scope
 from service.settings import Settings
@@ -31,7 +31,9 @@ from worker.job_artifacts import STOP_CHECKPOINT, ResumePoint, store_artifact
 log = logging.getLogger(__name__)
 
 
-def keep_stop_checkpoint(settings: Settings, store: Any, job_id: str, owner: str, result: TrainResult) -> None:
+def keep_stop_checkpoint(
+    settings: Settings, store: ArtifactStore, job_id: str, owner: str, result: TrainResult
+) -> None:
     """Store the checkpoint the trainer wrote where it stopped, fenced by ``owner``.
 
     If this fails (disk full, database gone, lease lost), the job still goes back to the queue and

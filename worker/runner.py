@@ -50,7 +50,8 @@ from domain.redaction import redact_paths
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import GroupMember, train_group
 from sdd_core.trainer.options import TrainOptions, TrainResult
-from service.artifacts import STUDENT_EXPORT_KINDS, get_artifact_store
+from service.artifact_stores import get_artifact_store
+from service.artifacts import STUDENT_EXPORT_KINDS, ArtifactStore
 from service.db.models import Job
 from service.db.session import session_scope
 from service.job_queue import enqueue_job, job_devices
@@ -108,7 +109,6 @@ class Attempt:
     def work_dir(self) -> Path:
         """``$SDD_HOME/work/<job id>/<attempt>``: a stale attempt on the same machine never
         deletes the files of the attempt that took the job over."""
-        assert self.settings.work_dir is not None
         return self.settings.work_dir / self.job_id / self.owner.rsplit("/", 1)[-1]
 
 
@@ -168,7 +168,7 @@ class _Member:
     status: str | None = None  # once it has one: its outcome
 
 
-def _run_attempts(attempts: list[Attempt], store: Any) -> list[str]:
+def _run_attempts(attempts: list[Attempt], store: ArtifactStore) -> list[str]:
     """Train the claimed jobs together and record each one's outcome; their statuses, in order."""
     settings = attempts[0].settings
     with contextlib.ExitStack() as stack:
@@ -207,7 +207,7 @@ def _run_attempts(attempts: list[Attempt], store: Any) -> list[str]:
     return [member.status or "lost" for member in members]
 
 
-def _train_together(ready: list[_Member], store: Any) -> list[TrainResult | Exception]:
+def _train_together(ready: list[_Member], store: ArtifactStore) -> list[TrainResult | Exception]:
     """``train_group`` over the ready jobs (a group of one for a job trained alone); each job's
     outcome is recorded as soon as it leaves the group (``_conclude_now``)."""
     settings = ready[0].attempt.settings
@@ -242,7 +242,7 @@ def _train_together(ready: list[_Member], store: Any) -> list[TrainResult | Exce
     return train_group(members, options=options)
 
 
-def _prepare(member: _Member, store: Any) -> None:
+def _prepare(member: _Member, store: ArtifactStore) -> None:
     """The job's trainable spec, where it resumes, its callbacks and work folder."""
     attempt = member.attempt
     job_id, settings = attempt.job_id, attempt.settings
@@ -277,14 +277,14 @@ def _prepare(member: _Member, store: Any) -> None:
     member.spec, member.resume = spec, resume
 
 
-def _conclude_now(member: _Member, store: Any, outcome: TrainResult | Exception) -> None:
+def _conclude_now(member: _Member, store: ArtifactStore, outcome: TrainResult | Exception) -> None:
     """Record a job's outcome as soon as it leaves its group, and stop renewing its lease."""
     if member.status is None:
         member.status = _conclude(member, store, outcome)
         member.heartbeat.stop()
 
 
-def _conclude_failure(member: _Member, store: Any, exc: BaseException) -> str:
+def _conclude_failure(member: _Member, store: ArtifactStore, exc: BaseException) -> str:
     attempt = member.attempt
     if isinstance(exc, LeaseLost) or member.heartbeat.lost.is_set():
         log.warning("job %s: %s lost the job to another attempt; stopped without recording", attempt.job_id,
@@ -319,7 +319,7 @@ def _requeue_after_rank_loss(attempt: Attempt, exc: RankLost) -> str:
     return "queued"
 
 
-def _conclude(member: _Member, store: Any, outcome: TrainResult | Exception) -> str:
+def _conclude(member: _Member, store: ArtifactStore, outcome: TrainResult | Exception) -> str:
     """Record what training ended with for this job (trained alone or in a group)."""
     attempt, callbacks, work_dir = member.attempt, member.callbacks, member.work_dir
     assert member.spec is not None and callbacks is not None
@@ -388,7 +388,7 @@ def _release_for_shutdown(attempt: Attempt) -> str:
 
 def _record_success(
     attempt: Attempt,
-    store: Any,
+    store: ArtifactStore,
     work_dir: Path,
     spec: JobSpec,
     result: TrainResult,
@@ -485,7 +485,7 @@ def _finish(attempt: Attempt, status: str, **kwargs: Any) -> None:
         )
 
 
-def _keep_metrics(attempt: Attempt, store: Any, work_dir: Path) -> None:
+def _keep_metrics(attempt: Attempt, store: ArtifactStore, work_dir: Path) -> None:
     """Store the trainer's metrics.jsonl (whatever the outcome) before the job finishes."""
     path = work_dir / "metrics.jsonl"
     if not path.is_file():
@@ -498,7 +498,7 @@ def _keep_metrics(attempt: Attempt, store: Any, work_dir: Path) -> None:
         log.warning("job %s: could not store metrics.jsonl", attempt.job_id, exc_info=True)
 
 
-def _keep_curve_plots(attempt: Attempt, store: Any) -> None:
+def _keep_curve_plots(attempt: Attempt, store: ArtifactStore) -> None:
     """Store the job's training curves (PNG, SVG) if it finished an epoch; a failure here only logs."""
     try:
         with session_scope(attempt.settings) as session:

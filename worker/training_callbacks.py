@@ -35,6 +35,7 @@ from domain.jobs import transitions
 from domain.jobs.transitions import LeaseLost
 from domain.status import ACTIVE
 from sdd_core.trainer.options import EpochMetrics, TrainCallbacks
+from service.artifacts import ArtifactStore
 from service.db.session import session_scope
 from service.settings import Settings
 from worker.database_outage import is_outage, through_outage
@@ -68,7 +69,7 @@ class JobCallbacks:
         self,
         job_id: str,
         settings: Settings,
-        store: Any,
+        store: ArtifactStore,
         worker: str | None = None,
         *,
         lost: threading.Event | None = None,

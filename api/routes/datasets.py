@@ -42,7 +42,6 @@ async def upload_dataset(
 ) -> DatasetPublic:
     """Streams the archive (up to the service's upload limit), checks every member before
     extracting it, validates the layout and images as a training job would, then stores it."""
-    assert settings.work_dir is not None
     upload = await receive_upload(
         request, work_dir=settings.work_dir, max_bytes=settings.max_upload_bytes, fields=("name",)
     )

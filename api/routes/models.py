@@ -46,7 +46,6 @@ async def upload_model(
     request: Request, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant
 ) -> ModelPublic:
     """The weights must load strictly into ``arch`` with ``num_classes`` outputs (same keys and shapes)."""
-    assert settings.work_dir is not None
     upload = await receive_upload(
         request,
         work_dir=settings.work_dir,

@@ -24,7 +24,8 @@ from domain.uploads import UploadedFile, commit_stored
 from sdd_core.data import IMAGE_FOLDER_PREFIX, DatasetInfo, describe_dataset
 from sdd_core.data.image_folder_layout import scan_image_folder
 from sdd_core.errors import DataError
-from service.artifacts import dataset_key, get_artifact_store
+from service.artifact_stores import get_artifact_store
+from service.artifacts import dataset_key
 from service.db.models import Dataset, Tenant, new_id
 from service.settings import Settings
 
@@ -39,7 +40,6 @@ def ingest_dataset(
     session: Session, settings: Settings, tenant: Tenant, upload: UploadedFile, name: str | None
 ) -> Dataset:
     """Validate and store the uploaded archive as a dataset of ``tenant``; the committed row."""
-    assert settings.work_dir is not None
     extracted: Path | None = None
     try:
         extracted = extract_archive(
@@ -100,7 +100,6 @@ def dataset_root(extracted: Path) -> Path:
 
 def describe_upload(root: Path, settings: Settings) -> tuple[DatasetInfo, dict[str, dict[str, int]]]:
     """The dataset's info and its per-class image counts; ``InvalidRequest`` on ``file`` saying what is wrong."""
-    assert settings.data_root is not None
     try:
         info = describe_dataset(f"{IMAGE_FOLDER_PREFIX}{root}", data_root=settings.data_root)
         layout = scan_image_folder(root)

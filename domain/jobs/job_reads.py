@@ -18,8 +18,10 @@ from domain.errors import Conflict, NotFound
 from domain.ownership import PageParams, get_owned, page_of
 from domain.status import JobStatus
 from sdd_core.trainer.export import STUDENT_SUFFIXES
-from service.artifacts import STUDENT_EXPORT_KINDS, LocalArtifactStore, get_artifact_store
+from service.artifact_stores import get_artifact_store
+from service.artifacts import STUDENT_EXPORT_KINDS
 from service.db.models import Artifact, Job, JobEvent, JobMetric, JobTag
+from service.local_store import LocalArtifactStore
 from service.settings import Settings
 
 

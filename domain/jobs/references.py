@@ -20,7 +20,6 @@ import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,7 +35,7 @@ from sdd_core.data import DatasetShape, dataset_shape
 from sdd_core.errors import DataError, TeacherError, WeightsUnavailableError
 from sdd_core.models import PretrainedWeights, pretrained_weights_of
 from sdd_core.spec import StudentInit, TeacherCheckpoint, WarmStart
-from service.artifacts import ChecksumMismatch, dataset_key, job_student_key, model_weights_key
+from service.artifacts import ArtifactStore, ChecksumMismatch, dataset_key, job_student_key, model_weights_key
 from service.db.models import Artifact, Dataset, Job, UploadedModel
 from service.settings import Settings
 
@@ -179,7 +178,7 @@ def _weights_arch(session: Session, tenant_id: str, ref: WeightsRef, location: L
 # ------------------------------------------------------------------ files, for the trainer
 
 
-def dataset_source(session: Session, settings: Settings, tenant_id: str, dataset: str, store: Any) -> str:
+def dataset_source(session: Session, settings: Settings, tenant_id: str, dataset: str, store: ArtifactStore) -> str:
     """What the trainer reads: a built-in name as it is, ``imagefolder:<local folder>`` for an uploaded dataset."""
     if not is_uploaded_dataset(dataset):
         return dataset
@@ -204,7 +203,7 @@ def dataset_source(session: Session, settings: Settings, tenant_id: str, dataset
 
 
 def teacher_checkpoint(
-    session: Session, tenant_id: str, ref: TeacherRef | None, store: Any
+    session: Session, tenant_id: str, ref: TeacherRef | None, store: ArtifactStore
 ) -> TeacherCheckpoint | None:
     """The teacher's architecture and a local copy of its weights from the artifact store (or
     ``pretrained``, read by the trainer from the node's caches); None without a teacher."""
@@ -224,7 +223,7 @@ def teacher_checkpoint(
     return TeacherCheckpoint(arch=job.spec["student"], checkpoint=str(path))
 
 
-def student_init(session: Session, tenant_id: str, init: StudentInitRef, store: Any) -> StudentInit:
+def student_init(session: Session, tenant_id: str, init: StudentInitRef, store: ArtifactStore) -> StudentInit:
     """The trainer's form of the student's start: a warm start's weights fetched to a local file."""
     if not isinstance(init, WeightsRef):
         return init
@@ -238,12 +237,12 @@ def student_init(session: Session, tenant_id: str, init: StudentInitRef, store: 
     return WarmStart(checkpoint=str(path))
 
 
-def _fetch_job_student(session: Session, store: Any, job: Job, what: str) -> Path:
+def _fetch_job_student(session: Session, store: ArtifactStore, job: Job, what: str) -> Path:
     sha256 = session.scalar(select(Artifact.sha256).where(Artifact.job_id == job.id, Artifact.kind == "student"))
     return _fetch_weights(store, job_student_key(job.id), sha256, what)
 
 
-def _fetch_weights(store: Any, key: str, sha256: str | None, what: str) -> Path:
+def _fetch_weights(store: ArtifactStore, key: str, sha256: str | None, what: str) -> Path:
     """A local copy of a weights file in the artifact store, checked against its recorded SHA-256."""
     try:
         return Path(store.fetch(key, sha256))

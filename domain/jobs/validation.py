@@ -41,6 +41,7 @@ from domain.jobs.references import (
 from sdd_core.errors import SpecError
 from sdd_core.spec import Hyperparameters, JobSpec, resolve_hyperparameters
 from sdd_core.trainer.compatibility import check_architectures
+from service.artifacts import ArtifactStore
 from service.db.models import Job
 from service.settings import Settings
 
@@ -108,7 +109,7 @@ def stored_request(job: Job) -> JobRequest:
         raise InvalidRequest(f"{field}: {message}", code=SPEC_ERROR_CODE, location=location) from exc
 
 
-def trainable_spec(session: Session, settings: Settings, job: Job, store: Any) -> JobSpec:
+def trainable_spec(session: Session, settings: Settings, job: Job, store: ArtifactStore) -> JobSpec:
     """The job, validated again as at submission, with its references turned into files to train from."""
     request = stored_request(job)
     validated = validate_submission(session, settings, job.tenant_id, request, admission=False)

@@ -22,7 +22,8 @@ from domain.uploads import UploadedFile, commit_stored
 from sdd_core.errors import ModelError, unknown_name
 from sdd_core.models import create_model
 from sdd_core.models import list_models as zoo_architectures
-from service.artifacts import get_artifact_store, model_weights_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import model_weights_key
 from service.db.models import Tenant, UploadedModel, new_id
 from service.settings import Settings
 

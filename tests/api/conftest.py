@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from domain.jobs.transitions import claim, finish
-from service.artifacts import STUDENT_EXPORT_KINDS, get_artifact_store, job_card_key, job_student_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import STUDENT_EXPORT_KINDS, job_card_key, job_student_key
 from service.db.models import Artifact
 from service.db.session import get_sessionmaker
 from service.migrate import upgrade

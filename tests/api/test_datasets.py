@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from service.artifacts import dataset_key, get_artifact_store
+from service.artifact_stores import get_artifact_store
+from service.artifacts import dataset_key
 from service.db.models import Dataset
 from tests.api.conftest import TEST_UPLOAD_LIMIT, Api, assert_error
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 
 from domain.jobs.transitions import claim, record_epoch
-from service.artifacts import get_artifact_store, job_checkpoint_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import job_checkpoint_key
 from service.db.models import Artifact
 from tests.api.conftest import Api, assert_error
 

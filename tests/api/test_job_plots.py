@@ -10,7 +10,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from domain.jobs.transitions import claim, finish, record_epoch
-from service.artifacts import get_artifact_store
+from service.artifact_stores import get_artifact_store
 from service.db.models import Artifact
 from service.plots import EMPTY_MESSAGE
 from tests.api.conftest import Api, assert_error

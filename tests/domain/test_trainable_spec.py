@@ -10,7 +10,8 @@ import pytest
 from domain.errors import Conflict, InvalidRequest, NotFound
 from domain.jobs.validation import trainable_spec
 from sdd_core.errors import TeacherError
-from service.artifacts import dataset_key, get_artifact_store, job_student_key, model_weights_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import dataset_key, job_student_key, model_weights_key
 from service.db.models import Dataset, Job, Tenant, UploadedModel
 from service.db.session import session_scope
 from tests.worker.worker_harness import TINY_SPEC

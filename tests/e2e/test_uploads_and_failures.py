@@ -19,7 +19,8 @@ from PIL import Image
 from safetensors.torch import save as save_safetensors
 
 from sdd_core.models import create_model
-from service.artifacts import get_artifact_store, job_student_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import job_student_key
 from tests.e2e.service_processes import RunningService, event_types, submit, tiny_job
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,8 @@ from domain.sweeps.sweep_submission import group_key
 from sdd_core.models import create_model
 from sdd_core.trainer import train
 from sdd_core.trainer.options import TrainOptions
-from service.artifacts import get_artifact_store, model_weights_key, sha256_file
+from service.artifact_stores import get_artifact_store
+from service.artifacts import model_weights_key, sha256_file
 from service.db.models import Artifact, Job, JobMetric, Sweep, UploadedModel, new_id
 from service.db.session import session_scope
 from service.job_queue import enqueue_job

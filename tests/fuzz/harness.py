@@ -34,7 +34,8 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import select, update
 
 from sdd_core.spec import METHODS
-from service.artifacts import get_artifact_store, job_card_key, job_checkpoint_key, job_student_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import job_card_key, job_checkpoint_key, job_student_key
 from service.db.models import Artifact, Dataset, Job, JobEvent, JobMetric, Tenant, UploadedModel, utcnow
 from service.db.session import get_sessionmaker
 from service.settings import Settings

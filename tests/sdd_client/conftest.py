@@ -22,7 +22,8 @@ from sqlalchemy import select
 from api.app import create_app
 from domain.jobs.transitions import claim, finish, record_epoch
 from sdd_client import SDDClient
-from service.artifacts import get_artifact_store, job_card_key, job_student_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import job_card_key, job_student_key
 from service.db.models import Artifact, Job
 from tests.api.conftest import Api, make_api, sqlite_settings, sqlite_template  # noqa: F401  (fixture)
 from tests.fixtures.servers import free_port

@@ -29,7 +29,7 @@ from sdd_client.models import Job
 from sdd_client.submit_flags import clone_body, fit_schedule
 from sdd_core.methods import fit_schedule_to_run, method_defaults
 from sdd_core.models import create_model
-from service.artifacts import get_artifact_store
+from service.artifact_stores import get_artifact_store
 from tests.api.conftest import Api
 from tests.api.test_datasets import image_folder, zip_bytes
 from tests.fixtures.servers import free_port

@@ -33,7 +33,8 @@ from sdd_client.config import resolve_config, write_config_file
 from sdd_client.retries import RetryPolicy
 from sdd_core.models import create_model
 from sdd_core.spec import Hyperparameters
-from service.artifacts import get_artifact_store, job_checkpoint_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import job_checkpoint_key
 from service.db.models import Artifact
 from tests.api.conftest import Api
 from tests.api.test_datasets import image_folder, zip_bytes

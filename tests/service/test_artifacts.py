@@ -9,12 +9,11 @@ import io
 
 import pytest
 
+from service.artifact_stores import get_artifact_store
 from service.artifacts import (
     InvalidKey,
-    LocalArtifactStore,
     TooLarge,
     dataset_key,
-    get_artifact_store,
     job_card_key,
     job_checkpoint_key,
     job_metrics_key,
@@ -24,6 +23,7 @@ from service.artifacts import (
     sha256_file,
     validate_key,
 )
+from service.local_store import LocalArtifactStore
 
 
 @pytest.fixture

@@ -21,12 +21,12 @@ import httpx
 import pytest
 
 from service.artifact_cache import ArtifactCache
+from service.artifact_stores import get_artifact_store
 from service.artifacts import (
     ChecksumMismatch,
     InvalidKey,
     TooLarge,
     dataset_key,
-    get_artifact_store,
     job_card_key,
     job_checkpoint_key,
     job_student_key,
@@ -209,7 +209,7 @@ def test_settings_select_the_s3_store(s3_server, aws_env, bucket, tmp_path) -> N
 def test_the_embedded_default_never_imports_boto3(tmp_path) -> None:
     code = (
         "import sys\n"
-        "from service.artifacts import get_artifact_store\n"
+        "from service.artifact_stores import get_artifact_store\n"
         "from service.settings import Settings\n"
         "import api.app, worker.runner, worker.tasks\n"
         f"get_artifact_store(Settings(home={str(tmp_path)!r}))\n"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from service.artifacts import get_artifact_store, job_card_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import job_card_key
 from service.broker import celery_app, configure
 from service.job_queue import enqueue_job
 from tests.fixtures.weights_caches import write_timm_weights

@@ -7,7 +7,7 @@ import torch
 from sqlalchemy import select
 
 from sdd_core.trainer.checkpoint import save_checkpoint
-from service.artifacts import get_artifact_store
+from service.artifact_stores import get_artifact_store
 from service.db.models import Artifact
 from service.db.session import session_scope
 from worker.job_artifacts import STOP_CHECKPOINT, ResumePoint, latest_checkpoint, prune_checkpoints, store_artifact

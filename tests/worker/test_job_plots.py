@@ -13,7 +13,8 @@ import logging
 from PIL import Image
 from sqlalchemy import select
 
-from service.artifacts import get_artifact_store, job_plot_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import job_plot_key
 from service.db.models import Artifact, Job
 from service.db.session import session_scope
 from tests.service.plot_samples import metrics_rows

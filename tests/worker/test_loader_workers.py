@@ -23,7 +23,8 @@ from PIL import Image
 from safetensors.torch import load_file
 from sqlalchemy import select
 
-from service.artifacts import dataset_key, get_artifact_store, job_card_key, job_student_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import dataset_key, job_card_key, job_student_key
 from service.broker import celery_app, configure
 from service.db.models import Dataset, JobEvent
 from service.db.session import dispose_engines, session_scope

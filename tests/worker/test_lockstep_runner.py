@@ -9,7 +9,8 @@ from safetensors.torch import save_file
 from sqlalchemy import select
 
 from sdd_core.models import create_model
-from service.artifacts import get_artifact_store, model_weights_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import model_weights_key
 from service.db.models import Artifact, UploadedModel
 from service.db.session import session_scope
 from tests.fixtures.job_rows import job_events, job_row

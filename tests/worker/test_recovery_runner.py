@@ -20,10 +20,12 @@ import pytest
 import torch
 from sqlalchemy import select
 
-from service.artifacts import TEMP_PREFIX, LocalArtifactStore, get_artifact_store
+from service.artifact_stores import get_artifact_store
+from service.artifacts import TEMP_PREFIX
 from service.broker import celery_app
 from service.db.models import Artifact, Job, JobMetric, utcnow
 from service.db.session import session_scope
+from service.local_store import LocalArtifactStore
 from tests.fixtures.job_rows import job_events, job_row
 from tests.worker.worker_harness import TINY_SPEC
 from worker import resumption, runner

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from domain.jobs import cancellation, transitions
 from sdd_core.errors import NonFiniteTrainingError
-from service.artifacts import dataset_key, get_artifact_store
+from service.artifact_stores import get_artifact_store
+from service.artifacts import dataset_key
 from service.db.models import Artifact, Dataset, Job
 from service.db.session import session_scope
 from tests.fixtures.job_rows import job_events, job_row

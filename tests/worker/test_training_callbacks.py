@@ -15,7 +15,7 @@ from domain.jobs.transitions import LeaseLost
 from domain.recovery import lost_jobs
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import TrainCallbacks, TrainOptions, train
-from service.artifacts import get_artifact_store
+from service.artifact_stores import get_artifact_store
 from service.db.models import Artifact, Job, JobMetric, utcnow
 from service.db.session import session_scope
 from tests.worker.worker_harness import TINY_SPEC, event_types

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from domain.jobs import cancellation
-from service.artifacts import get_artifact_store
+from service.artifact_stores import get_artifact_store
 from service.db.models import Artifact, Job, JobMetric, UploadedModel
 from service.db.session import session_scope
 from service.job_queue import check_broker, enqueue_job

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from domain.jobs.transitions import claim, finish, record_batch_progress, record_epoch, record_event
-from service.artifacts import get_artifact_store, job_checkpoint_key, job_student_key
+from service.artifact_stores import get_artifact_store
+from service.artifacts import job_checkpoint_key, job_student_key
 from service.db.models import Artifact, Dataset
 from service.db.session import get_sessionmaker
 from service.settings import Settings

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from sdd_cli.main import cli as sdd_cli
-from service.artifacts import get_artifact_store
+from service.artifact_stores import get_artifact_store
 from service.db.models import Job
 from tests.api.conftest import Api
 from tests.api.ui.job_records import STUDENT_BYTES, add_dataset, play_worker
