@@ -162,8 +162,9 @@ class Hyperparameters(BaseModel):
 
 # Hyper-parameters that change only what a step does with its batch (optimiser, schedule, loss
 # weights) or when a student leaves and which of its epochs it exports (early stopping, export),
-# never which batch it is nor the machine it runs on: students that differ only in these (and in
-# method, student, scales and beta) can train in lockstep on one teacher forward.
+# never which batch it is nor the machine it runs on. Every other one is a lockstep field: students
+# of one lockstep group agree on it (sdd_core.lockstep), so list a new one here only if it is
+# step-only.
 STEP_ONLY_HYPERPARAMETERS = frozenset(
     {
         "lr", "lr_decay_epochs", "lr_decay_rate", "momentum", "weight_decay", "temperature",
@@ -171,11 +172,6 @@ STEP_ONLY_HYPERPARAMETERS = frozenset(
         "early_stopping_patience", "export",
     }
 )  # fmt: skip
-LOCKSTEP_HYPERPARAMETERS: tuple[str, ...] = tuple(
-    name for name in Hyperparameters.model_fields if name not in STEP_ONLY_HYPERPARAMETERS
-)
-"""Every other hyper-parameter (epochs, batch size, augmentation, device, precision, compile, ...):
-the students of one lockstep group agree on these; one added later is a lockstep field by default."""
 
 
 def method_defaults(method: str, student: str | None = None, teacher: str | None = None) -> dict[str, Any]:

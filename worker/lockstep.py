@@ -1,13 +1,14 @@
 """Which jobs a worker trains together: a claimed job's lockstep group (``jobs.group_key``).
 
-Members of a sweep that draw the same batches share a ``group_key`` (``domain.sweeps.sweep_submission``). Each is
-an ordinary job with its own message; the worker whose delivery claims one of them also claims
-its siblings still ``queued`` (each with the same conditional UPDATE as any claim, so a sibling
-another worker took meanwhile is simply not ours) and trains them all with one teacher forward
-per batch (``sdd_core.trainer.train_group``). A sibling's own message then finds it running and
-is skipped. Only siblings that resume from the same point (epoch and batch) as the claimed job
-join it: a group split across a restart trains its parts apart, each exactly. At most
-``SDD_MAX_GROUP_SIZE`` jobs train together on one device.
+Members of a sweep that draw the same batches (they agree on the fields ``sdd_core.lockstep``
+lists) share a ``group_key`` (``domain.sweeps.sweep_submission``). Each is an ordinary job with
+its own message; the worker whose delivery claims one of them also claims its siblings still
+``queued`` (each with the same conditional UPDATE as any claim, so a sibling another worker took
+meanwhile is simply not ours) and trains them all with one teacher forward per batch
+(``sdd_core.trainer.train_group``). A sibling's own message then finds it running and is skipped.
+Only siblings that resume from the same point (epoch and batch) as the claimed job join it: a group
+split across a restart trains its parts apart, each exactly. At most ``SDD_MAX_GROUP_SIZE`` jobs
+train together on one device.
 """
 
 from __future__ import annotations

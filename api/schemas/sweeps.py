@@ -66,8 +66,7 @@ class SweepRequestPublic(BaseModel):
 
 
 class SweepGroupPublic(BaseModel):
-    """A lockstep group: members that draw the same batches (same dataset, teacher, seed, batch size,
-    epochs, image size and augmentation)."""
+    """A lockstep group: members that draw the same batches (they agree on ``sdd_core.lockstep``'s fields)."""
 
     key: str
     members: list[str] = Field(description="The member jobs' ids.")

@@ -14,13 +14,9 @@
    ``queued`` event) in ONE commit;
 5. enqueue each member, as a job submitted alone.
 
-Lockstep groups. Members that draw the same batches — the same data in the same order with the
-same augmentation — can be trained together with one teacher forward per batch. They share a
-``group_key``: a short SHA-256 of the stored spec's ``LOCKSTEP_FIELDS``. The rule for the
-hyper-parameters: every hyper-parameter is a lockstep field (it may change which batches or which
-augmentation are drawn, or the machine the group shares) except the step-only ones
-(``sdd_core.methods.STEP_ONLY_HYPERPARAMETERS``: optimiser, schedule, loss weights). The trainer
-refuses a group whose members disagree on any other (``sdd_core.trainer.lockstep_key``).
+Lockstep groups. Members that draw the same batches can be trained together with one teacher
+forward per batch. They share a ``group_key``: a short SHA-256 of the stored spec's lockstep
+values. Which fields those are is the trainer's rule, kept in one place: ``sdd_core.lockstep``.
 """
 
 from __future__ import annotations
@@ -41,19 +37,12 @@ from domain.jobs.job_request import NAME_MAX_CHARS as JOB_NAME_MAX_CHARS
 from domain.jobs.submission import check_jobs_in_flight, new_job_row, record_queued, request_hash, send_to_workers
 from domain.jobs.validation import ValidatedJob, validate_submission
 from domain.sweeps.sweep_request import Member, SweepRequest, expand
-from sdd_core.methods import LOCKSTEP_HYPERPARAMETERS
+from sdd_core.lockstep import lockstep_values
 from service.db.models import Job, Sweep, Tenant, new_id
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# Spec fields outside the hyper-parameters that decide which batches a member draws.
-LOCKSTEP_SPEC_FIELDS: tuple[str, ...] = ("dataset", "teacher", "seed", "image_size")
-# The one list: every stored-spec field members of a lockstep group agree on (dotted paths), the
-# trainer's own rule (sdd_core.methods.LOCKSTEP_HYPERPARAMETERS, sdd_core.trainer.lockstep_key).
-LOCKSTEP_FIELDS: tuple[str, ...] = LOCKSTEP_SPEC_FIELDS + tuple(
-    f"hyperparameters.{name}" for name in LOCKSTEP_HYPERPARAMETERS
-)
 GROUP_KEY_CHARS = 16
 
 
@@ -65,17 +54,10 @@ class SweepSubmission:
 
 
 def group_key(spec: Mapping[str, Any]) -> str:
-    """The lockstep group of a stored spec: the first 16 hex digits of the SHA-256 of its ``LOCKSTEP_FIELDS``."""
-    values = {path: _field(spec, path) for path in LOCKSTEP_FIELDS}
-    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    """The lockstep group of a stored spec: the first 16 hex digits of the SHA-256 of the canonical
+    JSON of its ``sdd_core.lockstep.lockstep_values``."""
+    canonical = json.dumps(lockstep_values(spec), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:GROUP_KEY_CHARS]
-
-
-def _field(spec: Mapping[str, Any], path: str) -> Any:
-    value: Any = spec
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
 
 
 _NAME_LABELS = {"beta": "β=", "temperature": "T=", "seed": "seed "}
@@ -96,12 +78,6 @@ def member_name(prefix: str | None, values: Mapping[str, Any]) -> str | None:
     return " ".join(parts)[:JOB_NAME_MAX_CHARS].rstrip()
 
 
-def sweep_request_hash(request: SweepRequest) -> str:
-    """SHA-256 of the canonical JSON of the parsed body (defaults included, keys sorted)."""
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def submit_sweep(
     session: Session, settings: Settings, tenant: Tenant, request: SweepRequest, idempotency_key: str | None
 ) -> SweepSubmission:
@@ -109,7 +85,7 @@ def submit_sweep(
 
     Or, for an ``Idempotency-Key`` seen before with the same body, the sweep that request made.
     """
-    digest = sweep_request_hash(request)
+    digest = request_hash(request)
     if idempotency_key is not None:
         earlier = _sweep_with_key(session, tenant.id, idempotency_key)
         if earlier is not None:

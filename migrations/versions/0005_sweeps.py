@@ -5,8 +5,8 @@
   the request's hash (as for jobs).
 * ``jobs.sweep_id`` — the sweep a member job belongs to (NULL for a job submitted alone);
   indexed, since a sweep's reads list its members.
-* ``jobs.group_key`` — the member's lockstep group: members drawing the same batches (same
-  dataset, teacher, seed, batch size, epochs, image size and augmentation) share it.
+* ``jobs.group_key`` — the member's lockstep group: members drawing the same batches (agreeing
+  on the fields ``sdd_core.lockstep`` lists) share it.
 
 Revision ID: 0005_sweeps
 Revises: 0004_jobs_tenant_status_index

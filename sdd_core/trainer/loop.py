@@ -8,11 +8,10 @@
     -> export each student (safetensors; the last epoch's weights, or the best epoch's with
        ``export: best``) and its model card (with the final evaluation per class of those weights)
 
-``train`` is a group of one. Students in a group (``train_group``) draw the same batches — same
-dataset, teacher, seed, batch size, epochs, image size and augmentation (``LOCKSTEP_FIELDS``) —
-and each has its own optimiser, schedule, callbacks, checkpoints and global RNG stream (swapped
-in around its step, so its dropout draws what it draws alone): a student trained in a group ends
-with the weights it ends with alone. A student that is stopped (cancel) or fails leaves the
+``train`` is a group of one. Students in a group (``train_group``) draw the same batches (they
+agree on the fields ``sdd_core.lockstep`` lists) and each has its own optimiser, schedule,
+callbacks, checkpoints and global RNG stream (swapped in around its step, so its dropout draws
+what it draws alone): a student trained in a group ends with the weights it ends with alone. A student that is stopped (cancel) or fails leaves the
 group; the others go on. So does a student that stops early, exported at once.
 
 Every epoch's randomness (shuffling, augmentation) derives from (seed, epoch), and checkpoints
@@ -39,7 +38,7 @@ from torch.optim import SGD
 from torch.optim.lr_scheduler import MultiStepLR
 
 from sdd_core.errors import NonFiniteTrainingError
-from sdd_core.methods import LOCKSTEP_HYPERPARAMETERS
+from sdd_core.lockstep import disagreeing_fields, lockstep_values
 from sdd_core.spec import JobSpec
 from sdd_core.trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from sdd_core.trainer.data_path import DATA_PATHS, TrainingData, prepare_data
@@ -112,19 +111,9 @@ class _MetricsLog:
             handle.write(json.dumps(metrics) + "\n")
 
 
-LOCKSTEP_FIELDS = ("dataset", "teacher", "seed", "image_size")
-"""With ``LOCKSTEP_HYPERPARAMETERS``: what the students of one group must agree on, the batches they
-draw and the machine they share."""
-
-
-def lockstep_key(spec: JobSpec) -> tuple[Any, ...]:
-    """Equal for two specs that can train in one group."""
-    data = spec.model_dump(mode="json")
-    hyper = data["hyperparameters"]
-    return (
-        *(repr(data[name]) for name in LOCKSTEP_FIELDS),
-        *(repr(hyper.get(name)) for name in LOCKSTEP_HYPERPARAMETERS),
-    )
+def lockstep_key(spec: JobSpec) -> str:
+    """Equal for two specs that can train in one group (``sdd_core.lockstep``)."""
+    return json.dumps(lockstep_values(spec.model_dump(mode="json")), sort_keys=True)
 
 
 @dataclass
@@ -549,10 +538,10 @@ def train_group(
     options = options or TrainOptions()
     if not members:
         return []
-    keys = {lockstep_key(member.spec) for member in members}
-    if len(keys) > 1:
-        raise ValueError("these specs draw different batches (dataset, teacher, seed, batch size, epochs, "
-                         "image size, augmentation or device differ); train them in separate groups")  # fmt: skip
+    differ = disagreeing_fields([member.spec.model_dump(mode="json") for member in members])
+    if differ:
+        raise ValueError(f"these specs draw different batches ({', '.join(differ)} differ, see sdd_core.lockstep); "
+                         "train them in separate groups")  # fmt: skip
     if options.world_size > 1 and len(members) > 1:
         raise ValueError(f"a group of {len(members)} students cannot train on {options.world_size} ranks; "
                          "train jobs with devices > 1 alone")  # fmt: skip

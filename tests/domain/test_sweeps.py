@@ -18,7 +18,8 @@ from domain.ownership import PageParams
 from domain.status import JobStatus
 from domain.sweeps import sweep_reads
 from domain.sweeps.sweep_request import SweepRequest
-from domain.sweeps.sweep_submission import LOCKSTEP_FIELDS, group_key, submit_sweep
+from domain.sweeps.sweep_submission import group_key, submit_sweep
+from sdd_core.lockstep import LOCKSTEP_FIELDS
 from sdd_core.methods import STEP_ONLY_HYPERPARAMETERS
 from sdd_core.spec import Hyperparameters
 from service.db.models import Job, JobEvent, Sweep, Tenant
