@@ -18,6 +18,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import BaseModel
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -43,9 +44,10 @@ class Submission:
     replayed: bool
 
 
-def request_hash(spec: JobRequest) -> str:
-    """SHA-256 of the canonical JSON of the parsed body (defaults included, keys sorted)."""
-    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+def request_hash(body: BaseModel) -> str:
+    """SHA-256 of the canonical JSON of a parsed request body (defaults included, keys sorted): what
+    an ``Idempotency-Key`` replay must match, for a job or a sweep."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
