@@ -12,9 +12,9 @@ from api.artifact_response import artifact_response
 from domain.errors import NotFound
 from domain.jobs import job_reads
 from domain.status import TERMINAL
+from sdd_client.plots import MEDIA_TYPES, PlotFormat, job_label, job_title, render_curves
 from service.artifacts import PLOT_KINDS
 from service.db.models import Job
-from service.plots import MEDIA_TYPES, PlotFormat, job_label, job_title, render_curves
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

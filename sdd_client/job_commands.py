@@ -328,7 +328,7 @@ def _plot_writer(path: Path) -> Callable[[list[Job], dict[str, list[EpochRow]]],
     try:
         # Imported only for --plot: matplotlib is the client's optional `plot` extra, and every
         # other command works without it.
-        from sdd_client.plots import render_compare
+        from sdd_client.plots import job_label, render_curves
     except ImportError as exc:
         fail(
             "plot_unavailable",
@@ -337,9 +337,12 @@ def _plot_writer(path: Path) -> Callable[[list[Job], dict[str, list[EpochRow]]],
         )
 
     def write(jobs: list[Job], metrics: dict[str, list[EpochRow]]) -> None:
-        series = {f"{job.id} {job.spec.method}": metrics[job.id] for job in jobs}  # legend: job id and method
+        series = {
+            job_label(job.id, job.spec.model_dump(), job.name): [row.model_dump() for row in metrics[job.id]]
+            for job in jobs
+        }
         title = "comparison: " + ", ".join(f"{job.spec.method} {job.spec.student}" for job in jobs)
-        path.write_bytes(render_compare(series, fmt, title=title))
+        path.write_bytes(render_curves(series, fmt, title=title))
         click.echo(f"saved {path}", err=True)
 
     return write

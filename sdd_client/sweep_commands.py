@@ -20,7 +20,7 @@ from sdd_client.cli_support import (
 )
 from sdd_client.client import SDDClient
 from sdd_client.live_watch import watch
-from sdd_client.models import EpochRow, JobStatus, SweepReport
+from sdd_client.models import JobStatus, SweepReport
 from sdd_client.name_lookup import resolve_names
 from sdd_client.submit_flags import hyperparameter_options
 from sdd_client.sweep_flags import build_sweep_body, sweep_options
@@ -192,7 +192,7 @@ def _plot_renderer(path: Path) -> Any:
         fail("invalid_plot_path", f"--plot must end in .png or .svg, not {path.name!r}", param="--plot")
     try:
         # Imported only for --plot: matplotlib is the client's optional `plot` extra.
-        from sdd_client.plots import render_sweep
+        from sdd_client.plots import render_overlay
     except ImportError as exc:
         fail(
             "plot_unavailable",
@@ -201,12 +201,12 @@ def _plot_renderer(path: Path) -> Any:
         )
 
     def render(client: SDDClient, report: SweepReport) -> bytes:
-        groups: dict[str, dict[str, list[EpochRow]]] = {}
+        groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
         for configuration in report.configurations:
             lines = groups.setdefault(configuration.label, {})
             for job_id in configuration.members:
                 job = client.get(job_id)
-                lines[f"seed {job.spec.seed} · {job.id}"] = client.metrics(job_id)
-        return render_sweep(groups, fmt, title=f"sweep {report.sweep_id}: val top-1 per member")
+                lines[f"seed {job.spec.seed} · {job.id}"] = [row.model_dump() for row in client.metrics(job_id)]
+        return render_overlay(groups, fmt, title=f"sweep {report.sweep_id}: val top-1 per member")
 
     return render

@@ -116,7 +116,7 @@ PLOT_KINDS = {"png": "plot_png", "svg": "plot_svg"}  # the Artifact kind of each
 
 
 def job_plot_key(job_id: str, fmt: str) -> str:
-    """The job's training curves drawn by ``service.plots`` (``fmt`` "png" or "svg")."""
+    """The job's training curves drawn by ``sdd_client.plots`` (``fmt`` "png" or "svg")."""
     if fmt not in ("png", "svg"):
         raise InvalidKey(f"invalid plot format {fmt!r}: use 'png' or 'svg'")
     return validate_key(f"jobs/{job_id}/plots/curves.{fmt}")

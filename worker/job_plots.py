@@ -13,9 +13,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sdd_client.plots import PLOT_FORMATS, job_label, job_title, render_curves
 from service.artifacts import PLOT_KINDS, ArtifactStore
 from service.db.models import Artifact, Job, JobMetric
-from service.plots import PLOT_FORMATS, job_label, job_title, render_curves
 from worker.job_artifacts import store_artifact
 
 

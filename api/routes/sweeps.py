@@ -15,7 +15,7 @@ from domain.jobs.submission import IDEMPOTENCY_KEY_MAX
 from domain.sweeps import sweep_reads
 from domain.sweeps.sweep_report_markdown import report_markdown
 from domain.sweeps.sweep_submission import submit_sweep
-from service.plots import MEDIA_TYPES, PlotFormat, render_overlay
+from sdd_client.plots import MEDIA_TYPES, PlotFormat, render_overlay
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 

@@ -22,8 +22,8 @@ from domain.jobs.cancellation import cancel_job as cancel_owned_job
 from domain.jobs.resumption import RESUMABLE
 from domain.jobs.resumption import resume_job as resume_owned_job
 from domain.status import CANCELLABLE, JOB_STATUSES, TERMINAL, JobStatus
+from sdd_client.plots import job_label, render_curves
 from service.db.models import Job, Tenant
-from service.plots import job_label, render_curves
 
 logger = logging.getLogger("api.ui")
 

@@ -3,7 +3,7 @@ its live part, which the page swaps in while members train.
 
 Reads go through ``domain.sweeps.sweep_reads`` (tenant-scoped, as ``/v1/sweeps``: another tenant's sweep
 is "not found"); the cancel button is a CSRF-checked POST form calling ``domain.jobs.cancellation``,
-as on the job page; the curves are an SVG drawn by ``service.plots`` under the image CSP.
+as on the job page; the curves are an SVG drawn by ``sdd_client.plots`` under the image CSP.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from domain.status import TERMINAL
 from domain.sweeps import sweep_reads
 from domain.sweeps.sweep_reads import SweepView
 from domain.sweeps.sweep_report import member_coordinates
+from sdd_client.plots import render_overlay
 from service.db.models import Tenant
-from service.plots import render_overlay
 
 logger = logging.getLogger("api.ui")
 

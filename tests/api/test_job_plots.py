@@ -10,11 +10,11 @@ from PIL import Image
 from sqlalchemy import select
 
 from domain.jobs.transitions import claim, finish, record_epoch
+from sdd_client.plots import EMPTY_MESSAGE
 from service.artifact_stores import get_artifact_store
 from service.db.models import Artifact
-from service.plots import EMPTY_MESSAGE
 from tests.api.conftest import Api, assert_error
-from tests.service.plot_samples import metrics_rows, svg_text
+from tests.sdd_client.plot_samples import metrics_rows, svg_text
 from worker.job_plots import store_curve_plots
 
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}

@@ -17,7 +17,7 @@ from service.artifact_stores import get_artifact_store
 from service.artifacts import job_plot_key
 from service.db.models import Artifact, Job
 from service.db.session import session_scope
-from tests.service.plot_samples import metrics_rows
+from tests.sdd_client.plot_samples import metrics_rows
 from worker import runner
 from worker.job_plots import store_curve_plots
 
