@@ -1,4 +1,5 @@
-"""Sample per-epoch metrics rows and an SVG text reader, shared by the plot tests of service and API."""
+"""Sample per-epoch metrics rows and an SVG text reader, shared by the plot tests of the client, the
+worker and the API."""
 
 from __future__ import annotations
 
