@@ -1,6 +1,8 @@
 """Run one attempt of a job: claim it in SQL, train it with ``sdd_core.trainer``, record the outcome.
 
-Every path ends in a terminal status, back in the queue, or leaves a job someone else owns alone:
+Every path ends in a terminal status, back in the queue, or leaves a job someone else owns alone
+(``run_job`` returns the job's status after the attempt, ``LOST`` for one taken over, ``MISSING``
+for a message naming no job):
 
 * the claim fails (another delivery runs it, or it is finished/cancelled): log, do nothing;
 * training completes: student + model card stored as artifacts, then ``succeeded``;
@@ -9,6 +11,9 @@ Every path ends in a terminal status, back in the queue, or leaves a job someone
   batch it stopped at is stored (``stop_checkpoint``), the job goes back to ``queued`` (the attempt
   not counted) with a fresh message, and the next attempt continues at the following batch;
 * the job ran past ``SDD_JOB_TIME_LIMIT_SECONDS``: ``failed`` with code ``timeout``, checkpoints kept;
+* a rank of a job on several devices died (``RankLost``): back to ``queued`` with the attempt
+  counted, to resume from its newest checkpoint (``failed`` with code ``rank_lost`` once
+  ``SDD_JOB_MAX_ATTEMPTS`` attempts are used up);
 * anything raised: ``failed`` with an error code (see ``worker.failures``);
 * the attempt lost its lease (``LeaseLost``: frozen or cut off long enough for the reaper to
   hand the job on): stop at once, record nothing.
@@ -47,6 +52,7 @@ from domain.jobs import transitions
 from domain.jobs.transitions import LeaseLost
 from domain.jobs.validation import trainable_spec
 from domain.redaction import redact_paths
+from domain.status import JobStatus
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import GroupMember, train_group
 from sdd_core.trainer.options import TrainOptions, TrainResult
@@ -59,7 +65,7 @@ from service.settings import Settings, get_settings
 from worker.database_outage import through_outage
 from worker.distributed_job import RankLost, train_on_ranks
 from worker.failures import classify_failure
-from worker.job_artifacts import latest_checkpoint, store_artifact
+from worker.job_artifacts import ResumePoint, latest_checkpoint, store_artifact
 from worker.job_plots import store_curve_plots
 from worker.lease_heartbeat import LeaseHeartbeat
 from worker.lockstep import claim_siblings
@@ -112,9 +118,15 @@ class Attempt:
         return self.settings.work_dir / self.job_id / self.owner.rsplit("/", 1)[-1]
 
 
+LOST = "lost"
+"""The attempt lost its lease to another one: it recorded nothing (not a job status)."""
+MISSING = "missing"
+"""A delivery named a job that does not exist (not a job status)."""
+
+
 def run_job(job_id: str, settings: Settings | None = None) -> str:
     """Claim and train ``job_id`` (with the queued jobs of its lockstep group that start where it
-    starts, see ``worker.lockstep``); returns ``job_id``'s status afterwards (``lost``: taken over)."""
+    starts, see ``worker.lockstep``); returns ``job_id``'s status afterwards, or ``LOST``/``MISSING``."""
     settings = settings or get_settings()
     owner = attempt_owner()
     store = get_artifact_store(settings)
@@ -124,7 +136,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
                 job = session.get(Job, job_id)
                 if job is None:
                     log.warning("job %s: no such job; message dropped", job_id)
-                    return "missing"
+                    return MISSING
                 log.info(
                     "job %s: not claimed, it is %s (worker %s); skipping this delivery",
                     job_id,
@@ -155,68 +167,61 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
 
 
 @dataclass
-class _Member:
-    """One claimed job of this task, ready to train: its attempt, heartbeat, spec and callbacks."""
+class ClaimedJob:
+    """One job this task claimed: its attempt and heartbeat, then (once prepared) its trainable
+    spec, where it resumes and its callbacks; ``status`` once its outcome is recorded."""
 
     attempt: Attempt
     heartbeat: LeaseHeartbeat
     work_dir: Path
     spec: JobSpec | None = None
     rest_dataset: str = ""
-    resume: Any = None
+    resume: ResumePoint | None = None
     callbacks: JobCallbacks | None = None
-    status: str | None = None  # once it has one: its outcome
+    status: str | None = None
 
 
 def _run_attempts(attempts: list[Attempt], store: ArtifactStore) -> list[str]:
     """Train the claimed jobs together and record each one's outcome; their statuses, in order."""
     settings = attempts[0].settings
     with contextlib.ExitStack() as stack:
-        members: list[_Member] = []
+        jobs: list[ClaimedJob] = []
         for attempt in attempts:
             heartbeat = stack.enter_context(
                 LeaseHeartbeat(settings, attempt.job_id, attempt.owner, attempt.run_seconds)
             )
-            members.append(_Member(attempt, heartbeat, attempt.work_dir()))
+            jobs.append(ClaimedJob(attempt, heartbeat, attempt.work_dir()))
         try:
-            for member in members:
+            for job in jobs:
                 try:
-                    _prepare(member, store)
+                    _prepare(job, store)
                 except Exception as exc:  # this job cannot start; the others can
-                    member.status = _conclude_failure(member, store, exc)
-                    member.heartbeat.stop()
-            ready = [member for member in members if member.status is None]
+                    _record_when_done(job, store, exc)
+            ready = [job for job in jobs if job.status is None]
             if ready:
                 try:
                     outcomes = _train_together(ready, store)
                 except Exception as exc:  # before any student could train (data, teacher): all fail so
                     outcomes = [exc] * len(ready)
-                for member, outcome in zip(ready, outcomes, strict=True):
-                    if member.status is None:
-                        _conclude_now(member, store, outcome)
+                for job, outcome in zip(ready, outcomes, strict=True):
+                    _record_when_done(job, store, outcome)
         except (KeyboardInterrupt, SystemExit):  # the process is stopping: give every job back
-            for member in members:
-                if member.status is None:
-                    _release_for_shutdown(member.attempt)
+            for job in jobs:
+                if job.status is None:
+                    _requeue(job.attempt, reason="shutdown", message=SHUTDOWN_MESSAGE)
             raise
         finally:
-            for member in members:
-                shutil.rmtree(member.work_dir, ignore_errors=True)
+            for job in jobs:
+                shutil.rmtree(job.work_dir, ignore_errors=True)
                 with contextlib.suppress(OSError):  # another attempt of the job may still use the folder
-                    member.work_dir.parent.rmdir()
-    return [member.status or "lost" for member in members]
+                    job.work_dir.parent.rmdir()
+    return [job.status or LOST for job in jobs]
 
 
-def _train_together(ready: list[_Member], store: ArtifactStore) -> list[TrainResult | Exception]:
+def _train_together(ready: list[ClaimedJob], store: ArtifactStore) -> list[TrainResult | Exception]:
     """``train_group`` over the ready jobs (a group of one for a job trained alone); each job's
-    outcome is recorded as soon as it leaves the group (``_conclude_now``)."""
+    outcome is recorded as soon as it leaves the group (``_record_when_done``)."""
     settings = ready[0].attempt.settings
-    members = []
-    for m in ready:
-        assert m.spec is not None and m.callbacks is not None
-        resume_from = m.resume.path if m.resume else None
-        on_done = functools.partial(_conclude_now, m, store)
-        members.append(GroupMember(m.spec, m.work_dir, m.callbacks.train_callbacks(), resume_from, on_done=on_done))
     options = TrainOptions(
         data_root=settings.data_root,
         allow_download=settings.allow_download,
@@ -224,33 +229,41 @@ def _train_together(ready: list[_Member], store: ArtifactStore) -> list[TrainRes
         num_workers=settings.loader_workers,
         device_data_max_bytes=settings.device_data_max_bytes,
     )
+    members = []
+    for job in ready:
+        assert job.spec is not None and job.callbacks is not None
+        resume_from = job.resume.path if job.resume else None
+        on_done = functools.partial(_record_when_done, job, store)
+        members.append(
+            GroupMember(job.spec, job.work_dir, job.callbacks.train_callbacks(), resume_from, on_done=on_done)
+        )
     if len(ready) == 1 and ready[0].attempt.devices > 1:  # several devices: alone, this process is rank 0
-        member = ready[0]
-        assert member.spec is not None and member.callbacks is not None
+        member = members[0]
         try:
-            result = train_on_ranks(
-                member.spec,
-                member.work_dir,
-                options=options,
-                callbacks=member.callbacks.train_callbacks(),
-                resume_from=member.resume.path if member.resume else None,
-                job_id=member.attempt.job_id,
-            )
+            return [
+                train_on_ranks(
+                    member.spec,
+                    member.out_dir,
+                    options=options,
+                    callbacks=member.callbacks,
+                    resume_from=member.resume_from,
+                    job_id=ready[0].attempt.job_id,
+                )
+            ]
         except Exception as exc:
             return [exc]
-        return [result]
     return train_group(members, options=options)
 
 
-def _prepare(member: _Member, store: ArtifactStore) -> None:
+def _prepare(job: ClaimedJob, store: ArtifactStore) -> None:
     """The job's trainable spec, where it resumes, its callbacks and work folder."""
-    attempt = member.attempt
+    attempt = job.attempt
     job_id, settings = attempt.job_id, attempt.settings
     with session_scope(settings) as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        spec = trainable_spec(session, settings, job, store)
-        member.rest_dataset = str(job.spec["dataset"])
+        row = session.get(Job, job_id)
+        assert row is not None
+        spec = trainable_spec(session, settings, row, store)
+        job.rest_dataset = str(row.spec["dataset"])
         resume = latest_checkpoint(session, store, job_id)
         if resume is not None:
             record_resume(session, job_id, resume)
@@ -262,144 +275,132 @@ def _prepare(member: _Member, store: ArtifactStore) -> None:
         spec.method,
         spec.dataset,
     )
-    member.callbacks = JobCallbacks(
+    job.callbacks = JobCallbacks(
         job_id,
         settings,
         store,
         attempt.owner,
-        lost=member.heartbeat.lost,
+        lost=job.heartbeat.lost,
         prior_run_seconds=attempt.prior_run_seconds,
     )
-    member.work_dir.mkdir(parents=True, exist_ok=True)
+    job.work_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:
-        resume = rebase_on_this_node(resume, spec, member.work_dir)  # the checkpoint may come from another node
-        restore_metrics_log(settings, job_id, member.work_dir / "metrics.jsonl", through_epoch=resume.epoch)
-    member.spec, member.resume = spec, resume
+        resume = rebase_on_this_node(resume, spec, job.work_dir)  # the checkpoint may come from another node
+        restore_metrics_log(settings, job_id, job.work_dir / "metrics.jsonl", through_epoch=resume.epoch)
+    job.spec, job.resume = spec, resume
 
 
-def _conclude_now(member: _Member, store: ArtifactStore, outcome: TrainResult | Exception) -> None:
-    """Record a job's outcome as soon as it leaves its group, and stop renewing its lease."""
-    if member.status is None:
-        member.status = _conclude(member, store, outcome)
-        member.heartbeat.stop()
+def _record_when_done(job: ClaimedJob, store: ArtifactStore, outcome: TrainResult | BaseException) -> None:
+    """Record a job's outcome once, as soon as it has one (it left its group, or could not start),
+    and stop renewing its lease."""
+    if job.status is None:
+        job.status = _record_outcome(job, store, outcome)
+        job.heartbeat.stop()
 
 
-def _conclude_failure(member: _Member, store: ArtifactStore, exc: BaseException) -> str:
-    attempt = member.attempt
-    if isinstance(exc, LeaseLost) or member.heartbeat.lost.is_set():
+def _record_outcome(job: ClaimedJob, store: ArtifactStore, outcome: TrainResult | BaseException) -> str:
+    """What training (or preparing it) ended with, recorded for this job; its status after."""
+    attempt = job.attempt
+    try:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if job.heartbeat.lost.is_set():
+            raise LeaseLost(attempt.job_id, attempt.owner)
+        assert job.spec is not None and job.callbacks is not None
+        if outcome.status == "completed":
+            return _record_success(job, store, outcome)
+        if job.callbacks.stop_reason == "shutdown":
+            keep_stop_checkpoint(attempt.settings, store, attempt.job_id, attempt.owner, outcome)
+            return _requeue(attempt, reason="shutdown", message=SHUTDOWN_MESSAGE)
+        _keep_records(attempt, store, job.work_dir)
+        if job.callbacks.stop_reason == "timeout":
+            return _record_timeout(attempt, outcome)
+        log.info("job %s: stopped after epoch %d on a cancel request", attempt.job_id, outcome.epochs_completed)
+        _finish(attempt, JobStatus.CANCELLED, event_message=f"cancelled after {outcome.epochs_completed} epoch(s)")
+        return JobStatus.CANCELLED
+    except Exception as exc:
+        return _record_error(job, store, exc)
+
+
+def _record_error(job: ClaimedJob, store: ArtifactStore, exc: BaseException) -> str:
+    """An attempt that raised: nothing if it lost its lease; else its records kept, then a lost
+    rank re-queued (while attempts remain) or the job failed with the error's code."""
+    attempt = job.attempt
+    if isinstance(exc, LeaseLost) or job.heartbeat.lost.is_set():
         log.warning("job %s: %s lost the job to another attempt; stopped without recording", attempt.job_id,
                     attempt.owner)  # fmt: skip
-        return "lost"
-    _keep_metrics(attempt, store, member.work_dir)
-    _keep_curve_plots(attempt, store)
+        return LOST
+    _keep_records(attempt, store, job.work_dir)
     if isinstance(exc, RankLost) and attempt.number < attempt.settings.job_max_attempts:
-        return _requeue_after_rank_loss(attempt, exc)
-    return _record_failure(attempt, exc)
+        log.warning("job %s: %s (attempt %d of at most %d)", attempt.job_id, exc, attempt.number,
+                    attempt.settings.job_max_attempts)  # fmt: skip
+        return _requeue(attempt, reason="rank_lost", message=f"re-queued: {exc}", counted=True)
+    code, message = classify_failure(exc)
+    message = redact_paths(message, attempt.settings)
+    if code == "internal_error":
+        log.error("job %s: failed with an unexpected error", attempt.job_id, exc_info=exc)
+    else:
+        log.warning("job %s: failed: %s: %s", attempt.job_id, code, message)
+    _finish(attempt, JobStatus.FAILED, error_code=code, error_message=message, event_message=f"failed: {message}")
+    return JobStatus.FAILED
 
 
-def _requeue_after_rank_loss(attempt: Attempt, exc: RankLost) -> str:
-    """Back to ``queued`` to resume from the newest checkpoint, the attempt counted (a rank that
-    always dies fails the job ``rank_lost`` after ``SDD_JOB_MAX_ATTEMPTS`` attempts)."""
-    job_id = attempt.job_id
-    log.warning("job %s: %s (attempt %d of at most %d)", job_id, exc, attempt.number,
-                attempt.settings.job_max_attempts)  # fmt: skip
-    with session_scope(attempt.settings) as session:
-        status = transitions.release(
-            session, job_id, attempt.owner, reason="rank_lost", message=f"re-queued: {exc}",
-            run_seconds=attempt.run_seconds(), counted=True,
-        )  # fmt: skip
-    if status != "queued":
-        return status or "lost"
-    try:
-        enqueue_job(job_id, attempt.devices)
-        with session_scope(attempt.settings) as session:
-            transitions.mark_enqueued(session, [job_id])
-    except Exception as send_error:  # the reconciler sends it
-        log.warning("job %s: could not send it again (%s); a worker's reconciler will", job_id, send_error)
-    return "queued"
+def _record_timeout(attempt: Attempt, result: TrainResult) -> str:
+    limit = attempt.settings.job_time_limit_seconds
+    message = (
+        f"the job ran longer than the time limit of {limit} s (SDD_JOB_TIME_LIMIT_SECONDS) and was "
+        f"stopped after epoch {result.epochs_completed}; its checkpoints are kept"
+    )
+    log.warning("job %s: %s", attempt.job_id, message)
+    _finish(attempt, JobStatus.FAILED, error_code="timeout", error_message=message, event_message=f"failed: {message}")
+    return JobStatus.FAILED
 
 
-def _conclude(member: _Member, store: ArtifactStore, outcome: TrainResult | Exception) -> str:
-    """Record what training ended with for this job (trained alone or in a group)."""
-    attempt, callbacks, work_dir = member.attempt, member.callbacks, member.work_dir
-    assert member.spec is not None and callbacks is not None
-    job_id, settings = attempt.job_id, attempt.settings
-    if isinstance(outcome, Exception):
-        return _conclude_failure(member, store, outcome)
-    result = outcome
-    try:
-        if member.heartbeat.lost.is_set():
-            raise LeaseLost(job_id, attempt.owner)
-        if result.status == "completed":
-            return _record_success(attempt, store, work_dir, member.spec, result, rest_dataset=member.rest_dataset)
-        if callbacks.stop_reason == "shutdown":
-            keep_stop_checkpoint(settings, store, job_id, attempt.owner, result)
-            return _release_for_shutdown(attempt)
-        _keep_metrics(attempt, store, work_dir)
-        _keep_curve_plots(attempt, store)
-        if callbacks.stop_reason == "timeout":
-            limit = settings.job_time_limit_seconds
-            message = (
-                f"the job ran longer than the time limit of {limit} s (SDD_JOB_TIME_LIMIT_SECONDS) and was "
-                f"stopped after epoch {result.epochs_completed}; its checkpoints are kept"
-            )
-            log.warning("job %s: %s", job_id, message)
-            _finish(attempt, "failed", error_code="timeout", error_message=message, event_message=f"failed: {message}")
-            return "failed"
-        log.info("job %s: stopped after epoch %d on a cancel request", job_id, result.epochs_completed)
-        _finish(attempt, "cancelled", event_message=f"cancelled after {result.epochs_completed} epoch(s)")
-        return "cancelled"
-    except Exception as exc:
-        return _conclude_failure(member, store, exc)
+SHUTDOWN_MESSAGE = "re-queued: the worker is shutting down; the job resumes from its newest checkpoint"
 
 
-def _release_for_shutdown(attempt: Attempt) -> str:
-    """Back to ``queued`` (not counted as an attempt) and a fresh message; the status after."""
+def _requeue(attempt: Attempt, *, reason: str, message: str, counted: bool = False) -> str:
+    """Back to ``queued`` with a fresh message (``reason`` in its ``requeued`` event; the attempt
+    not counted, unless ``counted``: a lost rank); the job's status after."""
     job_id = attempt.job_id
     try:
         with session_scope(attempt.settings) as session:
             status = transitions.release(
-                session,
-                job_id,
-                attempt.owner,
-                reason="shutdown",
-                run_seconds=attempt.run_seconds(),
-                message="re-queued: the worker is shutting down; the job resumes from its newest checkpoint",
-            )
+                session, job_id, attempt.owner, reason=reason, message=message,
+                run_seconds=attempt.run_seconds(), counted=counted,
+            )  # fmt: skip
     except Exception:
         log.error(
-            "job %s: could not re-queue it at shutdown; its lease will expire and the reaper re-queues it",
+            "job %s: could not re-queue it (%s); its lease will expire and the reaper re-queues it",
             job_id,
+            reason,
             exc_info=True,
         )
-        return "running"
-    if status != "queued":
-        log.info("job %s: not re-queued at shutdown, it is %s", job_id, status or "owned by another attempt")
-        return status or "lost"
-    log.info("job %s: re-queued because the worker is shutting down", job_id)
+        return JobStatus.RUNNING
+    if status != JobStatus.QUEUED:
+        log.info("job %s: not re-queued (%s), it is %s", job_id, reason, status or "owned by another attempt")
+        return status or LOST
+    log.info("job %s: re-queued because %s", job_id, REQUEUE_REASONS.get(reason, reason))
     try:
         enqueue_job(job_id, attempt.devices)
         with session_scope(attempt.settings) as session:
             transitions.mark_enqueued(session, [job_id])
     except Exception as exc:  # the reconciler (or the next worker start) sends it
         log.warning("job %s: could not send it again (%s); a worker's reconciler will", job_id, exc)
-    return "queued"
+    return JobStatus.QUEUED
 
 
-def _record_success(
-    attempt: Attempt,
-    store: ArtifactStore,
-    work_dir: Path,
-    spec: JobSpec,
-    result: TrainResult,
-    *,
-    rest_dataset: str,
-) -> str:
+REQUEUE_REASONS = {"shutdown": "the worker is shutting down", "rank_lost": "a rank of it was lost"}
+
+
+def _record_success(job: ClaimedJob, store: ArtifactStore, result: TrainResult) -> str:
+    attempt, spec = job.attempt, job.spec
+    assert spec is not None
     job_id, settings = attempt.job_id, attempt.settings
     if result.student_path is None or result.card_path is None:
         raise RuntimeError("the trainer completed without writing student.safetensors and card.json")
-    if rest_dataset != spec.dataset:  # an uploaded dataset: the card names its id, not a server path
-        _rename_card_dataset(result.card_path, spec.dataset, rest_dataset)
+    if job.rest_dataset != spec.dataset:  # an uploaded dataset: the card names its id, not a server path
+        _rename_card_dataset(result.card_path, spec.dataset, job.rest_dataset)
     student_path, card_path = result.student_path, result.card_path
 
     def store_student() -> None:
@@ -414,8 +415,7 @@ def _record_success(
                 transitions.record_early_stop(session, job_id, result.stopped_early_at_epoch, patience, attempt.owner)
 
     through_outage(settings, f"job {job_id}: storing the student", store_student)
-    _keep_metrics(attempt, store, work_dir)
-    _keep_curve_plots(attempt, store)
+    _keep_records(attempt, store, job.work_dir)
     final = result.final or {}
     summary = json_safe(
         {
@@ -435,9 +435,9 @@ def _record_success(
         }
     )
     top1 = f"{summary['val_top1']:.2f}%" if summary["val_top1"] is not None else "n/a"
-    _finish(attempt, "succeeded", result=summary, event_message=f"succeeded: val top-1 {top1}")
+    _finish(attempt, JobStatus.SUCCEEDED, result=summary, event_message=f"succeeded: val top-1 {top1}")
     log.info("job %s: succeeded (val top-1 %s)", job_id, top1)
-    return "succeeded"
+    return JobStatus.SUCCEEDED
 
 
 def _rename_card_dataset(card_path: Path, resolved: str, public: str) -> None:
@@ -447,19 +447,7 @@ def _rename_card_dataset(card_path: Path, resolved: str, public: str) -> None:
         card_path.write_text(json.dumps(card, indent=2, sort_keys=True))
 
 
-def _record_failure(attempt: Attempt, exc: BaseException) -> str:
-    job_id = attempt.job_id
-    code, message = classify_failure(exc)
-    message = redact_paths(message, attempt.settings)
-    if code == "internal_error":
-        log.error("job %s: failed with an unexpected error", job_id, exc_info=exc)
-    else:
-        log.warning("job %s: failed: %s: %s", job_id, code, message)
-    _finish(attempt, "failed", error_code=code, error_message=message, event_message=f"failed: {message}")
-    return "failed"
-
-
-def _finish(attempt: Attempt, status: str, **kwargs: Any) -> None:
+def _finish(attempt: Attempt, status: JobStatus, **kwargs: Any) -> None:
     """``transitions.finish`` for this attempt, waiting out a database outage; logs if it never lands."""
     job_id = attempt.job_id
 
@@ -485,21 +473,17 @@ def _finish(attempt: Attempt, status: str, **kwargs: Any) -> None:
         )
 
 
-def _keep_metrics(attempt: Attempt, store: ArtifactStore, work_dir: Path) -> None:
-    """Store the trainer's metrics.jsonl (whatever the outcome) before the job finishes."""
+def _keep_records(attempt: Attempt, store: ArtifactStore, work_dir: Path) -> None:
+    """Store the trainer's metrics.jsonl and the job's training curves (PNG, SVG), whatever the
+    outcome, before the job finishes; a failure here only logs."""
     path = work_dir / "metrics.jsonl"
-    if not path.is_file():
-        return
-    try:
-        with session_scope(attempt.settings) as session:
-            transitions.ensure_owner(session, attempt.job_id, attempt.owner)
-            store_artifact(session, store, attempt.job_id, "metrics", path)
-    except Exception:
-        log.warning("job %s: could not store metrics.jsonl", attempt.job_id, exc_info=True)
-
-
-def _keep_curve_plots(attempt: Attempt, store: ArtifactStore) -> None:
-    """Store the job's training curves (PNG, SVG) if it finished an epoch; a failure here only logs."""
+    if path.is_file():
+        try:
+            with session_scope(attempt.settings) as session:
+                transitions.ensure_owner(session, attempt.job_id, attempt.owner)
+                store_artifact(session, store, attempt.job_id, "metrics", path)
+        except Exception:
+            log.warning("job %s: could not store metrics.jsonl", attempt.job_id, exc_info=True)
     try:
         with session_scope(attempt.settings) as session:
             kinds = [artifact.kind for artifact in store_curve_plots(session, store, attempt.job_id)]
