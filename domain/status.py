@@ -1,33 +1,12 @@
-"""Where a job stands: one ``JobStatus`` enum and the sets of statuses the rules speak of.
+"""Where a job stands, for the domain's rules: ``JobStatus`` and its sets (terminal, active, in
+flight, cancellable).
 
-    queued -> running -> succeeded | failed | cancelling -> cancelled
-    queued -> cancelled
-    running -> queued          (a worker shutting down, or a lease that expired)
-
-``JobStatus`` is a ``StrEnum``: a member equals its value, so rows (which store the plain
-string) compare with it directly.
+They are defined once in ``sdd_client.job_status``, the package both the server and the client
+install, and named here so that the domain's modules import them from the domain.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from sdd_client.job_status import ACTIVE, CANCELLABLE, IN_FLIGHT, JOB_STATUSES, TERMINAL, JobStatus
 
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLING = "cancelling"
-    CANCELLED = "cancelled"
-
-
-JOB_STATUSES: tuple[str, ...] = tuple(status.value for status in JobStatus)
-# Never left once reached.
-TERMINAL: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
-# An attempt holds the job: a worker trains it (or is stopping it) under a lease.
-ACTIVE: frozenset[JobStatus] = frozenset({JobStatus.RUNNING, JobStatus.CANCELLING})
-# Counted against a tenant's jobs in flight: not finished yet.
-IN_FLIGHT: frozenset[JobStatus] = frozenset(JobStatus) - TERMINAL
-# A user may still cancel it (a cancelling job already is being cancelled).
-CANCELLABLE: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+__all__ = ["ACTIVE", "CANCELLABLE", "IN_FLIGHT", "JOB_STATUSES", "TERMINAL", "JobStatus"]

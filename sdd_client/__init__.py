@@ -17,8 +17,9 @@ from sdd_client.errors import (
     ServiceUnreachable,
     WaitTimeout,
 )
-from sdd_client.models import TERMINAL as TERMINAL_STATUSES
-from sdd_client.models import Job, JobStatus, JobSubmission
+from sdd_client.job_status import TERMINAL as TERMINAL_STATUSES
+from sdd_client.job_status import JobStatus
+from sdd_client.models import Job, JobSubmission
 
 __all__ = [
     "TERMINAL_STATUSES",

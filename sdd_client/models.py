@@ -3,44 +3,19 @@
 They mirror ``api/schemas`` without importing the service (no torch, no SQL). Every model
 allows extra fields, so a newer server that adds fields never breaks an older client; fields a
 newer server might omit have defaults. ``Job.status`` is a plain string for the same reason
-(compare it with ``JobStatus`` members: a ``StrEnum`` member equals its value).
+(compare it with ``JobStatus`` members, ``sdd_client.job_status``: a ``StrEnum`` member equals its value).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sdd_client.job_status import TERMINAL, JobStatus
+
 T = TypeVar("T")
-
-
-class JobStatus(StrEnum):
-    """Where a job stands, as the server reports it.
-
-    A copy of the server's ``domain.status.JobStatus`` (same names, same values): the client
-    installs without the server's packages, so it cannot import them. A test keeps the two equal.
-
-        queued -> running -> succeeded | failed | cancelling -> cancelled
-        queued -> cancelled
-    """
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLING = "cancelling"
-    CANCELLED = "cancelled"
-
-
-# Never left once reached.
-TERMINAL: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
-# Not finished yet: the job may still change.
-IN_FLIGHT: frozenset[JobStatus] = frozenset(JobStatus) - TERMINAL
-# A user may still cancel it (a cancelling job already is being cancelled).
-CANCELLABLE: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
 class _Public(BaseModel):
