@@ -39,7 +39,7 @@ def api_command(host: str, port: int, log_level: str) -> None:
 @click.command("worker")
 @click.option("--concurrency", type=int, default=None, help="Training processes (default: SDD_WORKER_CONCURRENCY).")
 @click.option("--queues", default=None, help="Comma-separated queues (default: SDD_QUEUE_NAME).")
-@click.option("--loglevel", default="info", show_default=True)
+@click.option("--log-level", "--loglevel", "log_level", default="info", show_default=True, help="As sdd api's.")
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
 @click.option(
     "--gpus",
@@ -60,7 +60,7 @@ def api_command(host: str, port: int, log_level: str) -> None:
 def worker_command(
     concurrency: int | None,
     queues: str | None,
-    loglevel: str,
+    log_level: str,
     pool: str,
     gpus: str | None,
     devices: int,
@@ -72,7 +72,7 @@ def worker_command(
     if gpus is not None and devices > 1:
         raise click.UsageError("--gpus starts one single-device worker per GPU; --devices N serves N-device jobs")
     if gpus is not None:
-        _run_gpu_workers(gpus, concurrency=concurrency or 1, queues=queues, loglevel=loglevel, pool=pool)
+        _run_gpu_workers(gpus, concurrency=concurrency or 1, queues=queues, log_level=log_level, pool=pool)
         return
     if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
         click.echo(f"sdd worker: CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}", err=True)
@@ -82,7 +82,7 @@ def worker_command(
     celery_app.worker_main(
         [
             "worker",
-            f"--loglevel={loglevel}",
+            f"--loglevel={log_level}",
             f"--concurrency={concurrency or settings.worker_concurrency}",
             f"--queues={queues or queue_for(settings.queue_name, devices)}",
             f"--pool={pool}",
@@ -91,7 +91,7 @@ def worker_command(
     )
 
 
-def _run_gpu_workers(gpus: str, *, concurrency: int, queues: str | None, loglevel: str, pool: str) -> None:
+def _run_gpu_workers(gpus: str, *, concurrency: int, queues: str | None, log_level: str, pool: str) -> None:
     # Imported here like every worker module: `sdd --help` and the other commands load none of them.
     from worker.gpu_workers import GpuSelectionError, node_name, parse_gpus, pinned_environment
 
@@ -101,7 +101,7 @@ def _run_gpu_workers(gpus: str, *, concurrency: int, queues: str | None, logleve
         raise click.UsageError(str(exc)) from exc
 
     def child(device: str) -> ChildSpec:
-        args = ["worker", "--concurrency", str(concurrency), "--loglevel", loglevel, "--pool", pool]
+        args = ["worker", "--concurrency", str(concurrency), "--log-level", log_level, "--pool", pool]
         args += ["--hostname", node_name(device), *(["--queues", queues] if queues else [])]
         return ChildSpec(f"GPU {device}", child_command(*args), pinned_environment(device))
 

@@ -57,9 +57,9 @@ def _load_config(path: Path | None) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())  # safe_load: no tags that import Python
     except (OSError, yaml.YAMLError) as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--config") from exc
+        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--file") from exc
     if not isinstance(data, dict):
-        raise click.BadParameter(f"{path} must hold a mapping of job fields", param_hint="--config")
+        raise click.BadParameter(f"{path} must hold a mapping of job fields", param_hint="--file")
     return data
 
 
@@ -74,6 +74,10 @@ def build_spec(config: dict[str, Any], flags: dict[str, Any]) -> JobSpec:
             data[key] = flags[key]
     if flags.get("scales") is not None:
         data["scales"] = _int_list(flags["scales"])
+    if flags.get("teacher_pretrained"):
+        if flags.get("teacher_arch") or flags.get("teacher_checkpoint"):
+            raise click.UsageError("give --teacher-pretrained ARCH, or --teacher-arch with --teacher-checkpoint")
+        data["teacher"] = {"arch": flags["teacher_pretrained"], "pretrained": True}
     if flags.get("teacher_arch") or flags.get("teacher_checkpoint"):
         data["teacher"] = {
             **(data.get("teacher") or {}),
@@ -110,7 +114,13 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="YAML or JSON job spec.")
+@click.option(
+    "--file",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML or JSON job spec (flags win), as `sdd jobs submit --file`.",
+)
 @click.option(
     "--out",
     "out_dir",
@@ -121,15 +131,20 @@ def cli(verbose: bool) -> None:
 @click.option("--dataset", help="digits, cifar10, cifar100 or imagefolder:<path>.")
 @click.option("--student", help="Student architecture (see `sdd models`).")
 @click.option("--method", type=click.Choice(METHODS), help="Training method.")
-@click.option("--teacher-arch", help="Teacher architecture.")
-@click.option("--teacher-checkpoint", help="Teacher weights (safetensors, or .pt/.pth weights only).")
+@click.option(
+    "--teacher-pretrained",
+    metavar="ARCH",
+    help="A pretrained architecture as the teacher (weights from the local cache).",
+)
+@click.option("--teacher-arch", help="The architecture of --teacher-checkpoint.")
+@click.option("--teacher-checkpoint", help="Teacher weights from a file (safetensors, or .pt/.pth weights only).")
 @click.option("--scales", help="SDD scales, e.g. 1,2,4.")
 @click.option("--beta", type=float, help="Weight of complementary regions.")
 @click.option("--seed", type=int)
 @click.option("--image-size", type=int)
 @click.option("--data-root", type=click.Path(path_type=Path), default=Path("data"), show_default=True)
 @click.option("--download/--no-download", default=False, help="Allow downloading CIFAR into --data-root.")
-@click.option("--workers", type=int, default=0, show_default=True, help="Data loader worker processes.")
+@click.option("--workers", "workers", type=int, default=None, hidden=True, help="Old name of --loader-workers.")
 @click.option("--resume", type=click.Path(path_type=Path, dir_okay=False), help="Continue from a checkpoint.pt.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @_hyperparameter_options
@@ -138,7 +153,7 @@ def train(
     out_dir: Path,
     data_root: Path,
     download: bool,
-    workers: int,
+    workers: int | None,
     resume: Path | None,
     no_progress: bool,
     **flags: Any,
@@ -148,6 +163,8 @@ def train(
     from sdd_core.trainer import train as run_training  # noqa: PLC0415
     from sdd_core.trainer.progress import ProgressBar  # noqa: PLC0415
 
+    if workers is not None and flags.get("loader_workers") is None:
+        flags["loader_workers"] = workers
     try:
         spec = build_spec(_load_config(config_path), flags)
     except ValidationError as exc:
@@ -159,7 +176,7 @@ def train(
     callbacks = TrainCallbacks(
         on_batch_end=progress.on_batch_end, on_epoch_end=progress.on_epoch_end, should_stop=interrupted.is_set
     )
-    options = TrainOptions(data_root=data_root, allow_download=download, num_workers=workers)
+    options = TrainOptions(data_root=data_root, allow_download=download)
     try:
         check_compatibility(spec, options)
         with _first_interrupt_sets(interrupted):

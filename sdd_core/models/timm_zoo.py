@@ -124,7 +124,7 @@ def missing_weights_message(name: str) -> str:
     return (
         f"pretrained weights for {name} are not on this machine: expected the file "
         f"{expected_weights_path(name)} in the Hugging Face cache. Nothing is downloaded here; run "
-        f"`huggingface-cli download {repo} {WEIGHT_FILES[0]}` on a machine with internet access and copy "
+        f"`hf download {repo} {WEIGHT_FILES[0]}` on a machine with internet access and copy "
         f"its cache folder ({hf_cache_dir()}, set by HF_HUB_CACHE or HF_HOME) here."
     )
 

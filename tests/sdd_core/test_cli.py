@@ -27,7 +27,7 @@ def test_train_from_a_config_file_with_flag_overrides(tmp_path, data_root, digit
         cli,
         [
             "train",
-            "--config",
+            "--file",
             str(config),
             "--out",
             str(out),
@@ -62,6 +62,26 @@ def test_train_from_a_config_file_with_flag_overrides(tmp_path, data_root, digit
     assert evaluated.exit_code == 0, evaluated.output
     card = json.loads((out / "card.json").read_text())
     assert json.loads(evaluated.output.strip().splitlines()[-1])["val_top1"] == card["final_metrics"]["val_top1"]
+
+
+def test_train_names_its_flags_as_jobs_submit_does():
+    """--file, --loader-workers and --teacher-pretrained as `sdd jobs submit` names them; the old
+    --config and --workers still read the same."""
+    from sdd_core.cli import build_spec
+
+    flags = {"dataset": "digits", "student": "resnet8", "method": "kd", "teacher_pretrained": "resnet8"}
+    spec = build_spec({}, {**flags, "loader_workers": "3"})
+    assert spec.teacher is not None and (spec.teacher.arch, spec.teacher.pretrained) == ("resnet8", True)
+    assert spec.resolved_hyperparameters.loader_workers == 3
+    both = CliRunner().invoke(
+        cli, ["train", "--out", "unused", "--teacher-pretrained", "resnet8", "--teacher-checkpoint", "t.safetensors"]
+    )
+    assert (
+        both.exit_code == 2 and "--teacher-pretrained ARCH, or --teacher-arch with --teacher-checkpoint" in both.output
+    )
+    help_text = CliRunner().invoke(cli, ["train", "--help"]).output
+    assert "--file" in help_text and "--loader-workers" in help_text and "--teacher-pretrained" in help_text
+    assert "--workers " not in help_text  # one name for the loader's processes
 
 
 def test_invalid_spec_names_the_field(tmp_path):

@@ -46,7 +46,9 @@ def test_each_device_gets_a_pinned_worker_with_its_own_node_name(monkeypatch) ->
 
     monkeypatch.setattr(Supervisor, "run", fake_run)
     monkeypatch.setattr(process_commands, "load_settings", lambda: None)
-    result = CliRunner().invoke(cli, ["worker", "--gpus", "0,2", "--pool", "solo", "--queues", "training"])
+    result = CliRunner().invoke(
+        cli, ["worker", "--gpus", "0,2", "--pool", "solo", "--queues", "training", "--log-level", "warning"]
+    )
     assert result.exit_code == 0, result.output
     assert set(started) == {"0", "2"}
     for device, command in started.items():
@@ -56,6 +58,7 @@ def test_each_device_gets_a_pinned_worker_with_its_own_node_name(monkeypatch) ->
         assert args[args.index("--concurrency") + 1] == "1"  # one job per GPU
         assert args[args.index("--hostname") + 1] == f"gpu{device}@%h"
         assert args[args.index("--pool") + 1] == "solo" and args[args.index("--queues") + 1] == "training"
+        assert args[args.index("--log-level") + 1] == "warning"  # as sdd api names it
 
     refused = CliRunner().invoke(cli, ["worker", "--gpus", "1,1"])
     assert refused.exit_code == 2 and "named twice" in refused.output

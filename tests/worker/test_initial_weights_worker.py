@@ -62,4 +62,4 @@ def test_pretrained_then_warm_start_then_a_missing_file(hf_stack: tuple[Stack, P
     missing = _run(stack, PRETRAINED)
     assert missing.status == "failed" and missing.error_code == "weights_unavailable"
     assert "models--timm--test_resnet.r160_in1k" in missing.error_message
-    assert "huggingface-cli download" in missing.error_message
+    assert "hf download" in missing.error_message

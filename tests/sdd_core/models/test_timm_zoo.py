@@ -68,7 +68,7 @@ def test_missing_weights_name_the_file_and_the_repository(hf_cache: Path) -> Non
         create_model("timm/test_resnet", 10, pretrained=True)
     message = str(caught.value)
     assert str(hf_cache / "models--timm--test_resnet.r160_in1k" / "snapshots") in message
-    assert "huggingface-cli download timm/test_resnet.r160_in1k model.safetensors" in message
+    assert "hf download timm/test_resnet.r160_in1k model.safetensors" in message
     assert pretrained_weights_of("resnet8") is None
     with pytest.raises(ModelError, match="resnet8 has no pretrained weights"):
         require_pretrained_weights("resnet8")
