@@ -15,7 +15,6 @@ from api.schemas.catalog import (
     MethodPublic,
     SDDefaults,
 )
-from api.schemas.speeds import MeasuredSpeedPublic, MeasuredThroughputPublic
 from domain.jobs.speed_estimates import measured_speeds
 from sdd_core.data import dataset_shape, list_datasets
 from sdd_core.errors import SDDError
@@ -96,6 +95,6 @@ def get_catalog(settings: SettingsDep, session: SessionDep, tenant: CurrentTenan
             rate_limit_per_minute=settings.rate_limit_per_minute,
             rate_limit_burst=settings.rate_limit_burst,
         ),
-        measured_speeds=[MeasuredSpeedPublic.model_validate(speed) for speed in measured.speeds],
-        measured_throughput=[MeasuredThroughputPublic.model_validate(rate) for rate in measured.throughput],
+        measured_speeds=measured.speeds,
+        measured_throughput=measured.throughput,
     )

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.pagination import PageDep
 from api.schemas.errors import error_responses
-from api.schemas.sweeps import SweepCreate, SweepPublic, SweepReportPublic, SweepsPublic, SweepSummaryPublic
+from api.schemas.sweeps import SweepCreate, SweepPublic, SweepsPublic, SweepSummaryPublic
 from domain.jobs.cancellation import cancel_sweep as cancel_owned_sweep
 from domain.jobs.submission import IDEMPOTENCY_KEY_MAX
 from domain.sweeps import sweep_reads
+from domain.sweeps.sweep_report import SweepReport
 from domain.sweeps.sweep_report_markdown import report_markdown
 from domain.sweeps.sweep_submission import submit_sweep
 from sdd_client.plots import MEDIA_TYPES, PlotFormat, render_overlay
@@ -103,7 +104,7 @@ Which configuration, by how much, how sure — from the members that succeeded s
 
 @router.get(
     "/{sweep_id}/report",
-    response_model=SweepReportPublic,
+    response_model=SweepReport,
     responses={
         200: {
             "content": {MARKDOWN_MEDIA_TYPE: {"schema": {"type": "string"}}},
@@ -126,7 +127,7 @@ def sweep_report(
     report = sweep_reads.sweep_report(session, view)
     if format_ == "markdown":
         return Response(report_markdown(report), media_type=f"{MARKDOWN_MEDIA_TYPE}; charset=utf-8")
-    return SweepReportPublic.from_report(report)
+    return report
 
 
 def _curve_responses(fmt: PlotFormat) -> dict[int | str, dict[str, Any]]:

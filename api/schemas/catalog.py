@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.speeds import MeasuredSpeedPublic, MeasuredThroughputPublic
+from domain.jobs.speed_estimates import MeasuredSpeed, MeasuredThroughput
 
 
 class ArchitecturePublic(BaseModel):
@@ -63,5 +63,5 @@ class CatalogPublic(BaseModel):
     methods: list[MethodPublic]
     defaults: SDDefaults
     limits: LimitsPublic
-    measured_speeds: list[MeasuredSpeedPublic] = Field(description="This service's recent training speeds, by kind.")
-    measured_throughput: list[MeasuredThroughputPublic] = Field(description="Images/s by student and image size.")
+    measured_speeds: list[MeasuredSpeed] = Field(description="This service's recent training speeds, by kind.")
+    measured_throughput: list[MeasuredThroughput] = Field(description="Images/s by student and image size.")

@@ -1,12 +1,12 @@
-"""Sweep schemas: ``SweepCreate`` (the request), ``SweepPublic``/``SweepsPublic`` and ``SweepReportPublic``.
+"""Sweep schemas: ``SweepCreate`` (the request) and ``SweepPublic``/``SweepsPublic``.
 
 ``SweepCreate`` is the domain's ``SweepRequest`` (``domain.sweeps.sweep_request``) with the examples the
-OpenAPI document shows; the report models mirror ``domain.sweeps.sweep_report``'s dataclasses.
+OpenAPI document shows. The report has no schema here: the API serves ``domain.sweeps.sweep_report``'s
+dataclasses as they are.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +15,6 @@ from api.schemas.common import Page, UtcDatetime
 from api.schemas.jobs import JobPublic
 from domain.status import JobStatus
 from domain.sweeps.sweep_reads import SweepView
-from domain.sweeps.sweep_report import SweepReport
 from domain.sweeps.sweep_request import SweepRequest
 
 _SWEEP_EXAMPLE = {
@@ -131,101 +130,3 @@ class SweepPublic(SweepSummaryPublic):
 
 class SweepsPublic(Page):
     data: list[SweepSummaryPublic]
-
-
-# ---------------------------------------------------------------- the report
-
-
-class SummaryPublic(BaseModel):
-    """Mean and sample standard deviation over n seeds (std null below 2, both null at 0)."""
-
-    mean: float | None
-    std: float | None
-    n: int
-
-
-class PairedGainPublic(BaseModel):
-    """Final val top-1 minus the KD baseline's, paired by seed, with its 95% confidence interval."""
-
-    mean: float = Field(description="Mean difference in percentage points.")
-    std: float | None = Field(description="Sample standard deviation of the differences (null with one seed).")
-    n: int = Field(description="Seeds paired with the baseline.")
-    half_width: float | None = Field(description="t_{0.975, n-1} · std / √n; null with one seed.")
-    low: float | None
-    high: float | None
-    seeds: list[int]
-
-
-class ConfigurationPublic(BaseModel):
-    label: str = Field(examples=["sd-kd, β 2, scales [1, 2, 4]"])
-    method: str
-    student: str
-    scales: list[int] | None = Field(description="SD methods only.")
-    beta: float | None = Field(description="SD methods only.")
-    temperature: float | None
-    members: list[str] = Field(description="Member job ids, every seed.")
-    seeds: list[int] = Field(description="Seeds whose member succeeded (the statistics' n).")
-    final_top1: SummaryPublic
-    best_top1: SummaryPublic
-    final_top5: SummaryPublic
-    best_top5: SummaryPublic
-    wall_seconds: SummaryPublic
-    images_per_s: SummaryPublic
-    is_baseline: bool
-    baseline: str | None = Field(description="The KD configuration this one is compared with.")
-    gain: PairedGainPublic | None
-
-
-class RecommendationPublic(BaseModel):
-    text: str = Field(examples=["sd-kd, β 2, scales [1, 2, 4]: +1.30 ± 0.40 over KD, 3 seeds"])
-    configuration: str | None
-    beats_baseline: bool
-
-
-class MemberClassAccuracyPublic(BaseModel):
-    job_id: str
-    configuration: str
-    seed: int
-    accuracy: list[float | None] = Field(description="Percent correct per class.")
-
-
-class ClassGainPublic(BaseModel):
-    index: int
-    name: str
-    gain: float = Field(description="Percentage points over KD, mean over paired seeds.")
-    n: int
-
-
-class PerClassPublic(BaseModel):
-    available: bool
-    note: str | None
-    classes: list[str]
-    members: list[MemberClassAccuracyPublic]
-    configuration: str | None = Field(description="The SD configuration whose per-class gains are listed.")
-    gains: list[ClassGainPublic] = Field(description="Largest first.")
-
-
-class ConfusionPublic(BaseModel):
-    job_id: str
-    configuration: str
-    seed: int
-    val_top1: float | None
-    classes: list[str]
-    matrix: list[list[int]] = Field(description="Rows: true class; columns: predicted class.")
-
-
-class SweepReportPublic(BaseModel):
-    """Which configuration, by how much, how sure: the sweep's report."""
-
-    sweep_id: str
-    status: JobStatus
-    members: dict[str, int] = Field(description="Members by status.")
-    configurations: list[ConfigurationPublic]
-    recommendation: RecommendationPublic
-    per_class: PerClassPublic
-    confusion: ConfusionPublic | None
-    notes: list[str]
-
-    @classmethod
-    def from_report(cls, report: SweepReport) -> SweepReportPublic:
-        return cls.model_validate(asdict(report))

@@ -26,7 +26,9 @@ import math
 import statistics
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Annotated
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -45,20 +47,25 @@ DATASETS_MAX = 500  # uploaded datasets of a tenant whose sizes are looked up
 
 @dataclass(frozen=True)
 class MeasuredSpeed:
-    """Median seconds per epoch and images/s of one (dataset, image size, student, distilled)."""
+    """One kind of job: its median seconds per epoch and images/s over its newest epochs here."""
 
-    dataset: str
-    image_size: int
+    dataset: Annotated[str, Field(description="A built-in dataset, or one of your uploaded datasets (ds_…).")]
+    image_size: Annotated[int, Field(description="The size the models saw.")]
     student: str
-    distilled: bool
-    seconds_per_epoch: float
-    images_per_s: float
-    epochs_measured: int
+    distilled: Annotated[bool, Field(description="Whether the jobs distilled from a teacher (every method but 'ce').")]
+    seconds_per_epoch: Annotated[
+        float, Field(description="Median training seconds of one epoch (evaluation not counted).")
+    ]
+    images_per_s: Annotated[float, Field(description="Median training images per second.")]
+    epochs_measured: Annotated[
+        int, Field(description=f"The epochs the medians are taken over (the newest, at most {EPOCHS_PER_MEDIAN}).")
+    ]
 
 
 @dataclass(frozen=True)
 class MeasuredThroughput:
-    """Median images/s of one (student, image size, distilled), over every dataset."""
+    """A student's median training images/s at one image size, over every dataset: for an estimate
+    where the dataset has no measurement (epochs × training images ÷ images/s)."""
 
     student: str
     image_size: int

@@ -36,8 +36,11 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
+
+from domain.status import JobStatus
 from domain.sweeps.sweep_statistics import PairedGain, Summary, paired_gain, summarize
 from sdd_core.spec import SD_METHODS
 
@@ -59,14 +62,16 @@ class MemberRecord:
 
 @dataclass(frozen=True)
 class ConfigurationReport:
-    label: str
+    """One configuration of a sweep (a member's spec minus its seed) over its seeds."""
+
+    label: Annotated[str, Field(examples=["sd-kd, β 2, scales [1, 2, 4]"])]
     method: str
     student: str
-    scales: list[int] | None  # SD methods only
-    beta: float | None  # SD methods only
+    scales: Annotated[list[int] | None, Field(description="SD methods only.")]
+    beta: Annotated[float | None, Field(description="SD methods only.")]
     temperature: float | None
-    members: list[str]  # job ids, every seed
-    seeds: list[int]  # seeds whose member succeeded
+    members: Annotated[list[str], Field(description="Member job ids, every seed.")]
+    seeds: Annotated[list[int], Field(description="Seeds whose member succeeded (the statistics' n).")]
     final_top1: Summary
     best_top1: Summary
     final_top5: Summary
@@ -74,14 +79,14 @@ class ConfigurationReport:
     wall_seconds: Summary
     images_per_s: Summary
     is_baseline: bool
-    baseline: str | None  # label of the KD configuration it is compared with
+    baseline: Annotated[str | None, Field(description="The KD configuration this one is compared with.")]
     gain: PairedGain | None
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    text: str
-    configuration: str | None  # the label it names, if any
+    text: Annotated[str, Field(examples=["sd-kd, β 2, scales [1, 2, 4]: +1.30 ± 0.40 over KD, 3 seeds"])]
+    configuration: Annotated[str | None, Field(description="The configuration's label it names, if any.")]
     beats_baseline: bool
 
 
@@ -90,14 +95,16 @@ class MemberClassAccuracy:
     job_id: str
     configuration: str
     seed: int
-    accuracy: list[float | None]  # percent per class (None for a class without validation images)
+    accuracy: Annotated[
+        list[float | None], Field(description="Percent correct per class (null for a class without validation images).")
+    ]
 
 
 @dataclass(frozen=True)
 class ClassGain:
     index: int
     name: str
-    gain: float  # percentage points, mean over paired seeds
+    gain: Annotated[float, Field(description="Percentage points over KD, mean over paired seeds.")]
     n: int
 
 
@@ -107,8 +114,8 @@ class PerClassReport:
     note: str | None
     classes: list[str]
     members: list[MemberClassAccuracy]
-    configuration: str | None  # the SD configuration whose gains these are
-    gains: list[ClassGain]  # largest first
+    configuration: Annotated[str | None, Field(description="The SD configuration whose per-class gains are listed.")]
+    gains: Annotated[list[ClassGain], Field(description="Largest first.")]
 
 
 @dataclass(frozen=True)
@@ -118,19 +125,21 @@ class ConfusionReport:
     seed: int
     val_top1: float | None
     classes: list[str]
-    matrix: list[list[int]]  # rows: true class, columns: predicted class
+    matrix: Annotated[list[list[int]], Field(description="Rows: true class; columns: predicted class.")]
 
 
 @dataclass(frozen=True)
 class SweepReport:
+    """Which configuration, by how much, how sure: the sweep's report (``GET /v1/sweeps/{id}/report``)."""
+
     sweep_id: str
-    status: str
-    members: dict[str, int]  # status -> how many members
+    status: JobStatus
+    members: Annotated[dict[str, int], Field(description="Members by status.")]
     configurations: list[ConfigurationReport]
     recommendation: Recommendation
     per_class: PerClassReport
     confusion: ConfusionReport | None
-    notes: list[str] = field(default_factory=list)
+    notes: list[str]
 
 
 # ---------------------------------------------------------------- configurations
@@ -474,7 +483,7 @@ def _is_matrix(value: Any) -> bool:
 # ---------------------------------------------------------------- the report
 
 
-def build_report(sweep_id: str, status: str, members: Sequence[MemberRecord]) -> SweepReport:
+def build_report(sweep_id: str, status: JobStatus, members: Sequence[MemberRecord]) -> SweepReport:
     """The whole report of a sweep whose members are ``members`` (in member order)."""
     groups = _groups(members)
     configurations = [_configuration(group, groups) for group in groups]

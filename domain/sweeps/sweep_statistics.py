@@ -12,6 +12,9 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
 
 CONFIDENCE = 0.95
 # Two-sided 95% quantiles of Student's t, t_{0.975, dof}; between rows the next smaller dof is used
@@ -28,7 +31,7 @@ Z_975 = 1.9600
 
 @dataclass(frozen=True)
 class Summary:
-    """Mean and sample standard deviation of n values (std None below 2 values, both None at 0)."""
+    """Mean and sample standard deviation of n values (std null below 2 values, both null at 0)."""
 
     mean: float | None
     std: float | None
@@ -39,10 +42,14 @@ class Summary:
 class PairedGain:
     """Final val top-1 minus the baseline's, paired by seed, with its 95% confidence interval."""
 
-    mean: float
-    std: float | None
-    n: int
-    half_width: float | None  # None with one seed: no interval
+    mean: Annotated[float, Field(description="Mean difference in percentage points.")]
+    std: Annotated[
+        float | None, Field(description="Sample standard deviation of the differences (null with one seed).")
+    ]
+    n: Annotated[int, Field(description="Seeds paired with the baseline.")]
+    half_width: Annotated[
+        float | None, Field(description="t_{0.975, n-1} · std / √n; null with one seed (no interval).")
+    ]
     low: float | None
     high: float | None
     seeds: list[int]

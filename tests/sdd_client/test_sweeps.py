@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import yaml
 from click.testing import Result
 
 from api.schemas import sweeps as sweep_schemas
+from domain.sweeps import sweep_report, sweep_statistics
 from sdd_cli.main import cli as sdd_command
 from sdd_client import SDDClient, cli_support, models
 from sdd_client.models import Job, Sweep, SweepReport
@@ -67,18 +69,21 @@ def test_the_sweep_models_mirror_the_server_schemas() -> None:
         (sweep_schemas.SweepProgress, models.SweepProgress),
         (sweep_schemas.MemberCounts, models.MemberCounts),
         (sweep_schemas.SweepGroupPublic, models.SweepGroup),
-        (sweep_schemas.SweepReportPublic, models.SweepReport),
-        (sweep_schemas.ConfigurationPublic, models.SweepConfiguration),
-        (sweep_schemas.SummaryPublic, models.Stat),
-        (sweep_schemas.PairedGainPublic, models.PairedGain),
-        (sweep_schemas.RecommendationPublic, models.Recommendation),
-        (sweep_schemas.PerClassPublic, models.PerClass),
-        (sweep_schemas.ClassGainPublic, models.ClassGain),
-        (sweep_schemas.MemberClassAccuracyPublic, models.MemberClassAccuracy),
-        (sweep_schemas.ConfusionPublic, models.Confusion),
+        (sweep_report.SweepReport, models.SweepReport),
+        (sweep_report.ConfigurationReport, models.SweepConfiguration),
+        (sweep_statistics.Summary, models.Stat),
+        (sweep_statistics.PairedGain, models.PairedGain),
+        (sweep_report.Recommendation, models.Recommendation),
+        (sweep_report.PerClassReport, models.PerClass),
+        (sweep_report.ClassGain, models.ClassGain),
+        (sweep_report.MemberClassAccuracy, models.MemberClassAccuracy),
+        (sweep_report.ConfusionReport, models.Confusion),
     ]
     for server, client in pairs:
-        assert set(server.model_fields) <= set(client.model_fields), (server.__name__, client.__name__)
+        names = (
+            {f.name for f in dataclasses.fields(server)} if dataclasses.is_dataclass(server) else server.model_fields
+        )
+        assert set(names) <= set(client.model_fields), (server.__name__, client.__name__)
     assert "sweep_id" in models.Job.model_fields and "max_sweep_size" in models.Limits.model_fields
 
 
