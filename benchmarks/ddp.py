@@ -1,16 +1,16 @@
 """One job trained by 1 rank vs N ranks (torch.distributed, DDP): images/s, speed-up, final loss.
 
     python -m benchmarks.ddp [--ranks 2] [--epochs 2] [--student resnet8] [--batch-size 256]
-                             [--device auto|cpu|cuda] [--rounds 1] [--no-sync-batchnorm]
+                             [--device auto|cpu|cuda] [--rounds 3] [--no-sync-batchnorm]
 
 SD-KD resnet8 -> ``--student`` on digits (offline): the teacher is a resnet8 trained here with
 plain CE for ``--teacher-epochs`` (it is a real teacher, but only its cost per step matters).
 The same spec twice, both in freshly spawned processes (``distributed.launch``): once as a
 single-process job (``devices=1``, no DDP), once as ``devices=N`` on N ranks with
 ``TrainOptions(world_size=N, rank=r)``. ``batch_size`` is the global batch (a multiple of N),
-so both runs draw the same batches. ``--rounds`` alternates the order of the two runs; each
-figure is the best of its rounds (a shared machine's load only slows a run down: with one round,
-another process's burst lands on one side only; use 2 or more there).
+so both runs draw the same batches. ``--rounds`` alternates the order of the two runs; the table
+shows each side's round at its median, and the speed-up is the median of the pairs' own ratios
+with its spread (``benchmarks.paired``).
 
 images/s comes from the trainer's own metrics (``metrics.jsonl``, written by rank 0): the images
 of every epoch after the first (the first is warm-up: allocations, cuDNN's choices) over those
@@ -39,12 +39,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.paired import paired_ratio
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import TrainOptions, train
 from sdd_core.trainer.distributed import launch
@@ -134,7 +136,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="the global batch (a multiple of --ranks)")
     parser.add_argument("--teacher-epochs", type=int, default=1)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--rounds", type=int, default=1, help="alternations of the 1-rank and N-rank runs")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of the 1-rank and N-rank runs")
     parser.add_argument("--no-sync-batchnorm", dest="sync_batchnorm", action="store_false")
     args = parser.parse_args()
 
@@ -160,7 +162,7 @@ def main() -> None:
         print(
             f"device {device}, SD-KD resnet8 -> {args.student} on digits, global batch {args.batch_size}, "
             f"{args.epochs} epochs, sync_batchnorm {args.sync_batchnorm and ranks > 1}, {cpus} CPUs, "
-            f"teacher trained in {teacher_s:.1f} s; best of {args.rounds} alternated round(s)"
+            f"teacher trained in {teacher_s:.1f} s; medians of {args.rounds} alternated round(s)"
         )
         results: dict[int, list[dict[str, float]]] = {1: [], ranks: []}
         for round_ in range(args.rounds):
@@ -168,7 +170,9 @@ def main() -> None:
                 out = tmp / f"r{round_}-ranks{n}"
                 results[n].append(run_once(specs[n], n, out, tmp, device, cpus))
 
-    best = {n: max(runs, key=lambda r: r["images_per_s"]) for n, runs in results.items()}
+    best = {n: min(runs, key=lambda r: abs(r["images_per_s"] - statistics.median(x["images_per_s"] for x in runs)))
+            for n, runs in results.items()}  # fmt: skip  # the round at each side's median
+    speed_up = paired_ratio([r["images_per_s"] for r in results[1]], [r["images_per_s"] for r in results[ranks]])
     measured = {1: "epoch 1 (cold: no warm-up epoch)", 2: "epoch 2 (epoch 1 warm-up)"}.get(
         args.epochs, f"epochs 2..{args.epochs} (epoch 1 warm-up)"
     )
@@ -176,11 +180,12 @@ def main() -> None:
     print(f"{'ranks':>5}  {'backend':>7}  {'threads':>7}  {'images/s':>10}  {'speed-up':>8}  {'wall s':>7}  train loss")
     for n, row in best.items():
         label = "none" if n == 1 else backend
-        speed_up = row["images_per_s"] / best[1]["images_per_s"]
+        ratio = row["images_per_s"] / best[1]["images_per_s"]
         print(
-            f"{n:>5}  {label:>7}  {row['threads']:>7}  {row['images_per_s']:>10.0f}  {speed_up:>7.2f}x  "
+            f"{n:>5}  {label:>7}  {row['threads']:>7}  {row['images_per_s']:>10.0f}  {ratio:>7.2f}x  "
             f"{row['wall_s']:>7.1f}  {row['train_loss']:.6f}"
         )
+    print(f"speed-up {ranks} ranks / 1, per alternated pair: {speed_up.describe()}")
     gap = abs(best[ranks]["train_loss"] - best[1]["train_loss"]) / best[1]["train_loss"]
     verdict = "within" if gap < SYNCED_LOSS_TOLERANCE else "outside"
     print(

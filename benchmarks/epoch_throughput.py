@@ -19,7 +19,8 @@ in one run, ``--rounds`` times:
       folder: the device-resident batches (after the folder's one decode per job, timed apart),
       the loader path, and the former PIL loader.
 
-Each figure is the best of its rounds (a shared machine's load only ever slows a round down).
+Each figure is the median of its rounds, each ratio the median of the rounds' own ratios with its
+spread (``benchmarks.paired``).
 Prints images/s of each, the ratio (b)/(a) (targets: >= 0.95 on CPU, >= 0.90 on CUDA), (c)'s
 device-resident images/s (target >= 100,000 on CPU) and, on CUDA, new/old for the pair (target
 >= 3). ``--variants`` (CUDA) adds (a) and (b) for each precision and compile choice; ``--compile``
@@ -29,6 +30,7 @@ adds the compiled bare step with its compile time (what ``compile: auto`` was de
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +43,7 @@ from PIL import Image
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
+from benchmarks.paired import paired_ratio
 from sdd_core.data import build_image_tensors, describe_dataset
 from sdd_core.data.image_decoding import load_rgb_image
 from sdd_core.data.image_folder_layout import scan_image_folder
@@ -253,7 +256,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10_000, help="training images (a multiple of the batch size)")
     parser.add_argument("--val-images", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=2, help="alternations of (a) and (b)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of (a) and (b)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--variants", action="store_true", help="each precision and compile choice (CUDA)")
     parser.add_argument("--compile", action="store_true", help="also the compiled bare step (compile time apart)")
@@ -271,7 +274,7 @@ def main() -> None:
         dataset = f"imagefolder:{folder}"
         print(
             f"device {device}, SD-KD {args.teacher} -> {args.student}, batch {args.batch_size}, "
-            f"{images} images of 32 px ({steps} steps an epoch), best of {args.rounds} alternated rounds"
+            f"{images} images of 32 px ({steps} steps an epoch), medians of {args.rounds} alternated rounds"
         )
 
         # (a) and (b), alternated; on CUDA each precision/compile variant with --variants.
@@ -305,17 +308,18 @@ def main() -> None:
                 loader_path.append(trainer_epoch(spec, tmp / f"loader{round_}", loader_options)[0])
                 if not args.skip_old and "precision" not in variant:
                     old.append(old_epoch(spec, folder, teacher_path, device))
-            a, b = max(bare), max(device_path)
+            a, b = statistics.median(bare), statistics.median(device_path)
             label = ", ".join(f"{k} {v}" for k, v in variant.items())
             print(f"[{label}]")
             print(f"  (a) bare step                      {a:10.0f} images/s")
-            print(f"  (b) train() epoch, device path     {b:10.0f} images/s   (b)/(a) = {b / a:.3f}")
+            print(f"  (b) train() epoch, device path     {b:10.0f} images/s")
+            print(f"      (b)/(a) = {paired_ratio(bare, device_path).describe()}")
             if loader_path:
-                print(f"      train() epoch, loader path     {max(loader_path):10.0f} images/s")
-            print(f"      train() wall (set-up, decode, eval, export included): {min(walls):.1f} s")
+                print(f"      train() epoch, loader path     {statistics.median(loader_path):10.0f} images/s")
+            print(f"      train() wall (set-up, decode, eval, export included): {statistics.median(walls):.1f} s")
             if old:
-                o = max(old)
-                print(f"      former epoch loop (PIL loader) {o:10.0f} images/s   new/old = {b / o:.2f}")
+                print(f"      former epoch loop (PIL loader) {statistics.median(old):10.0f} images/s")
+                print(f"      new/old = {paired_ratio(old, device_path).describe()}")
 
         if args.compile:
             spec = make_spec(dataset, teacher_path, args, compile="on")

@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, replace_all_batch_norm_modules_, stack_module_state, vmap
 
+from benchmarks.paired import paired_ratio
 from sdd_core.models import create_model
 
 NUM_CLASSES, IMAGE_SIZE, TEMPERATURE = 10, 32, 4.0
@@ -206,8 +207,7 @@ def main() -> None:
     )
     print(f"(a) loop     {a * 1e3:8.2f} ms/step  (median; mean {statistics.fmean(times['loop']) * 1e3:.2f})")
     print(f"(b) stacked  {b * 1e3:8.2f} ms/step  (median; mean {statistics.fmean(times['stacked']) * 1e3:.2f})")
-    paired = statistics.median(s / t for s, t in zip(times["stacked"], times["loop"], strict=True))
-    print(f"ratio (b)/(a) {b / a:.3f} of the medians; {paired:.3f} the median of each step's own ratio")
+    print(f"ratio (b)/(a) per alternated step: {paired_ratio(times['loop'], times['stacked']).describe()}")
     print(f"after 1 step: max |param diff| {first[0]:.3g}, max |BN stat diff| {first[1]:.3g}, bit-identical {first[2]}")
     print(
         f"after {total} steps: max |param diff| {params:.3g}, max |BN stat diff| {buffers:.3g}, "
