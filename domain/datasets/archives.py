@@ -9,11 +9,16 @@ bytes really written are counted against ``max_total_bytes``, the ratio of bytes
 archive bytes read is bounded (``MAX_COMPRESSION_RATIO``), and the pass must finish within
 ``time_limit_s``. Members that are not images (``sdd_core.data`` decides) are skipped, not
 written. Extraction writes regular files only, below a fresh temp folder, never applying the
-archive's permission bits. Every refusal is an ``InvalidRequest`` on ``file`` naming the member.
+archive's permission bits. Every refusal is an ``InvalidRequest`` on ``file`` naming the member,
+never a server path: a zip member that is encrypted, uses a compression method other than stored,
+deflate, bzip2 or LZMA, has corrupt compressed data, has no name, a name part over 255 bytes, or a
+file and a folder of one name.
 """
 
 from __future__ import annotations
 
+import errno
+import lzma
 import re
 import shutil
 import stat
@@ -21,6 +26,7 @@ import tarfile
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -35,6 +41,16 @@ RATIO_CHECK_FROM_BYTES = 10 << 20  # small archives (a few headers) may legitima
 EXTRACT_TIME_LIMIT_S = 120.0
 COPY_CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
+NAME_PART_MAX_BYTES = 255  # a file system's limit on one name (NAME_MAX)
+ZIP_METHODS = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "LZMA",
+}
+ZIP_ENCRYPTED_FLAG = 0x1
+# What a member's corrupt data raises while it is read: zlib, LZMA, bzip2 and zipfile's own CRC check.
+_CORRUPT_DATA = (zlib.error, lzma.LZMAError, EOFError, zipfile.BadZipFile, OSError, ValueError)
 
 
 def refuse(message: str) -> InvalidRequest:
@@ -43,6 +59,8 @@ def refuse(message: str) -> InvalidRequest:
 
 def safe_relative_path(name: str) -> PurePosixPath | None:
     """The member's path relative to the extraction folder, or None for the folder itself."""
+    if not name:
+        raise refuse("a member has an empty name")
     if "\x00" in name or "\\" in name:
         raise refuse(f"member {name!r} has a backslash or NUL in its name")
     if name.startswith("/") or _DRIVE.match(name):
@@ -50,6 +68,8 @@ def safe_relative_path(name: str) -> PurePosixPath | None:
     parts = [part for part in PurePosixPath(name).parts if part != "."]
     if ".." in parts:
         raise refuse(f"member {name!r} points outside the archive ('..')")
+    if any(len(part.encode()) > NAME_PART_MAX_BYTES for part in parts):
+        raise refuse(f"member {name[:80]!r}... has a name part over {NAME_PART_MAX_BYTES} bytes")
     return PurePosixPath(*parts) if parts else None
 
 
@@ -145,7 +165,11 @@ def extract_archive(
         raise
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         shutil.rmtree(root, ignore_errors=True)
-        raise refuse(f"cannot extract the archive: {exc}") from exc
+        # The reason only: an OSError's text names the server's extraction folder.
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        if not isinstance(exc, OSError):
+            reason = str(exc)
+        raise refuse(f"cannot extract the archive: {reason}") from exc
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
@@ -156,6 +180,15 @@ def _extract_zip(reader: _CountingReader, root: Path, budget: _Budget) -> None:
     with zipfile.ZipFile(reader) as archive:
         infos = archive.infolist()
         for info in infos:  # the central directory: every member checked before any is written
+            if not info.filename:
+                raise refuse("a member has an empty name")
+            if info.flag_bits & ZIP_ENCRYPTED_FLAG:
+                raise refuse(f"member {info.filename!r} is encrypted; send an archive without a password")
+            if info.compress_type not in ZIP_METHODS:
+                raise refuse(
+                    f"member {info.filename!r} uses zip compression method {info.compress_type}; "
+                    f"use {', '.join(ZIP_METHODS.values())}"
+                )
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise refuse(f"member {info.filename!r} is a symbolic link; links are not allowed")
@@ -165,8 +198,15 @@ def _extract_zip(reader: _CountingReader, root: Path, budget: _Budget) -> None:
         for info in infos:
             path = safe_relative_path(info.filename)
             if path is not None:
-                with archive.open(info) as source:
-                    _write(source, root, path, is_dir=info.is_dir(), budget=budget)
+                try:
+                    with archive.open(info) as source:
+                        _write(source, root, path, is_dir=info.is_dir(), budget=budget)
+                except _CORRUPT_DATA as exc:
+                    if isinstance(exc, OSError) and exc.errno is not None:
+                        raise  # the disk, not the archive
+                    raise refuse(
+                        f"member {info.filename!r} has corrupt compressed data ({type(exc).__name__})"
+                    ) from exc
 
 
 def _extract_tar(reader: _CountingReader, root: Path, budget: _Budget) -> None:
@@ -195,13 +235,20 @@ def _tar_members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
 def _write(source: IO[bytes] | None, root: Path, path: PurePosixPath, *, is_dir: bool, budget: _Budget) -> None:
     """Create the folder, or copy an image member's bytes under ``root``; other files are skipped."""
     target = root.joinpath(*path.parts)
-    if is_dir:
-        target.mkdir(parents=True, exist_ok=True)
-        return
-    if source is None or not is_image_file(target):
-        return  # not an image: never stored (training reads images only)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "xb") as out:
-        while chunk := source.read(COPY_CHUNK):
-            budget.wrote(len(chunk))
-            out.write(chunk)
+    try:
+        if is_dir:
+            target.mkdir(parents=True, exist_ok=True)
+            return
+        if source is None or not is_image_file(target):
+            return  # not an image: never stored (training reads images only)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "xb") as out:
+            while chunk := source.read(COPY_CHUNK):
+                budget.wrote(len(chunk))
+                out.write(chunk)
+    except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+        raise refuse(f"member {path} and another member are a file and a folder of the same name") from exc
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise refuse(f"member {str(path)[:80]}... has a path too long for a file system") from exc
+        raise

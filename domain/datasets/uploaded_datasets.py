@@ -22,6 +22,7 @@ from domain.errors import InvalidRequest
 from domain.ownership import PageParams, get_owned, page_of
 from domain.uploads import UploadedFile, commit_stored
 from sdd_core.data import IMAGE_FOLDER_PREFIX, DatasetInfo, describe_dataset
+from sdd_core.data.image_folder import check_decodable
 from sdd_core.data.image_folder_layout import scan_image_folder
 from sdd_core.errors import DataError
 from service.artifact_stores import get_artifact_store
@@ -103,6 +104,7 @@ def describe_upload(root: Path, settings: Settings) -> tuple[DatasetInfo, dict[s
     try:
         info = describe_dataset(f"{IMAGE_FOLDER_PREFIX}{root}", data_root=settings.data_root)
         layout = scan_image_folder(root)
+        check_decodable(layout)  # every header, and the validation images within a pixel budget
     except DataError as exc:
         message = exc.message.replace(str(root), "<archive>")
         raise InvalidRequest(f"file: {message}", code=exc.code, location=("file",)) from exc

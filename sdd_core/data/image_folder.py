@@ -48,6 +48,11 @@ SIZE_PROBE_IMAGES = 8
 STATISTICS_SAMPLE_LIMIT = 2000
 """At most this many training images (spread over the split) are measured for normalisation."""
 
+DECODE_PIXEL_BUDGET = 200_000_000
+"""At most this many pixels (by the images' headers) are decoded to measure the statistics, and
+again to check the validation images of an upload (``check_decodable``): 2,000 ImageNet-sized
+images fit, 200 images of 6300 x 6300 do not (5 of them are measured; they once cost 65 s)."""
+
 
 class ImageFileDataset(Dataset):
     """Image files decoded on access; items are (transformed image, int label).
@@ -159,9 +164,35 @@ def _normalisation(layout: ImageFolderLayout, kind: PipelineKind, size: int) -> 
     if cached is not None:
         return cached
     indices = evenly_spaced_indices(len(layout.train_samples), STATISTICS_SAMPLE_LIMIT)
+    indices = within_pixel_budget(layout.train_samples, indices, DECODE_PIXEL_BUDGET)
     mean, std = channel_statistics(_measured_images(layout, indices, kind, size))
     write_cached_statistics(layout.root, size, fingerprint, mean, std, num_images=len(indices))
     return mean, std
+
+
+def within_pixel_budget(samples: list[Sample], indices: list[int], budget: int) -> list[int]:
+    """The first of ``indices`` whose images (by their headers) add up to at most ``budget`` pixels;
+    at least one (an image is never over ``MAX_IMAGE_PIXELS``)."""
+    kept: list[int] = []
+    total = 0
+    for index in indices:
+        width, height = image_dimensions(samples[index][0])
+        total += width * height
+        if kept and total > budget:
+            break
+        kept.append(index)
+    return kept
+
+
+def check_decodable(layout: ImageFolderLayout, budget: int = DECODE_PIXEL_BUDGET) -> None:
+    """Every image's header read (size within ``MAX_IMAGE_PIXELS``) and the validation images
+    decoded, as many as ``budget`` pixels allow (spread over the split): DataError naming the
+    first that cannot be used. The training images a job samples are decoded by the statistics."""
+    for path, _ in (*layout.train_samples, *layout.val_samples):
+        image_dimensions(path)
+    indices = evenly_spaced_indices(len(layout.val_samples), len(layout.val_samples))
+    for index in within_pixel_budget(layout.val_samples, indices, budget):
+        load_rgb_image(layout.val_samples[index][0])
 
 
 def _measured_images(

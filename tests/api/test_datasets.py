@@ -170,3 +170,43 @@ def test_malformed_forms(api: Api) -> None:
     assert_error(api.post("/v1/datasets", files={"other": ("a.zip", b"x")}), 422, "validation_error", "other")
     assert_error(api.post("/v1/datasets", files={"name": (None, "only a name")}), 422, "validation_error", "file")
     assert_nothing_left(api)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` pixels and that holds no pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    ("val_image", "says"),
+    [
+        (png_header_only(10_000, 5_000), "too large to decode safely"),  # over MAX_IMAGE_PIXELS
+        (png_header_only(100_000, 100_000), "could be decompression bomb"),  # over PIL's own limit
+        (png(50)[:40], "cannot read image"),  # truncated
+    ],
+)
+def test_validation_images_that_cannot_train_are_refused_at_upload(api: Api, val_image: bytes, says: str) -> None:
+    """Once accepted, and the job failed later: every header is read and the val images decoded."""
+    files = image_folder() | {"val/dog/0.png": val_image}
+    error = assert_error(upload(api, zip_bytes(files)), 422, param="file")
+    assert says in error["message"] and "val/dog/0.png" in error["message"], error
+    assert_nothing_left(api)
+
+
+def test_an_unreadable_zip_member_is_a_422_naming_it(api: Api) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in image_folder().items():
+            archive.writestr(zipfile.ZipInfo(name), data)
+    data = bytearray(buffer.getvalue())
+    central = data.find(b"PK\x01\x02")
+    data[central + 10 : central + 12] = (99).to_bytes(2, "little")  # AES, which zipfile cannot read
+    error = assert_error(upload(api, bytes(data)), 422, param="file")
+    assert "compression method 99" in error["message"], error

@@ -138,3 +138,81 @@ def test_every_accepted_compression_extracts(tmp_path: Path, mode: str) -> None:
         archive.addfile(info, io.BytesIO(b"abc"))
     root = extract_archive(path, tmp_path / "work", max_total_bytes=100)
     assert (root / "val/b/2.png").read_bytes() == b"abc"
+
+
+def _patched(data: bytes, *, method: int | None = None, flags: int = 0) -> bytes:
+    """A one-member zip whose local header and central directory entry say ``method``, with ``flags`` set."""
+    out = bytearray(data)
+    local, central = out.find(b"PK\x03\x04"), out.find(b"PK\x01\x02")
+    if method is not None:
+        out[local + 8 : local + 10] = method.to_bytes(2, "little")
+        out[central + 10 : central + 12] = method.to_bytes(2, "little")
+    for field in (local + 6, central + 8):  # the general purpose bit flags
+        out[field : field + 2] = (int.from_bytes(out[field : field + 2], "little") | flags).to_bytes(2, "little")
+    return bytes(out)
+
+
+def _one_member(compression: int, data: bytes = b"\x89PNG" + bytes(range(256)) * 64) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("train/a/1.png")
+        info.compress_type = compression
+        archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _corrupt_data(data: bytes) -> bytes:
+    """The member's compressed bytes overwritten in the middle (its headers kept)."""
+    out = bytearray(data)
+    start = out.find(b"PK\x03\x04") + 30 + len("train/a/1.png")
+    for index in range(start + 4, start + 40):
+        out[index] ^= 0x5A
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("case", "says"),
+    [
+        ("deflate", "has corrupt compressed data"),
+        ("lzma", "has corrupt compressed data"),
+        ("encrypted", "is encrypted"),
+        ("method99", "compression method 99"),
+        ("method93", "compression method 93"),
+        ("method6", "compression method 6"),
+        ("empty", "empty name"),
+    ],
+)
+def test_zip_members_that_cannot_be_read_are_refused_by_name(tmp_path: Path, case: str, says: str) -> None:
+    """Each of these once answered 500 (zlib.error, LZMAError, RuntimeError, NotImplementedError, IndexError)."""
+    if case == "deflate":
+        data = _corrupt_data(_one_member(zipfile.ZIP_DEFLATED))
+    elif case == "lzma":
+        data = _corrupt_data(_one_member(zipfile.ZIP_LZMA))
+    elif case == "encrypted":
+        data = _patched(_one_member(zipfile.ZIP_STORED), flags=0x1)
+    elif case.startswith("method"):
+        data = _patched(_one_member(zipfile.ZIP_STORED), method=int(case.removeprefix("method")))
+    else:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr(zipfile.ZipInfo("train/a/1.png"), b"1")
+            archive.writestr(zipfile.ZipInfo(""), b"2")
+        data = buffer.getvalue()
+    (tmp_path / "bad.zip").write_bytes(data)
+    (tmp_path / "work").mkdir()
+    message = refused(tmp_path / "bad.zip", tmp_path / "work")
+    assert says in message, message
+
+
+@pytest.mark.parametrize(
+    ("files", "says"),
+    [
+        ({"train/a/x.png": b"1", "train/a/x.png/y.png": b"2"}, "a file and a folder of the same name"),
+        ({"train/a/" + "n" * 300 + ".png": b"1"}, "over 255 bytes"),
+    ],
+)
+def test_member_names_a_file_system_refuses_are_named_without_server_paths(tmp_path: Path, files, says) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    message = refused(write_zip(tmp_path / "names.zip", files), work)
+    assert says in message and str(tmp_path) not in message and "extract-" not in message, message

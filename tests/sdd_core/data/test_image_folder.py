@@ -208,3 +208,19 @@ def test_large_images_are_not_held_as_tensors(tmp_path):
     assert dataset_pipeline(_name(root), data_root=tmp_path) == "imagenet"
     with pytest.raises(ValueError, match="large images"):
         build_image_tensors(_name(root), data_root=tmp_path)
+
+
+def test_statistics_decode_no_more_pixels_than_the_budget(tmp_path, monkeypatch):
+    """200 huge images once cost 65 s of API time: the sample is cut at a total pixel budget."""
+    import sdd_core.data.image_folder as image_folder
+
+    root = _write_folder(tmp_path / "big", size=(100, 80), train=10, val=1)
+    decoded: list[Path] = []
+    monkeypatch.setattr(image_folder, "DECODE_PIXEL_BUDGET", 3 * 100 * 80)
+    monkeypatch.setattr(image_folder, "load_rgb_image", lambda path: decoded.append(path) or load_rgb_image(path))
+    describe_dataset(_name(root), data_root=tmp_path)
+    assert len(decoded) == 3  # of the 20 training images (10 per class): the budget's worth
+
+    layout = image_folder.scan_image_folder(root)
+    samples = layout.train_samples
+    assert image_folder.within_pixel_budget(samples, list(range(len(samples))), 1) == [0]  # never none
