@@ -13,6 +13,7 @@ from api.schemas.errors import error_responses
 from api.schemas.jobs import JobCreate, JobPublic, JobsPublic
 from domain.jobs import job_reads
 from domain.jobs.cancellation import cancel_job as cancel_owned_job
+from domain.jobs.job_request import TAGS_MAX
 from domain.jobs.resumption import resume_job as resume_owned_job
 from domain.jobs.submission import IDEMPOTENCY_KEY_MAX, submit_job
 from domain.status import JobStatus
@@ -65,7 +66,10 @@ def list_jobs(
     sweep_id: Annotated[str | None, Query(max_length=40, description="Only the members of this sweep (swp_…).")] = None,
     tag: Annotated[
         list[Annotated[str, StringConstraints(max_length=40)]] | None,
-        Query(description="Only jobs carrying this tag; repeat for jobs carrying all of them."),
+        Query(
+            max_length=TAGS_MAX,
+            description=f"Only jobs carrying this tag; repeat for jobs carrying all of them (at most {TAGS_MAX}).",
+        ),
     ] = None,
     name: Annotated[
         str | None, Query(max_length=100, description="Only jobs whose name contains this text, ignoring case.")

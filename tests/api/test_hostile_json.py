@@ -94,3 +94,24 @@ def test_nul_in_a_form_field_is_refused(api: Api) -> None:
 def test_values_the_trainer_could_not_take_are_refused_at_submission(api: Api, body: dict, param: str) -> None:
     assert_error(api.post_job(**body), 422, "validation_error", param)
     assert _job_count(api) == 0
+
+
+NUL_URLS = [
+    *[("GET", f"/v1/jobs?{name}=%00", name) for name in ("name", "tag", "sweep_id", "after")],
+    *[("GET", f"/v1/{kind}?after=%00", "after") for kind in ("sweeps", "datasets", "models")],
+    *[("GET", f"/v1/{kind}/%00", "path") for kind in ("jobs", "sweeps", "datasets", "models")],
+    ("POST", "/v1/jobs/%00/cancel", "path"),
+    ("POST", "/v1/jobs/%00/resume", "path"),
+    ("POST", "/v1/sweeps/%00/cancel", "path"),
+    ("GET", "/v1/jobs?tag=ok&tag=a%00b", "tag"),
+    ("GET", "/v1/jobs?%00=1", "\ufffd"),
+    ("GET", "/ui?tag=%00", "tag"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "param"), NUL_URLS)
+def test_nul_in_a_url_is_a_422_naming_where(any_api: Api, method: str, url: str, param: str) -> None:
+    """These answered 500 on PostgreSQL (which refuses NUL in text) before the database was asked."""
+    response = any_api.client.request(method, url, headers=any_api.auth())
+    error = assert_error(response, 422, "validation_error", param)
+    assert "NUL" in error["message"], error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.jobs.job_request import TAGS_MAX
 from tests.api.conftest import Api, assert_error
 from tests.api.test_sweeps import sweep_body, teacher
 
@@ -67,3 +68,12 @@ def test_sweep_members_are_named_after_the_sweep(any_api: Api) -> None:
     unnamed = any_api.post("/v1/sweeps", json=unnamed_body).json()
     names = {job["name"] for job in any_api.get("/v1/jobs", params={"sweep_id": unnamed["id"]}).json()["data"]}
     assert names == {None}
+
+
+def test_a_list_filter_of_more_tags_than_a_job_can_carry_is_a_422(any_api: Api) -> None:
+    """1,000 tag= parameters once built an SQL expression too large for the database: a 503."""
+    query = "&".join(f"tag=t{i}" for i in range(TAGS_MAX + 1))
+    assert_error(any_api.get(f"/v1/jobs?{query}"), 422, "validation_error", "tag")
+    query = "&".join(f"tag=t{i}" for i in range(1000))
+    assert_error(any_api.get(f"/v1/jobs?{query}"), 422, "validation_error", "tag")
+    assert any_api.get("/v1/jobs?" + "&".join(f"tag=t{i}" for i in range(TAGS_MAX))).status_code == 200
