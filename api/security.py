@@ -98,6 +98,36 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+class RequestFramingMiddleware:
+    """Requests whose framing a proxy could read differently are answered and the connection closed:
+    400 for ``Content-Length`` together with ``Transfer-Encoding`` (a smuggling primitive behind a
+    proxy that trusts the length: the request after it on the connection was answered too), 431
+    for headers over ``max_header_bytes`` (h11 only caps headers that arrive in pieces)."""
+
+    def __init__(self, app: ASGIApp, max_header_bytes: int) -> None:
+        self.app = app
+        self.max_header_bytes = max_header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            problem = self._problem(scope)
+            if problem is not None:
+                status, code, message = problem
+                response = error_response(status, code, message, headers={"Connection": "close"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _problem(self, scope: Scope) -> tuple[int, str, str] | None:
+        names = {name for name, _ in scope["headers"]}
+        if b"content-length" in names and b"transfer-encoding" in names:
+            return 400, "bad_request", "a request carries Content-Length or Transfer-Encoding, not both"
+        size = sum(len(name) + len(value) + 4 for name, value in scope["headers"])  # "name: value\r\n"
+        if size > self.max_header_bytes:
+            return 431, "headers_too_large", f"the request's headers take {size} bytes; at most {self.max_header_bytes}"
+        return None
+
+
 class BodySizeLimitMiddleware:
     """413 ``payload_too_large`` for a body over ``max_bytes``: on Content-Length before reading
     anything, else as soon as the bytes received pass it. Streamed uploads are exempt."""
@@ -162,10 +192,11 @@ def _outermost(app: FastAPI, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
 
 
 def install_security(app: FastAPI, settings: Settings) -> None:
-    """JSON guard, body cap, rate limits, CORS (if configured), security headers and, in development,
+    """JSON guard, body cap, request framing, rate limits, CORS (if configured), security headers and, in development,
     ``/docs`` (each ``add_middleware`` wraps the ones before: the cap applies before the guard reads)."""
     app.add_middleware(JsonBodyGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(RequestFramingMiddleware, max_header_bytes=settings.http_max_header_bytes)
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(RateLimitMiddleware, settings=settings)
     if settings.cors_origins:

@@ -4,9 +4,12 @@
   ``SDD_FORWARDED_ALLOW_IPS`` (a load balancer); by default from nobody, so a client cannot pick
   the address the per-address rate limit counts by sending the header itself.
 - **Slow and greedy clients**: idle keep-alive connections close after
-  ``SDD_HTTP_KEEPALIVE_TIMEOUT_S``; at most ``SDD_HTTP_MAX_CONNECTIONS`` connections are served at
-  once (503 past it); request headers are capped at ``SDD_HTTP_MAX_HEADER_BYTES``. uvicorn has no
-  timeout for a body that trickles in: put a proxy with a body timeout in front (see README).
+  ``SDD_HTTP_KEEPALIVE_TIMEOUT_S``; a request's headers must be complete within
+  ``SDD_HTTP_HEADER_TIMEOUT_S`` and one client address holds at most
+  ``SDD_HTTP_MAX_CONNECTIONS_PER_CLIENT`` connections (``api.connection_guard``); at most
+  ``SDD_HTTP_MAX_CONNECTIONS`` connections are served at once (503 past it); request headers are
+  capped at ``SDD_HTTP_MAX_HEADER_BYTES`` (``api.security``). uvicorn has no timeout for a body
+  that trickles in: put a proxy with a body timeout in front (see README, docker-compose.yml).
 - **The access log** shows each request's path without its query string (where a user may have
   pasted a token): ``/v1/jobs?<query redacted>``.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from api.connection_guard import guarded_protocol
 from service.settings import Settings
 
 ACCESS_LOGGER = "uvicorn.access"
@@ -31,6 +35,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_keep_alive": settings.http_keepalive_timeout_s,
         "limit_concurrency": settings.http_max_connections or None,
         "h11_max_incomplete_event_size": settings.http_max_header_bytes,
+        "http": guarded_protocol(settings),
     }
 
 

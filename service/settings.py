@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     http_keepalive_timeout_s: int = Field(default=5, ge=1)
     http_max_connections: int = Field(default=1000, ge=0)
     http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # A connection's request headers must be complete this many seconds after it opened (or after
+    # the next request's first byte); one client address holds at most this many connections (0:
+    # no cap). See api.connection_guard.
+    http_header_timeout_s: int = Field(default=10, ge=1)
+    http_max_connections_per_client: int = Field(default=100, ge=0)
 
     # Abuse limits (see api.rate_limit, domain.jobs.submission): requests per minute per API token
     # (per client IP without a known token) in bursts of up to ``rate_limit_burst``, 0 turns rate

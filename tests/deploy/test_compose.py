@@ -141,3 +141,17 @@ def test_dockerfile_builds_one_non_root_image():
     assert 'ENTRYPOINT ["sdd"]' in text
     ignored = (REPO_ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv"} <= set(ignored)
+
+
+def test_clients_reach_the_api_through_a_proxy_with_header_and_body_timeouts(compose):
+    services = compose["services"]
+    proxy, api = services["proxy"], services["api"]
+    assert proxy["image"].startswith("nginx:") and proxy["image"] != "nginx:latest"
+    assert "ports" not in api and proxy["ports"]  # the API's port is published through the proxy only
+    assert api["environment"]["SDD_FORWARDED_ALLOW_IPS"] == "*"
+    mounted = [volume if isinstance(volume, str) else volume["source"] for volume in proxy["volumes"]]
+    assert any("deploy/nginx.conf" in source for source in mounted), mounted
+    conf = (REPO_ROOT / "deploy" / "nginx.conf").read_text()
+    for directive in ("client_header_timeout", "client_body_timeout", "limit_conn per_client", "limit_req zone"):
+        assert directive in conf, directive
+    assert "server api:8000" in conf and "X-Forwarded-For $remote_addr" in conf
