@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel
@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from sdd_client.config import resolve_config
 from sdd_client.downloads import attachment_name, refuse_existing, save_verified
 from sdd_client.errors import APIError, SDDClientError, ServiceUnreachable, WaitTimeout
+from sdd_client.generated_models import DatasetsPublic, JobsPublic, ModelsPublic, SweepsPublic
 from sdd_client.models import (
     Catalog,
     Checkpoint,
@@ -35,7 +36,6 @@ from sdd_client.models import (
     Event,
     Job,
     JobSubmission,
-    Page,
     Sweep,
     SweepReport,
     SweepSummary,
@@ -44,7 +44,6 @@ from sdd_client.models import (
 from sdd_client.retries import RETRYABLE_STATUSES, RetryPolicy
 
 M = TypeVar("M", bound=BaseModel)
-Listed = TypeVar("Listed", Job, Dataset, UploadedModel, SweepSummary)  # what the paged lists hold
 WaitCallback = Callable[[Job, list[EpochRow]], None]
 
 USER_AGENT = "sdd-client/1"
@@ -119,11 +118,11 @@ class SDDClient:
         sweep_id: str | None = None,
         tags: Sequence[str] = (),
         name: str | None = None,
-    ) -> Page[Job]:
+    ) -> JobsPublic:
         """One page of your jobs, newest first (``limit`` at most 100): optionally one sweep's
         members, jobs carrying every tag in ``tags``, or jobs whose name contains ``name``."""
         return self._page(
-            Job,
+            JobsPublic,
             "/v1/jobs",
             status=status,
             limit=limit,
@@ -143,9 +142,7 @@ class SDDClient:
         name: str | None = None,
     ) -> Iterator[Job]:
         """Every job (filtered as ``list_jobs`` filters), newest first, fetching pages as needed."""
-        return self._iterate(
-            Job, "/v1/jobs", page_size, status=status, sweep_id=sweep_id, tag=list(tags) or None, name=name
-        )
+        return _every(lambda after: self.list_jobs(status, page_size, after, sweep_id=sweep_id, tags=tags, name=name))
 
     def get(self, job_id: str) -> Job:
         return self._model(Job, "GET", f"/v1/jobs/{job_id}")
@@ -216,12 +213,12 @@ class SDDClient:
     def get_sweep(self, sweep_id: str) -> Sweep:
         return self._model(Sweep, "GET", f"/v1/sweeps/{sweep_id}")
 
-    def list_sweeps(self, limit: int = 20, after: str | None = None) -> Page[SweepSummary]:
+    def list_sweeps(self, limit: int = 20, after: str | None = None) -> SweepsPublic:
         """One page of your sweeps, newest first (without member details)."""
-        return self._page(SweepSummary, "/v1/sweeps", limit=limit, after=after)
+        return self._page(SweepsPublic, "/v1/sweeps", limit=limit, after=after)
 
     def iter_sweeps(self, *, page_size: int = 100) -> Iterator[SweepSummary]:
-        return self._iterate(SweepSummary, "/v1/sweeps", page_size)
+        return _every(lambda after: self.list_sweeps(page_size, after))
 
     def cancel_sweep(self, sweep_id: str) -> Sweep:
         """Cancel every unfinished member (queued at once, running at the next batch)."""
@@ -274,11 +271,11 @@ class SDDClient:
         """Upload an image-folder archive (.zip/.tar.gz with train/ and val/ class folders)."""
         return self._upload(Dataset, "/v1/datasets", Path(path), {"name": name})
 
-    def list_datasets(self, limit: int = 20, after: str | None = None) -> Page[Dataset]:
-        return self._page(Dataset, "/v1/datasets", limit=limit, after=after)
+    def list_datasets(self, limit: int = 20, after: str | None = None) -> DatasetsPublic:
+        return self._page(DatasetsPublic, "/v1/datasets", limit=limit, after=after)
 
     def iter_datasets(self, *, page_size: int = 100) -> Iterator[Dataset]:
-        return self._iterate(Dataset, "/v1/datasets", page_size)
+        return _every(lambda after: self.list_datasets(page_size, after))
 
     def get_dataset(self, dataset_id: str) -> Dataset:
         return self._model(Dataset, "GET", f"/v1/datasets/{dataset_id}")
@@ -288,11 +285,11 @@ class SDDClient:
         fields = {"arch": arch, "num_classes": str(num_classes), "name": name}
         return self._upload(UploadedModel, "/v1/models", Path(path), fields)
 
-    def list_models(self, limit: int = 20, after: str | None = None) -> Page[UploadedModel]:
-        return self._page(UploadedModel, "/v1/models", limit=limit, after=after)
+    def list_models(self, limit: int = 20, after: str | None = None) -> ModelsPublic:
+        return self._page(ModelsPublic, "/v1/models", limit=limit, after=after)
 
     def iter_models(self, *, page_size: int = 100) -> Iterator[UploadedModel]:
-        return self._iterate(UploadedModel, "/v1/models", page_size)
+        return _every(lambda after: self.list_models(page_size, after))
 
     def get_model(self, model_id: str) -> UploadedModel:
         return self._model(UploadedModel, "GET", f"/v1/models/{model_id}")
@@ -377,18 +374,9 @@ class SDDClient:
     def _list(self, model: type[M], path: str) -> list[M]:
         return [model.model_validate(item) for item in self._request("GET", path).json()["data"]]
 
-    def _page(self, model: type[M], path: str, **params: Any) -> Page[M]:
+    def _page(self, page: type[M], path: str, **params: Any) -> M:
         query = {key: value for key, value in params.items() if value is not None}
-        return Page[model].model_validate(self._request("GET", path, params=query).json())  # type: ignore[valid-type]
-
-    def _iterate(self, model: type[Listed], path: str, page_size: int, **params: Any) -> Iterator[Listed]:
-        after: str | None = None
-        while True:
-            page = self._page(model, path, limit=page_size, after=after, **params)
-            yield from page.data
-            if not page.has_more or not page.data:
-                return
-            after = page.data[-1].id
+        return self._model(page, "GET", path, params=query)
 
     def _upload(self, model: type[M], path: str, file: Path, fields: dict[str, str | None]) -> M:
         data = {key: value for key, value in fields.items() if value is not None}
@@ -398,6 +386,35 @@ class SDDClient:
         with open(file, "rb") as handle:  # httpx streams the open file in chunks
             files = {"file": (file.name, handle, "application/octet-stream")}
             return self._model(model, "POST", path, files=files, data=data, **extra)
+
+
+class _Listed(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=_Listed, covariant=True)
+
+
+class _Page(Protocol[Item]):
+    """A page of a list (``JobsPublic``, ``SweepsPublic``, ...): newest first; the last item's id asks for the next."""
+
+    @property
+    def data(self) -> Sequence[Item]: ...
+
+    @property
+    def has_more(self) -> bool: ...
+
+
+def _every(page_after: Callable[[str | None], _Page[Item]]) -> Iterator[Item]:
+    """Every item of a list, fetching its pages (``page_after(None)``, then after each page's last item) as needed."""
+    after: str | None = None
+    while True:
+        page = page_after(after)
+        yield from page.data
+        if not page.has_more or not page.data:
+            return
+        after = page.data[-1].id
 
 
 def new_idempotency_key() -> str:

@@ -10,7 +10,6 @@ validates the result and names the field at fault.
 from __future__ import annotations
 
 import json
-import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ import click
 import yaml
 
 from sdd_client.errors import APIError
-from sdd_client.models import Hyperparameters, Job, JobSubmission
+from sdd_client.models import Hyperparameters, Job, JobSubmission, TeacherRef
+from sdd_client.schema_flags import INT_LIST, click_type, schema_help
 
 HP_FIELDS = tuple(Hyperparameters.model_fields)
 # What POST /v1/jobs takes from a job's spec (the GET's spec has no other field today; a newer
@@ -38,22 +38,6 @@ FROM_HELP = (
 )
 
 
-class IntList(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
-    """``1,2,4`` (or ``[1, 2, 4]``) as a list of integers."""
-
-    name = "INT,INT,..."
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[int]:
-        if isinstance(value, list):
-            return value
-        try:
-            return [int(part) for part in str(value).strip("[] ").split(",") if part.strip()]
-        except ValueError:
-            self.fail(f"expected comma-separated integers, got {value!r}", param, ctx)
-
-
-INT_LIST = IntList()
-
 # The server's field at fault -> the flags that set it, so a refusal names what to type.
 TEACHER_FLAGS = {
     "teacher": "--teacher-job JOB_ID, --teacher-model MODEL or --teacher-pretrained ARCH",
@@ -64,32 +48,20 @@ TEACHER_FLAGS = {
     "init.model": "--init",
     "init.job": "--init",
 }
-INIT_HELP = (
-    "The student's first weights: 'scratch' (default), 'pretrained' (its tv/ or timm/ architecture's "
-    "weights) or a warm start from weights of the same architecture: a model of yours (id or name) or a "
-    "succeeded job's id (job_…)."
-)
-
-
-def _click_type(annotation: Any) -> Any:
-    """The click type of an ``X | None`` field: INT, FLOAT, BOOL, INT_LIST or STRING."""
-    options = [arg for arg in typing.get_args(annotation) if arg is not type(None)] or [annotation]
-    base = options[0]
-    if typing.get_origin(base) is list:
-        return INT_LIST
-    return {int: click.INT, float: click.FLOAT, bool: click.BOOL}.get(base, click.STRING)
+INIT_FORMS = "Here: scratch, pretrained, a model of yours (its id or its name) or a succeeded job's id (job_…)."
 
 
 def hyperparameter_options(command: Any, exclude: frozenset[str] = frozenset()) -> Any:
-    """Add one ``--<name>`` option per hyper-parameter (but those in ``exclude``), typed from the schema."""
+    """Add one ``--<name>`` option per hyper-parameter (but those in ``exclude``), typed and described by the schema."""
     for name in reversed([name for name in HP_FIELDS if name not in exclude]):
-        field = Hyperparameters.model_fields[name]
+        kind, metavar = click_type(Hyperparameters, name)
         option = click.option(
             f"--{name.replace('_', '-')}",
             name,
-            type=_click_type(field.annotation),
+            type=kind,
+            metavar=metavar,
             default=None,
-            help=field.description,
+            help=schema_help(Hyperparameters, name),
         )
         command = option(command)
     return command
@@ -98,12 +70,12 @@ def hyperparameter_options(command: Any, exclude: frozenset[str] = frozenset()) 
 def teacher_options() -> list[Any]:
     """``--teacher-job``, ``--teacher-model`` and ``--teacher-pretrained``: one of them names the teacher."""
     return [
-        click.option("--teacher-job", help="A succeeded job whose student is the teacher."),
-        click.option("--teacher-model", help="A model you uploaded (its id mdl_…, or its name) as the teacher."),
+        click.option("--teacher-job", help=schema_help(TeacherRef, "job")),
+        click.option("--teacher-model", help=schema_help(TeacherRef, "model", "Its id (mdl_…) or its name.")),
         click.option(
             "--teacher-pretrained",
             metavar="ARCH",
-            help="An architecture's pretrained weights as the teacher (tv/… or timm/…; see `sdd catalog`).",
+            help=schema_help(TeacherRef, "arch", "See `sdd catalog`."),
         ),
     ]
 
@@ -135,36 +107,38 @@ def spec_options(command: Any) -> Any:
             help="A YAML or JSON job spec (the POST /v1/jobs body); flags override it. Not with --from.",
         ),
         click.option("--from", "from_job", metavar="JOB_ID", help=FROM_HELP),
-        click.option("--dataset", help="A built-in dataset (see `sdd catalog`) or a dataset of yours (id or name)."),
-        click.option("--student", help="Student architecture."),
-        click.option("--method", help="ce, kd, dkd, nkd, sd-kd, sd-dkd or sd-nkd."),
+        click.option(
+            "--dataset", help=schema_help(JobSubmission, "dataset", "A dataset of yours may be named by its name.")
+        ),
+        click.option("--student", help=schema_help(JobSubmission, "student", "See `sdd catalog`.")),
+        click.option(
+            "--method", metavar=click_type(JobSubmission, "method")[1], help=schema_help(JobSubmission, "method")
+        ),
         *teacher_options(),
-        click.option("--init", metavar="scratch|pretrained|MODEL|JOB_ID", help=INIT_HELP),
         click.option(
-            "--devices",
-            type=click.IntRange(1, 8),
-            help="Devices of one node training the job together (a worker started with `sdd worker --devices N`).",
+            "--init", metavar="scratch|pretrained|MODEL|JOB_ID", help=schema_help(JobSubmission, "init", INIT_FORMS)
         ),
-        click.option(
-            "--sync-batchnorm", is_flag=True, default=None, help="With --devices: batch norms over the global batch."
-        ),
-        click.option("--scales", type=INT_LIST, help="SDD scales, e.g. 1,2,4."),
-        click.option("--beta", type=float, help="Weight of complementary regions (SDD)."),
-        click.option("--seed", type=int),
-        click.option("--image-size", type=int),
+        click.option("--devices", type=click.INT, help=schema_help(JobSubmission, "devices")),
+        click.option("--sync-batchnorm", is_flag=True, default=None, help=schema_help(JobSubmission, "sync_batchnorm")),
+        click.option("--scales", type=INT_LIST, help=schema_help(JobSubmission, "scales")),
+        click.option("--beta", type=float, help=schema_help(JobSubmission, "beta")),
+        click.option("--seed", type=int, help=schema_help(JobSubmission, "seed")),
+        click.option("--image-size", type=int, help=schema_help(JobSubmission, "image_size")),
         click.option(
             "--metadata",
             "metadata",
             multiple=True,
             metavar="KEY=VALUE",
-            help="Stored with the job; VALUE is JSON when it parses, else text. Repeatable.",
+            help=schema_help(JobSubmission, "metadata", "VALUE is JSON when it parses, else text. Repeatable."),
         ),
-        click.option("--name", help="What you call the job; tables and legends show it instead of the id."),
+        click.option("--name", help=schema_help(JobSubmission, "name")),
         click.option(
             "--tag",
             "tags",
             multiple=True,
-            help="A label to find the job by (sdd jobs list --tag); repeatable. A clone keeps the source's tags.",
+            help=schema_help(
+                JobSubmission, "tags", "Repeatable (sdd jobs list --tag finds them); a clone keeps the source's tags."
+            ),
         ),
     ]
     for option in reversed(options):

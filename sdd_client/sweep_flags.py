@@ -18,10 +18,13 @@ from typing import Any
 
 import click
 
+from sdd_client.generated_models import JobRequest, SweepCreate, SweepGrid
+from sdd_client.schema_flags import schema_help
 from sdd_client.submit_flags import HP_FIELDS, load_spec_file, parse_metadata, teacher_from_flags, teacher_options
 
 # Grid fields and where a single value goes in the base job.
 LIST_FLAGS = ("method", "student", "scales", "beta", "temperature", "seed")
+ONE_OR_MORE = "Several values (comma-separated) vary it over the grid; one sets the base job's."
 
 
 def _split(value: str, convert: Callable[[str], Any], what: str, separator: str = ",") -> list[Any]:
@@ -70,30 +73,38 @@ def sweep_options(command: Any) -> Any:
             type=click.Path(path_type=Path, dir_okay=False, exists=True),
             help="A YAML or JSON sweep ({base, grid, name, metadata}) or a job spec (the base); flags override it.",
         ),
-        click.option("--name", help="A name to recognise the sweep by."),
-        click.option("--dataset", help="A built-in dataset (see `sdd catalog`) or an uploaded dataset's id (ds_…)."),
-        click.option("--student", type=ListOf(str, "architectures"), help="Student architecture(s), comma-separated."),
+        click.option("--name", help=schema_help(SweepCreate, "name")),
+        click.option("--dataset", help=schema_help(JobRequest, "dataset", "See `sdd catalog`.")),
+        click.option(
+            "--student", type=ListOf(str, "architectures"), help=schema_help(SweepGrid, "student", ONE_OR_MORE)
+        ),
         click.option(
             "--method",
             "--methods",
             "method",
             type=ListOf(str, "methods"),
-            help="Method(s), comma-separated, e.g. kd,sd-kd.",
+            help=schema_help(SweepGrid, "method", ONE_OR_MORE),
         ),
         *teacher_options(),
-        click.option("--scales", type=ScaleLists(), help="SDD scale lists: a slash between lists, e.g. 1/1,2/1,2,4."),
-        click.option("--beta", type=ListOf(float, "numbers"), help="Weight(s) of complementary regions, e.g. 0,1,2,4."),
         click.option(
-            "--seed", "--seeds", "seed", type=ListOf(int, "integers"), help="Seed(s), comma-separated, e.g. 0,1,2."
+            "--scales",
+            type=ScaleLists(),
+            help=schema_help(SweepGrid, "scales", "Here a slash separates the lists: 1/1,2/1,2,4."),
         ),
-        click.option("--temperature", type=ListOf(float, "numbers"), help="Distillation temperature(s) T."),
-        click.option("--image-size", type=int),
+        click.option("--beta", type=ListOf(float, "numbers"), help=schema_help(SweepGrid, "beta", ONE_OR_MORE)),
+        click.option(
+            "--seed", "--seeds", "seed", type=ListOf(int, "integers"), help=schema_help(SweepGrid, "seed", ONE_OR_MORE)
+        ),
+        click.option(
+            "--temperature", type=ListOf(float, "numbers"), help=schema_help(SweepGrid, "temperature", ONE_OR_MORE)
+        ),
+        click.option("--image-size", type=int, help=schema_help(JobRequest, "image_size")),
         click.option(
             "--metadata",
             "metadata",
             multiple=True,
             metavar="KEY=VALUE",
-            help="Stored with the sweep; VALUE is JSON when it parses, else text. Repeatable.",
+            help=schema_help(SweepCreate, "metadata", "VALUE is JSON when it parses, else text. Repeatable."),
         ),
     ]
     for option in reversed(options):

@@ -14,7 +14,7 @@ from sdd_client.tables import pct, position, status_text, when
 SHOWN_CLASS_GAINS = 10
 
 
-def progress_text(sweep: SweepSummary) -> str:
+def progress_text(sweep: SweepSummary | Sweep) -> str:
     """``36/120 epochs (30%) · 4 succeeded, 1 running, 7 queued``."""
     progress = sweep.progress
     counts = progress.members.model_dump()
@@ -22,9 +22,10 @@ def progress_text(sweep: SweepSummary) -> str:
     return f"{progress.epoch}/{progress.epochs} epochs ({100 * progress.fraction:.0f}%) · {members or 'no members'}"
 
 
-def grid_text(sweep: SweepSummary) -> str:
+def grid_text(sweep: SweepSummary | Sweep) -> str:
     """``method kd, sd-kd × beta 1, 2 × seed 0, 1, 2``."""
-    return " × ".join(f"{field} {', '.join(str(v) for v in values)}" for field, values in sweep.grid.items()) or "-"
+    grid = sweep.request.grid.items()
+    return " × ".join(f"{field} {', '.join(str(v) for v in values)}" for field, values in grid) or "-"
 
 
 def sweeps_table(sweeps: Iterable[SweepSummary]) -> Table:
@@ -49,7 +50,7 @@ def sweep_detail(sweep: Sweep) -> Group:
     facts = Table(show_header=False, title=f"sweep {sweep.id}", title_justify="left")
     facts.add_column(style="bold")
     facts.add_column()
-    base = sweep.request.get("base") or {}
+    base = sweep.request.base
     teacher = base.get("teacher") or {}
     rows: list[tuple[str, str | Text]] = [
         ("name", sweep.name or "-"),

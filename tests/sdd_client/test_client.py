@@ -15,10 +15,6 @@ import pytest
 from safetensors.torch import save
 from sqlalchemy import select
 
-from api.schemas import catalog as catalog_schemas
-from api.schemas import datasets as dataset_schemas
-from api.schemas import jobs as job_schemas
-from api.schemas import models as model_schemas
 from sdd_client import (
     APIError,
     ChecksumMismatch,
@@ -32,7 +28,6 @@ from sdd_client import (
 from sdd_client.config import resolve_config, write_config_file
 from sdd_client.retries import RetryPolicy
 from sdd_core.models import create_model
-from sdd_core.spec import Hyperparameters
 from service.artifact_stores import get_artifact_store
 from service.artifacts import job_checkpoint_key
 from service.db.models import Artifact
@@ -53,25 +48,6 @@ def test_importing_the_client_loads_neither_torch_nor_the_service() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
-
-
-def test_public_models_mirror_the_server_schemas() -> None:
-    pairs = [
-        (job_schemas.JobPublic, models.Job),
-        (job_schemas.JobSpecPublic, models.JobSpec),
-        (job_schemas.Progress, models.Progress),
-        (job_schemas.JobCreate, models.JobSubmission),
-        (job_schemas.EventPublic, models.Event),
-        (job_schemas.CheckpointPublic, models.Checkpoint),
-        (dataset_schemas.DatasetPublic, models.Dataset),
-        (model_schemas.ModelPublic, models.UploadedModel),
-        (catalog_schemas.CatalogPublic, models.Catalog),
-        (catalog_schemas.LimitsPublic, models.Limits),
-        (catalog_schemas.MethodPublic, models.Method),
-    ]
-    for server, client in pairs:
-        assert set(server.model_fields) <= set(client.model_fields), (server.__name__, client.__name__)
-    assert set(models.Hyperparameters.model_fields) == set(Hyperparameters.model_fields)
 
 
 # ---------------------------------------------------------------- jobs

@@ -15,12 +15,19 @@ def test_the_server_s_job_statuses_are_the_client_s() -> None:
 
 
 def test_a_job_s_plain_status_string_compares_with_the_enum() -> None:
+    spec = {"dataset": "digits", "student": "resnet8", "method": "ce", "teacher": None, "scales": [1, 2, 4]}
     job = Job.model_validate(
         {
             "id": "job_a",
             "status": "cancelled",
+            "spec": {**spec, "beta": 2.0, "seed": 0, "image_size": 32, "hyperparameters": {"epochs": 2}},
+            "metadata": None,
+            "progress": {"epoch": 1, "epochs": 2},
+            "result": None,
+            "error": None,
             "created_at": "2024-01-01T00:00:00Z",
-            "spec": {"dataset": "digits", "student": "resnet8", "method": "ce"},
+            "started_at": None,
+            "finished_at": None,
         }
     )
-    assert job.is_terminal and not job.succeeded and job.status == JobStatus.CANCELLED
+    assert job.is_terminal and not job.succeeded and job.status == JobStatus.CANCELLED == "cancelled"

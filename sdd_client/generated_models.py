@@ -1,0 +1,1238 @@
+# Generated from client/openapi.json (the server's OpenAPI document) by scripts/generate_client_models.py
+# with datamodel-code-generator: do not edit. After a schema change, regenerate both files with
+#     .venv/bin/python scripts/generate_client_models.py
+# Hand-written names and behaviour: sdd_client.models and sdd_client.model_methods.
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
+
+from sdd_client.job_status import JobStatus
+from sdd_client.model_methods import (
+    JobMethods,
+    ProgressMethods,
+    SubmissionMethods,
+    SweepMethods,
+    SweepReportMethods,
+)
+
+
+class ArchitecturePublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    name: str
+    sd_supported: Annotated[
+        bool,
+        Field(description="Whether the SD methods can use it (pooling + one linear head)."),
+    ]
+    reason: Annotated[str | None, Field(description="Why SD cannot use it, when it cannot.")]
+    pretrained: Annotated[
+        Literal["present", "absent"] | None,
+        Field(
+            description="Its pretrained weights: 'present' in this server's cache, 'absent' (they exist, the file is not here: see weights_file), or null (the architecture has none)."
+        ),
+    ] = None
+    weights_file: Annotated[
+        str | None,
+        Field(description="Where the pretrained weights file lies, or must lie."),
+    ] = None
+
+
+class BuiltinDatasetPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    name: str
+    num_classes: Annotated[
+        int | None,
+        Field(description="Null when not known without the data on this server."),
+    ]
+
+
+class CheckpointPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    epoch: int
+    size_bytes: int
+    sha256: str
+    created_at: AwareDatetime
+
+
+class CheckpointsPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    data: list[CheckpointPublic]
+
+
+class ClassGain(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    index: int
+    name: str
+    gain: Annotated[float, Field(description="Percentage points over KD, mean over paired seeds.")]
+    n: int
+
+
+class ConfusionReport(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    job_id: str
+    configuration: str
+    seed: int
+    val_top1: float | None
+    classes: list[str]
+    matrix: Annotated[
+        list[list[int]],
+        Field(description="Rows: true class; columns: predicted class."),
+    ]
+
+
+class DatasetPublic(BaseModel):
+    """
+    An uploaded dataset; pass its ``id`` as a job's ``dataset``.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: str
+    name: str
+    classes: Annotated[
+        list[str],
+        Field(description="Class names, sorted; a label is an index into this list."),
+    ]
+    num_classes: int
+    image_size: Annotated[
+        int,
+        Field(description="Side in pixels of the square images the models see by default."),
+    ]
+    train_count: int
+    val_count: int
+    class_counts: Annotated[
+        dict[str, dict[str, int]],
+        Field(description="Images per class: {'train': {...}, 'val': {...}}."),
+    ]
+    size_bytes: Annotated[int, Field(description="Size of the uploaded archive.")]
+    sha256: Annotated[str, Field(description="SHA-256 of the uploaded archive.")]
+    created_at: AwareDatetime
+
+
+class DatasetsPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    has_more: Annotated[bool, Field(description="True when more items follow this page.")]
+    data: list[DatasetPublic]
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    code: Annotated[
+        str,
+        Field(description="Stable machine-readable code, e.g. 'validation_error', 'not_found'."),
+    ]
+    message: Annotated[str, Field(description="What went wrong and what to change, for a person.")]
+    param: Annotated[
+        str | None,
+        Field(description="The request field at fault, e.g. 'hyperparameters.lr'."),
+    ] = None
+
+
+class ErrorResponse(BaseModel):
+    """
+    Every 4xx/5xx answer has this shape.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    error: ErrorBody
+
+
+class EventPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    type: Annotated[
+        str,
+        Field(description="queued, started, epoch, checkpoint, resumed, cancelling, cancelled, succeeded, failed, …"),
+    ]
+    message: str
+    data: dict[str, Any] | None
+    created_at: AwareDatetime
+
+
+class EventsPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    data: list[EventPublic]
+
+
+Epochs = TypeAliasType(
+    "Epochs",
+    Annotated[int, Field(description="Training epochs (paper: 240).", ge=1, le=100000)],
+)
+
+
+BatchSize = TypeAliasType(
+    "BatchSize",
+    Annotated[int, Field(description="Images per step (paper: 64).", ge=1, le=1048576)],
+)
+
+
+Lr = TypeAliasType("Lr", Annotated[float, Field(description="Initial SGD learning rate.", gt=0.0)])
+
+
+LrDecayEpoch = TypeAliasType("LrDecayEpoch", Annotated[int, Field(ge=1, le=100000)])
+
+
+LrDecayEpochs = TypeAliasType(
+    "LrDecayEpochs",
+    Annotated[
+        list[LrDecayEpoch],
+        Field(
+            description="Epochs after which the lr is multiplied by lr_decay_rate.",
+            max_length=64,
+        ),
+    ],
+)
+
+
+LrDecayRate = TypeAliasType(
+    "LrDecayRate",
+    Annotated[float, Field(description="Multi-step decay factor.", gt=0.0, le=1.0)],
+)
+
+
+Momentum = TypeAliasType("Momentum", Annotated[float, Field(description="SGD momentum.", ge=0.0, lt=1.0)])
+
+
+WeightDecay = TypeAliasType("WeightDecay", Annotated[float, Field(description="SGD weight decay.", ge=0.0)])
+
+
+Temperature = TypeAliasType(
+    "Temperature",
+    Annotated[float, Field(description="Distillation temperature T.", gt=0.0)],
+)
+
+
+CeWeight = TypeAliasType(
+    "CeWeight",
+    Annotated[float, Field(description="Weight of the cross-entropy term.", ge=0.0)],
+)
+
+
+KdWeight = TypeAliasType(
+    "KdWeight",
+    Annotated[float, Field(description="Weight of the distillation term.", ge=0.0)],
+)
+
+
+WarmupEpochs = TypeAliasType(
+    "WarmupEpochs",
+    Annotated[
+        int,
+        Field(
+            description="Epochs over which the distillation weight ramps up linearly.",
+            ge=0,
+            le=100000,
+        ),
+    ],
+)
+
+
+DkdAlpha = TypeAliasType(
+    "DkdAlpha",
+    Annotated[float, Field(description="DKD target-class (TCKD) weight.", ge=0.0)],
+)
+
+
+DkdBeta = TypeAliasType(
+    "DkdBeta",
+    Annotated[float, Field(description="DKD non-target (NCKD) weight.", ge=0.0)],
+)
+
+
+NkdGamma = TypeAliasType(
+    "NkdGamma",
+    Annotated[float, Field(description="NKD non-target term weight.", ge=0.0)],
+)
+
+
+CropPadding = TypeAliasType(
+    "CropPadding",
+    Annotated[
+        int,
+        Field(
+            description="Zero padding of the small-image random crop (default size / 8: 4 at 32 px; 0: no crop).",
+            ge=0,
+            le=1024,
+        ),
+    ],
+)
+
+
+CropScaleMin = TypeAliasType(
+    "CropScaleMin",
+    Annotated[
+        float,
+        Field(
+            description="Smallest area share of the large-image random resized crop (paper: 0.08).",
+            gt=0.0,
+            le=1.0,
+        ),
+    ],
+)
+
+
+LoaderWorkers = TypeAliasType(
+    "LoaderWorkers",
+    Annotated[
+        int,
+        Field(
+            description="Data loader processes for large images (default: the worker's setting, else from its CPUs).",
+            ge=0,
+            le=256,
+        ),
+    ],
+)
+
+
+class Hyperparameters(BaseModel):
+    """
+    Training hyper-parameters. ``None`` (or absent) means the method's default.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    epochs: Annotated[Epochs | None, Field(description="Training epochs (paper: 240).")] = None
+    batch_size: Annotated[BatchSize | None, Field(description="Images per step (paper: 64).")] = None
+    lr: Annotated[Lr | None, Field(description="Initial SGD learning rate.")] = None
+    lr_decay_epochs: Annotated[
+        LrDecayEpochs | None,
+        Field(description="Epochs after which the lr is multiplied by lr_decay_rate."),
+    ] = None
+    lr_decay_rate: Annotated[LrDecayRate | None, Field(description="Multi-step decay factor.")] = None
+    momentum: Annotated[Momentum | None, Field(description="SGD momentum.")] = None
+    weight_decay: Annotated[WeightDecay | None, Field(description="SGD weight decay.")] = None
+    temperature: Annotated[Temperature | None, Field(description="Distillation temperature T.")] = None
+    ce_weight: Annotated[CeWeight | None, Field(description="Weight of the cross-entropy term.")] = None
+    kd_weight: Annotated[KdWeight | None, Field(description="Weight of the distillation term.")] = None
+    warmup_epochs: Annotated[
+        WarmupEpochs | None,
+        Field(description="Epochs over which the distillation weight ramps up linearly."),
+    ] = None
+    dkd_alpha: Annotated[DkdAlpha | None, Field(description="DKD target-class (TCKD) weight.")] = None
+    dkd_beta: Annotated[DkdBeta | None, Field(description="DKD non-target (NCKD) weight.")] = None
+    nkd_gamma: Annotated[NkdGamma | None, Field(description="NKD non-target term weight.")] = None
+    nkd_mode: Annotated[
+        Literal["paper", "code"] | None,
+        Field(description="'paper': target removed from NKD's non-target term; 'code': kept."),
+    ] = None
+    device: Annotated[
+        str | None,
+        Field(description="'auto' (CUDA if present), 'cpu', 'cuda' or 'cuda:N'."),
+    ] = None
+    precision: Annotated[
+        Literal["auto", "fp32", "bf16"] | None,
+        Field(description="'auto' (bf16 autocast on CUDA where supported, else fp32), 'fp32' or 'bf16' (CUDA)."),
+    ] = None
+    channels_last: Annotated[
+        bool | None,
+        Field(description="channels_last memory format on CUDA (default on)."),
+    ] = None
+    compile: Annotated[
+        Literal["auto", "on", "off"] | None,
+        Field(
+            description="torch.compile of the teacher forward and the student step: 'auto' (on for long jobs), 'on', 'off'."
+        ),
+    ] = None
+    flip: Annotated[
+        bool | None,
+        Field(
+            description="Random horizontal flip in training (default on; off for digits). Turn it off for text, digits or images whose left and right differ (laterality)."
+        ),
+    ] = None
+    crop_padding: Annotated[
+        CropPadding | None,
+        Field(description="Zero padding of the small-image random crop (default size / 8: 4 at 32 px; 0: no crop)."),
+    ] = None
+    crop_scale_min: Annotated[
+        CropScaleMin | None,
+        Field(description="Smallest area share of the large-image random resized crop (paper: 0.08)."),
+    ] = None
+    loader_workers: Annotated[
+        LoaderWorkers | None,
+        Field(
+            description="Data loader processes for large images (default: the worker's setting, else from its CPUs)."
+        ),
+    ] = None
+    early_stopping_patience: Annotated[
+        int | None,
+        Field(
+            description="Stop when validation top-1 has not improved for this many consecutive epochs (at least 1; unset: train every epoch)."
+        ),
+    ] = None
+    export: Annotated[
+        Literal["best", "last"] | None,
+        Field(
+            description="Which weights to export: 'last' (the last epoch's, default) or 'best' (the epoch with the highest validation top-1, the earlier one on a tie)."
+        ),
+    ] = None
+
+
+ImageSize = TypeAliasType(
+    "ImageSize",
+    Annotated[
+        int,
+        Field(
+            description="Train/eval image size; default follows the dataset.",
+            ge=8,
+            le=8192,
+        ),
+    ],
+)
+
+
+class JobError(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    code: Annotated[
+        str,
+        Field(description="e.g. 'dataset_error', 'teacher_error', 'non_finite', 'internal_error'."),
+    ]
+    message: str
+
+
+class JobResult(BaseModel):
+    """
+    Validation accuracy of the final student, in percent, and which weights it is.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    val_top1: float | None = None
+    val_top5: float | None = None
+    best_val_top1: float | None = None
+    exported_epoch: Annotated[
+        int | None,
+        Field(description="The epoch whose weights the student is: the last, or the best with export 'best'."),
+    ] = None
+    stopped_early_at_epoch: Annotated[
+        int | None,
+        Field(description="The last epoch trained when early_stopping_patience stopped the job; null otherwise."),
+    ] = None
+    student_formats: Annotated[
+        list[str] | None,
+        Field(
+            description="The formats GET /student?format= serves: safetensors, and onnx / torchscript when exported."
+        ),
+    ] = None
+
+
+class LimitsPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    max_epochs: int
+    max_batch_size: int
+    max_image_size: int
+    max_scale: int
+    max_upload_bytes: int
+    max_jobs_in_flight: Annotated[
+        int,
+        Field(description="Your jobs queued, running or cancelling at once; 0: no limit."),
+    ]
+    max_sweep_size: Annotated[int, Field(description="Member jobs one sweep may make.")]
+    rate_limit_per_minute: Annotated[int, Field(description="Requests per minute per API token; 0: no limit.")]
+    rate_limit_burst: Annotated[
+        int,
+        Field(description="Requests allowed at once before the per-minute rate applies."),
+    ]
+
+
+class MeasuredSpeed(BaseModel):
+    """
+    One kind of job: its median seconds per epoch and images/s over its newest epochs here.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    dataset: Annotated[
+        str,
+        Field(description="A built-in dataset, or one of your uploaded datasets (ds_…)."),
+    ]
+    image_size: Annotated[int, Field(description="The size the models saw.")]
+    student: str
+    distilled: Annotated[
+        bool,
+        Field(description="Whether the jobs distilled from a teacher (every method but 'ce')."),
+    ]
+    seconds_per_epoch: Annotated[
+        float,
+        Field(description="Median training seconds of one epoch (evaluation not counted)."),
+    ]
+    images_per_s: Annotated[float, Field(description="Median training images per second.")]
+    epochs_measured: Annotated[
+        int,
+        Field(description="The epochs the medians are taken over (the newest, at most 50)."),
+    ]
+
+
+class MeasuredThroughput(BaseModel):
+    """
+    A student's median training images/s at one image size, over every dataset: for an estimate
+    where the dataset has no measurement (epochs × training images ÷ images/s).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    student: str
+    image_size: int
+    distilled: bool
+    images_per_s: float
+    epochs_measured: int
+
+
+class MemberClassAccuracy(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    job_id: str
+    configuration: str
+    seed: int
+    accuracy: Annotated[
+        list[float | None],
+        Field(description="Percent correct per class (null for a class without validation images)."),
+    ]
+
+
+class MemberCounts(BaseModel):
+    """
+    How many members are in each status.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    queued: int | None = 0
+    running: int | None = 0
+    cancelling: int | None = 0
+    succeeded: int | None = 0
+    failed: int | None = 0
+    cancelled: int | None = 0
+
+
+class MethodPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    name: str
+    scale_decoupled: bool
+    needs_teacher: bool
+    hyperparameters: Annotated[
+        dict[str, Any],
+        Field(description="Defaults (the lr and DKD beta/NKD gamma may also depend on the student/teacher pair)."),
+    ]
+
+
+class MetricsPublic(BaseModel):
+    """
+    One row per finished epoch (epoch, lr, train_loss, val_top1, val_top5, ...), by epoch.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    data: list[dict[str, Any]]
+
+
+class ModelPublic(BaseModel):
+    """
+    An uploaded model; name it as a job's teacher with ``{"model": id}``.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: str
+    name: str | None
+    arch: str
+    num_classes: int
+    size_bytes: int
+    sha256: str
+    created_at: AwareDatetime
+
+
+class ModelsPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    has_more: Annotated[bool, Field(description="True when more items follow this page.")]
+    data: list[ModelPublic]
+
+
+class PairedGain(BaseModel):
+    """
+    Final val top-1 minus the baseline's, paired by seed, with its 95% confidence interval.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    mean: Annotated[float, Field(description="Mean difference in percentage points.")]
+    std: Annotated[
+        float | None,
+        Field(description="Sample standard deviation of the differences (null with one seed)."),
+    ]
+    n: Annotated[int, Field(description="Seeds paired with the baseline.")]
+    half_width: Annotated[
+        float | None,
+        Field(description="t_{0.975, n-1} · std / √n; null with one seed (no interval)."),
+    ]
+    low: float | None
+    high: float | None
+    seeds: list[int]
+
+
+class PerClassReport(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    available: bool
+    note: str | None
+    classes: list[str]
+    members: list[MemberClassAccuracy]
+    configuration: Annotated[
+        str | None,
+        Field(description="The SD configuration whose per-class gains are listed."),
+    ]
+    gains: Annotated[list[ClassGain], Field(description="Largest first.")]
+
+
+class Progress(ProgressMethods):
+    """
+    How far the job is: finished epochs, and while it runs, the epoch in progress by batches.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    epoch: Annotated[
+        int,
+        Field(
+            description="Last finished epoch (0 before the first one ends).",
+            examples=[3],
+        ),
+    ]
+    epochs: Annotated[int, Field(description="Epochs the job trains in all.", examples=[10])]
+    batch: Annotated[
+        int | None,
+        Field(
+            description="Batches done of the epoch in progress (epoch + 1); null when the job is not running or no batch of that epoch has been reported yet. Updated every few seconds.",
+            examples=[12],
+        ),
+    ] = None
+    batches: Annotated[
+        int | None,
+        Field(
+            description="Batches per epoch; null when the job is not running.",
+            examples=[57],
+        ),
+    ] = None
+
+
+class Recommendation(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    text: Annotated[
+        str,
+        Field(examples=["sd-kd, β 2, scales [1, 2, 4]: +1.30 ± 0.40 over KD, 3 seeds"]),
+    ]
+    configuration: Annotated[str | None, Field(description="The configuration's label it names, if any.")]
+    beats_baseline: bool
+
+
+class SDDefaults(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    scales: list[int]
+    beta: float
+
+
+class Summary(BaseModel):
+    """
+    Mean and sample standard deviation of n values (std null below 2 values, both null at 0).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    mean: float | None
+    std: float | None
+    n: int
+
+
+Name = TypeAliasType(
+    "Name",
+    Annotated[str, Field(description="A name to recognise the sweep by.", max_length=200)],
+)
+
+
+BetaItem = TypeAliasType("BetaItem", Annotated[float, Field(ge=0.0)])
+
+
+TemperatureItem = TypeAliasType("TemperatureItem", Annotated[float, Field(gt=0.0)])
+
+
+SeedItem = TypeAliasType("SeedItem", Annotated[int, Field(ge=0)])
+
+
+class SweepGrid(BaseModel):
+    """
+    The values to sweep: each field a list of distinct values; fields left out come from ``base``.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    method: Annotated[
+        list[Literal["ce", "kd", "dkd", "nkd", "sd-kd", "sd-dkd", "sd-nkd"]] | None,
+        Field(description="Training methods, e.g. ['kd', 'sd-kd', 'sd-dkd']."),
+    ] = None
+    student: Annotated[list[str] | None, Field(description="Student architectures.")] = None
+    scales: Annotated[
+        list[list[int]] | None,
+        Field(description="SDD scale lists, e.g. [[1, 2], [1, 2, 4]] (SD methods only)."),
+    ] = None
+    beta: Annotated[
+        list[BetaItem] | None,
+        Field(description="Weights of complementary regions (SD methods only; 0 keeps the consistent regions only)."),
+    ] = None
+    temperature: Annotated[
+        list[TemperatureItem] | None,
+        Field(description="Distillation temperatures T (the hyper-parameter)."),
+    ] = None
+    seed: Annotated[list[SeedItem] | None, Field(description="Seeds, e.g. [0, 1, 2].")] = None
+
+
+class SweepGroupPublic(BaseModel):
+    """
+    A lockstep group: members that draw the same batches (they agree on ``sdd_core.lockstep``'s fields).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    key: str
+    members: Annotated[list[str], Field(description="The member jobs' ids.")]
+
+
+class SweepProgress(BaseModel):
+    """
+    Epochs finished over epochs planned, summed over the members, and the members by status.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    epoch: Annotated[
+        int,
+        Field(description="Epochs finished, summed over the members.", examples=[36]),
+    ]
+    epochs: Annotated[
+        int,
+        Field(description="Epochs planned, summed over the members.", examples=[360]),
+    ]
+    fraction: Annotated[float, Field(description="epoch / epochs (0 to 1).", examples=[0.1])]
+    members: MemberCounts
+
+
+class SweepRequestPublic(BaseModel):
+    """
+    The sweep as submitted: the base job (every field as parsed) and the grid's varied fields.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    base: dict[str, Any]
+    grid: dict[str, list[Any]]
+
+
+class SweepSummaryPublic(SweepMethods):
+    """
+    A sweep without its members' details: what lists show.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: str
+    name: str | None
+    status: Annotated[
+        JobStatus,
+        Field(
+            description="Derived from the members: queued (all queued), cancelling (every unfinished member is), running (some unfinished), succeeded (all), failed (all finished, some failed), cancelled (all finished, none failed, some cancelled)."
+        ),
+    ]
+    progress: SweepProgress
+    request: SweepRequestPublic
+    metadata: dict[str, Any] | None
+    member_count: int
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class SweepsPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    has_more: Annotated[bool, Field(description="True when more items follow this page.")]
+    data: list[SweepSummaryPublic]
+
+
+class TeacherRef(BaseModel):
+    """
+    Where the teacher's weights come from: a job of yours, a model you uploaded, or an
+    architecture's pretrained weights (``{"arch": "tv/resnet50", "pretrained": true}``).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    job: Annotated[
+        str | None,
+        Field(description="A succeeded job of yours; its distilled student is the teacher."),
+    ] = None
+    model: Annotated[str | None, Field(description="A model you uploaded with POST /v1/models.")] = None
+    arch: Annotated[
+        str | None,
+        Field(
+            description="A tv/ or timm/ architecture whose pretrained weights teach (with pretrained: true); they predict their own dataset's classes (ImageNet's 1000), which the job's dataset must have."
+        ),
+    ] = None
+    pretrained: Annotated[bool | None, Field(description="true, with arch.")] = None
+
+
+class WeightsRef(BaseModel):
+    """
+    Weights of yours: exactly one of ``job`` (a succeeded job's student) or ``model`` (an upload).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    job: Annotated[
+        str | None,
+        Field(description="A succeeded job of yours; its distilled student."),
+    ] = None
+    model: Annotated[str | None, Field(description="A model you uploaded with POST /v1/models.")] = None
+
+
+class CatalogPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    architectures: Annotated[
+        list[ArchitecturePublic],
+        Field(description="The zoo and tv/ models, and the timm/ models whose weights this server has cached."),
+    ]
+    timm_architectures: Annotated[
+        int,
+        Field(
+            description="How many timm/<name> architectures a job may name (any of timm.list_models()), listed or not."
+        ),
+    ]
+    datasets: list[BuiltinDatasetPublic]
+    methods: list[MethodPublic]
+    defaults: SDDefaults
+    limits: LimitsPublic
+    measured_speeds: Annotated[
+        list[MeasuredSpeed],
+        Field(description="This service's recent training speeds, by kind."),
+    ]
+    measured_throughput: Annotated[
+        list[MeasuredThroughput],
+        Field(description="Images/s by student and image size."),
+    ]
+
+
+class ConfigurationReport(BaseModel):
+    """
+    One configuration of a sweep (a member's spec minus its seed) over its seeds.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    label: Annotated[str, Field(examples=["sd-kd, β 2, scales [1, 2, 4]"])]
+    method: str
+    student: str
+    scales: Annotated[list[int] | None, Field(description="SD methods only.")]
+    beta: Annotated[float | None, Field(description="SD methods only.")]
+    temperature: float | None
+    members: Annotated[list[str], Field(description="Member job ids, every seed.")]
+    seeds: Annotated[
+        list[int],
+        Field(description="Seeds whose member succeeded (the statistics' n)."),
+    ]
+    final_top1: Summary
+    best_top1: Summary
+    final_top5: Summary
+    best_top5: Summary
+    wall_seconds: Summary
+    images_per_s: Summary
+    is_baseline: bool
+    baseline: Annotated[str | None, Field(description="The KD configuration this one is compared with.")]
+    gain: PairedGain | None
+
+
+class JobCreate(SubmissionMethods):
+    """
+    A distillation job to run. Hyper-parameters left out take the method's default.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    dataset: Annotated[
+        str,
+        Field(
+            description="A built-in dataset (cifar10, cifar100, digits) or an uploaded dataset's id (ds_…).",
+            examples=["digits"],
+        ),
+    ]
+    student: Annotated[str, Field(description="Student architecture from the model zoo.")]
+    method: Annotated[
+        Literal["ce", "kd", "dkd", "nkd", "sd-kd", "sd-dkd", "sd-nkd"],
+        Field(description="Training method; sd-* are the scale decoupled variants."),
+    ]
+    scales: Annotated[
+        list[int] | None,
+        Field(
+            description="SDD pooling scales: each s splits the final feature map into an s x s grid.",
+            max_length=16,
+        ),
+    ] = None
+    beta: Annotated[
+        float | None,
+        Field(
+            description="Weight of complementary regions in SDD (paper: 2; 0 keeps the consistent regions only).",
+            ge=0.0,
+        ),
+    ] = 2.0
+    seed: Annotated[
+        int | None,
+        Field(
+            description="Seed of every random number generator.",
+            ge=0,
+            le=9223372036854776000,
+        ),
+    ] = 0
+    image_size: Annotated[
+        ImageSize | None,
+        Field(description="Train/eval image size; default follows the dataset."),
+    ] = None
+    hyperparameters: Hyperparameters | None = None
+    teacher: Annotated[
+        TeacherRef | None,
+        Field(description="Required by every method but 'ce' (which must leave it null)."),
+    ] = None
+    metadata: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description="Free-form JSON object stored with the job (at most 16 KiB).",
+            examples=[{"run": "a1"}],
+        ),
+    ] = None
+    name: Annotated[
+        str | None,
+        Field(
+            description="What you call the job, shown instead of its id (1 to 100 printable characters).",
+            examples=["resnet8 sd-kd beta 2"],
+        ),
+    ] = None
+    devices: Annotated[
+        int | None,
+        Field(
+            description="Devices of one node that train the job together (torch.distributed: NCCL on GPUs, gloo on CPUs); it waits for a worker started with `sdd worker --devices N`. batch_size stays the global batch and must split evenly over them.",
+            ge=1,
+            le=8,
+        ),
+    ] = 1
+    sync_batchnorm: Annotated[
+        bool | None,
+        Field(description="With devices > 1: batch norms use the whole global batch's statistics (SyncBatchNorm)."),
+    ] = False
+    init: Annotated[
+        Literal["scratch", "pretrained"] | WeightsRef | None,
+        Field(
+            description='The student\'s first weights: \'scratch\', \'pretrained\' (its tv/ or timm/ architecture\'s weights; the head starts fresh when the class counts differ) or a warm start from weights of yours of the same architecture: {"model": "mdl_…"} or {"job": "job_…"}.',
+            examples=["pretrained", {"model": "mdl_0a1b2c3d4e5f607182930a1b"}],
+            validate_default=True,
+        ),
+    ] = "scratch"
+    tags: Annotated[
+        list[str] | None,
+        Field(
+            description="Labels to find the job by (GET /v1/jobs?tag=...): at most 16, each 1 to 40 of A-Z a-z 0-9 . _ : -; stored once each, sorted.",
+            examples=[["digits", "beta-sweep"]],
+        ),
+    ] = None
+
+
+class JobRequest(BaseModel):
+    """
+    A distillation job to run. Hyper-parameters left out take the method's default.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    dataset: Annotated[
+        str,
+        Field(
+            description="A built-in dataset (cifar10, cifar100, digits) or an uploaded dataset's id (ds_…).",
+            examples=["digits"],
+        ),
+    ]
+    student: Annotated[str, Field(description="Student architecture from the model zoo.")]
+    method: Annotated[
+        Literal["ce", "kd", "dkd", "nkd", "sd-kd", "sd-dkd", "sd-nkd"],
+        Field(description="Training method; sd-* are the scale decoupled variants."),
+    ]
+    scales: Annotated[
+        list[int] | None,
+        Field(
+            description="SDD pooling scales: each s splits the final feature map into an s x s grid.",
+            max_length=16,
+        ),
+    ] = None
+    beta: Annotated[
+        float | None,
+        Field(
+            description="Weight of complementary regions in SDD (paper: 2; 0 keeps the consistent regions only).",
+            ge=0.0,
+        ),
+    ] = 2.0
+    seed: Annotated[
+        int | None,
+        Field(
+            description="Seed of every random number generator.",
+            ge=0,
+            le=9223372036854776000,
+        ),
+    ] = 0
+    image_size: Annotated[
+        ImageSize | None,
+        Field(description="Train/eval image size; default follows the dataset."),
+    ] = None
+    hyperparameters: Hyperparameters | None = None
+    teacher: Annotated[
+        TeacherRef | None,
+        Field(description="Required by every method but 'ce' (which must leave it null)."),
+    ] = None
+    metadata: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description="Free-form JSON object stored with the job (at most 16 KiB).",
+            examples=[{"run": "a1"}],
+        ),
+    ] = None
+    name: Annotated[
+        str | None,
+        Field(
+            description="What you call the job, shown instead of its id (1 to 100 printable characters).",
+            examples=["resnet8 sd-kd beta 2"],
+        ),
+    ] = None
+    devices: Annotated[
+        int | None,
+        Field(
+            description="Devices of one node that train the job together (torch.distributed: NCCL on GPUs, gloo on CPUs); it waits for a worker started with `sdd worker --devices N`. batch_size stays the global batch and must split evenly over them.",
+            ge=1,
+            le=8,
+        ),
+    ] = 1
+    sync_batchnorm: Annotated[
+        bool | None,
+        Field(description="With devices > 1: batch norms use the whole global batch's statistics (SyncBatchNorm)."),
+    ] = False
+    init: Annotated[
+        Literal["scratch", "pretrained"] | WeightsRef | None,
+        Field(
+            description='The student\'s first weights: \'scratch\', \'pretrained\' (its tv/ or timm/ architecture\'s weights; the head starts fresh when the class counts differ) or a warm start from weights of yours of the same architecture: {"model": "mdl_…"} or {"job": "job_…"}.',
+            examples=["pretrained", {"model": "mdl_0a1b2c3d4e5f607182930a1b"}],
+            validate_default=True,
+        ),
+    ] = "scratch"
+    tags: Annotated[
+        list[str] | None,
+        Field(
+            description="Labels to find the job by (GET /v1/jobs?tag=...): at most 16, each 1 to 40 of A-Z a-z 0-9 . _ : -; stored once each, sorted.",
+            examples=[["digits", "beta-sweep"]],
+        ),
+    ] = None
+
+
+class JobSpecPublic(BaseModel):
+    """
+    The job as submitted, with every default filled in (what the worker trains).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    dataset: str
+    student: str
+    teacher: TeacherRef | None
+    init: Annotated[
+        Literal["scratch", "pretrained"] | WeightsRef | None,
+        Field(
+            description="Where the student's first weights came from.",
+            validate_default=True,
+        ),
+    ] = "scratch"
+    devices: Annotated[int | None, Field(description="Devices of one node training the job together.")] = 1
+    sync_batchnorm: Annotated[
+        bool | None,
+        Field(description="Batch norms over the global batch (devices > 1)."),
+    ] = False
+    method: str
+    scales: list[int]
+    beta: float
+    seed: int
+    image_size: Annotated[
+        int | None,
+        Field(description="The size the models see; filled in from the dataset when omitted."),
+    ]
+    hyperparameters: Hyperparameters
+
+
+class SweepCreate(BaseModel):
+    """
+    A sweep to run: ``base`` (a job, as POST /v1/jobs takes it) with the ``grid``'s fields varied.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    name: Annotated[Name | None, Field(description="A name to recognise the sweep by.")] = None
+    base: Annotated[
+        JobRequest,
+        Field(description="The job every member starts from (the POST /v1/jobs body)."),
+    ]
+    grid: Annotated[
+        SweepGrid,
+        Field(description="The fields to vary and their values; members are the cross product."),
+    ]
+    metadata: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description="Free-form JSON object stored with the sweep (at most 16 KiB).",
+            examples=[{"study": "beta"}],
+        ),
+    ] = None
+
+
+class SweepReport(SweepReportMethods):
+    """
+    Which configuration, by how much, how sure: the sweep's report (``GET /v1/sweeps/{id}/report``).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    sweep_id: str
+    status: JobStatus
+    members: Annotated[dict[str, int], Field(description="Members by status.")]
+    configurations: list[ConfigurationReport]
+    recommendation: Recommendation
+    per_class: PerClassReport
+    confusion: ConfusionReport | None
+    notes: list[str]
+
+
+class JobPublic(JobMethods):
+    """
+    A job: its spec, where it stands, and its outcome.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: str
+    name: Annotated[
+        str | None,
+        Field(description="What you called the job (null: it is shown by its id)."),
+    ] = None
+    tags: Annotated[list[str] | None, Field(description="The job's tags, sorted.")] = None
+    status: JobStatus
+    spec: JobSpecPublic
+    metadata: dict[str, Any] | None
+    progress: Progress
+    result: Annotated[JobResult | None, Field(description="Null until the job has a result.")]
+    error: Annotated[JobError | None, Field(description="Set when the job failed.")]
+    sweep_id: Annotated[
+        str | None,
+        Field(description="The sweep this job is a member of (null for a job submitted alone)."),
+    ] = None
+    created_at: AwareDatetime
+    started_at: AwareDatetime | None
+    finished_at: AwareDatetime | None
+
+
+class JobsPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    has_more: Annotated[bool, Field(description="True when more items follow this page.")]
+    data: list[JobPublic]
+
+
+class SweepPublic(SweepMethods):
+    """
+    A sweep and its member jobs (each a normal job, also in GET /v1/jobs?sweep_id=…).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: str
+    name: str | None
+    status: Annotated[
+        JobStatus,
+        Field(
+            description="Derived from the members: queued (all queued), cancelling (every unfinished member is), running (some unfinished), succeeded (all), failed (all finished, some failed), cancelled (all finished, none failed, some cancelled)."
+        ),
+    ]
+    progress: SweepProgress
+    request: SweepRequestPublic
+    metadata: dict[str, Any] | None
+    member_count: int
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    members: Annotated[
+        list[JobPublic],
+        Field(description="The member jobs, in the grid's order (the seed varies fastest)."),
+    ]
+    groups: Annotated[list[SweepGroupPublic], Field(description="The members' lockstep groups.")]
