@@ -24,6 +24,7 @@ from sdd_client.models import JobStatus, SweepReport
 from sdd_client.name_lookup import resolve_names
 from sdd_client.submit_flags import hyperparameter_options
 from sdd_client.sweep_flags import build_sweep_body, sweep_options
+from sdd_client.sweep_report_markdown import report_markdown
 from sdd_client.sweep_tables import report_view, sweep_detail, sweeps_table
 
 PLOT_SUFFIXES = ("png", "svg")
@@ -173,14 +174,13 @@ def report_command(
     render = _plot_renderer(plot_path) if plot_path is not None else None
     with connect(url, token) as client:
         report = client.sweep_report(sweep_id)
-        markdown = client.sweep_report_markdown(sweep_id) if as_markdown else None
         if render is not None and plot_path is not None:
             plot_path.write_bytes(render(client, report))
             click.echo(f"saved {plot_path}", err=True)
     if as_json:
         print_json(report)
-    elif markdown is not None:
-        click.echo(markdown, nl=False)
+    elif as_markdown:
+        click.echo(report_markdown(report), nl=False)
     else:
         console().print(report_view(report))
 

@@ -8,7 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from sdd_client.models import PairedGain, Stat, Sweep, SweepReport, SweepSummary
+from sdd_client.models import Sweep, SweepReport, SweepSummary
+from sdd_client.sweep_report_markdown import gain_text, summary_text
 from sdd_client.tables import pct, position, status_text, when
 
 SHOWN_CLASS_GAINS = 10
@@ -82,22 +83,6 @@ def sweep_detail(sweep: Sweep) -> Group:
     return Group(facts, members)
 
 
-def stat(value: Stat) -> str:
-    if value.mean is None:
-        return "-"
-    return f"{value.mean:.2f}" if value.std is None else f"{value.mean:.2f} ± {value.std:.2f}"
-
-
-def gain_text(gain: PairedGain | None, is_baseline: bool) -> str:
-    if is_baseline:
-        return "baseline"
-    if gain is None:
-        return "-"
-    if gain.low is None or gain.high is None:
-        return f"{gain.mean:+.2f} (1 seed)"
-    return f"{gain.mean:+.2f} [{gain.low:+.2f}, {gain.high:+.2f}]"
-
-
 def report_view(report: SweepReport) -> Group:
     """The configuration table, the recommendation, and the best SD configuration's per-class gains."""
     table = Table(
@@ -116,12 +101,12 @@ def report_view(report: SweepReport) -> Group:
         table.add_row(
             c.label,
             str(len(c.seeds)),
-            stat(c.final_top1),
-            stat(c.best_top1),
-            stat(c.final_top5),
+            summary_text(c.final_top1),
+            summary_text(c.best_top1),
+            summary_text(c.final_top5),
             gain_text(c.gain, c.is_baseline),
-            f"{c.wall_seconds.mean:.1f}" if c.wall_seconds.mean is not None else "-",
-            f"{c.images_per_s.mean:.0f}" if c.images_per_s.mean is not None else "-",
+            summary_text(c.wall_seconds, 1),
+            summary_text(c.images_per_s, 0),
         )
     style = "green" if report.recommendation.beats_baseline else "yellow"
     parts: list[Table | Text] = [table, Text(f"recommendation: {report.recommendation.text}", style=style)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
@@ -14,9 +15,10 @@ from domain.jobs.cancellation import cancel_sweep as cancel_owned_sweep
 from domain.jobs.submission import IDEMPOTENCY_KEY_MAX
 from domain.sweeps import sweep_reads
 from domain.sweeps.sweep_report import SweepReport
-from domain.sweeps.sweep_report_markdown import report_markdown
 from domain.sweeps.sweep_submission import submit_sweep
+from sdd_client import models
 from sdd_client.plots import MEDIA_TYPES, PlotFormat, render_overlay
+from sdd_client.sweep_report_markdown import report_markdown
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -126,7 +128,8 @@ def sweep_report(
     view = sweep_reads.get_sweep(session, tenant.id, sweep_id)
     report = sweep_reads.sweep_report(session, view)
     if format_ == "markdown":
-        return Response(report_markdown(report), media_type=f"{MARKDOWN_MEDIA_TYPE}; charset=utf-8")
+        markdown = report_markdown(models.SweepReport.model_validate(asdict(report)))  # as a client reads it
+        return Response(markdown, media_type=f"{MARKDOWN_MEDIA_TYPE}; charset=utf-8")
     return report
 
 

@@ -26,7 +26,8 @@ seeds"; if none does, "no configuration beats KD beyond noise" (with the best me
 only single seeds it says the interval cannot be computed; without a KD member, that there is no
 baseline.
 
-``report_markdown`` renders the same report as Markdown.
+The API serves these dataclasses as they are; ``sdd_client.sweep_report_markdown`` renders the
+report as Markdown (on the server for ``?format=markdown``, and on the client).
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from domain.sweeps.sweep_statistics import PairedGain, Summary, paired_gain, sum
 from sdd_core.spec import SD_METHODS
 
 BASELINE_METHOD = "kd"
-MARKDOWN_MAX_CLASSES = 20  # wider per-class tables and confusion matrices stay in the JSON
 
 
 @dataclass(frozen=True)

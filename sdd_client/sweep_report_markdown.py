@@ -1,15 +1,20 @@
 """A sweep's report as Markdown: the recommendation, the configuration table, per class, confusion.
 
-Numbers as in the JSON report (``domain.sweeps.sweep_report``), rounded for reading: accuracies in percent
-with two decimals, ``mean ± std (n)``; the gain with its 95% interval ``+1.30 [0.90, 1.70]``. Tables
-wider than ``MARKDOWN_MAX_CLASSES`` classes are left to the JSON. Text from users (class names)
-has its table-breaking characters escaped.
+The one renderer of a report as text: the server answers ``GET /v1/sweeps/{id}/report?format=markdown``
+with it, ``sdd sweeps report --markdown`` prints it, and ``sdd_client.sweep_tables`` draws its
+numbers with the same ``summary_text`` and ``gain_text``. It reads the report as the API sends it
+(``sdd_client.models.SweepReport``, generated from the OpenAPI document).
+
+Numbers rounded for reading: accuracies in percent with two decimals, ``mean ± std``; the gain with
+its 95% interval ``+1.30 [+0.90, +1.70] (3 seeds)``. Tables wider than ``MARKDOWN_MAX_CLASSES``
+classes are left to the JSON. Text from users (class names) has its table-breaking characters escaped.
 """
 
 from __future__ import annotations
 
-from domain.sweeps.sweep_report import MARKDOWN_MAX_CLASSES, ConfigurationReport, SweepReport
-from domain.sweeps.sweep_statistics import PairedGain, Summary
+from sdd_client.models import PairedGain, Stat, SweepConfiguration, SweepReport
+
+MARKDOWN_MAX_CLASSES = 20  # wider per-class tables and confusion matrices stay in the JSON
 
 LONG_GAIN_LIST = 30  # more classes than this: the 10 largest and 10 smallest gains only
 SHOWN_AT_EACH_END = 10
@@ -31,7 +36,7 @@ def report_markdown(report: SweepReport) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _configurations(configurations: list[ConfigurationReport]) -> list[str]:
+def _configurations(configurations: list[SweepConfiguration]) -> list[str]:
     rows = [
         "## Configurations",
         "",
@@ -42,9 +47,9 @@ def _configurations(configurations: list[ConfigurationReport]) -> list[str]:
     for c in configurations:
         label = _cell(c.label) + (" (baseline)" if c.is_baseline else "")
         rows.append(
-            f"| {label} | {len(c.seeds)} | {_summary(c.final_top1)} | {_summary(c.best_top1)} | "
-            f"{_summary(c.final_top5)} | {_summary(c.best_top5)} | {_gain(c.gain, c.is_baseline)} | "
-            f"{_summary(c.wall_seconds, 1)} | {_summary(c.images_per_s, 0)} |"
+            f"| {label} | {len(c.seeds)} | {summary_text(c.final_top1)} | {summary_text(c.best_top1)} | "
+            f"{summary_text(c.final_top5)} | {summary_text(c.best_top5)} | {gain_text(c.gain, c.is_baseline)} | "
+            f"{summary_text(c.wall_seconds, 1)} | {summary_text(c.images_per_s, 0)} |"
         )
     rows += [
         "",
@@ -56,7 +61,8 @@ def _configurations(configurations: list[ConfigurationReport]) -> list[str]:
     return rows
 
 
-def _summary(summary: Summary, digits: int = 2) -> str:
+def summary_text(summary: Stat, digits: int = 2) -> str:
+    """``91.00 ± 1.00`` (mean ± sample standard deviation), ``91.00`` from one seed, ``—`` from none."""
     if summary.mean is None:
         return "—"
     if summary.std is None:
@@ -64,7 +70,8 @@ def _summary(summary: Summary, digits: int = 2) -> str:
     return f"{summary.mean:.{digits}f} ± {summary.std:.{digits}f}"
 
 
-def _gain(gain: PairedGain | None, is_baseline: bool) -> str:
+def gain_text(gain: PairedGain | None, is_baseline: bool) -> str:
+    """``+1.50 [+0.26, +2.74] (3 seeds)``: the mean gain over KD and its paired 95% interval."""
     if is_baseline:
         return "baseline"
     if gain is None:
