@@ -191,7 +191,10 @@ BatchSize = TypeAliasType(
 )
 
 
-Lr = TypeAliasType("Lr", Annotated[float, Field(description="Initial SGD learning rate.", gt=0.0)])
+Lr = TypeAliasType(
+    "Lr",
+    Annotated[float, Field(description="Initial SGD learning rate.", gt=0.0, le=10.0)],
+)
 
 
 LrDecayEpoch = TypeAliasType("LrDecayEpoch", Annotated[int, Field(ge=1, le=100000)])
@@ -218,24 +221,27 @@ LrDecayRate = TypeAliasType(
 Momentum = TypeAliasType("Momentum", Annotated[float, Field(description="SGD momentum.", ge=0.0, lt=1.0)])
 
 
-WeightDecay = TypeAliasType("WeightDecay", Annotated[float, Field(description="SGD weight decay.", ge=0.0)])
+WeightDecay = TypeAliasType(
+    "WeightDecay",
+    Annotated[float, Field(description="SGD weight decay.", ge=0.0, le=1.0)],
+)
 
 
 Temperature = TypeAliasType(
     "Temperature",
-    Annotated[float, Field(description="Distillation temperature T.", gt=0.0)],
+    Annotated[float, Field(description="Distillation temperature T.", gt=0.0, le=100.0)],
 )
 
 
 CeWeight = TypeAliasType(
     "CeWeight",
-    Annotated[float, Field(description="Weight of the cross-entropy term.", ge=0.0)],
+    Annotated[float, Field(description="Weight of the cross-entropy term.", ge=0.0, le=1000.0)],
 )
 
 
 KdWeight = TypeAliasType(
     "KdWeight",
-    Annotated[float, Field(description="Weight of the distillation term.", ge=0.0)],
+    Annotated[float, Field(description="Weight of the distillation term.", ge=0.0, le=1000.0)],
 )
 
 
@@ -254,19 +260,19 @@ WarmupEpochs = TypeAliasType(
 
 DkdAlpha = TypeAliasType(
     "DkdAlpha",
-    Annotated[float, Field(description="DKD target-class (TCKD) weight.", ge=0.0)],
+    Annotated[float, Field(description="DKD target-class (TCKD) weight.", ge=0.0, le=1000.0)],
 )
 
 
 DkdBeta = TypeAliasType(
     "DkdBeta",
-    Annotated[float, Field(description="DKD non-target (NCKD) weight.", ge=0.0)],
+    Annotated[float, Field(description="DKD non-target (NCKD) weight.", ge=0.0, le=1000.0)],
 )
 
 
 NkdGamma = TypeAliasType(
     "NkdGamma",
-    Annotated[float, Field(description="NKD non-target term weight.", ge=0.0)],
+    Annotated[float, Field(description="NKD non-target term weight.", ge=0.0, le=1000.0)],
 )
 
 
@@ -938,6 +944,7 @@ class JobCreate(SubmissionMethods):
         Field(
             description="Weight of complementary regions in SDD (paper: 2; 0 keeps the consistent regions only).",
             ge=0.0,
+            le=1000.0,
         ),
     ] = 2.0
     seed: Annotated[
@@ -1032,6 +1039,7 @@ class JobRequest(BaseModel):
         Field(
             description="Weight of complementary regions in SDD (paper: 2; 0 keeps the consistent regions only).",
             ge=0.0,
+            le=1000.0,
         ),
     ] = 2.0
     seed: Annotated[
@@ -1188,6 +1196,12 @@ class JobPublic(JobMethods):
     tags: Annotated[list[str] | None, Field(description="The job's tags, sorted.")] = None
     status: JobStatus
     spec: JobSpecPublic
+    request: Annotated[
+        dict[str, Any],
+        Field(
+            description="The job's fields as submitted, before the service filled in its defaults (metadata, name and tags apart): the body that submits a copy of it, where what the source left to the service is left to it again. A job submitted before requests were kept has its spec here."
+        ),
+    ]
     metadata: dict[str, Any] | None
     progress: Progress
     result: Annotated[JobResult | None, Field(description="Null until the job has a result.")]

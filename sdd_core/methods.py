@@ -29,7 +29,11 @@ MAX_DECAY_STEPS = 64
 MAX_CROP_PADDING = 1024
 MAX_LOADER_WORKERS = 256
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64 bits; numpy's seed is reduced modulo 2**32
-_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]{1,3})?")
+MAX_LR = 10.0  # far above any recipe (ImageNet's 0.2); 1e308 overflowed the first step
+MAX_WEIGHT = 1000.0  # loss weights (CE, KD, DKD's alpha and beta, NKD's gamma) and SD's beta
+MAX_TEMPERATURE = 100.0
+MAX_CUDA_INDEX = 63  # a device index past what any node has is a typo, refused before a worker sees it
+_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]{1,2})?")
 
 # Students trained with lr 0.01 instead of 0.05 in the paper's CIFAR-100 recipe.
 _LOW_LR_STUDENTS = frozenset({"shufflenetv1", "shufflenetv2", "mobilenetv2"})
@@ -70,7 +74,7 @@ class Hyperparameters(BaseModel):
 
     epochs: int | None = Field(default=None, ge=1, le=MAX_EPOCHS, description="Training epochs (paper: 240).")
     batch_size: int | None = Field(default=None, ge=1, le=MAX_BATCH, description="Images per step (paper: 64).")
-    lr: float | None = Field(default=None, gt=0, description="Initial SGD learning rate.")
+    lr: float | None = Field(default=None, gt=0, le=MAX_LR, description="Initial SGD learning rate.")
     lr_decay_epochs: list[Annotated[int, Field(ge=1, le=MAX_EPOCHS)]] | None = Field(
         default=None,
         max_length=MAX_DECAY_STEPS,
@@ -78,16 +82,16 @@ class Hyperparameters(BaseModel):
     )
     lr_decay_rate: float | None = Field(default=None, gt=0, le=1, description="Multi-step decay factor.")
     momentum: float | None = Field(default=None, ge=0, lt=1, description="SGD momentum.")
-    weight_decay: float | None = Field(default=None, ge=0, description="SGD weight decay.")
-    temperature: float | None = Field(default=None, gt=0, description="Distillation temperature T.")
-    ce_weight: float | None = Field(default=None, ge=0, description="Weight of the cross-entropy term.")
-    kd_weight: float | None = Field(default=None, ge=0, description="Weight of the distillation term.")
+    weight_decay: float | None = Field(default=None, ge=0, le=1, description="SGD weight decay.")
+    temperature: float | None = Field(default=None, gt=0, le=MAX_TEMPERATURE, description="Distillation temperature T.")
+    ce_weight: float | None = Field(default=None, ge=0, le=MAX_WEIGHT, description="Weight of the cross-entropy term.")
+    kd_weight: float | None = Field(default=None, ge=0, le=MAX_WEIGHT, description="Weight of the distillation term.")
     warmup_epochs: int | None = Field(
         default=None, ge=0, le=MAX_EPOCHS, description="Epochs over which the distillation weight ramps up linearly."
     )
-    dkd_alpha: float | None = Field(default=None, ge=0, description="DKD target-class (TCKD) weight.")
-    dkd_beta: float | None = Field(default=None, ge=0, description="DKD non-target (NCKD) weight.")
-    nkd_gamma: float | None = Field(default=None, ge=0, description="NKD non-target term weight.")
+    dkd_alpha: float | None = Field(default=None, ge=0, le=MAX_WEIGHT, description="DKD target-class (TCKD) weight.")
+    dkd_beta: float | None = Field(default=None, ge=0, le=MAX_WEIGHT, description="DKD non-target (NCKD) weight.")
+    nkd_gamma: float | None = Field(default=None, ge=0, le=MAX_WEIGHT, description="NKD non-target term weight.")
     nkd_mode: NKDMode | None = Field(
         default=None, description="'paper': target removed from NKD's non-target term; 'code': kept."
     )
@@ -156,7 +160,9 @@ class Hyperparameters(BaseModel):
         if value is None:
             return value
         if not _DEVICE.fullmatch(value):  # ASCII digits only: str.isdigit() admits "cuda:١"
-            raise ValueError("must be one of 'auto', 'cpu', 'cuda', 'cuda:N'")
+            raise ValueError(f"must be one of 'auto', 'cpu', 'cuda', 'cuda:N' (N from 0 to {MAX_CUDA_INDEX})")
+        if value.startswith("cuda:") and int(value[5:]) > MAX_CUDA_INDEX:
+            raise ValueError(f"{value!r}: no node has that GPU; use 'cuda' or 'cuda:N' with N up to {MAX_CUDA_INDEX}")
         return value
 
 

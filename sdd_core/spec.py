@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
 from sdd_core.data import flips_by_default, is_known_dataset, list_datasets
 from sdd_core.errors import ModelError, unknown_name
 from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabulary)
     MAX_SEED,
+    MAX_WEIGHT,
     METHODS,
     SD_METHODS,
     BaseLoss,
@@ -97,7 +98,7 @@ class DistillationSettings(BaseModel):
     dataset: str = Field(description="'digits', 'cifar10', 'cifar100' or 'imagefolder:<path>'.")
     student: str = Field(description="Student architecture from the model zoo.")
     method: Method = Field(description="Training method; sd-* are the scale decoupled variants.")
-    scales: list[int] = Field(
+    scales: list[StrictInt] = Field(  # strict: "1" and true are not scales
         default_factory=lambda: [1, 2, 4],
         max_length=16,
         description="SDD pooling scales: each s splits the final feature map into an s x s grid.",
@@ -105,6 +106,7 @@ class DistillationSettings(BaseModel):
     beta: float = Field(
         default=2.0,
         ge=0,
+        le=MAX_WEIGHT,
         description="Weight of complementary regions in SDD (paper: 2; 0 keeps the consistent regions only).",
     )
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seed of every random number generator.")

@@ -68,12 +68,18 @@ def check_weights(path: str, arch: str, num_classes: int) -> None:
         for key in sorted(set(state) & set(expected))
         if state[key].shape != expected[key].shape
     ]
+    not_finite = [
+        key
+        for key in sorted(set(state) & set(expected))
+        if state[key].is_floating_point() and not bool(torch.isfinite(state[key]).all())
+    ]
     problems = [
         f"{label}: {_some(items)}"
         for label, items in (
             ("missing keys", missing),
             ("unexpected keys", unexpected),
             ("wrong shapes", wrong_shapes),
+            ("NaN or infinite values in", not_finite),  # a teacher that could only teach NaN
         )
         if items
     ]

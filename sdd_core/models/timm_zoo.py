@@ -55,7 +55,9 @@ def architecture_count() -> int:
 
 def check_name(name: str) -> str:
     """``name`` (``timm/<arch>[.<tag>]``) if timm knows it; else ``ModelError`` with close names."""
-    arch, _, tag = name.removeprefix(PREFIX).partition(".")
+    arch, dot, tag = name.removeprefix(PREFIX).partition(".")
+    if dot and not tag:
+        raise ModelError(f"{name!r} ends in a dot without a weights tag; write {PREFIX}{arch} or {PREFIX}{arch}.<tag>")
     if arch not in _architectures():
         raise ModelError(
             unknown_name(

@@ -89,6 +89,14 @@ def test_nul_in_a_form_field_is_refused(api: Api) -> None:
         ({"hyperparameters": {"lr_decay_epochs": [10**12]}}, "hyperparameters.lr_decay_epochs[0]"),
         ({"scales": list(range(1, 40))}, "scales"),
         ({"hyperparameters": {"loader_workers": 10**9}}, "hyperparameters.loader_workers"),
+        # accepted once, then the job failed at its first step or its first device lookup
+        ({"hyperparameters": {"lr": 1e308}}, "hyperparameters.lr"),
+        ({"hyperparameters": {"kd_weight": 1e308}}, "hyperparameters.kd_weight"),
+        ({"method": "sd-kd", "beta": 1e308, "teacher": {"arch": "resnet8", "pretrained": True}}, "beta"),
+        ({"hyperparameters": {"device": "cuda:99"}}, "hyperparameters.device"),
+        ({"scales": ["1"]}, "scales[0]"),
+        ({"scales": [True]}, "scales[0]"),
+        ({"student": "timm/resnet18."}, "student"),
     ],
 )
 def test_values_the_trainer_could_not_take_are_refused_at_submission(api: Api, body: dict, param: str) -> None:

@@ -105,3 +105,14 @@ def test_class_count_mismatch_with_a_model_teacher(api: Api) -> None:
     model = upload(api, weights, arch="resnet8", num_classes="5").json()
     error = assert_error(api.post_job(method="kd", teacher={"model": model["id"]}), 422, "invalid_spec", "teacher")
     assert "5 classes" in error["message"] and "10" in error["message"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_with_nan_or_infinite_values_are_refused(api: Api, value: float) -> None:
+    """Once stored, and the job then failed with advice to lower the learning rate."""
+    state = create_model("resnet8", 10).state_dict()
+    state["fc.weight"][0, 0] = value
+    response = upload(api, save(state), arch="resnet8", num_classes="10")
+    error = assert_error(response, 422, "weights_mismatch", "file")
+    assert "NaN or infinite values in: fc.weight" in error["message"], error
+    assert_nothing_stored(api)
