@@ -1,4 +1,5 @@
-"""Which data path a job takes, and the batches it gets from it.
+"""Which data path a job takes, and the batches it gets from it: ``prepare_data`` chooses the path
+(``choose_path``) and builds it with ``device_resident_data`` or ``loader_data``.
 
 - ``device``: small images (the CIFAR pipeline: digits, cifar10/100, image folders of images of
   at most 64 px) whose train and val splits together fit under ``device_data_max_bytes`` are held
@@ -142,43 +143,87 @@ def prepare_data(
     memory_format: torch.memory_format,
     prefer: DataPathName | None = None,
 ) -> TrainingData:
-    """Choose the data path for ``dataset`` on ``device`` and build both splits' batches."""
-    root, download = options.data_root, options.allow_download
-    augmentation = augmentation_of(hp)
-    info = describe(dataset, data_root=root, image_size=image_size, download=download)
+    """Choose the data path for ``dataset`` on ``device`` and build both splits' batches on it."""
+    root = options.data_root
+    info = describe(dataset, data_root=root, image_size=image_size, download=options.allow_download)
     pipeline = dataset_pipeline(dataset, data_root=root, image_size=image_size)
     need = split_bytes(info.train_size + info.val_size, info.image_size)
     path, reason = choose_path(pipeline, need, device_data_cap(device, options.device_data_max_bytes), prefer)
     log.info("data path for %s: %s (%s)", dataset, path, reason)
     if path == "device":
-        train_split, val_split, info = build_image_tensors(
-            dataset, data_root=root, image_size=image_size, download=download
+        return device_resident_data(
+            dataset, hp, reason, image_size=image_size, options=options, device=device, memory_format=memory_format
         )
-        eval_batch = max(hp.batch_size, EVAL_BATCH_SIZE.get(device.type, hp.batch_size))
+    return loader_data(
+        dataset, hp, reason, image_size=image_size, seed=seed, pipeline=pipeline, options=options, device=device,
+        memory_format=memory_format,
+    )  # fmt: skip
 
-        def on_device(split: ImageTensors, batch_size: int, train: bool) -> DeviceBatches:
-            return DeviceBatches(
-                split,
-                batch_size=batch_size,
-                mean=info.mean,
-                std=info.std,
-                augmentation=augmentation if train else None,
-                device=device,
-                memory_format=memory_format,
-            )
 
-        return TrainingData(
-            path=path,
-            reason=reason,
-            info=info,
-            augmentation=augmentation,
-            train=on_device(train_split, hp.batch_size, True),
-            val=on_device(val_split, eval_batch, False),
+def device_resident_data(
+    dataset: str,
+    hp: ResolvedHyperparameters,
+    reason: str,
+    *,
+    image_size: int | None,
+    options: TrainOptions,
+    device: torch.device,
+    memory_format: torch.memory_format,
+) -> TrainingData:
+    """The ``device`` path: both splits as uint8 tensors on ``device``, batched, augmented and
+    normalised there; evaluation in batches of at least ``EVAL_BATCH_SIZE`` images."""
+    augmentation = augmentation_of(hp)
+    train_split, val_split, info = build_image_tensors(
+        dataset, data_root=options.data_root, image_size=image_size, download=options.allow_download
+    )
+    eval_batch = max(hp.batch_size, EVAL_BATCH_SIZE.get(device.type, hp.batch_size))
+
+    def on_device(split: ImageTensors, batch_size: int, train: bool) -> DeviceBatches:
+        return DeviceBatches(
+            split,
+            batch_size=batch_size,
+            mean=info.mean,
+            std=info.std,
+            augmentation=augmentation if train else None,
+            device=device,
+            memory_format=memory_format,
         )
+
+    return TrainingData(
+        path="device",
+        reason=reason,
+        info=info,
+        augmentation=augmentation,
+        train=on_device(train_split, hp.batch_size, True),
+        val=on_device(val_split, eval_batch, False),
+    )
+
+
+def loader_data(
+    dataset: str,
+    hp: ResolvedHyperparameters,
+    reason: str,
+    *,
+    image_size: int | None,
+    seed: int,
+    pipeline: str,
+    options: TrainOptions,
+    device: torch.device,
+    memory_format: torch.memory_format,
+) -> TrainingData:
+    """The ``loader`` path: a DataLoader per split with worker processes (the job's
+    ``loader_workers``, else ``options.num_workers``, else from the CPUs), pinned memory and
+    prefetching; a large-image folder of JPEGs decoded on ``device`` when wanted (the workers
+    then only read the files)."""
+    augmentation = augmentation_of(hp)
     workers = hp.loader_workers if hp.loader_workers is not None else options.num_workers
     workers = default_workers(device) if workers is None else workers
     train_set, val_set, info = build_datasets(
-        dataset, data_root=root, image_size=image_size, download=download, augmentation=augmentation
+        dataset,
+        data_root=options.data_root,
+        image_size=image_size,
+        download=options.allow_download,
+        augmentation=augmentation,
     )
 
     decode_here = (
@@ -219,7 +264,7 @@ def prepare_data(
         )
 
     return TrainingData(
-        path=path,
+        path="loader",
         reason=reason,
         info=info,
         augmentation=augmentation,
