@@ -3,8 +3,12 @@
 timm's models already expose ``forward_features`` and ``get_classifier``, the contract of
 ``sdd_core.models.base``. Whether SDD can use one is measured, not assumed: a model qualifies
 when its feature map is ``(B, C, H, W)``, its classifier one ``nn.Linear``, and timm's own head
-equals that Linear applied to the feature map's global average (checked once per name on a
-random input in eval mode). Every other timm model is still usable for CE and KD.
+equals that Linear applied to the feature map's global average (checked once per architecture on
+a random input in eval mode). The measurement costs what the head costs, whatever the model's
+size: the model is built on the meta device (no memory, no weights), its feature map's shape
+comes from a meta forward, and only the modules its head runs are made real to compare on random
+numbers (``vit_huge_patch14_clip_224`` once took 40 s and 2.2 GB of an API process to refuse; now
+well under a second and nothing kept). Every other timm model is still usable for CE and KD.
 
 Pretrained weights come from the local Hugging Face cache only (``hf_cache_dir``), as the file
 ``model.safetensors`` (or ``pytorch_model.bin``) of the weights' Hugging Face repository.
@@ -202,27 +206,43 @@ class TimmUnpooledAdapter(PooledLinearClassifier):
         return head
 
 
-def _probe_reason(net: Any, name: str) -> str | None:
-    """Why ``net`` (a freshly built timm model) is not pool + one Linear; None if it is."""
+def _probe_reason(arch: str, name: str) -> str | None:
+    """Why ``timm/<arch>`` is not pool + one Linear; None if it is (``name`` is how to call it)."""
+    import timm
+
+    with torch.device("meta"):  # shapes only: no memory, no weights
+        net = timm.create_model(arch, pretrained=False, num_classes=10)
+    net.eval()
     head = net.get_classifier()
     if not isinstance(head, nn.Linear):
         return f"{name}: its classifier is a {type(head).__name__}, not one Linear, {_NO_LOCAL_LOGITS}"
     size = tuple(net.pretrained_cfg.get("input_size", (3, 224, 224)))
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randn(2, *size, generator=generator)  # (2, 3, H, W) at the model's own input size
-    net.eval()
     with torch.no_grad():
-        features = net.forward_features(images)
-        if features.ndim != 4:
+        features = net.forward_features(torch.empty(2, *size, device="meta"))
+    if features.ndim != 4:
+        return (
+            f"{name}: its forward_features returns a {features.ndim}-d tensor {tuple(features.shape)} "
+            f"(tokens), not a feature map (B, C, H, W), {_NO_LOCAL_LOGITS}"
+        )
+    for module in _modules_run_by_head(net, features):  # made real, on random numbers
+        module.to_empty(device="cpu")
+        for tensor in (*module.parameters(recurse=False), *module.buffers(recurse=False)):
+            if tensor.is_floating_point():
+                tensor.data.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(tensor.numel()))
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(2, *features.shape[1:], generator=generator)  # (2, C, H, W)
+    with torch.no_grad():
+        try:
+            own = net.forward_head(real)  # (2, K)
+        except (RuntimeError, NotImplementedError):  # the head reached a tensor it did not run as a module
             return (
-                f"{name}: its forward_features returns a {features.ndim}-d tensor {tuple(features.shape)} "
-                f"(tokens), not a feature map (B, C, H, W), {_NO_LOCAL_LOGITS}"
+                f"{name}: its head uses more than its own modules after the feature map (a parameter or "
+                f"buffer outside them), {_NO_LOCAL_LOGITS}"
             )
         try:
-            pooled_linear = head(features.mean(dim=(2, 3)))  # (2, K)
-        except RuntimeError:
+            pooled_linear: Tensor | None = head(real.mean(dim=(2, 3)))  # (2, K)
+        except RuntimeError:  # the Linear takes another width than the feature map's channels
             pooled_linear = None
-        own = net.forward_head(features)  # (2, K)
     if pooled_linear is None or not torch.allclose(own, pooled_linear, rtol=1e-4, atol=1e-5):
         return (
             f"{name}: its head does more than global average pooling + one Linear (a norm, a convolution "
@@ -231,14 +251,34 @@ def _probe_reason(net: Any, name: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=256)
-def sd_unsupported_reason(name: str) -> str | None:
-    """Why SDD cannot use ``timm/<name>``: one sentence naming it; None when it can (measured once)."""
-    import timm
+def _modules_run_by_head(net: nn.Module, features: Tensor) -> list[nn.Module]:
+    """The modules ``net.forward_head`` runs on ``features`` (a meta forward, hooks record them)."""
+    ran: dict[int, nn.Module] = {}
 
-    with torch.device("cpu"):
-        net = timm.create_model(check_name(name).removeprefix(PREFIX), pretrained=False, num_classes=10)
-    return _probe_reason(net, name)
+    def record(module: nn.Module, _args: Any) -> None:  # returns None: the input stays as it is
+        ran.setdefault(id(module), module)
+
+    hooks = [module.register_forward_pre_hook(record) for module in net.modules()]
+    try:
+        with torch.no_grad():
+            net.forward_head(features)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return list(ran.values())
+
+
+def sd_unsupported_reason(name: str) -> str | None:
+    """Why SDD cannot use ``timm/<name>``: one sentence naming it; None when it can (measured once
+    per architecture: weights tags share their architecture's head)."""
+    arch = check_name(name).removeprefix(PREFIX).partition(".")[0]
+    reason = _arch_reason(arch)
+    return None if reason is None else reason.replace(f"{PREFIX}{arch}:", f"{name}:", 1)
+
+
+@lru_cache(maxsize=256)
+def _arch_reason(arch: str) -> str | None:
+    return _probe_reason(arch, PREFIX + arch)
 
 
 def build_timm_model(name: str, num_classes: int, pretrained: bool = False) -> PooledLinearClassifier:

@@ -1,6 +1,8 @@
 """timm architectures as ``timm/<name>``: built on the CPU from timm's small test models, their SD
 support measured, their pretrained weights read from a Hugging Face cache the test writes."""
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,7 +10,7 @@ import pytest
 import torch
 
 from sdd_core.errors import ModelError, WeightsUnavailableError
-from sdd_core.models import create_model, pretrained_weights_of, require_pretrained_weights, sd_support
+from sdd_core.models import create_model, pretrained_weights_of, require_pretrained_weights, sd_support, timm_zoo
 from sdd_core.spec import JobSpec
 from tests.fixtures.weights_caches import write_timm_weights
 
@@ -87,3 +89,31 @@ def test_pretrained_weights_load_from_the_cache_with_a_fresh_head_for_other_clas
     for key, tensor in stored.items():
         if not key.startswith("fc."):
             torch.testing.assert_close(other[key], tensor, rtol=0, atol=0)
+
+
+def test_the_sd_probe_of_a_huge_model_builds_nothing_real(tmp_path):
+    """vit_huge_patch14_clip_224 (632 M parameters) once cost an API process 40 s and 2.2 GB, kept:
+    its SD support is now read from a meta-device build, in a fresh process whose peak memory we read."""
+    script = (
+        "import resource, torch\n"
+        "from sdd_core.models import timm_zoo\n"
+        "timm_zoo.check_name('timm/resnet18')  # timm imported, its registry read\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "reason = timm_zoo.sd_unsupported_reason('timm/vit_huge_patch14_clip_224')\n"
+        "grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024\n"
+        "print(grown, reason)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    grown, reason = done.stdout.split(" ", 1)
+    assert "(tokens), not a feature map" in reason
+    assert int(grown) < 400, f"the probe grew the process by {grown} MB"  # its weights alone are 2.5 GB
+
+
+def test_weights_tags_share_their_architectures_probe():
+    timm_zoo._arch_reason.cache_clear()
+    assert timm_zoo.sd_unsupported_reason("timm/test_resnet") is None
+    assert timm_zoo.sd_unsupported_reason("timm/test_resnet.r160_in1k") is None
+    assert timm_zoo._arch_reason.cache_info().misses == 1  # one probe for both names
+    reason = timm_zoo.sd_unsupported_reason("timm/test_vit.r160_in1k")
+    assert reason is not None and reason.startswith("timm/test_vit.r160_in1k:")  # named as the caller wrote it
