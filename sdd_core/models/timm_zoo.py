@@ -211,7 +211,7 @@ def _probe_reason(arch: str, name: str) -> str | None:
     import timm
 
     with torch.device("meta"):  # shapes only: no memory, no weights
-        net = timm.create_model(arch, pretrained=False, num_classes=10)
+        net: Any = timm.create_model(arch, pretrained=False, num_classes=10)
     net.eval()
     head = net.get_classifier()
     if not isinstance(head, nn.Linear):
@@ -251,7 +251,7 @@ def _probe_reason(arch: str, name: str) -> str | None:
     return None
 
 
-def _modules_run_by_head(net: nn.Module, features: Tensor) -> list[nn.Module]:
+def _modules_run_by_head(net: Any, features: Tensor) -> list[nn.Module]:
     """The modules ``net.forward_head`` runs on ``features`` (a meta forward, hooks record them)."""
     ran: dict[int, nn.Module] = {}
 
