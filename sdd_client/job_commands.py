@@ -75,7 +75,7 @@ def submit_command(
     with connect(url, token) as client:
         if from_job is not None:
             source = client.get(from_job)
-            body = clone_body(source, flags, metadata, _method_defaults(client, source.spec.method))
+            body = clone_body(source, flags, metadata)
         try:
             job = client.submit(resolve_names(client, body), idempotency_key=idempotency_key)
         except APIError as exc:
@@ -307,12 +307,6 @@ def compare_command(
     out = console()
     out.print(compare_table(jobs, metrics))
     out.print(curves_table(jobs, metrics, every))
-
-
-def _method_defaults(client: SDDClient, method: str) -> dict[str, Any]:
-    """The catalog's hyper-parameter defaults of ``method`` (none for a method it does not list)."""
-    found = next((entry for entry in client.catalog().methods if entry.name == method), None)
-    return dict(found.hyperparameters) if found else {}
 
 
 def _fetch(client: SDDClient, job_ids: tuple[str, ...]) -> tuple[list[Job], dict[str, list[EpochRow]]]:

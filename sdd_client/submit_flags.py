@@ -10,7 +10,6 @@ validates the result and names the field at fault.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,18 @@ from sdd_client.models import Hyperparameters, Job, JobSubmission, TeacherRef
 from sdd_client.schema_flags import INT_LIST, click_type, schema_help
 
 HP_FIELDS = tuple(Hyperparameters.model_fields)
-# What POST /v1/jobs takes from a job's spec (the GET's spec has no other field today; a newer
-# server's extra spec fields are left out, since the submission schema refuses unknown fields).
-SPEC_FIELDS = tuple(name for name in JobSubmission.model_fields if name != "metadata")
-# Filled in from the dataset when a submission leaves them out.
+# What a copy takes from its source's request (metadata and tags come from the job itself; a
+# newer server's unknown fields are left out, since the submission schema refuses them).
+SPEC_FIELDS = tuple(name for name in JobSubmission.model_fields if name not in ("metadata", "name", "tags"))
+# Filled in from the dataset when a submission leaves them out: a copy on another dataset leaves them to it.
 DATASET_DEFAULTS = ("image_size",)
 DATASET_HP_DEFAULTS = ("flip",)
 
 FROM_HELP = (
-    "Clone this job: submit a new one with its spec and metadata, the flags given applied on top "
-    "(flags win; not with --file). Hyper-parameters the source had at their defaults follow the "
-    "new job's method, student, teacher and epochs (e.g. --epochs 20 rescales the default decay "
-    "milestones), the values that differ from them are kept; --dataset also resets the image size "
+    "Clone this job: submit a new one with the fields it was submitted with, its metadata and tags, "
+    "the flags given applied on top (flags win; not with --file). What the source left to the server's "
+    "defaults follows the new job's method, student, teacher and epochs (e.g. --epochs 20 rescales the "
+    "default decay milestones), the values it stated are kept; --dataset also resets the image size "
     "and flip, --method ce drops the teacher."
 )
 
@@ -205,55 +204,27 @@ def build_body(
     return body
 
 
-def clone_body(
-    source: Job, flags: dict[str, Any], metadata: tuple[str, ...], method_defaults: Mapping[str, Any]
-) -> dict[str, Any]:
+def clone_body(source: Job, flags: dict[str, Any], metadata: tuple[str, ...]) -> dict[str, Any]:
     """The POST /v1/jobs body of a copy of ``source`` with the flags given applied on top (see ``FROM_HELP``).
 
-    ``method_defaults`` is the source method's hyper-parameter defaults, as the catalog lists them.
-    The source's spec has every default filled in; its hyper-parameters that equal the defaults the
-    server gave it are left out of the copy, so they follow the copy's own method, student, teacher
-    and epochs. Without flags the copy's spec is the source's.
+    It starts from the source's ``request``: its fields as they were submitted, without the defaults
+    the server filled in, so those follow the copy's own method, student, teacher and epochs. Without
+    flags the copy's spec is the source's.
     """
-    spec = source.spec.model_dump(mode="json", exclude_none=True)
-    base: dict[str, Any] = {key: spec[key] for key in SPEC_FIELDS if key in spec}
-    hyper: dict[str, Any] = dict(base.get("hyperparameters") or {})
-    # The schedule as the server fitted it to the source's epochs; the epochs themselves against the recipe's.
-    defaults = {**fit_schedule(dict(method_defaults), hyper.get("epochs")), "epochs": method_defaults.get("epochs")}
-    base["hyperparameters"] = {
-        key: value for key, value in hyper.items() if key not in defaults or defaults[key] != value
-    }
+    base: dict[str, Any] = {key: value for key, value in source.request.items() if key in SPEC_FIELDS}
     if source.metadata:
         base["metadata"] = dict(source.metadata)
     if source.tags:  # the copy is found with its source; its name is its own (--name)
         base["tags"] = list(source.tags)
     if flags.get("method") == "ce" and teacher_from_flags(flags) is None:
         base.pop("teacher", None)  # ce takes no teacher
-    if flags.get("dataset") is not None and flags["dataset"] != spec.get("dataset"):
+    if flags.get("dataset") is not None and flags["dataset"] != base.get("dataset"):
         for key in DATASET_DEFAULTS:
             base.pop(key, None)
-        for key in DATASET_HP_DEFAULTS:
-            base["hyperparameters"].pop(key, None)
+        base["hyperparameters"] = {
+            key: value for key, value in (base.get("hyperparameters") or {}).items() if key not in DATASET_HP_DEFAULTS
+        }
     return build_body(None, flags, metadata, base=base)
-
-
-def fit_schedule(defaults: dict[str, Any], epochs: int | None) -> dict[str, Any]:
-    """The defaults the server gives a run of ``epochs``: for a run shorter than the recipe, the
-    decay milestones and warm-up scaled to it. A copy of ``sdd_core.methods.fit_schedule_to_run``
-    (the client installs without the server's packages); a test keeps the two equal."""
-    try:
-        total, milestones_of_recipe = int(defaults["epochs"]), defaults["lr_decay_epochs"]
-        warmup = int(defaults["warmup_epochs"])
-    except (KeyError, TypeError, ValueError):
-        return defaults
-    if epochs is None or epochs >= total:
-        return defaults
-    milestones: list[int] = []
-    for milestone in milestones_of_recipe:
-        scaled = max(1, min(epochs - 1, round(milestone * epochs / total)))
-        if not milestones or scaled > milestones[-1]:
-            milestones.append(scaled)
-    return defaults | {"epochs": epochs, "lr_decay_epochs": milestones, "warmup_epochs": round(warmup * epochs / total)}
 
 
 def in_flag_terms(error: APIError) -> APIError:

@@ -98,6 +98,11 @@ class JobPublic(BaseModel):
     tags: list[str] = Field(default_factory=list, description="The job's tags, sorted.")
     status: JobStatus
     spec: JobSpecPublic
+    request: dict[str, Any] = Field(
+        description="The job's fields as submitted, before the service filled in its defaults (metadata, name and "
+        "tags apart): the body that submits a copy of it, where what the source left to the service is left to it "
+        "again. A job submitted before requests were kept has its spec here."
+    )
     metadata: dict[str, Any] | None
     progress: Progress
     result: JobResult | None = Field(description="Null until the job has a result.")
@@ -118,6 +123,7 @@ class JobPublic(BaseModel):
             tags=job.tags,
             status=job.status,
             spec=JobSpecPublic.model_validate(job.spec),
+            request=job.request,
             metadata=job.metadata_,
             progress=Progress(epoch=job.epoch, epochs=job.epochs, batch=job.batch, batches=job.batches),
             result=JobResult.model_validate(job.result) if job.result else None,

@@ -83,7 +83,7 @@ def submit_page(
     if not from_job:
         return _form_page(request, session, settings, tenant, None, FormErrors())
     try:
-        copy = copy_of_job(session, settings, tenant.id, from_job.strip()[:JOB_ID_MAX])
+        copy = copy_of_job(session, tenant.id, from_job.strip()[:JOB_ID_MAX])
     except DomainError as exc:
         message = f"{exc.message}; the form starts from the defaults."
         return _form_page(request, session, settings, tenant, None, FormErrors(), clone_error=message)

@@ -152,6 +152,11 @@ class JobRequest(DistillationSettings):
         examples=[["digits", "beta-sweep"]],
     )
 
+    def as_submitted(self) -> dict[str, Any]:
+        """The job's fields as the request gave them, no default filled in (metadata, name and tags
+        left out: the job row keeps them apart). A job row's ``request``, what a copy of it asks for."""
+        return self.model_dump(mode="json", exclude_unset=True, exclude_none=True, exclude={"metadata", "name", "tags"})
+
     @field_validator("dataset")
     @classmethod
     def _service_dataset(cls, value: str) -> str:

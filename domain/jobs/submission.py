@@ -102,6 +102,7 @@ def new_job_row(
         tenant_id=tenant_id,
         status=JobStatus.QUEUED,
         spec=validated.stored_spec(),
+        request=validated.request.as_submitted(),
         metadata_=validated.request.metadata,
         idempotency_key=idempotency_key,
         request_hash=request_hash,

@@ -119,8 +119,17 @@ class Sweep(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
+def _spec_of_the_row(context: Any) -> Any:
+    """A job stored without going through a submission asks for its spec (every value stated)."""
+    return context.get_current_parameters()["spec"]
+
+
 class Job(Base):
-    """A distillation job. ``spec`` is the request with every default filled in."""
+    """A distillation job. ``spec`` is the request with every default filled in; ``request`` the job's
+    fields as the tenant sent them, defaults left out (metadata, name and tags are columns of their
+    own): what a copy of the job asks for, so that what the source left to the service is left to it
+    again. Jobs stored before migration 0009 have their spec as their request.
+    """
 
     __tablename__ = "jobs"
     __table_args__ = (
@@ -134,6 +143,7 @@ class Job(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20), default="queued")
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON, default=_spec_of_the_row)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))

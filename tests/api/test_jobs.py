@@ -29,6 +29,9 @@ def test_create_get_and_defaults_filled_in(any_api: Api) -> None:
     assert spec["image_size"] == 32  # the dataset's size, filled in
     assert spec["hyperparameters"]["epochs"] == 3
     assert spec["hyperparameters"]["kd_weight"] == 0.0 and spec["hyperparameters"]["lr"] == 0.05
+    # The request as sent (a copy starts from it): no default filled in, metadata apart.
+    sent = {"dataset": "digits", "student": "resnet8", "method": "ce", "hyperparameters": {"epochs": 3}}
+    assert job["request"] == sent
 
     fetched = any_api.get(f"/v1/jobs/{job['id']}")
     assert fetched.status_code == 200

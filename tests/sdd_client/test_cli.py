@@ -26,8 +26,7 @@ from sdd_cli.main import cli
 from sdd_client import SDDClient, cli_support
 from sdd_client.config import write_config_file
 from sdd_client.models import Job
-from sdd_client.submit_flags import clone_body, fit_schedule
-from sdd_core.methods import fit_schedule_to_run, method_defaults
+from sdd_client.submit_flags import clone_body
 from sdd_core.models import create_model
 from service.artifact_stores import get_artifact_store
 from tests.api.conftest import Api
@@ -226,18 +225,12 @@ def test_submit_from_clones_a_job_with_the_flags_on_top(api: Api, sdd: Run, tmp_
 
 
 def test_a_clone_for_another_dataset_leaves_its_image_size_and_flip_to_it(api: Api) -> None:
-    source = Job.model_validate(api.create_job(hyperparameters={"flip": False, "epochs": 4}))
-    assert source.spec.hyperparameters.flip is False and source.spec.image_size == 32
-    body = clone_body(source, {"dataset": "ds_0123"}, (), {})
+    source = Job.model_validate(api.create_job(image_size=16, hyperparameters={"flip": False, "epochs": 4}))
+    assert source.request["image_size"] == 16 and source.request["hyperparameters"] == {"flip": False, "epochs": 4}
+    body = clone_body(source, {"dataset": "ds_0123"}, ())
     assert body["dataset"] == "ds_0123" and "image_size" not in body
-    assert "flip" not in body["hyperparameters"] and body["hyperparameters"]["epochs"] == 4
-    assert clone_body(source, {}, (), {})["image_size"] == source.spec.image_size
-
-
-@pytest.mark.parametrize("method", ["ce", "kd", "dkd", "sd-nkd"])
-def test_the_clients_schedule_fit_is_the_servers(method: str) -> None:
-    for epochs in (1, 2, 3, 7, 20, 100, 239, 240, 300):
-        assert fit_schedule(method_defaults(method), epochs) == fit_schedule_to_run(method_defaults(method), epochs)
+    assert body["hyperparameters"] == {"epochs": 4}
+    assert clone_body(source, {}, ())["image_size"] == 16  # the same dataset: what the source stated
 
 
 def test_refused_requests_print_the_server_error_without_traceback(sdd: Run) -> None:

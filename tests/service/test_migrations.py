@@ -226,3 +226,22 @@ def test_job_names_and_tags_come_and_go_keeping_the_jobs(database_url: str) -> N
     assert migrate.downgrade(database_url, "0006_repair_stored_text") == "0006_repair_stored_text"
     assert "job_tags" not in _tables(database_url) and "name" not in _job_columns(database_url)
     assert _run(database_url, sa.select(_JOBS.c.id)) == [("job_1",)]
+
+
+def test_job_requests_come_and_go_older_jobs_asking_for_their_spec(database_url: str) -> None:
+    assert migrate.upgrade(database_url, "0008_worker_nodes") == "0008_worker_nodes"
+    now = datetime.now(UTC)
+    _run(database_url, sa.insert(_TENANTS).values(id="tnt_1", name="acme", created_at=now))
+    spec = {"dataset": "digits", "student": "resnet8", "method": "ce", "hyperparameters": {"epochs": 5, "lr": 0.05}}
+    job = dict(status="queued", spec=spec, epoch=0, epochs=5, cancel_requested=False, attempts=0)
+    _run(database_url, sa.insert(_JOBS).values(id="job_1", tenant_id="tnt_1", created_at=now, updated_at=now, **job))
+
+    assert migrate.upgrade(database_url, "0009_job_requests") == "0009_job_requests"
+    jobs = sa.table("jobs", sa.column("id"), sa.column("request", sa.JSON()))
+    assert _run(database_url, sa.select(jobs)) == [("job_1", spec)]  # every value stated: a copy keeps them
+    with pytest.raises(sa.exc.IntegrityError):  # every job has its request
+        _run(database_url, sa.update(jobs).values(request=sa.null()))
+
+    assert migrate.downgrade(database_url, "0008_worker_nodes") == "0008_worker_nodes"
+    assert "request" not in _job_columns(database_url)
+    assert _run(database_url, sa.select(_JOBS.c.id, _JOBS.c.spec)) == [("job_1", spec)]

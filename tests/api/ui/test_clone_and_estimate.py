@@ -184,7 +184,8 @@ def test_the_clone_form_offers_pretrained_teachers_and_warm_starts(api: Api, ali
     with api.session() as session:  # as a job on a 1000-class dataset would store it
         row = session.get(Job, source["id"])
         assert row is not None
-        row.spec = row.spec | {"method": "kd", "teacher": {"arch": "timm/test_resnet", "pretrained": True}}
+        pretrained_teacher = {"method": "kd", "teacher": {"arch": "timm/test_resnet", "pretrained": True}}
+        row.spec, row.request = row.spec | pretrained_teacher, row.request | pretrained_teacher
         session.commit()
     html = alice.get(f"/ui/submit?from={source['id']}").text
     assert selected(html)["teacher"] == "pretrained:timm/test_resnet" and selected(html)["init"] == "pretrained"
