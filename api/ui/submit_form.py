@@ -274,7 +274,11 @@ def request_body(fields: dict[str, str], errors: FormErrors) -> dict[str, Any]:
         if value:
             body[name] = value
     if fields.get("scales", "").strip():
-        body["scales"] = _split_list(fields["scales"])
+        parts = _split_list(fields["scales"])
+        if all(part.isascii() and part.isdigit() for part in parts):  # the spec takes integers, not their text
+            body["scales"] = [int(part) for part in parts]
+        else:
+            errors.add("scales", "scales: whole numbers separated by commas, such as 1, 2, 4")
     teacher = fields.get("teacher", "").strip()
     kind, _, ref = teacher.partition(":")
     if teacher and (kind not in ("job", "model", PRETRAINED) or not ref):

@@ -15,9 +15,12 @@ so an estimate is what a typical run of that kind took here. Epochs of sweep mem
 (``group_key`` set) are left out: a worker may train them in lockstep, where an epoch's seconds are
 the whole group's, not one job's.
 
-Speeds are not secret, so every tenant's epochs count, but nothing of a tenant leaves this module:
-no job id, no tenant, and a measurement on an uploaded dataset (its ``ds_…`` id is its owner's
-business) is listed for that dataset's tenant only; other tenants get it in the student fallback.
+A tenant sees its own measurements, and measurements of a kind that at least
+``POOLED_FROM_TENANTS`` tenants trained (then over all of theirs): what one other tenant trained,
+at which image size and for how many epochs, is that tenant's business. Nothing of a tenant
+leaves this module either way: no job id, no tenant, and a measurement on an uploaded dataset (its
+``ds_…`` id is its owner's business) is listed for that dataset's tenant only; other tenants get
+it in the student fallback, under the same rule.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import math
 import statistics
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import Field
 from sqlalchemy import select
@@ -43,6 +46,7 @@ from service.settings import Settings
 SCANNED_EPOCHS = 5000  # the newest epoch rows read per call (the primary key's index, newest first)
 EPOCHS_PER_MEDIAN = 50  # the newest epochs of one kind that its median is taken over
 DATASETS_MAX = 500  # uploaded datasets of a tenant whose sizes are looked up
+POOLED_FROM_TENANTS = 3  # a kind others trained is shown when this many tenants trained it
 
 
 @dataclass(frozen=True)
@@ -135,20 +139,18 @@ def measured_speeds(session: Session, tenant_id: str) -> SpeedMeasurements:
         .order_by(JobMetric.id.desc())
         .limit(SCANNED_EPOCHS)
     )
-    by_dataset: dict[tuple[str, int, str, bool], list[tuple[float, float]]] = {}
-    by_student: dict[tuple[str, int, bool], list[float]] = {}
+    by_dataset: dict[tuple[str, int, str, bool], list[tuple[str, tuple[float, float]]]] = {}
+    by_student: dict[tuple[str, int, bool], list[tuple[str, float]]] = {}
     for owner, dataset, image_size, student, method, seconds, images_per_s in session.execute(query):
         if not (dataset and student and method and image_size) or not (_positive(seconds) and _positive(images_per_s)):
             continue
         distilled = method != "ce"
-        rates = by_student.setdefault((student, image_size, distilled), [])
-        if len(rates) < EPOCHS_PER_MEDIAN:
-            rates.append(images_per_s)
+        by_student.setdefault((student, image_size, distilled), []).append((owner, images_per_s))
         if is_uploaded_dataset(dataset) and owner != tenant_id:
             continue  # another tenant's dataset: its epochs count for the student only
-        epochs = by_dataset.setdefault((dataset, image_size, student, distilled), [])
-        if len(epochs) < EPOCHS_PER_MEDIAN:
-            epochs.append((seconds, images_per_s))
+        by_dataset.setdefault((dataset, image_size, student, distilled), []).append((owner, (seconds, images_per_s)))
+    by_dataset_shown = {kind: shown for kind, epochs in by_dataset.items() if (shown := _visible(epochs, tenant_id))}
+    by_student_shown = {kind: shown for kind, rates in by_student.items() if (shown := _visible(rates, tenant_id))}
     speeds = [
         MeasuredSpeed(
             dataset=dataset,
@@ -159,13 +161,24 @@ def measured_speeds(session: Session, tenant_id: str) -> SpeedMeasurements:
             images_per_s=statistics.median(r for _, r in epochs),
             epochs_measured=len(epochs),
         )
-        for (dataset, image_size, student, distilled), epochs in sorted(by_dataset.items())
+        for (dataset, image_size, student, distilled), epochs in sorted(by_dataset_shown.items())
     ]
     throughput = [
         MeasuredThroughput(student, image_size, distilled, statistics.median(rates), len(rates))
-        for (student, image_size, distilled), rates in sorted(by_student.items())
+        for (student, image_size, distilled), rates in sorted(by_student_shown.items())
     ]
     return SpeedMeasurements(speeds, throughput)
+
+
+T = TypeVar("T")
+
+
+def _visible(measured: list[tuple[str, T]], tenant_id: str) -> list[T]:
+    """The newest ``EPOCHS_PER_MEDIAN`` of one kind's (owner, value) pairs, newest first, that
+    ``tenant_id`` may see: all of them once ``POOLED_FROM_TENANTS`` tenants trained the kind, else
+    its own only."""
+    pooled = len({owner for owner, _ in measured}) >= POOLED_FROM_TENANTS
+    return [value for owner, value in measured if pooled or owner == tenant_id][:EPOCHS_PER_MEDIAN]
 
 
 @lru_cache(maxsize=16)

@@ -11,6 +11,7 @@ from sqlalchemy import insert
 
 from domain.jobs.speed_estimates import (
     EPOCHS_PER_MEDIAN,
+    POOLED_FROM_TENANTS,
     SCANNED_EPOCHS,
     DatasetSize,
     Estimate,
@@ -26,13 +27,17 @@ from service.db.session import session_scope
 from service.settings import Settings
 
 
-@pytest.fixture
-def other_tenant_id(embedded: Settings) -> str:
-    with session_scope(embedded) as session:
-        tenant = Tenant(name="bob")
+def _tenant(settings: Settings, name: str) -> str:
+    with session_scope(settings) as session:
+        tenant = Tenant(name=name)
         session.add(tenant)
         session.flush()
         return tenant.id
+
+
+@pytest.fixture
+def other_tenant_id(embedded: Settings) -> str:
+    return _tenant(embedded, "bob")
 
 
 def add_job(
@@ -172,15 +177,29 @@ def test_another_tenants_uploaded_dataset_is_never_named(
     assert [(s.dataset, s.seconds_per_epoch) for s in bobs.speeds] == [("digits", 2.0), (birds, 0.5)]
 
     alices = measured(embedded, tenant_id)
-    assert [(s.dataset, s.image_size) for s in alices.speeds] == [("digits", 64)]  # a built-in is no secret
+    assert alices.speeds == [] and alices.throughput == []  # one other tenant's training is its business
     assert birds not in repr(alices)
     for secret in (bobs_job, bobs_digits, other_tenant_id, tenant_id, "bob"):
         assert secret not in repr(alices) and secret not in repr(bobs)
-    # The speed itself counts for the student, on any dataset of that image size.
-    assert [(t.student, t.image_size, t.images_per_s) for t in alices.throughput] == [
-        ("resnet8", 32, 8.0),
-        ("resnet8", 64, 700.0),
+
+
+def test_what_enough_tenants_trained_is_pooled_for_everyone(embedded: Settings, tenant_id: str) -> None:
+    """A kind trained by POOLED_FROM_TENANTS tenants is shown to all, over all of theirs; an uploaded
+    dataset's own epochs stay its owner's, its speed counts for the student."""
+    others = [_tenant(embedded, f"t{i}") for i in range(POOLED_FROM_TENANTS - 1)]
+    add_job(embedded, others[0], [(2.0, 700.0)], image_size=64)
+    birds = add_dataset(embedded, others[0], "birds", train_count=400)
+    add_job(embedded, others[0], [(0.5, 8.0)], dataset=birds)
+    assert measured(embedded, tenant_id).throughput == []
+    add_job(embedded, others[1], [(4.0, 300.0)], image_size=64)
+    assert measured(embedded, tenant_id).speeds == []  # two tenants: not yet
+    add_job(embedded, tenant_id, [(3.0, 500.0)], image_size=64)  # the third, alice herself
+    alices = measured(embedded, tenant_id)
+    assert [(s.dataset, s.image_size, s.seconds_per_epoch, s.epochs_measured) for s in alices.speeds] == [
+        ("digits", 64, 3.0, 3)
     ]
+    assert [(t.image_size, t.images_per_s) for t in alices.throughput] == [(64, 500.0)]
+    assert birds not in repr(alices)  # the 32 px student rate is one tenant's (birds' owner): not shown
 
 
 def test_an_estimate_from_the_datasets_own_epochs_else_from_the_students_rate() -> None:
@@ -217,7 +236,15 @@ def test_an_estimate_for_a_dataset_measured_only_by_another_tenant_uses_the_stud
     estimate = measurements.estimate(
         dataset=alices, student="resnet8", distilled=False, epochs=10, image_size=32, train_size=size.train_size
     )
-    assert estimate == Estimate(10 * 1600 / 800.0, 1, "student")
+    assert estimate is None  # bob's rate alone is bob's business
+    for name in ("carol", "dave"):  # two more tenants train resnet8 at 32 px
+        add_job(embedded, _tenant(embedded, name), [(0.5, 800.0)])
+    with session_scope(embedded) as session:
+        measurements = measured_speeds(session, tenant_id)
+    estimate = measurements.estimate(
+        dataset=alices, student="resnet8", distilled=False, epochs=10, image_size=32, train_size=size.train_size
+    )
+    assert estimate == Estimate(10 * 1600 / 800.0, 3, "student")
 
 
 def test_dataset_sizes_list_the_builtins_present_here_and_the_tenants_uploads(

@@ -262,8 +262,8 @@ def test_a_measurement_on_an_uploaded_dataset_is_listed_for_its_tenant_only(api:
     assert [(s["dataset"], s["seconds_per_epoch"]) for s in bobs["measured_speeds"]] == [(dataset, 0.5)]
     alices = api.get("/v1/catalog")
     assert alices.json()["measured_speeds"] == [] and dataset not in alices.text
-    # The speed itself is no secret: it counts for the student, on any dataset of that image size.
-    assert [(t["student"], t["images_per_s"]) for t in alices.json()["measured_throughput"]] == [("resnet8", 8.0)]
+    # What one other tenant trained (student, image size, epochs) is its business: pooled from 3 tenants on.
+    assert alices.json()["measured_throughput"] == []
 
 
 def test_the_form_shows_the_training_time_measured_here(api: Api, alice: Browser) -> None:
