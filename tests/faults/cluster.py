@@ -31,11 +31,15 @@ from typing import Any
 
 import redis
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from domain.jobs.job_request import JobRequest
+from domain.jobs.submission import new_job_row, record_queued, submit_job
+from domain.jobs.validation import validate_submission
+from domain.sweeps.sweep_submission import group_key
 from service.broker import celery_app, configure
 from service.db.models import Job, JobEvent, JobMetric, Tenant
 from service.db.session import dispose_engines, session_scope
-from service.job_queue import enqueue_job
 from service.migrate import upgrade
 from service.settings import Settings
 from tests.e2e.service_processes import (
@@ -61,17 +65,14 @@ RECOVERY_ENV = {
 
 
 def tiny_spec(epochs: int = 3, student: str = "resnet8", seed: int = 0) -> dict[str, Any]:
-    """A stored job spec (as the API writes it): digits at 16 px, about 2 s an epoch for resnet8."""
+    """A job as a tenant submits it (the POST /v1/jobs body): digits at 16 px, about 2 s an epoch for resnet8."""
     return {
         "dataset": "digits",
         "student": student,
         "method": "ce",
-        "scales": [1, 2, 4],
-        "beta": 2.0,
         "seed": seed,
         "image_size": 16,
         "hyperparameters": {"epochs": epochs, "batch_size": 256, "device": "cpu"},
-        "teacher": None,
     }
 
 
@@ -220,19 +221,17 @@ class Cluster:
 
     # ------------------------------------------------------------ jobs
 
-    def insert_job(self, spec: dict[str, Any]) -> str:
-        """Store a queued job as the API does (without sending it)."""
+    def insert_job(self, request: dict[str, Any]) -> str:
+        """Store a queued job as the API does (validated, its spec resolved, its ``queued`` event), without sending it."""
         with session_scope(self.settings) as session:
-            job = Job(tenant_id=self.tenant_id, spec=spec, epochs=spec["hyperparameters"]["epochs"])
-            session.add(job)
-            session.flush()
-            return job.id
+            return stored_job(session, self.settings, self.tenant_id, request).id
 
-    def submit(self, spec: dict[str, Any]) -> str:
-        """Store and send a job, as the API does."""
-        job_id = self.insert_job(spec)
-        enqueue_job(job_id)
-        return job_id
+    def submit(self, request: dict[str, Any]) -> str:
+        """Store and send a job, as the API does (``domain.jobs.submission.submit_job``)."""
+        with session_scope(self.settings) as session:
+            tenant = session.get(Tenant, self.tenant_id)
+            assert tenant is not None
+            return submit_job(session, self.settings, tenant, JobRequest.model_validate(request), None).job.id
 
     def job(self, job_id: str) -> Job:
         with session_scope(self.settings) as session:
@@ -270,6 +269,27 @@ class Cluster:
         ids = list(job_ids)
         problems = no_loss_problems(self.settings, ids)
         assert not problems, "\n".join(problems)
+
+
+def stored_job(
+    session: Session,
+    settings: Settings,
+    tenant_id: str,
+    request: dict[str, Any],
+    *,
+    sweep_id: str | None = None,
+    group: bool = False,
+) -> Job:
+    """A queued job row for ``request`` as the submission path stores it: validated, defaults
+    filled in (``domain.jobs.validation``), its ``queued`` event recorded; in ``sweep_id`` and,
+    with ``group``, in the lockstep group its spec keys. Not sent to any worker."""
+    validated = validate_submission(session, settings, tenant_id, JobRequest.model_validate(request))
+    key = group_key(validated.stored_spec()) if group else None
+    job = new_job_row(tenant_id, validated, sweep_id=sweep_id, group_key=key)
+    session.add(job)
+    session.flush()
+    record_queued(session, job)
+    return job
 
 
 def no_loss_problems(settings: Settings, job_ids: list[str]) -> list[str]:

@@ -19,9 +19,7 @@ import torch
 from safetensors.torch import save_file
 from sqlalchemy import select
 
-from domain.jobs.submission import record_queued
 from domain.jobs.validation import trainable_spec
-from domain.sweeps.sweep_submission import group_key
 from sdd_core.models import create_model
 from sdd_core.trainer import train
 from sdd_core.trainer.options import TrainOptions
@@ -30,7 +28,7 @@ from service.artifacts import model_weights_key, sha256_file
 from service.db.models import Artifact, Job, JobMetric, Sweep, UploadedModel, new_id
 from service.db.session import session_scope
 from service.job_queue import enqueue_job
-from tests.faults.cluster import Cluster, tiny_spec
+from tests.faults.cluster import Cluster, stored_job, tiny_spec
 
 pytestmark = pytest.mark.slow
 
@@ -59,28 +57,18 @@ def _upload_teacher(cluster: Cluster) -> str:
     return model_id
 
 
-def _store_sweep(cluster: Cluster, specs: list[dict[str, Any]]) -> list[str]:
-    """The sweep row and its queued members in one commit, as ``domain.sweeps.sweep_submission.submit_sweep`` stores them."""
+def _store_sweep(cluster: Cluster, requests: list[dict[str, Any]]) -> list[str]:
+    """The sweep row and its queued members (validated, resolved, in their lockstep group) in one
+    commit, as ``domain.sweeps.sweep_submission.submit_sweep`` stores them."""
     with session_scope(cluster.settings) as session:
         sweep = Sweep(id=new_id("swp"), tenant_id=cluster.tenant_id, name="group-faults",
-                      request={"base": specs[0], "grid": {}})  # fmt: skip
+                      request={"base": requests[0], "grid": {}})  # fmt: skip
         session.add(sweep)
         session.flush()
         jobs = [
-            Job(
-                id=new_id("job"),
-                tenant_id=cluster.tenant_id,
-                spec=spec,
-                epochs=spec["hyperparameters"]["epochs"],
-                sweep_id=sweep.id,
-                group_key=group_key(spec),
-            )
-            for spec in specs
+            stored_job(session, cluster.settings, cluster.tenant_id, request, sweep_id=sweep.id, group=True)
+            for request in requests
         ]
-        session.add_all(jobs)
-        session.flush()
-        for job in jobs:
-            record_queued(session, job)
         return [job.id for job in jobs]
 
 
@@ -127,10 +115,10 @@ def _trained_alone(cluster: Cluster, job_id: str, out_dir: Path) -> Path:
 
 def test_sigterm_mid_epoch_requeues_the_group_and_each_member_ends_as_trained_alone(cluster: Cluster):
     model_id = _upload_teacher(cluster)
-    specs = [
+    requests = [
         {**tiny_spec(epochs=EPOCHS), "method": "sd-kd", "teacher": {"model": model_id}, **member} for member in MEMBERS
     ]
-    job_ids = _store_sweep(cluster, specs)
+    job_ids = _store_sweep(cluster, requests)
     with session_scope(cluster.settings) as session:  # one group, as the domain layer keys it
         assert len({session.get(Job, job_id).group_key for job_id in job_ids}) == 1
     first = cluster.start_worker("prefork")
