@@ -141,7 +141,8 @@ def available_pretrained(settings: Settings, arch: str, location: Location) -> P
             location=location,
         )
     if weights.file is None and settings.check_weights_at_submit and not settings.allow_weight_downloads:
-        raise InvalidRequest(weights.missing_message, code=WeightsUnavailableError.code, location=location)
+        message = redact_paths(weights.missing_message, settings)
+        raise InvalidRequest(message, code=WeightsUnavailableError.code, location=location)
     return weights
 
 

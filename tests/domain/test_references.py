@@ -218,13 +218,16 @@ def test_a_missing_pretrained_weights_file_is_refused_naming_its_path(
         with pytest.raises(InvalidRequest) as caught:
             references.teacher_facts(session, embedded, tenant_id, TeacherRef(arch="tv/resnet18", pretrained=True))
         assert (caught.value.code, caught.value.location) == ("weights_unavailable", ("teacher", "arch"))
-        path = expected_weights_path("resnet18")
-        assert str(weights_caches.torch_home) in str(path) and str(path) in caught.value.message
+        path = expected_weights_path("resnet18")  # named inside its cache, the cache by name
+        assert (
+            str(weights_caches.torch_home) in str(path) and str(weights_caches.torch_home) not in caught.value.message
+        )
+        assert f"<torch hub cache>/checkpoints/{path.name}" in caught.value.message
 
         with pytest.raises(InvalidRequest) as timm:
             references.check_student_init(session, embedded, tenant_id, "timm/test_resnet", "pretrained")
         assert (timm.value.code, timm.value.location) == ("weights_unavailable", ("init",))
-        assert str(weights_caches.hf_hub / "models--timm--test_resnet.r160_in1k") in timm.value.message
+        assert "<Hugging Face cache>/models--timm--test_resnet.r160_in1k" in timm.value.message
 
 
 def test_a_missing_file_is_left_to_the_workers_when_their_caches_are_not_the_apis(sdd_env, weights_caches) -> None:
