@@ -2,7 +2,9 @@
 
 ``domain.jobs.job_reads.artifact_download`` says where the bytes are; this turns that into a response:
 
-* a local file: ``FileResponse`` (ranges, ``sendfile``), as the embedded default always did;
+* a local file: ``FileResponse`` (ranges, ``sendfile``), as the embedded default always did, its
+  refusals of a malformed or unsatisfiable ``Range`` in the API's JSON error shape (Starlette
+  answers them as plain text);
 * a presigned URL (``SDD_S3_PRESIGNED_DOWNLOADS=true``): ``307`` to it, so the bytes go from the
   object store to the client without passing through the API;
 * an object store's stream: passed on in chunks, hashed on the way. The last chunk is held back
@@ -14,10 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterator
 
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.datastructures import Headers
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
+from starlette.types import Receive, Scope, Send
 
+from api.errors import error_response
 from domain.jobs.job_reads import ArtifactDownload
 from service.artifacts import CHUNK_SIZE, ChecksumMismatch
 
@@ -40,7 +47,7 @@ def artifact_response(
     if download.url is not None:
         return RedirectResponse(download.url, status_code=307, headers={**extra, "Cache-Control": "no-store"})
     if download.path is not None:
-        return FileResponse(
+        return _FileResponse(
             download.path,
             media_type=media_type,
             filename=filename,
@@ -71,3 +78,39 @@ def _verified_chunks(download: ArtifactDownload) -> Iterator[bytes]:
         raise ChecksumMismatch(artifact.key, artifact.sha256, actual)
     if held:
         yield held
+
+
+class _FileResponse(FileResponse):
+    """``FileResponse`` whose ``Range`` refusals are JSON errors: 400 ``invalid_range``, 416
+    ``range_not_satisfiable`` (with ``Content-Range: bytes */<size>``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        http_range, if_range = headers.get("range"), headers.get("if-range")
+        wants_range = (
+            http_range is not None
+            and self.status_code == 200
+            and scope["method"].upper() in ("GET", "HEAD")
+            and (if_range is None or self._should_use_range(if_range))
+        )
+        if wants_range:
+            assert http_range is not None
+            size = os.stat(self.path).st_size
+            try:
+                self._parse_range_header(http_range, size)
+            except MalformedRangeHeader as exc:
+                await error_response(400, "invalid_range", f"Range {http_range!r}: {exc.content}", "Range")(
+                    scope, receive, send
+                )
+                return
+            except RangeNotSatisfiable:
+                refusal = error_response(
+                    416,
+                    "range_not_satisfiable",
+                    f"Range {http_range!r} lies outside the file's {size} bytes",
+                    "Range",
+                    headers={"Content-Range": f"bytes */{size}"},
+                )
+                await refusal(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)

@@ -113,3 +113,15 @@ def test_student_in_each_exported_format(api: Api) -> None:
 def test_unknown_job_records_are_404(api: Api) -> None:
     for suffix in ("", "/metrics", "/events", "/checkpoints", "/student", "/student/card"):
         assert_error(api.get(f"/v1/jobs/job_missing{suffix}"), 404, "not_found")
+
+
+def test_ranges_of_a_student_and_their_refusals_in_the_error_shape(api: Api) -> None:
+    job = api.create_job()
+    api.succeed_job(job["id"], student=b"0123456789")
+    url = f"/v1/jobs/{job['id']}/student"
+    part = api.get(url, headers={"Range": "bytes=2-5"})
+    assert part.status_code == 206 and part.content == b"2345"
+    outside = api.get(url, headers={"Range": "bytes=50-60"})
+    assert outside.headers["Content-Range"] == "bytes */10"
+    assert_error(outside, 416, "range_not_satisfiable", "Range")  # was text/plain
+    assert_error(api.get(url, headers={"Range": "bytes=9-2"}), 400, "invalid_range", "Range")
