@@ -11,8 +11,9 @@
 The models keep fields they do not know (``extra="allow"``: a newer server may add some); the
 schema's ``JobStatus`` is the hand-written ``sdd_client.job_status.JobStatus`` the server uses too;
 the few properties the client adds (``job.is_terminal``, ``report.configuration_of``, ...) come
-from the base classes in ``sdd_client.model_methods``. Field titles (pydantic's "Sd Supported" for
-``sd_supported``) are left out of the models: they repeat the names.
+from the base classes in ``sdd_client.model_methods``. The models keep the schemas' types,
+constraints and descriptions, not their titles (pydantic's "Sd Supported" for ``sd_supported``)
+and examples: without those, equal schemas are one class (the sweep's ``base`` is a ``JobCreate``).
 
 ``tests/sdd_client/test_generated_models.py`` regenerates both files into a temporary folder and
 fails when either differs from the committed one: after changing a schema, run this script and
@@ -51,6 +52,7 @@ BASE_CLASSES = {
     "SweepPublic": "sdd_client.model_methods.SweepMethods",
     "SweepReport": "sdd_client.model_methods.SweepReportMethods",
     "JobCreate": "sdd_client.model_methods.SubmissionMethods",
+    "JobRequest": "sdd_client.model_methods.SubmissionMethods",  # JobCreate without its examples
 }
 GENERATOR_OPTIONS = [
     "--input-file-type=openapi",
@@ -63,6 +65,8 @@ GENERATOR_OPTIONS = [
     "--field-constraints",
     "--collapse-root-models",
     "--use-type-alias",  # a constrained number (epochs: 1..100000) is an int, not a model around one
+    "--reuse-model",  # equal schemas: one class ...
+    "--collapse-reuse-models",  # ... named once, not an empty subclass per name
     "--disable-timestamp",
     "--formatters=builtin",
     f"--type-overrides={json.dumps(TYPE_OVERRIDES)}",
@@ -78,24 +82,25 @@ def openapi_document() -> dict[str, Any]:
         return create_app(settings).openapi()
 
 
-def without_titles(schema: Any) -> Any:
-    """The document without its ``title`` keywords (a property named "title" is a schema, not a string)."""
+def for_models(schema: Any) -> Any:
+    """The document without the keywords written for people only: ``title`` (a string) and ``examples``
+    (a list). A property named "title" or "examples" is a schema (a mapping) and stays."""
     if isinstance(schema, dict):
-        return {
-            key: without_titles(value)
-            for key, value in schema.items()
-            if not (key == "title" and isinstance(value, str))
-        }
+        return {key: for_models(value) for key, value in schema.items() if not _for_people(key, value)}
     if isinstance(schema, list):
-        return [without_titles(item) for item in schema]
+        return [for_models(item) for item in schema]
     return schema
+
+
+def _for_people(key: str, value: Any) -> bool:
+    return (key == "title" and isinstance(value, str)) or (key == "examples" and isinstance(value, list))
 
 
 def generate_models(document: dict[str, Any]) -> str:
     """The models module for ``document``: datamodel-code-generator's output, formatted by ruff."""
     with tempfile.TemporaryDirectory() as folder:
         source, output = Path(folder) / "openapi.json", Path(folder) / "models.py"
-        source.write_text(json.dumps(without_titles(document), indent=2))
+        source.write_text(json.dumps(for_models(document), indent=2))
         command = [sys.executable, "-m", "datamodel_code_generator", f"--input={source}", f"--output={output}"]
         subprocess.run([*command, *GENERATOR_OPTIONS], check=True, capture_output=True, text=True)
         code = output.read_text()

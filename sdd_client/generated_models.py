@@ -640,27 +640,17 @@ class Progress(ProgressMethods):
     model_config = ConfigDict(
         extra="allow",
     )
-    epoch: Annotated[
-        int,
-        Field(
-            description="Last finished epoch (0 before the first one ends).",
-            examples=[3],
-        ),
-    ]
-    epochs: Annotated[int, Field(description="Epochs the job trains in all.", examples=[10])]
+    epoch: Annotated[int, Field(description="Last finished epoch (0 before the first one ends).")]
+    epochs: Annotated[int, Field(description="Epochs the job trains in all.")]
     batch: Annotated[
         int | None,
         Field(
-            description="Batches done of the epoch in progress (epoch + 1); null when the job is not running or no batch of that epoch has been reported yet. Updated every few seconds.",
-            examples=[12],
+            description="Batches done of the epoch in progress (epoch + 1); null when the job is not running or no batch of that epoch has been reported yet. Updated every few seconds."
         ),
     ] = None
     batches: Annotated[
         int | None,
-        Field(
-            description="Batches per epoch; null when the job is not running.",
-            examples=[57],
-        ),
+        Field(description="Batches per epoch; null when the job is not running."),
     ] = None
 
 
@@ -668,10 +658,7 @@ class Recommendation(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    text: Annotated[
-        str,
-        Field(examples=["sd-kd, β 2, scales [1, 2, 4]: +1.30 ± 0.40 over KD, 3 seeds"]),
-    ]
+    text: str
     configuration: Annotated[str | None, Field(description="The configuration's label it names, if any.")]
     beats_baseline: bool
 
@@ -760,15 +747,9 @@ class SweepProgress(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    epoch: Annotated[
-        int,
-        Field(description="Epochs finished, summed over the members.", examples=[36]),
-    ]
-    epochs: Annotated[
-        int,
-        Field(description="Epochs planned, summed over the members.", examples=[360]),
-    ]
-    fraction: Annotated[float, Field(description="epoch / epochs (0 to 1).", examples=[0.1])]
+    epoch: Annotated[int, Field(description="Epochs finished, summed over the members.")]
+    epochs: Annotated[int, Field(description="Epochs planned, summed over the members.")]
+    fraction: Annotated[float, Field(description="epoch / epochs (0 to 1).")]
     members: MemberCounts
 
 
@@ -890,7 +871,7 @@ class ConfigurationReport(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    label: Annotated[str, Field(examples=["sd-kd, β 2, scales [1, 2, 4]"])]
+    label: str
     method: str
     student: str
     scales: Annotated[list[int] | None, Field(description="SD methods only.")]
@@ -922,10 +903,7 @@ class JobCreate(SubmissionMethods):
     )
     dataset: Annotated[
         str,
-        Field(
-            description="A built-in dataset (cifar10, cifar100, digits) or an uploaded dataset's id (ds_…).",
-            examples=["digits"],
-        ),
+        Field(description="A built-in dataset (cifar10, cifar100, digits) or an uploaded dataset's id (ds_…)."),
     ]
     student: Annotated[str, Field(description="Student architecture from the model zoo.")]
     method: Annotated[
@@ -966,17 +944,11 @@ class JobCreate(SubmissionMethods):
     ] = None
     metadata: Annotated[
         dict[str, Any] | None,
-        Field(
-            description="Free-form JSON object stored with the job (at most 16 KiB).",
-            examples=[{"run": "a1"}],
-        ),
+        Field(description="Free-form JSON object stored with the job (at most 16 KiB)."),
     ] = None
     name: Annotated[
         str | None,
-        Field(
-            description="What you call the job, shown instead of its id (1 to 100 printable characters).",
-            examples=["resnet8 sd-kd beta 2"],
-        ),
+        Field(description="What you call the job, shown instead of its id (1 to 100 printable characters)."),
     ] = None
     devices: Annotated[
         int | None,
@@ -994,110 +966,13 @@ class JobCreate(SubmissionMethods):
         Literal["scratch", "pretrained"] | WeightsRef | None,
         Field(
             description='The student\'s first weights: \'scratch\', \'pretrained\' (its tv/ or timm/ architecture\'s weights; the head starts fresh when the class counts differ) or a warm start from weights of yours of the same architecture: {"model": "mdl_…"} or {"job": "job_…"}.',
-            examples=["pretrained", {"model": "mdl_0a1b2c3d4e5f607182930a1b"}],
             validate_default=True,
         ),
     ] = "scratch"
     tags: Annotated[
         list[str] | None,
         Field(
-            description="Labels to find the job by (GET /v1/jobs?tag=...): at most 16, each 1 to 40 of A-Z a-z 0-9 . _ : -; stored once each, sorted.",
-            examples=[["digits", "beta-sweep"]],
-        ),
-    ] = None
-
-
-class JobRequest(BaseModel):
-    """
-    A distillation job to run. Hyper-parameters left out take the method's default.
-    """
-
-    model_config = ConfigDict(
-        extra="allow",
-    )
-    dataset: Annotated[
-        str,
-        Field(
-            description="A built-in dataset (cifar10, cifar100, digits) or an uploaded dataset's id (ds_…).",
-            examples=["digits"],
-        ),
-    ]
-    student: Annotated[str, Field(description="Student architecture from the model zoo.")]
-    method: Annotated[
-        Literal["ce", "kd", "dkd", "nkd", "sd-kd", "sd-dkd", "sd-nkd"],
-        Field(description="Training method; sd-* are the scale decoupled variants."),
-    ]
-    scales: Annotated[
-        list[int] | None,
-        Field(
-            description="SDD pooling scales: each s splits the final feature map into an s x s grid.",
-            max_length=16,
-        ),
-    ] = None
-    beta: Annotated[
-        float | None,
-        Field(
-            description="Weight of complementary regions in SDD (paper: 2; 0 keeps the consistent regions only).",
-            ge=0.0,
-            le=1000.0,
-        ),
-    ] = 2.0
-    seed: Annotated[
-        int | None,
-        Field(
-            description="Seed of every random number generator.",
-            ge=0,
-            le=9223372036854776000,
-        ),
-    ] = 0
-    image_size: Annotated[
-        ImageSize | None,
-        Field(description="Train/eval image size; default follows the dataset."),
-    ] = None
-    hyperparameters: Hyperparameters | None = None
-    teacher: Annotated[
-        TeacherRef | None,
-        Field(description="Required by every method but 'ce' (which must leave it null)."),
-    ] = None
-    metadata: Annotated[
-        dict[str, Any] | None,
-        Field(
-            description="Free-form JSON object stored with the job (at most 16 KiB).",
-            examples=[{"run": "a1"}],
-        ),
-    ] = None
-    name: Annotated[
-        str | None,
-        Field(
-            description="What you call the job, shown instead of its id (1 to 100 printable characters).",
-            examples=["resnet8 sd-kd beta 2"],
-        ),
-    ] = None
-    devices: Annotated[
-        int | None,
-        Field(
-            description="Devices of one node that train the job together (torch.distributed: NCCL on GPUs, gloo on CPUs); it waits for a worker started with `sdd worker --devices N`. batch_size stays the global batch and must split evenly over them.",
-            ge=1,
-            le=8,
-        ),
-    ] = 1
-    sync_batchnorm: Annotated[
-        bool | None,
-        Field(description="With devices > 1: batch norms use the whole global batch's statistics (SyncBatchNorm)."),
-    ] = False
-    init: Annotated[
-        Literal["scratch", "pretrained"] | WeightsRef | None,
-        Field(
-            description='The student\'s first weights: \'scratch\', \'pretrained\' (its tv/ or timm/ architecture\'s weights; the head starts fresh when the class counts differ) or a warm start from weights of yours of the same architecture: {"model": "mdl_…"} or {"job": "job_…"}.',
-            examples=["pretrained", {"model": "mdl_0a1b2c3d4e5f607182930a1b"}],
-            validate_default=True,
-        ),
-    ] = "scratch"
-    tags: Annotated[
-        list[str] | None,
-        Field(
-            description="Labels to find the job by (GET /v1/jobs?tag=...): at most 16, each 1 to 40 of A-Z a-z 0-9 . _ : -; stored once each, sorted.",
-            examples=[["digits", "beta-sweep"]],
+            description="Labels to find the job by (GET /v1/jobs?tag=...): at most 16, each 1 to 40 of A-Z a-z 0-9 . _ : -; stored once each, sorted."
         ),
     ] = None
 
@@ -1146,7 +1021,7 @@ class SweepCreate(BaseModel):
     )
     name: Annotated[Name | None, Field(description="A name to recognise the sweep by.")] = None
     base: Annotated[
-        JobRequest,
+        JobCreate,
         Field(description="The job every member starts from (the POST /v1/jobs body)."),
     ]
     grid: Annotated[
@@ -1155,10 +1030,7 @@ class SweepCreate(BaseModel):
     ]
     metadata: Annotated[
         dict[str, Any] | None,
-        Field(
-            description="Free-form JSON object stored with the sweep (at most 16 KiB).",
-            examples=[{"study": "beta"}],
-        ),
+        Field(description="Free-form JSON object stored with the sweep (at most 16 KiB)."),
     ] = None
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import click
 
-from sdd_client.generated_models import JobRequest, SweepCreate, SweepGrid
+from sdd_client.generated_models import SweepCreate, SweepGrid
+from sdd_client.models import JobSubmission
 from sdd_client.schema_flags import schema_help
 from sdd_client.submit_flags import HP_FIELDS, load_spec_file, parse_metadata, teacher_from_flags, teacher_options
 
@@ -74,7 +75,7 @@ def sweep_options(command: Any) -> Any:
             help="A YAML or JSON sweep ({base, grid, name, metadata}) or a job spec (the base); flags override it.",
         ),
         click.option("--name", help=schema_help(SweepCreate, "name")),
-        click.option("--dataset", help=schema_help(JobRequest, "dataset", "See `sdd catalog`.")),
+        click.option("--dataset", help=schema_help(JobSubmission, "dataset", "See `sdd catalog`.")),
         click.option(
             "--student", type=ListOf(str, "architectures"), help=schema_help(SweepGrid, "student", ONE_OR_MORE)
         ),
@@ -98,7 +99,7 @@ def sweep_options(command: Any) -> Any:
         click.option(
             "--temperature", type=ListOf(float, "numbers"), help=schema_help(SweepGrid, "temperature", ONE_OR_MORE)
         ),
-        click.option("--image-size", type=int, help=schema_help(JobRequest, "image_size")),
+        click.option("--image-size", type=int, help=schema_help(JobSubmission, "image_size")),
         click.option(
             "--metadata",
             "metadata",
