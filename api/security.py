@@ -18,26 +18,22 @@ Headers, each added unless the route set its own (the dashboard sends a page pol
 - ``Strict-Transport-Security`` only for requests that came over https (behind a TLS proxy, run
   uvicorn with ``--proxy-headers`` so the scheme is known).
 
-API docs: Swagger UI loads its script and style from a CDN (jsdelivr), so ``/docs`` is served only
-with ``SDD_ENV=development``, under a policy that allows those two files and the page's one inline
-script (by hash) and nothing else; ReDoc is off. ``/openapi.json`` is always served.
+API docs: ``/docs`` is Swagger UI with every file served by the service itself (``api.docs``),
+under a policy that allows the service's own files only; ReDoc is off. ``/openapi.json`` is always
+served.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from collections.abc import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.docs import install_docs
 from api.errors import error_response
 from api.json_guard import JsonBodyGuardMiddleware
 from api.rate_limit import RateLimitMiddleware
@@ -48,8 +44,6 @@ UI_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
-SWAGGER_CDN = "https://cdn.jsdelivr.net"
-SWAGGER_FAVICON = "https://fastapi.tiangolo.com"
 HSTS = "max-age=31536000; includeSubDomains"
 REQUEST_BODY_MAX_BYTES = 1 << 20
 STREAMED_UPLOADS = frozenset({("POST", "/v1/datasets"), ("POST", "/v1/models")})
@@ -60,7 +54,6 @@ _COMMON_HEADERS = (
     ("Referrer-Policy", "no-referrer"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
 )
-_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
 def content_security_policy(path: str) -> str:
@@ -163,28 +156,6 @@ class BodySizeLimitMiddleware:
         return f"the request body exceeds this service's limit of {self.max_bytes} bytes"
 
 
-def swagger_ui_csp(html: str) -> str:
-    """The policy of the Swagger UI page: its CDN files and its inline script, by hash."""
-    hashes = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
-        for script in _INLINE_SCRIPT.findall(html)
-    )
-    return (
-        f"default-src 'none'; script-src {SWAGGER_CDN} {hashes}; "
-        # Swagger UI sets style attributes on the elements it renders.
-        f"style-src {SWAGGER_CDN} 'unsafe-inline'; img-src 'self' data: {SWAGGER_FAVICON}; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-
-
-def _install_docs(app: FastAPI) -> None:
-    @app.get("/docs", include_in_schema=False)
-    def swagger_ui(request: Request) -> HTMLResponse:
-        openapi_url = request.scope.get("root_path", "") + (app.openapi_url or "/openapi.json")
-        html = bytes(get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - API docs").body).decode()
-        return HTMLResponse(html, headers={"Content-Security-Policy": swagger_ui_csp(html)})
-
-
 def _outermost(app: FastAPI, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
     """Wrap ``app``'s whole middleware stack, Starlette's ``ServerErrorMiddleware`` included."""
     build = app.build_middleware_stack
@@ -192,7 +163,7 @@ def _outermost(app: FastAPI, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
 
 
 def install_security(app: FastAPI, settings: Settings) -> None:
-    """JSON guard, body cap, request framing, rate limits, CORS (if configured), security headers and, in development,
+    """JSON guard, body cap, request framing, rate limits, CORS (if configured), security headers and
     ``/docs`` (each ``add_middleware`` wraps the ones before: the cap applies before the guard reads)."""
     app.add_middleware(JsonBodyGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware)
@@ -208,5 +179,4 @@ def install_security(app: FastAPI, settings: Settings) -> None:
             expose_headers=["Retry-After", "Idempotent-Replayed", "X-Content-SHA256"],
         )
     _outermost(app, SecurityHeadersMiddleware)
-    if settings.env == "development":
-        _install_docs(app)
+    install_docs(app)

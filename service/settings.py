@@ -25,7 +25,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SDD_", env_file=None, extra="ignore")
 
-    env: Literal["development", "production"] = "development"
+    # production (the default) refuses placeholder secrets; development accepts them, for local experiments.
+    env: Literal["development", "production"] = "production"
     home: Path = Field(default_factory=lambda: Path.home() / ".sdd")
     # Left unset: SQLite in ``home``, the file broker, and the folders below under ``home``
     # (``_under_home``); the types say what every reader finds.
