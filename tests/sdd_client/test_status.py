@@ -21,6 +21,7 @@ def test_a_job_s_plain_status_string_compares_with_the_enum() -> None:
             "id": "job_a",
             "status": "cancelled",
             "spec": {**spec, "beta": 2.0, "seed": 0, "image_size": 32, "hyperparameters": {"epochs": 2}},
+            "request": {"dataset": "digits", "student": "resnet8", "method": "ce", "hyperparameters": {"epochs": 2}},
             "metadata": None,
             "progress": {"epoch": 1, "epochs": 2},
             "result": None,
