@@ -10,6 +10,9 @@ from fastapi import Depends, Query
 from api.schemas.common import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 from domain.ownership import PageParams
 
+ID_PATTERN = r"^[a-z]{2,4}_[0-9a-f]{24}$"
+"""Every id the service makes (``service.db.models.new_id``): a prefix, an underscore, 24 hex digits."""
+
 
 def page_params(
     limit: Annotated[
@@ -17,7 +20,11 @@ def page_params(
     ] = PAGE_LIMIT_DEFAULT,
     after: Annotated[
         str | None,
-        Query(max_length=40, description="An id from the previous page: the page continues after it."),
+        Query(
+            max_length=40,
+            pattern=ID_PATTERN,
+            description="An id from the previous page (such as job_3f9c…): the page continues after it.",
+        ),
     ] = None,
 ) -> PageParams:
     return PageParams(limit=limit, after=after)

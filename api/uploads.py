@@ -50,14 +50,23 @@ def too_large(max_bytes: int) -> ApiError:
     )
 
 
-def multipart_openapi(properties: dict[str, dict[str, Any]], required: Iterable[str]) -> dict[str, Any]:
-    """``openapi_extra`` documenting a multipart body that the route parses itself."""
+def multipart_openapi(
+    properties: dict[str, dict[str, Any]], required: Iterable[str], file_types: Iterable[str]
+) -> dict[str, Any]:
+    """``openapi_extra`` documenting a multipart body that the route parses itself; its ``file``
+    part's media types are ``file_types`` (what the server accepts there)."""
+    media_types = ", ".join(file_types)
+    properties = {
+        name: ({**schema, "contentMediaType": media_types} if name == "file" else schema)
+        for name, schema in properties.items()
+    }
     return {
         "requestBody": {
             "required": True,
             "content": {
                 "multipart/form-data": {
-                    "schema": {"type": "object", "properties": properties, "required": list(required)}
+                    "schema": {"type": "object", "properties": properties, "required": list(required)},
+                    "encoding": {"file": {"contentType": media_types}},
                 }
             },
         }

@@ -903,9 +903,20 @@ class JobCreate(SubmissionMethods):
     )
     dataset: Annotated[
         str,
-        Field(description="A built-in dataset (cifar10, cifar100, digits) or an uploaded dataset's id (ds_…)."),
+        Field(
+            description="A built-in dataset (cifar10, cifar100, digits) or an uploaded dataset's id (ds_…).",
+            max_length=40,
+            min_length=1,
+        ),
     ]
-    student: Annotated[str, Field(description="Student architecture from the model zoo.")]
+    student: Annotated[
+        str,
+        Field(
+            description="Student architecture from the model zoo.",
+            max_length=200,
+            min_length=1,
+        ),
+    ]
     method: Annotated[
         Literal["ce", "kd", "dkd", "nkd", "sd-kd", "sd-dkd", "sd-nkd"],
         Field(description="Training method; sd-* are the scale decoupled variants."),

@@ -95,8 +95,10 @@ class DistillationSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    dataset: str = Field(description="'digits', 'cifar10', 'cifar100' or 'imagefolder:<path>'.")
-    student: str = Field(description="Student architecture from the model zoo.")
+    dataset: str = Field(
+        min_length=1, max_length=4096, description="'digits', 'cifar10', 'cifar100' or 'imagefolder:<path>'."
+    )
+    student: str = Field(min_length=1, max_length=200, description="Student architecture from the model zoo.")
     method: Method = Field(description="Training method; sd-* are the scale decoupled variants.")
     scales: list[StrictInt] = Field(  # strict: "1" and true are not scales
         default_factory=lambda: [1, 2, 4],

@@ -26,6 +26,7 @@ _UPLOAD_BODY = multipart_openapi(
         "name": {"type": "string", "description": "A name to recognise it by (default: the file name)."},
     },
     required=["file"],
+    file_types=["application/zip", "application/gzip", "application/x-tar", "application/x-bzip2", "application/x-xz"],
 )
 
 

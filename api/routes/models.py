@@ -31,6 +31,7 @@ _UPLOAD_BODY = multipart_openapi(
         "name": {"type": "string", "description": "A name to recognise it by (default: the file name)."},
     },
     required=["file", "arch", "num_classes"],
+    file_types=["application/octet-stream"],  # safetensors has no media type of its own
 )
 
 

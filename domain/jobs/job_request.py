@@ -107,6 +107,8 @@ class JobRequest(DistillationSettings):
     model_config = ConfigDict(extra="forbid")
 
     dataset: str = Field(
+        min_length=1,
+        max_length=40,
         description=f"A built-in dataset ({', '.join(list_datasets())}) or an uploaded dataset's id (ds_…).",
         examples=["digits"],
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -150,3 +152,17 @@ def test_checking_a_large_image_size_touches_no_image(api: Api, monkeypatch) -> 
     assert response.status_code == 201, response.text
     assert response.json()["spec"]["image_size"] == 511
     assert api.get("/v1/catalog").status_code == 200
+
+
+def test_what_the_server_refuses_the_schema_says(api: Api) -> None:
+    """Schema-valid requests the server refused: an empty student, a cursor that cannot be an id."""
+    schema = api.client.get("/openapi.json").json()
+    spec = schema["components"]["schemas"]["JobCreate"]["properties"]
+    assert spec["student"]["minLength"] == 1 and spec["dataset"]["minLength"] == 1
+    assert_error(api.post_job(student=""), 422, "validation_error", "student")
+    (after,) = [p for p in schema["paths"]["/v1/jobs"]["get"]["parameters"] if p["name"] == "after"]
+    pattern = after["schema"]["anyOf"][0]["pattern"]
+    assert re.fullmatch(pattern, api.create_job()["id"]) and not re.fullmatch(pattern, "job_x")
+    assert_error(api.get("/v1/jobs?after=job_x"), 422, "validation_error", "after")
+    upload = schema["paths"]["/v1/datasets"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert "application/zip" in upload["encoding"]["file"]["contentType"]

@@ -87,5 +87,6 @@ def test_a_page_cursor_from_another_tenant_is_unknown(api: Api) -> None:
     dataset_id, model_id = add_bobs_dataset_and_model(api)
     for path, cursor in (("/v1/jobs", theirs["id"]), ("/v1/datasets", dataset_id), ("/v1/models", model_id)):
         mine = assert_error(api.get(path, params={"after": cursor}), 422, "validation_error", "after")
-        missing = assert_error(api.get(path, params={"after": "x_missing"}), 422, "validation_error", "after")
-        assert mine["message"].replace(cursor, "ID") == missing["message"].replace("x_missing", "ID")
+        unknown = "job_" + "0" * 24  # well formed, no such object
+        missing = assert_error(api.get(path, params={"after": unknown}), 422, "validation_error", "after")
+        assert mine["message"].replace(cursor, "ID") == missing["message"].replace(unknown, "ID")

@@ -50,12 +50,17 @@ def test_a_server_path_is_refused_pointing_to_the_upload() -> None:
     assert "server paths are not accepted over HTTP" in message and "POST /v1/datasets" in message
 
 
-@pytest.mark.parametrize("dataset", ["mnist", "ds_", "DIGITS", ""])
+@pytest.mark.parametrize("dataset", ["mnist", "ds_", "DIGITS"])
 def test_an_unknown_dataset_is_refused_listing_what_is_allowed(dataset: str) -> None:
     location, message = refusal(dataset=dataset)
     assert location == ("dataset",)
     assert f"unknown dataset {dataset!r}" in message
     assert all(name in message for name in list_datasets()) and "ds_" in message
+
+
+def test_an_empty_dataset_is_refused_as_the_schema_says() -> None:
+    location, message = refusal(dataset="")
+    assert location == ("dataset",) and "at least 1 character" in message
 
 
 # ---------------------------------------------------------------- teacher
