@@ -101,6 +101,19 @@ StudentInitRef = Literal["scratch", "pretrained"] | WeightsRef
 a warm start from weights of yours saved from the same architecture."""
 
 
+def checked_name(value: str | None, max_chars: int = NAME_MAX_CHARS) -> str | None:
+    """A job's or a sweep's name, stripped: 1 to ``max_chars`` printable characters (no control or
+    format characters: an ESC or a right-to-left override would rewrite a terminal)."""
+    if value is None:
+        return None
+    name = value.strip()
+    if not 1 <= len(name) <= max_chars:
+        raise ValueError(f"must be 1 to {max_chars} characters (not counting spaces around it), got {len(name)}")
+    if not name.isprintable():
+        raise ValueError("must be printable text on one line (no control characters such as tabs or newlines)")
+    return name
+
+
 class JobRequest(DistillationSettings):
     """A distillation job to run. Hyper-parameters left out take the method's default."""
 
@@ -184,16 +197,7 @@ class JobRequest(DistillationSettings):
     @field_validator("name")
     @classmethod
     def _printable_name(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        name = value.strip()
-        if not 1 <= len(name) <= NAME_MAX_CHARS:
-            raise ValueError(
-                f"must be 1 to {NAME_MAX_CHARS} characters (not counting spaces around it), got {len(name)}"
-            )
-        if not name.isprintable():
-            raise ValueError("must be printable text on one line (no control characters such as tabs or newlines)")
-        return name
+        return checked_name(value)
 
     @field_validator("tags")
     @classmethod

@@ -32,7 +32,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.errors import InvalidRequest, LimitExceeded, Location
-from domain.jobs.job_request import METADATA_MAX_BYTES, JobRequest
+from domain.jobs.job_request import METADATA_MAX_BYTES, JobRequest, checked_name
 from sdd_core.errors import unknown_name
 from sdd_core.methods import METHODS
 from sdd_core.spec import SD_METHODS, Method
@@ -114,6 +114,11 @@ class SweepRequest(BaseModel):
     metadata: dict[str, Any] | None = Field(
         None, description="Free-form JSON object stored with the sweep (at most 16 KiB).", examples=[{"study": "beta"}]
     )
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str | None) -> str | None:
+        return checked_name(value, NAME_MAX_CHARS)  # the rule of a job's name
 
     @model_validator(mode="before")
     @classmethod

@@ -154,3 +154,17 @@ def test_an_unknown_grid_method_gets_did_you_mean_like_a_job_spec() -> None:
         "item 1: unknown method 'sd-kdd'; did you mean 'sd-kd', 'sd-nkd', 'sd-dkd'? "
         "(allowed: ce, kd, dkd, nkd, sd-kd, sd-dkd, sd-nkd)"
     )
+
+
+@pytest.mark.parametrize("name", ["run\x1b[2J", "abc\u202edef", "two\nlines", "   "])
+def test_a_sweep_name_follows_a_job_names_rule(name: str) -> None:
+    """Control and format characters (ESC, a right-to-left override) were accepted in sweep names
+    and printed raw by sdd sweeps list; job names refused them."""
+    with pytest.raises(ValidationError) as caught:
+        SweepRequest.model_validate({"name": name, "base": _BASE, "grid": {"beta": [1.0]}})
+    assert caught.value.errors()[0]["loc"] == ("name",)
+    named = SweepRequest.model_validate({"name": "  beta study ", "base": _BASE, "grid": {"beta": [1.0]}})
+    assert named.name == "beta study"
+
+
+_BASE = {"dataset": "digits", "student": "resnet8", "method": "sd-kd", "teacher": {"job": "job_t"}}
