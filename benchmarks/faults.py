@@ -1,11 +1,14 @@
 """Randomized fault injection against a real cluster: jobs must survive whatever happens to workers and Redis.
 
-    python -m benchmarks.faults [--jobs 12 --workers 2 --duration 120 --seed 7 --max-epochs 4]
+    python -m benchmarks.faults [--jobs 12 --workers 2 --duration 120 --seed 7 --max-epochs 4 --loader-workers 2]
 
 Starts a private PostgreSQL and redis-server on 127.0.0.1 (``tests.fixtures.servers``) and
 ``--workers`` real ``sdd worker`` processes (``tests.faults.cluster``: 6 s leases, a reaper pass
 every second). For ``--duration`` seconds it submits ``--jobs`` tiny jobs (digits, resnet8,
-2..``--max-epochs`` epochs) at random moments and, every few seconds, injects a random fault:
+2..``--max-epochs`` epochs) at random moments and, every few seconds, injects a random fault.
+With ``--loader-workers N`` (default 2, as on a GPU node) every job takes the loader path with N
+loader processes inside the worker's pool child (``SDD_DEVICE_DATA_MAX_BYTES=0``), so the SIGTERMs
+and SIGKILLs land in loader-path epochs; ``--loader-workers 0`` keeps the device-resident path.
 
 * ``sigkill_worker`` — SIGKILL a worker's whole process group (a node lost); a new worker starts
   (this fault and ``sigterm_worker`` pick a worker that trains a job when one does);
@@ -204,12 +207,14 @@ def main() -> None:
         help="seconds between two faults, drawn uniformly",
     )
     parser.add_argument("--max-epochs", type=int, default=4)
+    parser.add_argument("--loader-workers", type=int, default=2, help="0: the device-resident path")
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     schedule = random.Random(seed)  # when jobs come and which faults strike when
-    print(f"seed {seed}; {args.jobs} jobs, {args.workers} workers, {args.duration:.0f}s of faults", flush=True)
+    path = f"loader path, {args.loader_workers} loader workers" if args.loader_workers else "device-resident path"
+    print(f"seed {seed}; {args.jobs} jobs, {args.workers} workers, {args.duration:.0f}s of faults, {path}", flush=True)
 
     root = Path(tempfile.mkdtemp(prefix="sdd-faults-"))
     try:
@@ -219,14 +224,20 @@ def main() -> None:
     raise SystemExit(1 if problems else 0)
 
 
+def loader_env(loader_workers: int) -> dict[str, str]:
+    """The workers' settings that send every job to the loader path, when it has loader workers."""
+    return {"SDD_DEVICE_DATA_MAX_BYTES": "0"} if loader_workers else {}
+
+
 def run(args: argparse.Namespace, rng: random.Random, seed: int, root: Path) -> list[str]:
-    """``rng`` draws the schedule; the targets (which worker, which job) come from their own
+    """The whole run inside a fresh PostgreSQL and Redis; the problems found (empty: all good).
+
+    ``rng`` draws the schedule; the targets (which worker, which job) come from their own
     generator, as how many there are depends on timing."""
-    """The whole run inside a fresh PostgreSQL and Redis; the problems found (empty: all good)."""
     with (
         running_postgres() as postgres,
         cluster_database(postgres, "faults_bench") as database,
-        Cluster.create(root, postgres, database) as cluster,
+        Cluster.create(root, postgres, database, extra_env=loader_env(args.loader_workers)) as cluster,
     ):
         chaos = Chaos(cluster, random.Random(seed + 1), args.workers, postgres)
         chaos.top_up()
@@ -241,6 +252,8 @@ def run(args: argparse.Namespace, rng: random.Random, seed: int, root: Path) -> 
             while submit_at and submit_at[0] <= now:
                 submit_at.pop(0)
                 spec = tiny_spec(epochs=rng.randint(2, max(2, args.max_epochs)), seed=len(job_ids))
+                if args.loader_workers:
+                    spec["hyperparameters"]["loader_workers"] = args.loader_workers
                 job_id = cluster.insert_job(spec)
                 job_ids.append(job_id)
                 try:
