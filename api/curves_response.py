@@ -12,7 +12,8 @@ from api.artifact_response import artifact_response
 from domain.errors import NotFound
 from domain.jobs import job_reads
 from domain.status import TERMINAL
-from sdd_client.plots import MEDIA_TYPES, PlotFormat, job_label, job_title, render_curves
+from sdd_client.plot_formats import MEDIA_TYPES, PlotFormat
+from sdd_client.plots import job_label, job_title, render_curves
 from service.artifacts import PLOT_KINDS
 from service.db.models import Job
 from service.settings import Settings

@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import anyio
 from fastapi import Request
@@ -25,6 +25,9 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ApiError
 from domain.text_rules import check_text
 from domain.uploads import UploadedFile
+
+if TYPE_CHECKING:  # the library declares its callbacks' type for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 T = TypeVar("T")
 
@@ -92,7 +95,7 @@ class _PartSink:
         self._target: str | None = None  # FILE_FIELD, a text field's name, or None between parts
         self._buffer = bytearray()
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": lambda data, start, end: self._add(data[start:end], header=True),

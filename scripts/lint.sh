@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "ruff check"; .venv/bin/ruff check .
 echo "ruff format --check"; .venv/bin/ruff format --check .
-echo "mypy (sdd_core, domain)"; .venv/bin/mypy
+echo "mypy (every package, as pyproject.toml lists them)"; .venv/bin/mypy

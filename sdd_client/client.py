@@ -41,6 +41,7 @@ from sdd_client.models import (
     SweepSummary,
     UploadedModel,
 )
+from sdd_client.plot_formats import PLOT_FORMATS
 from sdd_client.retries import RETRYABLE_STATUSES, RetryPolicy
 
 M = TypeVar("M", bound=BaseModel)
@@ -48,7 +49,6 @@ WaitCallback = Callable[[Job, list[EpochRow]], None]
 
 USER_AGENT = "sdd-client/1"
 UPLOAD_READ_TIMEOUT_S = 600.0  # the server checks a whole archive before it answers
-PLOT_FORMATS = ("png", "svg")
 STUDENT_FORMATS = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
 """The formats a student downloads in, with the suffix of the file each saves as."""
 

@@ -26,6 +26,7 @@ from sdd_client.errors import APIError
 from sdd_client.live_watch import watch
 from sdd_client.models import Checkpoint, EpochRow, Event, Job, JobStatus
 from sdd_client.name_lookup import resolve_names
+from sdd_client.plot_formats import plot_format_of
 from sdd_client.submit_flags import build_body, clone_body, hyperparameter_options, in_flag_terms, spec_options
 from sdd_client.tables import (
     checkpoints_table,
@@ -35,8 +36,6 @@ from sdd_client.tables import (
     job_detail,
     jobs_table,
 )
-
-PLOT_SUFFIXES = ("png", "svg")
 
 
 @click.group("jobs")
@@ -316,8 +315,8 @@ def _fetch(client: SDDClient, job_ids: tuple[str, ...]) -> tuple[list[Job], dict
 
 def _plot_writer(path: Path) -> Callable[[list[Job], dict[str, list[EpochRow]]], None]:
     """What ``--plot PATH`` does once the jobs are fetched; checked before any request is sent."""
-    fmt = path.suffix.lstrip(".").lower()
-    if fmt not in PLOT_SUFFIXES:
+    fmt = plot_format_of(path)
+    if fmt is None:
         fail("invalid_plot_path", f"--plot must end in .png or .svg, not {path.name!r}", param="--plot")
     try:
         # Imported only for --plot: matplotlib is the client's optional `plot` extra, and every

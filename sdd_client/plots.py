@@ -42,13 +42,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-PlotFormat = Literal["svg", "png"]
-PLOT_FORMATS: tuple[PlotFormat, ...] = ("png", "svg")
-MEDIA_TYPES: dict[str, str] = {"svg": "image/svg+xml", "png": "image/png"}
+from sdd_client.plot_formats import MEDIA_TYPES, PlotFormat
+
 EMPTY_MESSAGE = "no finished epoch yet"
 PNG_DPI = 100
 
-_RC: dict[str, Any] = {
+LineStyle = Literal["-", "--", ":", "-."]
+
+_RC: dict[Any, Any] = {
     "svg.fonttype": "none",  # text as <text>: small, searchable, readable by screen readers
     "svg.hashsalt": "sdd-jobs-curves",  # stable clip-path and marker ids
     "text.parse_math": False,  # a "$" in a job label is text, not mathtext
@@ -81,7 +82,7 @@ _render_lock = threading.Lock()
 class Curve:
     key: str  # field of a metrics row
     name: str  # legend text of its line style
-    linestyle: str
+    linestyle: LineStyle
     scale: float = 1.0  # e.g. 100 to show a fraction in percent
 
 
@@ -143,7 +144,7 @@ def render_curves(
         return _save(figure, fmt)
 
 
-OVERLAY_LINESTYLES = ("-", "--", ":", "-.")
+OVERLAY_LINESTYLES: tuple[LineStyle, ...] = ("-", "--", ":", "-.")
 
 
 def render_overlay(

@@ -16,7 +16,7 @@ import click
 from pydantic import BaseModel
 
 
-class IntList(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+class IntList(click.ParamType):
     """``1,2,4`` (or ``[1, 2, 4]``) as a list of integers."""
 
     name = "INT,INT,..."

@@ -22,12 +22,11 @@ from sdd_client.client import SDDClient
 from sdd_client.live_watch import watch
 from sdd_client.models import JobStatus, SweepReport
 from sdd_client.name_lookup import resolve_names
+from sdd_client.plot_formats import plot_format_of
 from sdd_client.submit_flags import hyperparameter_options
 from sdd_client.sweep_flags import build_sweep_body, sweep_options
 from sdd_client.sweep_report_markdown import report_markdown
 from sdd_client.sweep_tables import report_view, sweep_detail, sweeps_table
-
-PLOT_SUFFIXES = ("png", "svg")
 
 
 @click.group("sweeps")
@@ -187,8 +186,8 @@ def report_command(
 
 def _plot_renderer(path: Path) -> Any:
     """What ``--plot PATH`` draws once the report is fetched; checked before any request is sent."""
-    fmt = path.suffix.lstrip(".").lower()
-    if fmt not in PLOT_SUFFIXES:
+    fmt = plot_format_of(path)
+    if fmt is None:
         fail("invalid_plot_path", f"--plot must end in .png or .svg, not {path.name!r}", param="--plot")
     try:
         # Imported only for --plot: matplotlib is the client's optional `plot` extra.

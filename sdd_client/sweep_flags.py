@@ -35,7 +35,7 @@ def _split(value: str, convert: Callable[[str], Any], what: str, separator: str 
         raise click.BadParameter(f"expected {what}, got {value!r}") from None
 
 
-class ListOf(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+class ListOf(click.ParamType):
     """A comma-separated list: ``kd,sd-kd``, ``1,2,4``."""
 
     def __init__(self, convert: Callable[[str], Any], name: str) -> None:
@@ -51,7 +51,7 @@ class ListOf(click.ParamType):  # type: ignore[type-arg]  # generic only in newe
         return values
 
 
-class ScaleLists(click.ParamType):  # type: ignore[type-arg]
+class ScaleLists(click.ParamType):
     """``1/1,2/1,2,4`` -> ``[[1], [1, 2], [1, 2, 4]]``."""
 
     name = "S,S/S,S,..."

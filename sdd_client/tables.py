@@ -271,7 +271,11 @@ def catalog_view(catalog: Catalog) -> Group:
         )
     archs = Table("architecture", "pretrained", "SD methods", title="architectures", title_justify="left")
     for arch in catalog.architectures:
-        weights = {"present": "present", "absent": Text("absent", style="yellow")}.get(arch.pretrained or "", "-")
+        weights: str | Text = "-"
+        if arch.pretrained == "present":
+            weights = "present"
+        elif arch.pretrained == "absent":
+            weights = Text("absent", style="yellow")
         archs.add_row(arch.name, weights, "yes" if arch.sd_supported else Text(f"no: {arch.reason}", style="dim"))
     datasets = Table("built-in dataset", "classes", title="datasets", title_justify="left")
     for ds in catalog.datasets:

@@ -13,7 +13,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sdd_client.plots import PLOT_FORMATS, job_label, job_title, render_curves
+from sdd_client.plot_formats import PLOT_FORMATS
+from sdd_client.plots import job_label, job_title, render_curves
 from service.artifacts import PLOT_KINDS, ArtifactStore
 from service.db.models import Artifact, Job, JobMetric
 from worker.job_artifacts import store_artifact

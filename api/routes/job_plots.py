@@ -11,7 +11,7 @@ from api.curves_response import LIVE_CACHE_CONTROL, STORED_CACHE_CONTROL, curves
 from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.schemas.errors import error_responses
 from domain.jobs.job_reads import get_job
-from sdd_client.plots import MEDIA_TYPES, PlotFormat
+from sdd_client.plot_formats import MEDIA_TYPES, PlotFormat
 
 router = APIRouter(prefix="/jobs/{job_id}/plots", tags=["job results"], responses=error_responses(404))
 

@@ -17,7 +17,8 @@ from domain.sweeps import sweep_reads
 from domain.sweeps.sweep_report import SweepReport
 from domain.sweeps.sweep_submission import submit_sweep
 from sdd_client import models
-from sdd_client.plots import MEDIA_TYPES, PlotFormat, render_overlay
+from sdd_client.plot_formats import MEDIA_TYPES, PlotFormat
+from sdd_client.plots import render_overlay
 from sdd_client.sweep_report_markdown import report_markdown
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])

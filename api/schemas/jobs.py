@@ -16,7 +16,7 @@ from domain.status import JobStatus
 from sdd_core.spec import Hyperparameters
 from service.db.models import Job
 
-_JOB_EXAMPLE = {
+_JOB_EXAMPLE: dict[str, Any] = {
     "dataset": "digits",
     "student": "resnet8",
     "teacher": {"job": "job_3f9c0a1b2c3d4e5f60718293"},

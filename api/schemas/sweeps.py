@@ -17,7 +17,7 @@ from domain.status import JobStatus
 from domain.sweeps.sweep_reads import SweepView
 from domain.sweeps.sweep_request import SweepRequest
 
-_SWEEP_EXAMPLE = {
+_SWEEP_EXAMPLE: dict[str, Any] = {
     "name": "kd-vs-sd-kd on digits",
     "base": {
         "dataset": "digits",

@@ -72,10 +72,10 @@ def teacher_ref(spec: dict[str, Any]) -> tuple[str | None, str | None]:
 
 def init_label(spec: dict[str, Any]) -> tuple[str, str | None, bool]:
     """How the student started, for the job page: (words, a job or model id or None, whether a job)."""
-    init = spec.get("init") or "scratch"
-    if init == "scratch":
+    init: str | dict[str, Any] = spec.get("init") or "scratch"
+    if isinstance(init, str) and init == "scratch":
         return "fresh weights", None, False
-    if init == "pretrained":
+    if isinstance(init, str):  # "pretrained"
         return "its architecture's pretrained weights", None, False
     if init.get("job"):
         return "warm start from job", str(init["job"]), True

@@ -149,8 +149,8 @@ def measured_speeds(session: Session, tenant_id: str) -> SpeedMeasurements:
         if is_uploaded_dataset(dataset) and owner != tenant_id:
             continue  # another tenant's dataset: its epochs count for the student only
         by_dataset.setdefault((dataset, image_size, student, distilled), []).append((owner, (seconds, images_per_s)))
-    by_dataset_shown = {kind: shown for kind, epochs in by_dataset.items() if (shown := _visible(epochs, tenant_id))}
-    by_student_shown = {kind: shown for kind, rates in by_student.items() if (shown := _visible(rates, tenant_id))}
+    by_dataset_shown = {kind: seen for kind, epochs in by_dataset.items() if (seen := _visible(epochs, tenant_id))}
+    by_student_shown = {kind: rates for kind, owned in by_student.items() if (rates := _visible(owned, tenant_id))}
     speeds = [
         MeasuredSpeed(
             dataset=dataset,
