@@ -10,7 +10,7 @@ from rich.text import Text
 
 from sdd_client.models import Sweep, SweepReport, SweepSummary
 from sdd_client.sweep_report_markdown import gain_text, summary_text
-from sdd_client.tables import pct, position, status_text, when
+from sdd_client.tables import pct, position, shown_name, status_text, when
 
 SHOWN_CLASS_GAINS = 10
 
@@ -36,7 +36,7 @@ def sweeps_table(sweeps: Iterable[SweepSummary]) -> Table:
     for sweep in sweeps:
         table.add_row(
             sweep.id,
-            sweep.name or "-",
+            shown_name(sweep.name),
             status_text(sweep.status),
             str(sweep.member_count),
             grid_text(sweep),
@@ -54,7 +54,7 @@ def sweep_detail(sweep: Sweep) -> Group:
     base = sweep.request.base
     teacher = base.get("teacher") or {}
     rows: list[tuple[str, str | Text]] = [
-        ("name", sweep.name or "-"),
+        ("name", shown_name(sweep.name)),
         ("status", status_text(sweep.status)),
         ("dataset / teacher", f"{base.get('dataset')} / {teacher.get('job') or teacher.get('model') or '-'}"),
         ("grid", grid_text(sweep)),

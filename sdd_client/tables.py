@@ -23,6 +23,15 @@ STATUS_STYLES: dict[str, str] = {
 }
 
 
+def shown_name(name: str | None) -> Text:
+    """A name a user gave (a job, sweep, dataset or model) as a terminal may show it: '-' for none,
+    taken as text (never as rich markup), its control and format characters (ESC, a right-to-left
+    override) written as escapes instead of sent raw to the terminal."""
+    if not name:
+        return Text("-")
+    return Text("".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in name))
+
+
 def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -78,7 +87,7 @@ def jobs_table(jobs: Iterable[Job]) -> Table:
     for job in jobs:
         table.add_row(
             job.id,
-            job.name or "-",
+            shown_name(job.name),
             status_text(job.status),
             job.spec.method,
             job.spec.student,
@@ -231,7 +240,7 @@ def datasets_table(datasets: Iterable[Dataset]) -> Table:
     for ds in datasets:
         table.add_row(
             ds.id,
-            ds.name,
+            shown_name(ds.name),
             str(ds.num_classes),
             str(ds.image_size),
             str(ds.train_count),
@@ -249,7 +258,7 @@ def models_table(models: Iterable[UploadedModel]) -> Table:
     for model in models:
         table.add_row(
             model.id,
-            model.name or "-",
+            shown_name(model.name),
             model.arch,
             str(model.num_classes),
             human_bytes(model.size_bytes),
