@@ -123,13 +123,23 @@ def test_teacher_with_missing_weights_fails_with_teacher_error(service: RunningS
         service.wait_for_job(client, submit(client, tiny_job(seed=3))["id"], {"succeeded"})
 
 
-def test_corrupt_validation_image_fails_with_dataset_error(service: RunningService) -> None:
+def test_a_corrupt_image_is_refused_at_upload_and_one_corrupted_later_fails_the_job(service: RunningService) -> None:
+    """A file that is not an image is named at upload (every header is read, the validation images
+    decoded); one that rots in the store afterwards fails the job with dataset_error, naming it."""
     with service.client("t1") as client:
-        dataset = upload_dataset(client, image_folder_zip(corrupt_val_image=True))  # val images are not decoded here
+        refused = client.post(
+            "/v1/datasets", files={"file": ("digits-like.zip", image_folder_zip(corrupt_val_image=True), "x")}
+        )
+        assert refused.status_code == 422 and "broken.png" in refused.json()["error"]["message"], refused.text
+        assert str(service.home) not in refused.text
+
+        dataset = upload_dataset(client, image_folder_zip())
+        stored = service.home / "artifacts" / "datasets" / dataset["id"] / "val" / "class_3" / "0.png"
+        stored.write_bytes(b"this is not a PNG file any more")
         job = submit(client, tiny_job(dataset=dataset["id"], hyperparameters={"batch_size": 32}))
         failed = service.wait_for_job(client, job["id"], {"failed"})
         assert failed["error"]["code"] == "dataset_error", failed["error"]
-        assert "broken.png" in failed["error"]["message"]
+        assert "class_3/0.png" in failed["error"]["message"]
         assert str(service.home) not in failed["error"]["message"]  # no server paths in what users see
         assert failed["progress"]["epoch"] == 0
 

@@ -31,7 +31,7 @@ def test_a_postgres_restart_while_a_job_trains_loses_nothing(cluster: Cluster, p
     with session_scope(cluster.settings) as session:
         token, _ = tokens.create_token(session, "faults")  # the tenant the cluster submits for
     auth = {"Authorization": f"Bearer {token}"}
-    job_id = cluster.submit(tiny_spec(epochs=40))
+    job_id = cluster.submit(tiny_spec(epochs=12))  # still training when PostgreSQL is back
     cluster.wait_for(lambda: cluster.job(job_id).epoch >= 2, JOB_TIMEOUT_S, "two epochs recorded")
 
     postgres_server.stop()  # immediate: every connection cut

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 from sqlalchemy import select
 
+from sdd_core.models import create_model
 from service.artifact_stores import get_artifact_store
-from service.artifacts import TEMP_PREFIX
+from service.artifacts import TEMP_PREFIX, model_weights_key
 from service.broker import celery_app
-from service.db.models import Artifact, Job, JobMetric, utcnow
+from service.db.models import Artifact, Job, JobMetric, UploadedModel, utcnow
 from service.db.session import session_scope
 from service.local_store import LocalArtifactStore
 from tests.fixtures.job_rows import job_events, job_row
@@ -221,8 +223,30 @@ def test_out_of_memory_in_training_fails_with_a_clear_code(embedded, make_job, m
     assert ("checkpoint", 1) in {(row.kind, row.epoch) for row in assert_artifacts_intact(embedded, job_id)}
 
 
-def test_non_finite_training_fails_with_a_clear_code(embedded, make_job):
-    spec = {**SPEC, "hyperparameters": {**SPEC["hyperparameters"], "epochs": 1, "lr": 1e30}}
+def _uploaded_model(settings, tenant_id: str, weights: dict[str, torch.Tensor]) -> str:
+    """A resnet8 teacher of ``weights``, stored as the API stores an uploaded model."""
+    path = settings.work_dir / "teacher.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(weights, str(path))
+    with session_scope(settings) as session:
+        row = UploadedModel(tenant_id=tenant_id, arch="resnet8", num_classes=10, storage_key="",
+                            size_bytes=path.stat().st_size, sha256=hashlib.sha256(path.read_bytes()).hexdigest())  # fmt: skip
+        session.add(row)
+        session.flush()
+        model_id = row.id
+    get_artifact_store(settings).put_file(model_weights_key(model_id), path)
+    return model_id
+
+
+def test_non_finite_training_fails_with_a_clear_code(embedded, make_job, tenant_id):
+    """A teacher whose finite weights overflow its logits (3e38, near float32's largest, in its head):
+    every KD step is NaN."""
+    torch.manual_seed(0)
+    weights = {k: v.contiguous() for k, v in create_model("resnet8", 10).state_dict().items()}
+    weights["fc.weight"] = torch.full_like(weights["fc.weight"], 3e38)
+    model_id = _uploaded_model(embedded, tenant_id, weights)
+    spec = {**SPEC, "method": "kd", "teacher": {"model": model_id}}
+    spec["hyperparameters"] = {**SPEC["hyperparameters"], "epochs": 1}
     job_id = make_job(spec)
     assert runner.run_job(job_id, embedded) == "failed"
     job = job_row(embedded, job_id)

@@ -47,14 +47,12 @@ REQUIRED_SD_REFUSED = [
 
 
 @pytest.fixture
-def hub_dir(tmp_path: Path) -> Iterator[Path]:
-    """A private torch hub folder, restored afterwards."""
-    original = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        yield tmp_path / "hub"
-    finally:
-        torch.hub.set_dir(original)
+def hub_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private torch hub folder: $TORCH_HOME/hub, as torch.hub.get_dir() reads it on every call
+    (torch.hub.set_dir would pin a folder for every later test of the process)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert torch.hub.get_dir() == str(tmp_path / "hub")
+    yield tmp_path / "hub"
 
 
 def test_required_torchvision_models_are_registered() -> None:

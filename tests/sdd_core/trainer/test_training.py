@@ -223,7 +223,10 @@ def test_non_finite_training_fails_with_a_clear_error(data_root, tmp_path):
         dataset="digits",
         student="resnet8",
         method="ce",
-        hyperparameters={"epochs": 1, "lr": 1e12, "momentum": 0.0, "weight_decay": 0.0},
+        image_size=16,
+        hyperparameters={"epochs": 1, "momentum": 0.0, "weight_decay": 0.0},
     )
+    # The trainer trusts its spec: an lr far past the service's limit (10) makes every step overflow.
+    spec.hyperparameters.lr = 1e12
     with pytest.raises(NonFiniteTrainingError, match="non-finite"):
         train(spec, tmp_path, options=TrainOptions(data_root=data_root))
