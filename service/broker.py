@@ -28,6 +28,7 @@ from kombu import Queue, pools
 from service.settings import Settings, get_settings
 
 RUN_JOB_TASK = "sdd.run_job"
+INGEST_DATASET_TASK = "sdd.ingest_dataset"  # on settings.ingestion_queue
 MAX_DEVICES = 8  # the most devices one job may ask for (``JobRequest.devices``)
 
 

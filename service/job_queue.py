@@ -12,7 +12,7 @@ from typing import Any
 import redis
 from kombu.utils.url import maybe_sanitize_url
 
-from service.broker import RUN_JOB_TASK, celery_app, ensure_broker_folders, queue_for
+from service.broker import INGEST_DATASET_TASK, RUN_JOB_TASK, celery_app, ensure_broker_folders, queue_for
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,14 @@ def enqueue_job(job_id: str, devices: int = 1) -> None:
     ensure_broker_folders(celery_app)
     celery_app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue)
     log.info("job %s: enqueued on %r", job_id, queue)
+
+
+def enqueue_ingestion(dataset_id: str, queue: str) -> None:
+    """Ask a worker serving ``queue`` (``SDD_INGESTION_QUEUE``) to ingest ``dataset_id``; sending
+    twice is harmless, as for jobs: only one delivery can claim the ingestion."""
+    ensure_broker_folders(celery_app)
+    celery_app.send_task(INGEST_DATASET_TASK, args=[dataset_id], queue=queue)
+    log.info("dataset %s: ingestion enqueued on %r", dataset_id, queue)
 
 
 def job_devices(spec: dict[str, Any] | None) -> int:

@@ -69,6 +69,20 @@ class Settings(BaseSettings):
 
     # Limits (per request / per job)
     max_upload_bytes: int = 1 << 30
+    # Datasets registered where they live (see domain.datasets): the object-store prefixes tenants
+    # may name, ``;``-separated, each ``prefix=*`` (open to every tenant) or ``prefix=acme,beta``
+    # (those tenants only), e.g. ``s3://corpus/public/=*;s3://corpus/acme/=acme``. Empty: none.
+    # Ingestion runs on the ``ingestion_queue`` (any worker started with ``--queues`` naming it,
+    # CPU nodes included) and writes shards of at most ``shard_max_bytes``; a listing may take
+    # ``listing_time_limit_s`` and hold ``listing_max_objects`` objects. A tenant's datasets may
+    # take ``tenant_storage_quota_bytes`` of shards and uploads in all (0: no quota).
+    dataset_sources: str = ""
+    dataset_s3_endpoint_url: str | None = None  # the sources' endpoint; None: s3_endpoint_url, then AWS's
+    ingestion_queue: str = "ingestion"
+    shard_max_bytes: int = Field(default=64 << 20, ge=1 << 16)
+    listing_time_limit_s: float = Field(default=300.0, gt=0)
+    listing_max_objects: int = Field(default=5_000_000, ge=1)
+    tenant_storage_quota_bytes: int = Field(default=500 << 30, ge=0)
     # Uploads checked at once per API process (archive extraction, weight checks); more wait their turn
     # without holding the threads that answer other requests.
     ingest_concurrency: int = Field(default=2, ge=1)

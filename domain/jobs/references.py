@@ -30,7 +30,7 @@ from domain.errors import Conflict, InvalidRequest, Location
 from domain.jobs.job_request import DATASET_ID_PREFIX, StudentInitRef, TeacherRef, WeightsRef
 from domain.ownership import get_owned
 from domain.redaction import redact_paths
-from domain.status import JobStatus
+from domain.status import DatasetStatus, JobStatus
 from sdd_core.data import DatasetShape, dataset_shape
 from sdd_core.errors import DataError, TeacherError, WeightsUnavailableError
 from sdd_core.models import PretrainedWeights, pretrained_weights_of
@@ -70,6 +70,13 @@ def dataset_facts(
     """Class count and the image size the models will see, for a built-in or an uploaded dataset."""
     if is_uploaded_dataset(dataset):
         row = get_owned(session, Dataset, tenant_id, dataset, kind="dataset", location=location)
+        if row.status != DatasetStatus.READY or row.num_classes is None or row.image_size is None:
+            hint = (
+                "wait until it is ready (sdd datasets wait)"
+                if row.status == DatasetStatus.INGESTING
+                else "register it again"
+            )
+            raise Conflict(f"dataset {row.id} is {row.status}; {hint}", code="dataset_not_ready", location=location)
         return DatasetFacts(num_classes=row.num_classes, image_size=image_size or row.image_size)
     try:
         shape = _builtin_shape(dataset, str(settings.data_root), image_size, settings.allow_download)

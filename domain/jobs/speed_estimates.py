@@ -198,5 +198,6 @@ def dataset_sizes(session: Session, settings: Settings, tenant_id: str) -> dict[
             continue  # not on this server (e.g. CIFAR not downloaded): no size, no estimate from it
     uploaded, _ = uploaded_datasets.list_datasets(session, tenant_id, PageParams(limit=DATASETS_MAX))
     for row in uploaded:
-        sizes[row.id] = DatasetSize(name=row.name, train_size=row.train_count, image_size=row.image_size)
+        if row.train_count is not None and row.image_size is not None:  # ready: its sizes are known
+            sizes[row.id] = DatasetSize(name=row.name, train_size=row.train_count, image_size=row.image_size)
     return sizes

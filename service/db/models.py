@@ -61,22 +61,55 @@ class ApiToken(Base):
 
 
 class Dataset(Base):
-    """An uploaded image-folder dataset, extracted under the artifact store."""
+    """A tenant's dataset: registered where it lives (``source``) or uploaded, ingested by a worker
+    into shards (``index_key``) and ready to train, or failed (see migration 0010)."""
 
     __tablename__ = "datasets"
+    __table_args__ = (Index("ix_datasets_status", "status"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("ds"))
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    classes: Mapped[list[Any]] = mapped_column(JSON)
-    num_classes: Mapped[int] = mapped_column(Integer)
-    image_size: Mapped[int] = mapped_column(Integer)  # size the models see, per sdd_core.data
-    train_count: Mapped[int] = mapped_column(Integer)
-    val_count: Mapped[int] = mapped_column(Integer)
-    class_counts: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"train": {cls: n}, "val": {cls: n}}
+    status: Mapped[str] = mapped_column(String(16), default="ready", server_default="ready")
+    source: Mapped[str | None] = mapped_column(String(1024))  # s3://bucket/prefix/ or upload:<key>
+    layout: Mapped[str | None] = mapped_column(String(16))  # imagefolder | cub200 | imagenet | shards
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {"stage", "done", "total"} while ingesting
+    # Known once ingested (or checked at upload, before revision 0010).
+    classes: Mapped[list[Any] | None] = mapped_column(JSON)
+    num_classes: Mapped[int | None] = mapped_column(Integer)
+    image_size: Mapped[int | None] = mapped_column(Integer)  # size the models see, per sdd_core.data
+    train_count: Mapped[int | None] = mapped_column(Integer)
+    val_count: Mapped[int | None] = mapped_column(Integer)
+    class_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {"train": {cls: n}, "val": {cls: n}}
+    statistics: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # mean, std, image sizes
+    bad_files: Mapped[list[Any] | None] = mapped_column(JSON)  # [{"path", "reason"}], the first ones
+    index_key: Mapped[str | None] = mapped_column(String(300))  # the shard index in the artifact store
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64))  # the index's SHA-256: the data's identity
+    storage_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # counted in the quota
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    # The ingestion's lease, as a job attempt's.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    worker: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Uploaded before revision 0010: the extracted folder (local store) or the archive (object store).
     storage_key: Mapped[str] = mapped_column(String(300))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class DatasetEvent(Base):
+    """What happened to a dataset, in order: registered, ingesting, progress, ready, failed, requeued."""
+
+    __tablename__ = "dataset_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(30))
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
