@@ -35,6 +35,11 @@ class TrainOptions:
     device_decode: bool | None = None
     """Decode a large-image folder of JPEGs on the training device (nvJPEG on CUDA) instead of in
     the loader's workers; None: on a GPU only."""
+    fetch_shard: Callable[[str, str], Path] | None = None
+    """For a sharded dataset (``shards:<index.json>``, see ``sdd_core.data.shard_index``): a local
+    file with the bytes of shard ``key`` whose SHA-256 is ``sha256`` (the service's node cache of
+    its artifact store); None: keys are paths relative to the index's folder. Called in the
+    loader's worker processes too."""
     max_nonfinite_fraction: float = 0.5  # an epoch with more skipped steps than this fails the job
     report_seconds: float = 1.0
     """At most one progress report (``on_batch_end`` with loss parts) per this many seconds: reading
