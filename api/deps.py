@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
 from api.rate_limit import mark_authenticated
+from domain.jobs.submission import IDEMPOTENCY_KEY_MAX
 from service.db.models import Tenant
 from service.settings import Settings
 from service.tokens import authenticate
@@ -60,3 +61,22 @@ def get_current_tenant(
 
 
 CurrentTenant = Annotated[Tenant, Depends(get_current_tenant)]
+
+
+def _idempotency_key(what: str) -> Any:
+    """The optional ``Idempotency-Key`` header of a submission of ``what`` ("job", "sweep")."""
+    return Header(
+        alias="Idempotency-Key",
+        max_length=IDEMPOTENCY_KEY_MAX,
+        description=f"Retrying with the same key and body returns the same {what} instead of a new one.",
+    )
+
+
+JobIdempotencyKey = Annotated[str | None, _idempotency_key("job")]
+SweepIdempotencyKey = Annotated[str | None, _idempotency_key("sweep")]
+
+
+def mark_replayed(response: Response, replayed: bool) -> None:
+    """``Idempotent-Replayed: true`` on the answer to a submission its key had already made."""
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"

@@ -79,6 +79,24 @@ def connection_options(command: F) -> F:
     )(command)
 
 
+def submission_options(what: str, until: str) -> Callable[[F], F]:
+    """``--idempotency-key``, ``--wait`` and ``--poll`` of a submission (``what``: "job", "sweep";
+    ``until``: when --wait succeeds, e.g. "it succeeded")."""
+
+    def decorate(command: F) -> F:
+        command = click.option(
+            "--poll", type=float, default=2.0, show_default=True, help="Seconds between polls with --wait."
+        )(command)
+        command = click.option("--wait", "wait_", is_flag=True, help=f"Watch until it ends; exit 1 unless {until}.")(
+            command
+        )
+        return click.option("--idempotency-key", help=f"Retrying with the same key and body returns the same {what}.")(
+            command
+        )
+
+    return decorate
+
+
 def json_option(command: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")(command)
 

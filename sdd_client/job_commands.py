@@ -20,6 +20,7 @@ from sdd_client.cli_support import (
     json_option,
     print_json,
     reports_errors,
+    submission_options,
 )
 from sdd_client.client import STUDENT_FORMATS, SDDClient
 from sdd_client.errors import APIError
@@ -46,9 +47,7 @@ def jobs_group() -> None:
 @jobs_group.command("submit")
 @spec_options
 @hyperparameter_options
-@click.option("--idempotency-key", help="Retrying with the same key and body returns the same job.")
-@click.option("--wait", "wait_", is_flag=True, help="Watch the job until it ends; exit 1 unless it succeeded.")
-@click.option("--poll", type=float, default=2.0, show_default=True, help="Seconds between polls with --wait.")
+@submission_options("job", until="it succeeded")
 @json_option
 @connection_options
 @reports_errors

@@ -17,6 +17,7 @@ from sdd_client.cli_support import (
     json_option,
     print_json,
     reports_errors,
+    submission_options,
 )
 from sdd_client.client import SDDClient
 from sdd_client.live_watch import watch
@@ -42,9 +43,7 @@ def _hyperparameters_but_temperature(command: Any) -> Any:
 @sweeps_group.command("submit")
 @sweep_options
 @_hyperparameters_but_temperature
-@click.option("--idempotency-key", help="Retrying with the same key and body returns the same sweep.")
-@click.option("--wait", "wait_", is_flag=True, help="Watch the members until they end; exit 1 unless all succeeded.")
-@click.option("--poll", type=float, default=2.0, show_default=True, help="Seconds between polls with --wait.")
+@submission_options("sweep", until="every member succeeded")
 @json_option
 @connection_options
 @reports_errors

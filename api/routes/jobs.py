@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import StringConstraints
 
-from api.deps import CurrentTenant, SessionDep, SettingsDep
+from api.deps import CurrentTenant, JobIdempotencyKey, SessionDep, SettingsDep, mark_replayed
 from api.pagination import PageDep
 from api.schemas.errors import error_responses
 from api.schemas.jobs import JobCreate, JobPublic, JobsPublic
@@ -15,7 +15,7 @@ from domain.jobs import job_reads
 from domain.jobs.cancellation import cancel_job as cancel_owned_job
 from domain.jobs.job_request import TAGS_MAX
 from domain.jobs.resumption import resume_job as resume_owned_job
-from domain.jobs.submission import IDEMPOTENCY_KEY_MAX, submit_job
+from domain.jobs.submission import submit_job
 from domain.status import JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -36,14 +36,7 @@ def create_job(
     session: SessionDep,
     settings: SettingsDep,
     tenant: CurrentTenant,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=IDEMPOTENCY_KEY_MAX,
-            description="Retrying with the same key and body returns the same job instead of a new one.",
-        ),
-    ] = None,
+    idempotency_key: JobIdempotencyKey = None,
 ) -> JobPublic:
     """Validate the job, store it as ``queued`` and send it to the workers.
 
@@ -52,8 +45,7 @@ def create_job(
     model's final feature map, SD on a model without a pooled linear head) are refused here.
     """
     submission = submit_job(session, settings, tenant, body, idempotency_key)
-    if submission.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    mark_replayed(response, submission.replayed)
     return JobPublic.from_row(submission.job)
 
 

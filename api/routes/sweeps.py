@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
-from api.deps import CurrentTenant, SessionDep, SettingsDep
+from api.deps import CurrentTenant, SessionDep, SettingsDep, SweepIdempotencyKey, mark_replayed
 from api.pagination import PageDep
 from api.schemas.errors import error_responses
 from api.schemas.sweeps import SweepCreate, SweepPublic, SweepsPublic, SweepSummaryPublic
 from domain.jobs.cancellation import cancel_sweep as cancel_owned_sweep
-from domain.jobs.submission import IDEMPOTENCY_KEY_MAX
 from domain.sweeps import sweep_reads
 from domain.sweeps.sweep_report import SweepReport
 from domain.sweeps.sweep_submission import submit_sweep
@@ -40,14 +39,7 @@ def create_sweep(
     session: SessionDep,
     settings: SettingsDep,
     tenant: CurrentTenant,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=IDEMPOTENCY_KEY_MAX,
-            description="Retrying with the same key and body returns the same sweep instead of a new one.",
-        ),
-    ] = None,
+    idempotency_key: SweepIdempotencyKey = None,
 ) -> SweepPublic:
     """Expand the grid into member jobs, validate every one as POST /v1/jobs would, store them all as
     ``queued`` in one go and send them to the workers.
@@ -59,8 +51,7 @@ def create_sweep(
     `SDD_MAX_SWEEP_SIZE` is a 422 naming the count; the limit on jobs in flight counts every member.
     """
     submission = submit_sweep(session, settings, tenant, body, idempotency_key)
-    if submission.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    mark_replayed(response, submission.replayed)
     return SweepPublic.from_view(sweep_reads.view_of(submission.sweep, submission.members))
 
 
