@@ -74,10 +74,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry": True,
         "broker_connection_max_retries": None,  # a Redis restart must not end the worker
         # Queues are declared, never created on the fly from a typo.
-        "task_queues": [Queue(name, routing_key=name) for name in all_queues(queue)],
+        "task_queues": [Queue(name, routing_key=name) for name in (*all_queues(queue), settings.ingestion_queue)],
         "task_default_queue": queue,
         "task_default_routing_key": queue,
-        "task_routes": {RUN_JOB_TASK: {"queue": queue, "routing_key": queue}},
+        "task_routes": {
+            RUN_JOB_TASK: {"queue": queue, "routing_key": queue},
+            INGEST_DATASET_TASK: {"queue": settings.ingestion_queue, "routing_key": settings.ingestion_queue},
+        },
         "task_create_missing_queues": False,
         # Ack after the job finished; a lost worker's message goes back to the queue.
         "task_acks_late": True,
