@@ -12,7 +12,9 @@ behind it, chosen by the settings (``service.artifact_stores.get_artifact_store`
 Callers never need a store's own paths: writes go through ``put_*`` (each returns the size and
 SHA-256 the caller records in SQL), downloads through ``open`` (a stream) or ``download_url`` (a
 presigned URL, when the store gives them), and what a job reads through ``fetch`` (a local file)
-and ``fetch_unpacked`` (a local folder), valid until the store is ``close``-d. Keys are built from
+and ``fetch_unpacked`` (a local folder), valid until the store is ``close``-d. A large upload comes
+in numbered parts (``start_multipart`` ... ``complete_multipart``): straight from the client to an
+object store through presigned part URLs, or through the API into the local store. Keys are built from
 ids only (see the ``*_key`` builders) and checked against a strict pattern, so a key can never
 leave the store's root.
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -64,6 +66,27 @@ class StoredObject:
     key: str
     size_bytes: int
     sha256: str
+
+
+class PartMismatch(ValueError):
+    """A part of a multipart upload whose size or SHA-256 is not the one announced; nothing was kept."""
+
+    def __init__(self, number: int, what: str, expected: str, actual: str) -> None:
+        super().__init__(f"part {number}: {what} is {actual}, not the {expected} announced")
+        self.number = number
+        self.what = what  # "size" or "sha256"
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    """A part a multipart upload has received: its number (from 1), size and ETag (an object
+    store's own; the local store's is the part's SHA-256)."""
+
+    number: int
+    size_bytes: int
+    etag: str
 
 
 def validate_key(key: str) -> str:
@@ -128,6 +151,12 @@ def dataset_key(dataset_id: str) -> str:
     return validate_key(f"datasets/{dataset_id}")
 
 
+def dataset_upload_key(dataset_id: str, extension: str) -> str:
+    """The archive of an uploaded dataset as it was received (``upload.zip``, ``upload.tar.gz``, ...),
+    which the ingestion reads; ``extension`` is lowercase letters, digits and dots."""
+    return validate_key(f"datasets/{dataset_id}/upload.{extension}")
+
+
 def model_weights_key(model_id: str) -> str:
     return validate_key(f"models/{model_id}/weights.safetensors")
 
@@ -182,6 +211,38 @@ class ArtifactStore(Protocol):
     def delete_prefix(self, prefix: str) -> int: ...
     def close(self) -> None:
         """Let go of what ``fetch`` handed out (an object store's cache may then evict it)."""
+        ...
+
+    # Multipart uploads: a large file sent in numbered parts (from 1), assembled at ``key`` on
+    # completion; until then nothing is at ``key``. An object store takes the parts straight from
+    # the client (``part_upload_url``); the local store through ``put_part``.
+    def start_multipart(self, key: str, sha256: str) -> str:
+        """Begin a multipart upload to ``key`` of a file whose SHA-256 is announced as ``sha256``;
+        its upload id."""
+        ...
+
+    def part_upload_url(self, key: str, upload_id: str, number: int, expires_s: int) -> str | None:
+        """A presigned URL a client PUTs part ``number`` to, valid ``expires_s`` seconds; None where
+        parts go through :meth:`put_part`."""
+        ...
+
+    def put_part(self, key: str, upload_id: str, number: int, fileobj: BinaryIO, size: int, sha256: str) -> StoredPart:
+        """Store part ``number`` read from ``fileobj``, replacing an earlier one; :class:`PartMismatch`
+        (nothing kept) unless it holds exactly ``size`` bytes with SHA-256 ``sha256``."""
+        ...
+
+    def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
+        """The parts received so far, by number; ``FileNotFoundError`` for an unknown upload."""
+        ...
+
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[StoredPart], sha256: str) -> StoredObject:
+        """Assemble ``parts`` in order at ``key`` and end the upload. The local store checks the whole
+        file against ``sha256`` (:class:`ChecksumMismatch`: nothing stored, the parts kept); an
+        object store cannot, and whoever fetches the object checks it."""
+        ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """End the upload and delete its parts (nothing if it is already gone)."""
         ...
 
 

@@ -3,6 +3,9 @@
 Every write is atomic: data goes to a temp file in the destination folder, is fsynced, then
 ``os.replace``-d onto the key; a folder is assembled beside its destination and renamed into place.
 A reader sees the old object or the new one, never a partial file.
+
+A multipart upload keeps its parts under ``.multipart/<upload id>/`` (a name no key can take),
+one file per part named ``<number>-<sha256>``, until ``complete_multipart`` joins them at the key.
 """
 
 from __future__ import annotations
@@ -10,12 +13,30 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
+import secrets
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from service.artifacts import CHUNK_SIZE, TEMP_PREFIX, StoredObject, TooLarge, Unpack, sha256_file, validate_key
+from service.artifacts import (
+    CHUNK_SIZE,
+    TEMP_PREFIX,
+    ChecksumMismatch,
+    PartMismatch,
+    StoredObject,
+    StoredPart,
+    TooLarge,
+    Unpack,
+    sha256_file,
+    validate_key,
+)
+
+MULTIPART_DIR = ".multipart"
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+_PART_FILE = re.compile(r"(\d{5})-([0-9a-f]{64})")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -172,3 +193,102 @@ class LocalArtifactStore:
         count = sum(1 for p in path.rglob("*") if not p.is_dir())
         shutil.rmtree(path)
         return count
+
+    # ------------------------------------------------------------ multipart uploads
+
+    def _parts_dir(self, upload_id: str) -> Path:
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            raise FileNotFoundError(f"no multipart upload {upload_id!r}")
+        return self.root / MULTIPART_DIR / upload_id
+
+    def start_multipart(self, key: str, sha256: str) -> str:
+        """A fresh folder for the parts; the whole file's SHA-256 is checked at completion."""
+        validate_key(key)
+        upload_id = secrets.token_hex(16)
+        self._parts_dir(upload_id).mkdir(parents=True)
+        return upload_id
+
+    def part_upload_url(self, key: str, upload_id: str, number: int, expires_s: int) -> str | None:
+        """None: parts come through the API (``put_part``)."""
+        return None
+
+    def put_part(self, key: str, upload_id: str, number: int, fileobj: BinaryIO, size: int, sha256: str) -> StoredPart:
+        """Write part ``number`` to a temp file, checking its size while it arrives and its SHA-256 at
+        the end, then rename it into place (replacing an earlier copy of the part)."""
+        folder = self._parts_dir(upload_id)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no multipart upload {upload_id!r}")
+        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
+        tmp = Path(tmp_name)
+        digest = hashlib.sha256()
+        received = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := fileobj.read(CHUNK_SIZE):
+                    received += len(chunk)
+                    if received > size:
+                        raise PartMismatch(number, "size", f"{size} bytes", f"more than {size} bytes")
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if received != size:
+                raise PartMismatch(number, "size", f"{size} bytes", f"{received} bytes")
+            if digest.hexdigest() != sha256:
+                raise PartMismatch(number, "sha256", sha256, digest.hexdigest())
+            for earlier in folder.glob(f"{number:05d}-*"):
+                earlier.unlink(missing_ok=True)
+            os.replace(tmp, folder / f"{number:05d}-{sha256}")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return StoredPart(number, size, sha256)
+
+    def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
+        folder = self._parts_dir(upload_id)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no multipart upload {upload_id!r}")
+        parts = []
+        for path in folder.iterdir():
+            match = _PART_FILE.fullmatch(path.name)
+            if match:
+                parts.append(StoredPart(int(match.group(1)), path.stat().st_size, match.group(2)))
+        return sorted(parts, key=lambda part: part.number)
+
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[StoredPart], sha256: str) -> StoredObject:
+        """Join the parts into one file at ``key`` (atomically), checked against ``sha256``; the
+        parts go once it is in place, and stay when it does not match."""
+        folder = self._parts_dir(upload_id)
+        dest = self.path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=dest.parent)
+        tmp = Path(tmp_name)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for part in parts:
+                    with open(folder / f"{part.number:05d}-{part.etag}", "rb") as handle:
+                        while chunk := handle.read(CHUNK_SIZE):
+                            size += len(chunk)
+                            digest.update(chunk)
+                            out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != sha256:
+                raise ChecksumMismatch(key, sha256, digest.hexdigest())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(dest.parent)
+        shutil.rmtree(folder, ignore_errors=True)
+        return StoredObject(key, size, sha256)
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            folder = self._parts_dir(upload_id)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(folder, ignore_errors=True)

@@ -19,6 +19,10 @@ and container roles). A key ``jobs/<id>/student.safetensors`` is the object
   signed for ``SDD_S3_PUBLIC_ENDPOINT_URL`` (the address clients reach, when the API reaches the
   store by another).
 
+* Multipart uploads of datasets (``start_multipart`` ... ``complete_multipart``): S3's own, the
+  client PUTting each part straight to a presigned ``UploadPart`` URL, so the API never holds the
+  bytes; ``ListParts`` says what arrived, ``AbortMultipartUpload`` deletes the parts.
+
 The bucket must exist; the service never creates or deletes buckets.
 """
 
@@ -30,6 +34,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -39,7 +44,17 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from service.artifact_cache import ArtifactCache, CachePins
-from service.artifacts import CHUNK_SIZE, ChecksumMismatch, StoredObject, TooLarge, Unpack, sha256_file, validate_key
+from service.artifacts import (
+    CHUNK_SIZE,
+    ChecksumMismatch,
+    PartMismatch,
+    StoredObject,
+    StoredPart,
+    TooLarge,
+    Unpack,
+    sha256_file,
+    validate_key,
+)
 from service.settings import Settings, parse_artifact_url
 
 log = logging.getLogger(__name__)
@@ -48,7 +63,7 @@ MULTIPART_BYTES = 16 << 20  # parts of this size above this size (S3 wants at le
 TRANSFER_THREADS = 8
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 SHA256_METADATA = "sha256"
-_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload"})
 
 _clients: dict[tuple[int, str | None], Any] = {}
 _clients_lock = threading.Lock()
@@ -269,6 +284,82 @@ class S3ArtifactStore:
     def close(self) -> None:
         """Unpin what this store fetched: the cache may evict it from now on."""
         self._pins.release()
+
+    # ------------------------------------------------------------ multipart uploads
+
+    def start_multipart(self, key: str, sha256: str) -> str:
+        response = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=self.object_name(key), Metadata={SHA256_METADATA: sha256}
+        )
+        upload_id: str = response["UploadId"]
+        return upload_id
+
+    def part_upload_url(self, key: str, upload_id: str, number: int, expires_s: int) -> str | None:
+        """A presigned ``UploadPart`` URL (for ``SDD_S3_PUBLIC_ENDPOINT_URL`` when set): the
+        client PUTs the part's bytes to it, with no credentials of its own."""
+        params = {"Bucket": self.bucket, "Key": self.object_name(key), "UploadId": upload_id, "PartNumber": number}
+        url: str = self.presign_client.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires_s)
+        return url
+
+    def put_part(self, key: str, upload_id: str, number: int, fileobj: BinaryIO, size: int, sha256: str) -> StoredPart:
+        """Spool the part (checking its size and SHA-256, as the local store does), then ``UploadPart`` it."""
+        with tempfile.NamedTemporaryFile(prefix="part-", dir=self.cache.root / "tmp") as spool:
+            digest = hashlib.sha256()
+            received = 0
+            while chunk := fileobj.read(CHUNK_SIZE):
+                received += len(chunk)
+                if received > size:
+                    raise PartMismatch(number, "size", f"{size} bytes", f"more than {size} bytes")
+                digest.update(chunk)
+                spool.write(chunk)
+            if received != size:
+                raise PartMismatch(number, "size", f"{size} bytes", f"{received} bytes")
+            if digest.hexdigest() != sha256:
+                raise PartMismatch(number, "sha256", sha256, digest.hexdigest())
+            spool.flush()
+            spool.seek(0)
+            response = self.client.upload_part(
+                Bucket=self.bucket,
+                Key=self.object_name(key),
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=spool,
+                ContentLength=size,
+            )
+        return StoredPart(number, size, str(response["ETag"]).strip('"'))
+
+    def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
+        parts: list[StoredPart] = []
+        paginator = self.client.get_paginator("list_parts")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Key=self.object_name(key), UploadId=upload_id):
+                parts += [
+                    StoredPart(int(item["PartNumber"]), int(item["Size"]), str(item["ETag"]).strip('"'))
+                    for item in page.get("Parts", [])
+                ]
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise FileNotFoundError(f"no multipart upload {upload_id!r}") from exc
+            raise
+        return sorted(parts, key=lambda part: part.number)
+
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[StoredPart], sha256: str) -> StoredObject:
+        """``CompleteMultipartUpload``: the object appears at once, whole. Its bytes are checked
+        against ``sha256`` by whoever fetches it (``fetch``), not here: that would read it all."""
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.object_name(key),
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": part.number, "ETag": f'"{part.etag}"'} for part in parts]},
+        )
+        return StoredObject(key, sum(part.size_bytes for part in parts), sha256)
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.object_name(key), UploadId=upload_id)
+        except ClientError as exc:
+            if not _is_missing(exc):
+                raise
 
 
 def s3_store_from_settings(settings: Settings) -> S3ArtifactStore:

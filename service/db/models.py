@@ -113,6 +113,31 @@ class DatasetEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class DatasetUpload(Base):
+    """A resumable upload of a dataset archive in parts, which becomes dataset ``dataset_id`` once
+    completed (see migration 0011 and ``domain.datasets.upload_sessions``)."""
+
+    __tablename__ = "dataset_uploads"
+    __table_args__ = (Index("ix_dataset_uploads_status_expires", "status", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("upl"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[str] = mapped_column(String(40))  # the dataset it becomes
+    name: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))  # announced; checked when the parts are joined or read
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    parts: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(300))  # where the archive is assembled
+    store_upload_id: Mapped[str] = mapped_column(String(1024))
+    direct: Mapped[bool] = mapped_column(Boolean)  # parts PUT straight to the object store
+    status: Mapped[str] = mapped_column(String(16))  # open | completing | completed | aborted | expired
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class UploadedModel(Base):
     """Teacher weights uploaded by a user (safetensors), checked against ``arch`` at upload."""
 
