@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
 from sdd_core.data.augmentation import Augmentation
@@ -127,6 +125,11 @@ def describe_digits(image_size: int | None = None) -> DatasetInfo:
 
 def _load_split(size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Train images (N, 1, S, S) in [0, 1], train labels (N,), then the same for val."""
+    # Imported here: scikit-learn takes a second and a half to import, and every process that
+    # names a dataset (the API, each worker, each test) would pay it without loading the digits.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     digits = load_digits()
     images = torch.from_numpy(digits.images).float().unsqueeze(1) / 16.0  # (1797, 1, 8, 8)
     images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
