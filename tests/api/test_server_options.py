@@ -26,6 +26,8 @@ from tests.e2e.service_processes import (
 )
 from tests.fixtures.servers import free_port
 
+pytestmark = pytest.mark.slow  # processes started, models trained: see README
+
 
 def test_query_strings_are_redacted_in_access_records() -> None:
     assert redact_query("/v1/jobs?token=sdd_abc&x=1") == f"/v1/jobs?{REDACTED_QUERY}"

@@ -36,6 +36,8 @@ from tests.e2e.service_processes import (
 )
 from tests.fixtures.servers import free_port
 
+pytestmark = pytest.mark.slow  # processes started, models trained: see README
+
 TINY = {"dataset": "digits", "student": "resnet8", "method": "ce", "image_size": 16, "hyperparameters": {"epochs": 1}}
 
 

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from safetensors.torch import save_file
@@ -8,6 +9,7 @@ from sdd_core.cli import cli
 from sdd_core.models import create_model
 
 
+@pytest.mark.slow
 def test_train_from_a_config_file_with_flag_overrides(tmp_path, data_root, digits_teacher):
     config = tmp_path / "job.yaml"
     config.write_text(
@@ -92,6 +94,7 @@ def test_invalid_spec_names_the_field(tmp_path):
     assert result.exit_code == 2 and "distils from a teacher" in result.output
 
 
+@pytest.mark.slow
 def test_training_error_is_reported_with_its_code(tmp_path, data_root):
     result = CliRunner().invoke(
         cli,
@@ -118,6 +121,7 @@ def test_training_error_is_reported_with_its_code(tmp_path, data_root):
     assert "teacher_error" in result.output and "missing.safetensors" in result.output
 
 
+@pytest.mark.slow
 def test_an_impossible_job_is_refused_before_training(tmp_path, data_root):
     model = create_model("resnet8", 10)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "t.safetensors"))
@@ -157,6 +161,7 @@ def test_models_lists_the_zoo_with_sd_support():
     assert rows["tv/mobilenet_v3_small"]["sd_supported"] is False and rows["tv/mobilenet_v3_small"]["reason"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_at_the_next_batch_with_a_checkpoint_to_resume_from(tmp_path, data_root):
     """A real ``sdd train`` process: the first SIGINT stops training after the current batch,
     writes a checkpoint inside the epoch and says how to continue; ``--resume`` finishes the job."""

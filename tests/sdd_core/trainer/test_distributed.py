@@ -11,6 +11,8 @@ from sdd_core.spec import JobSpec
 from sdd_core.trainer import TrainCallbacks, TrainOptions, load_checkpoint, train
 from sdd_core.trainer.distributed import launch
 
+pytestmark = pytest.mark.slow  # processes started, models trained: see README
+
 SYNCED_LOSS_TOLERANCE = 1e-2
 """Relative: one epoch of sd-kd resnet8 -> resnet8 on digits at lr 0.01, 2 ranks against one
 process. Each step's loss matches to float noise (the global batch's mean is the mean of the two
