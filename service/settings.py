@@ -133,6 +133,14 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=100, ge=1)
     max_jobs_in_flight: int = Field(default=20, ge=0)
 
+    # /metrics (api.metrics): answered to these addresses or networks (comma list), or to a request
+    # bearing ``Authorization: Bearer <metrics_token>``; a worker's exporter listens on
+    # ``worker_metrics_port`` (0: none) of ``worker_metrics_host``.
+    metrics_allowed_ips: str = "127.0.0.1,::1"
+    metrics_token: SecretStr | None = None
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+
     @model_validator(mode="before")
     @classmethod
     def _under_home(cls, data: Any) -> Any:
