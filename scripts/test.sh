@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite. Installs what the tests need first: the Python packages, and the
-# redis-server, docker-compose, chromium and chromium-driver binaries (PostgreSQL 15 must be on PATH: initdb, pg_ctl, postgres).
+# redis-server, docker-compose, chromium, chromium-driver and prometheus (with promtool) binaries (PostgreSQL 15 must be on PATH: initdb, pg_ctl, postgres).
 # The tests start their own PostgreSQL and Redis on free 127.0.0.1 ports and remove them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
