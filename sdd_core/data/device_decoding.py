@@ -13,6 +13,11 @@ Exact resume holds as on the rest of the loader path: each item's augmentation s
 the worker from its per-sample seed (``loader_batches.SeededItems``), and every draw of that item
 comes from a generator seeded with it, so an image's crop depends on (seed, epoch, position) only.
 The CPU runs the same code (``decode_jpeg`` on the CPU), which is how it is tested without a GPU.
+
+A sharded dataset's workers read each image's bytes from its shard instead (``EncodedShardImages``).
+A shard's members may be of any format, which its index does not list: the rare image that is not
+a JPEG is decoded in the worker (``torchvision.io``, as the workers' pipeline decodes it) and only
+cropped and resized on the device, where the JPEGs of its batch are decoded.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.transforms.v2 import functional as TF
 
 from sdd_core.data.augmentation import Augmentation, Normaliser
+from sdd_core.data.image_bytes import checked_encoded, rgb_tensor
 from sdd_core.data.image_decoding import read_encoded
 from sdd_core.data.image_folder_layout import Sample
+from sdd_core.data.shards import ShardedImages
 from sdd_core.data.tensor_batches import Batch
 from sdd_core.data.transforms import eval_resize_size
 
@@ -40,7 +47,8 @@ CROP_ATTEMPTS = 10
 ITEM_SEED_BOUND = 2**62
 
 EncodedBatch = tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]
-"""(encoded files, each (n,) uint8; labels (B,) int64; item seeds (B,) int64), as the loader yields them."""
+"""(encoded files, each (n,) uint8, or an image decoded in the worker, (3, H, W) uint8; labels (B,)
+int64; item seeds (B,) int64), as the loader yields them."""
 
 
 def all_jpeg(samples: Sequence[Sample]) -> bool:
@@ -69,6 +77,24 @@ class EncodedImages(Dataset):
         path, label = self.samples[index]
         seed = int(torch.randint(0, ITEM_SEED_BOUND, ()).item())
         return read_encoded(Path(path)), label, seed
+
+
+class EncodedShardImages(Dataset):
+    """A sharded split's images as their bytes: items as ``EncodedImages``'s, a JPEG's bytes
+    (header checked against the pixel cap) or another format's decoded uint8 (3, H, W)."""
+
+    def __init__(self, images: ShardedImages) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        seed = int(torch.randint(0, ITEM_SEED_BOUND, ()).item())
+        data, extension, label, where = self.images.encoded(index)
+        if f".{extension}" in JPEG_EXTENSIONS:
+            return checked_encoded(data, where), label, seed
+        return rgb_tensor(data, extension, where), label, seed
 
 
 def collate_encoded(items: list[tuple[torch.Tensor, int, int]]) -> EncodedBatch:
@@ -125,13 +151,25 @@ class DeviceDecoder:
         self.normalise = Normaliser(mean, std, device)
 
     def __call__(self, encoded: list[torch.Tensor], labels: torch.Tensor, seeds: torch.Tensor) -> Batch:
-        decoded = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=self.device)  # [(3, H_i, W_i) uint8]
+        decoded = self._decoded(encoded)  # [(3, H_i, W_i) uint8]
         views = [
             self._train_view(image, seed) if self.augmentation is not None else self._eval_view(image)
             for image, seed in zip(decoded, seeds.tolist(), strict=True)
         ]
         images = self.normalise(torch.stack(views))  # (B, 3, S, S) float32
         return images.contiguous(memory_format=self.memory_format), labels.to(self.device, non_blocking=True)
+
+    def _decoded(self, items: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The JPEGs (1-D bytes) decoded in one call; images the workers decoded moved here."""
+        jpegs = [i for i, item in enumerate(items) if item.dim() == 1]
+        if len(jpegs) == len(items):
+            return decode_jpeg(items, mode=ImageReadMode.RGB, device=self.device)
+        images = [item.to(self.device, non_blocking=True) for item in items]
+        if jpegs:
+            for i, image in zip(jpegs, decode_jpeg([items[i] for i in jpegs], mode=ImageReadMode.RGB,
+                                                   device=self.device), strict=True):  # fmt: skip
+                images[i] = image
+        return images
 
     def _train_view(self, image: torch.Tensor, seed: int) -> torch.Tensor:
         assert self.augmentation is not None

@@ -2,12 +2,17 @@
 
 One ``LoaderBatches`` serves every epoch of a job from one ``DataLoader`` (persistent workers,
 pinned memory, prefetching). Its batch sampler (``EpochBatchSampler``) is told each epoch's data
-seed: it draws the permutation from it and gives each position ``p`` of the epoch a sample seed
-derived from (seed, p). ``SeededItems`` seeds torch's RNG with it around that one item's
-transforms, so an image's augmentation depends on (seed, epoch, position) alone: not on which
-worker drew it, nor on how many workers there are, nor on what was drawn before. A resumed epoch
-skips the batches already trained (indices only, nothing is decoded for them) and draws the same
-augmentation for the rest as the uninterrupted run, with any number of workers.
+seed: it draws the epoch's order from it (``EpochOrder``: a permutation of the split, or a
+shard-aware one for a sharded split, ``shard_order``) and gives each position ``p`` of the epoch a
+sample seed derived from (seed, p). ``SeededItems`` seeds torch's RNG with it around that one
+item's transforms, so an image's augmentation depends on (seed, epoch, position) alone: not on
+which worker drew it, nor on how many workers there are, nor on what was drawn before. A resumed
+epoch skips the batches already trained (indices only, nothing is fetched or decoded for them)
+and draws the same augmentation for the rest as the uninterrupted run, with any number of workers.
+
+With several ranks (``part`` = (rank, ranks)) each rank's loader loads only its slice of every
+global batch (``rank_slice``: the contiguous split ``torch.tensor_split`` makes), so the ranks read
+disjoint samples and together the single process's batch.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ from __future__ import annotations
 import math
 import os
 import signal
-from collections.abc import Callable, Iterator, Sized
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence, Sized
+from typing import Any, Protocol
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
+from sdd_core.data.rank_slices import SINGLE, rank_slice
 from sdd_core.data.tensor_batches import Batch
 
 PREFETCH_BATCHES = 4
@@ -52,6 +58,16 @@ def ignore_stop_signals(_worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class EmptyAware:
+    """A collate function that gives None for an empty list of items (a rank's empty slice)."""
+
+    def __init__(self, collate: Callable[[list[Any]], Any] | None) -> None:
+        self.collate = collate or default_collate
+
+    def __call__(self, items: list[Any]) -> Any:
+        return self.collate(items) if items else None
+
+
 class SeededItems(Dataset):
     """``dataset`` indexed by (index, sample seed): torch's RNG is seeded with the sample seed for
     that item's transforms and restored afterwards (the training process's RNG is untouched when
@@ -76,11 +92,67 @@ class SeededItems(Dataset):
             generator.set_state(state)
 
 
-class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
-    """An epoch's batches as lists of (index, sample seed); ``set_epoch`` chooses the epoch."""
+class EpochPlan(Protocol):
+    """One epoch's order: ``indices[p]`` is the sample at position ``p``; ``reached(p)`` says the
+    loader is about to load position ``p`` (for an order that fetches ahead)."""
 
-    def __init__(self, count: int, batch_size: int, *, shuffle: bool) -> None:
+    indices: Sequence[int]
+
+    def reached(self, position: int) -> None: ...
+
+
+class EpochOrder(Protocol):
+    """How a split is ordered each epoch: ``plan(seed)`` (None: in stored order)."""
+
+    def plan(self, seed: int | None) -> EpochPlan: ...
+
+    def close(self) -> None: ...
+
+
+class Permutation:
+    """A plain epoch plan: the given order, nothing to fetch ahead."""
+
+    def __init__(self, indices: Sequence[int]) -> None:
+        self.indices = indices
+
+    def reached(self, position: int) -> None:
+        pass
+
+
+class Shuffled:
+    """The default ``EpochOrder``: a permutation of the whole split drawn from the seed."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def plan(self, seed: int | None) -> Permutation:
+        if seed is None:
+            return Permutation(range(self.count))
+        return Permutation(torch.randperm(self.count, generator=torch.Generator().manual_seed(seed)).tolist())
+
+    def close(self) -> None:
+        pass
+
+
+class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
+    """An epoch's batches as lists of (index, sample seed); ``set_epoch`` chooses the epoch.
+
+    ``order`` draws the epoch's order (default: a permutation of all ``count`` samples);
+    ``part`` = (rank, ranks) keeps that rank's slice of every batch (``rank_slice``).
+    """
+
+    def __init__(
+        self,
+        count: int,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        order: EpochOrder | None = None,
+        part: tuple[int, int] = SINGLE,
+    ) -> None:
         self.count, self.batch_size, self.shuffle = count, batch_size, shuffle
+        self.order = order or Shuffled(count)
+        self.part = part
         self.seed, self.skip = 0, 0
 
     @property
@@ -92,13 +164,11 @@ class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
         self.seed, self.skip = seed or 0, skip
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        if self.shuffle:
-            order = torch.randperm(self.count, generator=torch.Generator().manual_seed(self.seed)).tolist()
-        else:
-            order = list(range(self.count))
+        plan = self.order.plan(self.seed if self.shuffle else None)
         for i in range(self.skip, self.batches):
-            positions = range(i * self.batch_size, min((i + 1) * self.batch_size, self.count))
-            yield [(order[p], sample_seed(self.seed, p)) for p in positions]
+            batch = range(i * self.batch_size, min((i + 1) * self.batch_size, self.count))
+            plan.reached(batch.start)
+            yield [(plan.indices[p], sample_seed(self.seed, p)) for p in rank_slice(batch, *self.part)]
 
     def __len__(self) -> int:
         return max(self.batches - self.skip, 0)
@@ -109,7 +179,9 @@ class LoaderBatches:
 
     ``collate`` and ``finish`` replace the default batching: the loader yields ``collate``'s value
     and ``finish(*value)`` makes the batch on the device (``device_decoding``: files read by the
-    workers, decoded on the GPU).
+    workers, decoded on the GPU). ``order`` and ``part`` are the sampler's (``EpochBatchSampler``);
+    with ``part`` a rank whose slice of a (last, short) batch is empty yields an empty batch shaped
+    like its last one, as slicing the global batch gave.
     """
 
     def __init__(
@@ -124,17 +196,20 @@ class LoaderBatches:
         memory_format: torch.memory_format = torch.contiguous_format,
         collate: Callable[[list[Any]], Any] | None = None,
         finish: Callable[..., Batch] | None = None,
+        order: EpochOrder | None = None,
+        part: tuple[int, int] = SINGLE,
     ) -> None:
         items = SeededItems(dataset)
         self.finish = finish
-        self.sampler = EpochBatchSampler(len(items), batch_size, shuffle=shuffle)
+        self.sampler = EpochBatchSampler(len(items), batch_size, shuffle=shuffle, order=order, part=part)
+        self.last: Batch | None = None
         self.device = device
         self.memory_format = memory_format
         self.workers = workers
         self.loader = DataLoader(
             items,
             batch_sampler=self.sampler,
-            collate_fn=collate,
+            collate_fn=EmptyAware(collate),
             num_workers=workers,
             pin_memory=device.type == "cuda",
             persistent_workers=workers > 0,
@@ -154,15 +229,24 @@ class LoaderBatches:
         """The epoch drawn from ``seed`` without its first ``skip`` batches (nothing loaded for them)."""
         self.sampler.set_epoch(seed, skip)
         for batch in self.loader:
-            if self.finish is not None:
-                yield self.finish(*batch)
+            if batch is None:  # this rank's slice of a short last batch is empty
+                if self.last is None:
+                    raise ValueError("a rank's first batch is empty: the split has fewer images than ranks")
+                yield self.last[0][:0], self.last[1][:0]
                 continue
-            images, labels = batch
-            images = images.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-            yield images, labels.to(self.device, non_blocking=True)
+            if self.finish is not None:
+                self.last = self.finish(*batch)
+            else:
+                images, labels = batch
+                images = images.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+                self.last = images, labels.to(self.device, non_blocking=True)
+            yield self.last
 
     def close(self) -> None:
-        """Stop the worker processes now (they persist across epochs); a later epoch starts new ones."""
+        """Stop the worker processes now (they persist across epochs) and any fetching ahead; a
+        later epoch starts new ones."""
+        self.sampler.order.close()
+        self.last = None
         iterator = self.loader._iterator  # the persistent workers' iterator (None before the first epoch)
         self.loader._iterator = None
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):

@@ -1,9 +1,12 @@
 """Dataset names and the entry points: ``build_datasets``, ``describe_dataset``, ``dataset_shape``,
-``build_image_tensors``.
+``build_image_tensors``, ``dataset_identity``.
 
-Names: the built-ins ``cifar10``, ``cifar100`` and ``digits``, or ``imagefolder:<path>`` for a
-folder with ``train/<class>/`` and ``val/<class>/`` inside. A relative ``<path>`` is taken
-relative to ``data_root``, so a worker's result does not depend on its working directory.
+Names: the built-ins ``cifar10``, ``cifar100`` and ``digits``, ``imagefolder:<path>`` for a
+folder with ``train/<class>/`` and ``val/<class>/`` inside, or ``shards:<path>`` for a dataset
+stored as WebDataset shards (``<path>``: its ``index.json`` or the folder holding it; see
+``sharded_dataset``). A relative ``<path>`` is taken relative to ``data_root``, so a worker's
+result does not depend on its working directory. A sharded dataset's shards come from
+``fetch_shard`` when given (the service's node cache), else from beside its index.
 
 ``build_datasets`` gives map-style datasets of normalised images for a DataLoader (the loader
 path); ``build_image_tensors`` gives small-image datasets as uint8 tensors to hold on the
@@ -38,6 +41,16 @@ from sdd_core.data.image_folder import (
 )
 from sdd_core.data.image_tensors import ImageTensors
 from sdd_core.data.info import DatasetInfo, DatasetShape
+from sdd_core.data.sharded_dataset import (
+    SHARDS_PREFIX,
+    build_shards,
+    describe_shards,
+    shards_identity,
+    shards_pipeline,
+    shards_shape,
+    shards_tensors,
+)
+from sdd_core.data.shards import FetchShard
 from sdd_core.data.transforms import PipelineKind
 from sdd_core.errors import DataError
 
@@ -51,10 +64,26 @@ def list_datasets() -> list[str]:
 
 
 def is_known_dataset(name: str) -> bool:
-    """True for a built-in name or ``imagefolder:<non-empty path>``; touches no file."""
+    """True for a built-in name, ``imagefolder:<non-empty path>`` or ``shards:<non-empty path>``;
+    touches no file."""
     if name in list_datasets():
         return True
-    return name.startswith(IMAGE_FOLDER_PREFIX) and bool(name[len(IMAGE_FOLDER_PREFIX) :].strip())
+    return any(
+        name.startswith(prefix) and bool(name[len(prefix) :].strip()) for prefix in (IMAGE_FOLDER_PREFIX, SHARDS_PREFIX)
+    )
+
+
+def is_sharded(name: str) -> bool:
+    """True for a ``shards:<path>`` name."""
+    return name.startswith(SHARDS_PREFIX)
+
+
+def dataset_identity(name: str, *, data_root: str | Path) -> str:
+    """What names the data a run trained on, for its checkpoint: a sharded dataset's index digest
+    (``shards@sha256:<hex>``: the same on every node, wherever its copy lies), else the name."""
+    if is_sharded(name):
+        return shards_identity(name, Path(data_root).expanduser())
+    return name
 
 
 def flips_by_default(name: str) -> bool:
@@ -69,13 +98,15 @@ def build_datasets(
     image_size: int | None = None,
     download: bool = False,
     augmentation: Augmentation | None = None,
+    fetch_shard: FetchShard | None = None,
 ) -> tuple[Dataset, Dataset, DatasetInfo]:
     """(train set with augmentation, val set with the eval transform, info).
 
     Items are ``(image, label)``: a normalised float tensor (3, S, S) with S = ``info.image_size``
     and an int. ``image_size=None`` keeps the dataset's natural size. ``augmentation`` None is
     the dataset's default (the paper's pipelines; no flip for digits). ``download`` only matters
-    for CIFAR. Raises DataError for an unknown name or a missing, malformed or unreadable dataset.
+    for CIFAR, ``fetch_shard`` for a sharded dataset. Raises DataError for an unknown name or a
+    missing, malformed or unreadable dataset.
     """
     _check_request(name, image_size)
     root = Path(data_root).expanduser()
@@ -83,6 +114,8 @@ def build_datasets(
         return build_digits(image_size, augmentation)
     if name in CIFAR_VARIANTS:
         return build_cifar(name, root, image_size, download, augmentation)
+    if is_sharded(name):
+        return build_shards(name, root, image_size, augmentation, fetch_shard)
     return build_image_folder(name, image_folder_path(name, root), image_size, augmentation)
 
 
@@ -91,6 +124,8 @@ def dataset_pipeline(name: str, *, data_root: str | Path, image_size: int | None
     _check_request(name, image_size)
     if name == DIGITS_NAME or name in CIFAR_VARIANTS:
         return "cifar"
+    if is_sharded(name):
+        return shards_pipeline(name, Path(data_root).expanduser())
     return image_folder_pipeline(image_folder_path(name, Path(data_root).expanduser()), image_size)
 
 
@@ -100,6 +135,7 @@ def build_image_tensors(
     data_root: str | Path,
     image_size: int | None = None,
     download: bool = False,
+    fetch_shard: FetchShard | None = None,
 ) -> tuple[ImageTensors, ImageTensors, DatasetInfo]:
     """(train split, val split, info) of a small-image dataset as uint8 tensors, unaugmented and
     unnormalised (``info`` holds the statistics), each image decoded once. ValueError for a
@@ -111,6 +147,8 @@ def build_image_tensors(
         return digits_tensors(image_size)
     if name in CIFAR_VARIANTS:
         return cifar_tensors(name, root, image_size, download)
+    if is_sharded(name):
+        return shards_tensors(name, root, image_size, fetch_shard)
     return image_folder_tensors(name, image_folder_path(name, root), image_size)
 
 
@@ -132,6 +170,8 @@ def describe_dataset(
         return describe_digits(image_size)
     if name in CIFAR_VARIANTS:
         return describe_cifar(name, root, image_size, download)
+    if is_sharded(name):
+        return describe_shards(name, root, image_size)
     return describe_image_folder(name, image_folder_path(name, root), image_size)
 
 
@@ -153,6 +193,8 @@ def dataset_shape(
         return digits_shape(image_size)
     if name in CIFAR_VARIANTS:
         return describe_cifar(name, root, image_size, download)  # statistics are constants: as cheap
+    if is_sharded(name):
+        return shards_shape(name, root, image_size)
     return image_folder_shape(name, image_folder_path(name, root), image_size)
 
 
@@ -165,8 +207,9 @@ def image_folder_path(name: str, data_root: Path) -> Path:
 def _check_request(name: str, image_size: int | None) -> None:
     if not is_known_dataset(name):
         raise DataError(
-            f"unknown dataset {name!r}; use one of {', '.join(list_datasets())} "
-            f"or {IMAGE_FOLDER_PREFIX}<path to a folder with train/ and val/>"
+            f"unknown dataset {name!r}; use one of {', '.join(list_datasets())}, "
+            f"{IMAGE_FOLDER_PREFIX}<path to a folder with train/ and val/> "
+            f"or {SHARDS_PREFIX}<path to a shard index.json>"
         )
     if image_size is not None and (
         isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < MIN_IMAGE_SIZE

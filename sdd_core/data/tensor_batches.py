@@ -7,6 +7,9 @@ data seed (``augmentation.EpochDraws``), then builds batch ``i`` from positions
 once, normalise it in the same pass. Nothing goes through the host and nothing is read back, so
 on CUDA no batch waits for the CPU; on the CPU a batch of 64 CIFAR images costs well under a
 millisecond (``benchmarks/epoch_throughput.py``).
+
+With several ranks (``part`` = (rank, ranks)) each rank builds only its slice of every batch
+(``rank_slices``): the same images, crops and flips slicing the whole batch gives.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 
 from sdd_core.data.augmentation import Augmentation, EpochDraws, Normaliser, crop_and_flip
 from sdd_core.data.image_tensors import ImageTensors
+from sdd_core.data.rank_slices import SINGLE, rank_slice
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 """(images (B, 3, S, S) float32 normalised, labels (B,) int64), both on the training device."""
@@ -40,8 +44,10 @@ class DeviceBatches:
         augmentation: Augmentation | None,
         device: torch.device,
         memory_format: torch.memory_format = torch.contiguous_format,
+        part: tuple[int, int] = SINGLE,
     ) -> None:
         self.split = split.to(device)
+        self.part = part
         self.batch_size = batch_size
         self.device = device
         self.memory_format = memory_format
@@ -71,7 +77,8 @@ class DeviceBatches:
             device=self.device,
         )
         for i in range(skip, len(self)):
-            positions = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            batch = rank_slice(range(i * self.batch_size, min((i + 1) * self.batch_size, len(self.split))), *self.part)
+            positions = slice(batch.start, batch.stop)
             if self.shuffle:
                 index = draws.order[positions]  # (B,)
                 images, labels = self.split.images[index], self.split.labels[index]  # (B, 3, S, S) uint8, (B,)
