@@ -10,6 +10,16 @@
   A folder of JPEGs trained on a GPU is decoded there (nvJPEG, ``sdd_core.data.device_decoding``):
   the workers only read the files.
 
+A sharded dataset (``shards:<index.json>``) takes either path as an image folder would: the
+device path decodes every shard once; the loader path reads its shards a few at a time in a
+shard-aware order and fetches the next ones ahead (``sdd_core.data.shard_order``), its workers
+reading images from the shards (the bytes only, when its JPEGs are decoded on a GPU). Shards come
+from ``TrainOptions.fetch_shard`` (the service's node cache), else from beside the index.
+
+With several ranks (``TrainOptions.world_size``) each rank's training batches are its slice of
+the global batch, on both paths (``sdd_core.data.rank_slices``): a rank loads no other rank's
+images. Every rank evaluates the whole validation split.
+
 The two paths draw different random numbers from the same (seed, epoch) derivation, so a run
 resumed on the other path would be valid but not bit-identical: a resumed run keeps the path its
 checkpoint records when it can (``prefer``).
@@ -32,19 +42,23 @@ from sdd_core.data import (
     ImageTensors,
     build_datasets,
     build_image_tensors,
+    dataset_identity,
     dataset_pipeline,
 )
 from sdd_core.data import describe_dataset as describe
 from sdd_core.data.device_decoding import (
     DeviceDecoder,
     EncodedImages,
+    EncodedShardImages,
     all_jpeg,
     collate_encoded,
     device_decode_wanted,
 )
 from sdd_core.data.image_folder import ImageFileDataset
 from sdd_core.data.image_tensors import split_bytes
-from sdd_core.data.loader_batches import LoaderBatches, default_workers
+from sdd_core.data.loader_batches import EpochOrder, LoaderBatches, default_workers
+from sdd_core.data.shard_order import ShardOrder
+from sdd_core.data.shards import ShardedImages
 from sdd_core.data.tensor_batches import Batch, DeviceBatches
 from sdd_core.methods import ResolvedHyperparameters
 from sdd_core.trainer.options import TrainOptions
@@ -88,6 +102,9 @@ class TrainingData:
     workers: int = 0
     decode: Literal["workers", "device"] = "workers"
     """Where the loader path decodes images: in its workers, or on the training device (JPEGs)."""
+    identity: str = ""
+    """What names the data in a checkpoint (``sdd_core.data.dataset_identity``): a sharded
+    dataset's index digest, else its name."""
 
     def close(self) -> None:
         """Stop the loader's worker processes, if any (the run is over)."""
@@ -151,13 +168,16 @@ def prepare_data(
     path, reason = choose_path(pipeline, need, device_data_cap(device, options.device_data_max_bytes), prefer)
     log.info("data path for %s: %s (%s)", dataset, path, reason)
     if path == "device":
-        return device_resident_data(
+        data = device_resident_data(
             dataset, hp, reason, image_size=image_size, options=options, device=device, memory_format=memory_format
         )
-    return loader_data(
-        dataset, hp, reason, image_size=image_size, seed=seed, pipeline=pipeline, options=options, device=device,
-        memory_format=memory_format,
-    )  # fmt: skip
+    else:
+        data = loader_data(
+            dataset, hp, reason, image_size=image_size, seed=seed, pipeline=pipeline, options=options, device=device,
+            memory_format=memory_format,
+        )  # fmt: skip
+    data.identity = dataset_identity(dataset, data_root=root)
+    return data
 
 
 def device_resident_data(
@@ -174,7 +194,11 @@ def device_resident_data(
     normalised there; evaluation in batches of at least ``EVAL_BATCH_SIZE`` images."""
     augmentation = augmentation_of(hp)
     train_split, val_split, info = build_image_tensors(
-        dataset, data_root=options.data_root, image_size=image_size, download=options.allow_download
+        dataset,
+        data_root=options.data_root,
+        image_size=image_size,
+        download=options.allow_download,
+        fetch_shard=options.fetch_shard,
     )
     eval_batch = max(hp.batch_size, EVAL_BATCH_SIZE.get(device.type, hp.batch_size))
 
@@ -187,6 +211,7 @@ def device_resident_data(
             augmentation=augmentation if train else None,
             device=device,
             memory_format=memory_format,
+            part=(options.rank, options.world_size) if train else (0, 1),
         )
 
     return TrainingData(
@@ -213,8 +238,8 @@ def loader_data(
 ) -> TrainingData:
     """The ``loader`` path: a DataLoader per split with worker processes (the job's
     ``loader_workers``, else ``options.num_workers``, else from the CPUs), pinned memory and
-    prefetching; a large-image folder of JPEGs decoded on ``device`` when wanted (the workers
-    then only read the files)."""
+    prefetching; a large-image folder of JPEGs, or a sharded dataset of large images, decoded on
+    ``device`` when wanted (the workers then only read the bytes)."""
     augmentation = augmentation_of(hp)
     workers = hp.loader_workers if hp.loader_workers is not None else options.num_workers
     workers = default_workers(device) if workers is None else workers
@@ -224,25 +249,32 @@ def loader_data(
         image_size=image_size,
         download=options.allow_download,
         augmentation=augmentation,
+        fetch_shard=options.fetch_shard,
     )
-
-    decode_here = (
-        pipeline == "imagenet"
-        and isinstance(train_set, ImageFileDataset)
+    sharded = isinstance(train_set, ShardedImages) and isinstance(val_set, ShardedImages)
+    folder_of_jpegs = (
+        isinstance(train_set, ImageFileDataset)
         and isinstance(val_set, ImageFileDataset)
-        and device_decode_wanted(options.device_decode, device)
         and all_jpeg(train_set.samples)
         and all_jpeg(val_set.samples)
+    )
+    decode_here = (
+        pipeline == "imagenet" and (folder_of_jpegs or sharded) and device_decode_wanted(options.device_decode, device)
     )
     if decode_here:
         reason += f"; JPEGs decoded on the {device.type} (workers read the files)"
         log.info("data path for %s: JPEG files decoded on %s", dataset, device)
 
     def loader(split: Dataset, train: bool) -> LoaderBatches:
-        collate, finish = None, None
-        if decode_here:  # the workers read the files; each batch is decoded on the device
-            assert isinstance(split, ImageFileDataset)
-            collate, split = collate_encoded, EncodedImages(split.samples)
+        collate, finish, order = None, None, None
+        if isinstance(split, ShardedImages):  # a few shards at a time, the next ones fetched ahead
+            order = shard_order(split, options)
+        if decode_here:  # the workers read the bytes; each batch is decoded on the device
+            if isinstance(split, ShardedImages):
+                collate, split = collate_encoded, EncodedShardImages(split)
+            else:
+                assert isinstance(split, ImageFileDataset)
+                collate, split = collate_encoded, EncodedImages(split.samples)
             finish = DeviceDecoder(
                 size=info.image_size,
                 mean=info.mean,
@@ -261,6 +293,8 @@ def loader_data(
             memory_format=memory_format,
             collate=collate,
             finish=finish,
+            order=order,
+            part=(options.rank, options.world_size) if train else (0, 1),
         )
 
     return TrainingData(
@@ -273,3 +307,8 @@ def loader_data(
         workers=workers,
         decode="device" if decode_here else "workers",
     )
+
+
+def shard_order(split: ShardedImages, options: TrainOptions) -> EpochOrder:
+    """The shard-aware order of a sharded split, fetching ahead through ``options.fetch_shard``."""
+    return ShardOrder(split.shard_counts, split.files.refs, options.fetch_shard)

@@ -1,7 +1,8 @@
 """One job trained by N ranks on one node with torch.distributed (DDP around the student).
 
     every rank: the same data, the same global batches (seed, epoch), the frozen teacher
-        -> its contiguous slice of each global batch (``RankGroup.shard``)
+        -> its contiguous slice of each global batch, the only images its data path loads
+           (``sdd_core.data.rank_slices``; the slice ``torch.tensor_split`` takes)
         -> the student's loss parts through DistributedDataParallel (gradients averaged)
         -> one all_reduce of ``finite`` (every rank skips a non-finite step together)
         -> one all_reduce of the stop flag, which rank 0 alone decides (``should_stop``)
@@ -108,14 +109,6 @@ class RankGroup:
     def writes(self) -> bool:
         """Rank 0 alone writes metrics, checkpoints and the student, and calls the callbacks."""
         return self.rank == 0
-
-    def shard(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """This rank's contiguous slice of a global batch (a smaller last batch splits as evenly as
-        ``tensor_split`` splits it)."""
-        return (
-            torch.tensor_split(images, self.world_size)[self.rank],  # (B / N, C, H, W)
-            torch.tensor_split(labels, self.world_size)[self.rank],  # (B / N,)
-        )
 
     def wrap(self, student: nn.Module, config: LossConfig, device: torch.device) -> DistributedDataParallel:
         """The student's loss parts under DDP (gradients averaged over the ranks)."""

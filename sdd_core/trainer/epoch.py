@@ -259,10 +259,9 @@ class EpochRun:
         return bool(self.callbacks.should_stop and self.callbacks.should_stop())
 
     def train_batch(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        """Train one batch and report it (``on_batch_end``)."""
+        """Train one batch and report it (``on_batch_end``); with ranks, the batch is this rank's
+        slice of the global batch (the data path loads only that, ``sdd_core.data.rank_slices``)."""
         assert self.progress.running is not None, "begin() first"
-        if self.step.ranks is not None:  # this rank's slice of the global batch
-            images, labels = self.step.ranks.shard(images, labels)
         # 1. The step, and its statistics added on the device.
         statistics, finite = self.step(images, labels, self.epoch)
         self.progress.running.add(statistics, finite, labels.shape[0])

@@ -116,7 +116,7 @@ def train_group(
     epochs = spec.resolved_hyperparameters.epochs
 
     # 1. The checkpoints, then what the group shares: the device, the data, the frozen teacher.
-    states = read_checkpoints(members)
+    states = read_checkpoints(members, options)
     shared = prepare_shared(spec, states, options)
     try:
         # 2. Each student with its optimiser and schedule, where its checkpoint left it.

@@ -9,7 +9,9 @@
 ``set_up_student`` builds one from its checkpoint (``read_checkpoints``) or from scratch;
 ``write_checkpoint`` saves what it carries, as plain dicts and tensors. A checkpoint records the
 spec it was trained with, minus what may change between attempts (``RUNTIME_HYPERPARAMETERS``):
-a resume under another spec is refused.
+a resume under another spec is refused. A sharded dataset is recorded by its index digest
+(``sdd_core.data.dataset_identity``), not by the path of this node's copy: a job resumes on a
+node whose cache lies elsewhere, and is refused on other data at the same path.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 from torch.optim import SGD
 from torch.optim.lr_scheduler import MultiStepLR
 
+from sdd_core.data import dataset_identity
 from sdd_core.methods import ResolvedHyperparameters
 from sdd_core.models import PooledLinearClassifier
 from sdd_core.spec import JobSpec
@@ -265,7 +268,7 @@ def write_checkpoint(student: Student, shared: Shared, stopped_in: PartialEpoch 
         "optimizer": optimisation.optimizer.state_dict(),
         "scheduler": optimisation.scheduler.state_dict(),
         "best": asdict(progress.best),
-        "spec": spec_fingerprint(student.spec),
+        "spec": spec_fingerprint(student.spec, shared.data.identity),
         "metrics": progress.last,
         "data_path": shared.data.path,
     }
@@ -276,14 +279,19 @@ def write_checkpoint(student: Student, shared: Shared, stopped_in: PartialEpoch 
     save_checkpoint(student.outputs.checkpoint_path, payload)
 
 
-def read_checkpoints(members: Sequence[GroupMember]) -> list[dict[str, Any] | None]:
-    """Each member's checkpoint (None to start from scratch); one written for another spec is refused."""
+def read_checkpoints(
+    members: Sequence[GroupMember], options: TrainOptions | None = None
+) -> list[dict[str, Any] | None]:
+    """Each member's checkpoint (None to start from scratch); one written for another spec is
+    refused. ``options.data_root`` places a relative sharded dataset's index."""
     states: list[dict[str, Any] | None] = []
+    data_root = (options or TrainOptions()).data_root
     for member in members:
         state = None
         if member.resume_from is not None:
             state = load_checkpoint(member.resume_from)
-            if not same_job(state["spec"], spec_fingerprint(member.spec)):
+            identity = dataset_identity(member.spec.dataset, data_root=data_root)
+            if not same_job(state["spec"], spec_fingerprint(member.spec, identity)):
                 raise CheckpointError(
                     f"checkpoint {member.resume_from} was written for another job spec; refusing to resume"
                 )
@@ -291,9 +299,12 @@ def read_checkpoints(members: Sequence[GroupMember]) -> list[dict[str, Any] | No
     return states
 
 
-def spec_fingerprint(spec: JobSpec) -> dict[str, Any]:
-    """The spec as JSON, minus what may change between attempts (the device it runs on)."""
+def spec_fingerprint(spec: JobSpec, dataset: str | None = None) -> dict[str, Any]:
+    """The spec as JSON, minus what may change between attempts (the device it runs on);
+    ``dataset`` replaces the spec's dataset name (its ``dataset_identity``)."""
     data = spec.model_dump(mode="json")
+    if dataset is not None:
+        data["dataset"] = dataset
     data.pop("devices", None)  # how many ranks train it: a resume may take another count
     for key in RUNTIME_HYPERPARAMETERS:
         data["hyperparameters"].pop(key, None)
