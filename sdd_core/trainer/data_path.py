@@ -262,7 +262,8 @@ def loader_data(
         pipeline == "imagenet" and (folder_of_jpegs or sharded) and device_decode_wanted(options.device_decode, device)
     )
     if decode_here:
-        reason += f"; JPEGs decoded on the {device.type} (workers read the files)"
+        source = "the shards' bytes" if sharded else "the files"
+        reason += f"; JPEGs decoded on the {device.type} (workers read {source})"
         log.info("data path for %s: JPEG files decoded on %s", dataset, device)
 
     def loader(split: Dataset, train: bool) -> LoaderBatches:
