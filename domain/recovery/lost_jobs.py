@@ -42,7 +42,7 @@ class Reaped:
     cancelled: list[str] = field(default_factory=list)
 
 
-def _skip_locked(session: Session, query: Select) -> Select:
+def skip_locked(session: Session, query: Select) -> Select:
     """``query`` FOR UPDATE SKIP LOCKED on PostgreSQL (SQLite has one writer at a time anyway)."""
     if session.get_bind().dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
@@ -63,7 +63,7 @@ def reap_expired(session: Session, now: datetime | None = None, max_attempts: in
     """
     now = now or utcnow()
     candidates = session.execute(
-        _skip_locked(
+        skip_locked(
             session,
             (
                 select(Job.id, Job.status, Job.attempts, Job.worker, Job.epoch)
