@@ -12,6 +12,11 @@ A daemon thread in the worker's main process (started on ``worker_ready``, see
    its message still waiting (``worker.broker_messages``). This brings back jobs lost with a
    Redis restarted empty, or never sent because the API died between its commit and its send.
 
+Dataset ingestions get the same two passes (``domain.recovery.lost_ingestions``): one whose
+lease expired starts again on the next worker (or fails ``worker_lost``, its partial shards
+deleted), one waiting longer than ``SDD_REQUEUE_AFTER_SECONDS`` since its last message is sent
+again (on age alone: a duplicate is skipped by the claim).
+
 Every worker runs one; they may overlap freely: the SQL transitions are conditional, and a
 duplicated message is harmless (only one delivery can claim a job).
 """
@@ -24,12 +29,15 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from domain.datasets import ingestion
+from domain.datasets.stored_shards import discard_outputs
 from domain.jobs import transitions
-from domain.recovery import lost_jobs, worker_nodes
+from domain.recovery import lost_ingestions, lost_jobs, worker_nodes
+from service.artifact_stores import get_artifact_store
 from service.broker import celery_app
 from service.db.models import Job
 from service.db.session import session_scope
@@ -49,6 +57,8 @@ class ReaperPass:
     failed: list[str]
     cancelled: list[str]
     resent: list[str]
+    ingestions: lost_ingestions.ReapedIngestions = field(default_factory=lost_ingestions.ReapedIngestions)
+    ingestions_resent: list[str] = field(default_factory=list)
 
 
 def send_jobs(settings: Settings, job_ids: list[str], send: Callable[[str, int], None] = enqueue_job) -> list[str]:
@@ -113,7 +123,56 @@ def reap_and_reconcile(
                 len(resent),
                 ", ".join(resent),
             )
-    return ReaperPass(reaped.requeued, reaped.failed, reaped.cancelled, resent)
+    ingestions, ingestions_resent = reap_ingestions(settings, reap=reap)
+    return ReaperPass(reaped.requeued, reaped.failed, reaped.cancelled, resent, ingestions, ingestions_resent)
+
+
+def reap_ingestions(
+    settings: Settings, send: Callable[[Settings, str], bool] = ingestion.send_ingestion, *, reap: bool = True
+) -> tuple[lost_ingestions.ReapedIngestions, list[str]]:
+    """Ingestions whose lease expired (unless ``reap`` is False): re-sent, or failed with their
+    shards deleted; then waiting ingestions whose message may be lost: re-sent. (reaped, re-sent)."""
+    reaped = lost_ingestions.ReapedIngestions()
+    if reap:
+        with session_scope(settings) as session:
+            reaped = lost_ingestions.reap_expired(session, max_attempts=settings.job_max_attempts)
+    if reaped.failed:
+        store = get_artifact_store(settings)
+        try:
+            for dataset_id in reaped.failed:
+                log.error("dataset %s: ingestion failed worker_lost: lost its worker %d times", dataset_id,
+                          settings.job_max_attempts)  # fmt: skip
+                discard_outputs(store, dataset_id)
+        finally:
+            store.close()
+    send_ingestions(settings, reaped.requeued, send)
+    with session_scope(settings) as session:
+        stale = lost_ingestions.ingestions_to_enqueue(session, settings.requeue_after_seconds)
+    resent = send_ingestions(settings, stale, send)
+    if resent:
+        log.warning("re-sent %d waiting ingestion(s) whose message may be lost: %s", len(resent), ", ".join(resent))
+    return reaped, resent
+
+
+def waiting_ingestions(settings: Settings) -> list[str]:
+    """Ingestions waiting for a worker, oldest first (sent again when a worker starts)."""
+    with session_scope(settings) as session:
+        return lost_ingestions.ingestions_to_enqueue(session, requeue_after=0)
+
+
+def send_ingestions(
+    settings: Settings, dataset_ids: list[str], send: Callable[[Settings, str], bool] = ingestion.send_ingestion
+) -> list[str]:
+    """Send a message for each ingestion and record when; stops at the first failed send. The ids sent."""
+    sent: list[str] = []
+    for dataset_id in dataset_ids:
+        if not send(settings, dataset_id):
+            break
+        sent.append(dataset_id)
+    if sent:
+        with session_scope(settings) as session:
+            ingestion.mark_enqueued(session, sent)
+    return sent
 
 
 def worker_name() -> str:

@@ -10,8 +10,9 @@ the job has to be told. How SIGTERM reaches it depends on the pool:
 * ``prefork`` (production): the job runs in a pool child. Celery's main process does not signal
   its children on a warm shutdown, and in a child billiard turns SIGTERM into ``SystemExit``
   (and ``REMAP_SIGTERM`` only changes which signal means what). So the main process forwards
-  SIGTERM to each child that runs an ``sdd.run_job`` (``state.active_requests``, whose
-  ``worker_pid`` is the child), and a child running a job (``stop_signal_sets_flag``) handles
+  SIGTERM to each child that runs an ``sdd.run_job`` or an ``sdd.ingest_dataset``
+  (``state.active_requests``, whose ``worker_pid`` is the child), and a child running a job or
+  an ingestion (``stop_signal_sets_flag``) handles
   SIGTERM by setting the flag; one that comes again later exits as billiard would. Process managers
   that signal the whole process group (systemd, Ctrl-C in a shell) reach the child directly;
   the same handler applies.
@@ -36,7 +37,7 @@ from billiard.process import current_process
 from celery.signals import worker_shutting_down
 from celery.worker import state
 
-from service.broker import RUN_JOB_TASK
+from service.broker import INGEST_DATASET_TASK, RUN_JOB_TASK
 
 # The forwarded SIGTERM and the process manager's own (sent to the whole group) are one request.
 SAME_REQUEST_S = 2.0
@@ -64,7 +65,7 @@ def _on_worker_shutting_down(**_: Any) -> None:
     request_shutdown()
     for request in list(state.active_requests):
         pid = request.worker_pid
-        if request.name == RUN_JOB_TASK and pid and pid != os.getpid():
+        if request.name in (RUN_JOB_TASK, INGEST_DATASET_TASK) and pid and pid != os.getpid():
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:  # the child just finished

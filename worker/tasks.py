@@ -8,6 +8,9 @@ When the worker is ready it re-enqueues every job still ``queued`` in SQL, the s
 (a message lost with a broker, or never sent because the API crashed after its commit, does not
 strand a job; the duplicates this makes are skipped by the atomic claim), and starts its reaper
 (``worker.reaper``): expired leases and messages the broker lost, every few seconds.
+
+The ingestion task, ``sdd.ingest_dataset``, lives in ``worker.ingestion``; importing it here
+registers it with every worker. Ingestions still waiting in SQL are sent again at start as well.
 """
 
 from __future__ import annotations
@@ -23,14 +26,16 @@ from service.broker import RUN_JOB_TASK, celery_app, ensure_broker_folders
 from service.db.models import Job
 from service.db.session import get_engine, session_scope
 from service.settings import get_settings
+from worker.ingestion import ingest_dataset_task
 from worker.pool_child import may_start_processes
-from worker.reaper import Reaper, say_alive, send_jobs
+from worker.reaper import Reaper, say_alive, send_ingestions, send_jobs, waiting_ingestions
 from worker.runner import run_job
 from worker.shutdown import stop_signal_sets_flag
 
 log = logging.getLogger(__name__)
 
 _reaper: list[Reaper] = []  # this process's reaper, once started
+__all__ = ["ingest_dataset_task", "run_job_task"]
 
 
 @celery_app.task(name=RUN_JOB_TASK, bind=True, acks_late=True, ignore_result=True)
@@ -68,9 +73,12 @@ def requeue_queued_jobs(**_: Any) -> None:
         with session_scope(settings) as session:
             job_ids = list(session.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.created_at)))
         sent = send_jobs(settings, job_ids)
+        ingestions = send_ingestions(settings, waiting_ingestions(settings))
     except Exception:  # the worker still serves new messages; say loudly what did not happen
-        log.exception("could not re-enqueue the jobs still queued in the database")
-        sent = []
+        log.exception("could not re-enqueue the jobs and ingestions still waiting in the database")
+        sent, ingestions = [], []
+    if ingestions:
+        log.info("re-enqueued %d waiting ingestion(s)", len(ingestions))
     log.info("worker ready; re-enqueued %d queued job(s)", len(sent))
     if not _reaper:
         _reaper.append(Reaper(settings).start())
