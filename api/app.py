@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from api.deps import get_current_tenant
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
+from api.request_ids import RequestIdMiddleware
 from api.routes import catalog, datasets, health, job_artifacts, job_plots, jobs, models, sweeps
 from api.schemas.errors import error_responses
 from api.security import install_security
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_security(app, settings)  # headers, rate limits, CORS, /docs
     install_metrics(app, settings, sessionmaker)  # /metrics and the request counters
+    app.add_middleware(RequestIdMiddleware)  # outermost: every line of a request carries its id
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(get_current_tenant)], responses=error_responses(401, 422, 429))
     for module in (jobs, job_artifacts, job_plots, sweeps, datasets, models, catalog):

@@ -13,6 +13,7 @@ from api.errors import ApiError
 from api.rate_limit import mark_authenticated
 from domain.jobs.submission import IDEMPOTENCY_KEY_MAX
 from service.db.models import Tenant
+from service.logs import add_to_context
 from service.settings import Settings
 from service.tokens import authenticate
 
@@ -55,6 +56,7 @@ def get_current_tenant(
     if tenant is None:
         raise _unauthorized("invalid or revoked API token")
     mark_authenticated(request, credentials.credentials)  # the rate limit now counts per token
+    add_to_context(tenant_id=tenant.id)  # the request's later log lines name the tenant
     # End the read-only transaction: a long upload must not hold a database connection open.
     session.commit()
     return tenant

@@ -23,8 +23,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from api.request_ids import REQUEST_ID_HEADER
+from api.request_ids import SCOPE_KEY as LOG_CONTEXT_SCOPE_KEY
 from domain.errors import Conflict, DomainError, InvalidRequest, NotFound, TooManyJobs, dotted
 from sdd_core.errors import SDDError, SpecError
+from service.logs import bound
 
 logger = logging.getLogger("api")
 
@@ -195,8 +198,16 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "the server failed to handle this request; it has been logged")
+    """Starlette answers a 500 outside every middleware: the request's log ids are read from its scope."""
+    context = request.scope.get(LOG_CONTEXT_SCOPE_KEY) or {}
+    request_id = context.get("request_id")
+    with bound(**context):
+        logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    message = "the server failed to handle this request; it has been logged"
+    response = error_response(500, "internal_error", f"{message} (request id {request_id})" if request_id else message)
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

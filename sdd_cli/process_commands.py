@@ -30,9 +30,18 @@ def api_command(host: str, port: int, log_level: str) -> None:
 
     from api.server_options import uvicorn_options  # the API's serving rules, loaded with the web stack
 
+    from service.logs import configure_logging
+
     settings = load_settings()
+    configure_logging(settings.log_format, log_level)  # uvicorn's loggers write through it (log_config=None)
     uvicorn.run(
-        "api.app:create_app", factory=True, host=host, port=port, log_level=log_level, **uvicorn_options(settings)
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=None,
+        **uvicorn_options(settings),
     )
 
 

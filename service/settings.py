@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=100, ge=1)
     max_jobs_in_flight: int = Field(default=20, ge=0)
 
+    # Log lines (service.logs): "text" or "json", one object per line, with request, job and tenant ids.
+    log_format: Literal["text", "json"] = "text"
+
     # /metrics (api.metrics): answered to these addresses or networks (comma list), or to a request
     # bearing ``Authorization: Bearer <metrics_token>``; a worker's exporter listens on
     # ``worker_metrics_port`` (0: none) of ``worker_metrics_host``.
