@@ -4,8 +4,9 @@
 Starlette's error middleware, so a 500 carries them too), CORS (only with ``SDD_CORS_ORIGINS``;
 outside the rate limit so a browser can read a 429), the rate limit (``api.rate_limit``), then a
 cap on request bodies: 413 past ``REQUEST_BODY_MAX_BYTES`` (a job spec, a form), so no request
-makes the server buffer an unbounded body. The two upload routes are exempt: ``api.uploads``
-streams them to disk under ``SDD_MAX_UPLOAD_BYTES``.
+makes the server buffer an unbounded body. Multipart forms to the two upload routes are exempt
+(``api.uploads`` streams them to disk under ``SDD_MAX_UPLOAD_BYTES``), and so are the parts of a
+resumable dataset upload (each checked against its announced size as it is written).
 
 Headers, each added unless the route set its own (the dashboard sends a page policy of its own):
 
@@ -25,6 +26,7 @@ served.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from fastapi import FastAPI
@@ -46,7 +48,8 @@ UI_CSP = (
 )
 HSTS = "max-age=31536000; includeSubDomains"
 REQUEST_BODY_MAX_BYTES = 1 << 20
-STREAMED_UPLOADS = frozenset({("POST", "/v1/datasets"), ("POST", "/v1/models")})
+STREAMED_UPLOADS = frozenset({("POST", "/v1/datasets"), ("POST", "/v1/models")})  # multipart forms
+UPLOAD_PART = re.compile(r"/v1/datasets/uploads/[^/]+/parts/[0-9]+")  # PUT: a part, streamed to the store
 
 _COMMON_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
@@ -130,7 +133,7 @@ class BodySizeLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"], scope["path"]) in STREAMED_UPLOADS:
+        if scope["type"] != "http" or _streamed(scope):
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length", "")
@@ -154,6 +157,15 @@ class BodySizeLimitMiddleware:
 
     def _message(self) -> str:
         return f"the request body exceeds this service's limit of {self.max_bytes} bytes"
+
+
+def _streamed(scope: Scope) -> bool:
+    """A multipart upload to a route that streams it to disk, or a part of a resumable upload."""
+    if scope["method"] == "PUT":
+        return UPLOAD_PART.fullmatch(scope["path"]) is not None
+    content_type = Headers(scope=scope).get("content-type", "")
+    is_form = content_type.split(";")[0].strip().lower() == "multipart/form-data"
+    return is_form and (scope["method"], scope["path"]) in STREAMED_UPLOADS
 
 
 def _outermost(app: FastAPI, wrap: Callable[[ASGIApp], ASGIApp]) -> None:

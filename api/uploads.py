@@ -1,4 +1,5 @@
-"""Receiving a multipart upload: streamed to a temp file under the work folder, with a size cap.
+"""Receiving uploads: a multipart upload streamed to a temp file under the work folder, with a size
+cap; a raw body (a part of a resumable upload) handed to a blocking writer as it arrives.
 
 FastAPI's ``UploadFile`` would have the whole file spooled to the system temp folder before the
 route runs; here the request body is parsed as it arrives, the file part goes straight to a temp
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -35,6 +37,44 @@ FILE_FIELD = "file"
 FIELD_MAX_BYTES = 4096
 FRAMING_SLACK_BYTES = 1 << 20  # multipart boundaries, part headers and the small text fields
 WRITE_BATCH_BYTES = 1 << 20  # request chunks are gathered to this size before a (threaded) write
+
+
+class _RequestBodyReader(io.RawIOBase):
+    """A request's body as a blocking stream, for a function running in a worker thread: each read
+    waits, in the event loop, for the next chunk the client sends."""
+
+    def __init__(self, request: Request) -> None:
+        self._chunks = request.stream().__aiter__()
+        self._pending = b""
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    async def _next_chunk(self) -> bytes | None:
+        try:
+            return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending and not self._ended:
+            chunk = anyio.from_thread.run(self._next_chunk)
+            if chunk is None:
+                self._ended = True
+            else:
+                self._pending = chunk
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
+async def with_request_body(request: Request, function: Callable[..., T], *args: Any) -> T:
+    """Run the blocking ``function(*args, body)`` in a worker thread, ``body`` a binary stream of
+    the request's body read as it arrives (nothing spooled here)."""
+    body = io.BufferedReader(_RequestBodyReader(request), WRITE_BATCH_BYTES)
+    return await anyio.to_thread.run_sync(functools.partial(function, *args, body))
 
 
 async def run_ingestion(request: Request, ingest: Callable[..., T], *args: Any) -> T:

@@ -1,5 +1,5 @@
-"""The ``sdd`` commands that talk to a server: ``login``, ``jobs …``, ``sweeps …``, ``datasets …``,
-``models upload|list`` and ``catalog``.
+"""The ``sdd`` commands that talk to a server: ``login``, ``jobs …``, ``sweeps …``, ``datasets …``
+(``sdd_client.dataset_commands``), ``models upload|list`` and ``catalog``.
 
 Two ways to get them:
 
@@ -29,9 +29,10 @@ from sdd_client.cli_support import (
     reports_errors,
 )
 from sdd_client.config import write_config_file
+from sdd_client.dataset_commands import datasets_group
 from sdd_client.job_commands import jobs_group
 from sdd_client.sweep_commands import sweeps_group
-from sdd_client.tables import catalog_view, datasets_table, models_table
+from sdd_client.tables import catalog_view, models_table
 
 UPLOAD_PATH = click.Path(path_type=Path, dir_okay=False, exists=True)
 
@@ -61,46 +62,6 @@ def catalog_command(url: str | None, token: str | None, as_json: bool) -> None:
     with connect(url, token) as client:
         catalog = client.catalog()
     print_json(catalog) if as_json else console().print(catalog_view(catalog))
-
-
-# ---------------------------------------------------------------- datasets
-
-
-@click.group("datasets")
-def datasets_group() -> None:
-    """Upload and list image-folder datasets on the server."""
-
-
-@datasets_group.command("upload")
-@click.argument("path", type=UPLOAD_PATH)
-@click.option("--name", help="A name to recognise it by (default: the file name).")
-@json_option
-@connection_options
-@reports_errors
-def dataset_upload(url: str | None, token: str | None, as_json: bool, path: Path, name: str | None) -> None:
-    """Upload a .zip/.tar.gz with train/<class>/<image> and val/<class>/<image>; prints its id."""
-    with connect(url, token) as client:
-        dataset = client.upload_dataset(path, name=name)
-    if as_json:
-        print_json(dataset)
-        return
-    click.echo(
-        f"uploaded {dataset.name}: {dataset.num_classes} classes, {dataset.train_count} train / "
-        f"{dataset.val_count} val images; use it as --dataset {dataset.id}",
-        err=True,
-    )
-    click.echo(dataset.id)
-
-
-@datasets_group.command("list")
-@json_option
-@connection_options
-@reports_errors
-def dataset_list(url: str | None, token: str | None, as_json: bool) -> None:
-    """Your uploaded datasets, newest first."""
-    with connect(url, token) as client:
-        datasets = list(client.iter_datasets())
-    print_json(datasets) if as_json else console().print(datasets_table(datasets))
 
 
 # ---------------------------------------------------------------- models (added to sdd_core's group)

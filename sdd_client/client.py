@@ -13,6 +13,7 @@ Every error answer raises :class:`~sdd_client.errors.APIError`; no answer at all
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -25,20 +26,25 @@ import httpx
 from pydantic import BaseModel
 
 from sdd_client.config import resolve_config
+from sdd_client.dataset_uploads import Progress as UploadProgress
+from sdd_client.dataset_uploads import ResumableUpload, put_direct
 from sdd_client.downloads import attachment_name, refuse_existing, save_verified
-from sdd_client.errors import APIError, SDDClientError, ServiceUnreachable, WaitTimeout
-from sdd_client.generated_models import DatasetsPublic, JobsPublic, ModelsPublic, SweepsPublic
+from sdd_client.errors import APIError, DatasetWaitTimeout, SDDClientError, ServiceUnreachable, WaitTimeout
+from sdd_client.generated_models import DatasetsPublic, JobsPublic, ModelsPublic, SweepsPublic, UploadsPublic
 from sdd_client.models import (
     Catalog,
     Checkpoint,
     Dataset,
+    DatasetEvent,
     EpochRow,
     Event,
     Job,
     JobSubmission,
+    PartTarget,
     Sweep,
     SweepReport,
     SweepSummary,
+    Upload,
     UploadedModel,
 )
 from sdd_client.plot_formats import PLOT_FORMATS
@@ -82,6 +88,7 @@ class SDDClient:
         self._answered = False  # an unreachable server is retried only once it has answered us
         self._owns_http = client is None
         self._http = client or httpx.Client(timeout=timeout, transport=transport)
+        self._store_http: httpx.Client | None = None  # parts PUT to an object store's presigned URLs
 
     def __repr__(self) -> str:
         return f"SDDClient(url={self.url!r})"
@@ -91,6 +98,8 @@ class SDDClient:
     def close(self) -> None:
         if self._owns_http:
             self._http.close()
+        if self._store_http is not None:
+            self._store_http.close()
 
     def __enter__(self) -> SDDClient:
         return self
@@ -267,18 +276,122 @@ class SDDClient:
 
     # ------------------------------------------------------------ uploads
 
-    def upload_dataset(self, path: Path | str, name: str | None = None) -> Dataset:
-        """Upload an image-folder archive (.zip/.tar.gz with train/ and val/ class folders)."""
+    def register_dataset(
+        self, name: str, source: str, *, layout: str | None = None, crop_to_boxes: bool = False
+    ) -> Dataset:
+        """Register the dataset at ``source`` (``s3://bucket/prefix/``, under a prefix the server's
+        allow-list opens to you); it comes back ``ingesting`` (see :meth:`wait_dataset`)."""
+        body: dict[str, Any] = {"name": name, "source": source, "crop_to_boxes": crop_to_boxes}
+        if layout is not None:
+            body["layout"] = layout
+        return self._model(Dataset, "POST", "/v1/datasets", json=body)
+
+    def upload_dataset(
+        self,
+        path: Path | str,
+        name: str | None = None,
+        *,
+        part_size: int | None = None,
+        progress: UploadProgress | None = None,
+    ) -> Dataset:
+        """Upload an image-folder archive (.zip/.tar.gz with train/ and val/ class folders) in parts,
+        resumably: an upload of the same file an earlier call left unfinished goes on where it
+        stopped. ``progress(stage, done, total)`` hears of the hashing and the bytes sent. The
+        dataset comes back ``ingesting`` (see :meth:`wait_dataset`)."""
+        return ResumableUpload(self, Path(path), name=name, part_size=part_size).run(progress)
+
+    def upload_dataset_file(self, path: Path | str, name: str | None = None) -> Dataset:
+        """Upload a small archive in one request (up to the server's upload limit)."""
         return self._upload(Dataset, "/v1/datasets", Path(path), {"name": name})
 
-    def list_datasets(self, limit: int = 20, after: str | None = None) -> DatasetsPublic:
-        return self._page(DatasetsPublic, "/v1/datasets", limit=limit, after=after)
+    def list_datasets(self, limit: int = 20, after: str | None = None, *, status: str | None = None) -> DatasetsPublic:
+        """One page of your datasets, newest first (optionally those ``ingesting``, ``ready`` or ``failed``)."""
+        return self._page(DatasetsPublic, "/v1/datasets", limit=limit, after=after, status=status)
 
-    def iter_datasets(self, *, page_size: int = 100) -> Iterator[Dataset]:
-        return _every(lambda after: self.list_datasets(page_size, after))
+    def iter_datasets(self, *, page_size: int = 100, status: str | None = None) -> Iterator[Dataset]:
+        return _every(lambda after: self.list_datasets(page_size, after, status=status))
 
     def get_dataset(self, dataset_id: str) -> Dataset:
         return self._model(Dataset, "GET", f"/v1/datasets/{dataset_id}")
+
+    def dataset_events(self, dataset_id: str) -> list[DatasetEvent]:
+        """What happened to the dataset, oldest first (registered, ingesting, progress, ready, ...)."""
+        return self._list(DatasetEvent, f"/v1/datasets/{dataset_id}/events")
+
+    def dataset_samples(self, dataset_id: str) -> bytes:
+        """The PNG grid of sample images per class the ingestion drew."""
+        return self._request("GET", f"/v1/datasets/{dataset_id}/samples.png").content
+
+    def wait_dataset(
+        self,
+        dataset_id: str,
+        *,
+        poll: float = 2.0,
+        timeout: float | None = None,
+        callback: Callable[[Dataset], None] | None = None,
+    ) -> Dataset:
+        """Poll until the dataset is ``ready`` or ``failed`` and return it; ``callback(dataset)`` on
+        the first poll and whenever it changes. Raises :class:`DatasetWaitTimeout` after ``timeout`` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last_seen: dict[str, Any] | None = None
+        while True:
+            dataset = self.get_dataset(dataset_id)
+            snapshot = dataset.model_dump(mode="json")
+            if callback is not None and snapshot != last_seen:
+                callback(dataset)
+            last_seen = snapshot
+            if dataset.status != "ingesting":
+                return dataset
+            pause = poll
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DatasetWaitTimeout(dataset, timeout or 0.0)
+                pause = min(poll, left)
+            time.sleep(pause)
+
+    # ------------------------------------------------------------ resumable uploads (ResumableUpload uses these)
+
+    def create_upload(
+        self, filename: str, size: int, sha256: str, *, name: str | None = None, part_size: int | None = None
+    ) -> Upload:
+        """Begin a resumable upload of a file of ``size`` bytes with SHA-256 ``sha256``."""
+        body: dict[str, Any] = {"filename": filename, "size": size, "sha256": sha256}
+        body |= {key: value for key, value in (("name", name), ("part_size", part_size)) if value is not None}
+        return self._model(Upload, "POST", "/v1/datasets/uploads", json=body)
+
+    def get_upload(self, upload_id: str) -> Upload:
+        """The upload with its parts received and missing, and where to send the first missing ones."""
+        return self._model(Upload, "GET", f"/v1/datasets/uploads/{upload_id}")
+
+    def open_uploads(self) -> list[Upload]:
+        """Your uploads still open (resumable), newest first."""
+        return list(_every(lambda after: self._page(UploadsPublic, "/v1/datasets/uploads", status="open",
+                                                    limit=100, after=after)))  # fmt: skip
+
+    def part_targets(self, upload_id: str, numbers: Sequence[int]) -> list[PartTarget]:
+        """Where to send parts ``numbers`` (fresh presigned URLs for an object store)."""
+        response = self._request("POST", f"/v1/datasets/uploads/{upload_id}/parts", json={"numbers": list(numbers)})
+        return [PartTarget.model_validate(item) for item in response.json()["data"]]
+
+    def put_part(self, target: PartTarget, data: bytes) -> str:
+        """Send one part's bytes where ``target`` says; its ETag."""
+        if not target.through_api:
+            if self._store_http is None:
+                self._store_http = httpx.Client(timeout=httpx.Timeout(self.timeout, write=UPLOAD_READ_TIMEOUT_S))
+            return put_direct(self._store_http, target.url, data)
+        headers = {"X-Content-SHA256": hashlib.sha256(data).hexdigest(), "Content-Type": "application/octet-stream"}
+        return str(self._request("PUT", target.url, content=data, headers=headers).json()["etag"])
+
+    def complete_upload(self, upload_id: str, etags: dict[int, str] | None = None) -> Dataset:
+        """Join the parts: the dataset, ``ingesting``; ``etags`` (part number -> ETag the object
+        store answered) are checked against what it holds."""
+        body = {"parts": [{"number": n, "etag": etag} for n, etag in sorted(etags.items())]} if etags else {}
+        return self._model(Dataset, "POST", f"/v1/datasets/uploads/{upload_id}/complete", json=body)
+
+    def abort_upload(self, upload_id: str) -> Upload:
+        """Abort an upload: its parts are deleted."""
+        return self._model(Upload, "DELETE", f"/v1/datasets/uploads/{upload_id}")
 
     def upload_model(self, path: Path | str, arch: str, num_classes: int, name: str | None = None) -> UploadedModel:
         """Upload teacher weights (a safetensors state_dict of ``arch`` with ``num_classes`` outputs)."""

@@ -4,7 +4,8 @@
   ``status``, ``code``, ``message`` and ``param`` are the server's.
 - :class:`ServiceUnreachable`: no answer at all (refused, DNS, timeout); carries the URL.
 - :class:`ChecksumMismatch`: a download's bytes do not match the server's ``X-Content-SHA256``.
-- :class:`WaitTimeout`: :meth:`SDDClient.wait` gave up; carries the job as last seen.
+- :class:`WaitTimeout`: :meth:`SDDClient.wait` gave up; carries the job as last seen
+  (:class:`DatasetWaitTimeout`: :meth:`SDDClient.wait_dataset`, the dataset).
 - :class:`ConfigError`: no server URL or token could be found.
 
 All of them derive from :class:`SDDClientError`, so ``except SDDClientError`` catches every one.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sdd_client.models import Job
+    from sdd_client.models import Dataset, Job
 
 
 class SDDClientError(Exception):
@@ -74,6 +75,15 @@ class WaitTimeout(SDDClientError, TimeoutError):
     def __init__(self, job: Job, timeout: float) -> None:
         super().__init__(f"job {job.id} still {job.status} after {timeout:g} s")
         self.job = job
+        self.timeout = timeout
+
+
+class DatasetWaitTimeout(WaitTimeout):
+    """A dataset was still ingesting when :meth:`SDDClient.wait_dataset` gave up."""
+
+    def __init__(self, dataset: Dataset, timeout: float) -> None:
+        SDDClientError.__init__(self, f"dataset {dataset.id} still {dataset.status} after {timeout:g} s")
+        self.dataset = dataset
         self.timeout = timeout
 
 

@@ -42,6 +42,14 @@ class ArchitecturePublic(BaseModel):
     ] = None
 
 
+class BadFile(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    path: Annotated[str, Field(description="The file, relative to the source.")]
+    reason: str
+
+
 class BuiltinDatasetPublic(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -80,6 +88,21 @@ class ClassGain(BaseModel):
     n: int
 
 
+class CompletedPart(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    number: Annotated[int, Field(ge=1, le=10000)]
+    etag: Annotated[
+        str,
+        Field(
+            description="The ETag the object store answered the part's PUT with.",
+            max_length=200,
+            min_length=1,
+        ),
+    ]
+
+
 class ConfusionReport(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -95,9 +118,52 @@ class ConfusionReport(BaseModel):
     ]
 
 
+class DatasetError(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    code: Annotated[
+        str,
+        Field(description="Stable code: source_not_allowed, layout_mismatch, quota_exceeded, …"),
+    ]
+    message: str
+
+
+class DatasetEventPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    type: Annotated[
+        str,
+        Field(description="registered, ingesting, progress, ready, failed, requeued, …"),
+    ]
+    message: str
+    data: dict[str, Any] | None
+    created_at: AwareDatetime
+
+
+class DatasetEventsPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    data: list[DatasetEventPublic]
+
+
+class DatasetProgress(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    stage: Annotated[
+        str,
+        Field(description="What the ingestion is doing: queued, listing, reading, writing, …"),
+    ]
+    done: Annotated[int, Field(description="How many of the stage's items are done.")]
+    total: Annotated[int | None, Field(description="How many there are to do, when known.")]
+
+
 class DatasetPublic(BaseModel):
     """
-    An uploaded dataset; pass its ``id`` as a job's ``dataset``.
+    A dataset; once ``ready``, pass its ``id`` as a job's ``dataset``.
     """
 
     model_config = ConfigDict(
@@ -105,24 +171,64 @@ class DatasetPublic(BaseModel):
     )
     id: str
     name: str
+    status: Annotated[
+        Literal["ingesting", "ready", "failed"],
+        Field(description="ingesting, then ready (jobs may use it) or failed (see error)."),
+    ]
+    source: Annotated[
+        str | None,
+        Field(description="Where it was read from: s3://bucket/prefix/, or upload:<key> for an uploaded archive."),
+    ]
+    layout: Annotated[
+        str | None,
+        Field(description="imagefolder, cub200, imagenet or shards; null until detected."),
+    ]
+    progress: Annotated[
+        DatasetProgress | None,
+        Field(description="While ingesting: the stage and how far it got."),
+    ]
     classes: Annotated[
-        list[str],
+        list[str] | None,
         Field(description="Class names, sorted; a label is an index into this list."),
     ]
-    num_classes: int
+    num_classes: int | None
     image_size: Annotated[
-        int,
+        int | None,
         Field(description="Side in pixels of the square images the models see by default."),
     ]
-    train_count: int
-    val_count: int
+    train_count: int | None
+    val_count: int | None
     class_counts: Annotated[
-        dict[str, dict[str, int]],
+        dict[str, dict[str, int]] | None,
         Field(description="Images per class: {'train': {...}, 'val': {...}}."),
     ]
-    size_bytes: Annotated[int, Field(description="Size of the uploaded archive.")]
-    sha256: Annotated[str, Field(description="SHA-256 of the uploaded archive.")]
+    statistics: Annotated[
+        dict[str, Any] | None,
+        Field(description="Measured while ingesting: per-channel mean and std of the training images, image sizes."),
+    ]
+    bad_files: Annotated[
+        list[BadFile],
+        Field(description="The first files that could not be used, and why (skipped)."),
+    ]
+    bad_files_count: Annotated[int, Field(description="How many files could not be used in all.")]
+    error: Annotated[
+        DatasetError | None,
+        Field(description="Why the ingestion failed (status failed)."),
+    ]
+    size_bytes: Annotated[
+        int,
+        Field(description="Size of the uploaded archive (0 for a dataset registered by reference)."),
+    ]
+    sha256: Annotated[
+        str | None,
+        Field(description="SHA-256 of the uploaded archive (null for one registered by reference)."),
+    ]
+    storage_bytes: Annotated[
+        int,
+        Field(description="Bytes it takes in the service's storage (counted in your quota)."),
+    ]
     created_at: AwareDatetime
+    updated_at: AwareDatetime | None
 
 
 class DatasetsPublic(BaseModel):
@@ -617,6 +723,52 @@ class PairedGain(BaseModel):
     seeds: list[int]
 
 
+class PartTargetPublic(BaseModel):
+    """
+    Where to PUT one part's bytes.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    number: int
+    url: Annotated[
+        str,
+        Field(
+            description="A presigned object-store URL (send no Authorization header), or this API's /v1/datasets/uploads/{id}/parts/{number} (send your token and X-Content-SHA256)."
+        ),
+    ]
+    through_api: Annotated[
+        bool,
+        Field(description="True when url is this API's (a path to join to the server's URL)."),
+    ]
+    expires_at: Annotated[
+        AwareDatetime | None,
+        Field(description="When a presigned URL stops working; ask for a new one then."),
+    ]
+
+
+class PartTargetsPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    data: list[PartTargetPublic]
+
+
+class PartTargetsRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    numbers: Annotated[
+        list[int],
+        Field(
+            description="Part numbers (from 1) to send next.",
+            max_length=100,
+            min_length=1,
+        ),
+    ]
+
+
 class PerClassReport(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -652,6 +804,18 @@ class Progress(ProgressMethods):
         int | None,
         Field(description="Batches per epoch; null when the job is not running."),
     ] = None
+
+
+class ReceivedPart(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    number: int
+    size_bytes: int
+    etag: Annotated[
+        str,
+        Field(description="The object store's ETag of the part (the local store's: its SHA-256)."),
+    ]
 
 
 class Recommendation(BaseModel):
@@ -818,6 +982,138 @@ class TeacherRef(BaseModel):
         ),
     ] = None
     pretrained: Annotated[bool | None, Field(description="true, with arch.")] = None
+
+
+Parts = TypeAliasType("Parts", Annotated[list[CompletedPart], Field(max_length=10000)])
+
+
+class UploadComplete(BaseModel):
+    """
+    Complete an upload; ``parts`` (optional) are checked against what the store holds.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    parts: Parts | None = None
+
+
+Name1 = TypeAliasType(
+    "Name1",
+    Annotated[
+        str,
+        Field(
+            description="The dataset's name (default: the file name).",
+            max_length=200,
+            min_length=1,
+        ),
+    ],
+)
+
+
+PartSize = TypeAliasType(
+    "PartSize",
+    Annotated[
+        int,
+        Field(
+            description="Bytes per part (the last one is shorter); at most 10000 parts. Default: 16 MiB, more for files over 160 GB. An object store takes parts of at least 5 MiB.",
+            ge=65536,
+            le=1073741824,
+        ),
+    ],
+)
+
+
+class UploadCreate(BaseModel):
+    """
+    A dataset archive about to be sent in parts.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    filename: Annotated[
+        str,
+        Field(
+            description="The archive's name: .zip, .tar, .tar.gz/.tgz, .tar.bz2 or .tar.xz.",
+            max_length=255,
+            min_length=1,
+        ),
+    ]
+    size: Annotated[
+        int,
+        Field(
+            description="The archive's size in bytes (counted against your storage quota).",
+            ge=1,
+        ),
+    ]
+    sha256: Annotated[
+        str,
+        Field(
+            description="The archive's SHA-256 (hex), checked once it is whole.",
+            pattern="^[0-9a-f]{64}$",
+        ),
+    ]
+    name: Annotated[Name1 | None, Field(description="The dataset's name (default: the file name).")] = None
+    part_size: Annotated[
+        PartSize | None,
+        Field(
+            description="Bytes per part (the last one is shorter); at most 10000 parts. Default: 16 MiB, more for files over 160 GB. An object store takes parts of at least 5 MiB."
+        ),
+    ] = None
+
+
+class UploadPublic(BaseModel):
+    """
+    A resumable upload: send the ``missing`` parts, then complete it.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: str
+    status: Annotated[
+        Literal["open", "completing", "completed", "aborted", "expired"],
+        Field(description="open (takes parts), completing, completed (see dataset_id), aborted or expired."),
+    ]
+    name: Annotated[str, Field(description="The name the dataset will have.")]
+    filename: str
+    size_bytes: int
+    sha256: str
+    part_size: Annotated[int, Field(description="Bytes per part; the last part holds the rest.")]
+    parts: Annotated[int, Field(description="How many parts the file is sent in.")]
+    direct: Annotated[
+        bool,
+        Field(description="True: parts go straight to the object store (presigned URLs)."),
+    ]
+    dataset_id: Annotated[str, Field(description="The dataset the upload becomes once completed.")]
+    received: Annotated[
+        list[ReceivedPart],
+        Field(description="Parts the store holds at their expected size."),
+    ]
+    missing: Annotated[
+        list[int],
+        Field(description="Part numbers still to send (empty once every part is in)."),
+    ]
+    targets: Annotated[
+        list[PartTargetPublic],
+        Field(
+            description="Where to send the first missing parts (up to 100); POST .../parts for others or for fresh URLs."
+        ),
+    ]
+    created_at: AwareDatetime
+    expires_at: Annotated[
+        AwareDatetime,
+        Field(description="When it expires if nothing more is asked of it (its parts deleted)."),
+    ]
+
+
+class UploadsPublic(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    has_more: Annotated[bool, Field(description="True when more items follow this page.")]
+    data: list[UploadPublic]
 
 
 class WeightsRef(BaseModel):

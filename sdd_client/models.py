@@ -39,6 +39,7 @@ from sdd_client.generated_models import (
 )
 from sdd_client.generated_models import ConfigurationReport as SweepConfiguration
 from sdd_client.generated_models import ConfusionReport as Confusion
+from sdd_client.generated_models import DatasetEventPublic as DatasetEvent
 from sdd_client.generated_models import DatasetPublic as Dataset
 from sdd_client.generated_models import EventPublic as Event
 from sdd_client.generated_models import JobCreate as JobSubmission
@@ -47,11 +48,13 @@ from sdd_client.generated_models import JobSpecPublic as JobSpec
 from sdd_client.generated_models import LimitsPublic as Limits
 from sdd_client.generated_models import MethodPublic as Method
 from sdd_client.generated_models import ModelPublic as UploadedModel
+from sdd_client.generated_models import PartTargetPublic as PartTarget
 from sdd_client.generated_models import PerClassReport as PerClass
 from sdd_client.generated_models import Summary as Stat
 from sdd_client.generated_models import SweepGroupPublic as SweepGroup
 from sdd_client.generated_models import SweepPublic as Sweep
 from sdd_client.generated_models import SweepSummaryPublic as SweepSummary
+from sdd_client.generated_models import UploadPublic as Upload
 from sdd_client.job_status import JobStatus
 
 __all__ = [
@@ -62,6 +65,7 @@ __all__ = [
     "ClassGain",
     "Confusion",
     "Dataset",
+    "DatasetEvent",
     "EpochRow",
     "Event",
     "Hyperparameters",
@@ -78,6 +82,7 @@ __all__ = [
     "MemberCounts",
     "Method",
     "PairedGain",
+    "PartTarget",
     "PerClass",
     "Progress",
     "Recommendation",
@@ -90,6 +95,7 @@ __all__ = [
     "SweepReport",
     "SweepSummary",
     "TeacherRef",
+    "Upload",
     "UploadedModel",
     "WeightsRef",
 ]

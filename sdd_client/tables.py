@@ -1,5 +1,5 @@
 """Rich renderables for the ``sdd`` client commands: jobs, a job, its events and checkpoints, comparisons,
-uploads, the catalog."""
+uploaded models, the catalog (datasets: ``sdd_client.dataset_tables``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.console import Group
 from rich.table import Column, Table
 from rich.text import Text
 
-from sdd_client.models import Catalog, Checkpoint, Dataset, EpochRow, Event, Job, JobStatus, UploadedModel
+from sdd_client.models import Catalog, Checkpoint, EpochRow, Event, Job, JobStatus, UploadedModel
 
 STATUS_STYLES: dict[str, str] = {
     JobStatus.QUEUED: "dim",
@@ -230,24 +230,6 @@ def curves_table(jobs: Sequence[Job], metrics: dict[str, list[EpochRow]], every:
     for epoch in epochs:
         if epoch % max(every, 1) == 0 or epoch == last or every <= 1:
             table.add_row(str(epoch), *(pct(by_job[job.id].get(epoch)) for job in jobs))
-    return table
-
-
-def datasets_table(datasets: Iterable[Dataset]) -> Table:
-    table = Table(
-        "id", "name", "classes", "image size", "train", "val", "size", "created", title="datasets", title_justify="left"
-    )
-    for ds in datasets:
-        table.add_row(
-            ds.id,
-            shown_name(ds.name),
-            str(ds.num_classes),
-            str(ds.image_size),
-            str(ds.train_count),
-            str(ds.val_count),
-            human_bytes(ds.size_bytes),
-            when(ds.created_at),
-        )
     return table
 
 

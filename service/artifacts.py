@@ -215,7 +215,9 @@ class ArtifactStore(Protocol):
 
     # Multipart uploads: a large file sent in numbered parts (from 1), assembled at ``key`` on
     # completion; until then nothing is at ``key``. An object store takes the parts straight from
-    # the client (``part_upload_url``); the local store through ``put_part``.
+    # the client (``direct_part_uploads``: ``part_upload_url``); the local store through ``put_part``.
+    direct_part_uploads: bool
+
     def start_multipart(self, key: str, sha256: str) -> str:
         """Begin a multipart upload to ``key`` of a file whose SHA-256 is announced as ``sha256``;
         its upload id."""

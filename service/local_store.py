@@ -60,6 +60,8 @@ def _tree_digest(root: Path) -> tuple[int, str]:
 class LocalArtifactStore:
     """Artifacts as files under ``root``; a key is a relative path."""
 
+    direct_part_uploads = False  # parts of a multipart upload come through the API (put_part)
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 

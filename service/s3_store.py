@@ -115,6 +115,8 @@ class _ObjectStream(io.RawIOBase):
 class S3ArtifactStore:
     """The artifact interface (``service.artifacts.ArtifactStore``) over one bucket and prefix."""
 
+    direct_part_uploads = True  # clients PUT a multipart upload's parts to presigned URLs
+
     def __init__(
         self,
         client: Any,

@@ -1,26 +1,36 @@
-"""Dataset uploads: good archives, every malformed case, listing and tenant isolation."""
+"""Datasets uploaded in one request: stored as received (202, ``ingesting``), then ingested into
+shards (``ready``) or failed naming why; the reads (one, the list by status, events, the sample
+grid); what the API still refuses at once; tenant isolation.
+
+The ingestion runs in this process, as a worker runs it (``worker.ingestion.ingest_dataset``);
+``tests/e2e`` has a real worker take it from the queue.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+import struct
 import tarfile
 import zipfile
+import zlib
+from typing import Any
 
 import pytest
 from PIL import Image
 from sqlalchemy import select
 
 from service.artifact_stores import get_artifact_store
-from service.artifacts import dataset_key
+from service.artifacts import dataset_upload_key
 from service.db.models import Dataset
 from tests.api.conftest import TEST_UPLOAD_LIMIT, Api, assert_error
+from worker.ingestion import ingest_dataset
 
 
-def png(shade: int) -> bytes:
+def png(shade: int, side: int = 8) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), (shade, 255 - shade, 64)).save(buffer, format="PNG")
+    Image.new("RGB", (side, side), (shade, 255 - shade, 64)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -61,8 +71,23 @@ def upload(api: Api, data: bytes, filename: str = "data.zip", token: str | None 
     return api.post("/v1/datasets", token, files={"file": (filename, data)}, data=fields)
 
 
+def ingest(api: Api, dataset_id: str, token: str | None = None) -> dict[str, Any]:
+    """Ingest the dataset as a worker would, then read it back."""
+    ingest_dataset(dataset_id, api.settings)
+    response = api.get(f"/v1/datasets/{dataset_id}", token)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def uploaded(api: Api, data: bytes, filename: str = "data.zip", **fields: str) -> dict[str, Any]:
+    """Upload an archive (202) and ingest it; the dataset as it ended."""
+    response = upload(api, data, filename, **fields)
+    assert response.status_code == 202, response.text
+    return ingest(api, response.json()["id"])
+
+
 def assert_nothing_left(api: Api) -> None:
-    """No row, no stored tree, no temp file after a refused upload."""
+    """No row, no stored file, no temp file after an upload refused at once."""
     with api.session() as session:
         assert session.scalars(select(Dataset)).all() == []
     datasets_dir = api.settings.artifact_dir / "datasets"
@@ -70,42 +95,71 @@ def assert_nothing_left(api: Api) -> None:
     assert list(api.settings.work_dir.iterdir()) == []
 
 
-def test_upload_zip(api: Api) -> None:
+def stored_names(api: Api, dataset_id: str) -> list[str]:
+    folder = api.settings.artifact_dir / "datasets" / dataset_id
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_an_upload_is_stored_as_received_then_ingested_into_shards(api: Api) -> None:
     archive = zip_bytes(image_folder())
     response = upload(api, archive, name="pets")
-    assert response.status_code == 201, response.text
+    assert response.status_code == 202, response.text
     dataset = response.json()
     assert dataset["id"].startswith("ds_") and dataset["name"] == "pets"
-    assert dataset["classes"] == ["cat", "dog"] and dataset["num_classes"] == 2
-    assert dataset["image_size"] == 8
-    assert (dataset["train_count"], dataset["val_count"]) == (4, 2)
-    assert dataset["class_counts"] == {"train": {"cat": 2, "dog": 2}, "val": {"cat": 1, "dog": 1}}
-    assert dataset["size_bytes"] == len(archive)
-    assert dataset["sha256"] == hashlib.sha256(archive).hexdigest()
-
-    stored = get_artifact_store(api.settings).path(dataset_key(dataset["id"]))
-    assert (stored / "train" / "cat" / "0.png").is_file() and (stored / "val" / "dog" / "0.png").is_file()
-    assert list(api.settings.work_dir.iterdir()) == []  # temp files gone
-
+    assert (dataset["status"], dataset["layout"], dataset["classes"], dataset["train_count"]) == (
+        "ingesting",
+        "imagefolder",
+        None,
+        None,
+    )
+    key = dataset_upload_key(dataset["id"], "zip")
+    assert dataset["source"] == f"upload:{key}"
+    assert (dataset["size_bytes"], dataset["sha256"]) == (len(archive), hashlib.sha256(archive).hexdigest())
+    assert get_artifact_store(api.settings).path(key).read_bytes() == archive  # not extracted by the API
+    assert stored_names(api, dataset["id"]) == ["upload.zip"]
+    assert list(api.settings.work_dir.iterdir()) == []  # the temp file went
     assert api.get(f"/v1/datasets/{dataset['id']}").json() == dataset
-    listed = api.get("/v1/datasets").json()
-    assert listed == {"data": [dataset], "has_more": False}
+    not_yet = assert_error(api.get(f"/v1/datasets/{dataset['id']}/samples.png"), 404, "no_sample_grid")
+    assert "still being ingested" in not_yet["message"]
+
+    ready = ingest(api, dataset["id"])
+    assert ready["status"] == "ready" and ready["error"] is None and ready["progress"] is None
+    assert ready["classes"] == ["cat", "dog"] and ready["num_classes"] == 2 and ready["image_size"] == 8
+    assert (ready["train_count"], ready["val_count"]) == (4, 2)
+    assert ready["class_counts"] == {"train": {"cat": 2, "dog": 2}, "val": {"cat": 1, "dog": 1}}
+    assert len(ready["statistics"]["mean"]) == 3 and len(ready["statistics"]["std"]) == 3
+    assert (ready["bad_files"], ready["bad_files_count"]) == ([], 0)
+    assert ready["storage_bytes"] > 0 and "index.json" in stored_names(api, dataset["id"])
+    assert any(name.startswith("shards/") for name in stored_names(api, dataset["id"]))
+    events = [event["type"] for event in api.get(f"/v1/datasets/{dataset['id']}/events").json()["data"]]
+    assert events[0] == "registered" and events[-1] == "ready"
+
+    grid = api.get(f"/v1/datasets/{dataset['id']}/samples.png")
+    assert grid.status_code == 200 and grid.headers["content-type"] == "image/png"
+    assert grid.content.startswith(b"\x89PNG")
+    assert api.get("/v1/datasets").json() == {"data": [ready], "has_more": False}
+    assert api.get("/v1/datasets", params={"status": "ready"}).json()["data"] == [ready]
+    assert api.get("/v1/datasets", params={"status": "failed"}).json()["data"] == []
 
 
 def test_upload_tar_gz_inside_a_top_level_folder(api: Api) -> None:
-    response = upload(api, tar_gz_bytes(image_folder("flowers/")), filename="flowers.tar.gz")
-    assert response.status_code == 201, response.text
-    assert response.json()["name"] == "flowers" and response.json()["train_count"] == 4
+    dataset = uploaded(api, tar_gz_bytes(image_folder("flowers/")), filename="flowers.tar.gz")
+    assert dataset["name"] == "flowers" and dataset["status"] == "ready" and dataset["train_count"] == 4
 
 
-def test_uploaded_dataset_in_a_job_and_tenant_isolation(api: Api) -> None:
-    dataset = upload(api, zip_bytes(image_folder())).json()
+def test_a_dataset_trains_once_ready_and_stays_its_tenants(api: Api) -> None:
+    response = upload(api, zip_bytes(image_folder()))
+    dataset = response.json()
+    assert_error(api.post_job(dataset=dataset["id"]), 409, "dataset_not_ready", "dataset")
+    ingest(api, dataset["id"])
     job = api.create_job(dataset=dataset["id"], scales=[1])
     assert job["spec"]["dataset"] == dataset["id"] and job["spec"]["image_size"] == 8
     job16 = api.create_job(dataset=dataset["id"], image_size=16)
     assert job16["spec"]["image_size"] == 16
 
     assert_error(api.get(f"/v1/datasets/{dataset['id']}", token=api.other_token), 404, "not_found")
+    assert_error(api.get(f"/v1/datasets/{dataset['id']}/events", token=api.other_token), 404, "not_found")
+    assert_error(api.get(f"/v1/datasets/{dataset['id']}/samples.png", token=api.other_token), 404, "not_found")
     assert api.get("/v1/datasets", token=api.other_token).json()["data"] == []
     assert_error(api.post_job(token=api.other_token, dataset=dataset["id"]), 404, "not_found", "dataset")
 
@@ -137,20 +191,25 @@ def test_uploaded_dataset_in_a_job_and_tenant_isolation(api: Api) -> None:
         "tar-device",
     ],
 )
-def test_unsafe_archives_are_refused_before_extraction(api: Api, archive: bytes, fragment: str) -> None:
-    error = assert_error(upload(api, archive), 422, "invalid_archive", "file")
-    assert fragment in error["message"]
-    assert_nothing_left(api)
+def test_unsafe_archives_fail_their_ingestion_before_extraction(api: Api, archive: bytes, fragment: str) -> None:
+    dataset = uploaded(api, archive)
+    assert dataset["status"] == "failed" and dataset["error"]["code"] == "invalid_archive", dataset
+    assert fragment in dataset["error"]["message"]
+    assert str(api.settings.home) not in dataset["error"]["message"]
+    assert [name for name in stored_names(api, dataset["id"]) if not name.startswith("upload.")] == []
     assert not (api.settings.work_dir.parent / "evil.png").exists()
+    assert list((api.settings.work_dir / "ingestions").rglob("*.png")) == []
 
 
-def test_missing_val_folder(api: Api) -> None:
-    error = assert_error(upload(api, zip_bytes(image_folder(splits=("train",)))), 422, "dataset_error", "file")
-    assert "val/" in error["message"] and str(api.settings.work_dir) not in error["message"]
-    assert_nothing_left(api)
+def test_a_missing_val_folder_fails_the_ingestion_naming_it(api: Api) -> None:
+    dataset = uploaded(api, zip_bytes(image_folder(splits=("train",))))
+    assert dataset["status"] == "failed", dataset
+    assert "val" in dataset["error"]["message"] and str(api.settings.home) not in dataset["error"]["message"]
+    error = assert_error(api.post_job(dataset=dataset["id"]), 409, "dataset_not_ready", "dataset")
+    assert "failed" in error["message"]
 
 
-def test_not_an_archive(api: Api) -> None:
+def test_not_an_archive_is_refused_at_once(api: Api) -> None:
     error = assert_error(upload(api, b"just some text, not an archive"), 422, "invalid_archive", "file")
     assert ".zip" in error["message"]
     assert_nothing_left(api)
@@ -169,13 +228,13 @@ def test_malformed_forms(api: Api) -> None:
     assert_error(api.post("/v1/datasets", data={"name": "x"}), 415)  # urlencoded, no file
     assert_error(api.post("/v1/datasets", files={"other": ("a.zip", b"x")}), 422, "validation_error", "other")
     assert_error(api.post("/v1/datasets", files={"name": (None, "only a name")}), 422, "validation_error", "file")
+    bad_name = upload(api, zip_bytes(image_folder()), name="tab\there")
+    assert_error(bad_name, 422, "validation_error", "name")
     assert_nothing_left(api)
 
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims ``width`` x ``height`` pixels and that holds no pixel data."""
-    import struct
-    import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -185,22 +244,23 @@ def png_header_only(width: int, height: int) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("val_image", "says"),
+    ("bad_image", "says"),
     [
-        (png_header_only(10_000, 5_000), "too large to decode safely"),  # over MAX_IMAGE_PIXELS
-        (png_header_only(100_000, 100_000), "could be decompression bomb"),  # over PIL's own limit
-        (png(50)[:40], "cannot read image"),  # truncated
+        (png_header_only(10_000, 5_000), "too large"),  # over MAX_IMAGE_PIXELS
+        (png(50)[:40], "cannot"),  # truncated
     ],
 )
-def test_validation_images_that_cannot_train_are_refused_at_upload(api: Api, val_image: bytes, says: str) -> None:
-    """Once accepted, and the job failed later: every header is read and the val images decoded."""
-    files = image_folder() | {"val/dog/0.png": val_image}
-    error = assert_error(upload(api, zip_bytes(files)), 422, param="file")
-    assert says in error["message"] and "val/dog/0.png" in error["message"], error
-    assert_nothing_left(api)
+def test_images_that_cannot_train_are_skipped_and_named(api: Api, bad_image: bytes, says: str) -> None:
+    """A file that cannot train is left out of the shards and listed, with its reason."""
+    dataset = uploaded(api, zip_bytes(image_folder() | {"val/dog/9.png": bad_image, "train/cat/9.png": bad_image}))
+    assert dataset["status"] == "ready", dataset
+    assert (dataset["train_count"], dataset["val_count"], dataset["bad_files_count"]) == (4, 2, 2)
+    paths = sorted(item["path"] for item in dataset["bad_files"])
+    assert paths == ["train/cat/9.png", "val/dog/9.png"], dataset["bad_files"]
+    assert all(says in item["reason"] for item in dataset["bad_files"]), dataset["bad_files"]
 
 
-def test_an_unreadable_zip_member_is_a_422_naming_it(api: Api) -> None:
+def test_an_unreadable_zip_member_fails_the_ingestion_naming_it(api: Api) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in image_folder().items():
@@ -208,5 +268,6 @@ def test_an_unreadable_zip_member_is_a_422_naming_it(api: Api) -> None:
     data = bytearray(buffer.getvalue())
     central = data.find(b"PK\x01\x02")
     data[central + 10 : central + 12] = (99).to_bytes(2, "little")  # AES, which zipfile cannot read
-    error = assert_error(upload(api, bytes(data)), 422, param="file")
-    assert "compression method 99" in error["message"], error
+    dataset = uploaded(api, bytes(data))
+    assert dataset["status"] == "failed" and dataset["error"]["code"] == "invalid_archive", dataset
+    assert "compression method 99" in dataset["error"]["message"]

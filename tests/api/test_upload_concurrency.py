@@ -1,14 +1,14 @@
-"""Uploads are checked in a bounded pool: they wait their turn instead of taking the request threads."""
+"""Uploads checked in the API (teacher weights) run in a bounded pool: they wait their turn instead
+of taking the request threads. (Dataset archives are only stored by the API; workers ingest them.)"""
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from domain.datasets import uploaded_datasets
 from domain.errors import InvalidRequest
+from domain.models import uploaded_models
 from tests.api.conftest import Api
-from tests.api.test_datasets import image_folder, upload, zip_bytes
 
 
 def test_uploads_in_flight_are_bounded_and_job_polls_still_answer(api: Api, monkeypatch) -> None:
@@ -18,7 +18,7 @@ def test_uploads_in_flight_are_bounded_and_job_polls_still_answer(api: Api, monk
     most = [0]
     lock = threading.Lock()
 
-    def slow_ingest(*args, **kwargs):  # stands in for a slow archive: holds its slot until released
+    def slow_check(*args, **kwargs):  # stands in for large weights: holds its slot until released
         with lock:
             running.append(1)
             most[0] = max(most[0], len(running))
@@ -27,12 +27,16 @@ def test_uploads_in_flight_are_bounded_and_job_polls_still_answer(api: Api, monk
         finally:
             with lock:
                 running.pop()
-        raise InvalidRequest("file: held", code="invalid_archive", location=("file",))
+        raise InvalidRequest("file: held", code="invalid_weights", location=("file",))
 
-    monkeypatch.setattr(uploaded_datasets, "ingest_dataset", slow_ingest)
-    body = zip_bytes(image_folder())
+    monkeypatch.setattr(uploaded_models, "register_model", slow_check)
+
+    def upload() -> object:
+        fields = {"arch": "resnet8", "num_classes": "2"}
+        return api.post("/v1/models", files={"file": ("t.safetensors", b"weights")}, data=fields)
+
     with ThreadPoolExecutor(max_workers=5) as pool:
-        uploads = [pool.submit(upload, api, body) for _ in range(5)]
+        uploads = [pool.submit(upload) for _ in range(5)]
         for _ in range(200):  # until the pool is full (the limit is the setting's default, 2)
             if len(running) == api.settings.ingest_concurrency:
                 break

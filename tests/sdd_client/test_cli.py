@@ -524,7 +524,7 @@ def test_uploads_catalog_and_the_model_zoo(sdd: Run, tmp_path: Path) -> None:
     uploaded = sdd("datasets", "upload", str(archive), "--name", "pets")
     assert uploaded.exit_code == 0, uploaded.output
     dataset_id = uploaded.stdout.strip()
-    assert dataset_id.startswith("ds_") and "2 classes" in uploaded.stderr
+    assert dataset_id.startswith("ds_") and "pets is ingesting" in uploaded.stderr
     assert [d["id"] for d in _json(sdd("datasets", "list", "--json"))] == [dataset_id]
     assert "pets" in sdd("datasets", "list").stdout
 

@@ -35,6 +35,7 @@ from tests.api.conftest import Api
 from tests.api.test_datasets import image_folder, zip_bytes
 from tests.fixtures.servers import free_port
 from tests.sdd_client.conftest import TEST_URL, epoch, fail_job, metrics_row, start_job, trained_job
+from worker.ingestion import ingest_dataset
 
 CE = {"dataset": "digits", "student": "resnet8", "method": "ce"}
 
@@ -227,11 +228,14 @@ def test_plot_and_catalog(api: Api, sdd: SDDClient) -> None:
 # ---------------------------------------------------------------- uploads
 
 
-def test_upload_and_list_datasets_and_models(sdd: SDDClient, tmp_path: Path) -> None:
+def test_upload_and_list_datasets_and_models(sdd: SDDClient, api: Api, tmp_path: Path) -> None:
     archive = tmp_path / "pets.zip"
     archive.write_bytes(zip_bytes(image_folder()))
-    dataset = sdd.upload_dataset(archive, name="pets")
-    assert dataset.id.startswith("ds_") and dataset.classes == ["cat", "dog"] and dataset.train_count == 4
+    uploaded = sdd.upload_dataset(archive, name="pets")
+    assert uploaded.id.startswith("ds_") and uploaded.status == "ingesting" and uploaded.classes is None
+    ingest_dataset(uploaded.id, api.settings)  # as a worker does
+    dataset = sdd.wait_dataset(uploaded.id, poll=0.1, timeout=30)
+    assert dataset.status == "ready" and dataset.classes == ["cat", "dog"] and dataset.train_count == 4
     assert sdd.get_dataset(dataset.id) == dataset
     assert [d.id for d in sdd.list_datasets().data] == [dataset.id] == [d.id for d in sdd.iter_datasets()]
 
