@@ -47,7 +47,12 @@ def api_command(host: str, port: int, log_level: str) -> None:
 
 @click.command("worker")
 @click.option("--concurrency", type=int, default=None, help="Training processes (default: SDD_WORKER_CONCURRENCY).")
-@click.option("--queues", default=None, help="Comma-separated queues (default: SDD_QUEUE_NAME).")
+@click.option(
+    "--queues",
+    default=None,
+    help="Comma-separated queues (default: SDD_QUEUE_NAME, for --devices N its N-device queue, and "
+    "SDD_INGESTION_QUEUE: training and dataset ingestion).",
+)
 @click.option("--log-level", "--loglevel", "log_level", default="info", show_default=True, help="As sdd api's.")
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
 @click.option(
@@ -93,7 +98,8 @@ def worker_command(
             "worker",
             f"--loglevel={log_level}",
             f"--concurrency={concurrency or settings.worker_concurrency}",
-            f"--queues={queues or queue_for(settings.queue_name, devices)}",
+            # By default its device count's training queue and the ingestion queue: `sdd up` ingests too.
+            f"--queues={queues or f'{queue_for(settings.queue_name, devices)},{settings.ingestion_queue}'}",
             f"--pool={pool}",
             *([f"--hostname={hostname}"] if hostname else []),
         ]
