@@ -96,8 +96,9 @@ def rebase_on_this_node(resume: ResumePoint, spec: JobSpec, work_dir: Path) -> R
     """``resume``, or a copy in ``work_dir`` whose recorded input locations are this node's.
 
     The trainer resumes only from a checkpoint written for the same spec, and the spec names its
-    inputs by local path: an uploaded dataset (``imagefolder:<folder>``), the teacher's weights and
-    a warm start's weights.
+    inputs by local path: an uploaded dataset (``imagefolder:<folder>``, or ``shards:<index.json>``
+    once ingested into shards; the trainer itself compares the latter by its index's digest), the
+    teacher's weights and a warm start's weights.
     With an object store those are copies in each node's cache, checked against the SHA-256 of the
     same rows, so the bytes are the same on every node but the paths are the writing node's. Only
     those locations are replaced; a checkpoint that differs in anything else is left as it is,
@@ -112,8 +113,9 @@ def rebase_on_this_node(resume: ResumePoint, spec: JobSpec, work_dir: Path) -> R
     rebased = dict(recorded)
     dataset = recorded.get("dataset")
     if isinstance(dataset, str) and dataset != current["dataset"]:
-        if dataset.startswith("imagefolder:") and current["dataset"].startswith("imagefolder:"):
-            rebased["dataset"] = current["dataset"]
+        for prefix in ("imagefolder:", "shards:"):  # an uploaded folder; an ingested dataset's index
+            if dataset.startswith(prefix) and current["dataset"].startswith(prefix):
+                rebased["dataset"] = current["dataset"]
     for field in ("teacher", "init"):  # the teacher's weights, a warm start's weights
         before, now = recorded.get(field), current.get(field)
         if isinstance(before, dict) and isinstance(now, dict) and before.get("checkpoint") != now.get("checkpoint"):

@@ -70,6 +70,7 @@ from worker.job_plots import store_curve_plots
 from worker.lease_heartbeat import LeaseHeartbeat
 from worker.lockstep import claim_siblings
 from worker.resumption import keep_stop_checkpoint, rebase_on_this_node, record_resume, restore_metrics_log
+from worker.shard_fetch import ShardFetcher
 from worker.training_callbacks import JobCallbacks, json_safe
 
 log = logging.getLogger(__name__)
@@ -222,12 +223,24 @@ def _train_together(ready: list[ClaimedJob], store: ArtifactStore) -> list[Train
     """``train_group`` over the ready jobs (a group of one for a job trained alone); each job's
     outcome is recorded as soon as it leaves the group (``_record_when_done``)."""
     settings = ready[0].attempt.settings
+    fetch_shard = ShardFetcher(settings, store)  # a sharded dataset's shards, through the node cache
+    try:
+        return _train_with(ready, store, fetch_shard)
+    finally:
+        fetch_shard.close()
+
+
+def _train_with(
+    ready: list[ClaimedJob], store: ArtifactStore, fetch_shard: ShardFetcher
+) -> list[TrainResult | Exception]:
+    settings = ready[0].attempt.settings
     options = TrainOptions(
         data_root=settings.data_root,
         allow_download=settings.allow_download,
         allow_weight_downloads=settings.allow_weight_downloads,
         num_workers=settings.loader_workers,
         device_data_max_bytes=settings.device_data_max_bytes,
+        fetch_shard=fetch_shard,
     )
     members = []
     for job in ready:

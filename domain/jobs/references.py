@@ -7,8 +7,9 @@ or ``{"model": id}``). Two questions are asked of them:
   size, teacher architecture): ``dataset_facts``, ``teacher_facts``;
 * before training, the **files** the trainer reads, as local paths fetched through the artifact
   store (in place for the local store; into the node's cache, checked against the SHA-256 the
-  rows record, for an object store): ``dataset_source`` (``imagefolder:<folder>`` for an uploaded
-  dataset) and ``teacher_checkpoint`` (a succeeded job's student, or an uploaded model's weights).
+  rows record, for an object store): ``dataset_source`` (``shards:<index.json>`` for an ingested
+  dataset, ``imagefolder:<folder>`` for one uploaded before shards) and ``teacher_checkpoint`` (a
+  succeeded job's student, or an uploaded model's weights).
 
 Another tenant's objects are reported exactly like missing ones.
 """
@@ -25,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.datasets.archives import extract_archive
+from domain.datasets.sources import check_source
 from domain.datasets.uploaded_datasets import EXTRACTED_BYTES_PER_UPLOAD_BYTE, dataset_root
 from domain.errors import Conflict, InvalidRequest, Location
 from domain.jobs.job_request import DATASET_ID_PREFIX, StudentInitRef, TeacherRef, WeightsRef
@@ -32,11 +34,12 @@ from domain.ownership import get_owned
 from domain.redaction import redact_paths
 from domain.status import DatasetStatus, JobStatus
 from sdd_core.data import DatasetShape, dataset_shape
+from sdd_core.data.sharded_dataset import SHARDS_PREFIX
 from sdd_core.errors import DataError, TeacherError, WeightsUnavailableError
 from sdd_core.models import PretrainedWeights, pretrained_weights_of
 from sdd_core.spec import StudentInit, TeacherCheckpoint, WarmStart
 from service.artifacts import ArtifactStore, ChecksumMismatch, dataset_key, job_student_key, model_weights_key
-from service.db.models import Artifact, Dataset, Job, UploadedModel
+from service.db.models import Artifact, Dataset, Job, Tenant, UploadedModel
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -187,10 +190,14 @@ def _weights_arch(session: Session, tenant_id: str, ref: WeightsRef, location: L
 
 
 def dataset_source(session: Session, settings: Settings, tenant_id: str, dataset: str, store: ArtifactStore) -> str:
-    """What the trainer reads: a built-in name as it is, ``imagefolder:<local folder>`` for an uploaded dataset."""
+    """What the trainer reads: a built-in name as it is; for a tenant's dataset, ``shards:<local
+    index.json>`` once ingested into shards (its shards then come through ``TrainOptions.fetch_shard``,
+    ``worker.shard_fetch``), ``imagefolder:<local folder>`` for one uploaded before shards."""
     if not is_uploaded_dataset(dataset):
         return dataset
     row = get_owned(session, Dataset, tenant_id, dataset, kind="dataset", location=("dataset",))
+    if row.index_key is not None:
+        return f"{SHARDS_PREFIX}{_sharded_index(session, settings, row, store)}"
 
     def unpack(archive: Path, dest: Path) -> None:  # the upload, checked as at upload time, once per node
         extracted = extract_archive(
@@ -208,6 +215,25 @@ def dataset_source(session: Session, settings: Settings, tenant_id: str, dataset
     except ChecksumMismatch as exc:
         raise DataError(f"the stored files of dataset {dataset} do not match their recorded SHA-256") from exc
     return f"imagefolder:{folder}"
+
+
+def _sharded_index(session: Session, settings: Settings, row: Dataset, store: ArtifactStore) -> Path:
+    """A local copy of a ready dataset's shard index, checked against ``manifest_sha256``; shards
+    registered where they lie are read only while the allow-list still lets the tenant read them."""
+    if row.layout == "shards" and row.source is not None:
+        tenant = session.get(Tenant, row.tenant_id)
+        assert tenant is not None
+        try:
+            check_source(settings, tenant, row.source)
+        except InvalidRequest as exc:
+            raise DataError(f"dataset {row.id}: {exc.message.removeprefix('source: ')}") from exc
+    assert row.index_key is not None
+    try:
+        return Path(store.fetch(row.index_key, row.manifest_sha256))
+    except FileNotFoundError as exc:
+        raise DataError(f"the shard index of dataset {row.id} is missing from the artifact store") from exc
+    except ChecksumMismatch as exc:
+        raise DataError(f"the shard index of dataset {row.id} does not match its recorded SHA-256") from exc
 
 
 def teacher_checkpoint(
