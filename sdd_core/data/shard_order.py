@@ -78,8 +78,9 @@ def chunked_order(counts: Sequence[int], seed: int | None, chunk_shards: int = C
 
 
 class ShardPrefetcher:
-    """Fetches shards in background threads, each once; a failure is logged and left to the reader
-    (which raises it, naming the shard, when it needs that shard)."""
+    """Fetches shards in background threads, each once per run (a fetched shard stays on the node
+    while the run uses it: ``TrainOptions.fetch_shard``); a failure is logged and left to the
+    reader, which raises it, naming the shard, when it needs that shard."""
 
     def __init__(self, refs: Sequence[ShardRef], fetch: Callable[[str, str], Path], threads: int = PREFETCH_THREADS):
         self.refs, self.fetch, self.threads = refs, fetch, threads
@@ -96,10 +97,6 @@ class ShardPrefetcher:
             future = self._pool.submit(self.fetch, ref.key, ref.sha256)
             future.add_done_callback(partial(_log_failure, key=ref.key))
             self._asked[shard] = future
-
-    def forget(self) -> None:
-        """A new epoch: shards may be asked for again (a fetch of a cached shard is cheap)."""
-        self._asked = {shard: future for shard, future in self._asked.items() if not future.done()}
 
     def close(self) -> None:
         if self._pool is not None:
@@ -144,8 +141,6 @@ class ShardOrder:
         self.prefetcher = ShardPrefetcher(refs, fetch) if fetch is not None else None
 
     def plan(self, seed: int | None) -> ShardEpochPlan:
-        if self.prefetcher is not None:
-            self.prefetcher.forget()
         return ShardEpochPlan(chunked_order(self.counts, seed, self.chunk_shards), self.prefetcher)
 
     def close(self) -> None:

@@ -3,7 +3,8 @@
 Everything checking a job needs comes from the index (``shard_index``): classes, split sizes,
 working size, pipeline and normalisation statistics were measured at ingestion, so describing a
 sharded dataset reads one small file and no shard. A job's ``image_size`` overrides the size, not
-the pipeline, as for an image folder.
+the pipeline, as for an image folder; the statistics stay those measured at the index's size
+(an image folder measures again at the job's size).
 
 ``build_shards`` gives the loader path's two ``ShardedImages`` with the image folder's transforms
 (so the same images give the same tensors), ``shards_tensors`` the device-resident path's uint8

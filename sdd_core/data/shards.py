@@ -37,7 +37,9 @@ from sdd_core.data.shard_index import LABEL_EXTENSION, ShardIndex, SplitShards
 from sdd_core.errors import DataError
 
 FetchShard = Callable[[str, str], Path]
-"""(shard key, its SHA-256) -> a local file with its bytes (``TrainOptions.fetch_shard``)."""
+"""(shard key, its SHA-256) -> a local file with its bytes (``TrainOptions.fetch_shard``), which
+stays readable while the run uses it; each process fetches a shard once (again only if the file
+is gone when it reopens it)."""
 
 INDEX_FILE = "index.json"
 """A sharded dataset's index beside its shards (keys relative to its folder)."""
@@ -106,12 +108,21 @@ class ShardFiles:
         path = self._paths.get(shard)
         if path is None:
             ref = self.refs[shard]
-            try:
-                path = self.fetch(ref.key, ref.sha256) if self.fetch is not None else self.folder / ref.key
-            except OSError as exc:
-                raise DataError(f"{self.name(shard)} cannot be fetched: {exc}") from exc
+            if self.fetch is None:
+                path = self._in_folder(shard)
+            else:
+                try:
+                    path = self.fetch(ref.key, ref.sha256)
+                except OSError as exc:
+                    raise DataError(f"{self.name(shard)} cannot be fetched: {exc}") from exc
             self._paths[shard] = path
         return path
+
+    def _in_folder(self, shard: int) -> Path:
+        key = Path(self.refs[shard].key)
+        if key.is_absolute() or ".." in key.parts:
+            raise DataError(f"{self.name(shard)}: a key must be a path inside the index's folder")
+        return self.folder / key
 
     def members(self, shard: int) -> list[Member]:
         """The shard's samples in order, read from its tar headers once per process."""
@@ -142,10 +153,10 @@ class ShardFiles:
             self._open.move_to_end(shard)
             return fd
         path, ref = self.path(shard), self.refs[shard]
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError as exc:
-            raise DataError(f"{self.name(shard)} is missing: {path} cannot be opened ({exc.strerror})") from exc
+        if self.fetch is not None and not path.exists():  # gone from the node since this process fetched it
+            del self._paths[shard]
+            path = self.path(shard)
+        fd = self._open_file(shard, path)
         size = os.fstat(fd).st_size
         if size != ref.size_bytes:
             os.close(fd)
@@ -156,6 +167,12 @@ class ShardFiles:
         if len(self._open) > OPEN_SHARDS:
             os.close(self._open.popitem(last=False)[1])
         return fd
+
+    def _open_file(self, shard: int, path: Path) -> int:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            raise DataError(f"{self.name(shard)} is missing: {path} cannot be opened ({exc.strerror})") from exc
 
     def _read_table(self, shard: int) -> list[Member]:
         fd, ref = self._descriptor(shard), self.refs[shard]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,8 @@ from sdd_core.data import (
 )
 from sdd_core.data.augmentation import Augmentation
 from sdd_core.data.loader_batches import SeededItems
-from sdd_core.data.shard_writer import shard_image_folder
-from sdd_core.data.shards import INDEX_FILE
+from sdd_core.data.shard_writer import shard_image_folder, write_index
+from sdd_core.data.shards import INDEX_FILE, read_index
 from sdd_core.errors import DataError
 from tests.sdd_core.data.generated_images import image_folder
 
@@ -188,3 +189,25 @@ def test_a_corrupt_image_inside_a_shard_is_named(small, tmp_path):
         handle.write(b"\x00" * member.size)
     with pytest.raises(DataError, match=r"cannot read image #0 of shard val-000000.tar \(val split\)"):
         build_datasets(f"shards:{broken}", data_root=root)[1][0]
+
+
+def test_a_key_outside_the_index_folder_is_refused(small, tmp_path):
+    root, shards = small
+    index = read_index(shards / INDEX_FILE)
+    escaping = replace(index.val.shards[0], key=f"../{index.val.shards[0].key}")
+    nested = tmp_path / "nested"
+    nested.mkdir()
+    write_index(replace(index, val=replace(index.val, shards=(escaping, *index.val.shards[1:]))), nested)
+    with pytest.raises(DataError, match=r"a key must be a path inside the index's folder"):
+        build_datasets(f"shards:{nested}", data_root=root)[1][0]
+
+
+def test_a_shard_gone_from_the_node_is_fetched_again(small, tmp_path):
+    root, shards = small
+    fetch = _CopyingFetch(shards, tmp_path / "cache")
+    val = build_datasets(f"shards:{shards}", data_root=root, fetch_shard=fetch)[1]
+    first = val[0][0]
+    val.files.close()
+    (tmp_path / "cache" / val.files.refs[0].sha256).unlink()  # evicted while no file was open
+    assert torch.equal(val[0][0], first)
+    assert [key for _, key in fetch.calls()] == [val.files.refs[0].key] * 2
