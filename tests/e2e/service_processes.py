@@ -260,15 +260,18 @@ def running_service(
     database_url: str | None = None,
     broker_url: str | None = None,
     tenants: Iterable[str] = TENANTS,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[RunningService]:
     """Migrate, start API and worker, wait until both serve, create tokens; stop both on exit.
+
+    ``extra_env`` adds variables (``SDD_MAX_UPLOAD_BYTES``, ...) to every process's environment.
 
     Leaving the block normally, ServiceError if a process had to be killed (it ignored SIGTERM).
     Logs go to ``root/logs/{migrate,api,worker}.log``; ``SDD_HOME`` is ``root/sdd_home``.
     """
     home = root / "sdd_home"
     logs = root / "logs"
-    env = service_environment(home, database_url, broker_url)
+    env = service_environment(home, database_url, broker_url) | (extra_env or {})
     (logs / "migrate.log").parent.mkdir(parents=True, exist_ok=True)
     (logs / "migrate.log").write_text(run_sdd(env, "migrate"))
     port = free_port()

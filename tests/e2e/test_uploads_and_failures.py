@@ -1,15 +1,17 @@
 """Uploaded teachers and datasets, and jobs that fail in the worker, against a running service.
 
 A job the API accepts can still fail once the worker runs it: its teacher's weights went missing
-from the artifact store, or its uploaded dataset holds a validation image that does not decode
-(uploads only decode a sample of the training images). Either way it must end ``failed`` with an
-error code the user can act on, never stay ``running``, and the worker must carry on.
+from the artifact store, or a shard of its dataset rotted in the store after the ingestion wrote
+it. Either way it must end ``failed`` with an error code the user can act on, never stay
+``running``, and the worker must carry on. An upload is ingested by the worker (files that are no
+images are named and left out).
 """
 
 from __future__ import annotations
 
 import io
 import random
+import time
 import zipfile
 from typing import Any
 
@@ -60,10 +62,23 @@ def resnet8_weights() -> bytes:
     return save_safetensors(create_model("resnet8", NUM_CLASSES).state_dict())
 
 
-def upload_dataset(client: httpx.Client, archive: bytes) -> dict[str, Any]:
+def upload_dataset(client: httpx.Client, archive: bytes, status: str = "ready") -> dict[str, Any]:
+    """Upload ``archive`` in one request (202, ingesting) and wait until the worker has ingested it."""
     response = client.post("/v1/datasets", files={"file": ("digits-like.zip", archive, "application/zip")})
-    assert response.status_code == 201, response.text
-    return response.json()
+    assert response.status_code == 202, response.text
+    return wait_for_dataset(client, response.json()["id"], status)
+
+
+def wait_for_dataset(client: httpx.Client, dataset_id: str, status: str, timeout: float = 180.0) -> dict[str, Any]:
+    """Poll the dataset until its ingestion ended; it must have ended ``status``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        dataset = client.get(f"/v1/datasets/{dataset_id}").json()
+        if dataset["status"] != "ingesting":
+            assert dataset["status"] == status, dataset
+            return dataset
+        assert time.monotonic() < deadline, f"dataset {dataset_id} still ingesting after {timeout:.0f}s: {dataset}"
+        time.sleep(0.25)
 
 
 def test_uploaded_teacher_and_dataset_train_a_student(service: RunningService) -> None:
@@ -123,23 +138,23 @@ def test_teacher_with_missing_weights_fails_with_teacher_error(service: RunningS
         service.wait_for_job(client, submit(client, tiny_job(seed=3))["id"], {"succeeded"})
 
 
-def test_a_corrupt_image_is_refused_at_upload_and_one_corrupted_later_fails_the_job(service: RunningService) -> None:
-    """A file that is not an image is named at upload (every header is read, the validation images
-    decoded); one that rots in the store afterwards fails the job with dataset_error, naming it."""
+def test_a_corrupt_image_is_left_out_at_ingestion_and_a_shard_corrupted_later_fails_the_job(
+    service: RunningService,
+) -> None:
+    """A file that is not an image is named and left out when the worker ingests the upload; a shard
+    that rots in the store afterwards fails the job with dataset_error, naming it."""
     with service.client("t1") as client:
-        refused = client.post(
-            "/v1/datasets", files={"file": ("digits-like.zip", image_folder_zip(corrupt_val_image=True), "x")}
-        )
-        assert refused.status_code == 422 and "broken.png" in refused.json()["error"]["message"], refused.text
-        assert str(service.home) not in refused.text
+        dataset = upload_dataset(client, image_folder_zip(corrupt_val_image=True))
+        assert dataset["bad_files_count"] == 1 and dataset["bad_files"][0]["path"].endswith("class_3/broken.png")
+        assert dataset["val_count"] == NUM_CLASSES * VAL_PER_CLASS
+        assert str(service.home) not in str(dataset["bad_files"])
 
-        dataset = upload_dataset(client, image_folder_zip())
-        stored = service.home / "artifacts" / "datasets" / dataset["id"] / "val" / "class_3" / "0.png"
-        stored.write_bytes(b"this is not a PNG file any more")
+        shards = sorted((service.home / "artifacts" / "datasets" / dataset["id"] / "shards").glob("val*.tar"))
+        shards[0].write_bytes(b"this is not a tar file any more")
         job = submit(client, tiny_job(dataset=dataset["id"], hyperparameters={"batch_size": 32}))
         failed = service.wait_for_job(client, job["id"], {"failed"})
         assert failed["error"]["code"] == "dataset_error", failed["error"]
-        assert "class_3/0.png" in failed["error"]["message"]
+        assert shards[0].name in failed["error"]["message"]
         assert str(service.home) not in failed["error"]["message"]  # no server paths in what users see
         assert failed["progress"]["epoch"] == 0
 
