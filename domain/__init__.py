@@ -3,9 +3,10 @@
     jobs/       a job's request, validation, references, submission, cancellation, resumption,
                 transitions (claim, lease, progress, release, finish), read models, copies, speeds
     sweeps/     a sweep's request and grid, its members and lockstep groups, read models, report
-    datasets/   uploaded archives, extracted safely, checked and stored as datasets
+    datasets/   datasets registered where they live (allow-listed S3 prefixes) or uploaded as
+                archives: layouts, ingestion into WebDataset shards, their index and statistics
     models/     uploaded teacher weights, checked and stored
-    recovery/   jobs that lost their worker or message (the reaper's rules), live workers
+    recovery/   jobs and ingestions that lost their worker or message (the reaper's rules), live workers
     errors, status, ownership, redaction, text_rules, uploads: what every part above shares
 
 Refusals are ``domain.errors.DomainError`` values carrying the field's location as data; ``api``

@@ -29,7 +29,6 @@ def api_command(host: str, port: int, log_level: str) -> None:
     import uvicorn  # imported here: the other commands should not pay for the web stack
 
     from api.server_options import uvicorn_options  # the API's serving rules, loaded with the web stack
-
     from service.logs import configure_logging
 
     settings = load_settings()
