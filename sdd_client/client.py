@@ -298,7 +298,7 @@ class SDDClient:
         resumably: an upload of the same file an earlier call left unfinished goes on where it
         stopped. ``progress(stage, done, total)`` hears of the hashing and the bytes sent. The
         dataset comes back ``ingesting`` (see :meth:`wait_dataset`)."""
-        return ResumableUpload(self, Path(path), name=name, part_size=part_size).run(progress)
+        return ResumableUpload(self, Path(path), name=name, part_size=part_size, sleep=self._sleep).run(progress)
 
     def upload_dataset_file(self, path: Path | str, name: str | None = None) -> Dataset:
         """Upload a small archive in one request (up to the server's upload limit)."""
