@@ -49,7 +49,7 @@ UI_CSP = (
 HSTS = "max-age=31536000; includeSubDomains"
 REQUEST_BODY_MAX_BYTES = 1 << 20
 STREAMED_UPLOADS = frozenset({("POST", "/v1/datasets"), ("POST", "/v1/models")})  # multipart forms
-UPLOAD_PART = re.compile(r"/v1/datasets/uploads/[^/]+/parts/[0-9]+")  # PUT: a part, streamed to the store
+UPLOAD_PART = re.compile(r"/(v1|ui)/datasets/uploads/[^/]+/parts/[0-9]+")  # PUT: a part, streamed to the store
 
 _COMMON_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),

@@ -8,7 +8,8 @@ go in parts, see ``api.routes.dataset_uploads``). Either answers 202 with the da
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Iterator
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +34,7 @@ from api.schemas.errors import error_responses
 from api.uploads import multipart_openapi, receive_upload
 from domain.datasets import ingestion, registration, uploaded_datasets
 from domain.datasets.registration import Registration
+from service.artifacts import CHUNK_SIZE
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 router.include_router(dataset_uploads.router)  # first: /datasets/uploads is not a dataset id
@@ -142,11 +144,15 @@ def dataset_events(dataset_id: DatasetId, session: SessionDep, tenant: CurrentTe
 def sample_grid(dataset_id: DatasetId, session: SessionDep, settings: SettingsDep, tenant: CurrentTenant) -> Any:
     row = uploaded_datasets.get_dataset(session, tenant.id, dataset_id)
     session.commit()  # no transaction held while the image streams
-    handle = uploaded_datasets.open_sample_grid(settings, row)
-    return StreamingResponse(_chunks(handle), media_type="image/png", headers=SAMPLE_GRID_HEADERS)
+    return sample_grid_response(uploaded_datasets.open_sample_grid(settings, row))
 
 
-def _chunks(handle: Any, size: int = 1 << 16) -> Any:
-    with handle:
-        while chunk := handle.read(size):
-            yield chunk
+def sample_grid_response(handle: BinaryIO) -> StreamingResponse:
+    """A sample grid's PNG streamed from the store (for the REST route and the dashboard)."""
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type="image/png", headers=SAMPLE_GRID_HEADERS)

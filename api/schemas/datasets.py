@@ -208,9 +208,10 @@ class PartTargetPublic(BaseModel):
     expires_at: UtcDatetime | None = Field(description="When a presigned URL stops working; ask for a new one then.")
 
     @classmethod
-    def of(cls, upload_id: str, target: PartTarget) -> PartTargetPublic:
+    def of(cls, upload_id: str, target: PartTarget, api_prefix: str = "/v1") -> PartTargetPublic:
+        """``api_prefix``: where the API's part route lies (``/ui`` for the dashboard's own)."""
         if target.url is None:
-            url = f"/v1/datasets/uploads/{upload_id}/parts/{target.number}"
+            url = f"{api_prefix}/datasets/uploads/{upload_id}/parts/{target.number}"
             return cls(number=target.number, url=url, through_api=True, expires_at=None)
         return cls(number=target.number, url=target.url, through_api=False, expires_at=as_utc(target.expires_at))
 
@@ -258,7 +259,7 @@ class UploadPublic(BaseModel):
     expires_at: UtcDatetime = Field(description="When it expires if nothing more is asked of it (its parts deleted).")
 
     @classmethod
-    def of(cls, state: UploadState, targets: list[PartTarget] | None = None) -> UploadPublic:
+    def of(cls, state: UploadState, targets: list[PartTarget] | None = None, api_prefix: str = "/v1") -> UploadPublic:
         row = state.upload
         return cls(
             id=row.id,
@@ -273,7 +274,7 @@ class UploadPublic(BaseModel):
             dataset_id=row.dataset_id,
             received=[ReceivedPart(number=p.number, size_bytes=p.size_bytes, etag=p.etag) for p in state.received],
             missing=state.missing,
-            targets=[PartTargetPublic.of(row.id, target) for target in targets or []],
+            targets=[PartTargetPublic.of(row.id, target, api_prefix) for target in targets or []],
             created_at=row.created_at,
             expires_at=row.expires_at,
         )

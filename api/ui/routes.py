@@ -1,7 +1,8 @@
 """The dashboard at ``/ui``: sign-in routes here, ``install_ui(app)`` mounting every page on the API.
 
-The job pages live in ``api.ui.job_pages``, the sweep pages in ``api.ui.sweep_pages``, the job form
-in ``api.ui.submit_page``.
+The job pages live in ``api.ui.job_pages``, the sweep pages in ``api.ui.sweep_pages``, the dataset
+pages in ``api.ui.dataset_pages`` (their upload in ``api.ui.dataset_uploads``), the job form in
+``api.ui.submit_page``.
 
 Security design:
 
@@ -34,7 +35,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import SessionDep
 from api.errors import error_body
-from api.ui import job_pages, submit_page, sweep_pages
+from api.ui import dataset_pages, job_pages, submit_page, sweep_pages
 from api.ui.rendering import STATIC_DIR, UiError, error_page, page
 from api.ui.session import (
     LOGIN_PATH,
@@ -122,7 +123,7 @@ async def _ui_error(request: Request, exc: UiError) -> Response:
 def install_ui(app: FastAPI) -> None:
     """Serve the dashboard at ``/ui`` and its CSS/JS at ``/ui/static``."""
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-    for module_router in (router, job_pages.router, sweep_pages.router, submit_page.router):
+    for module_router in (router, job_pages.router, sweep_pages.router, dataset_pages.router, submit_page.router):
         app.include_router(module_router)
     app.add_exception_handler(LoginRequired, _login_required)  # type: ignore[arg-type]
     app.add_exception_handler(CsrfRejected, _csrf_rejected)  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ from domain.jobs.cloning import JobCopy
 from domain.jobs.job_request import NAME_MAX_CHARS
 from domain.models import uploaded_models
 from domain.ownership import PageParams
-from domain.status import JobStatus
+from domain.status import DatasetStatus, JobStatus
 from sdd_core.data import list_datasets
 from sdd_core.models import list_models, pretrained_weights_of, timm_zoo
 from sdd_core.spec import METHODS, SD_METHODS, DistillationSettings, Hyperparameters, method_defaults
@@ -167,7 +167,9 @@ class FormChoices:
 def form_choices(session: Session, tenant_id: str) -> FormChoices:
     """What the selects offer: the catalog plus this tenant's datasets, succeeded jobs and models."""
     dataset_choices = [(name, name) for name in list_datasets()]
-    uploaded, _ = uploaded_datasets.list_datasets(session, tenant_id, PageParams(limit=DATASET_CHOICES_MAX))
+    uploaded, _ = uploaded_datasets.list_datasets(
+        session, tenant_id, PageParams(limit=DATASET_CHOICES_MAX), DatasetStatus.READY
+    )
     for ds in uploaded:
         dataset_choices.append((ds.id, f"{ds.name} ({ds.id}, {ds.num_classes} classes)"))
     weights: list[tuple[str, str]] = []  # a succeeded job's student or an uploaded model: teachers, warm starts

@@ -1,5 +1,5 @@
-// sdd-jobs dashboard: live job list, live job and sweep pages, per-method defaults and the estimated
-// training time on the job form.
+// sdd-jobs dashboard: live job list, live job, sweep and dataset pages, per-method defaults and the
+// estimated training time on the job form.
 // Our own code, no dependencies. Pages work without it; it only keeps them fresh.
 (function () {
   "use strict";
@@ -212,6 +212,7 @@
     if (table) liveJobList(table);
     liveSection("job-live", keepJobCurves);
     liveSection("sweep-live", keepSweepCurves);
+    liveSection("dataset-live");
     var form = document.querySelector("form.job-form");
     if (form) {
       methodDefaults(form);
