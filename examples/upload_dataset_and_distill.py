@@ -1,14 +1,14 @@
 """Upload your own image-folder dataset, then train on it by its id.
 
 Builds a small archive from scikit-learn's 8x8 digits (``train/<class>/<n>.png`` and
-``val/<class>/<n>.png``, the layout the service expects), uploads it, prints what the server
-found in it, and trains a resnet8 on it. Against ``sdd up``::
+``val/<class>/<n>.png``, the layout the service expects), uploads it, waits while a worker
+ingests it, prints what it found, and trains a resnet8 on it. Against ``sdd up``::
 
     sdd up --port 8000 &
     sdd login --url http://127.0.0.1:8000 --token "$(sdd token create --tenant me | tail -n 1)"
     python examples/upload_dataset_and_distill.py --epochs 2
 
-The same with the command line: ``sdd datasets upload digits.zip`` then
+The same with the command line: ``sdd datasets upload digits.zip --wait`` then
 ``sdd jobs submit --dataset ds_… --student resnet8 --method ce --wait``.
 Needs scikit-learn and Pillow (installed with the service) to build the archive.
 """
@@ -57,7 +57,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, SDDClient(args.url, args.token) as sdd:
         archive = build_archive(Path(tmp) / "my-digits.zip")
         print(f"uploading {archive.name} ({archive.stat().st_size} bytes)…")
-        dataset = sdd.upload_dataset(archive, name="my-digits")
+        dataset = sdd.upload_dataset(archive, name="my-digits")  # in parts; a rerun resumes it
+        print(f"{dataset.id}: uploaded, a worker ingests it…")
+        dataset = sdd.wait_dataset(dataset.id, poll=1.0)
+        if dataset.status != "ready":
+            sys.exit(f"{dataset.id} {dataset.status}: {dataset.error}")
         print(
             f"{dataset.id}: {dataset.num_classes} classes, {dataset.train_count} train / "
             f"{dataset.val_count} val images of {dataset.image_size}px"

@@ -1,10 +1,11 @@
 """Object storage end to end: the API and two workers with separate local folders, sharing only
 PostgreSQL, Redis and an S3 bucket on a real S3-protocol server (moto's standalone server).
 
-One run covers what a fleet without a shared disk relies on: an uploaded dataset and teacher
-weights go to the bucket; a job trains on the uploaded dataset, is stopped by SIGTERM on one
-worker and resumes on the other from the stop checkpoint in the bucket; a second job on the same
-dataset, taught by the first, finds the dataset in that node's cache (downloaded once); the
+One run covers what a fleet without a shared disk relies on: an uploaded dataset (ingested into
+shards by a worker) and teacher weights go to the bucket; a job trains on the uploaded dataset, is
+stopped by SIGTERM on one worker and resumes on the other from the stop checkpoint in the bucket; a
+second job on the same dataset, taught by the first, finds its shards in that node's cache
+(each downloaded once); the
 student downloads through the API (streamed, digest checked), and as a redirect to a presigned
 URL when ``SDD_S3_PRESIGNED_DOWNLOADS=true``. No artifact is ever written to a local folder.
 """
@@ -140,7 +141,9 @@ def test_a_fleet_without_a_shared_disk(tmp_path, fleet_env, s3_server: S3Server,
             )
             assert model.status_code == 201, model.text
             names = s3_server.object_names(BUCKET)
-            assert f"{PREFIX}/datasets/{dataset['id']}" in names
+            ingested = f"{PREFIX}/datasets/{dataset['id']}"
+            assert f"{ingested}/index.json" in names and f"{ingested}/shards/train-000000.tar" in names, names
+            assert not any(name.startswith(f"{ingested}/upload.") for name in names)  # the archive, once ingested
             assert f"{PREFIX}/models/{model.json()['id']}/weights.safetensors" in names
 
             # A job on the uploaded dataset, stopped on its worker, resumes on the other one.
@@ -163,8 +166,9 @@ def test_a_fleet_without_a_shared_disk(tmp_path, fleet_env, s3_server: S3Server,
             student = submit(client, tiny_job(dataset=dataset["id"], method="kd", teacher={"job": job["id"]}))
             wait_for_job(client, student["id"], {"succeeded"}, processes=[api, other])
             assert "resumed" not in event_types(client, student["id"])
-            fetched = f"fetched s3://{BUCKET}/{PREFIX}/datasets/{dataset['id']}"
-            assert other.log().count(fetched) == 1, other.log_tail()  # once per node, for two jobs
+            fetched = [line.split("fetched ", 1)[1].split(" ")[0] for line in other.log().splitlines()
+                       if f"fetched s3://{BUCKET}/{ingested}/" in line]  # fmt: skip
+            assert fetched and len(fetched) == len(set(fetched)), other.log_tail()  # once per node, for two jobs
 
             # The student, streamed through the API with its digest.
             response = client.get(f"/v1/jobs/{student['id']}/student")
@@ -197,7 +201,7 @@ def test_a_fleet_without_a_shared_disk(tmp_path, fleet_env, s3_server: S3Server,
         # Nothing but the node caches on local disks: every artifact lives in the bucket.
         for process in processes:
             assert _local_files(root / f"{process.name}_home") == [], process.name
-        assert (root / "node_b_home" / "cache" / "trees" / _dataset_sha(settings, dataset["id"])).is_dir()
+        assert (root / "node_b_home" / "cache" / "files" / _index_sha(settings, dataset["id"])).is_file()
     finally:
         stop_processes(processes)
 
@@ -221,8 +225,9 @@ def _sha(settings: Settings, job_id: str, kind: str) -> str:
         return sha
 
 
-def _dataset_sha(settings: Settings, dataset_id: str) -> str:
+def _index_sha(settings: Settings, dataset_id: str) -> str:
+    """The SHA-256 of the dataset's shard index: a node caches it under that name."""
     with session_scope(settings) as session:
         row = session.get(Dataset, dataset_id)
-        assert row is not None
-        return row.sha256
+        assert row is not None and row.manifest_sha256 is not None
+        return row.manifest_sha256
