@@ -1,15 +1,13 @@
-"""A tenant's datasets, read (one, a page by status, its sample grid), and what an
-uploaded image-folder archive holds once extracted.
+"""A tenant's datasets, read (one, a page by status, its sample grid), and where an extracted
+image-folder archive keeps its splits (``dataset_root``: at its top level or inside one top-level
+folder).
 
-An archive holds ``train/<class>/<image>`` and ``val/<class>/<image>``, at its top level or inside
-one top-level folder (``dataset_root``); ``sdd_core.data`` judges the layout and the images exactly
-as a training job will (``describe_upload``). Datasets come into being in
-``domain.datasets.registration`` and ``upload_sessions``, and are ingested on workers.
+Datasets come into being in ``domain.datasets.registration`` and ``upload_sessions``, and are
+ingested on workers (``domain.datasets.ingestion``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -17,13 +15,9 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session
 
 from domain.datasets.stored_shards import samples_key
-from domain.errors import InvalidRequest, NotFound
+from domain.errors import NotFound
 from domain.ownership import PageParams, get_owned, page_of
 from domain.status import DatasetStatus
-from sdd_core.data import IMAGE_FOLDER_PREFIX, DatasetInfo, describe_dataset
-from sdd_core.data.image_folder import check_decodable
-from sdd_core.data.image_folder_layout import scan_image_folder
-from sdd_core.errors import DataError
 from service.artifact_stores import get_artifact_store
 from service.db.models import Dataset
 from service.settings import Settings
@@ -44,22 +38,6 @@ def dataset_root(extracted: Path) -> Path:
     if len(visible) == 1 and visible[0].is_dir():
         return visible[0]
     return extracted
-
-
-def describe_upload(root: Path, settings: Settings) -> tuple[DatasetInfo, dict[str, dict[str, int]]]:
-    """The dataset's info and its per-class image counts; ``InvalidRequest`` on ``file`` saying what is wrong."""
-    try:
-        info = describe_dataset(f"{IMAGE_FOLDER_PREFIX}{root}", data_root=settings.data_root)
-        layout = scan_image_folder(root)
-        check_decodable(layout)  # every header, and the validation images within a pixel budget
-    except DataError as exc:
-        message = exc.message.replace(str(root), "<archive>")
-        raise InvalidRequest(f"file: {message}", code=exc.code, location=("file",)) from exc
-    counts = {
-        split: {layout.classes[label]: n for label, n in sorted(Counter(label for _, label in samples).items())}
-        for split, samples in (("train", layout.train_samples), ("val", layout.val_samples))
-    }
-    return info, counts
 
 
 def get_dataset(session: Session, tenant_id: str, dataset_id: str) -> Dataset:

@@ -199,7 +199,7 @@ def test_abort_deletes_the_parts_and_other_tenants_see_nothing(api: Api) -> None
     assert api.get("/v1/datasets/uploads", params={"status": "open"}).json()["data"] == []
 
 
-def test_an_abandoned_upload_is_expired_by_the_next_upload_that_begins(api: Api) -> None:
+def test_an_abandoned_upload_is_expired_by_the_next_upload_or_when_asked_about(api: Api) -> None:
     data = big_archive()
     abandoned = begin(api, data).json()
     put(api, abandoned["id"], 1, part_of(data, 1))
@@ -212,7 +212,17 @@ def test_an_abandoned_upload_is_expired_by_the_next_upload_that_begins(api: Api)
         session.commit()
     assert any(parts_folder(api).iterdir())
 
-    newer = begin(api, data, token=api.other_token)  # any tenant's new upload reaps it
+    idle = begin(api, data).json()  # and one asked about after its time is expired then
+    with api.session() as session:
+        session.execute(
+            update(DatasetUpload)
+            .where(DatasetUpload.id == idle["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        session.commit()
+    assert api.get(f"/v1/datasets/uploads/{idle['id']}").json()["status"] == "expired"
+
+    newer = begin(api, data, token=api.other_token)  # any tenant's new upload reaps the abandoned one
     assert newer.status_code == 201
     assert [p.name for p in parts_folder(api).iterdir()] != [] and len(list(parts_folder(api).iterdir())) == 1
     expired = api.get(f"/v1/datasets/uploads/{abandoned['id']}").json()

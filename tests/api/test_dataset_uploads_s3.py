@@ -17,6 +17,7 @@ import pytest
 from service.artifacts import dataset_upload_key
 from tests.api.conftest import Api, assert_error, make_api, sqlite_settings
 from tests.api.test_dataset_uploads import big_archive, part_of, put
+from tests.api.ui.test_pages import browser_for
 from tests.fixtures.servers import S3Server, ServerUnavailable, start_s3, stop_s3
 
 MIB = 1 << 20
@@ -127,3 +128,13 @@ def test_abort_deletes_the_parts_in_the_object_store(api: Api, s3_server: S3Serv
         "validation_error",
         "part_size",
     )  # an object store's parts are at least 5 MiB
+
+
+def test_the_datasets_page_lets_the_browser_reach_the_object_store(api: Api, s3_server: S3Server) -> None:
+    """Its JS PUTs parts to presigned URLs: the page's connect-src names the store's origin, no other."""
+    browser = browser_for(api, api.token)
+    page = browser.get("/ui/datasets")
+    assert page.status_code == 200
+    policy = page.headers["content-security-policy"]
+    assert f"connect-src 'self' {s3_server.endpoint_url};" in policy
+    assert "script-src 'self';" in policy  # the rest of the page's policy as ever
