@@ -85,11 +85,23 @@ def worker_command(
     if gpus is not None and devices > 1:
         raise click.UsageError("--gpus starts one single-device worker per GPU; --devices N serves N-device jobs")
     if gpus is not None:
-        _run_gpu_workers(gpus, concurrency=concurrency or 1, queues=queues, log_level=log_level, pool=pool)
+        _run_gpu_workers(
+            gpus,
+            concurrency=concurrency or 1,
+            queues=queues,
+            log_level=log_level,
+            pool=pool,
+            metrics_port=settings.worker_metrics_port,
+        )
         return
     if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
         click.echo(f"sdd worker: CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}", err=True)
-    # Imported here: the worker module loads Celery and the training stack, which other commands do not need.
+    # Imported here: the worker modules load Celery and the training stack, which other commands do not need.
+    from worker import logging_setup  # noqa: F401  (Celery's setup_logging receiver: SDD_LOG_FORMAT)
+    from worker import metrics as worker_metrics
+
+    if settings.worker_metrics_port:  # before any process of this worker imports prometheus_client
+        worker_metrics.prepare(settings.home)
     from service.broker import celery_app, queue_for
 
     celery_app.worker_main(
@@ -105,7 +117,9 @@ def worker_command(
     )
 
 
-def _run_gpu_workers(gpus: str, *, concurrency: int, queues: str | None, log_level: str, pool: str) -> None:
+def _run_gpu_workers(
+    gpus: str, *, concurrency: int, queues: str | None, log_level: str, pool: str, metrics_port: int
+) -> None:
     # Imported here like every worker module: `sdd --help` and the other commands load none of them.
     from worker.gpu_workers import GpuSelectionError, node_name, parse_gpus, pinned_environment
 
@@ -114,13 +128,17 @@ def _run_gpu_workers(gpus: str, *, concurrency: int, queues: str | None, log_lev
     except GpuSelectionError as exc:
         raise click.UsageError(str(exc)) from exc
 
-    def child(device: str) -> ChildSpec:
+    def child(index: int, device: str) -> ChildSpec:
         args = ["worker", "--concurrency", str(concurrency), "--log-level", log_level, "--pool", pool]
         args += ["--hostname", node_name(device), *(["--queues", queues] if queues else [])]
-        return ChildSpec(f"GPU {device}", child_command(*args), pinned_environment(device))
+        environment = pinned_environment(device)
+        if metrics_port:  # one exporter per GPU worker: SDD_WORKER_METRICS_PORT, the next port, ...
+            environment["SDD_WORKER_METRICS_PORT"] = str(metrics_port + index)
+        return ChildSpec(f"GPU {device}", child_command(*args), environment)
 
     click.echo(f"sdd worker: one worker per GPU on {', '.join(devices)}", err=True)
-    sys.exit(Supervisor([child(device) for device in devices], label="sdd worker").run())
+    children = [child(index, device) for index, device in enumerate(devices)]
+    sys.exit(Supervisor(children, label="sdd worker").run())
 
 
 @click.command("up")

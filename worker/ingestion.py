@@ -47,6 +47,7 @@ from service.artifacts import ArtifactStore
 from service.broker import INGEST_DATASET_TASK, celery_app
 from service.db.models import Dataset
 from service.db.session import session_scope
+from service.logs import add_to_context, bound
 from service.settings import Settings, get_settings
 from worker.runner import LOST, MISSING, attempt_owner
 from worker.shutdown import shutdown_requested, stop_signal_sets_flag
@@ -60,7 +61,7 @@ SHUTDOWN_MESSAGE = "requeued: the worker is shutting down; the ingestion starts 
 @celery_app.task(name=INGEST_DATASET_TASK, bind=True, acks_late=True, ignore_result=True)
 def ingest_dataset_task(self: Task, dataset_id: str) -> str:
     """Ingest dataset ``dataset_id``; its status lives in SQL, not in Celery."""
-    with stop_signal_sets_flag():
+    with stop_signal_sets_flag(), bound(dataset_id=dataset_id):
         log.info("dataset %s: ingestion delivered (message %s)", dataset_id, self.request.id)
         return ingest_dataset(dataset_id)
 
@@ -79,6 +80,7 @@ def ingest_dataset(dataset_id: str, settings: Settings | None = None) -> str:
             log.info("dataset %s: not claimed, it is %s (worker %s); skipping this delivery", dataset_id,
                      row.status, row.worker)  # fmt: skip
             return row.status
+        add_to_context(tenant_id=row.tenant_id)
         dataset = ingestion_input(session, dataset_id)
         quota = QuotaGuard(
             settings.tenant_storage_quota_bytes, storage_used(session, row.tenant_id) - row.storage_bytes

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from domain.jobs import transitions
 from service.db.session import session_scope
 from service.settings import Settings
+from worker import metrics as worker_metrics
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class LeaseHeartbeat:
             )
         if not renewed:
             self.lost.set()
+        else:
+            worker_metrics.lease_renewed()
         return renewed
 
     def _beat(self) -> None:

@@ -61,7 +61,9 @@ from service.artifacts import STUDENT_EXPORT_KINDS, ArtifactStore
 from service.db.models import Job
 from service.db.session import session_scope
 from service.job_queue import enqueue_job, job_devices
+from service.logs import add_to_context, bound
 from service.settings import Settings, get_settings
+from worker import metrics as worker_metrics
 from worker.database_outage import through_outage
 from worker.distributed_job import RankLost, train_on_ranks
 from worker.failures import classify_failure
@@ -128,7 +130,11 @@ MISSING = "missing"
 def run_job(job_id: str, settings: Settings | None = None) -> str:
     """Claim and train ``job_id`` (with the queued jobs of its lockstep group that start where it
     starts, see ``worker.lockstep``); returns ``job_id``'s status afterwards, or ``LOST``/``MISSING``."""
-    settings = settings or get_settings()
+    with bound(job_id=job_id):  # every line of this delivery names its job (and, once read, its tenant)
+        return _run_delivery(job_id, settings or get_settings())
+
+
+def _run_delivery(job_id: str, settings: Settings) -> str:
     owner = attempt_owner()
     store = get_artifact_store(settings)
     try:
@@ -147,6 +153,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
                 return job.status
             job = session.get(Job, job_id)
             assert job is not None
+            add_to_context(tenant_id=job.tenant_id)
             attempts = [Attempt(job_id, owner, settings, job.run_seconds or 0.0, job_devices(job.spec), job.attempts)]
             log.info("job %s: claimed by %s (attempt %d)", job_id, owner, job.attempts)
             siblings = claim_siblings(
@@ -192,6 +199,7 @@ def _run_attempts(attempts: list[Attempt], store: ArtifactStore) -> list[str]:
                 LeaseHeartbeat(settings, attempt.job_id, attempt.owner, attempt.run_seconds)
             )
             jobs.append(ClaimedJob(attempt, heartbeat, attempt.work_dir()))
+            worker_metrics.job_started()
         try:
             for job in jobs:
                 try:
@@ -213,6 +221,7 @@ def _run_attempts(attempts: list[Attempt], store: ArtifactStore) -> list[str]:
             raise
         finally:
             for job in jobs:
+                worker_metrics.job_ended(job.status or LOST)
                 shutil.rmtree(job.work_dir, ignore_errors=True)
                 with contextlib.suppress(OSError):  # another attempt of the job may still use the folder
                     job.work_dir.parent.rmdir()

@@ -16,16 +16,18 @@ registers it with every worker. Ingestions still waiting in SQL are sent again a
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from celery import Task
-from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 from sqlalchemy import select
 
 from service.broker import RUN_JOB_TASK, celery_app, ensure_broker_folders
 from service.db.models import Job
 from service.db.session import get_engine, session_scope
 from service.settings import get_settings
+from worker import metrics as worker_metrics
 from worker.ingestion import ingest_dataset_task
 from worker.pool_child import may_start_processes
 from worker.reaper import Reaper, say_alive, send_ingestions, send_jobs, waiting_ingestions
@@ -82,9 +84,19 @@ def requeue_queued_jobs(**_: Any) -> None:
     log.info("worker ready; re-enqueued %d queued job(s)", len(sent))
     if not _reaper:
         _reaper.append(Reaper(settings).start())
+    if worker_metrics.enabled():
+        worker_metrics.worker_started(settings.worker_devices)
+        worker_metrics.serve(settings.worker_metrics_host, settings.worker_metrics_port)
+
+
+@worker_process_shutdown.connect
+def _forget_pool_process(pid: int | None = None, **_: Any) -> None:
+    """A pool process that exits takes its live gauges (jobs running, images/s) with it."""
+    worker_metrics.forget_process(pid or os.getpid())
 
 
 @worker_shutdown.connect
 def _stop_reaper(**_: Any) -> None:
     for reaper in _reaper:
         reaper.stop()
+    worker_metrics.remove_folder()

@@ -38,6 +38,7 @@ from sdd_core.trainer.options import EpochMetrics, TrainCallbacks
 from service.artifacts import ArtifactStore
 from service.db.session import session_scope
 from service.settings import Settings
+from worker import metrics as worker_metrics
 from worker.database_outage import is_outage, through_outage
 from worker.job_artifacts import prune_checkpoints, store_artifact
 from worker.shutdown import shutdown_requested
@@ -103,6 +104,7 @@ class JobCallbacks:
 
     def on_epoch_end(self, metrics: EpochMetrics) -> None:
         self._check_lease()
+        worker_metrics.epoch_finished(dict(metrics))
         row = json_safe(dict(metrics))
 
         def record() -> bool:

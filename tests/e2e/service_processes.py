@@ -42,7 +42,8 @@ JOB_TIMEOUT_S = 180.0
 LOG_TAIL_LINES = 40
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 WORKER_READY = re.compile(r"celery@\S+ ready\.")  # Celery's own line once the consumer runs
-SUCCESSFUL_REQUEST = re.compile(r'^INFO:\s+\S+ - ".*" [23]\d\d\b')  # uvicorn's access log: polls drown the rest
+# uvicorn's access lines of successful requests (text or JSON lines): polls drown the rest
+SUCCESSFUL_REQUEST = re.compile(r'uvicorn\.access.*\S+ - \\?".*\\?" [23]\d\d\b')
 
 
 class ServiceError(AssertionError):
@@ -71,7 +72,7 @@ def service_environment(home: Path, database_url: str | None = None, broker_url:
 
 def tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
     """The last ``lines`` lines of a log, leaving out successful requests."""
-    kept = [line for line in text.splitlines() if not SUCCESSFUL_REQUEST.match(line)]
+    kept = [line for line in text.splitlines() if not SUCCESSFUL_REQUEST.search(line)]
     return "\n".join(kept[-lines:])
 
 
@@ -261,10 +262,12 @@ def running_service(
     broker_url: str | None = None,
     tenants: Iterable[str] = TENANTS,
     extra_env: dict[str, str] | None = None,
+    worker_args: Iterable[str] = ("--pool", "solo", "--concurrency", "1"),
 ) -> Iterator[RunningService]:
     """Migrate, start API and worker, wait until both serve, create tokens; stop both on exit.
 
-    ``extra_env`` adds variables (``SDD_MAX_UPLOAD_BYTES``, ...) to every process's environment.
+    ``extra_env`` adds variables (``SDD_MAX_UPLOAD_BYTES``, ...) to every process's environment;
+    ``worker_args`` are ``sdd worker``'s (one solo process by default: the cheapest to start).
 
     Leaving the block normally, ServiceError if a process had to be killed (it ignored SIGTERM).
     Logs go to ``root/logs/{migrate,api,worker}.log``; ``SDD_HOME`` is ``root/sdd_home``.
@@ -279,9 +282,7 @@ def running_service(
     api = ServiceProcess.start(
         "api", sdd_command("api", "--host", "127.0.0.1", "--port", str(port)), env, logs / "api.log"
     )
-    worker = ServiceProcess.start(
-        "worker", sdd_command("worker", "--pool", "solo", "--concurrency", "1"), env, logs / "worker.log"
-    )
+    worker = ServiceProcess.start("worker", sdd_command("worker", *worker_args), env, logs / "worker.log")
     service = RunningService(backend=backend, url=url, home=home, env=env, api=api, worker=worker)
     try:
         service.tokens = create_tokens(env, tenants)  # while API and worker import their stacks

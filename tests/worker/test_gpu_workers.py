@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from sdd_cli import process_commands
 from sdd_cli.main import cli
 from sdd_cli.supervisor import Supervisor
+from service.settings import Settings
 from worker.gpu_workers import GpuSelectionError, node_name, parse_gpus, pinned_environment
 
 
@@ -36,21 +37,24 @@ def test_gpu_lists() -> None:
 
 def test_each_device_gets_a_pinned_worker_with_its_own_node_name(monkeypatch) -> None:
     started: dict[str, list[str]] = {}
+    exporters: dict[str, str] = {}
 
     def fake_run(self: Supervisor) -> int:
         for child in self.children:
             device = child.spec.name.removeprefix("GPU ")
             started[device] = child.spec.command
             assert child.spec.env is not None and child.spec.env["CUDA_VISIBLE_DEVICES"] == device
+            exporters[device] = child.spec.env["SDD_WORKER_METRICS_PORT"]
         return 0
 
     monkeypatch.setattr(Supervisor, "run", fake_run)
-    monkeypatch.setattr(process_commands, "load_settings", lambda: None)
+    monkeypatch.setattr(process_commands, "load_settings", lambda: Settings(worker_metrics_port=9464))
     result = CliRunner().invoke(
         cli, ["worker", "--gpus", "0,2", "--pool", "solo", "--queues", "training", "--log-level", "warning"]
     )
     assert result.exit_code == 0, result.output
     assert set(started) == {"0", "2"}
+    assert exporters == {"0": "9464", "2": "9465"}  # one metrics port per GPU worker
     for device, command in started.items():
         assert command[:3] == [sys.executable, "-m", "sdd_cli"]
         args = command[3:]
