@@ -60,7 +60,7 @@ def _public(settings: Settings, session: Session, row: DatasetUpload, with_targe
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadPublic,
-    responses=error_responses(409),
+    responses=error_responses(400, 409),
     summary="Begin a resumable upload of a dataset archive",
 )
 def create_upload(
@@ -103,7 +103,7 @@ def get_upload(upload_id: UploadId, session: SessionDep, settings: SettingsDep, 
 @router.post(
     "/{upload_id}/parts",
     response_model=PartTargetsPublic,
-    responses=error_responses(404, 409),
+    responses=error_responses(400, 404, 409),
     summary="Where to send some parts (fresh presigned URLs)",
 )
 def part_targets(
@@ -164,7 +164,7 @@ async def put_part(
     "/{upload_id}/complete",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DatasetPublic,
-    responses=error_responses(404, 409),
+    responses=error_responses(400, 404, 409),
     summary="Join the parts: the dataset, ingesting",
 )
 def complete_upload(
