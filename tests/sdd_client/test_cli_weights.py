@@ -8,10 +8,12 @@ from pathlib import Path
 from safetensors.torch import save
 
 from sdd_core.models import create_model
+from tests.api.conftest import Api
 from tests.api.test_datasets import image_folder, zip_bytes
 from tests.fixtures.weights_caches import write_timm_weights
 from tests.sdd_client import test_cli
 from tests.sdd_client.test_cli import Run
+from worker.ingestion import ingest_dataset
 
 cli_env, sdd = test_cli.cli_env, test_cli.sdd  # the fixtures of test_cli, used here too
 
@@ -51,12 +53,13 @@ def test_init_and_a_pretrained_teacher_from_flags(sdd: Run, weights_caches) -> N
     assert both.exit_code == 2 and "give one of --teacher-job, --teacher-model or --teacher-pretrained" in both.stderr
 
 
-def test_datasets_and_models_by_name(sdd: Run, tmp_path: Path) -> None:
+def test_datasets_and_models_by_name(sdd: Run, api: Api, tmp_path: Path) -> None:
     archive = tmp_path / "pets.zip"
     archive.write_bytes(zip_bytes(image_folder()))
     uploaded = sdd("datasets", "upload", str(archive), "--name", "pets")
     assert uploaded.exit_code == 0, uploaded.output
     dataset_id = uploaded.stdout.strip().splitlines()[-1]
+    ingest_dataset(dataset_id, api.settings)  # as a worker does: jobs name ready datasets only
     model_id = _upload_model(sdd, tmp_path, "pet-teacher")
 
     done = sdd(
