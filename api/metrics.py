@@ -162,7 +162,7 @@ class ServiceStateCollector(Collector):
         return sweeps
 
     def _queues(self, session: Session) -> Iterator[GaugeMetricFamily]:
-        devices = func.coalesce(Job.spec["devices"].as_integer(), 1)
+        devices = Job.devices
         queued = session.execute(
             select(devices, func.count(), func.min(Job.created_at)).where(Job.status == "queued").group_by(devices)
         ).all()

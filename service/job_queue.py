@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 import redis
 from kombu.utils.url import maybe_sanitize_url
@@ -24,7 +23,7 @@ class BrokerUnavailableError(RuntimeError):
 def enqueue_job(job_id: str, devices: int = 1) -> None:
     """Ask a worker to run ``job_id``. Sending twice is harmless: only one delivery can claim it.
 
-    A job that needs N devices (``job_devices``) goes to their queue (``service.broker.queue_for``)."""
+    A job that needs N devices (``Job.devices``) goes to their queue (``service.broker.queue_for``)."""
     queue = queue_for(celery_app.conf.task_default_queue, devices)
     ensure_broker_folders(celery_app)
     celery_app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue)
@@ -37,11 +36,6 @@ def enqueue_ingestion(dataset_id: str, queue: str) -> None:
     ensure_broker_folders(celery_app)
     celery_app.send_task(INGEST_DATASET_TASK, args=[dataset_id], queue=queue)
     log.info("dataset %s: ingestion enqueued on %r", dataset_id, queue)
-
-
-def job_devices(spec: dict[str, Any] | None) -> int:
-    """How many devices a job trains on: its stored spec's ``devices`` (1 when left out)."""
-    return int((spec or {}).get("devices", 1))
 
 
 def check_broker(timeout: float = 2.0) -> None:

@@ -41,7 +41,7 @@ from service.artifact_stores import get_artifact_store
 from service.broker import celery_app
 from service.db.models import Job
 from service.db.session import session_scope
-from service.job_queue import enqueue_job, job_devices
+from service.job_queue import enqueue_job
 from service.settings import Settings
 from worker.broker_messages import pending_job_ids
 from worker.database_outage import is_outage
@@ -68,10 +68,10 @@ def send_jobs(settings: Settings, job_ids: list[str], send: Callable[[str, int],
     if not job_ids:
         return sent
     with session_scope(settings) as session:
-        specs = {job_id: spec for job_id, spec in session.execute(select(Job.id, Job.spec).where(Job.id.in_(job_ids)))}
+        devices = dict(session.execute(select(Job.id, Job.devices).where(Job.id.in_(job_ids))).tuples().all())
     try:
         for job_id in job_ids:
-            send(job_id, job_devices(specs.get(job_id)))
+            send(job_id, devices.get(job_id, 1))
             sent.append(job_id)
     except Exception as exc:  # a broker that is down now is tried again at the next pass
         log.warning("could not send %d job(s) to the broker: %s; trying again later", len(job_ids) - len(sent), exc)
@@ -184,8 +184,8 @@ def say_alive(settings: Settings) -> None:
     """Record this worker as alive, and note the queued jobs on N devices that no live worker serves."""
     with session_scope(settings) as session:
         worker_nodes.record_worker(session, worker_name(), settings.worker_devices)
-        queued = session.scalars(select(Job).where(Job.status == "queued")).all()
-        waiting = [job for job in queued if job_devices(job.spec) > 1]
+        # only the queued jobs on N > 1 devices: the (status, devices) index, no spec read
+        waiting = session.scalars(select(Job).where(Job.status == "queued", Job.devices > 1)).all()
         for job_id in worker_nodes.note_unserved(session, waiting, settings.worker_alive_seconds):
             log.warning("job %s: no live worker serves its device count; it stays queued", job_id)
 

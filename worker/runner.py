@@ -60,7 +60,7 @@ from service.artifact_stores import get_artifact_store
 from service.artifacts import STUDENT_EXPORT_KINDS, ArtifactStore
 from service.db.models import Job
 from service.db.session import session_scope
-from service.job_queue import enqueue_job, job_devices
+from service.job_queue import enqueue_job
 from service.logs import add_to_context, bound
 from service.settings import Settings, get_settings
 from worker import metrics as worker_metrics
@@ -154,7 +154,7 @@ def _run_delivery(job_id: str, settings: Settings) -> str:
             job = session.get(Job, job_id)
             assert job is not None
             add_to_context(tenant_id=job.tenant_id)
-            attempts = [Attempt(job_id, owner, settings, job.run_seconds or 0.0, job_devices(job.spec), job.attempts)]
+            attempts = [Attempt(job_id, owner, settings, job.run_seconds or 0.0, job.devices, job.attempts)]
             log.info("job %s: claimed by %s (attempt %d)", job_id, owner, job.attempts)
             siblings = claim_siblings(
                 session,

@@ -30,7 +30,7 @@ from domain.jobs.validation import ValidatedJob, validate_submission
 from domain.recovery.worker_nodes import note_unserved
 from domain.status import IN_FLIGHT, JobStatus
 from service.db.models import Job, JobTag, Tenant, new_id
-from service.job_queue import enqueue_job, job_devices
+from service.job_queue import enqueue_job
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def send_to_workers(jobs: Sequence[Job]) -> None:
     for job in jobs:
         job_id = job.id
         try:
-            enqueue_job(job_id, job_devices(job.spec))
+            enqueue_job(job_id, job.devices)
         except Exception as exc:  # the broker's many transport errors; the job is safe in SQL
             logger.warning(
                 "job %s: stored but not enqueued (%s: %s); it stays queued until a worker starts and re-enqueues it",

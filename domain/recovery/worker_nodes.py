@@ -41,13 +41,22 @@ def served(session: Session, devices: int, alive_within: float, now: datetime | 
 def note_unserved(session: Session, jobs: Sequence[Job], alive_within: float, now: datetime | None = None) -> list[str]:
     """Record ``waiting_for_devices`` once for each queued job on N > 1 devices that no live worker
     serves; the ids noted (commits when there are any)."""
+    candidates = [job for job in jobs if job.devices > 1 and job.status == JobStatus.QUEUED]
+    if not candidates:
+        return []
+    # one query per device count and one for the events already recorded, whatever the backlog
+    unserved = {n for n in {job.devices for job in candidates} if not served(session, n, alive_within, now)}
+    noted_before = set(
+        session.scalars(
+            select(JobEvent.job_id).where(
+                JobEvent.type == WAITING_EVENT, JobEvent.job_id.in_([job.id for job in candidates])
+            )
+        )
+    )
     noted = []
-    for job in jobs:
-        devices = int((job.spec or {}).get("devices", 1))
-        if devices == 1 or job.status != JobStatus.QUEUED or served(session, devices, alive_within, now):
-            continue
-        already = session.scalar(select(exists().where(JobEvent.job_id == job.id, JobEvent.type == WAITING_EVENT)))
-        if already:
+    for job in candidates:
+        devices = job.devices
+        if devices not in unserved or job.id in noted_before:
             continue
         record_event(
             session,

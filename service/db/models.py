@@ -182,6 +182,11 @@ def _spec_of_the_row(context: Any) -> Any:
     return context.get_current_parameters()["spec"]
 
 
+def _devices_of_the_row(context: Any) -> int:
+    """The devices a job trains on: its spec's ``devices``, 1 when the spec leaves it out."""
+    return int((context.get_current_parameters()["spec"] or {}).get("devices") or 1)
+
+
 class Job(Base):
     """A distillation job. ``spec`` is the request with every default filled in; ``request`` the job's
     fields as the tenant sent them, defaults left out (metadata, name and tags are columns of their
@@ -194,7 +199,7 @@ class Job(Base):
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
         Index("ix_jobs_tenant_created", "tenant_id", "created_at"),
         Index("ix_jobs_tenant_status", "tenant_id", "status"),  # jobs in flight per tenant, at each submission
-        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_status_devices", "status", "devices"),  # queued jobs on N devices (the reaper)
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("job"))
@@ -202,6 +207,7 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(20), default="queued")
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     request: Mapped[dict[str, Any]] = mapped_column(JSON, default=_spec_of_the_row)
+    devices: Mapped[int] = mapped_column(Integer, default=_devices_of_the_row, server_default="1")
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))

@@ -245,3 +245,34 @@ def test_job_requests_come_and_go_older_jobs_asking_for_their_spec(database_url:
     assert migrate.downgrade(database_url, "0008_worker_nodes") == "0008_worker_nodes"
     assert "request" not in _job_columns(database_url)
     assert _run(database_url, sa.select(_JOBS.c.id, _JOBS.c.spec)) == [("job_1", spec)]
+
+
+def test_job_devices_filled_from_older_specs_and_set_on_insert(database_url: str) -> None:
+    assert migrate.upgrade(database_url, "0011_dataset_uploads") == "0011_dataset_uploads"
+    now = datetime.now(UTC)
+    _run(database_url, sa.insert(_TENANTS).values(id="tnt_1", name="acme", created_at=now))
+    base = {"dataset": "digits", "student": "resnet8", "method": "ce"}
+    job = dict(status="queued", epoch=0, epochs=5, cancel_requested=False, attempts=0, created_at=now, updated_at=now)
+    jobs_at_0011 = sa.table("jobs", *(sa.column(c.name, c.type) for c in _JOBS.c), sa.column("request", sa.JSON()))
+    for job_id, spec in (("job_1", base), ("job_2", base | {"devices": 4}), ("job_3", base | {"devices": 1})):
+        _run(database_url, sa.insert(jobs_at_0011).values(id=job_id, tenant_id="tnt_1", spec=spec, request=spec, **job))
+
+    assert migrate.upgrade(database_url, "0012_job_devices") == "0012_job_devices"
+    devices = sa.table("jobs", sa.column("id"), sa.column("devices"))
+    assert sorted(_run(database_url, sa.select(devices))) == [("job_1", 1), ("job_2", 4), ("job_3", 1)]
+    assert migrate.downgrade(database_url, "0011_dataset_uploads") == "0011_dataset_uploads"
+    assert "devices" not in _job_columns(database_url)
+
+
+def test_the_reapers_query_for_queued_multi_device_jobs_uses_the_status_devices_index(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'sdd.sqlite'}"
+    migrate.upgrade(url)
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            plan = connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE status = 'queued' AND devices > 1"
+            ).all()
+    finally:
+        engine.dispose()
+    assert any("ix_jobs_status_devices" in str(row) for row in plan), plan
