@@ -186,8 +186,8 @@ def install_security(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],  # PUT, DELETE: a resumable upload's parts, its abort
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Content-SHA256"],
             expose_headers=["Retry-After", "Idempotent-Replayed", "X-Content-SHA256"],
         )
     _outermost(app, SecurityHeadersMiddleware)

@@ -253,3 +253,19 @@ def test_an_upload_past_the_storage_quota_is_refused_at_creation(quota_api: Api)
 
     one_request = api.post("/v1/datasets", files={"file": ("pets.zip", big_archive(3 * PART))})
     assert_error(one_request, 422, "quota_exceeded", "file")  # the one-request route counts too
+
+
+def test_a_configured_origin_may_send_parts_cross_origin(sdd_env: Any, sqlite_template: Path) -> None:
+    origin = "https://app.example"
+    for api in make_api(sqlite_settings(sdd_env, sqlite_template, cors_origins=f'["{origin}"]')):
+        preflight = api.client.options(
+            "/v1/datasets/uploads/upl_0/parts/1",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "PUT",
+                "Access-Control-Request-Headers": "authorization, x-content-sha256",
+            },
+        )
+        assert preflight.status_code == 200, preflight.text
+        assert "PUT" in preflight.headers["access-control-allow-methods"]
+        assert "x-content-sha256" in preflight.headers["access-control-allow-headers"].lower()
