@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sdd_cli.service_commands import load_settings
 from sdd_cli.supervisor import ChildSpec, Supervisor
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 CHILD_MODULE = "sdd_cli"  # `python -m sdd_cli …` is `sdd …`
 CHILD_STOP_TIMEOUT_S = 30.0
@@ -96,6 +100,7 @@ def worker_command(
         return
     if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
         click.echo(f"sdd worker: CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}", err=True)
+    _claim_gpus(settings, devices, hostname)
     # Imported here: the worker modules load Celery and the training stack, which other commands do not need.
     from worker import logging_setup  # noqa: F401  (Celery's setup_logging receiver: SDD_LOG_FORMAT)
     from worker import metrics as worker_metrics
@@ -115,6 +120,27 @@ def worker_command(
             *([f"--hostname={hostname}"] if hostname else []),
         ]
     )
+
+
+def _claim_gpus(settings: Settings, devices: int, hostname: str | None) -> None:
+    """Claim the GPUs this worker's jobs train on (its first ``devices`` visible ones), or refuse to
+    start when another worker of this node holds one (``worker.gpu_claims``)."""
+    from worker.gpu_claims import GpuInUse, claim_gpus
+    from worker.gpu_workers import visible_gpus
+
+    gpus = visible_gpus()[:devices]
+    if not gpus:  # a CPU node: its ranks and jobs train on the CPU
+        return
+    holder = f"sdd worker {hostname or ''} --devices {devices}".replace("  ", " ")
+    try:
+        claim = claim_gpus(gpus, settings.gpu_lock_dir, holder)
+    except GpuInUse as exc:
+        raise click.ClickException(str(exc)) from exc
+    _claims.append(claim)  # held until this process exits
+    click.echo(f"sdd worker: claimed GPU {', '.join(gpus)}", err=True)
+
+
+_claims: list[Any] = []
 
 
 def _run_gpu_workers(

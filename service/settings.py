@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     max_scale: int = 16
     max_devices: int = Field(default=8, ge=1, le=8)  # devices one job may ask for (its worker has them)
     worker_devices: int = Field(default=1, ge=1, le=8)  # the jobs this worker serves (sdd worker --devices)
+    # Node-wide folder of the GPU claims (worker.gpu_claims): one worker per GPU, whatever its SDD_HOME.
+    gpu_lock_dir: Path = Path("/tmp/sdd-gpus")
     max_sweep_size: int = Field(default=64, ge=1)  # member jobs of one sweep (the grid's product)
     # Jobs of one lockstep group a worker trains together on one device (more: several groups).
     max_group_size: int = Field(default=8, ge=1)
