@@ -4,7 +4,7 @@ On the loader path a large-image folder is otherwise decoded and cropped in the 
 processes. When the training device is a GPU and every file of the folder is a JPEG, the workers
 only read each file's bytes (``EncodedImages``: the header is checked against the pixel cap, no
 pixel is decoded) and the training process decodes the whole batch on the device in one call of
-``torchvision.io.decode_jpeg`` (nvJPEG), then crops, resizes, flips and normalises every image
+``image_codecs.decode_jpegs_rgb`` (nvJPEG), then crops, resizes, flips and normalises every image
 there (``DeviceDecoder``). The pipeline is the ImageNet one of ``transforms``: a random resized
 crop (area share from the job's ``crop_scale_min`` to 1, aspect ratio 3/4 to 4/3) and a flip for
 training, resize to ``size * 256 / 224`` then centre crop for evaluation.
@@ -12,11 +12,11 @@ training, resize to ``size * 256 / 224`` then centre crop for evaluation.
 Exact resume holds as on the rest of the loader path: each item's augmentation seed is drawn in
 the worker from its per-sample seed (``loader_batches.SeededItems``), and every draw of that item
 comes from a generator seeded with it, so an image's crop depends on (seed, epoch, position) only.
-The CPU runs the same code (``decode_jpeg`` on the CPU), which is how it is tested without a GPU.
+The CPU runs the same code (the same decoder on the CPU), which is how it is tested without a GPU.
 
 A sharded dataset's workers read each image's bytes from its shard instead (``EncodedShardImages``).
 A shard's members may be of any format, which its index does not list: the rare image that is not
-a JPEG is decoded in the worker (``torchvision.io``, as the workers' pipeline decodes it) and only
+a JPEG is decoded in the worker (``image_codecs``, as the workers' pipeline decodes it) and only
 cropped and resized on the device, where the JPEGs of its batch are decoded.
 """
 
@@ -28,11 +28,11 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
-from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.transforms.v2 import functional as TF
 
 from sdd_core.data.augmentation import Augmentation, Normaliser
 from sdd_core.data.image_bytes import checked_encoded, rgb_tensor
+from sdd_core.data.image_codecs import decode_jpegs_rgb
 from sdd_core.data.image_decoding import read_encoded
 from sdd_core.data.image_folder_layout import Sample
 from sdd_core.data.shards import ShardedImages
@@ -163,11 +163,10 @@ class DeviceDecoder:
         """The JPEGs (1-D bytes) decoded in one call; images the workers decoded moved here."""
         jpegs = [i for i, item in enumerate(items) if item.dim() == 1]
         if len(jpegs) == len(items):
-            return decode_jpeg(items, mode=ImageReadMode.RGB, device=self.device)
+            return decode_jpegs_rgb(items, self.device)
         images = [item.to(self.device, non_blocking=True) for item in items]
         if jpegs:
-            for i, image in zip(jpegs, decode_jpeg([items[i] for i in jpegs], mode=ImageReadMode.RGB,
-                                                   device=self.device), strict=True):  # fmt: skip
+            for i, image in zip(jpegs, decode_jpegs_rgb([items[i] for i in jpegs], self.device), strict=True):
                 images[i] = image
         return images
 

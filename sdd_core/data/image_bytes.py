@@ -2,7 +2,7 @@
 
 The same decoders and the same pixel cap as for files, so a sharded dataset yields the tensors
 its images give in an image folder: ``rgb_image`` is PIL's (the small-image pipeline),
-``rgb_tensor`` is ``torchvision.io``'s for PNG and JPEG and PIL's otherwise (the large-image
+``rgb_tensor`` is ``image_codecs``' for PNG and JPEG and PIL's otherwise (the large-image
 pipeline, the device-resident path), ``checked_encoded`` hands the bytes on for a decoder on the
 training device after the header passed the cap. ``where`` names the image in every
 ``DataError`` (a shard and its member).
@@ -15,9 +15,8 @@ import io
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.io import ImageReadMode, decode_image
-from torchvision.transforms.v2.functional import to_dtype
 
+from sdd_core.data.image_codecs import DECODE_FAILURES, decode_rgb
 from sdd_core.data.image_decoding import MAX_IMAGE_PIXELS, TENSOR_DECODED_EXTENSIONS
 from sdd_core.errors import DataError
 
@@ -51,10 +50,9 @@ def rgb_tensor(data: bytes, extension: str, where: str, max_pixels: int = MAX_IM
         return torch.from_numpy(np.array(rgb_image(data, where, max_pixels))).permute(2, 0, 1).contiguous()
     encoded = checked_encoded(data, where, max_pixels)
     try:
-        image = decode_image(encoded, mode=ImageReadMode.RGB)  # (3, H, W)
-    except RuntimeError as exc:
+        return decode_rgb(encoded)  # (3, H, W)
+    except DECODE_FAILURES as exc:
         raise DataError(f"cannot read image {where}: {exc}") from exc
-    return image if image.dtype == torch.uint8 else to_dtype(image, torch.uint8, scale=True)  # 16-bit PNGs
 
 
 def checked_encoded(data: bytes, where: str, max_pixels: int = MAX_IMAGE_PIXELS) -> torch.Tensor:

@@ -7,9 +7,9 @@ statistics are measured on the training split and cached in ``<root>/.sdd_stats.
 folder is writable.
 
 The loader path decodes an image each time it is drawn (``ImageFileDataset``: PIL for small
-images, ``torchvision.io`` for large ones, see ``transforms``); the device-resident path, for small
+images, ``image_codecs`` for large ones, see ``transforms``); the device-resident path, for small
 images, decodes every file once per job into one uint8 tensor (``image_folder_tensors``, with
-``torchvision.io``).
+``image_codecs``).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class ImageFileDataset(Dataset):
     """Image files decoded on access; items are (transformed image, int label).
 
     ``decode`` is PIL's for small images (the CIFAR pipeline's PIL transforms) and
-    ``torchvision.io``'s for large ones (see ``transforms``).
+    ``image_codecs``' for large ones (see ``transforms``).
     """
 
     def __init__(

@@ -218,7 +218,7 @@ class ShardedImages(Dataset):
     """One split of a sharded dataset, decoded on access; items are (transformed image, int label).
 
     ``decode`` is ``pil`` for the small-image pipeline (PIL's transforms) and ``tensor`` for the
-    large-image one (``torchvision.io``), as ``image_folder`` decodes files.
+    large-image one (``image_codecs``), as ``image_folder`` decodes files.
     """
 
     def __init__(self, files: ShardFiles, transform: Callable[[Any], torch.Tensor], decode: Decode) -> None:

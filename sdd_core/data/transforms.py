@@ -6,7 +6,7 @@
   32 px PIL's per-image transforms cost 2/3 of torchvision v2's tensor ones on this project's CPU.
 - ``"imagenet"``, for large images: ``RandomResizedCrop(size)`` and flip for training;
   ``Resize(size * 256 / 224)`` then ``CenterCrop(size)`` for evaluation (256 / 224 at 224). uint8
-  tensors (3, H, W) in, decoded by ``torchvision.io`` (``image_decoding.load_rgb_tensor``): decode
+  tensors (3, H, W) in, decoded by ``image_codecs`` (``image_decoding.load_rgb_tensor``): decode
   and v2 transforms together run 1.6x PIL's pipeline on a 500 px JPEG (one thread, as in a loader
   worker).
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
+import torch.distributed._functional_collectives as funcol
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -57,8 +57,8 @@ class StudentParts(nn.Module):
 
 class CpuSyncBatchNorm(nn.BatchNorm2d):
     """BatchNorm2d normalising with the statistics of every rank's images, on the CPU (gloo):
-    ``nn.SyncBatchNorm`` runs on GPUs only. The sums go through the differentiable all_reduce of
-    ``torch.distributed.nn``, so gradients flow across ranks as with ``nn.SyncBatchNorm``; the
+    ``nn.SyncBatchNorm`` runs on GPUs only. The sums go through the functional collectives' all_reduce
+    (differentiable: its backward all-reduces the gradients), so gradients flow across ranks as with ``nn.SyncBatchNorm``; the
     running statistics are updated as BatchNorm2d updates them (unbiased variance)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -67,7 +67,7 @@ class CpuSyncBatchNorm(nn.BatchNorm2d):
         channels = x.shape[1]
         count = torch.full((1,), float(x.shape[0] * x.shape[2] * x.shape[3]), dtype=x.dtype)
         local = torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), count])  # (2C + 1,)
-        total = dist_fn.all_reduce(local)  # (2C + 1,), summed over ranks
+        total = funcol.all_reduce(local, "sum", dist.group.WORLD)  # (2C + 1,), summed over ranks
         n = total[-1]
         mean = total[:channels] / n  # (C,)
         var = total[channels : 2 * channels] / n - mean * mean  # (C,), biased
