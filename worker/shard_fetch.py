@@ -23,13 +23,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from domain.datasets.sources import S3_SCHEME, parse_s3_uri
 from service.artifact_cache import ArtifactCache, CachePins
 from service.artifact_stores import get_artifact_store
 from service.artifacts import ArtifactStore, ChecksumMismatch, sha256_file
-from service.s3_store import s3_client
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,6 +75,11 @@ class ShardFetcher:
 
     def _from_source(self, uri: str, sha256: str) -> Path:
         """A registered shard from its own bucket, into the node cache."""
+        # imported here: the embedded default (no S3) never loads boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from service.s3_store import s3_client
+
         self._artifact_store()  # resets what a forked process inherited
         location = parse_s3_uri(uri)
         bucket, name = location.bucket, location.key_prefix.rstrip("/")

@@ -22,11 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from domain.datasets.ingestion_errors import IngestionError
 from domain.datasets.sources import S3Location
-from service.s3_store import s3_client
 from service.settings import Settings
 
 READ_THREADS = 16
@@ -94,7 +91,7 @@ class S3Files:
                         f"(SDD_LISTING_TIME_LIMIT_S) after {len(found):,} objects; register a narrower prefix",
                         code="listing_too_large",
                     )
-        except (ClientError, BotoCoreError) as exc:
+        except _boto_errors() as exc:
             raise IngestionError(f"cannot list {self.description}: {_reason(exc)}", code="source_unreadable") from exc
         return found
 
@@ -103,14 +100,14 @@ class S3Files:
             response = self.client.get_object(Bucket=self.location.bucket, Key=self.location.key_prefix + path)
             data: bytes = response["Body"].read()
             return data
-        except (ClientError, BotoCoreError) as exc:
+        except _boto_errors() as exc:
             raise OSError(_reason(exc)) from exc
 
     def download(self, path: str, dest: Path) -> None:
         """Copy the object at ``path`` to the local file ``dest`` (large objects: shards)."""
         try:
             self.client.download_file(self.location.bucket, self.location.key_prefix + path, str(dest))
-        except (ClientError, BotoCoreError) as exc:
+        except _boto_errors() as exc:
             raise OSError(_reason(exc)) from exc
 
 
@@ -139,6 +136,8 @@ class FolderFiles:
 
 def s3_files(settings: Settings, location: S3Location) -> S3Files:
     """The source at ``location`` through this process's client for the sources' endpoint."""
+    from service.s3_store import s3_client  # imported here: the embedded default never loads boto3
+
     client = s3_client(settings.dataset_s3_endpoint_url or settings.s3_endpoint_url)
     return S3Files(
         client, location, time_limit_s=settings.listing_time_limit_s, max_objects=settings.listing_max_objects
@@ -178,8 +177,17 @@ def read_in_order(
                 future.cancel()
 
 
+def _boto_errors() -> tuple[type[Exception], ...]:
+    """boto's errors, imported when one is caught (an S3 source has loaded boto3 by then)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (ClientError, BotoCoreError)
+
+
 def _reason(exc: Exception) -> str:
     """A boto error's code and message, without the request's details."""
+    from botocore.exceptions import ClientError
+
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
