@@ -55,7 +55,9 @@ def list_jobs(
     tenant: CurrentTenant,
     page: PageDep,
     status_: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this status.")] = None,
-    sweep_id: Annotated[str | None, Query(max_length=40, description="Only the members of this sweep (swp_…).")] = None,
+    sweep_id: Annotated[
+        str | None, Query(pattern=r"^swp_[0-9a-f]{24}$", description="Only the members of this sweep (swp_…).")
+    ] = None,
     tag: Annotated[
         list[Annotated[str, StringConstraints(max_length=40)]] | None,
         Query(
