@@ -6,9 +6,12 @@ Two ways to get them:
 - ``register(group)`` attaches them to the full ``sdd`` group (``sdd_cli.main`` calls it), where
   ``sdd models`` without a subcommand still lists the local model zoo (``sdd_core``); ``upload``
   and ``list`` join that group here, so ``sdd_core`` stays free of HTTP.
-- ``cli``/``main()``: a group of the client commands alone, the ``sdd`` console script of the
-  ``sdd-client`` distribution (``client/pyproject.toml``) and ``python -m sdd_client``, for a
+- ``cli``/``main()``: a group of the client commands alone (``python -m sdd_client``), for a
   machine that has only the client's dependencies (no torch, no server).
+
+``sdd_main()`` is the ``sdd`` console script, which only the ``sdd-client`` distribution declares
+(``client/pyproject.toml``): it runs the command a distribution names in the ``sdd.cli`` entry-point
+group, which ``sdd-jobs`` does (``sdd_cli.main:cli``, every command), else the client's ``cli``.
 
 Human tables by default, ``--json`` on every read command; exit codes in ``sdd_client.cli_support``.
 """
@@ -16,6 +19,7 @@ Human tables by default, ``--json`` on every read command; exit codes in ``sdd_c
 from __future__ import annotations
 
 import logging
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
@@ -137,3 +141,24 @@ register(cli)
 
 def main(prog_name: str = "sdd") -> None:
     cli(prog_name=prog_name)
+
+
+# ---------------------------------------------------------------- the `sdd` console script
+
+COMMAND_ENTRY_POINT_GROUP = "sdd.cli"  # sdd-jobs: sdd = "sdd_cli.main:cli"
+
+
+def sdd_command() -> click.Command:
+    """The ``sdd`` command: the one an installed distribution names ``sdd`` in the ``sdd.cli``
+    entry-point group (sdd-jobs' full group), else the client commands alone."""
+    for entry in entry_points(group=COMMAND_ENTRY_POINT_GROUP, name="sdd"):
+        command = entry.load()
+        if not isinstance(command, click.Command):
+            raise TypeError(f"entry point {entry.value!r} ({COMMAND_ENTRY_POINT_GROUP}) is not a click command")
+        return command
+    return cli
+
+
+def sdd_main() -> None:
+    """The ``sdd`` console script."""
+    sdd_command()(prog_name="sdd")

@@ -67,7 +67,7 @@ def test_the_client_wheel_holds_the_package_and_needs_no_server_dependency(tmp_p
     assert not {req.name.lower() for req in requires} & set(SERVER_DEPENDENCIES), requires
     (plot,) = [req for req in requires if req.marker is not None]
     assert plot.name == "matplotlib" and plot.marker.evaluate({"extra": "plot"})
-    assert "sdd = sdd_client.cli:main" in entry_points
+    assert "sdd = sdd_client.cli:sdd_main" in entry_points
 
 
 def test_the_client_imports_and_its_help_renders_without_the_server_packages() -> None:
