@@ -1,5 +1,7 @@
 """docker-compose.yml and the Dockerfile: valid, and wired the way production needs.
 
+No Docker engine runs here: the Dockerfile's stages are read as text (``dockerfile_stages``).
+
 Uses ``docker-compose config`` (Debian's Compose v1 at /usr/bin/docker-compose, or whichever is
 on PATH) to validate and normalise the file; skipped only when no docker-compose binary exists.
 """
@@ -7,8 +9,11 @@ on PATH) to validate and normalise the file; skipped only when no docker-compose
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,36 @@ from service.settings import PLACEHOLDER_SECRETS, Settings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCKER_COMPOSE = shutil.which("docker-compose") or shutil.which("/usr/bin/docker-compose")
+# A release: 15.14, 7.4.6, 1.27.5-alpine, 3.11.14-slim-bookworm, MinIO's RELEASE.<date>, a version.
+RELEASE_TAG = re.compile(r"^(\d+\.\d+[\w.-]*|RELEASE\.\d{4}-\d{2}-\d{2}T[\w-]+)$")
+
+
+@dataclass
+class Stage:
+    base: str
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def dockerfile_stages() -> dict[str, Stage]:
+    """The Dockerfile's ``FROM <base> AS <name>`` stages, in order, each with its instructions
+    (continuation lines joined, comments dropped)."""
+    stages: dict[str, Stage] = {}
+    joined = re.sub(r"\\\n\s*", " ", (REPO_ROOT / "Dockerfile").read_text())
+    for line in joined.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = re.match(r"FROM\s+(\S+)\s+AS\s+(\S+)$", line, re.IGNORECASE)
+        if match:
+            stages[match[2]] = Stage(match[1])
+        else:
+            assert stages, f"an instruction before the first FROM: {line}"
+            list(stages.values())[-1].lines.append(line)
+    return stages
 
 
 def _compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -58,8 +93,28 @@ def test_services_and_their_commands(compose):
     assert services["migrate"]["command"] == ["migrate"]
     assert services["api"]["command"][:1] == ["api"] and "0.0.0.0" in services["api"]["command"]
     assert services["worker"]["command"] == ["worker", "--gpus", "all"]  # one worker process per GPU
-    images = {services[name]["image"] for name in ("migrate", "api", "worker")}
-    assert len(images) == 1  # one image for every sdd process
+
+
+def test_each_role_builds_its_own_dockerfile_target(compose):
+    services = compose["services"]
+    targets = {name: services[name]["build"]["target"] for name in ("migrate", "api", "worker")}
+    assert targets == {"migrate": "api", "api": "api", "worker": "worker"}  # the migration needs no CUDA
+    stages = dockerfile_stages()
+    assert set(targets.values()) <= set(stages)
+    version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert services["api"]["image"] == services["migrate"]["image"] == f"sdd-jobs-api:{version}"
+    assert services["worker"]["image"] == f"sdd-jobs-worker:{version}"
+
+
+def test_every_image_is_pinned_to_a_release(compose):
+    for name, service in compose["services"].items():
+        image = service["image"]
+        repository, _, tag = image.rpartition(":")
+        assert repository and tag, f"{name}: {image} has no tag"
+        assert tag != "latest" and RELEASE_TAG.match(tag), f"{name}: {image} is not pinned to a release"
+    for stage in dockerfile_stages().values():
+        if stage.base not in dockerfile_stages():
+            assert RELEASE_TAG.match(stage.base.rpartition(":")[2]), stage.base
 
 
 def test_healthchecks_and_start_order(compose):
@@ -67,6 +122,9 @@ def test_healthchecks_and_start_order(compose):
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert {"redis-cli", "ping"} <= set(services["redis"]["healthcheck"]["test"])
     assert "/healthz" in " ".join(services["api"]["healthcheck"]["test"])
+    assert services["worker"]["healthcheck"]["test"] == ["CMD", "sdd", "health", "worker"]
+    # a one-off: the API image's check is not its (Compose v1 writes `disable: true` as test NONE)
+    assert services["migrate"]["healthcheck"] in ({"disable": True}, {"test": ["NONE"]})
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "mc" in services["minio"]["healthcheck"]["test"]
     assert services["minio-bucket"]["depends_on"]["minio"]["condition"] == "service_healthy"
@@ -133,14 +191,32 @@ def test_password_comes_from_the_environment():
     assert services["api"]["environment"]["SDD_ARTIFACT_URL"] == "s3://fleet/sdd"
 
 
-def test_dockerfile_builds_one_non_root_image():
-    text = (REPO_ROOT / "Dockerfile").read_text()
-    assert [line for line in text.splitlines() if line.startswith("FROM ")] == ["FROM python:3.11-slim"]
-    user_lines = [line for line in text.splitlines() if line.startswith("USER ")]
-    assert user_lines and user_lines[-1].split()[1] not in ("root", "0")
-    assert 'ENTRYPOINT ["sdd"]' in text
+def test_dockerfile_builds_non_root_images_per_role_from_the_lock():
+    stages = dockerfile_stages()
+    assert list(stages) == ["base", "api-dependencies", "worker-dependencies", "api", "worker"]
+    assert stages["base"].base.startswith("python:3.11.") and stages["base"].base.endswith("-slim-bookworm")
+    assert stages["api"].base == "api-dependencies" and stages["worker"].base == "worker-dependencies"
+    for name in ("api", "worker"):
+        stage = stages[name]
+        users = [line.split()[1] for line in stage.lines if line.startswith("USER ")]
+        assert users and users[-1] not in ("root", "0"), name
+        assert 'ENTRYPOINT ["sdd"]' in stage.lines, name
+        assert any(line.startswith("HEALTHCHECK ") for line in stage.lines), name
+        assert "pip install --no-deps -e ./client -e ." in stage.text, name  # the project, no dependency
+    assert "/healthz" in stages["api"].text and 'CMD ["sdd", "health", "worker"]' in stages["worker"].text
+    # Dependencies from the lock only; the API's torch from the CPU-only index, no CUDA library kept.
+    assert "pip install -r requirements/server.txt" in stages["api-dependencies"].text
+    assert "pip install -r requirements/server.txt" in stages["worker-dependencies"].text
+    assert "download.pytorch.org/whl/cpu" in stages["api-dependencies"].text
+    assert (
+        "nvidia-" in stages["api-dependencies"].text
+        and "download.pytorch.org" not in stages["worker-dependencies"].text
+    )
+    for stage in stages.values():
+        for source in re.findall(r"COPY --from=(\S+)", stage.text):
+            assert source in stages, source
     ignored = (REPO_ROOT / ".dockerignore").read_text().split()
-    assert {".git", ".venv"} <= set(ignored)
+    assert {".git", ".venv"} <= set(ignored) and not {"requirements", "client", "sdd_client"} & set(ignored)
 
 
 def test_clients_reach_the_api_through_a_proxy_with_header_and_body_timeouts(compose):
