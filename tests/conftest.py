@@ -64,6 +64,7 @@ def _group(nodeid: str) -> str:
     return "tests/e2e/" if path.startswith("tests/e2e/") else path
 
 
+@pytest.hookimpl(optionalhook=True)  # -p no:xdist runs without the plugin
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """pytest-xdist's file scheduling with ``_group`` as the unit (its --dist loadgroup reads marks
     through a node id suffix that pytest 9 no longer keeps)."""

@@ -67,7 +67,9 @@ class CpuSyncBatchNorm(nn.BatchNorm2d):
         channels = x.shape[1]
         count = torch.full((1,), float(x.shape[0] * x.shape[2] * x.shape[3]), dtype=x.dtype)
         local = torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), count])  # (2C + 1,)
-        total = funcol.all_reduce(local, "sum", dist.group.WORLD)  # (2C + 1,), summed over ranks
+        world = dist.group.WORLD
+        assert world is not None, "CpuSyncBatchNorm trains inside an initialised process group"
+        total = funcol.all_reduce(local, "sum", world)  # (2C + 1,), summed over ranks
         n = total[-1]
         mean = total[:channels] / n  # (C,)
         var = total[channels : 2 * channels] / n - mean * mean  # (C,), biased
