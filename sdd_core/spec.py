@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
+from sdd_core import models as zoo  # the zoo (torch) loads when an architecture is first checked
 from sdd_core.data import flips_by_default, is_known_dataset, list_datasets
 from sdd_core.errors import ModelError, unknown_name
 from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabulary)
@@ -33,8 +34,6 @@ from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabular
     fit_schedule_to_run,
     method_defaults,
 )
-from sdd_core.models import check_model_name, list_models
-from sdd_core.models.timm_zoo import PREFIX as TIMM_PREFIX
 
 
 class TeacherCheckpoint(BaseModel):
@@ -81,12 +80,13 @@ pretrained weights (the head stays fresh when the class counts differ), or a fil
 
 def check_arch(value: str) -> str:
     """``value`` if the zoo has that architecture; else a ``ValueError`` with close names."""
-    if value in list_models():
+    if value in zoo.list_models():
         return value
     try:
-        return check_model_name(value)  # a timm/<name>
+        return zoo.check_model_name(value)  # a timm/<name>
     except ModelError as error:
-        message = str(error) if value.startswith(TIMM_PREFIX) else unknown_name("architecture", value, list_models())
+        known = zoo.list_models()
+        message = str(error) if zoo.timm_zoo.is_timm_name(value) else unknown_name("architecture", value, known)
         raise ValueError(message) from None
 
 

@@ -15,9 +15,9 @@ from torch.utils.data import Dataset
 from sdd_core.data.augmentation import Augmentation
 from sdd_core.data.image_tensors import ImageTensors
 from sdd_core.data.info import DatasetInfo, DatasetShape
+from sdd_core.data.names import DIGITS_FLIP, DIGITS_NAME
 from sdd_core.data.statistics import Triple, channel_statistics
 
-DIGITS_NAME = "digits"
 DIGITS_NATURAL_SIZE = 32
 DIGITS_CLASSES = [str(digit) for digit in range(10)]
 VAL_FRACTION = 0.2
@@ -25,8 +25,6 @@ SPLIT_RANDOM_STATE = 0
 DIGITS_TRAIN_SIZE, DIGITS_VAL_SIZE = 1437, 360
 """The split's sizes (1,797 images, 20 % for val rounded up as scikit-learn rounds), known without
 loading anything (``digits_shape``); tests/sdd_core/data/test_digits.py checks them against the split."""
-DIGITS_FLIP = False
-"""No horizontal flip by default: a mirrored digit is not a digit of its class."""
 
 
 class DigitsDataset(Dataset):

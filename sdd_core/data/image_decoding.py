@@ -19,8 +19,6 @@ from PIL import Image
 from sdd_core.data.image_codecs import DECODE_FAILURES, decode_rgb
 from sdd_core.errors import DataError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-
 MAX_IMAGE_PIXELS = 40_000_000
 """Largest image accepted (e.g. 8000 x 5000): a bigger one, such as a decompression bomb, is
 refused from its header before any pixel is decoded. Below PIL's own limit, so PIL's global
@@ -31,11 +29,6 @@ TENSOR_DECODED_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 # What PIL raises on unreadable, truncated or oversized files (image_codecs: DECODE_FAILURES).
 _PIL_FAILURES = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
-
-
-def is_image_file(path: Path) -> bool:
-    """True for a visible file with one of ``IMAGE_EXTENSIONS`` (case-insensitive)."""
-    return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
 def image_dimensions(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:

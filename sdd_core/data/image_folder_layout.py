@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdd_core.data.image_decoding import IMAGE_EXTENSIONS, is_image_file
+from sdd_core.data.image_files import IMAGE_EXTENSIONS, is_image_file
 from sdd_core.errors import DataError
 
 Sample = tuple[Path, int]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+Triple = tuple[float, float, float]
+"""One float per channel (R, G, B): a mean or a std."""
+
 
 @dataclass(frozen=True)
 class DatasetShape:
@@ -25,8 +28,8 @@ class DatasetInfo(DatasetShape):
     """A built dataset's shape and its normalisation: ``mean`` and ``std`` are the per-channel
     statistics the transforms actually normalise with."""
 
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: Triple
+    std: Triple
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""

@@ -1,7 +1,7 @@
-"""Dataset names and the entry points: ``build_datasets``, ``describe_dataset``, ``dataset_shape``,
-``build_image_tensors``, ``dataset_identity``.
+"""What each dataset name holds, and the entry points: ``build_datasets``, ``describe_dataset``,
+``dataset_shape``, ``build_image_tensors``, ``dataset_identity``.
 
-Names: the built-ins ``cifar10``, ``cifar100`` and ``digits``, ``imagefolder:<path>`` for a
+Names (``names``): the built-ins ``cifar10``, ``cifar100`` and ``digits``, ``imagefolder:<path>`` for a
 folder with ``train/<class>/`` and ``val/<class>/`` inside, or ``shards:<path>`` for a dataset
 stored as WebDataset shards (``<path>``: its ``index.json`` or the folder holding it; see
 ``sharded_dataset``). A relative ``<path>`` is taken relative to ``data_root``, so a worker's
@@ -24,14 +24,7 @@ from torch.utils.data import Dataset
 
 from sdd_core.data.augmentation import Augmentation
 from sdd_core.data.cifar import CIFAR_VARIANTS, build_cifar, cifar_tensors, describe_cifar
-from sdd_core.data.digits import (
-    DIGITS_FLIP,
-    DIGITS_NAME,
-    build_digits,
-    describe_digits,
-    digits_shape,
-    digits_tensors,
-)
+from sdd_core.data.digits import build_digits, describe_digits, digits_shape, digits_tensors
 from sdd_core.data.image_folder import (
     build_image_folder,
     describe_image_folder,
@@ -41,8 +34,15 @@ from sdd_core.data.image_folder import (
 )
 from sdd_core.data.image_tensors import ImageTensors
 from sdd_core.data.info import DatasetInfo, DatasetShape
-from sdd_core.data.sharded_dataset import (
+from sdd_core.data.names import (
+    DIGITS_NAME,
+    IMAGE_FOLDER_PREFIX,
     SHARDS_PREFIX,
+    is_known_dataset,
+    is_sharded,
+    list_datasets,
+)
+from sdd_core.data.sharded_dataset import (
     build_shards,
     describe_shards,
     shards_identity,
@@ -54,28 +54,7 @@ from sdd_core.data.shards import FetchShard
 from sdd_core.data.transforms import PipelineKind
 from sdd_core.errors import DataError
 
-IMAGE_FOLDER_PREFIX = "imagefolder:"
 MIN_IMAGE_SIZE = 8
-
-
-def list_datasets() -> list[str]:
-    """The built-in dataset names, sorted."""
-    return sorted([*CIFAR_VARIANTS, DIGITS_NAME])
-
-
-def is_known_dataset(name: str) -> bool:
-    """True for a built-in name, ``imagefolder:<non-empty path>`` or ``shards:<non-empty path>``;
-    touches no file."""
-    if name in list_datasets():
-        return True
-    return any(
-        name.startswith(prefix) and bool(name[len(prefix) :].strip()) for prefix in (IMAGE_FOLDER_PREFIX, SHARDS_PREFIX)
-    )
-
-
-def is_sharded(name: str) -> bool:
-    """True for a ``shards:<path>`` name."""
-    return name.startswith(SHARDS_PREFIX)
 
 
 def dataset_identity(name: str, *, data_root: str | Path) -> str:
@@ -84,11 +63,6 @@ def dataset_identity(name: str, *, data_root: str | Path) -> str:
     if is_sharded(name):
         return shards_identity(name, Path(data_root).expanduser())
     return name
-
-
-def flips_by_default(name: str) -> bool:
-    """Whether a dataset's training images are flipped unless a job says otherwise (not digits)."""
-    return DIGITS_FLIP if name == DIGITS_NAME else True
 
 
 def build_datasets(

@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sdd_core.data.statistics import Triple
+from sdd_core.data.info import Triple
 from sdd_core.errors import DataError
 
 SHARD_FORMAT = "webdataset"

@@ -27,7 +27,8 @@ from typing import BinaryIO
 
 from webdataset import TarWriter  # type: ignore[import-untyped]  # .pyi files without py.typed
 
-from sdd_core.data.image_decoding import IMAGE_EXTENSIONS, image_dimensions
+from sdd_core.data.image_decoding import image_dimensions
+from sdd_core.data.image_files import IMAGE_EXTENSIONS
 from sdd_core.data.image_folder import describe_image_folder, image_folder_pipeline
 from sdd_core.data.image_folder_layout import Sample, scan_image_folder
 from sdd_core.data.shard_index import LABEL_EXTENSION, ShardIndex, ShardRef, SplitShards

@@ -23,13 +23,13 @@ from sdd_core.data.augmentation import Augmentation
 from sdd_core.data.image_bytes import rgb_tensor
 from sdd_core.data.image_tensors import ImageTensors, stacked_at_size
 from sdd_core.data.info import DatasetInfo, DatasetShape
+from sdd_core.data.names import SHARDS_PREFIX
 from sdd_core.data.shard_index import ShardIndex, SplitShards
 from sdd_core.data.shard_order import ShardPrefetcher
 from sdd_core.data.shards import INDEX_FILE, Decode, FetchShard, ShardedImages, ShardFiles, read_index
 from sdd_core.data.transforms import PIPELINES, PipelineKind, eval_transform, train_transform
 from sdd_core.errors import DataError
 
-SHARDS_PREFIX = "shards:"
 IDENTITY_PREFIX = "shards@sha256:"
 
 

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from sdd_core.data.image_bytes import rgb_image, rgb_tensor
-from sdd_core.data.image_decoding import IMAGE_EXTENSIONS
+from sdd_core.data.image_files import IMAGE_EXTENSIONS
 from sdd_core.data.shard_index import LABEL_EXTENSION, ShardIndex, SplitShards
 from sdd_core.errors import DataError
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-Triple = tuple[float, float, float]
+from sdd_core.data.info import Triple
 
 STATS_CACHE_FILE = ".sdd_stats.json"
 _CACHE_VERSION = 1

@@ -17,9 +17,6 @@ from sdd_core.spec import JobSpec
 from sdd_core.trainer.checkpoint import atomic_write
 from sdd_core.trainer.evaluation import Evaluation
 
-STUDENT_SUFFIXES = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
-"""Every format a student is downloaded in, with its file's suffix (the others: export_formats.py)."""
-
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()

@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from sdd_core.trainer.checkpoint import atomic_write
-from sdd_core.trainer.export import STUDENT_SUFFIXES, sha256_file
+from sdd_core.trainer.export import sha256_file
+from sdd_core.trainer.student_formats import STUDENT_SUFFIXES
 
 log = logging.getLogger(__name__)
 
