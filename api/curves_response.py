@@ -13,7 +13,6 @@ from domain.errors import NotFound
 from domain.jobs import job_reads
 from domain.status import TERMINAL
 from sdd_client.plot_formats import MEDIA_TYPES, PlotFormat
-from sdd_client.plots import job_label, job_title, render_curves
 from service.artifacts import PLOT_KINDS
 from service.db.models import Job
 from service.settings import Settings
@@ -55,6 +54,9 @@ def curves_response(
                     disposition="inline",
                     headers={"Cache-Control": STORED_CACHE_CONTROL, "X-Plot-Source": "stored", **extra},
                 )
+    # imported here: matplotlib loads with the first curve drawn, not with the API
+    from sdd_client.plots import job_label, job_title, render_curves
+
     rows = job_reads.job_metrics(session, job.id)
     label, title = job_label(job.id, job.spec, job.name), job_title(job.id, job.spec, job.name)
     session.commit()  # end the read transaction: no database connection held while drawing

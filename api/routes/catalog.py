@@ -1,4 +1,8 @@
-"""The catalog: what a job may name (architectures, datasets, methods), the defaults and limits."""
+"""The catalog: what a job may name (architectures, datasets, methods), the defaults and limits.
+
+The zoo and the built-in datasets' shapes need torch, torchvision and timm (torchvision's weights
+files, timm's architectures, CIFAR's files): they load with the first catalog asked for, not with the API.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from functools import lru_cache
 
 from fastapi import APIRouter
 
+import sdd_core.data
 from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.schemas.catalog import (
     ArchitecturePublic,
@@ -16,9 +21,9 @@ from api.schemas.catalog import (
     SDDefaults,
 )
 from domain.jobs.speed_estimates import measured_speeds
-from sdd_core.data import dataset_shape, list_datasets
+from sdd_core import models as zoo
+from sdd_core.data import list_datasets
 from sdd_core.errors import SDDError
-from sdd_core.models import list_models, pretrained_weights_of, sd_support, timm_zoo
 from sdd_core.spec import METHODS, SD_METHODS, DistillationSettings, method_defaults
 from service.settings import Settings
 
@@ -29,9 +34,9 @@ def _architectures() -> list[ArchitecturePublic]:
     """The zoo (CIFAR and tv/ models) and the timm/ models whose weights are in this server's
     Hugging Face cache, each with its weights' presence, read afresh (a file may be copied in)."""
     entries = []
-    for name in [*list_models(), *timm_zoo.cached_names()]:
-        reason = sd_support(name)
-        weights = pretrained_weights_of(name)
+    for name in [*zoo.list_models(), *zoo.timm_zoo.cached_names()]:
+        reason = zoo.sd_support(name)
+        weights = zoo.pretrained_weights_of(name)
         presence = None if weights is None else "present" if weights.file is not None else "absent"
         entries.append(
             ArchitecturePublic(
@@ -63,7 +68,8 @@ def _builtin_datasets(settings: Settings) -> list[BuiltinDatasetPublic]:
     datasets = []
     for name in list_datasets():
         try:
-            num_classes: int | None = dataset_shape(name, data_root=settings.data_root, download=False).num_classes
+            shape = sdd_core.data.dataset_shape(name, data_root=settings.data_root, download=False)
+            num_classes: int | None = shape.num_classes
         except SDDError:
             num_classes = None
         datasets.append(BuiltinDatasetPublic(name=name, num_classes=num_classes))
@@ -80,7 +86,7 @@ def get_catalog(settings: SettingsDep, session: SessionDep, tenant: CurrentTenan
     measured = measured_speeds(session, tenant.id)  # not cached: every finished epoch adds to it
     return CatalogPublic(
         architectures=_architectures(),
-        timm_architectures=timm_zoo.architecture_count(),
+        timm_architectures=zoo.timm_zoo.architecture_count(),
         datasets=_builtin_datasets(settings),
         methods=list(_methods()),
         defaults=_sd_defaults(),

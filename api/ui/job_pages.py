@@ -22,7 +22,6 @@ from domain.jobs.cancellation import cancel_job as cancel_owned_job
 from domain.jobs.resumption import RESUMABLE
 from domain.jobs.resumption import resume_job as resume_owned_job
 from domain.status import CANCELLABLE, JOB_STATUSES, TERMINAL, JobStatus
-from sdd_client.plots import job_label, render_curves
 from service.db.models import Job, Tenant
 
 logger = logging.getLogger("api.ui")
@@ -257,6 +256,9 @@ def compare_page(
 def compare_curves(
     session: SessionDep, tenant: FetchTenant, ids: Annotated[list[str] | None, Query()] = None
 ) -> Response:
+    # imported here: matplotlib loads with the first curve drawn, not with the API
+    from sdd_client.plots import job_label, render_curves
+
     jobs = _compared_jobs(session, tenant, ids)
     series = {job_label(job.id, job.spec, job.name): job_reads.job_metrics(session, job.id) for job in jobs}
     session.commit()

@@ -34,8 +34,8 @@ from domain.jobs.job_request import NAME_MAX_CHARS
 from domain.models import uploaded_models
 from domain.ownership import PageParams
 from domain.status import DatasetStatus, JobStatus
+from sdd_core import models as zoo  # the zoo (torch) loads with the first form shown
 from sdd_core.data import list_datasets
-from sdd_core.models import list_models, pretrained_weights_of, timm_zoo
 from sdd_core.spec import METHODS, SD_METHODS, DistillationSettings, Hyperparameters, method_defaults
 
 HYPER_PREFIX = "hyperparameters."
@@ -183,7 +183,7 @@ def form_choices(session: Session, tenant_id: str) -> FormChoices:
     for model in models:
         name = model.name or model.id
         weights.append((f"model:{model.id}", f"uploaded {name}: {model.arch}, {model.num_classes} classes"))
-    present = [name for name in [*list_models(), *timm_zoo.cached_names()] if _weights_present(name)]
+    present = [name for name in [*zoo.list_models(), *zoo.timm_zoo.cached_names()] if _weights_present(name)]
     teachers = [
         ("", "none (method ce)"),
         *weights,
@@ -195,12 +195,12 @@ def form_choices(session: Session, tenant_id: str) -> FormChoices:
         *((value, f"warm start from {label}") for value, label in weights),
     ]
     methods = [(m, f"{m} (scale decoupled)" if m in SD_METHODS else m) for m in METHODS]
-    students = [*list_models(), *(name for name in timm_zoo.cached_names() if name not in list_models())]
+    students = [*zoo.list_models(), *(name for name in zoo.timm_zoo.cached_names() if name not in zoo.list_models())]
     return FormChoices(dataset_choices, students, methods, teachers, inits)
 
 
 def _weights_present(name: str) -> bool:
-    weights = pretrained_weights_of(name)
+    weights = zoo.pretrained_weights_of(name)
     return weights is not None and weights.file is not None
 
 

@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from domain.errors import InvalidRequest
-from sdd_core.data.image_decoding import is_image_file
+from sdd_core.data.image_files import is_image_file
 
 MAX_MEMBERS = 200_000
 MAX_COMPRESSION_RATIO = 100

@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from domain.datasets.ingestion_errors import IngestionError
-from sdd_core.data.image_decoding import IMAGE_EXTENSIONS
+from sdd_core.data.image_files import IMAGE_EXTENSIONS
 
 Split = Literal["train", "val"]
 Box = tuple[float, float, float, float]  # x, y, width, height in pixels

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from domain.errors import Conflict, NotFound
 from domain.ownership import PageParams, get_owned, page_of
 from domain.status import JobStatus
-from sdd_core.trainer.export import STUDENT_SUFFIXES
+from sdd_core.trainer.student_formats import STUDENT_SUFFIXES
 from service.artifact_stores import get_artifact_store
 from service.artifacts import STUDENT_EXPORT_KINDS
 from service.db.models import Artifact, Job, JobEvent, JobMetric, JobTag

@@ -35,10 +35,11 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import sdd_core.data  # what a name holds (torch) loads with the first size asked for
 from domain.datasets import uploaded_datasets
 from domain.jobs.references import is_uploaded_dataset
 from domain.ownership import PageParams
-from sdd_core.data import dataset_shape, list_datasets
+from sdd_core.data import list_datasets
 from sdd_core.errors import SDDError
 from service.db.models import Job, JobMetric
 from service.settings import Settings
@@ -184,7 +185,7 @@ def _visible(measured: list[tuple[str, T]], tenant_id: str) -> list[T]:
 @lru_cache(maxsize=16)
 def _builtin_size(name: str, data_root: str) -> DatasetSize:
     """A built-in dataset's size (cached once known: a built-in never changes; a failure is not cached)."""
-    shape = dataset_shape(name, data_root=data_root, download=False)
+    shape = sdd_core.data.dataset_shape(name, data_root=data_root, download=False)
     return DatasetSize(name=name, train_size=shape.train_size, image_size=shape.image_size)
 
 

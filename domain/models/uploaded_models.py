@@ -3,7 +3,8 @@
 A model is accepted only if its safetensors file loads strictly into
 ``sdd_core.models.create_model(arch, num_classes)``: same keys, same shapes. The model is built on
 the ``meta`` device (no memory, no random init) and the weights are assigned into it, so even a
-large architecture is checked in about the time it takes to read the file.
+large architecture is checked in about the time it takes to read the file. torch and the zoo load
+with the first model checked, not with the API.
 """
 
 from __future__ import annotations
@@ -11,17 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import torch
-from safetensors.torch import load_file
 from sqlalchemy.orm import Session
 
 from domain.errors import InvalidRequest
 from domain.ownership import PageParams, get_owned, page_of
 from domain.text_rules import parse_ascii_int
 from domain.uploads import UploadedFile, commit_stored
+from sdd_core import models as zoo
 from sdd_core.errors import ModelError, unknown_name
-from sdd_core.models import create_model
-from sdd_core.models import list_models as zoo_architectures
 from service.artifact_stores import get_artifact_store
 from service.artifacts import model_weights_key
 from service.db.models import Tenant, UploadedModel, new_id
@@ -38,7 +36,7 @@ def parse_model_fields(fields: dict[str, str]) -> tuple[str, int, str | None]:
     arch = fields.get("arch", "").strip()
     if not arch:
         raise InvalidRequest("arch: field required", location=("arch",))
-    known = zoo_architectures()
+    known = zoo.list_models()
     if arch not in known:
         message = unknown_name("architecture", arch, known)
         raise InvalidRequest(f"arch: {message}", location=("arch",))
@@ -49,6 +47,9 @@ def parse_model_fields(fields: dict[str, str]) -> tuple[str, int, str | None]:
 
 def check_weights(path: str, arch: str, num_classes: int) -> None:
     """Raise ``InvalidRequest`` on ``file`` unless the file's state dict fits ``arch`` exactly."""
+    import torch  # imported here: only checking an upload needs it (the API starts without torch)
+    from safetensors.torch import load_file
+
     try:
         state = load_file(path)
     except Exception as exc:  # safetensors raises its own error type for a bad header
@@ -57,7 +58,7 @@ def check_weights(path: str, arch: str, num_classes: int) -> None:
         ) from exc
     try:
         with torch.device("meta"):
-            model = create_model(arch, num_classes)
+            model = zoo.create_model(arch, num_classes)
     except ModelError as exc:
         raise InvalidRequest(f"arch: {exc.message}", code=exc.code, location=("arch",)) from exc
     expected = model.state_dict()
