@@ -1,5 +1,9 @@
 """Rich renderables for ``sdd datasets``: the list, one dataset (status, progress, classes with their
-counts, statistics, the files it skipped, the error), its events, and an ingestion's progress."""
+counts, statistics, the files it skipped, the error), its events, and an ingestion's progress.
+
+Each table states its columns and their priorities once (``DATASET_COLUMNS``, ...; see
+``sdd_client.table_fit``): on a narrow terminal names are elided and low-priority columns left out.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.table import Column, Table
 from rich.text import Text
 
 from sdd_client.models import Dataset, DatasetEvent
-from sdd_client.tables import human_bytes, short_sha, shown_name, when
+from sdd_client.table_fit import Col, FittedTable, id_col, name_col
+from sdd_client.tables import EVENT_COLUMNS, facts_table, human_bytes, short_sha, shown_name, when
 
 DATASET_STATUS_STYLES = {"ingesting": "cyan", "ready": "green", "failed": "red"}
 SHOWN_BAD_FILES = 10
@@ -33,30 +37,30 @@ def progress_text(dataset: Dataset) -> str:
     return f"{progress.stage} {progress.done}/{progress.total}" if progress.total else progress.stage
 
 
-def datasets_table(datasets: Iterable[Dataset]) -> Table:
-    """One row per dataset; ids are never cut."""
-    table = Table(
-        Column("id", no_wrap=True, min_width=len("ds_") + 24),
-        Column("name", overflow="fold", max_width=32),
-        "status",
-        "layout",
-        "classes",
-        "image size",
-        "train",
-        "val",
-        "storage",
-        "created",
-        title="datasets",
-        title_justify="left",
-    )
+DATASET_COLUMNS = (
+    id_col("ds_"),
+    name_col(priority=1),
+    Col("status"),
+    Col("progress", 2),
+    Col("layout", 6),
+    Col("classes", 3, justify="right"),
+    Col("image size", 7, justify="right"),
+    Col("train", 4, justify="right"),
+    Col("val", 5, justify="right"),
+    Col("storage", 8, justify="right"),
+    Col("created", 9),
+)
+
+
+def datasets_table(datasets: Iterable[Dataset]) -> FittedTable:
+    """One row per dataset; an ingestion's stage in the progress column."""
+    table = FittedTable(DATASET_COLUMNS, title="datasets")
     for ds in datasets:
-        status = dataset_status_text(ds.status)
-        if ds.status == "ingesting":
-            status.append(f" ({progress_text(ds)})", style="dim")
         table.add_row(
             ds.id,
             shown_name(ds.name),
-            status,
+            dataset_status_text(ds.status),
+            progress_text(ds),
             ds.layout or "-",
             count(ds.num_classes),
             count(ds.image_size),
@@ -80,9 +84,7 @@ def _statistics_text(statistics: dict[str, Any] | None) -> str:
 
 def dataset_detail(dataset: Dataset) -> RenderableType:
     """Everything ``GET /v1/datasets/{id}`` says: facts, then classes with their counts and the bad files."""
-    facts = Table(show_header=False, title=f"dataset {dataset.id}", title_justify="left")
-    facts.add_column(style="bold")
-    facts.add_column()
+    facts = facts_table(f"dataset {dataset.id}")
     rows: list[tuple[str, str | Text]] = [
         ("name", shown_name(dataset.name)),
         ("status", dataset_status_text(dataset.status)),
@@ -113,11 +115,11 @@ def dataset_detail(dataset: Dataset) -> RenderableType:
     return Group(*parts)
 
 
-def class_counts_table(dataset: Dataset) -> Table:
+def class_counts_table(dataset: Dataset) -> FittedTable:
     """Images per class in each split."""
     counts = dataset.class_counts or {}
-    table = Table("class", Column("train", justify="right"), Column("val", justify="right"), title="classes",
-                  title_justify="left")  # fmt: skip
+    columns = (name_col("class", priority=0), Col("train", justify="right"), Col("val", justify="right"))
+    table = FittedTable(columns, title="classes")
     for name in dataset.classes or []:
         table.add_row(
             shown_name(name), count(counts.get("train", {}).get(name)), count(counts.get("val", {}).get(name))
@@ -125,23 +127,19 @@ def class_counts_table(dataset: Dataset) -> Table:
     return table
 
 
-def bad_files_table(dataset: Dataset, limit: int = SHOWN_BAD_FILES) -> Table:
+def bad_files_table(dataset: Dataset, limit: int = SHOWN_BAD_FILES) -> FittedTable:
     """The first files the ingestion skipped, with why; the title says how many there were in all."""
     shown = dataset.bad_files[:limit]
-    table = Table(
-        "file",
-        "reason",
-        title=f"bad files (first {len(shown)} of {dataset.bad_files_count}, left out)",
-        title_justify="left",
-    )
+    columns = (Col("file", 0, "wrap", min_width=20), Col("reason", 0, "wrap", min_width=20))
+    table = FittedTable(columns, title=f"bad files (first {len(shown)} of {dataset.bad_files_count}, left out)")
     for item in shown:
         table.add_row(shown_name(item.path), shown_name(item.reason))
     return table
 
 
-def dataset_events_table(events: Iterable[DatasetEvent]) -> Table:
+def dataset_events_table(events: Iterable[DatasetEvent]) -> FittedTable:
     """What happened to a dataset, oldest first."""
-    table = Table("time", "type", "message", title="events", title_justify="left")
+    table = FittedTable(EVENT_COLUMNS, title="events")
     for event in events:
         table.add_row(when(event.created_at), event.type, shown_name(event.message))
     return table

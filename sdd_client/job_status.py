@@ -37,3 +37,15 @@ ACTIVE: frozenset[JobStatus] = frozenset({JobStatus.RUNNING, JobStatus.CANCELLIN
 IN_FLIGHT: frozenset[JobStatus] = frozenset(JobStatus) - TERMINAL
 # A user may still cancel it (a cancelling job already is being cancelled).
 CANCELLABLE: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+def epochs_done_text(epoch: int, epochs: int, batch: int | None = None, batches: int | None = None) -> str:
+    """Where a job's training stands, as every view shows it: the epochs finished, never the one in
+    progress, so a job running its third of three epochs reads ``2/3 done``, not ``epoch 2/3``.
+
+    The batch of the epoch in progress follows when known: ``2/3 done · batch 12/57``.
+    """
+    text = f"{epoch}/{epochs} done"
+    if batch is not None and batches and epoch < epochs:
+        text += f" · batch {batch}/{batches}"
+    return text

@@ -5,20 +5,27 @@ an ETA from the finished epochs' ``seconds`` (before the first one ends: from th
 batches seen while watching), the latest val top-1 and the loss parts. When the output is not
 a terminal (CI logs, a pipe) the bars are drawn once at the end and every finished epoch is also
 printed as a plain line, so the log still tells the story.
+
+The bars are a ``FittedTable`` (``WATCH_COLUMNS`` states the columns' priorities): on a narrow
+terminal the name is elided, the bar shortened, then the loss details, student, method, bar and
+ETA left out in that order; the id, the epochs done and the status always show whole.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.console import Console, RenderableType
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, ProgressColumn, TaskID, TextColumn
 
 from sdd_client.client import SDDClient
 from sdd_client.models import EpochRow, Job, JobStatus
-from sdd_client.tables import STATUS_STYLES, epoch_summary, position
+from sdd_client.table_fit import Col, FittedTable, id_col, name_col
+from sdd_client.tables import STATUS_STYLES, epoch_summary, position, shown_name
 
 
 @dataclass
@@ -67,7 +74,7 @@ class WatchedJob:
 
     def details(self) -> str:
         if self.job.error:
-            return f"[red][{self.job.error.code}] {self.job.error.message}[/red]"
+            return f"[red]{escape(f'[{self.job.error.code}] {self.job.error.message}')}[/red]"
         return epoch_summary(self.rows[-1]) if self.rows else ""
 
     def fields(self, now: float) -> dict[str, Any]:
@@ -76,31 +83,51 @@ class WatchedJob:
         return {"position": position(self.job), "eta": self.eta(now), "status": status, "details": self.details()}
 
 
-def _label(job: Job) -> str:
-    return f"{job.id} {job.spec.method} {job.spec.student}"
+# The columns of the live view: how each fits a narrow terminal, and what draws it.
+WATCH_COLUMNS: tuple[tuple[Col, ProgressColumn], ...] = (
+    (id_col("job_"), TextColumn("{task.fields[id]}", markup=False)),
+    (name_col(priority=2, min_width=12), TextColumn("{task.fields[name]}", markup=False)),
+    (Col("method", 5), TextColumn("{task.fields[method]}", markup=False)),
+    (Col("student", 6), TextColumn("{task.fields[student]}", markup=False)),
+    (Col("", 4, "elide", min_width=10, max_width=24), BarColumn(bar_width=None)),
+    (Col("progress"), TextColumn("{task.fields[position]}")),
+    (Col("ETA", 3), TextColumn("{task.fields[eta]}")),
+    (Col("status"), TextColumn("{task.fields[status]}")),
+    (Col("latest epoch", 7, "elide", min_width=20), TextColumn("{task.fields[details]}")),
+)
+
+
+class FittedProgress(Progress):
+    """Rich's ``Progress`` drawn as a ``FittedTable`` of ``WATCH_COLUMNS``."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        table = FittedTable([col for col, _ in WATCH_COLUMNS], name_left_out=False)
+        for task in self.tasks:
+            if task.visible:
+                table.add_row(*(column(task) for _, column in WATCH_COLUMNS))
+        yield table
+
+
+def add_bar(progress: Progress, job: Job, now: float) -> WatchedJob:
+    """A bar for ``job``, as first seen at ``now`` (monotonic seconds)."""
+    item = WatchedJob(task=TaskID(0), job=job)
+    item.observe(job, now)
+    label: dict[str, Any] = {
+        "id": job.id,
+        "name": shown_name(job.name).plain,
+        "method": job.spec.method,
+        "student": job.spec.student,
+    }
+    item.task = progress.add_task(job.id, total=max(job.progress.epochs, 1), **label, **item.fields(now))
+    return item
 
 
 def watch(client: SDDClient, job_ids: list[str], *, poll: float = 2.0, console: Console | None = None) -> list[Job]:
     """Draw the bars until every job is terminal; returns the jobs as last seen, in order."""
     console = console or Console()
     plain_log = not console.is_terminal
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=24),
-        TextColumn("{task.fields[position]}"),
-        TextColumn("{task.fields[eta]}"),
-        TextColumn("{task.fields[status]}"),
-        TextColumn("{task.fields[details]}"),
-        console=console,
-        auto_refresh=False,
-    )
-    watched: dict[str, WatchedJob] = {}
-    for job_id in job_ids:
-        job = client.get(job_id)
-        item, now = WatchedJob(task=TaskID(0), job=job), time.monotonic()
-        item.observe(job, now)
-        item.task = progress.add_task(_label(job), total=max(job.progress.epochs, 1), **item.fields(now))
-        watched[job_id] = item
+    progress = FittedProgress(console=console, auto_refresh=False)
+    watched = {job_id: add_bar(progress, client.get(job_id), time.monotonic()) for job_id in job_ids}
     with progress:
         while True:
             for item in watched.values():
@@ -125,7 +152,7 @@ def _poll(client: SDDClient, item: WatchedJob, log: Console | None) -> None:
         item.rows.extend(new_rows)
         if log is not None:
             for row in new_rows:
-                log.print(f"{item.job.id} epoch {row.epoch}/{row.epochs}: {epoch_summary(row)}", highlight=False)
+                log.print(f"{item.job.id} epoch {row.epoch}/{row.epochs} done: {epoch_summary(row)}", highlight=False)
     if log is not None and item.job.status != before.status:
         log.print(f"{item.job.id} {before.status} -> {item.job.status}", highlight=False)
     item.finished = item.job.is_terminal

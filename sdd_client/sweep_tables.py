@@ -1,16 +1,20 @@
-"""Rich renderables for ``sdd sweeps …``: the sweep list, one sweep with its members, the report."""
+"""Rich renderables for ``sdd sweeps …``: the sweep list, one sweep with its members, the report.
+
+Each table states its columns and their priorities once (``SWEEP_COLUMNS``, ...; see
+``sdd_client.table_fit``): on a narrow terminal names are elided and low-priority columns left out.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from sdd_client.models import Sweep, SweepReport, SweepSummary
 from sdd_client.sweep_report_markdown import gain_text, summary_text
-from sdd_client.tables import pct, position, shown_name, status_text, when
+from sdd_client.table_fit import Col, FittedTable, id_col, name_col
+from sdd_client.tables import facts_table, pct, position, shown_name, status_text, when
 
 SHOWN_CLASS_GAINS = 10
 
@@ -29,10 +33,19 @@ def grid_text(sweep: SweepSummary | Sweep) -> str:
     return " × ".join(f"{field} {', '.join(str(v) for v in values)}" for field, values in grid) or "-"
 
 
-def sweeps_table(sweeps: Iterable[SweepSummary]) -> Table:
-    table = Table(
-        "id", "name", "status", "members", "grid", "progress", "created", title="sweeps", title_justify="left"
-    )
+SWEEP_COLUMNS = (
+    id_col("swp_"),
+    name_col(priority=1),
+    Col("status"),
+    Col("members", 3, justify="right"),
+    Col("grid", 4, "elide", min_width=16),
+    Col("progress", 2, "elide", min_width=20),
+    Col("created", 5),
+)
+
+
+def sweeps_table(sweeps: Iterable[SweepSummary]) -> FittedTable:
+    table = FittedTable(SWEEP_COLUMNS, title="sweeps")
     for sweep in sweeps:
         table.add_row(
             sweep.id,
@@ -46,11 +59,25 @@ def sweeps_table(sweeps: Iterable[SweepSummary]) -> Table:
     return table
 
 
+# A sweep's member jobs in `sdd sweeps show`.
+MEMBER_COLUMNS = (
+    id_col("job_"),
+    name_col(priority=1),
+    Col("status"),
+    Col("method", 5),
+    Col("student", 9),
+    Col("scales", 6),
+    Col("beta", 4, justify="right"),
+    Col("T", 8, justify="right"),
+    Col("seed", 7, justify="right"),
+    Col("progress", 3),
+    Col("val top-1", 2, justify="right"),
+)
+
+
 def sweep_detail(sweep: Sweep) -> Group:
     """The sweep's facts, then one row per member job."""
-    facts = Table(show_header=False, title=f"sweep {sweep.id}", title_justify="left")
-    facts.add_column(style="bold")
-    facts.add_column()
+    facts = facts_table(f"sweep {sweep.id}")
     base = sweep.request.base
     teacher = base.get("teacher") or {}
     rows: list[tuple[str, str | Text]] = [
@@ -64,12 +91,13 @@ def sweep_detail(sweep: Sweep) -> Group:
     ]
     for key, value in rows:
         facts.add_row(key, value)
-    members = Table("job", "status", "method", "student", "scales", "beta", "T", "seed", "progress", "val top-1")
+    members = FittedTable(MEMBER_COLUMNS, title="members")
     for job in sweep.members:
         spec = job.spec
         sd = spec.method.startswith("sd-")
         members.add_row(
             job.id,
+            shown_name(job.name),
             status_text(job.status),
             spec.method,
             spec.student,
@@ -83,20 +111,22 @@ def sweep_detail(sweep: Sweep) -> Group:
     return Group(facts, members)
 
 
+# The report's configurations: the label and the gain over KD stay whole, on one line each.
+REPORT_COLUMNS = (
+    Col("configuration"),
+    Col("seeds", 2, justify="right"),
+    Col("final top-1", 1),
+    Col("best top-1", 4),
+    Col("final top-5", 5),
+    Col("gain over KD [95% CI]"),
+    Col("wall s", 3),
+    Col("img/s", 6),
+)
+
+
 def report_view(report: SweepReport) -> Group:
     """The configuration table, the recommendation, and the best SD configuration's per-class gains."""
-    table = Table(
-        "configuration",
-        "seeds",
-        "final top-1",
-        "best top-1",
-        "final top-5",
-        "gain over KD [95% CI]",
-        "wall s",
-        "img/s",
-        title=f"sweep {report.sweep_id} ({report.status})",
-        title_justify="left",
-    )
+    table = FittedTable(REPORT_COLUMNS, title=f"sweep {report.sweep_id} ({report.status})")
     for c in report.configurations:
         table.add_row(
             c.label,
@@ -109,12 +139,13 @@ def report_view(report: SweepReport) -> Group:
             summary_text(c.images_per_s, 0),
         )
     style = "green" if report.recommendation.beats_baseline else "yellow"
-    parts: list[Table | Text] = [table, Text(f"recommendation: {report.recommendation.text}", style=style)]
+    parts: list[FittedTable | Text] = [table, Text(f"recommendation: {report.recommendation.text}", style=style)]
     per_class = report.per_class
     if per_class.gains:
-        gains = Table("class", "gain", title=f"per class: {per_class.configuration} over KD", title_justify="left")
+        columns = (name_col("class", priority=0), Col("gain", justify="right"))
+        gains = FittedTable(columns, title=f"per class: {per_class.configuration} over KD")
         for gain in per_class.gains[:SHOWN_CLASS_GAINS]:
-            gains.add_row(gain.name, f"{gain.gain:+.2f}")
+            gains.add_row(shown_name(gain.name), f"{gain.gain:+.2f}")
         parts.append(gains)
     elif per_class.note:
         parts.append(Text(f"per class: {per_class.note}", style="dim"))

@@ -1,17 +1,24 @@
 """Rich renderables for the ``sdd`` client commands: jobs, a job, its events and checkpoints, comparisons,
-uploaded models, the catalog (datasets: ``sdd_client.dataset_tables``)."""
+uploaded models, the catalog (datasets: ``sdd_client.dataset_tables``).
+
+Tables of many rows are ``FittedTable``s (``sdd_client.table_fit``): each states its columns and
+their priorities once (``JOB_COLUMNS``, ...) and fits the terminal it is printed on by eliding
+names and leaving out low-priority columns, never cutting an id or hiding a status.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from rich import box
-from rich.console import Group
-from rich.table import Column, Table
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.table import Table
 from rich.text import Text
 
+from sdd_client.job_status import epochs_done_text
 from sdd_client.models import Catalog, Checkpoint, EpochRow, Event, Job, JobStatus, UploadedModel
+from sdd_client.table_fit import Col, FittedTable, chunks, id_col, name_col
 
 STATUS_STYLES: dict[str, str] = {
     JobStatus.QUEUED: "dim",
@@ -53,37 +60,29 @@ def scales(job: Job) -> str:
 
 
 def position(job: Job) -> str:
-    """``epoch 3/10``, and while the job runs ``epoch 3/10 batch 12/57`` (batches of the epoch in progress)."""
+    """``2/10 done``, and while the job runs ``2/10 done · batch 12/57`` (the epoch in progress's batches)."""
     progress = job.progress
-    text = f"epoch {progress.epoch}/{progress.epochs}"
-    if not job.is_terminal and progress.batch is not None and progress.batches:
-        text += f" batch {progress.batch}/{progress.batches}"
-    return text
+    running = not job.is_terminal
+    return epochs_done_text(progress.epoch, progress.epochs, *((progress.batch, progress.batches) if running else ()))
 
 
-def jobs_table(jobs: Iterable[Job]) -> Table:
-    """One row per job; the teacher and the full spec are in ``sdd jobs show``.
+# The columns of `sdd jobs list`, in order; 0: always shown, the highest priority is left out first.
+JOB_COLUMNS = (
+    id_col("job_"),
+    name_col(priority=1),
+    Col("status"),
+    Col("method", 4),
+    Col("student", 5),
+    Col("dataset", 6),
+    Col("done", 3, justify="right"),  # epochs done of the job's epochs
+    Col("top-1", 2, justify="right"),
+    Col("created", 7),
+)
 
-    Ids are never cut (they are what users copy): the id column does not wrap, and on a narrow
-    terminal the name folds onto more lines while the other columns shorten.
-    """
-    table = Table(
-        Column("id", no_wrap=True, min_width=len("job_") + 24),
-        Column("name", overflow="fold", max_width=32),
-        Column("status", no_wrap=True),
-        "method",
-        "student",
-        "dataset",
-        Column("epoch", no_wrap=True),
-        Column("top-1", no_wrap=True, justify="right"),
-        Column("created", no_wrap=True),
-        title="jobs",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        padding=(0, 1),
-        collapse_padding=True,
-    )
+
+def jobs_table(jobs: Iterable[Job]) -> FittedTable:
+    """One row per job; the teacher and the full spec are in ``sdd jobs show``."""
+    table = FittedTable(JOB_COLUMNS, title="jobs")
     for job in jobs:
         table.add_row(
             job.id,
@@ -106,12 +105,11 @@ def short_when(value: datetime | None) -> str:
 
 def job_detail(job: Job, last: EpochRow | None) -> Table:
     """A two-column table: everything ``GET /v1/jobs/{id}`` says, plus the last epoch's metrics."""
-    table = Table(show_header=False, title=f"job {job.id}", title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table = facts_table(f"job {job.id}")
     spec = job.spec
     hyper = spec.hyperparameters.model_dump(exclude_none=True)
     rows: list[tuple[str, str | Text]] = [
+        ("name", shown_name(job.name)),
         ("status", status_text(job.status)),
         ("dataset", spec.dataset),
         ("student", spec.student),
@@ -133,7 +131,7 @@ def job_detail(job: Job, last: EpochRow | None) -> Table:
     if job.error:
         rows.append(("error", Text(f"[{job.error.code}] {job.error.message}", style="red")))
     if last is not None:
-        rows.append((f"epoch {last.epoch}", epoch_summary(last)))
+        rows.append((f"epoch {last.epoch} done", epoch_summary(last)))
     if job.metadata:
         rows.append(("metadata", ", ".join(f"{key}={value}" for key, value in job.metadata.items())))
     for key, value in rows:
@@ -141,17 +139,36 @@ def job_detail(job: Job, last: EpochRow | None) -> Table:
     return table
 
 
-def events_table(events: Iterable[Event], title: str = "events") -> Table:
-    """What happened to a job, one row per event in the order given (the server's: oldest first)."""
-    table = Table("time", "type", "message", title=title, title_justify="left")
-    for event in events:
-        table.add_row(when(event.created_at), event.type, event.message)
+def facts_table(title: str) -> Table:
+    """A two-column table of facts about one thing: names on one line, values wrapped at spaces."""
+    table = Table(show_header=False, title=title, title_justify="left")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
     return table
 
 
-def checkpoints_table(checkpoints: Iterable[Checkpoint], title: str = "checkpoints") -> Table:
+EVENT_COLUMNS = (Col("time"), Col("type"), Col("message", 1, "wrap", min_width=24))
+
+
+def events_table(events: Iterable[Event], title: str = "events") -> FittedTable:
+    """What happened to a job, one row per event in the order given (the server's: oldest first)."""
+    table = FittedTable(EVENT_COLUMNS, title=title)
+    for event in events:
+        table.add_row(when(event.created_at), event.type, shown_name(event.message))
+    return table
+
+
+CHECKPOINT_COLUMNS = (
+    Col("epoch", justify="right"),
+    Col("size", 2, justify="right"),
+    Col("sha256", 1),
+    Col("created", 3),
+)
+
+
+def checkpoints_table(checkpoints: Iterable[Checkpoint], title: str = "checkpoints") -> FittedTable:
     """A job's stored end-of-epoch checkpoints, by epoch; the SHA-256 shortened."""
-    table = Table("epoch", "size", "sha256", "created", title=title, title_justify="left")
+    table = FittedTable(CHECKPOINT_COLUMNS, title=title)
     for checkpoint in checkpoints:
         table.add_row(
             str(checkpoint.epoch),
@@ -174,26 +191,33 @@ def epoch_summary(row: EpochRow) -> str:
     return "  ".join(parts)
 
 
-def compare_table(jobs: Sequence[Job], metrics: dict[str, list[EpochRow]]) -> Table:
-    table = Table(
-        "job",
-        "method",
-        "student",
-        "teacher",
-        "scales",
-        "beta",
-        "final top-1",
-        "best top-1",
-        "top-5",
-        "epochs",
-        title="comparison",
-        title_justify="left",
-    )
-    for job in jobs:
+# `sdd jobs compare`'s columns; "#" keys the per-epoch table's columns.
+COMPARE_COLUMNS = (
+    Col("#", justify="right"),
+    id_col("job_"),
+    name_col(priority=1),
+    Col("status"),
+    Col("method", 4),
+    Col("student", 8),
+    Col("teacher", 9),
+    Col("scales", 6),
+    Col("beta", 7, justify="right"),
+    Col("top-1", 2, justify="right"),
+    Col("best top-1", 5, justify="right"),
+    Col("top-5", 10, justify="right"),
+    Col("progress", 3),
+)
+
+
+def compare_table(jobs: Sequence[Job], metrics: dict[str, list[EpochRow]]) -> FittedTable:
+    """The jobs side by side, numbered as ``curves_table`` heads them. A job that has not ended shows
+    its latest epoch's top-1 ``so far``: its final one is still to come."""
+    table = FittedTable(COMPARE_COLUMNS, title="comparison")
+    for number, job in enumerate(jobs, start=1):
         rows = metrics.get(job.id, [])
         result = job.result
         last = rows[-1] if rows else None
-        final = result.val_top1 if result and result.val_top1 is not None else (last.val_top1 if last else None)
+        top1 = result.val_top1 if result and result.val_top1 is not None else (last.val_top1 if last else None)
         best = (
             result.best_val_top1
             if result and result.best_val_top1 is not None
@@ -201,42 +225,67 @@ def compare_table(jobs: Sequence[Job], metrics: dict[str, list[EpochRow]]) -> Ta
         )
         top5 = result.val_top5 if result and result.val_top5 is not None else (last.val_top5 if last else None)
         sd = job.spec.method.startswith("sd-")
+        so_far = "" if job.is_terminal or top1 is None else " so far"
         table.add_row(
+            f"#{number}",
             job.id,
+            shown_name(job.name),
+            status_text(job.status),
             job.spec.method,
             job.spec.student,
             job.teacher_label,
             scales(job),
             str(job.spec.beta) if sd else "-",
-            pct(final),
+            pct(top1) + so_far,
             pct(best),
             pct(top5),
-            f"{len(rows)}/{job.progress.epochs}",
+            epochs_done_text(len(rows), job.progress.epochs),
         )
     return table
 
 
-def curves_table(jobs: Sequence[Job], metrics: dict[str, list[EpochRow]], every: int = 1) -> Table:
+@dataclass
+class CurvesTable:
+    """Val top-1 per epoch, one column per job headed by its ``#`` in ``compare_table``; as many
+    tables side by side as the width needs, never a job's column cut."""
+
+    jobs: Sequence[Job]
+    metrics: dict[str, list[EpochRow]]
+    every: int = 1
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        by_job = [{row.epoch: row.val_top1 for row in self.metrics.get(job.id, [])} for job in self.jobs]
+        epochs = sorted({epoch for values in by_job for epoch in values})
+        last = epochs[-1] if epochs else 0
+        shown = [epoch for epoch in epochs if self.every <= 1 or epoch % self.every == 0 or epoch == last]
+        per_job = len("100.00") + 1  # a value and the space before it
+        first = max(len("epoch"), len(str(last)))
+        for part in chunks(len(self.jobs), options.max_width, first, per_job):
+            columns = (Col("epoch", justify="right"), *(Col(f"#{n + 1}", justify="right") for n in part))
+            table = FittedTable(columns, title="val top-1 per epoch (%)")
+            for epoch in shown:
+                table.add_row(str(epoch), *(pct(by_job[n].get(epoch)) for n in part))
+            yield table
+
+
+def curves_table(jobs: Sequence[Job], metrics: dict[str, list[EpochRow]], every: int = 1) -> CurvesTable:
     """Val top-1 per epoch, one column per job; every ``every``-th epoch and always the last."""
-    table = Table(
-        "epoch",
-        *(f"{job.id}\n{job.spec.method}" for job in jobs),
-        title="val top-1 per epoch (%)",
-        title_justify="left",
-    )
-    by_job = {job.id: {row.epoch: row.val_top1 for row in metrics.get(job.id, [])} for job in jobs}
-    epochs = sorted({epoch for values in by_job.values() for epoch in values})
-    last = epochs[-1] if epochs else 0
-    for epoch in epochs:
-        if epoch % max(every, 1) == 0 or epoch == last or every <= 1:
-            table.add_row(str(epoch), *(pct(by_job[job.id].get(epoch)) for job in jobs))
-    return table
+    return CurvesTable(jobs, metrics, every)
 
 
-def models_table(models: Iterable[UploadedModel]) -> Table:
-    table = Table(
-        "id", "name", "arch", "classes", "size", "sha256", "created", title="uploaded models", title_justify="left"
-    )
+MODEL_COLUMNS = (
+    id_col("mdl_"),
+    name_col(priority=1),
+    Col("arch", 2),
+    Col("classes", 3, justify="right"),
+    Col("size", 5, justify="right"),
+    Col("sha256", 6),
+    Col("created", 4),
+)
+
+
+def models_table(models: Iterable[UploadedModel]) -> FittedTable:
+    table = FittedTable(MODEL_COLUMNS, title="uploaded models")
     for model in models:
         table.add_row(
             model.id,
@@ -250,8 +299,12 @@ def models_table(models: Iterable[UploadedModel]) -> Table:
     return table
 
 
+METHOD_COLUMNS = (Col("method"), Col("scale decoupled", 3), Col("needs teacher", 2), Col("defaults", 1, "wrap", 20))
+ARCH_COLUMNS = (Col("architecture"), Col("pretrained", 1), Col("SD methods", 2, "wrap", min_width=12))
+
+
 def catalog_view(catalog: Catalog) -> Group:
-    methods = Table("method", "scale decoupled", "needs teacher", "defaults", title="methods", title_justify="left")
+    methods = FittedTable(METHOD_COLUMNS, title="methods")
     for method in catalog.methods:
         defaults = {k: method.hyperparameters.get(k) for k in ("epochs", "batch_size", "lr", "temperature")}
         methods.add_row(
@@ -260,7 +313,7 @@ def catalog_view(catalog: Catalog) -> Group:
             "yes" if method.needs_teacher else "no",
             ", ".join(f"{k}={v}" for k, v in defaults.items() if v is not None),
         )
-    archs = Table("architecture", "pretrained", "SD methods", title="architectures", title_justify="left")
+    archs = FittedTable(ARCH_COLUMNS, title="architectures")
     for arch in catalog.architectures:
         weights: str | Text = "-"
         if arch.pretrained == "present":
@@ -268,7 +321,7 @@ def catalog_view(catalog: Catalog) -> Group:
         elif arch.pretrained == "absent":
             weights = Text("absent", style="yellow")
         archs.add_row(arch.name, weights, "yes" if arch.sd_supported else Text(f"no: {arch.reason}", style="dim"))
-    datasets = Table("built-in dataset", "classes", title="datasets", title_justify="left")
+    datasets = FittedTable((Col("built-in dataset"), Col("classes", justify="right")), title="datasets")
     for ds in catalog.datasets:
         datasets.add_row(ds.name, str(ds.num_classes) if ds.num_classes is not None else "?")
     limits = catalog.limits.model_dump(exclude_none=True)

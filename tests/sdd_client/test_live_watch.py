@@ -46,16 +46,16 @@ def test_watch_draws_the_batch_of_a_running_job(api: Api, sdd: SDDClient) -> Non
     worker.join(timeout=10)
     assert last.status == "failed"
     drawn = out.getvalue()
-    assert "epoch 3/10 batch 12/57" in drawn and "ETA 6:47" in drawn  # 60 s per epoch, 6.79 epochs left
-    final = drawn.rsplit("\r", 1)[-1]  # the last redraw of the bar
-    assert "epoch 3/10 " in final and "failed" in final and "batch" not in final
+    assert "3/10 done · batch 12/57" in drawn and "ETA 6:47" in drawn  # 60 s per epoch, 6.79 epochs left
+    final = drawn.rsplit("\x1b[2K", 1)[-1]  # the last redraw of the bars (after the cursor went up)
+    assert "3/10 done " in final and "failed" in final and "batch" not in final
 
 
 def test_completed_counts_the_batch_fraction_while_running(api: Api, sdd: SDDClient) -> None:
     job_id = _running_job(api, epochs_done=3, batch=12)
     item = WatchedJob(task=TaskID(0), job=sdd.get(job_id), rows=sdd.metrics(job_id))
     assert item.completed == 3 + 12 / 57
-    assert item.fields(now=0.0)["position"] == "epoch 3/10 batch 12/57"
+    assert item.fields(now=0.0)["position"] == "3/10 done · batch 12/57"
 
 
 def test_before_the_first_epoch_the_eta_comes_from_the_batches_pace(api: Api, sdd: SDDClient) -> None:
@@ -66,4 +66,4 @@ def test_before_the_first_epoch_the_eta_comes_from_the_batches_pace(api: Api, sd
     _batch(api, job_id, 1, 10, 50)
     item.observe(sdd.get(job_id), now=110.0)  # 0.1 epoch in 10 s: 100 s per epoch, 9.8 epochs left
     assert item.eta(now=110.0) == "ETA 16:20"
-    assert item.fields(now=110.0)["position"] == "epoch 0/10 batch 10/50"
+    assert item.fields(now=110.0)["position"] == "0/10 done · batch 10/50"
