@@ -1,7 +1,8 @@
 """``sdd datasets …``: register a dataset where it lives, upload an archive (resumably, with a progress
 bar), follow an ingestion, show and list datasets.
 
-A dataset is named by its id (``ds_…``) or by its name when only one of yours has it. Exit codes
+A dataset is named by its id (``ds_…``), a unique prefix of it (``ds_`` and at least 6 hex digits)
+or its name when only one of yours has it (``sdd_client.name_lookup``). Exit codes
 as every client command's (``sdd_client.cli_support``); ``wait`` (and ``--wait``) exits 1 when the
 ingestion failed.
 """
@@ -30,7 +31,6 @@ from sdd_client.cli_support import (
     connect,
     connection_options,
     console,
-    fail,
     json_option,
     print_json,
     reports_errors,
@@ -39,6 +39,7 @@ from sdd_client.client import SDDClient
 from sdd_client.dataset_tables import dataset_detail, dataset_events_table, datasets_table
 from sdd_client.dataset_uploads import Progress as UploadProgress
 from sdd_client.models import Dataset
+from sdd_client.name_lookup import DATASETS, resolve_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 LAYOUTS = ("imagefolder", "cub200", "imagenet", "shards")  # the server's DatasetRegister.layout
@@ -56,18 +57,6 @@ def wait_options(command: F) -> F:
         "--poll", type=float, default=2.0, show_default=True, help="Seconds between polls while waiting."
     )(command)
     return click.option("--wait", "wait_", is_flag=True, help="Follow the ingestion; exit 1 if it fails.")(command)
-
-
-def dataset_id_of(client: SDDClient, value: str) -> str:
-    """``value`` if it is an id, else the id of your one dataset named ``value``."""
-    if value.startswith("ds_"):
-        return value
-    matches = [dataset.id for dataset in client.iter_datasets() if dataset.name == value]
-    if not matches:
-        fail("not_found", f"no dataset of yours is named {value!r} (`sdd datasets list` shows them)")
-    if len(matches) > 1:
-        fail("ambiguous_name", f"{len(matches)} datasets are named {value!r} ({', '.join(matches)}); give the id")
-    return matches[0]
 
 
 @contextmanager
@@ -203,10 +192,10 @@ def upload_command(
 @connection_options
 @reports_errors
 def show_command(url: str | None, token: str | None, as_json: bool, dataset: str, events: bool) -> None:
-    """One dataset (ID or NAME): status and progress, classes with their counts, statistics, the
+    """One dataset (id, id prefix or name): status and progress, classes with their counts, statistics, the
     files it skipped, the error."""
     with connect(url, token) as client:
-        found = client.get_dataset(dataset_id_of(client, dataset))
+        found = client.get_dataset(resolve_id(client, DATASETS, dataset))
         event_rows = client.dataset_events(found.id) if events else []
     if as_json:
         print_json({**found.model_dump(mode="json"), **({"events": event_rows} if events else {})})
@@ -227,9 +216,9 @@ def show_command(url: str | None, token: str | None, as_json: bool, dataset: str
 def wait_command(
     url: str | None, token: str | None, as_json: bool, dataset: str, poll: float, timeout: float | None
 ) -> None:
-    """Follow a dataset's ingestion (ID or NAME) until it is ready or failed; exit 1 if it failed."""
+    """Follow a dataset's ingestion (id, id prefix or name) until it is ready or failed; exit 1 if it failed."""
     with connect(url, token) as client:
-        found = follow(client, dataset_id_of(client, dataset), poll, timeout)
+        found = follow(client, resolve_id(client, DATASETS, dataset), poll, timeout)
     report_outcome(found, as_json)
 
 

@@ -69,7 +69,9 @@ def hyperparameter_options(command: Any, exclude: frozenset[str] = frozenset()) 
 def teacher_options() -> list[Any]:
     """``--teacher-job``, ``--teacher-model`` and ``--teacher-pretrained``: one of them names the teacher."""
     return [
-        click.option("--teacher-job", help=schema_help(TeacherRef, "job")),
+        click.option(
+            "--teacher-job", help=schema_help(TeacherRef, "job", "Its id, a unique prefix of it or its name.")
+        ),
         click.option("--teacher-model", help=schema_help(TeacherRef, "model", "Its id (mdl_…) or its name.")),
         click.option(
             "--teacher-pretrained",
@@ -105,7 +107,7 @@ def spec_options(command: Any) -> Any:
             type=click.Path(path_type=Path, dir_okay=False, exists=True),
             help="A YAML or JSON job spec (the POST /v1/jobs body); flags override it. Not with --from.",
         ),
-        click.option("--from", "from_job", metavar="JOB_ID", help=FROM_HELP),
+        click.option("--from", "from_job", metavar="JOB", help=FROM_HELP),
         click.option(
             "--dataset", help=schema_help(JobSubmission, "dataset", "A dataset of yours may be named by its name.")
         ),

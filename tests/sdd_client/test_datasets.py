@@ -119,7 +119,9 @@ def test_upload_follow_show_and_list(sdd, api: Api, tmp_path: Path) -> None:
     assert dataset_id in listed.stdout and "pets" in listed.stdout
     assert json.loads(sdd("datasets", "list", "--status", "failed", "--json").stdout) == []
     missing = sdd("datasets", "show", "cats")
-    assert missing.exit_code == 2 and missing.stderr.startswith("error [not_found] no dataset of yours is named 'cats'")
+    assert missing.exit_code == 2 and missing.stderr.startswith("error [not_found] no dataset matches 'cats': ")
+    assert "none of your datasets is named so (`sdd datasets list` shows them)" in missing.stderr
+    assert sdd("datasets", "show", dataset_id[:9], "--json").exit_code == 0  # ds_ and 6 hex digits
 
 
 def test_a_failed_ingestion_exits_1_naming_why(sdd, api: Api, tmp_path: Path) -> None:

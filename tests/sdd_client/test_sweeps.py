@@ -190,6 +190,28 @@ def test_list_show_cancel_and_report(api: Api, sdd: SDDClient, cli: Run, tmp_pat
     assert cli("sweeps", "show", "swp_nope").stderr.startswith("error [not_found]")
 
 
+def test_a_sweep_is_named_by_its_id_a_prefix_or_its_name_and_its_members_by_theirs(
+    api: Api, sdd: SDDClient, cli: Run
+) -> None:
+    base = {
+        "dataset": "digits",
+        "student": "resnet8",
+        "teacher": {"job": teacher(api)},
+        "hyperparameters": {"epochs": 2},
+    }
+    sweep = sdd.submit_sweep({"name": "kd or sd", "base": base, "grid": {"method": ["kd", "sd-kd"]}})
+    for ref in ("kd or sd", sweep.id[:10]):
+        assert _json(cli("sweeps", "show", ref, "--json"))["id"] == sweep.id, ref
+        assert _json(cli("sweeps", "report", ref, "--json"))["sweep_id"] == sweep.id, ref
+    shown = cli("sweeps", "show", "kd or sd").stdout
+    for job in sweep.members:
+        line = next(line for line in shown.splitlines() if line.startswith(job.id))
+        assert job.name and job.name in line and "queued" in line
+    assert cli("sweeps", "cancel", sweep.id[:12]).stdout.startswith(f"{sweep.id} cancelled")
+    missing = cli("sweeps", "watch", "kd or sd?")
+    assert missing.exit_code == 2 and missing.stderr.startswith("error [not_found] no sweep matches 'kd or sd?'")
+
+
 def test_watch_over_a_real_server(api: Api, sdd: SDDClient, live_url: str, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SDD_CONFIG", str(tmp_path / "sdd.json"))
     monkeypatch.setenv("COLUMNS", "220")
