@@ -20,12 +20,13 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from sdd_client.client import SDDClient
-from sdd_client.config import ClientConfig, resolve_config
+from sdd_client.config import TOKEN_ENV, ClientConfig, resolve_config
 from sdd_client.errors import (
     APIError,
     ChecksumMismatch,
     ConfigError,
     SDDClientError,
+    ServerNotReady,
     ServiceUnreachable,
     WaitTimeout,
 )
@@ -59,14 +60,23 @@ def connect(url: str | None, token: str | None, *, logging_in: bool = False) -> 
     except APIError as exc:
         if exc.status != 401:
             raise
-        fix = (
-            "check it (`sdd token create` on the server makes one)"
-            if logging_in
-            else f"run `sdd login` to store a new one (this one came from {config.token_source})"
-        )
-        raise APIError(exc.status, exc.code, f"the server refused the token (401): {fix}") from exc
+        raise APIError(
+            exc.status, exc.code, f"the server refused the token (401): {_token_fix(config, logging_in)}"
+        ) from exc
     finally:
         client.close()
+
+
+def _token_fix(config: ClientConfig, logging_in: bool) -> str:
+    """What to do about a refused token, by where it came from."""
+    if logging_in:
+        return "check it (`sdd token create` on the server makes one)"
+    if config.token_source == f"${TOKEN_ENV}":
+        return (
+            f"it came from ${TOKEN_ENV}, which wins over the token `sdd login` saved: "
+            f"unset {TOKEN_ENV} to use the saved one, or set it to a valid token"
+        )
+    return f"run `sdd login` to store a new one (this one came from {config.token_source})"
 
 
 def connection_options(command: F) -> F:
@@ -112,6 +122,8 @@ def _report(exc: Exception) -> NoReturn:
         fail(exc.code, exc.message, EXIT_REFUSED if exc.is_client_error else EXIT_SERVER, exc.param)
     if isinstance(exc, ServiceUnreachable):
         fail("unreachable", f"{exc}. {UNREACHABLE_FIX}", EXIT_SERVER)
+    if isinstance(exc, ServerNotReady):
+        fail("not_ready", str(exc), EXIT_SERVER)
     if isinstance(exc, ChecksumMismatch):
         fail("checksum_mismatch", str(exc), EXIT_SERVER)
     if isinstance(exc, WaitTimeout):

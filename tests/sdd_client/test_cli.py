@@ -20,6 +20,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 from safetensors.torch import save
+from sqlalchemy.orm import make_transient
 
 from domain.jobs.transitions import finish
 from sdd_cli.main import cli
@@ -29,6 +30,7 @@ from sdd_client.models import Job
 from sdd_client.submit_flags import clone_body
 from sdd_core.models import create_model
 from service.artifact_stores import get_artifact_store
+from service.db.models import Job as JobRow
 from tests.api.conftest import Api
 from tests.api.test_datasets import image_folder, zip_bytes
 from tests.fixtures.servers import free_port
@@ -45,6 +47,10 @@ from tests.sdd_client.conftest import (
 from worker.training_callbacks import JobCallbacks
 
 Run = Callable[..., Result]
+NOT_FOUND = (
+    "error [not_found] no job matches 'job_nope': not a job id (job_ and 24 hex digits); not an id prefix "
+    "either (job_ and at least 6 hex digits); none of your jobs is named so (`sdd jobs list` shows them)"
+)
 
 
 @pytest.fixture
@@ -217,11 +223,11 @@ def test_submit_from_clones_a_job_with_the_flags_on_top(api: Api, sdd: Run, tmp_
     both = sdd("jobs", "submit", "--from", source["id"], "--file", str(spec))
     assert both.exit_code == 2 and "give --from (clone a job) or --file (a spec file), not both" in both.stderr
     missing = sdd("jobs", "submit", "--from", "job_nope", "--beta", "4")
-    assert missing.exit_code == 2 and missing.stderr.strip() == "error [not_found] no job with id 'job_nope'"
+    assert missing.exit_code == 2 and missing.stderr.strip() == NOT_FOUND
     refused = sdd("jobs", "submit", "--from", source["id"], "--beta", "-1")
     assert refused.exit_code == 2 and refused.stderr.startswith("error [validation_error] beta:")
     help_text = " ".join(sdd("jobs", "submit", "--help").stdout.split())
-    assert "--from JOB_ID Clone this job" in help_text and "(flags win; not with --file)" in help_text
+    assert "--from JOB Clone this job" in help_text and "(flags win; not with --file)" in help_text
 
 
 def test_a_clone_for_another_dataset_leaves_its_image_size_and_flip_to_it(api: Api) -> None:
@@ -240,7 +246,7 @@ def test_refused_requests_print_the_server_error_without_traceback(sdd: Run) -> 
     assert invalid.stderr.rstrip().endswith("(method)")
 
     missing = sdd("jobs", "show", "job_nope")
-    assert missing.exit_code == 2 and missing.stderr.strip() == "error [not_found] no job with id 'job_nope'"
+    assert missing.exit_code == 2 and missing.stderr.strip() == NOT_FOUND
 
     usage = sdd("jobs", "submit", "--dataset", "digits")
     assert usage.exit_code == 2 and "--student, --method" in usage.stderr
@@ -324,7 +330,8 @@ def test_list_show_and_cancel(api: Api, sdd: Run) -> None:
     epoch(api, ids[1], metrics_row(1, 3, 42.5))
     shown = sdd("jobs", "show", ids[1], "--events")
     assert shown.exit_code == 0
-    assert "running" in shown.stdout and "epoch 1/" in shown.stdout and "val top-1 42.50%" in shown.stdout
+    epochs = _json(sdd("jobs", "show", ids[1], "--json"))["progress"]["epochs"]
+    assert "running" in shown.stdout and f"1/{epochs} done" in shown.stdout and "val top-1 42.50%" in shown.stdout
     assert "complementary 20.0%" in shown.stdout  # a percent, as on the dashboard and in the plots
     assert "started (attempt 1)" in shown.stdout and "test-worker" not in shown.stdout
     detail = _json(sdd("jobs", "show", ids[1], "--json", "--events"))
@@ -369,8 +376,8 @@ def test_events_and_checkpoints_as_the_worker_records_them(api: Api, sdd: Run, t
     table = sdd("jobs", "events", job_id)
     assert table.exit_code == 0, table.output
     assert f"events of {job_id}" in table.stdout and "started (attempt 1)" in table.stdout
-    rows = [line for line in table.stdout.splitlines() if line.startswith("│ ")]
-    assert [line.split("│")[2].strip() for line in rows] == kinds
+    rows = [line for line in table.stdout.splitlines() if line[:4].isdigit()]  # time, type, message
+    assert [line.split()[2] for line in rows] == kinds
     assert "test-worker" not in table.stdout
     shown = sdd("jobs", "show", job_id, "--events")  # the same table, under the job
     assert all(line in shown.stdout for line in rows)
@@ -383,7 +390,7 @@ def test_events_and_checkpoints_as_the_worker_records_them(api: Api, sdd: Run, t
     assert sha == hashlib.sha256(b"weights of epoch 3" * 100).hexdigest()
     listed = sdd("jobs", "checkpoints", job_id)
     assert listed.exit_code == 0, listed.output
-    line = next(line for line in listed.stdout.splitlines() if line.startswith("│ 3 "))
+    line = next(line for line in listed.stdout.splitlines() if line.split()[:1] == ["3"])
     assert "1.8 KiB" in line and f"{sha[:12]}…" in line and sha not in line
 
     queued = api.create_job()["id"]
@@ -394,7 +401,7 @@ def test_events_and_checkpoints_as_the_worker_records_them(api: Api, sdd: Run, t
         for extra in ((), ("--json",)):
             missing = sdd("jobs", command, "job_nope", *extra)
             assert missing.exit_code == 2 and missing.stdout == ""
-            assert missing.stderr.strip() == "error [not_found] no job with id 'job_nope'"
+            assert missing.stderr.strip() == NOT_FOUND
     other = sdd("jobs", "events", job_id, "--token", api.other_token)  # another tenant's job is not found
     assert other.exit_code == 2 and other.stderr.startswith("error [not_found]")
 
@@ -442,7 +449,7 @@ def test_watch_exit_codes(api: Api, sdd: Run) -> None:
     fail_job(api, bad["id"], "non_finite", "loss was NaN in most steps")
 
     ok = sdd("jobs", "watch", good["id"], "--poll", "0.01")
-    assert ok.exit_code == 0 and "succeeded" in ok.stdout and "epoch 2/2" in ok.stdout
+    assert ok.exit_code == 0 and "succeeded" in ok.stdout and "2/2 done" in ok.stdout
     both = sdd("jobs", "watch", good["id"], bad["id"], "--poll", "0.01")
     assert both.exit_code == 1
     assert f"{bad['id']} failed: [non_finite] loss was NaN in most steps" in both.stderr
@@ -456,7 +463,7 @@ def test_watch_and_submit_wait_over_a_real_server(api: Api, sdd_live: Run, live_
     worker.join(timeout=10)
     assert watched.exit_code == 0, watched.output
     assert f"{job['id']} queued -> running" in watched.stdout
-    assert f"{job['id']} epoch 1/2: val top-1 40.00%  loss 1.000 (ce 0.400, kd 0.600)" in watched.stdout
+    assert f"{job['id']} epoch 1/2 done: val top-1 40.00%  loss 1.000 (ce 0.400, kd 0.600)" in watched.stdout
     assert f"{job['id']} running -> succeeded" in watched.stdout
 
     worker = play_worker(api, None, 1, "failed")
@@ -481,7 +488,69 @@ def test_watch_and_submit_wait_over_a_real_server(api: Api, sdd_live: Run, live_
     assert waited.exit_code == 1, waited.output
     final = json.loads(waited.stdout)
     assert final["status"] == "failed" and final["error"]["code"] == "non_finite"
-    assert "epoch 1/1" in waited.stderr  # the live view goes to stderr with --json
+    assert "1/1 done" in waited.stderr  # the live view goes to stderr with --json
+
+
+# ---------------------------------------------------------------- names and id prefixes
+
+
+def _copy_job(api: Api, job_id: str, new_id: str) -> None:
+    """The job's row again under ``new_id``: two jobs whose ids share a prefix (ids are random)."""
+    with api.session() as session:
+        row = session.get(JobRow, job_id)
+        assert row is not None
+        session.expunge(row)
+        make_transient(row)
+        row.id = new_id
+        session.add(row)
+        session.commit()
+
+
+def test_a_job_is_named_by_its_id_a_prefix_or_its_name_wherever_an_id_is(api: Api, sdd: Run, tmp_path: Path) -> None:
+    named = trained_job(api, (40.0, 60.0), name="kd baseline")
+    other = api.create_job(name="sd-kd β=2")
+    prefix = named["id"][:10]  # job_ and 6 hex digits
+    for ref in (named["id"], prefix, "kd baseline"):
+        assert _json(sdd("jobs", "show", ref, "--json"))["id"] == named["id"], ref
+    assert named["id"] in sdd("jobs", "events", prefix).stdout
+    assert named["id"] in sdd("jobs", "checkpoints", "kd baseline").stderr  # none stored, named by id
+    downloaded = sdd("jobs", "download", "kd baseline", "-o", str(tmp_path))
+    assert downloaded.exit_code == 0 and Path(downloaded.stdout.strip()).name.startswith(named["id"])
+    compared = _json(sdd("jobs", "compare", "kd baseline", other["id"][:12], "--json"))
+    assert [job["id"] for job in compared["jobs"]] == [named["id"], other["id"]]
+    watched = sdd("jobs", "watch", "kd baseline", "--poll", "0.01")
+    assert watched.exit_code == 0 and "kd baseline" in watched.stdout and named["id"] in watched.stdout
+    assert sdd("jobs", "cancel", "sd-kd β=2").stdout.strip() == f"{other['id']} cancelled"
+    assert sdd("jobs", "resume", other["id"][:10]).stdout.startswith(f"{other['id']} queued")
+    clone = _json(sdd("jobs", "submit", "--from", "kd baseline", "--seed", "5", "--json"))
+    assert clone["spec"]["seed"] == 5 and clone["id"] != named["id"]
+    base = ("jobs", "submit", "--dataset", "digits", "--student", "resnet8", "--method", "kd", "--json")
+    student = _json(sdd(*base, "--teacher-job", "kd baseline"))
+    assert student["spec"]["teacher"]["job"] == named["id"]
+
+    twin = api.create_job(name="kd baseline")
+    ambiguous = sdd("jobs", "show", "kd baseline")
+    assert ambiguous.exit_code == 2 and ambiguous.stdout == ""
+    assert ambiguous.stderr.strip() == (
+        f"error [ambiguous] 2 jobs are named 'kd baseline': {twin['id']} (kd baseline), "
+        f"{named['id']} (kd baseline); give the id"
+    )
+    assert sdd(*base, "--teacher-job", "kd baseline").stderr.startswith("error [ambiguous] 2 jobs are named")
+
+    lookalike = prefix + ("e" if named["id"][10] == "f" else "f") + "0" * 13
+    _copy_job(api, other["id"], lookalike)
+    short = sdd("jobs", "show", prefix)
+    assert short.exit_code == 2 and short.stderr.startswith(f"error [ambiguous] 2 jobs start with '{prefix}': ")
+    assert f"{lookalike} (sd-kd β=2)" in short.stderr and f"{named['id']} (kd baseline)" in short.stderr
+    assert _json(sdd("jobs", "show", named["id"][:11], "--json"))["id"] == named["id"]  # one digit more: unique
+
+    too_short = sdd("jobs", "show", named["id"][:9])
+    assert too_short.exit_code == 2 and too_short.stderr.strip() == (
+        f"error [not_found] no job matches '{named['id'][:9]}': not a job id (job_ and 24 hex digits); not an id "
+        "prefix either (job_ and at least 6 hex digits); none of your jobs is named so (`sdd jobs list` shows them)"
+    )
+    unknown = sdd("jobs", "watch", "job_abcdef", "--poll", "0.01")
+    assert unknown.exit_code == 2 and "no job id of yours starts with it" in unknown.stderr
 
 
 # ---------------------------------------------------------------- compare
@@ -495,12 +564,12 @@ def test_compare_table_json_and_plot(api: Api, sdd: Run, tmp_path: Path) -> None
     table = sdd("jobs", "compare", teacher["id"], student["id"])
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
-    teacher_line = next(line for line in lines if line.lstrip("│ ").startswith(teacher["id"]) and "ce" in line)
-    student_line = next(line for line in lines if line.lstrip("│ ").startswith(student["id"]) and "sd-kd" in line)
-    assert "80.00" in teacher_line and "3/3" in teacher_line and "-" in teacher_line
+    teacher_line = next(line for line in lines if line.split()[:2] == ["#1", teacher["id"]])
+    student_line = next(line for line in lines if line.split()[:2] == ["#2", student["id"]])
+    assert "80.00" in teacher_line and "3/3 done" in teacher_line and "-" in teacher_line
     assert "61.25" in student_line and "1,2,4" in student_line and "2.0" in student_line
     assert f"job:{teacher['id']}" in student_line
-    per_epoch = next(line for line in lines if line.lstrip("│ ").startswith("2 "))
+    per_epoch = next(line for line in lines if line.split()[:1] == ["2"])
     assert "70.00" in per_epoch and "45.00" in per_epoch
 
     data = _json(sdd("jobs", "compare", teacher["id"], student["id"], "--json"))
@@ -513,6 +582,24 @@ def test_compare_table_json_and_plot(api: Api, sdd: Run, tmp_path: Path) -> None
     assert student["id"] in plot.read_text()
     wrong = sdd("jobs", "compare", teacher["id"], "--plot", str(tmp_path / "curves.gif"))
     assert wrong.exit_code == 2 and wrong.stderr.startswith("error [invalid_plot_path]")
+
+
+def test_compare_names_the_jobs_and_a_running_job_s_top1_is_so_far(api: Api, sdd: Run, tmp_path: Path) -> None:
+    done = trained_job(api, (50.0, 70.0), name="kd baseline")
+    running = api.create_job(name="sd-kd β=2", hyperparameters={"epochs": 3})
+    start_job(api, running["id"])
+    epoch(api, running["id"], metrics_row(1, 3, 45.0))
+    plot = tmp_path / "curves.svg"
+    table = sdd("jobs", "compare", "kd baseline", "sd-kd β=2", "--plot", str(plot))
+    assert table.exit_code == 0, table.output
+    rows = {line.split()[0]: line for line in table.stdout.splitlines() if line.startswith("#")}
+    assert done["id"] in rows["#1"] and "kd baseline" in rows["#1"] and "70.00 " in rows["#1"]
+    assert "so far" not in rows["#1"] and "2/2 done" in rows["#1"]
+    assert running["id"] in rows["#2"] and "sd-kd β=2" in rows["#2"] and "running" in rows["#2"]
+    assert "45.00 so far" in rows["#2"] and "1/3 done" in rows["#2"] and "final" not in table.stdout
+    assert "#1" in table.stdout.split("val top-1 per epoch")[1]  # the per-epoch columns are keyed by #
+    svg = plot.read_text()
+    assert f"kd baseline ({done['id']})" in svg and f"sd-kd β=2 ({running['id']})" in svg  # the legend
 
 
 # ---------------------------------------------------------------- uploads, catalog, models, login
@@ -573,6 +660,21 @@ def test_a_refused_token_says_to_log_in_again_and_where_it_came_from(
     )
     flag = sdd_live("catalog", "--token", "sdd_expired")
     assert flag.exit_code == 2 and flag.stderr.rstrip().endswith("(this one came from --token)")
+    write_config_file(live_url, api.token, cli_env)  # a good saved token, which SDD_TOKEN hides
+    env = _runner({"SDD_TOKEN": "sdd_expired"})("jobs", "list")
+    assert env.exit_code == 2 and env.stderr.strip() == (
+        "error [unauthorized] the server refused the token (401): it came from $SDD_TOKEN, which wins over the "
+        "token `sdd login` saved: unset SDD_TOKEN to use the saved one, or set it to a valid token"
+    )
+
+
+def test_login_says_where_the_token_is_kept_and_when_sdd_token_hides_it(api: Api, cli_env: Path, live_url: str) -> None:
+    shown = _runner()("login", "--help")
+    assert "mode 0600" in shown.stdout and "~/.config/sdd/config.json" in shown.stdout
+    assert "$SDD_CONFIG" in shown.stdout and "SDD_TOKEN" in shown.stdout
+    hidden = _runner({"SDD_TOKEN": "sdd_other"})("login", "--url", live_url, "--token", api.token)
+    assert hidden.exit_code == 0 and f"saved to {cli_env}" in hidden.stdout
+    assert "note: $SDD_TOKEN is set in this shell and wins over the saved token" in hidden.stderr
 
 
 def test_python_m_sdd_client_runs_without_the_training_stack() -> None:
