@@ -3,7 +3,8 @@
     stop_inside_epoch   the checkpoint of the partial epoch (resuming continues with the next batch)
     export_student_run  the exported weights (the last epoch's, or the best epoch's with
                         ``export: best``) -> their final evaluation per class and the teacher
-                        agreement -> safetensors and the other formats -> the model card
+                        agreement -> safetensors and the other formats -> what the student costs
+                        to run (``sdd_core.cost``: parameters, FLOPs, latency) -> the model card
 
 Both return the ``TrainResult`` the student leaves with (``Student.leave``).
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 import torch
 
+from sdd_core.cost import student_cost
 from sdd_core.trainer.data_path import TrainingData
 from sdd_core.trainer.evaluation import top1_agreement
 from sdd_core.trainer.export import build_card, save_card, save_student
@@ -76,10 +78,18 @@ def export_student_run(student: Student, shared: Shared) -> TrainResult:
         agreement = top1_agreement(
             model, shared.teacher, shared.data.val.batches(), shared.device, precision=shared.precision
         )
-    # 2. The student as safetensors and the other formats, then its card.
+    # 2. The student as safetensors and the other formats, what it costs to run, then its card.
     student_path, card_path = out_dir / STUDENT_NAME, out_dir / CARD_NAME
     digest = save_student(model, student_path)
     exports = export_student(model, _check_images(shared.data), out_dir)
+    onnx = exports.kept.get("onnx")
+    cost = student_cost(
+        model,
+        shared.data.info.image_size,
+        onnx_path=onnx.path if onnx is not None else None,
+        onnx_missing_reason=exports.refused.get("onnx"),
+        device=shared.device,
+    )
     card = build_card(
         spec,
         shared.data.info,
@@ -107,6 +117,7 @@ def export_student_run(student: Student, shared: Shared) -> TrainResult:
         exported_epoch=exported_epoch,
         exports=exports.card(),
     )
+    card["cost"] = cost.card_entry()  # parameters, FLOPs per image, latency measured on this machine
     save_card(card, card_path)
     return TrainResult(
         status="completed",
