@@ -118,6 +118,34 @@ class ConfusionReport(BaseModel):
     ]
 
 
+class CostPoint(BaseModel):
+    """
+    One configuration's accuracy and what its student costs to run.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    configuration: str
+    student: str
+    top1: Annotated[
+        float | None,
+        Field(description="The accuracy compared (CostReport.accuracy), percent."),
+    ]
+    measured: Annotated[int, Field(description="Members whose cost was recorded (the latencies' n).")]
+    parameters: int | None
+    flops_per_image: Annotated[float | None, Field(description="PyTorch's FLOP count of one image.")]
+    cpu_batch1_ms: Annotated[
+        float | None,
+        Field(description="onnxruntime, CPU, batch 1: median ms, mean over seeds."),
+    ]
+    cpu_batch64_ms: float | None
+    cuda_batch1_ms: Annotated[float | None, Field(description="PyTorch on the GPU: null where none was used.")]
+    cuda_batch64_ms: float | None
+    on_latency_frontier: bool
+    on_parameters_frontier: bool
+
+
 class DatasetError(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -1131,6 +1159,26 @@ class WeightsRef(BaseModel):
     model: Annotated[str | None, Field(description="A model you uploaded with POST /v1/models.")] = None
 
 
+class WithinAnswer(BaseModel):
+    """
+    The fastest configuration no more than ``within`` points below the teacher, or why there is none.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    within: float
+    teacher_top1: float | None
+    configuration: Annotated[
+        str | None,
+        Field(description="The configuration's label; null when none is close enough."),
+    ]
+    student: str | None
+    top1: float | None
+    latency_ms: float | None
+    text: str
+
+
 class CatalogPublic(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -1187,6 +1235,33 @@ class ConfigurationReport(BaseModel):
     is_baseline: bool
     baseline: Annotated[str | None, Field(description="The KD configuration this one is compared with.")]
     gain: PairedGain | None
+
+
+class CostReport(BaseModel):
+    """
+    Accuracy against latency and parameters, the Pareto frontiers and the answer to ``within``.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    available: bool
+    note: str | None
+    accuracy: str
+    latency: Annotated[str, Field(description="Which latency the frontier and within use.")]
+    hardware: Annotated[
+        list[str],
+        Field(description="Where those latencies were measured (CPU model names)."),
+    ]
+    teacher_top1: Annotated[
+        float | None,
+        Field(description="The teacher's top-1 on the members' split, percent."),
+    ]
+    points: list[CostPoint]
+    within: Annotated[
+        WithinAnswer | None,
+        Field(description="Null unless the report was asked for ?within=."),
+    ]
 
 
 class JobCreate(SubmissionMethods):
@@ -1356,6 +1431,7 @@ class SweepReport(SweepReportMethods):
     recommendation: Recommendation
     per_class: PerClassReport
     confusion: ConfusionReport | None
+    cost: CostReport
     notes: list[str]
 
 

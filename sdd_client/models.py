@@ -21,6 +21,8 @@ from sdd_client.generated_models import CatalogPublic as Catalog
 from sdd_client.generated_models import CheckpointPublic as Checkpoint
 from sdd_client.generated_models import (
     ClassGain,
+    CostPoint,
+    CostReport,
     Hyperparameters,
     JobError,
     JobResult,
@@ -36,6 +38,7 @@ from sdd_client.generated_models import (
     SweepReport,
     TeacherRef,
     WeightsRef,
+    WithinAnswer,
 )
 from sdd_client.generated_models import ConfigurationReport as SweepConfiguration
 from sdd_client.generated_models import ConfusionReport as Confusion
@@ -64,6 +67,8 @@ __all__ = [
     "Checkpoint",
     "ClassGain",
     "Confusion",
+    "CostPoint",
+    "CostReport",
     "Dataset",
     "DatasetEvent",
     "EpochRow",
@@ -98,6 +103,7 @@ __all__ = [
     "Upload",
     "UploadedModel",
     "WeightsRef",
+    "WithinAnswer",
 ]
 
 

@@ -1,8 +1,9 @@
-"""A sweep's report as Markdown: the recommendation, the configuration table, per class, confusion.
+"""A sweep's report as Markdown: the recommendation, the configuration table, accuracy against cost,
+per class, confusion.
 
 The one renderer of a report as text: the server answers ``GET /v1/sweeps/{id}/report?format=markdown``
 with it, ``sdd sweeps report --markdown`` prints it, and ``sdd_client.sweep_tables`` draws its
-numbers with the same ``summary_text`` and ``gain_text``. It reads the report as the API sends it
+numbers with the same ``summary_text``, ``gain_text`` and ``cost_cells``. It reads the report as the API sends it
 (``sdd_client.models.SweepReport``, generated from the OpenAPI document).
 
 Numbers rounded for reading: accuracies in percent with two decimals, ``mean ± std``; the gain with
@@ -12,7 +13,7 @@ classes are left to the JSON. Text from users (class names) has its table-breaki
 
 from __future__ import annotations
 
-from sdd_client.models import PairedGain, Stat, SweepConfiguration, SweepReport
+from sdd_client.models import CostPoint, CostReport, PairedGain, Stat, SweepConfiguration, SweepReport
 
 MARKDOWN_MAX_CLASSES = 20  # wider per-class tables and confusion matrices stay in the JSON
 
@@ -32,7 +33,7 @@ def report_markdown(report: SweepReport) -> str:
         *_configurations(report.configurations),
     ]
     lines += [f"_{_cell(note)}_" for note in report.notes]
-    lines += ["", *_per_class(report), "", *_confusion(report)]
+    lines += ["", *_cost(report.cost), "", *_per_class(report), "", *_confusion(report)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -79,6 +80,84 @@ def gain_text(gain: PairedGain | None, is_baseline: bool) -> str:
     if gain.low is None or gain.high is None:
         return f"{gain.mean:+.2f} (1 seed, no interval)"
     return f"{gain.mean:+.2f} [{gain.low:+.2f}, {gain.high:+.2f}] ({gain.n} seeds)"
+
+
+COST_HEADERS = (
+    "top-1",
+    "parameters",
+    "FLOPs/image",
+    "CPU ms, batch 1",
+    "CPU ms, batch 64",
+    "CUDA ms, batch 1",
+    "CUDA ms, batch 64",
+    "Pareto frontier",
+)
+
+
+def within_heading(within: float) -> str:
+    """``Within 1 point of the teacher``, ``Within 0.5 points of the teacher``."""
+    return f"Within {within:g} point{'' if within == 1 else 's'} of the teacher"
+
+
+def count_text(value: float | None) -> str:
+    """``78.0 k``, ``25.0 M``, ``4.11 G``: a parameter or FLOP count."""
+    if value is None:
+        return "—"
+    for factor, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {unit}"
+    return f"{value:.0f}"
+
+
+def ms_text(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
+def cost_cells(point: CostPoint) -> list[str]:
+    """One configuration's cells under ``COST_HEADERS``."""
+    frontier = [
+        name for name, on in (("latency", point.on_latency_frontier), ("size", point.on_parameters_frontier)) if on
+    ]
+    return [
+        "—" if point.top1 is None else f"{point.top1:.2f}",
+        count_text(point.parameters),
+        count_text(point.flops_per_image),
+        ms_text(point.cpu_batch1_ms),
+        ms_text(point.cpu_batch64_ms),
+        ms_text(point.cuda_batch1_ms),
+        ms_text(point.cuda_batch64_ms),
+        ", ".join(frontier) or "—",
+    ]
+
+
+def cost_legend(cost: CostReport) -> str:
+    """What the cost table's numbers are, in one paragraph."""
+    teacher = f" The teacher's top-1: {cost.teacher_top1:.2f}%." if cost.teacher_top1 is not None else ""
+    where = f" on {', '.join(cost.hardware)}" if cost.hardware else ""
+    return (
+        f"Top-1: {cost.accuracy} (%), mean over seeds. Latency: median ms per forward, mean over seeds; CPU: the "
+        f"exported ONNX student in onnxruntime with 1 thread{where}; CUDA: PyTorch, float32, where the member "
+        "trained on a GPU. Pareto frontier: no other configuration is as accurate and faster (latency: CPU, "
+        f"batch 1) or smaller (size: parameters).{teacher}"
+    )
+
+
+def _cost(cost: CostReport) -> list[str]:
+    lines = ["## Accuracy against cost", ""]
+    if not cost.available:
+        return [*lines, f"Cost is {cost.note}."]
+    if cost.within is not None:
+        lines += [f"**{within_heading(cost.within.within)}:** {_cell(cost.within.text)}", ""]
+    lines += [
+        "| configuration | " + " | ".join(COST_HEADERS) + " |",
+        "|---|" + "---:|" * (len(COST_HEADERS) - 1) + "---|",
+        *(f"| {_cell(p.configuration)} | " + " | ".join(cost_cells(p)) + " |" for p in cost.points),
+        "",
+        _cell(cost_legend(cost)),
+    ]
+    if cost.note:
+        lines += ["", f"_{_cell(cost.note)}_"]
+    return lines
 
 
 def _per_class(report: SweepReport) -> list[str]:

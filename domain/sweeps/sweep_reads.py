@@ -139,9 +139,10 @@ def member_records(session: Session, view: SweepView) -> list[MemberRecord]:
     ]
 
 
-def sweep_report(session: Session, view: SweepView) -> SweepReport:
-    """The sweep's report (``domain.sweeps.sweep_report``) from its members as they stand now."""
-    return build_report(view.sweep.id, view.status, member_records(session, view))
+def sweep_report(session: Session, view: SweepView, *, within: float | None = None) -> SweepReport:
+    """The sweep's report (``domain.sweeps.sweep_report``) from its members as they stand now;
+    ``within`` (points below the teacher's top-1) asks which student is the fastest that close."""
+    return build_report(view.sweep.id, view.status, member_records(session, view), within=within)
 
 
 def sweep_curves(session: Session, view: SweepView) -> dict[str, dict[str, list[dict[str, Any]]]]:

@@ -26,6 +26,10 @@ seeds"; if none does, "no configuration beats KD beyond noise" (with the best me
 only single seeds it says the interval cannot be computed; without a KD member, that there is no
 baseline.
 
+Accuracy against cost (``domain.sweeps.sweep_cost``): each configuration's final val top-1
+against its student's latency and parameters, the Pareto frontiers, and with ``within`` the
+fastest configuration no more than that many points below the teacher's top-1.
+
 The API serves these dataclasses as they are; ``sdd_client.sweep_report_markdown`` renders the
 report as Markdown (on the server for ``?format=markdown``, and on the client).
 """
@@ -42,10 +46,13 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from domain.status import JobStatus
+from domain.sweeps.sweep_cost import ConfigurationCosts, CostReport, cost_report
 from domain.sweeps.sweep_statistics import PairedGain, Summary, paired_gain, summarize
 from sdd_core.spec import SD_METHODS
 
 BASELINE_METHOD = "kd"
+ACCURACY = "final val top-1"
+"""The accuracy configurations are compared on (ConfigurationReport.final_top1's mean)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,7 @@ class SweepReport:
     recommendation: Recommendation
     per_class: PerClassReport
     confusion: ConfusionReport | None
+    cost: CostReport
     notes: list[str]
 
 
@@ -483,8 +491,24 @@ def _is_matrix(value: Any) -> bool:
 # ---------------------------------------------------------------- the report
 
 
-def build_report(sweep_id: str, status: JobStatus, members: Sequence[MemberRecord]) -> SweepReport:
-    """The whole report of a sweep whose members are ``members`` (in member order)."""
+def _cost(groups: Sequence[_Group], configurations: Sequence[ConfigurationReport], within: float | None) -> CostReport:
+    inputs = [
+        ConfigurationCosts(
+            label=c.label,
+            student=c.student,
+            accuracy=c.final_top1.mean,
+            results=[m.result for m in group.members if m.status == "succeeded" and m.result is not None],
+        )
+        for group, c in zip(groups, configurations, strict=True)
+    ]
+    return cost_report(inputs, accuracy=ACCURACY, within=within)
+
+
+def build_report(
+    sweep_id: str, status: JobStatus, members: Sequence[MemberRecord], *, within: float | None = None
+) -> SweepReport:
+    """The whole report of a sweep whose members are ``members`` (in member order); ``within``
+    (points) asks for the fastest configuration that close to the teacher's top-1."""
     groups = _groups(members)
     configurations = [_configuration(group, groups) for group in groups]
     recommendation = recommend(configurations)
@@ -503,5 +527,6 @@ def build_report(sweep_id: str, status: JobStatus, members: Sequence[MemberRecor
         recommendation=recommendation,
         per_class=_per_class(groups, configurations, recommendation),
         confusion=_confusion(groups),
+        cost=_cost(groups, configurations, within),
         notes=notes,
     )
