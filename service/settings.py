@@ -146,6 +146,25 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
 
+    # Experiment tracking (worker.tracking), set by the operator only: a job asking for "mlflow" is
+    # logged as a run of ``mlflow_experiment`` ({tenant}: the tenant's name) on ``mlflow_tracking_uri``
+    # (None: MLflow off; credentials the standard MLflow way, MLFLOW_TRACKING_USERNAME/PASSWORD or
+    # MLFLOW_TRACKING_TOKEN in the worker's environment) and linked at ``mlflow_ui_url`` (None: the
+    # tracking URI); one asking for "wandb" as a run of ``wandb_project`` where ``wandb_api_key`` is
+    # set or ``wandb_mode`` is offline (run folders under ``wandb_dir``, for ``wandb sync``). Calls run
+    # beside training: each waits at most ``tracking_timeout_s``, and an ended job waits at most
+    # ``tracking_flush_s`` for what is still being sent.
+    mlflow_tracking_uri: str | None = None
+    mlflow_experiment: str = Field(default="sdd-jobs/{tenant}", min_length=1, max_length=200)
+    mlflow_ui_url: str | None = None
+    wandb_api_key: SecretStr | None = None
+    wandb_project: str = Field(default="sdd-jobs", min_length=1, max_length=128)
+    wandb_entity: str | None = None
+    wandb_mode: Literal["online", "offline"] = "online"
+    wandb_dir: Path = Path("wandb")
+    tracking_timeout_s: int = Field(default=5, ge=1, le=120)
+    tracking_flush_s: float = Field(default=10.0, ge=0, le=600)
+
     @model_validator(mode="before")
     @classmethod
     def _under_home(cls, data: Any) -> Any:
@@ -160,14 +179,20 @@ class Settings(BaseSettings):
             "data_root": home / "data",
             "work_dir": home / "work",
             "cache_dir": home / "cache",
+            "wandb_dir": home / "wandb",
         }
         return {**data, "home": home, **{key: value for key, value in defaults.items() if not data.get(key)}}
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        for name in ("artifact_dir", "data_root", "work_dir", "cache_dir"):
+        for name in ("artifact_dir", "data_root", "work_dir", "cache_dir", "wandb_dir"):
             setattr(self, name, getattr(self, name).expanduser())
         self.artifact_url = self.artifact_url or None
+        self.mlflow_tracking_uri = self.mlflow_tracking_uri or None
+        self.mlflow_ui_url = self.mlflow_ui_url or None
+        self.wandb_entity = self.wandb_entity or None
+        if self.wandb_api_key is not None and not self.wandb_api_key.get_secret_value():
+            self.wandb_api_key = None
         if self.artifact_url is not None:
             parse_artifact_url(self.artifact_url)  # refuse a malformed URL at start-up, not at the first job
         if self.env == "production":
@@ -192,6 +217,14 @@ class Settings(BaseSettings):
     def lease_renew_interval(self) -> float:
         """Seconds between two renewals of a running job's lease: three tries before it expires."""
         return self.job_lease_seconds / 3
+
+    @property
+    def tracking_backends(self) -> dict[str, bool]:
+        """Each experiment tracker a job may ask for, and whether this deployment configured it."""
+        return {
+            "mlflow": self.mlflow_tracking_uri is not None,
+            "wandb": self.wandb_api_key is not None or self.wandb_mode == "offline",
+        }
 
     @property
     def broker_is_filesystem(self) -> bool:

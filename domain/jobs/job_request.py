@@ -23,6 +23,8 @@ METADATA_MAX_BYTES = 16 * 1024
 NAME_MAX_CHARS = 100
 TAGS_MAX = 16
 TAG_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,40}")
+TrackingBackend = Literal["mlflow", "wandb"]
+TRACKING_BACKENDS: tuple[str, ...] = ("mlflow", "wandb")
 
 
 def _is_none(value: object) -> bool:
@@ -167,6 +169,15 @@ class JobRequest(DistillationSettings):
         examples=[["digits", "beta-sweep"]],
     )
 
+    tracking: list[TrackingBackend] = Field(
+        default_factory=list,
+        description="Experiment trackers to log the run to, by name only: 'mlflow' and/or 'wandb'. The tracking "
+        "server, project and credentials are the deployment's (its operator configures them); a job never names "
+        "them. The job's `tracking` then links each run. TensorBoard event files are stored for every job.",
+        examples=[["mlflow"]],
+        exclude_if=lambda value: not value,
+    )
+
     def as_submitted(self) -> dict[str, Any]:
         """The job's fields as the request gave them, no default filled in (metadata, name and tags
         left out: the job row keeps them apart). A job row's ``request``, what a copy of it asks for."""
@@ -186,6 +197,20 @@ class JobRequest(DistillationSettings):
             f"unknown dataset {value!r}; allowed: {', '.join(list_datasets())}, "
             f"or the id ({DATASET_ID_PREFIX}…) of a dataset uploaded with POST /v1/datasets"
         )
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracker_names(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        for item in value:
+            if item not in TRACKING_BACKENDS:
+                shown = repr(item) if isinstance(item, str) else f"a {type(item).__name__}"
+                raise ValueError(
+                    f"unknown tracker {shown[:80]}; name one of {', '.join(TRACKING_BACKENDS)}: the tracking "
+                    "server, project and credentials are configured by the operator, never in a job"
+                )
+        return sorted(set(value))
 
     @field_validator("metadata")
     @classmethod

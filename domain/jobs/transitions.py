@@ -155,6 +155,16 @@ def record_epoch(session: Session, job_id: str, metrics: dict[str, Any], worker:
     return True
 
 
+def record_tracking(session: Session, job_id: str, tracking: dict[str, Any], worker: str | None = None) -> bool:
+    """Store the job's tracker runs (``jobs.tracking``, see ``worker.tracking``) while ``worker`` is
+    still its last owner (also once the attempt has finished the job: its last epochs are sent after).
+    Commits; False if another attempt took the job or it went back to the queue."""
+    owner = () if worker is None else (Job.worker == worker,)
+    stored = transition(session, Job.id == job_id, *owner, tracking=tracking)
+    session.commit()
+    return stored
+
+
 def record_batch_progress(
     session: Session, job_id: str, epoch: int, batch: int, batches: int, worker: str | None
 ) -> bool:

@@ -235,6 +235,8 @@ class Job(Base):
     group_key: Mapped[str | None] = mapped_column(String(16))
     # What a person calls the job (None: it is shown by its id) and its tags, one row each in job_tags.
     name: Mapped[str | None] = mapped_column(String(100))
+    # The runs of the experiment trackers it asked for (worker.tracking), by tracker: {"run_id", "url", "epoch"}.
+    tracking: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     tag_rows: Mapped[list[JobTag]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="JobTag.tag", passive_deletes=True
     )
