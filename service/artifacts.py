@@ -145,6 +145,14 @@ def job_plot_key(job_id: str, fmt: str) -> str:
     return validate_key(f"jobs/{job_id}/plots/curves.{fmt}")
 
 
+TENSORBOARD_KIND = "tensorboard"  # the Artifact kind of a job's TensorBoard event file (worker.tensorboard_events)
+
+
+def job_tensorboard_key(job_id: str) -> str:
+    """The job's TensorBoard event file (its metrics per epoch), named as TensorBoard looks for it."""
+    return validate_key(f"jobs/{job_id}/tensorboard/events.out.tfevents.{job_id}")
+
+
 def dataset_key(dataset_id: str) -> str:
     """An uploaded dataset (``put_unpacked``): the folder holding the extracted ``train/`` and ``val/``
     class folders in the local store, the uploaded archive in an object store."""

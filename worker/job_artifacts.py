@@ -23,6 +23,7 @@ from sdd_core.trainer.checkpoint import CheckpointError, checkpoint_position
 from service.artifacts import (
     PLOT_KINDS,
     STUDENT_EXPORT_KINDS,
+    TENSORBOARD_KIND,
     ArtifactStore,
     ChecksumMismatch,
     job_card_key,
@@ -31,6 +32,7 @@ from service.artifacts import (
     job_plot_key,
     job_stop_checkpoint_key,
     job_student_key,
+    job_tensorboard_key,
 )
 from service.db.models import Artifact
 
@@ -49,7 +51,12 @@ def artifact_key(job_id: str, kind: str, epoch: int = 0) -> str:
         return job_plot_key(job_id, kind.removeprefix("plot_"))
     if kind in STUDENT_EXPORT_KINDS.values():
         return job_student_key(job_id, kind.removeprefix("student_"))
-    builders = {"student": job_student_key, "card": job_card_key, "metrics": job_metrics_key}
+    builders = {
+        "student": job_student_key,
+        "card": job_card_key,
+        "metrics": job_metrics_key,
+        TENSORBOARD_KIND: job_tensorboard_key,
+    }
     return builders[kind](job_id)
 
 

@@ -1,6 +1,7 @@
 """The dashboard at ``/ui``: sign-in routes here, ``install_ui(app)`` mounting every page on the API.
 
-The job pages live in ``api.ui.job_pages``, the sweep pages in ``api.ui.sweep_pages``, the dataset
+The job pages live in ``api.ui.job_pages`` (their CSV and TensorBoard downloads in
+``api.ui.job_downloads``), the sweep pages in ``api.ui.sweep_pages``, the dataset
 pages in ``api.ui.dataset_pages`` (their upload in ``api.ui.dataset_uploads``), the job form in
 ``api.ui.submit_page``.
 
@@ -35,7 +36,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import SessionDep
 from api.errors import error_body
-from api.ui import dataset_pages, job_pages, submit_page, sweep_pages
+from api.ui import dataset_pages, job_downloads, job_pages, submit_page, sweep_pages
 from api.ui.rendering import STATIC_DIR, UiError, error_page, page
 from api.ui.session import (
     LOGIN_PATH,
@@ -123,7 +124,8 @@ async def _ui_error(request: Request, exc: UiError) -> Response:
 def install_ui(app: FastAPI) -> None:
     """Serve the dashboard at ``/ui`` and its CSS/JS at ``/ui/static``."""
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-    for module_router in (router, job_pages.router, sweep_pages.router, dataset_pages.router, submit_page.router):
+    pages = (job_pages, job_downloads, sweep_pages, dataset_pages, submit_page)
+    for module_router in (router, *(module.router for module in pages)):
         app.include_router(module_router)
     app.add_exception_handler(LoginRequired, _login_required)  # type: ignore[arg-type]
     app.add_exception_handler(CsrfRejected, _csrf_rejected)  # type: ignore[arg-type]
