@@ -42,6 +42,7 @@ from worker import metrics as worker_metrics
 from worker.database_outage import is_outage, through_outage
 from worker.job_artifacts import prune_checkpoints, store_artifact
 from worker.shutdown import shutdown_requested
+from worker.tracking import RunTracking
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class JobCallbacks:
         lost: threading.Event | None = None,
         prior_run_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        tracking: RunTracking | None = None,
     ) -> None:
         self.job_id = job_id
         self.settings = settings
@@ -84,6 +86,7 @@ class JobCallbacks:
         self.lost = lost or threading.Event()
         self.prior_run_seconds = prior_run_seconds
         self.clock = clock
+        self.tracking = tracking  # the job's experiment-tracker runs, told of each recorded epoch
         self.stop_reason: str | None = None
         self._started = clock()
         self._next_poll = 0.0
@@ -112,6 +115,8 @@ class JobCallbacks:
                 return transitions.record_epoch(session, self.job_id, row, worker=self.worker)
 
         recorded = through_outage(self.settings, f"job {self.job_id}: recording epoch {metrics.get('epoch')}", record)
+        if self.tracking is not None:
+            self.tracking.epoch_ended()
         log.info(
             "job %s: epoch %s/%s %s, val top-1 %.2f%%",
             self.job_id,
