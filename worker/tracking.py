@@ -71,11 +71,14 @@ class Tracker:
 class RunTracking:
     """The tracker runs of one attempt of a job; every public method returns at once except ``close``."""
 
-    def __init__(self, settings: Settings, job_id: str, owner: str, trackers: list[Tracker]) -> None:
+    def __init__(
+        self, settings: Settings, job_id: str, owner: str, trackers: list[Tracker], missing: list[str] | None = None
+    ) -> None:
         self.settings = settings
         self.job_id = job_id
         self.owner = owner
         self.trackers = trackers
+        self.missing = missing or []  # asked for, but turned off by the operator since the job was accepted
         self._queue: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name=f"tracking-{job_id}", daemon=True)
         self._ended_at: float | None = None
@@ -98,9 +101,7 @@ class RunTracking:
                 trackers.append(Tracker(BACKENDS[name](settings, context), stored.get(name) or {}))
             else:
                 missing.append(name)
-        tracking = cls(settings, job.id, owner, trackers)
-        for name in missing:  # turned off by the operator after the job was accepted
-            tracking._record_event(name, f"{name} is no longer configured on this service; the run is not logged")
+        tracking = cls(settings, job.id, owner, trackers, missing)
         tracking._thread.start()
         tracking._queue.put(("sync", None))
         return tracking
@@ -134,6 +135,8 @@ class RunTracking:
     # ------------------------------------------------------------ the tracking thread
 
     def _serve(self) -> None:
+        for name in self.missing:
+            self._record_event(name, f"{name} is no longer configured on this service; the run is not logged")
         for tracker in self.trackers:
             try:
                 tracker.backend.prepare()  # imports the client library: seconds, no network

@@ -201,6 +201,14 @@ def test_a_tracking_server_that_never_answers_costs_the_job_at_most_its_time_lim
     assert event.data["tracker"] == "mlflow"
 
 
+def test_a_tracker_turned_off_after_the_job_was_accepted_is_named_in_an_event(embedded, make_job):
+    job_id = make_job({**SPEC, "tracking": ["wandb"]})  # accepted while W&B was configured; now it is not
+    assert runner.run_job(job_id, embedded) == "succeeded"
+    (event,) = [event for event in job_events(embedded, job_id) if event.type == "tracking_unavailable"]
+    assert event.data == {"tracker": "wandb"} and "no longer configured" in event.message
+    assert job_row(embedded, job_id).tracking is None
+
+
 # ---------------------------------------------------------------- Weights & Biases, offline
 
 
