@@ -2,20 +2,27 @@
 
 ``sdd up`` is the embedded all-in-one: migrate, then run the API and one worker as child
 processes (``python -m sdd_cli api|worker``) until a signal; a child that dies is restarted while
-the other goes on serving. ``sdd worker --gpus all|0,1,3`` runs one worker child per GPU of the
-node, each pinned to its device (``worker.gpu_workers``). Both supervise with ``sdd_cli.supervisor``.
+the other goes on serving. It says little: no line per request (``--access-log`` or
+``SDD_ACCESS_LOG=true`` for them), no Alembic INFO, no Celery banner. ``sdd up --detach`` runs it
+in the background and returns once it is ready (``sdd_cli.background_commands``: ``sdd logs``,
+``sdd down``). ``sdd worker --gpus all|0,1,3`` runs one worker child per GPU of the node, each
+pinned to its device (``worker.gpu_workers``). Both supervise with ``sdd_cli.supervisor``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from sdd_cli import background_commands
 from sdd_cli.service_commands import load_settings
 from sdd_cli.supervisor import ChildSpec, Supervisor
+from sdd_cli.up_process import AlreadyRunning, recorded_as_running, running_pid
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -28,7 +35,15 @@ CHILD_STOP_TIMEOUT_S = 30.0
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--log-level", default="info", show_default=True)
-def api_command(host: str, port: int, log_level: str) -> None:
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    envvar="SDD_ACCESS_LOG",
+    show_envvar=True,
+    help="A log line per request.",
+)
+def api_command(host: str, port: int, log_level: str, access_log: bool) -> None:
     """Serve the HTTP API with uvicorn."""
     import uvicorn  # imported here: the other commands should not pay for the web stack
 
@@ -44,6 +59,7 @@ def api_command(host: str, port: int, log_level: str) -> None:
         port=port,
         log_level=log_level,
         log_config=None,
+        access_log=access_log,
         **uvicorn_options(settings),
     )
 
@@ -74,6 +90,7 @@ def api_command(host: str, port: int, log_level: str) -> None:
     "torch.distributed ranks on this node (GPUs 0..N-1 of CUDA_VISIBLE_DEVICES, else CPU processes).",
 )
 @click.option("--hostname", default=None, hidden=True, help="Celery node name (set for each GPU worker).")
+@click.option("--quiet", is_flag=True, hidden=True, help="No Celery banner or warning about root (sdd up's worker).")
 def worker_command(
     concurrency: int | None,
     queues: str | None,
@@ -82,6 +99,7 @@ def worker_command(
     gpus: str | None,
     devices: int,
     hostname: str | None,
+    quiet: bool,
 ) -> None:
     """Run a Celery worker that trains queued jobs (or, with --gpus, one per GPU)."""
     os.environ["SDD_WORKER_DEVICES"] = str(devices)  # what it serves, for its record in worker_nodes
@@ -109,8 +127,13 @@ def worker_command(
         worker_metrics.prepare(settings.home)
     from service.broker import celery_app, queue_for
 
+    if quiet:  # sdd up's: its user cannot act on Celery's advice not to run as root
+        from celery.exceptions import SecurityWarning
+
+        warnings.filterwarnings("ignore", category=SecurityWarning)
     celery_app.worker_main(
         [
+            *(["--quiet"] if quiet else []),  # Celery's global option: no banner
             "worker",
             f"--loglevel={log_level}",
             f"--concurrency={concurrency or settings.worker_concurrency}",
@@ -172,21 +195,68 @@ def _run_gpu_workers(
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--concurrency", type=int, default=None, help="Worker training processes.")
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
-def up_command(host: str, port: int, concurrency: int | None, pool: str) -> None:
-    """Migrate, then run the API and a worker together until Ctrl-C (a child that dies is restarted)."""
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    envvar="SDD_ACCESS_LOG",
+    show_envvar=True,
+    help="A log line per request.",
+)
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Run in the background, logging to $SDD_HOME/logs/sdd-up.log; return once the database is migrated, "
+    "the API answers and a worker is alive (`sdd logs`, `sdd down`).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=background_commands.READY_TIMEOUT_S,
+    show_default=True,
+    help="With --detach: seconds to wait for it to be ready.",
+)
+def up_command(
+    host: str, port: int, concurrency: int | None, pool: str, access_log: bool, detach: bool, timeout: float
+) -> None:
+    """Migrate, then run the API and a worker together until Ctrl-C or `sdd down` (a child that dies
+    is restarted)."""
+    settings = load_settings()
+    other = running_pid(settings.home)
+    if other is not None:
+        raise click.ClickException(str(AlreadyRunning(settings.home, other)))
+    background_commands.require_free_port(host, port)
+    if detach:
+        arguments = ["up", "--host", host, "--port", str(port), "--pool", pool]
+        arguments += ["--access-log" if access_log else "--no-access-log"]
+        if concurrency is not None:
+            arguments += ["--concurrency", str(concurrency)]
+        background_commands.start_detached(
+            settings, child_command(*arguments), background_commands.local_url(host, port), timeout
+        )
+        return
+    try:
+        with recorded_as_running(settings.home):
+            code = _serve(settings, host, port, concurrency, pool, access_log)
+    except AlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
+
+
+def _serve(settings: Settings, host: str, port: int, concurrency: int | None, pool: str, access_log: bool) -> int:
+    """Migrate, then supervise the API and a worker until a signal; the supervisor's exit status."""
+    for name in ("alembic", "service.migrate"):  # before the import: Alembic's plugins log then
+        logging.getLogger(name).setLevel(logging.WARNING)
     from service import migrate as migrations
 
-    settings = load_settings()
     revision = migrations.upgrade(settings.database_url)
     click.echo(f"database at revision {revision}; starting API on http://{host}:{port} and a worker", err=True)
-    worker_args = ["worker", "--pool", pool]
+    api_args = ["api", "--host", host, "--port", str(port), "--access-log" if access_log else "--no-access-log"]
+    worker_args = ["worker", "--pool", pool, "--quiet"]
     if concurrency is not None:
         worker_args += ["--concurrency", str(concurrency)]
-    children = [
-        ChildSpec("api", child_command("api", "--host", host, "--port", str(port))),
-        ChildSpec("worker", child_command(*worker_args)),
-    ]
-    sys.exit(Supervisor(children, label="sdd up", stop_timeout_s=CHILD_STOP_TIMEOUT_S).run())
+    children = [ChildSpec("api", child_command(*api_args)), ChildSpec("worker", child_command(*worker_args))]
+    return Supervisor(children, label="sdd up", stop_timeout_s=CHILD_STOP_TIMEOUT_S).run()
 
 
 def child_command(*args: str) -> list[str]:
@@ -195,6 +265,7 @@ def child_command(*args: str) -> list[str]:
 
 
 def register(group: click.Group) -> None:
-    """Attach ``api``, ``worker`` and ``up`` to the ``sdd`` group."""
-    for command in (api_command, worker_command, up_command):
+    """Attach ``api``, ``worker``, ``up``, ``logs`` and ``down`` to the ``sdd`` group."""
+    for command in (api_command, worker_command, up_command, background_commands.logs_command,
+                    background_commands.down_command):  # fmt: skip
         group.add_command(command)
