@@ -5,8 +5,9 @@ names the request field at fault (``hyperparameters.lr``, ``teacher.job``, ``fil
 Handlers here turn every way a request can fail into that shape: the domain's refusals
 (``domain.errors``, each class one status), our own HTTP-only ``ApiError`` (401, 413, …), FastAPI's
 validation errors, Starlette's 404/405, ``sdd_core`` errors, a database that cannot be reached
-(503 with ``Retry-After``: the request may simply be sent again), and anything unexpected (500,
-logged, never echoed to the client).
+(503 with ``Retry-After``: the request may simply be sent again), one without the schema yet (503
+``database_not_migrated``: a server still starting, or one nobody migrated), and anything
+unexpected (500, logged, never echoed to the client).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -180,6 +181,32 @@ async def _sdd_error(_: Request, exc: SDDError) -> JSONResponse:
 
 
 DATABASE_RETRY_AFTER_S = 5
+NOT_MIGRATED_ADVICE = (
+    "the server is starting (`sdd up` and the deployment's migrate step migrate it first; retry in a few "
+    "seconds), or its database was never migrated (run `sdd migrate` on the server)"
+)
+UNDEFINED_TABLE_SQLSTATE = "42P01"  # PostgreSQL's undefined_table
+
+
+def missing_table(exc: DBAPIError) -> bool:
+    """Whether the database said a table does not exist: its schema is not (yet) migrated."""
+    driver_error = exc.orig
+    return getattr(driver_error, "sqlstate", None) == UNDEFINED_TABLE_SQLSTATE or "no such table" in str(driver_error)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A query on a database without this code's tables (503, transient while a server starts);
+    otherwise a database unavailable (``OperationalError``) or a bug (anything else)."""
+    if isinstance(exc, DBAPIError) and missing_table(exc):
+        logger.error("database not migrated on %s %s: %s", request.method, request.url.path, exc.orig)
+        response = error_response(
+            503, "database_not_migrated", f"the database has no tables yet: {NOT_MIGRATED_ADVICE}"
+        )
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
+    if isinstance(exc, OperationalError):
+        return await _database_unavailable(request, exc)
+    return await _unhandled(request, exc)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -218,6 +245,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(SpecError, _spec_error)  # type: ignore[arg-type]
     app.add_exception_handler(SDDError, _sdd_error)  # type: ignore[arg-type]
-    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(ProgrammingError, _database_error)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unhandled)

@@ -3,6 +3,7 @@
 - :class:`APIError`: the server answered with its error envelope (or any non-2xx answer);
   ``status``, ``code``, ``message`` and ``param`` are the server's.
 - :class:`ServiceUnreachable`: no answer at all (refused, DNS, timeout); carries the URL.
+- :class:`ServerNotReady`: a server that is starting (or down), waited for by ``sdd login``.
 - :class:`ChecksumMismatch`: a download's bytes do not match the server's ``X-Content-SHA256``.
 - :class:`WaitTimeout`: :meth:`SDDClient.wait` gave up; carries the job as last seen
   (:class:`DatasetWaitTimeout`: :meth:`SDDClient.wait_dataset`, the dataset).
@@ -58,6 +59,26 @@ class ServiceUnreachable(SDDClientError, ConnectionError):
         super().__init__(f"cannot reach the sdd-jobs server at {url}: {reason}")
         self.url = url
         self.reason = reason
+
+
+class ServerNotReady(SDDClientError):
+    """The server refused connections or said it is not ready: it may be starting (``sdd up``
+    migrates its database before its API listens)."""
+
+    def __init__(self, url: str, reason: str, waited_s: float = 0) -> None:
+        if waited_s:
+            advice = f"still not ready after {waited_s:g} s ({reason}); the server's log says why"
+        elif reason.startswith("nothing answers"):
+            advice = (
+                f"not up ({reason}): if it is starting, retry in a few seconds or pass --wait; "
+                "else check the URL, or start a server here with `sdd up --detach`"
+            )
+        else:
+            advice = f"starting ({reason}); retry in a few seconds, or pass --wait to wait for it"
+        super().__init__(f"the server at {url} is {advice}")
+        self.url = url
+        self.reason = reason
+        self.waited_s = waited_s
 
 
 class ChecksumMismatch(SDDClientError):

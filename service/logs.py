@@ -116,3 +116,5 @@ def configure_logging(log_format: LogFormat, level: str | int = "INFO") -> None:
         for old in list(logger.handlers):
             logger.removeHandler(old)
         logger.propagate = True
+    # A line per Alembic plugin when Alembic is imported (the readiness probe reads the revisions): nothing to act on.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -6,13 +6,15 @@ The migrations are the only source of the schema: the service never calls ``crea
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, make_url
 
 import service
 from service.db.session import create_db_engine
@@ -21,6 +23,7 @@ from service.settings import get_settings
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(service.__file__).resolve().parent.parent / "migrations"
+VERSION_TABLE = "alembic_version"
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -40,6 +43,27 @@ def _resolve(url: str | None) -> str:
 def head_revision() -> str | None:
     """The newest revision in ``migrations/versions``."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@lru_cache(maxsize=1)
+def _scripts() -> tuple[str | None, frozenset[str]]:
+    """The newest revision and every revision in ``migrations/versions``, read once per process."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return scripts.get_current_head(), frozenset(script.revision for script in scripts.walk_revisions())
+
+
+def missing_migrations(connection: Connection) -> str | None:
+    """Why the database behind ``connection`` lacks this code's schema (``"no schema"``, ``"at revision
+    X, not Y"``), or None when it has it. A revision this code does not know is newer (another node
+    already upgraded): none missing. Plain SQL (Alembic's context logs two lines each time): the
+    readiness probe asks this often."""
+    current = None
+    if inspect(connection).has_table(VERSION_TABLE):
+        current = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+    head, known = _scripts()
+    if current == head or (current is not None and current not in known):
+        return None
+    return "no schema" if current is None else f"at revision {current}, not {head}"
 
 
 def current_revision(url: str | None = None) -> str | None:

@@ -1,4 +1,8 @@
-"""Probes for the orchestrator: liveness (``/healthz``) and readiness (``/readyz``), no token."""
+"""Probes for the orchestrator: liveness (``/healthz``) and readiness (``/readyz``), no token.
+
+Ready means the database answers and holds this code's schema (one a newer release migrated
+counts), and the broker answers; a 503 ``not_ready`` names the part that is not (``param``).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,13 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
 
-from api.errors import error_response
+from api.errors import NOT_MIGRATED_ADVICE, error_response
 from api.schemas.errors import error_responses
 from service.db.session import check_database
 from service.job_queue import check_broker
+from service.migrate import missing_migrations
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)
@@ -35,4 +41,16 @@ def readyz(request: Request) -> JSONResponse:
             return error_response(
                 503, "not_ready", f"{name} unreachable ({type(exc).__name__}); see the server log", name
             )
+    missing = _missing_migrations(engine)
+    if missing is not None:
+        logger.warning("not ready: the database is not migrated (%s)", missing)
+        return error_response(
+            503, "not_ready", f"the database is not migrated ({missing}): {NOT_MIGRATED_ADVICE}", "schema"
+        )
     return JSONResponse({"status": "ready", "database": "ok", "broker": "ok"})
+
+
+def _missing_migrations(engine: Engine) -> str | None:
+    """``service.migrate.missing_migrations`` on a connection of the API's own pool."""
+    with engine.connect() as connection:
+        return missing_migrations(connection)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
 from service.db.models import ApiToken
+from service.migrate import head_revision, upgrade
 from service.tokens import hash_token, revoke_token
 from tests.api.conftest import Api, assert_error, make_api, sqlite_settings
 from tests.fixtures.servers import free_port
@@ -78,6 +80,25 @@ def test_readyz_names_the_unreachable_part(sdd_env, sqlite_template) -> None:
     with TestClient(create_app(settings)) as client:
         error = assert_error(client.get("/readyz"), 503, "not_ready", "database")
         assert "127.0.0.1" not in error["message"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_database_without_the_schema_is_a_server_still_starting(backend: str, sdd_env, request) -> None:
+    """What `sdd login` meets while a server's migration runs: 503s it can tell from a broken server."""
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    settings = sdd_env(database_url=url)
+    settings.ensure_dirs()
+    with TestClient(create_app(settings)) as client:
+        error = assert_error(client.get("/readyz"), 503, "not_ready", "schema")
+        assert "not migrated (no schema)" in error["message"] and "sdd migrate" in error["message"]
+        response = client.get("/v1/jobs", headers={"Authorization": "Bearer sdd_anything"})
+        error = assert_error(response, 503, "database_not_migrated", None)
+        assert "starting" in error["message"] and response.headers["Retry-After"] == "5"
+        upgrade(str(settings.database_url), "0001_initial")
+        error = assert_error(client.get("/readyz"), 503, "not_ready", "schema")
+        assert f"at revision 0001_initial, not {head_revision()}" in error["message"]
+        upgrade(str(settings.database_url))
+        assert client.get("/readyz").status_code == 200
 
 
 def test_openapi_documents_the_contract(api: Api) -> None:
