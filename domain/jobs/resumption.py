@@ -27,6 +27,14 @@ logger = logging.getLogger(__name__)
 RESUMABLE = (JobStatus.CANCELLED, JobStatus.FAILED)
 
 
+def _until_resumable(job: Job) -> str:
+    """What to do about a job still going before it can be resumed."""
+    wait = f"`sdd jobs cancel --wait {job.id}` returns once it has stopped"
+    if job.status == JobStatus.CANCELLING:
+        return f"it stops at its next batch; {wait}, then resume it"
+    return f"it has not stopped; cancel it first ({wait}, keeping its checkpoints)"
+
+
 def resume_job(session: Session, settings: Settings, tenant: Tenant, job_id: str) -> Job:
     """Queue the tenant's cancelled or failed job ``job_id`` again and send it to the workers. Commits."""
     job = get_owned(session, Job, tenant.id, job_id, kind="job")
@@ -34,7 +42,8 @@ def resume_job(session: Session, settings: Settings, tenant: Tenant, job_id: str
         raise Conflict(f"job {job.id} succeeded; there is nothing to resume", code="job_succeeded")
     if job.status not in RESUMABLE:
         raise Conflict(
-            f"job {job.id} is {job.status}; only a cancelled or failed job can be resumed", code="job_active"
+            f"job {job.id} is {job.status}; only a cancelled or failed job can be resumed: {_until_resumable(job)}",
+            code="job_active",
         )
     check_jobs_in_flight(session, settings, tenant)
     previous = job.status

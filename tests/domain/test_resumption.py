@@ -158,6 +158,8 @@ def test_a_job_still_going_is_not_resumed(embedded: Settings, tenant_id: str, qu
         resume(embedded, tenant_id, job_id)
     assert caught.value.code == "job_active"
     assert f"is {status}; only a cancelled or failed job can be resumed" in caught.value.message
+    assert f"`sdd jobs cancel --wait {job_id}` returns once it has stopped" in caught.value.message
+    assert ("stops at its next batch" in caught.value.message) == (status == "cancelling")
     assert job_row(embedded, job_id).status == status
     assert sent(queue) == []
 
