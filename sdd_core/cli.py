@@ -1,4 +1,4 @@
-"""The ``sdd`` command line: ``sdd train``, ``sdd evaluate``, ``sdd models``.
+"""The ``sdd`` command line: ``sdd train``, ``sdd evaluate``, ``sdd models``, ``sdd samples``.
 
 The job service adds its own commands (``sdd api``, ``sdd worker``, ...) to the same click group,
 so ``sdd`` stays the one entry point. Every hyper-parameter of ``sdd_core.spec.Hyperparameters``
@@ -289,6 +289,36 @@ def models(ctx: click.Context, as_json: bool) -> None:
         return
     for row in rows:
         click.echo(f"{row['name']:<32} {'SD ok' if row['sd_supported'] else 'no SD: ' + str(row['reason'])}")
+
+
+@cli.group()
+def samples() -> None:
+    """Write sample data to try the service with (e.g. `sdd datasets upload`)."""
+
+
+@samples.command("digits")
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("digits-images.zip"),
+    show_default=True,
+    help="The zip to write.",
+)
+@click.option("--image-size", type=click.IntRange(8, 256), default=32, show_default=True, help="Side of each image.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing file.")
+def samples_digits(out: Path, image_size: int, overwrite: bool) -> None:
+    """scikit-learn's digits as an image-folder zip (train/ and val/, a folder of PNGs per digit)."""
+    if out.suffix.lower() != ".zip":
+        raise click.BadParameter(f"{out.name}: the archive is a zip; name it *.zip", param_hint="--out")
+    if out.exists() and not overwrite:
+        raise click.ClickException(f"{out} exists; pass --overwrite to replace it")
+    from sdd_core.data.digits_archive import write_digits_archive  # noqa: PLC0415  (deferred, see module doc)
+
+    train, val = write_digits_archive(out, image_size)
+    click.echo(f"wrote {out}: {train} training and {val} validation images of 10 digits, {image_size} px", err=True)
+    click.echo(str(out))
 
 
 def main() -> None:
