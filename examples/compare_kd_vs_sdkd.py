@@ -4,7 +4,7 @@ Trains a resnet32 teacher (cross-entropy) on ``digits``, then two resnet8 studen
 seed and schedule, waits for both, prints their final and best accuracy side by side and saves
 each job's training curves (SVG, drawn by the server) into ``--out``. Against ``sdd up``::
 
-    sdd up --port 8000 &
+    sdd up --detach --port 8000
     sdd login --url http://127.0.0.1:8000 --token "$(sdd token create --tenant me | tail -n 1)"
     python examples/compare_kd_vs_sdkd.py --epochs 5
     sdd jobs compare <kd job> <sd-kd job> --plot curves.png     # the same from the command line

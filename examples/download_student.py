@@ -1,6 +1,6 @@
 """Download a succeeded job's distilled student and its model card, verified by SHA-256.
 
-    sdd up --port 8000 &
+    sdd up --detach --port 8000
     sdd login --url http://127.0.0.1:8000 --token "$(sdd token create --tenant me | tail -n 1)"
     python examples/download_student.py                 # the newest succeeded job
     python examples/download_student.py job_3f9c… --out students/

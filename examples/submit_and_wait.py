@@ -2,7 +2,7 @@
 
 Against the embedded service on this machine::
 
-    sdd up --port 8000 &                                   # API + one worker (SQLite, local files)
+    sdd up --detach --port 8000                            # API + one worker (SQLite, local files)
     sdd login --url http://127.0.0.1:8000 --token "$(sdd token create --tenant me | tail -n 1)"
     python examples/submit_and_wait.py --epochs 3
 

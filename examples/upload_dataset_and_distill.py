@@ -4,7 +4,7 @@ Builds a small archive from scikit-learn's 8x8 digits (``train/<class>/<n>.png``
 ``val/<class>/<n>.png``, the layout the service expects), uploads it, waits while a worker
 ingests it, prints what it found, and trains a resnet8 on it. Against ``sdd up``::
 
-    sdd up --port 8000 &
+    sdd up --detach --port 8000
     sdd login --url http://127.0.0.1:8000 --token "$(sdd token create --tenant me | tail -n 1)"
     python examples/upload_dataset_and_distill.py --epochs 2
 
