@@ -160,6 +160,11 @@ class SDDClient:
         """One row per finished epoch, in epoch order."""
         return self._list(EpochRow, f"/v1/jobs/{job_id}/metrics")
 
+    def metrics_csv(self, job_id: str) -> str:
+        """The same rows as CSV text: a header line, then one line per finished epoch (a spreadsheet's
+        formula characters defused, see the server's ``GET /v1/jobs/{id}/metrics?format=csv``)."""
+        return self._request("GET", f"/v1/jobs/{job_id}/metrics", params={"format": "csv"}).text
+
     def events(self, job_id: str) -> list[Event]:
         return self._list(Event, f"/v1/jobs/{job_id}/events")
 
@@ -233,13 +238,17 @@ class SDDClient:
         """Cancel every unfinished member (queued at once, running at the next batch)."""
         return self._model(Sweep, "POST", f"/v1/sweeps/{sweep_id}/cancel")
 
-    def sweep_report(self, sweep_id: str) -> SweepReport:
-        """Per configuration: accuracy over seeds and the gain over KD with its interval; per class; a recommendation."""
-        return self._model(SweepReport, "GET", f"/v1/sweeps/{sweep_id}/report")
+    def sweep_report(self, sweep_id: str, *, within: float | None = None) -> SweepReport:
+        """Per configuration: accuracy over seeds and the gain over KD with its interval; per class; a
+        recommendation; accuracy against cost, with ``within`` (points below the teacher's top-1) the
+        fastest student that close (``report.cost.within``)."""
+        params = {"within": within} if within is not None else None
+        return self._model(SweepReport, "GET", f"/v1/sweeps/{sweep_id}/report", params=params)
 
-    def sweep_report_markdown(self, sweep_id: str) -> str:
+    def sweep_report_markdown(self, sweep_id: str, *, within: float | None = None) -> str:
         """The same report as Markdown text."""
-        return self._request("GET", f"/v1/sweeps/{sweep_id}/report", params={"format": "markdown"}).text
+        params: dict[str, Any] = {"format": "markdown"} | ({"within": within} if within is not None else {})
+        return self._request("GET", f"/v1/sweeps/{sweep_id}/report", params=params).text
 
     # ------------------------------------------------------------ results
 

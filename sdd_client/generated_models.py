@@ -557,31 +557,27 @@ class JobError(BaseModel):
     message: str
 
 
-class JobResult(BaseModel):
+class LatencyMeasurement(BaseModel):
     """
-    Validation accuracy of the final student, in percent, and which weights it is.
+    The median time of one forward of ``batch`` images, and where and how it was measured.
     """
 
     model_config = ConfigDict(
         extra="allow",
     )
-    val_top1: float | None = None
-    val_top5: float | None = None
-    best_val_top1: float | None = None
-    exported_epoch: Annotated[
-        int | None,
-        Field(description="The epoch whose weights the student is: the last, or the best with export 'best'."),
-    ] = None
-    stopped_early_at_epoch: Annotated[
-        int | None,
-        Field(description="The last epoch trained when early_stopping_patience stopped the job; null otherwise."),
-    ] = None
-    student_formats: Annotated[
-        list[str] | None,
+    device: Annotated[
+        Literal["cpu", "cuda"],
         Field(
-            description="The formats GET /student?format= serves: safetensors, and onnx / torchscript when exported."
+            description="cpu: the exported ONNX student in onnxruntime; cuda: the PyTorch student (float32) on the GPU the job trained on, timed with CUDA events."
         ),
-    ] = None
+    ]
+    batch: Annotated[int, Field(description="Images per forward (1 and 64).")]
+    median_ms: Annotated[float, Field(description="Median milliseconds per forward over the timed runs.")]
+    repeats: Annotated[int, Field(description="Timed runs (fewer for a slow student).")]
+    warmup: Annotated[int, Field(description="Untimed runs before them.")]
+    runtime: str
+    hardware: Annotated[str, Field(description="The CPU's model name or the GPU's name.")]
+    threads: Annotated[int | None, Field(description="onnxruntime's intra-op threads (CPU only).")] = None
 
 
 class LimitsPublic(BaseModel):
@@ -863,6 +859,32 @@ class SDDefaults(BaseModel):
     beta: float
 
 
+class StudentCost(BaseModel):
+    """
+    The student's parameters, FLOPs per image and measured latencies.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    parameters: int
+    flops_per_image: Annotated[
+        int | None,
+        Field(
+            description="FLOPs of one forward of one image at image_size, as PyTorch's FLOP counter counts them (2 per multiply-add of convolutions and matrix products); null when it could not count them."
+        ),
+    ] = None
+    image_size: Annotated[int, Field(description="The image size the FLOPs and latencies are for.")]
+    latency: Annotated[
+        list[LatencyMeasurement] | None,
+        Field(description="One per device and batch size measured."),
+    ] = None
+    skipped: Annotated[
+        dict[str, str] | None,
+        Field(description="Why a figure is missing, by device (cpu, cuda) or 'flops': e.g. no GPU on the worker."),
+    ] = None
+
+
 class Summary(BaseModel):
     """
     Mean and sample standard deviation of n values (std null below 2 values, both null at 0).
@@ -1010,6 +1032,23 @@ class TeacherRef(BaseModel):
         ),
     ] = None
     pretrained: Annotated[bool | None, Field(description="true, with arch.")] = None
+
+
+class TrackedRun(BaseModel):
+    """
+    The job's run in an experiment tracker.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    run_id: Annotated[str, Field(description="The run's id in the tracker.")]
+    url: Annotated[
+        str | None,
+        Field(
+            description="The run's page in the tracker's UI; null where it has none yet (a W&B run kept offline until its operator syncs it)."
+        ),
+    ] = None
 
 
 Parts = TypeAliasType("Parts", Annotated[list[CompletedPart], Field(max_length=10000)])
@@ -1357,6 +1396,47 @@ class JobCreate(SubmissionMethods):
             description="Labels to find the job by (GET /v1/jobs?tag=...): at most 16, each 1 to 40 of A-Z a-z 0-9 . _ : -; stored once each, sorted."
         ),
     ] = None
+    tracking: Annotated[
+        list[Literal["mlflow", "wandb"]] | None,
+        Field(
+            description="Experiment trackers to log the run to, by name only: 'mlflow' and/or 'wandb'. The tracking server, project and credentials are the deployment's (its operator configures them); a job never names them. The job's `tracking` then links each run. TensorBoard event files are stored for every job."
+        ),
+    ] = None
+
+
+class JobResult(BaseModel):
+    """
+    Validation accuracy of the final student, in percent, which weights it is, and what it costs to run.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    val_top1: float | None = None
+    val_top5: float | None = None
+    best_val_top1: float | None = None
+    exported_epoch: Annotated[
+        int | None,
+        Field(description="The epoch whose weights the student is: the last, or the best with export 'best'."),
+    ] = None
+    stopped_early_at_epoch: Annotated[
+        int | None,
+        Field(description="The last epoch trained when early_stopping_patience stopped the job; null otherwise."),
+    ] = None
+    student_formats: Annotated[
+        list[str] | None,
+        Field(
+            description="The formats GET /student?format= serves: safetensors, and onnx / torchscript when exported."
+        ),
+    ] = None
+    cost: Annotated[
+        StudentCost | None,
+        Field(description="What the student costs to run: parameters, FLOPs per image, latency on the worker."),
+    ] = None
+    teacher_val_top1: Annotated[
+        float | None,
+        Field(description="The teacher's val top-1 on this job's val split."),
+    ] = None
 
 
 class JobSpecPublic(BaseModel):
@@ -1391,6 +1471,22 @@ class JobSpecPublic(BaseModel):
         Field(description="The size the models see; filled in from the dataset when omitted."),
     ]
     hyperparameters: Hyperparameters
+    tracking: Annotated[
+        list[str] | None,
+        Field(description="The experiment trackers the job logs its run to (mlflow, wandb)."),
+    ] = None
+
+
+class JobTracking(BaseModel):
+    """
+    Where the job's run is logged, by tracker (a tracker is absent until its run has started).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    mlflow: TrackedRun | None = None
+    wandb: TrackedRun | None = None
 
 
 class SweepCreate(BaseModel):
@@ -1464,6 +1560,10 @@ class JobPublic(JobMethods):
     sweep_id: Annotated[
         str | None,
         Field(description="The sweep this job is a member of (null for a job submitted alone)."),
+    ] = None
+    tracking: Annotated[
+        JobTracking | None,
+        Field(description="The runs in the experiment trackers the job asked for; null when it asked for none."),
     ] = None
     created_at: AwareDatetime
     started_at: AwareDatetime | None

@@ -22,9 +22,10 @@ from sdd_client.cli_support import (
 from sdd_client.client import SDDClient
 from sdd_client.live_watch import watch
 from sdd_client.models import JobStatus, SweepReport
-from sdd_client.name_lookup import resolve_names
+from sdd_client.name_lookup import SWEEPS, resolve_id, resolve_names
 from sdd_client.plot_formats import plot_format_of
 from sdd_client.submit_flags import hyperparameter_options
+from sdd_client.sweep_cost_table import cost_view
 from sdd_client.sweep_flags import build_sweep_body, sweep_options
 from sdd_client.sweep_report_markdown import report_markdown
 from sdd_client.sweep_tables import report_view, sweep_detail, sweeps_table
@@ -32,7 +33,10 @@ from sdd_client.sweep_tables import report_view, sweep_detail, sweeps_table
 
 @click.group("sweeps")
 def sweeps_group() -> None:
-    """Sweeps: one request for a grid of jobs (methods, β, scales, seeds, …) and a report comparing them."""
+    """Sweeps: one request for a grid of jobs (methods, β, scales, seeds, …) and a report comparing them.
+
+    A SWEEP is its id, a unique prefix of its id (swp_ and at least 6 hex digits) or its name.
+    """
 
 
 def _hyperparameters_but_temperature(command: Any) -> Any:
@@ -96,25 +100,26 @@ def list_command(url: str | None, token: str | None, as_json: bool, limit: int) 
 
 
 @sweeps_group.command("show")
-@click.argument("sweep_id")
+@click.argument("sweep_id", metavar="SWEEP")
 @json_option
 @connection_options
 @reports_errors
 def show_command(url: str | None, token: str | None, as_json: bool, sweep_id: str) -> None:
     """One sweep: its grid, status, progress and every member job."""
     with connect(url, token) as client:
-        sweep = client.get_sweep(sweep_id)
+        sweep = client.get_sweep(resolve_id(client, SWEEPS, sweep_id))
     print_json(sweep) if as_json else console().print(sweep_detail(sweep))
 
 
 @sweeps_group.command("watch")
-@click.argument("sweep_id")
+@click.argument("sweep_id", metavar="SWEEP")
 @click.option("--poll", type=float, default=2.0, show_default=True, help="Seconds between polls.")
 @connection_options
 @reports_errors
 def watch_command(url: str | None, token: str | None, sweep_id: str, poll: float) -> None:
     """A live bar per member until all end, then the report's recommendation; exit 1 unless all succeeded."""
     with connect(url, token) as client:
+        sweep_id = resolve_id(client, SWEEPS, sweep_id)
         try:
             _watch_members(client, sweep_id, poll)
         except KeyboardInterrupt:
@@ -134,14 +139,14 @@ def _watch_members(client: SDDClient, sweep_id: str, poll: float, *, stderr: boo
 
 
 @sweeps_group.command("cancel")
-@click.argument("sweep_id")
+@click.argument("sweep_id", metavar="SWEEP")
 @json_option
 @connection_options
 @reports_errors
 def cancel_command(url: str | None, token: str | None, as_json: bool, sweep_id: str) -> None:
     """Cancel every unfinished member: queued ones at once, running ones at their next batch."""
     with connect(url, token) as client:
-        sweep = client.cancel_sweep(sweep_id)
+        sweep = client.cancel_sweep(resolve_id(client, SWEEPS, sweep_id))
     if as_json:
         print_json(sweep)
         return
@@ -151,51 +156,86 @@ def cancel_command(url: str | None, token: str | None, as_json: bool, sweep_id: 
 
 
 @sweeps_group.command("report")
-@click.argument("sweep_id")
+@click.argument("sweep_id", metavar="SWEEP")
 @click.option(
     "--plot",
     "plot_path",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also draw every member's val top-1 curve into this .png or .svg file.",
 )
+@click.option(
+    "--cost-plot",
+    "cost_plot_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also draw top-1 against latency and parameters, Pareto frontiers marked, into this .png or .svg file.",
+)
+@click.option(
+    "--within",
+    type=click.FloatRange(min=0, max=100),
+    help="Name the fastest student (CPU latency) at most this many points of top-1 below the teacher's.",
+)
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print the report as Markdown.")
 @json_option
 @connection_options
 @reports_errors
 def report_command(
-    url: str | None, token: str | None, as_json: bool, sweep_id: str, plot_path: Path | None, as_markdown: bool
+    url: str | None,
+    token: str | None,
+    as_json: bool,
+    sweep_id: str,
+    plot_path: Path | None,
+    cost_plot_path: Path | None,
+    within: float | None,
+    as_markdown: bool,
 ) -> None:
     """Which configuration, by how much, how sure: accuracy over seeds, the gain over KD with its 95%
-    interval, per-class gains and a recommendation."""
+    interval, accuracy against cost, per-class gains and a recommendation.
+
+    \b
+    sdd sweeps report SWEEP --within 1.0 --cost-plot cost.svg   # the fastest student ≤ 1 point below the teacher
+    """
     if as_json and as_markdown:
         fail("invalid_options", "give --json or --markdown, not both")
-    render = _plot_renderer(plot_path) if plot_path is not None else None
+    render = _plot_renderer(plot_path, "--plot") if plot_path is not None else None
+    if cost_plot_path is not None:
+        _plot_renderer(cost_plot_path, "--cost-plot")  # refused before any request, as --plot
     with connect(url, token) as client:
-        report = client.sweep_report(sweep_id)
+        report = client.sweep_report(resolve_id(client, SWEEPS, sweep_id), within=within)
         if render is not None and plot_path is not None:
             plot_path.write_bytes(render(client, report))
             click.echo(f"saved {plot_path}", err=True)
+    if cost_plot_path is not None:
+        from sdd_client.cost_plots import render_cost  # checked importable above
+
+        fmt = plot_format_of(cost_plot_path)
+        assert fmt is not None
+        cost_plot_path.write_bytes(
+            render_cost(report.cost, fmt, title=f"sweep {report.sweep_id}: accuracy against cost")
+        )
+        click.echo(f"saved {cost_plot_path}", err=True)
     if as_json:
         print_json(report)
     elif as_markdown:
         click.echo(report_markdown(report), nl=False)
     else:
         console().print(report_view(report))
+        console().print(cost_view(report.cost))
 
 
-def _plot_renderer(path: Path) -> Any:
-    """What ``--plot PATH`` draws once the report is fetched; checked before any request is sent."""
+def _plot_renderer(path: Path, option: str) -> Any:
+    """What ``--plot PATH`` draws once the report is fetched; checked (also for ``--cost-plot``, whose
+    drawing is ``sdd_client.cost_plots``') before any request is sent."""
     fmt = plot_format_of(path)
     if fmt is None:
-        fail("invalid_plot_path", f"--plot must end in .png or .svg, not {path.name!r}", param="--plot")
+        fail("invalid_plot_path", f"{option} must end in .png or .svg, not {path.name!r}", param=option)
     try:
         # Imported only for --plot: matplotlib is the client's optional `plot` extra.
         from sdd_client.plots import render_overlay
     except ImportError as exc:
         fail(
             "plot_unavailable",
-            f"--plot needs matplotlib ({exc}); install the client's plot extra: pip install 'sdd-client[plot]'",
-            param="--plot",
+            f"{option} needs matplotlib ({exc}); install the client's plot extra: pip install 'sdd-client[plot]'",
+            param=option,
         )
 
     def render(client: SDDClient, report: SweepReport) -> bytes:

@@ -24,6 +24,11 @@ process killed outright stops renewing it and the reaper of any worker re-queues
 worker claims it. Every write of an attempt names it as the job's owner, so a stale attempt
 cannot overwrite what the current one records.
 
+Whatever the outcome, the job's metrics log, training curves and TensorBoard event file are stored
+(``_keep_records``). A job that asked for experiment trackers has its run logged to them beside
+training (``worker.tracking``): ended with the job's outcome, waited for at most
+``SDD_TRACKING_FLUSH_S``, never failing the job.
+
 The attempt's work folder (``$SDD_HOME/work/<job id>/<attempt>``) is removed at the end whatever the outcome:
 checkpoints, student, card and metrics are already in the artifact store, and a failed job's
 folder would otherwise fill the disk of a long-lived worker; tracebacks go to the worker log.
@@ -73,6 +78,8 @@ from worker.lease_heartbeat import LeaseHeartbeat
 from worker.lockstep import claim_siblings
 from worker.resumption import keep_stop_checkpoint, rebase_on_this_node, record_resume, restore_metrics_log
 from worker.shard_fetch import ShardFetcher
+from worker.tensorboard_events import store_tensorboard_events
+from worker.tracking import RunTracking
 from worker.training_callbacks import JobCallbacks, json_safe
 
 log = logging.getLogger(__name__)
@@ -186,6 +193,7 @@ class ClaimedJob:
     rest_dataset: str = ""
     resume: ResumePoint | None = None
     callbacks: JobCallbacks | None = None
+    tracking: RunTracking | None = None
     status: str | None = None
 
 
@@ -222,6 +230,8 @@ def _run_attempts(attempts: list[Attempt], store: ArtifactStore) -> list[str]:
         finally:
             for job in jobs:
                 worker_metrics.job_ended(job.status or LOST)
+                if job.tracking is not None:  # at most SDD_TRACKING_FLUSH_S, before its files go
+                    job.tracking.close()
                 shutil.rmtree(job.work_dir, ignore_errors=True)
                 with contextlib.suppress(OSError):  # another attempt of the job may still use the folder
                     job.work_dir.parent.rmdir()
@@ -289,6 +299,7 @@ def _prepare(job: ClaimedJob, store: ArtifactStore) -> None:
         resume = latest_checkpoint(session, store, job_id)
         if resume is not None:
             record_resume(session, job_id, resume)
+        job.tracking = RunTracking.for_job(session, settings, row, attempt.owner)
     log.info(
         "job %s: training %s -> %s with %s on %s",
         job_id,
@@ -304,6 +315,7 @@ def _prepare(job: ClaimedJob, store: ArtifactStore) -> None:
         attempt.owner,
         lost=job.heartbeat.lost,
         prior_run_seconds=attempt.prior_run_seconds,
+        tracking=job.tracking,
     )
     job.work_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:
@@ -318,6 +330,16 @@ def _record_when_done(job: ClaimedJob, store: ArtifactStore, outcome: TrainResul
     if job.status is None:
         job.status = _record_outcome(job, store, outcome)
         job.heartbeat.stop()
+        if job.tracking is not None:
+            job.tracking.end(job.status, _tracked_files(job.status, outcome))
+
+
+def _tracked_files(status: str, outcome: TrainResult | BaseException) -> list[Path]:
+    """What a succeeded job uploads to its trackers: the student in each stored format, then the card."""
+    if status != JobStatus.SUCCEEDED or isinstance(outcome, BaseException):
+        return []
+    paths = [outcome.student_path, *outcome.exports.values(), outcome.card_path]
+    return [path for path in paths if path is not None]
 
 
 def _record_outcome(job: ClaimedJob, store: ArtifactStore, outcome: TrainResult | BaseException) -> str:
@@ -454,6 +476,8 @@ def _record_success(job: ClaimedJob, store: ArtifactStore, result: TrainResult) 
             "stopped_early_at_epoch": result.stopped_early_at_epoch,
             "student_formats": ["safetensors", *sorted(result.exports)],
             "refused_exports": result.refused_exports or None,  # format -> why it was not kept
+            "cost": result.card.get("cost"),  # parameters, FLOPs, latency measured here (sdd_core.cost)
+            "teacher_val_top1": (result.card.get("teacher") or {}).get("val_top1"),  # what a sweep's `within` is below
         }
     )
     top1 = f"{summary['val_top1']:.2f}%" if summary["val_top1"] is not None else "n/a"
@@ -496,8 +520,8 @@ def _finish(attempt: Attempt, status: JobStatus, **kwargs: Any) -> None:
 
 
 def _keep_records(attempt: Attempt, store: ArtifactStore, work_dir: Path) -> None:
-    """Store the trainer's metrics.jsonl and the job's training curves (PNG, SVG), whatever the
-    outcome, before the job finishes; a failure here only logs."""
+    """Store the trainer's metrics.jsonl, the job's training curves (PNG, SVG) and its TensorBoard
+    event file, whatever the outcome, before the job finishes; a failure here only logs."""
     path = work_dir / "metrics.jsonl"
     if path.is_file():
         try:
@@ -514,3 +538,9 @@ def _keep_records(attempt: Attempt, store: ArtifactStore, work_dir: Path) -> Non
             log.info("job %s: training curves stored (%s)", attempt.job_id, ", ".join(kinds))
     except Exception:
         log.warning("job %s: could not draw or store the training curves", attempt.job_id, exc_info=True)
+    try:
+        with session_scope(attempt.settings) as session:
+            store_tensorboard_events(session, store, attempt.job_id)
+            transitions.ensure_owner(session, attempt.job_id, attempt.owner)
+    except Exception:
+        log.warning("job %s: could not write or store the TensorBoard events", attempt.job_id, exc_info=True)

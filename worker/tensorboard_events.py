@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from torch.utils.tensorboard import SummaryWriter
 
 from service.artifacts import TENSORBOARD_KIND, ArtifactStore
 from service.db.models import Artifact, Job, JobMetric
@@ -59,6 +58,9 @@ def store_tensorboard_events(session: Session, store: ArtifactStore, job_id: str
     if not rows:
         return None
     with tempfile.TemporaryDirectory(prefix="sdd-tensorboard-") as folder:
+        # imported here: tensorboard's module tree imports boto3, which the embedded default never loads
+        from torch.utils.tensorboard import SummaryWriter
+
         writer = SummaryWriter(log_dir=folder)
         try:
             spec = json.dumps(job.spec, indent=2, sort_keys=True)

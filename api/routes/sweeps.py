@@ -17,13 +17,22 @@ from domain.sweeps.sweep_report import SweepReport
 from domain.sweeps.sweep_submission import submit_sweep
 from sdd_client import models
 from sdd_client.plot_formats import MEDIA_TYPES, PlotFormat
-from sdd_client.plots import render_overlay
 from sdd_client.sweep_report_markdown import report_markdown
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
 SweepId = Annotated[str, Path(description="The sweep's id, e.g. swp_3f9c…", max_length=40)]
 MARKDOWN_MEDIA_TYPE = "text/markdown"
+Within = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        le=100,
+        description="Points of top-1 below the teacher's that you accept: the report's `cost.within` names the "
+        "fastest student (CPU latency, batch 1) no further below, or says none is.",
+        examples=[1.0],
+    ),
+]
 
 
 @router.post(
@@ -90,9 +99,13 @@ Which configuration, by how much, how sure — from the members that succeeded s
 - per class: each member's final per-class accuracy, and the best SD configuration's per-class
   gain over KD, largest first (when the members' results record per-class counts);
 - the confusion matrix of the best member;
-- a recommendation line, or "no configuration beats KD beyond noise".
+- a recommendation line, or "no configuration beats KD beyond noise";
+- accuracy against cost (`cost`): per configuration its student's parameters, FLOPs per image and
+  latency (onnxruntime on the worker's CPU at batch 1 and 64, 1 thread; CUDA where it trained on a
+  GPU), the Pareto frontiers of top-1 against CPU latency and against parameters, and with
+  `?within=1.0` the fastest student at most 1.0 points below the teacher's top-1 (or that none is).
 
-`?format=markdown` answers the same report as `text/markdown`.
+`?format=markdown` answers the same report as `text/markdown`; `report/cost.svg` draws the cost part.
 """
 
 
@@ -116,9 +129,10 @@ def sweep_report(
     format_: Annotated[
         Literal["json", "markdown"], Query(alias="format", description="`json` (default) or `markdown`.")
     ] = "json",
+    within: Within = None,
 ) -> Any:
     view = sweep_reads.get_sweep(session, tenant.id, sweep_id)
-    report = sweep_reads.sweep_report(session, view)
+    report = sweep_reads.sweep_report(session, view, within=within)
     if format_ == "markdown":
         markdown = report_markdown(models.SweepReport.model_validate(asdict(report)))  # as a client reads it
         return Response(markdown, media_type=f"{MARKDOWN_MEDIA_TYPE}; charset=utf-8")
@@ -135,6 +149,9 @@ def _curve_responses(fmt: PlotFormat) -> dict[int | str, dict[str, Any]]:
 
 
 def _curves(sweep_id: str, fmt: PlotFormat, session: SessionDep, tenant: CurrentTenant) -> Response:
+    # imported here: matplotlib loads with the first curve drawn, not with the API
+    from sdd_client.plots import render_overlay
+
     view = sweep_reads.get_sweep(session, tenant.id, sweep_id)
     curves = sweep_reads.sweep_curves(session, view)
     session.commit()  # no database connection held while drawing
@@ -170,3 +187,56 @@ def sweep_curves_svg(sweep_id: SweepId, session: SessionDep, tenant: CurrentTena
 )
 def sweep_curves_png(sweep_id: SweepId, session: SessionDep, tenant: CurrentTenant) -> Response:
     return _curves(sweep_id, "png", session, tenant)
+
+
+def _cost_responses(fmt: PlotFormat) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "content": {MEDIA_TYPES[fmt]: {"schema": {"type": "string", "format": "binary"}}},
+            "description": f"Top-1 against latency and against parameters, as {fmt.upper()}.",
+        }
+    }
+
+
+def _cost_plot(
+    sweep_id: str, fmt: PlotFormat, within: float | None, session: SessionDep, tenant: CurrentTenant
+) -> Response:
+    from sdd_client.cost_plots import render_cost  # imported here: matplotlib loads with the first plot drawn
+
+    view = sweep_reads.get_sweep(session, tenant.id, sweep_id)
+    report = sweep_reads.sweep_report(session, view, within=within)
+    session.commit()  # no database connection held while drawing
+    cost = models.SweepReport.model_validate(asdict(report)).cost  # as a client reads it
+    title = f"{view.sweep.name or view.sweep.id}: accuracy against cost"
+    return Response(
+        render_cost(cost, fmt, title=title), media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "no-store"}
+    )
+
+
+COST_DESCRIPTION = (
+    "One point per configuration: its final val top-1 against its student's CPU latency (onnxruntime, "
+    "batch 1) and against its parameters; filled markers are on the Pareto frontier, the dashed line is the "
+    "teacher's top-1 and, with `?within=`, the dotted line that many points below it, the chosen student ringed."
+)
+
+
+@router.get(
+    "/{sweep_id}/report/cost.svg",
+    response_class=Response,
+    responses={**_cost_responses("svg"), **error_responses(404)},
+    summary="A sweep's accuracy against cost (SVG)",
+    description=COST_DESCRIPTION,
+)
+def sweep_cost_svg(sweep_id: SweepId, session: SessionDep, tenant: CurrentTenant, within: Within = None) -> Response:
+    return _cost_plot(sweep_id, "svg", within, session, tenant)
+
+
+@router.get(
+    "/{sweep_id}/report/cost.png",
+    response_class=Response,
+    responses={**_cost_responses("png"), **error_responses(404)},
+    summary="A sweep's accuracy against cost (PNG)",
+    description=COST_DESCRIPTION,
+)
+def sweep_cost_png(sweep_id: SweepId, session: SessionDep, tenant: CurrentTenant, within: Within = None) -> Response:
+    return _cost_plot(sweep_id, "png", within, session, tenant)

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Page, UtcDatetime
+from api.schemas.student_cost import StudentCost
 from domain.jobs.job_request import JobRequest, StudentInitRef, TeacherRef
 from domain.status import JobStatus
 from sdd_core.spec import Hyperparameters
@@ -52,6 +53,9 @@ class JobSpecPublic(BaseModel):
     seed: int
     image_size: int | None = Field(description="The size the models see; filled in from the dataset when omitted.")
     hyperparameters: Hyperparameters
+    tracking: list[str] = Field(
+        default_factory=list, description="The experiment trackers the job logs its run to (mlflow, wandb)."
+    )
 
 
 class Progress(BaseModel):
@@ -69,7 +73,7 @@ class Progress(BaseModel):
 
 
 class JobResult(BaseModel):
-    """Validation accuracy of the final student, in percent, and which weights it is."""
+    """Validation accuracy of the final student, in percent, which weights it is, and what it costs to run."""
 
     val_top1: float | None = None
     val_top5: float | None = None
@@ -83,6 +87,28 @@ class JobResult(BaseModel):
     student_formats: list[str] | None = Field(
         None, description="The formats GET /student?format= serves: safetensors, and onnx / torchscript when exported."
     )
+    cost: StudentCost | None = Field(
+        None, description="What the student costs to run: parameters, FLOPs per image, latency on the worker."
+    )
+    teacher_val_top1: float | None = Field(None, description="The teacher's val top-1 on this job's val split.")
+
+
+class TrackedRun(BaseModel):
+    """The job's run in an experiment tracker."""
+
+    run_id: str = Field(description="The run's id in the tracker.")
+    url: str | None = Field(
+        None,
+        description="The run's page in the tracker's UI; null where it has none yet (a W&B run kept offline "
+        "until its operator syncs it).",
+    )
+
+
+class JobTracking(BaseModel):
+    """Where the job's run is logged, by tracker (a tracker is absent until its run has started)."""
+
+    mlflow: TrackedRun | None = None
+    wandb: TrackedRun | None = None
 
 
 class JobError(BaseModel):
@@ -110,6 +136,9 @@ class JobPublic(BaseModel):
     sweep_id: str | None = Field(
         None, description="The sweep this job is a member of (null for a job submitted alone)."
     )
+    tracking: JobTracking | None = Field(
+        None, description="The runs in the experiment trackers the job asked for; null when it asked for none."
+    )
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
@@ -129,6 +158,7 @@ class JobPublic(BaseModel):
             result=JobResult.model_validate(job.result) if job.result else None,
             error=error,
             sweep_id=job.sweep_id,
+            tracking=JobTracking.model_validate(job.tracking) if job.tracking else None,
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,

@@ -1,15 +1,19 @@
-"""The sweep pages: the list, one sweep (report, recommendation, overlaid curves, members, cancel) and
-its live part, which the page swaps in while members train.
+"""The sweep pages: the list, one sweep (report, recommendation, accuracy against cost, overlaid curves,
+members, cancel) and its live part, which the page swaps in while members train.
 
 Reads go through ``domain.sweeps.sweep_reads`` (tenant-scoped, as ``/v1/sweeps``: another tenant's sweep
 is "not found"); the cancel button is a CSRF-checked POST form calling ``domain.jobs.cancellation``,
-as on the job page; the curves are an SVG drawn by ``sdd_client.plots`` under the image CSP.
+as on the job page; the curves are an SVG drawn by ``sdd_client.plots`` under the image CSP, and so
+is the cost plot (``sdd_client.cost_plots``). ``?within=1.0`` (a GET form on the page) asks which
+student is the fastest at most that many points below the teacher, as ``/v1/sweeps/{id}/report`` does.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,8 +28,9 @@ from domain.ownership import PageParams
 from domain.status import TERMINAL
 from domain.sweeps import sweep_reads
 from domain.sweeps.sweep_reads import SweepView
-from domain.sweeps.sweep_report import member_coordinates
-from sdd_client.plots import render_overlay
+from domain.sweeps.sweep_report import SweepReport, member_coordinates
+from sdd_client import models
+from sdd_client.sweep_report_markdown import COST_HEADERS, cost_cells, cost_legend, within_heading
 from service.db.models import Tenant
 
 logger = logging.getLogger("api.ui")
@@ -33,6 +38,7 @@ logger = logging.getLogger("api.ui")
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 SweepId = Annotated[str, Path(max_length=40)]
+Within = Annotated[float | None, Query(ge=0, le=100)]
 LIST_PAGE_SIZE = 50
 SHOWN_CLASS_GAINS = 10
 # The page asks for ?epoch=<epochs done>, so a cached image is never stale.
@@ -81,9 +87,13 @@ def sweeps_page(
     return page(request, "sweeps.html", context)
 
 
-def _sweep_context(session: Session, view: SweepView, notice: str | None = None) -> dict[str, Any]:
+def _sweep_context(
+    session: Session, view: SweepView, notice: str | None = None, within: float | None = None
+) -> dict[str, Any]:
     """What the sweep page and its live part show."""
-    report = sweep_reads.sweep_report(session, view)
+    report = sweep_reads.sweep_report(session, view, within=within)
+    cost = _as_sent(report).cost
+    query = f"&{urlencode({'within': f'{within:g}'})}" if within is not None else ""
     base = (view.sweep.request or {}).get("base") or {}
     members = [
         {"job": job, "coordinates": member_coordinates(job.spec), "val_top1": (job.result or {}).get("val_top1")}
@@ -103,32 +113,69 @@ def _sweep_context(session: Session, view: SweepView, notice: str | None = None)
         "cancellable": any(job.status not in TERMINAL for job in view.members),
         "curves_url": f"/ui/sweeps/{view.sweep.id}/curves.svg?epoch={view.progress.epoch}",
         "notice": NOTICES.get(notice or ""),
+        "within": within,
+        "within_heading": within_heading(within) if within is not None else None,
+        "live_url": f"/ui/sweeps/{view.sweep.id}/live" + (f"?{query[1:]}" if query else ""),
+        # one image per (members finished, within): a cached image is never stale
+        "cost_url": f"/ui/sweeps/{view.sweep.id}/cost.svg?done={report.members.get('succeeded', 0)}{query}",
+        "cost_headers": COST_HEADERS,
+        "cost_rows": [(point.configuration, cost_cells(point)) for point in cost.points],
+        "cost_legend": cost_legend(cost),
     }
+
+
+def _as_sent(report: SweepReport) -> models.SweepReport:
+    """The report as the API sends it and a client reads it (what the shared renderers take)."""
+    return models.SweepReport.model_validate(asdict(report))
 
 
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
 def sweep_page(
-    request: Request, sweep_id: SweepId, session: SessionDep, tenant: PageTenant, notice: str | None = None
+    request: Request,
+    sweep_id: SweepId,
+    session: SessionDep,
+    tenant: PageTenant,
+    notice: str | None = None,
+    within: Within = None,
 ) -> Response:
     view = _sweep(session, tenant, sweep_id)
-    return page(request, "sweep.html", {"tenant_name": tenant.name, **_sweep_context(session, view, notice)})
+    context = _sweep_context(session, view, notice, within)
+    return page(request, "sweep.html", {"tenant_name": tenant.name, **context})
 
 
 @router.get("/sweeps/{sweep_id}/live", response_class=HTMLResponse)
-def sweep_live(request: Request, sweep_id: SweepId, session: SessionDep, tenant: FetchTenant) -> Response:
+def sweep_live(
+    request: Request, sweep_id: SweepId, session: SessionDep, tenant: FetchTenant, within: Within = None
+) -> Response:
     """The sweep page's changing part alone, for our JS to swap in until every member has finished."""
     view = _sweep(session, tenant, sweep_id)
-    return page(request, "sweep_live.html", _sweep_context(session, view))
+    return page(request, "sweep_live.html", _sweep_context(session, view, within=within))
 
 
 @router.get("/sweeps/{sweep_id}/curves.svg")
 def sweep_curves(sweep_id: SweepId, session: SessionDep, tenant: FetchTenant) -> Response:
     """Every member's val top-1 curve, one colour per configuration (cached per ``?epoch=``)."""
+    # imported here: matplotlib loads with the first curve drawn, not with the API
+    from sdd_client.plots import render_overlay
+
     view = _sweep(session, tenant, sweep_id)
     curves = sweep_reads.sweep_curves(session, view)
     session.commit()  # no database connection held while drawing
     title = f"{view.sweep.name or view.sweep.id}: val top-1 of {len(view.members)} members"
     return Response(render_overlay(curves, "svg", title=title), media_type="image/svg+xml", headers=IMAGE_HEADERS)
+
+
+@router.get("/sweeps/{sweep_id}/cost.svg")
+def sweep_cost(sweep_id: SweepId, session: SessionDep, tenant: FetchTenant, within: Within = None) -> Response:
+    """Top-1 against latency and parameters, frontiers marked (cached per ``?done=&within=``)."""
+    from sdd_client.cost_plots import render_cost  # imported here: matplotlib loads with the first plot drawn
+
+    view = _sweep(session, tenant, sweep_id)
+    report = sweep_reads.sweep_report(session, view, within=within)
+    session.commit()  # no database connection held while drawing
+    title = f"{view.sweep.name or view.sweep.id}: accuracy against cost"
+    svg = render_cost(_as_sent(report).cost, "svg", title=title)
+    return Response(svg, media_type="image/svg+xml", headers=IMAGE_HEADERS)
 
 
 @router.post("/sweeps/{sweep_id}/cancel")

@@ -6,8 +6,9 @@ is refused with the same words. In order:
 
 1. the shape and field-local rules: pydantic (``JobRequest``; ``sdd_core.spec`` for the fields
    every job states);
-2. the service's limits on what a request may ask for (scales, image size, epochs, batch size;
-   checked at admission only, so lowering a limit never fails a job already accepted);
+2. the service's limits on what a request may ask for (scales, image size, epochs, batch size,
+   experiment trackers the operator configured; checked at admission only, so lowering a limit or
+   turning a tracker off never fails a job already accepted);
 3. the references: the dataset and the teacher must be the tenant's, the teacher job succeeded,
    pretrained weights present (``check_weights_at_submit``), a warm start of the student's arch;
 4. every hyper-parameter left out takes the method's default (``sdd_core.spec``);
@@ -38,9 +39,9 @@ from domain.jobs.references import (
     teacher_checkpoint,
     teacher_facts,
 )
+from sdd_core import trainer  # the architecture checks (torch) load with the first submission
 from sdd_core.errors import SpecError
 from sdd_core.spec import Hyperparameters, JobSpec, resolve_hyperparameters
-from sdd_core.trainer.compatibility import check_architectures
 from service.artifacts import ArtifactStore
 from service.db.models import Job
 from service.settings import Settings
@@ -72,6 +73,7 @@ def validate_submission(
     """Check ``request`` for ``tenant_id``; ``admission`` also applies the service's request limits."""
     if admission:
         _check_request_limits(settings, request)
+        _check_tracking(settings, request)
     dataset = dataset_facts(session, settings, tenant_id, request.dataset, request.image_size)
     teacher = teacher_facts(session, settings, tenant_id, request.teacher)
     check_student_init(session, settings, tenant_id, request.student, request.init)
@@ -82,7 +84,7 @@ def validate_submission(
         _check_resolved_limits(settings, hyperparameters, dataset.image_size)
     _check_devices(request, hyperparameters)
     try:
-        check_architectures(
+        trainer.check_architectures(
             method=request.method,
             scales=request.scales,
             student=request.student,
@@ -137,6 +139,22 @@ def _check_request_limits(settings: Settings, request: JobRequest) -> None:
         raise _limit(("scales",), f"scale(s) {too_big} exceed this service's limit of {settings.max_scale}")
     if request.image_size is not None and request.image_size > settings.max_image_size:
         raise _limit(("image_size",), f"{request.image_size} exceeds this service's limit of {settings.max_image_size}")
+
+
+TRACKING_SETTINGS = {"mlflow": "SDD_MLFLOW_TRACKING_URI", "wandb": "SDD_WANDB_API_KEY (or SDD_WANDB_MODE=offline)"}
+
+
+def _check_tracking(settings: Settings, request: JobRequest) -> None:
+    """Every tracker the job asks for must be configured by this deployment's operator."""
+    configured = settings.tracking_backends
+    for backend in request.tracking:
+        if not configured.get(backend):
+            raise InvalidRequest(
+                f"tracking: {backend} is not configured on this service; its operator must set "
+                f"{TRACKING_SETTINGS[backend]} for jobs to log runs there (ask them, or leave {backend!r} out)",
+                code="tracking_not_configured",
+                location=("tracking",),
+            )
 
 
 def _check_resolved_limits(settings: Settings, hyperparameters: Hyperparameters, image_size: int) -> None:

@@ -80,6 +80,8 @@ def test_student_download_after_success(api: Api) -> None:
         "exported_epoch": None,
         "stopped_early_at_epoch": None,
         "student_formats": None,
+        "cost": None,  # recorded by a real worker (tests/worker/test_student_cost_runner.py)
+        "teacher_val_top1": None,
     }
     assert done["started_at"] and done["finished_at"]
 
