@@ -10,6 +10,9 @@ import logging
 from typing import TYPE_CHECKING
 
 import click
+from rich.console import Console
+
+from sdd_client.table_fit import Col, FittedTable, id_col, name_col
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -33,14 +36,25 @@ def load_settings() -> Settings:
 
 
 def require_migrated(settings: Settings) -> None:
-    """A CLI error unless the database is at the newest revision; Alembic's own INFO lines (its
-    plugins, "Context impl ...") are kept out of the command's output."""
+    """A CLI error unless the database is at the newest revision, saying why: an ``sdd up`` of this
+    home still migrating it, or nobody having migrated it. Alembic's own INFO lines (its plugins,
+    "Context impl ...") are kept out of the command's output."""
     logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: its plugins log then
+    from sdd_cli.up_process import running_pid
     from service import migrate as migrations
 
     url = settings.database_url
-    if migrations.current_revision(url) != migrations.head_revision():
-        raise click.ClickException("the database is not migrated to the latest schema; run `sdd migrate` first")
+    if migrations.current_revision(url) == migrations.head_revision():
+        return
+    starting = running_pid(settings.home)
+    if starting is not None:
+        raise click.ClickException(
+            f"the database is not migrated yet: sdd up (pid {starting}) is starting and migrates it first; "
+            "retry in a few seconds (`sdd up --detach` returns once it is ready)"
+        )
+    raise click.ClickException(
+        "the database is not migrated to the latest schema; run `sdd migrate` first (`sdd up` migrates it too)"
+    )
 
 
 @click.command("migrate")
@@ -86,17 +100,15 @@ def token_list(tenant: str | None) -> None:
 
     settings = load_settings()
     require_migrated(settings)
+    table = FittedTable((id_col("tok_"), Col("prefix"), name_col("tenant"), Col("created", 2), Col("status")))
     with session_scope(settings) as session:
-        rows = tokens.list_tokens(session, tenant)
-        lines = [
-            f"{token.id}  {token.prefix}…  {owner.name}  {token.created_at:%Y-%m-%d %H:%M}  "
-            + ("revoked" if token.revoked_at else "active")
-            for token, owner in rows
-        ]
-    if not lines:
+        for token, owner in tokens.list_tokens(session, tenant):
+            status = "revoked" if token.revoked_at else "active"
+            table.add_row(token.id, f"{token.prefix}…", owner.name, f"{token.created_at:%Y-%m-%d %H:%M}", status)
+    if not table.rows:
         click.echo("no tokens", err=True)
-    for line in lines:
-        click.echo(line)
+        return
+    Console(highlight=False).print(table)
 
 
 @token_group.command("revoke")

@@ -19,6 +19,7 @@ Human tables by default, ``--json`` on every read command; exit codes in ``sdd_c
 from __future__ import annotations
 
 import logging
+import os
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -32,22 +33,40 @@ from sdd_client.cli_support import (
     print_json,
     reports_errors,
 )
-from sdd_client.config import write_config_file
+from sdd_client.config import TOKEN_ENV, write_config_file
 from sdd_client.dataset_commands import datasets_group
 from sdd_client.job_commands import jobs_group
+from sdd_client.server_readiness import wait_until_ready
 from sdd_client.sweep_commands import sweeps_group
 from sdd_client.tables import catalog_view, models_table
 
 UPLOAD_PATH = click.Path(path_type=Path, dir_okay=False, exists=True)
+LOGIN_WAIT_S = 120.0
 
 
 @click.command("login")
 @click.option("--url", required=True, help="Server URL, e.g. http://127.0.0.1:8000.")
 @click.option("--token", prompt=True, hide_input=True, help="API token (`sdd token create` on the server).")
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    is_flag=False,
+    flag_value=LOGIN_WAIT_S,
+    default=0,
+    metavar="[SECONDS]",
+    help=f"Wait for a server that is starting (default {LOGIN_WAIT_S:g} s) instead of failing at once.",
+)
 @reports_errors
-def login_command(url: str, token: str) -> None:
-    """Check a URL and token against the server and save them for later commands."""
+def login_command(url: str, token: str, wait_s: float) -> None:
+    """Check a URL and token against the server and save them for later commands.
+
+    They are saved, readable by you only (mode 0600), in $SDD_CONFIG if set, else
+    $XDG_CONFIG_HOME/sdd/config.json, else ~/.config/sdd/config.json. SDD_URL and SDD_TOKEN, when
+    set, win over what is saved: unset them to use it.
+    """
     with connect(url, token, logging_in=True) as client:
+        wait_until_ready(client, wait_s)
         catalog = client.catalog()
         server_url = client.url
     path = write_config_file(server_url, token)
@@ -55,6 +74,10 @@ def login_command(url: str, token: str) -> None:
         f"logged in to {server_url} ({len(catalog.architectures)} architectures, "
         f"{len(catalog.methods)} methods); saved to {path} (mode 0600)"
     )
+    if os.environ.get(TOKEN_ENV, token) != token:
+        click.echo(
+            f"note: ${TOKEN_ENV} is set in this shell and wins over the saved token; unset it to use this one", err=True
+        )
 
 
 @click.command("catalog")

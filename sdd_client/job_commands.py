@@ -1,5 +1,8 @@
-"""``sdd jobs …``: submit (or clone), list, show, events, checkpoints, watch, cancel, download and compare
-jobs on a server."""
+"""``sdd jobs …``: submit (or clone), list, show, events, metrics, checkpoints, watch, cancel, download and compare
+jobs on a server.
+
+A job is named by its id, a unique prefix of it (``job_b873ea``) or its name (``sdd_client.name_lookup``).
+"""
 
 from __future__ import annotations
 
@@ -25,8 +28,9 @@ from sdd_client.cli_support import (
 from sdd_client.client import STUDENT_FORMATS, SDDClient
 from sdd_client.errors import APIError
 from sdd_client.live_watch import watch
+from sdd_client.metrics_table import metrics_table
 from sdd_client.models import Checkpoint, EpochRow, Event, Job, JobStatus
-from sdd_client.name_lookup import resolve_names
+from sdd_client.name_lookup import JOBS, resolve_id, resolve_ids, resolve_names
 from sdd_client.plot_formats import plot_format_of
 from sdd_client.submit_flags import build_body, clone_body, hyperparameter_options, in_flag_terms, spec_options
 from sdd_client.tables import (
@@ -41,7 +45,10 @@ from sdd_client.tables import (
 
 @click.group("jobs")
 def jobs_group() -> None:
-    """Submit, follow and fetch distillation jobs on an sdd-jobs server."""
+    """Submit, follow and fetch distillation jobs on an sdd-jobs server.
+
+    A JOB is its id, a unique prefix of its id (job_ and at least 6 hex digits) or its name.
+    """
 
 
 @jobs_group.command("submit")
@@ -72,7 +79,7 @@ def submit_command(
     body = build_body(spec_file, flags, metadata) if from_job is None else {}  # usage errors before connecting
     with connect(url, token) as client:
         if from_job is not None:
-            source = client.get(from_job)
+            source = client.get(resolve_id(client, JOBS, from_job))
             body = clone_body(source, flags, metadata)
         try:
             job = client.submit(resolve_names(client, body), idempotency_key=idempotency_key)
@@ -126,17 +133,17 @@ def list_command(
 
 
 @jobs_group.command("show")
-@click.argument("job_id")
+@click.argument("job_id", metavar="JOB")
 @click.option("--events", is_flag=True, help="Also list the job's events.")
 @json_option
 @connection_options
 @reports_errors
 def show_command(url: str | None, token: str | None, as_json: bool, job_id: str, events: bool) -> None:
-    """One job: spec, progress, result or error, and its last epoch."""
+    """One job (id, id prefix or name): spec, progress, result or error, and its last epoch."""
     with connect(url, token) as client:
-        job = client.get(job_id)
-        rows = client.metrics(job_id) if job.progress.epoch else []
-        event_rows = client.events(job_id) if events else []
+        job = client.get(resolve_id(client, JOBS, job_id))
+        rows = client.metrics(job.id) if job.progress.epoch else []
+        event_rows = client.events(job.id) if events else []
     if as_json:
         print_json({**job.model_dump(mode="json"), **({"events": event_rows} if events else {})})
         return
@@ -147,13 +154,14 @@ def show_command(url: str | None, token: str | None, as_json: bool, job_id: str,
 
 
 @jobs_group.command("events")
-@click.argument("job_id")
+@click.argument("job_id", metavar="JOB")
 @json_option
 @connection_options
 @reports_errors
 def events_command(url: str | None, token: str | None, as_json: bool, job_id: str) -> None:
     """A job's events, oldest first: queued, started, epochs, checkpoints, retries, the outcome."""
     with connect(url, token) as client:
+        job_id = resolve_id(client, JOBS, job_id)
         event_rows: list[Event] = client.events(job_id)
     if as_json:
         print_json(event_rows)
@@ -164,13 +172,14 @@ def events_command(url: str | None, token: str | None, as_json: bool, job_id: st
 
 
 @jobs_group.command("checkpoints")
-@click.argument("job_id")
+@click.argument("job_id", metavar="JOB")
 @json_option
 @connection_options
 @reports_errors
 def checkpoints_command(url: str | None, token: str | None, as_json: bool, job_id: str) -> None:
     """A job's stored end-of-epoch checkpoints, by epoch: size, SHA-256 and when each was stored."""
     with connect(url, token) as client:
+        job_id = resolve_id(client, JOBS, job_id)
         checkpoints: list[Checkpoint] = client.checkpoints(job_id)
     if as_json:
         print_json(checkpoints)
@@ -180,8 +189,32 @@ def checkpoints_command(url: str | None, token: str | None, as_json: bool, job_i
         console().print(checkpoints_table(checkpoints, title=f"checkpoints of {job_id}"))
 
 
+@jobs_group.command("metrics")
+@click.argument("job_id", metavar="JOB")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: a header, then one line per epoch, every field.")
+@json_option
+@connection_options
+@reports_errors
+def metrics_command(url: str | None, token: str | None, as_json: bool, job_id: str, as_csv: bool) -> None:
+    """A job's metrics, one line per finished epoch: a table, or --csv / --json for other programs."""
+    if as_csv and as_json:
+        raise click.UsageError("give --csv or --json, not both")
+    with connect(url, token) as client:
+        job_id = resolve_id(client, JOBS, job_id)
+        if as_csv:
+            click.echo(client.metrics_csv(job_id).replace("\r\n", "\n"), nl=False)  # the terminal's line ends
+            return
+        rows: list[EpochRow] = client.metrics(job_id)
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        click.echo(f"no epoch of {job_id} has finished yet", err=True)
+    else:
+        console().print(metrics_table(rows, title=f"metrics of {job_id}"))
+
+
 @jobs_group.command("watch")
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", metavar="JOB...", nargs=-1, required=True)
 @click.option("--poll", type=float, default=2.0, show_default=True, help="Seconds between polls.")
 @connection_options
 @reports_errors
@@ -189,27 +222,30 @@ def watch_command(url: str | None, token: str | None, job_ids: tuple[str, ...], 
     """Live progress bars until every job ends; exit 0 only if all succeeded, 1 otherwise."""
     with connect(url, token) as client:
         try:
-            jobs = watch(client, list(job_ids), poll=poll, console=console())
+            jobs = watch(client, resolve_ids(client, JOBS, job_ids), poll=poll, console=console())
         except KeyboardInterrupt:
             click.echo("stopped watching; the jobs keep running on the server", err=True)
             raise click.exceptions.Exit(130) from None
     failed = [job for job in jobs if not job.succeeded]
     for job in failed:
         reason = f": [{job.error.code}] {job.error.message}" if job.error else ""
-        click.echo(f"{job.id} {job.status}{reason}", err=True)
+        click.echo(f"{_named(job)} {job.status}{reason}", err=True)
     if failed:
         raise click.exceptions.Exit(EXIT_JOB_FAILED)
 
 
 @jobs_group.command("cancel")
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", metavar="JOB...", nargs=-1, required=True)
+@click.option("--wait", "wait_", is_flag=True, help="Return once they have stopped (ready to be resumed).")
 @json_option
 @connection_options
 @reports_errors
-def cancel_command(url: str | None, token: str | None, as_json: bool, job_ids: tuple[str, ...]) -> None:
+def cancel_command(url: str | None, token: str | None, as_json: bool, job_ids: tuple[str, ...], wait_: bool) -> None:
     """Cancel jobs: queued ones at once, running ones at their next batch."""
     with connect(url, token) as client:
-        jobs = [client.cancel(job_id) for job_id in job_ids]
+        jobs = [client.cancel(job_id) for job_id in resolve_ids(client, JOBS, job_ids)]
+        if wait_:
+            jobs = [client.wait(job.id, poll=1.0) for job in jobs]
     if as_json:
         print_json(jobs)
         return
@@ -218,14 +254,14 @@ def cancel_command(url: str | None, token: str | None, as_json: bool, job_ids: t
 
 
 @jobs_group.command("resume")
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", metavar="JOB...", nargs=-1, required=True)
 @json_option
 @connection_options
 @reports_errors
 def resume_command(url: str | None, token: str | None, as_json: bool, job_ids: tuple[str, ...]) -> None:
     """Resume cancelled or failed jobs from their newest checkpoint, keeping their metrics."""
     with connect(url, token) as client:
-        jobs = [client.resume(job_id) for job_id in job_ids]
+        jobs = [client.resume(job_id) for job_id in resolve_ids(client, JOBS, job_ids)]
     if as_json:
         print_json(jobs)
         return
@@ -234,7 +270,7 @@ def resume_command(url: str | None, token: str | None, as_json: bool, job_ids: t
 
 
 @jobs_group.command("download")
-@click.argument("job_id")
+@click.argument("job_id", metavar="JOB")
 @click.option(
     "-o",
     "--output",
@@ -261,6 +297,7 @@ def download_command(
 ) -> None:
     """Download a succeeded job's student, verified against the server's SHA-256."""
     with connect(url, token) as client:
+        job_id = resolve_id(client, JOBS, job_id)
         path = client.download_student(job_id, output, overwrite=overwrite, format=fmt)
         click.echo(f"saved {path} (SHA-256 verified)", err=True)
         if with_card:
@@ -273,7 +310,7 @@ def download_command(
 
 
 @jobs_group.command("compare")
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", metavar="JOB...", nargs=-1, required=True)
 @click.option(
     "--plot",
     "plot_path",
@@ -293,7 +330,7 @@ def download_command(
 def compare_command(
     url: str | None, token: str | None, as_json: bool, job_ids: tuple[str, ...], plot_path: Path | None, every: int
 ) -> None:
-    """Jobs side by side: final and best accuracy, and val top-1 per epoch."""
+    """Jobs side by side: top-1 (final, or so far for a job still running), best top-1, and val top-1 per epoch."""
     write_plot = _plot_writer(plot_path) if plot_path is not None else None
     with connect(url, token) as client:
         jobs, metrics = _fetch(client, job_ids)
@@ -308,7 +345,7 @@ def compare_command(
 
 
 def _fetch(client: SDDClient, job_ids: tuple[str, ...]) -> tuple[list[Job], dict[str, list[EpochRow]]]:
-    jobs = [client.get(job_id) for job_id in dict.fromkeys(job_ids)]
+    jobs = [client.get(job_id) for job_id in dict.fromkeys(resolve_ids(client, JOBS, job_ids))]
     return jobs, {job.id: client.metrics(job.id) for job in jobs}
 
 
@@ -330,7 +367,9 @@ def _plot_writer(path: Path) -> Callable[[list[Job], dict[str, list[EpochRow]]],
 
     def write(jobs: list[Job], metrics: dict[str, list[EpochRow]]) -> None:
         series = {
-            job_label(job.id, job.spec.model_dump(), job.name): [row.model_dump() for row in metrics[job.id]]
+            _named(job) if job.name else job_label(job.id, job.spec.model_dump()): [
+                row.model_dump() for row in metrics[job.id]
+            ]
             for job in jobs
         }
         title = "comparison: " + ", ".join(f"{job.spec.method} {job.spec.student}" for job in jobs)
@@ -338,3 +377,8 @@ def _plot_writer(path: Path) -> Callable[[list[Job], dict[str, list[EpochRow]]],
         click.echo(f"saved {path}", err=True)
 
     return write
+
+
+def _named(job: Job) -> str:
+    """``kd baseline (job_3f9c…)``: a job's name with its id, or its id alone."""
+    return f"{job.name} ({job.id})" if job.name else job.id

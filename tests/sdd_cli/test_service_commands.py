@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from sdd_cli.main import cli
+from sdd_cli.up_process import pid_path
 from service import migrate
 from service.db.session import session_scope
 from service.tokens import authenticate
@@ -38,8 +39,10 @@ def test_migrate_then_token_lifecycle(runner, sdd_env) -> None:
     listing = runner.invoke(cli, ["token", "list", "--tenant", "acme"])
     assert listing.exit_code == 0, listing.output
     assert token not in listing.output
-    token_id, prefix = listing.stdout.split()[:2]
-    assert token_id.startswith("tok_") and token.startswith(prefix.rstrip("…")) and "active" in listing.stdout
+    header, _, row = listing.stdout.splitlines()  # a header, its rule, one token
+    assert header.split() == ["id", "prefix", "tenant", "created", "status"]
+    token_id, prefix = row.split()[:2]
+    assert token_id.startswith("tok_") and token.startswith(prefix.rstrip("…")) and row.endswith("active")
 
     assert runner.invoke(cli, ["token", "revoke", token_id]).exit_code == 0
     again = runner.invoke(cli, ["token", "revoke", token_id])
@@ -54,6 +57,25 @@ def test_token_create_before_migrate_says_what_to_do(runner, sdd_env) -> None:
     result = runner.invoke(cli, ["token", "create", "--tenant", "acme"])
     assert result.exit_code != 0
     assert "sdd migrate" in result.output
+
+
+def test_token_create_while_sdd_up_migrates_says_to_retry(runner, sdd_env) -> None:
+    """What the README's first lines once met: `sdd up &`, then at once `sdd token create`."""
+    settings = sdd_env()
+    settings.ensure_dirs()
+    # a stand-in for a starting `sdd up`: a live process with that command line, in the pid file
+    up = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sdd", "up"])
+    try:
+        pid_path(settings.home).write_text(f"{up.pid}\n")
+        result = runner.invoke(cli, ["token", "create", "--tenant", "acme"])
+        assert result.exit_code != 0
+        assert f"sdd up (pid {up.pid}) is starting" in result.output and "retry in a few seconds" in result.output
+        assert "sdd migrate" not in result.output
+    finally:
+        up.kill()
+        up.wait()
+    result = runner.invoke(cli, ["token", "create", "--tenant", "acme"])  # its pid file left behind: stale
+    assert result.exit_code != 0 and "run `sdd migrate` first" in result.output
 
 
 def test_python_m_sdd_cli_prints_the_token_last(sdd_env) -> None:
