@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from pathlib import Path
 
 
 class SDDError(Exception):
@@ -63,6 +64,18 @@ class DataError(SDDError):
     """A dataset that is missing, malformed, or cannot be read."""
 
     code = "dataset_error"
+
+
+class DatasetNotDownloaded(DataError):
+    """A built-in dataset whose files are not in the data folder, where nothing may be downloaded;
+    a service names its own settings from the fields (``domain.jobs.references``)."""
+
+    def __init__(self, title: str, missing: Sequence[str], folder: Path, data_root: Path, url: str) -> None:
+        super().__init__(
+            f"{title} not found: expected the extracted files {', '.join(missing)} in {folder}. Downloading is "
+            f"not allowed for this job; allow downloading (`sdd train --download`), or extract {url} into {data_root}."
+        )
+        self.title, self.missing, self.folder, self.data_root, self.url = title, list(missing), folder, data_root, url
 
 
 class NonFiniteTrainingError(SDDError):

@@ -25,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import sdd_core.data  # what a name holds (torch) loads with the first dataset checked
 from domain.datasets.archives import extract_archive
 from domain.datasets.sources import check_source
 from domain.datasets.uploaded_datasets import EXTRACTED_BYTES_PER_UPLOAD_BYTE, dataset_root
@@ -33,10 +34,9 @@ from domain.jobs.job_request import DATASET_ID_PREFIX, StudentInitRef, TeacherRe
 from domain.ownership import get_owned
 from domain.redaction import redact_paths
 from domain.status import DatasetStatus, JobStatus
-from sdd_core.data import DatasetShape, dataset_shape
-from sdd_core.data.sharded_dataset import SHARDS_PREFIX
-from sdd_core.errors import DataError, TeacherError, WeightsUnavailableError
-from sdd_core.models import PretrainedWeights, pretrained_weights_of
+from sdd_core import models as zoo  # the zoo (torch) loads with the first pretrained weights asked for
+from sdd_core.data import SHARDS_PREFIX, DatasetShape
+from sdd_core.errors import DataError, DatasetNotDownloaded, TeacherError, WeightsUnavailableError
 from sdd_core.spec import StudentInit, TeacherCheckpoint, WarmStart
 from service.artifacts import ArtifactStore, ChecksumMismatch, dataset_key, job_student_key, model_weights_key
 from service.db.models import Artifact, Dataset, Job, Tenant, UploadedModel
@@ -85,15 +85,26 @@ def dataset_facts(
         shape = _builtin_shape(dataset, str(settings.data_root), image_size, settings.allow_download)
     except DataError as exc:
         log.warning("dataset %s cannot be used: %s", dataset, exc.message)  # the operator's full text
-        raise InvalidRequest(redact_paths(exc.message, settings), code=exc.code, location=location) from exc
+        message = _not_here(dataset, exc) if isinstance(exc, DatasetNotDownloaded) else exc.message
+        raise InvalidRequest(redact_paths(message, settings), code=exc.code, location=location) from exc
     return DatasetFacts(num_classes=shape.num_classes, image_size=shape.image_size)
+
+
+def _not_here(dataset: str, exc: DatasetNotDownloaded) -> str:
+    """A built-in dataset missing from this server, with the settings an operator changes (the
+    folder itself is the server's business: named by its setting, not shown)."""
+    return (
+        f"{dataset} is not on this server: {exc.title}'s files ({exc.folder.name}/) are not in its data folder, and "
+        f"it may not download datasets. An operator can set SDD_ALLOW_DOWNLOAD=true (a job naming it then "
+        f"downloads it), or extract {exc.url} into the folder SDD_DATA_ROOT names (by default $SDD_HOME/data)."
+    )
 
 
 @lru_cache(maxsize=64)
 def _builtin_shape(name: str, data_root: str, image_size: int | None, download: bool) -> DatasetShape:
     """A built-in dataset's classes and sizes, no image touched whatever ``image_size`` a request
     names; successes are cached (a built-in never changes once present)."""
-    return dataset_shape(name, data_root=data_root, image_size=image_size, download=download)
+    return sdd_core.data.dataset_shape(name, data_root=data_root, image_size=image_size, download=download)
 
 
 def teacher_job(session: Session, tenant_id: str, job_id: str) -> Job:
@@ -139,10 +150,10 @@ def teacher_facts(session: Session, settings: Settings, tenant_id: str, ref: Tea
     return TeacherFacts(arch=job.spec["student"], num_classes=facts.num_classes)
 
 
-def available_pretrained(settings: Settings, arch: str, location: Location) -> PretrainedWeights:
+def available_pretrained(settings: Settings, arch: str, location: Location) -> zoo.PretrainedWeights:
     """``arch``'s pretrained weights; refused if it has none, or if their file is missing here while
     ``check_weights_at_submit`` says the API's caches are the workers' (and downloads are off)."""
-    weights = pretrained_weights_of(arch)
+    weights = zoo.pretrained_weights_of(arch)
     if weights is None:
         raise InvalidRequest(
             f"{arch} has no pretrained weights; the tv/<name> and timm/<name> architectures have them "

@@ -18,9 +18,10 @@ from torchvision.datasets.utils import check_integrity, download_and_extract_arc
 from sdd_core.data.augmentation import Augmentation
 from sdd_core.data.image_tensors import ImageTensors, resized_batch
 from sdd_core.data.info import DatasetInfo
+from sdd_core.data.names import CIFAR10_NAME, CIFAR100_NAME
 from sdd_core.data.statistics import Triple
 from sdd_core.data.transforms import eval_transform, train_transform
-from sdd_core.errors import DataError
+from sdd_core.errors import DataError, DatasetNotDownloaded
 
 CIFAR_NATURAL_SIZE = 32
 
@@ -48,15 +49,15 @@ class CifarVariant:
 
 
 CIFAR_VARIANTS: dict[str, CifarVariant] = {
-    "cifar10": CifarVariant(
-        name="cifar10",
+    CIFAR10_NAME: CifarVariant(
+        name=CIFAR10_NAME,
         title="CIFAR-10",
         dataset_class=CIFAR10,
         mean=(0.4914, 0.4822, 0.4465),
         std=(0.2470, 0.2435, 0.2616),
     ),
-    "cifar100": CifarVariant(  # the SDD paper's statistics
-        name="cifar100",
+    CIFAR100_NAME: CifarVariant(  # the SDD paper's statistics
+        name=CIFAR100_NAME,
         title="CIFAR-100",
         dataset_class=CIFAR100,
         mean=(0.5071, 0.4867, 0.4408),
@@ -118,11 +119,7 @@ def _ensure_available(variant: CifarVariant, data_root: Path, download: bool) ->
     if not missing:
         return
     if not download:
-        raise DataError(
-            f"{variant.title} not found: expected the extracted files {', '.join(missing)} in "
-            f"{folder}. Downloading is not allowed for this job; allow downloading, or extract "
-            f"{variant.dataset_class.url} into {data_root}."
-        )
+        raise DatasetNotDownloaded(variant.title, missing, folder, data_root, variant.dataset_class.url)
     cls = variant.dataset_class
     try:
         download_and_extract_archive(cls.url, str(data_root), filename=cls.filename, md5=cls.tgz_md5)

@@ -58,9 +58,10 @@ def test_server_paths_are_refused(api: Api) -> None:
 
 def test_missing_builtin_data_is_a_dataset_error(api: Api) -> None:
     error = assert_error(api.post_job(dataset="cifar10"), 422, "dataset_error", "dataset")
-    assert "not found" in error["message"]
-    # the service's folders are not the tenant's business: named, not shown
-    assert str(api.settings.data_root) not in error["message"] and "<data>" in error["message"]
+    assert "cifar10 is not on this server" in error["message"]
+    # what an operator changes is named; the service's folders are not the tenant's business
+    assert "SDD_ALLOW_DOWNLOAD=true" in error["message"] and "SDD_DATA_ROOT" in error["message"]
+    assert str(api.settings.data_root) not in error["message"] and str(api.settings.home) not in error["message"]
 
 
 def test_unknown_student_lists_the_allowed(api: Api) -> None:
