@@ -22,6 +22,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from sdd_core.spec import JobSpec
@@ -32,6 +33,7 @@ from sdd_core.trainer.runtime import resolve_device
 log = logging.getLogger(__name__)
 
 RANK_EXIT_WAIT_S = 30.0  # after rank 0 is done: how long the others get to exit before they are killed
+RANK_LOST_GRACE_S = 5.0  # after rank 0's training failed: how long a dying rank gets to be seen exited
 
 
 class RankLost(RuntimeError):
@@ -101,7 +103,7 @@ def train_on_ranks(
         options = dataclasses.replace(options, world_size=world_size, rank=0)
         return train(spec, out_dir, options=options, callbacks=callbacks, resume_from=resume_from)
     except Exception as exc:
-        lost = {rank: code for rank, child in children.items() if (code := child.poll()) not in (None, 0)}
+        lost = _exited_ranks(children, RANK_LOST_GRACE_S)
         if lost:
             rank, code = next(iter(lost.items()))
             assert code is not None
@@ -116,6 +118,17 @@ def train_on_ranks(
     finally:
         close_ranks()
         _stop_children(children, job_id)
+
+
+def _exited_ranks(children: dict[int, subprocess.Popen[bytes]], grace_s: float) -> dict[int, int]:
+    """The ranks that exited with an error, waiting up to ``grace_s`` for one: a killed rank's
+    sockets close (failing rank 0's collective) a moment before the kernel reports its exit."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        lost = {rank: code for rank, child in children.items() if (code := child.poll()) not in (None, 0)}
+        if lost or time.monotonic() >= deadline:
+            return lost
+        time.sleep(0.05)
 
 
 def _stop_children(children: dict[int, subprocess.Popen[bytes]], job_id: str) -> None:

@@ -140,6 +140,8 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     many = {f"train/{('cat', 'dog')[i % 2]}/{i:03d}.jpg": make.image_bytes(i % 2, i, 48) for i in range(MANY_IMAGES)}
     many |= {f"val/{name}/{name}.jpg": make.image_bytes(label, 999, 48) for label, name in enumerate(("cat", "dog"))}
     make.put_files(client, sources, "many/", many)
+    make.put_files(client, sources, "birds/", make.cub200(classes=2, per_class=4))
+    make.put_files(client, sources, "ilsvrc/", make.imagenet("kaggle"))
     cluster = Cluster(s3, home, env, settings, tenant_id, sources, artifacts)
     try:
         yield cluster
@@ -151,20 +153,29 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         stop_s3(s3)
 
 
-def test_a_default_worker_ingests_through_the_queue_and_trains_a_job_on_the_dataset(cluster: Cluster):
+def test_a_default_worker_ingests_each_layout_through_the_queue_and_trains_a_job_on_it(cluster: Cluster):
+    """An image folder, CUB-200-2011 and ImageNet as distributed, each registered from the bucket
+    (layout detected), ingested by the worker and trained on by a job in the same worker."""
     configure(celery_app, cluster.settings)
     worker = cluster.start_worker()
-    dataset_id = cluster.register("pets/")
-    row = cluster.wait_for(dataset_id, "ready", worker)
+    pets, birds, ilsvrc = (cluster.register(prefix) for prefix in ("pets/", "birds/", "ilsvrc/"))
+    row = cluster.wait_for(pets, "ready", worker)
     assert (row.layout, row.num_classes, row.train_count, row.val_count) == ("imagefolder", 2, 16, 6)
-    index = cluster.s3.object_names(cluster.artifacts, f"sdd/datasets/{dataset_id}/")
-    assert f"sdd/{row.index_key}" in index and f"sdd/datasets/{dataset_id}/samples.png" in index
+    index = cluster.s3.object_names(cluster.artifacts, f"sdd/datasets/{pets}/")
+    assert f"sdd/{row.index_key}" in index and f"sdd/datasets/{pets}/samples.png" in index
+    row = cluster.wait_for(birds, "ready", worker)
+    assert (row.layout, row.num_classes, row.train_count, row.val_count) == ("cub200", 2, 6, 2)
+    row = cluster.wait_for(ilsvrc, "ready", worker)
+    assert (row.layout, row.num_classes) == ("imagenet", len(make.WORDS))
 
-    spec = {**TINY_SPEC, "dataset": dataset_id, "student": "resnet8", "image_size": 16}
-    job_id = _insert_job(cluster.settings, cluster.tenant_id, spec)
-    enqueue_job(job_id)
-    job = wait_for_status(cluster.settings, job_id, {"succeeded", "failed"}, worker=worker, timeout=240)
-    assert job.status == "succeeded", f"{job.error_code}: {job.error_message}\n{worker.log()}"
+    job_ids = []
+    for dataset_id in (pets, birds, ilsvrc):
+        spec = {**TINY_SPEC, "dataset": dataset_id, "student": "resnet8", "image_size": 16}
+        job_ids.append(_insert_job(cluster.settings, cluster.tenant_id, spec))
+        enqueue_job(job_ids[-1])
+    for job_id in job_ids:
+        job = wait_for_status(cluster.settings, job_id, {"succeeded", "failed"}, worker=worker, timeout=240)
+        assert job.status == "succeeded", f"{job.error_code}: {job.error_message}\n{worker.log()}"
     assert "fetched s3://" in worker.log()  # its index and shards came through the node's cache
 
 
@@ -198,7 +209,10 @@ def test_an_ingestion_killed_or_stopped_mid_way_starts_over_cleanly_on_the_next_
         cluster.thaw()
     assert prefork.process.wait(timeout=60) == 0
     row = cluster.row(stopped)
-    assert (row.status, row.worker, row.attempts) == ("ingesting", None, 0)  # given back, the attempt not counted
+    assert (row.status, row.worker, row.attempts) == ("ingesting", None, 0), (
+        cluster.events(stopped),
+        prefork.log()[-4000:],
+    )  # given back, the attempt not counted
     assert cluster.events(stopped)[-1] == ("requeued", {"reason": "shutdown"})
 
     successor = cluster.start_worker()
