@@ -20,6 +20,7 @@ fi
 command -v initdb >/dev/null 2>&1 || export PATH="$PATH:$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
 bash scripts/bootstrap.sh
 bash scripts/lint.sh
-# Two test processes, one per core, each file (and tests/e2e as a whole) on one of them; the
-# slowest files first (tests/conftest.py). `scripts/test.sh -n 0` runs them in one process.
-exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@"
+# Three test processes on two cores (much of the suite waits on servers and worker processes),
+# each file (and tests/e2e as a whole) on one of them; the slowest files first (tests/conftest.py).
+# SDD_TEST_PROCESSES=2 for fewer; `scripts/test.sh -n 0` runs them in one process.
+exec .venv/bin/python -m pytest -n "${SDD_TEST_PROCESSES:-3}" --dist loadfile "$@"
