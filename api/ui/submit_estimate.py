@@ -1,21 +1,26 @@
 """The job form's estimated training time, from the speeds this service measured (``domain.jobs.speed_estimates``).
 
 The page carries the measurements and the datasets' sizes as JSON (``estimate_data``) for ui.js to
-estimate again when the dataset, student, method, image size or epochs change, and the text for
-the values it is shown with (``estimate_text``): the same words, so the page reads the same
-without JS. Keep ``estimateText`` and ``duration`` in ui.js in step with this module.
+estimate again when the dataset, student, method, image size or epochs change, and the estimate
+for the values it is shown with (``form_estimate``): its line, the warning shown above
+``WARN_SECONDS`` (or, with nothing measured, above ``WARN_EPOCHS_UNMEASURED`` epochs) and the
+submit button's label ("Start a ~2.3 h job"), so a long run is never submitted unseen. The same
+words, so the page reads the same without JS: keep ``estimateOf``, ``warningText``, ``buttonText``
+and ``duration`` in ui.js in step with this module.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from domain.jobs.speed_estimates import DatasetSize, SpeedMeasurements
 
 NO_EPOCHS = "give the number of epochs for an estimate"
+WARN_SECONDS = 600  # an estimate above 10 min is a warning next to the submit button
+WARN_EPOCHS_UNMEASURED = 20  # with nothing measured, more epochs than this are warned about
 _DIGITS = re.compile(r"\s*[0-9]+\s*")
 
 
@@ -48,14 +53,53 @@ def estimate_data(measurements: SpeedMeasurements, sizes: dict[str, DatasetSize]
         "speeds": [asdict(speed) for speed in measurements.speeds],
         "throughput": [asdict(rate) for rate in measurements.throughput],
         "datasets": {value: asdict(size) for value, size in sizes.items()},
+        "warn_seconds": WARN_SECONDS,
+        "warn_epochs_unmeasured": WARN_EPOCHS_UNMEASURED,
     }
 
 
-def estimate_text(measurements: SpeedMeasurements, sizes: dict[str, DatasetSize], values: dict[str, str]) -> str:
+@dataclass(frozen=True)
+class FormEstimate:
+    """The form's estimate: its line, and the seconds and epochs it is of (None when unknown)."""
+
+    text: str
+    seconds: float | None
+    epochs: int | None
+
+    @property
+    def warning(self) -> str | None:
+        """What the page says prominently before a long run is submitted; None for a short one."""
+        if self.epochs is None:
+            return None
+        if self.seconds is not None:
+            if self.seconds <= WARN_SECONDS:
+                return None
+            return (
+                f"A long job: about {humane_duration(self.seconds)} of training for {_epochs(self.epochs)}. "
+                "Lower Epochs to try a setting out first."
+            )
+        if self.epochs <= WARN_EPOCHS_UNMEASURED:
+            return None
+        return (
+            f"{_epochs(self.epochs)} and no job of this kind measured here yet: it may take hours. "
+            "Train a few epochs first to measure it."
+        )
+
+    @property
+    def button(self) -> str:
+        """The submit button's label: the run it starts."""
+        if self.seconds is not None:
+            return f"Start a ~{humane_duration(self.seconds)} job"
+        return f"Start a {self.epochs}-epoch job" if self.epochs is not None else "Submit job"
+
+
+def form_estimate(
+    measurements: SpeedMeasurements, sizes: dict[str, DatasetSize], values: dict[str, str]
+) -> FormEstimate:
     """``≈ 3 min on this service (measured over 12 epochs)``, or why there is no estimate."""
     epochs = _positive_int(values.get("hyperparameters.epochs"))
     if epochs is None:
-        return NO_EPOCHS
+        return FormEstimate(NO_EPOCHS, None, None)
     dataset, student = values.get("dataset", ""), values.get("student", "")
     size = sizes.get(dataset)
     image_size = _positive_int(values.get("image_size")) or (size.image_size if size else None)
@@ -70,8 +114,8 @@ def estimate_text(measurements: SpeedMeasurements, sizes: dict[str, DatasetSize]
             train_size=size.train_size if size else None,
         )
     if estimate is None:
-        return f"no measurement yet for {student} on {size.name if size else dataset}"
+        return FormEstimate(f"no measurement yet for {student} on {size.name if size else dataset}", None, epochs)
     measured = f"measured over {_epochs(estimate.epochs_measured)}"
     if estimate.basis == "student":
         measured = f"from {student}'s images/s on other datasets, {measured}"
-    return f"≈ {humane_duration(estimate.seconds)} on this service ({measured})"
+    return FormEstimate(f"≈ {humane_duration(estimate.seconds)} on this service ({measured})", estimate.seconds, epochs)

@@ -37,6 +37,7 @@ from domain.status import DatasetStatus, JobStatus
 from sdd_core import models as zoo  # the zoo (torch) loads with the first form shown
 from sdd_core.data import list_datasets
 from sdd_core.spec import METHODS, SD_METHODS, DistillationSettings, Hyperparameters, method_defaults
+from service.db.models import Job
 
 HYPER_PREFIX = "hyperparameters."
 TOP_FIELDS = (
@@ -47,6 +48,7 @@ PRETRAINED = "pretrained"  # the teacher select's "pretrained:<arch>" values, an
 DATASET_CHOICES_MAX = 500
 TEACHER_CHOICES_MAX = 100
 COPY_SUFFIX = " (copy)"  # the name a clone of a named job is offered
+NO_TEACHER = "none: choose a teacher for every method but ce"
 _SPLIT = re.compile(r"[\s,]+")
 
 FieldKind = Literal["int", "float", "int_list", "choice", "bool", "text"]
@@ -78,9 +80,9 @@ class FormErrors:
     def for_input(self, name: str) -> str | None:
         return next((message for param, message in self.items if param == name), None)
 
-    def under(self, prefix: str) -> bool:
-        """Whether a refusal points at an input whose name starts with ``prefix``."""
-        return any(param and param.startswith(prefix) for param, _ in self.items)
+    def under(self, prefix: str, but: tuple[str, ...] = ()) -> bool:
+        """Whether a refusal points at an input whose name starts with ``prefix`` (other than ``but``)."""
+        return any(param and param.startswith(prefix) and param not in but for param, _ in self.items)
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -174,18 +176,15 @@ def form_choices(session: Session, tenant_id: str) -> FormChoices:
         dataset_choices.append((ds.id, f"{ds.name} ({ds.id}, {ds.num_classes} classes)"))
     weights: list[tuple[str, str]] = []  # a succeeded job's student or an uploaded model: teachers, warm starts
     succeeded, _ = job_reads.list_jobs(session, tenant_id, PageParams(limit=TEACHER_CHOICES_MAX), JobStatus.SUCCEEDED)
-    for job in succeeded:
-        top1 = (job.result or {}).get("val_top1")
-        accuracy = f", top-1 {top1:.2f}%" if isinstance(top1, (int, float)) else ""
-        label = f"{job.id}: {job.spec['method']} → {job.spec['student']} on {job.spec['dataset']}{accuracy}"
-        weights.append((f"job:{job.id}", label))
+    for job in sorted(succeeded, key=_best_first):
+        weights.append((f"job:{job.id}", weights_label(job)))
     models, _ = uploaded_models.list_models(session, tenant_id, PageParams(limit=TEACHER_CHOICES_MAX))
     for model in models:
         name = model.name or model.id
         weights.append((f"model:{model.id}", f"uploaded {name}: {model.arch}, {model.num_classes} classes"))
     present = [name for name in [*zoo.list_models(), *zoo.timm_zoo.cached_names()] if _weights_present(name)]
     teachers = [
-        ("", "none (method ce)"),
+        ("", NO_TEACHER),
         *weights,
         *((f"{PRETRAINED}:{name}", f"pretrained {name} (weights on this server)") for name in present),
     ]
@@ -199,20 +198,43 @@ def form_choices(session: Session, tenant_id: str) -> FormChoices:
     return FormChoices(dataset_choices, students, methods, teachers, inits)
 
 
+def _top1(job: Job) -> float | None:
+    top1 = (job.result or {}).get("val_top1")
+    return float(top1) if isinstance(top1, (int, float)) and not isinstance(top1, bool) else None
+
+
+def _best_first(job: Job) -> tuple[bool, float]:
+    """Sort key: the highest val top-1 first, jobs without one last (newest first among equals)."""
+    top1 = _top1(job)
+    return top1 is None, -(top1 or 0.0)
+
+
+def weights_label(job: Job) -> str:
+    """A succeeded job as a teacher or warm start: ``kd baseline — resnet32, top-1 71.20% (ce on digits)``;
+    an unnamed job ends with its id instead of starting with it."""
+    top1 = _top1(job)
+    model = job.spec["student"] + (f", top-1 {top1:.2f}%" if top1 is not None else ", no top-1 recorded")
+    trained = f"{job.spec['method']} on {job.spec['dataset']}"
+    return f"{job.name} — {model} ({trained})" if job.name else f"{model} ({trained}, {job.id})"
+
+
 def _weights_present(name: str) -> bool:
     weights = zoo.pretrained_weights_of(name)
     return weights is not None and weights.file is not None
 
 
 def initial_values(choices: FormChoices) -> dict[str, str]:
-    """The form as first shown: digits, resnet8, SD-KD when a teacher exists (else ce), defaults."""
+    """The form as first shown: digits, resnet8, SD-KD when a teacher exists (else ce), defaults.
+
+    No teacher is chosen: the newest succeeded job may be any student, so the user picks one (a
+    distillation method submitted without one is refused, naming the teacher field)."""
     fields = DistillationSettings.model_fields
     method = "sd-kd" if len(choices.teachers) > 1 else "ce"
     values = {
         "dataset": "digits" if "digits" in list_datasets() else choices.datasets[0][0],
         "student": "resnet8" if "resnet8" in choices.students else choices.students[0],
         "method": method,
-        "teacher": choices.teachers[1][0] if method != "ce" else "",
+        "teacher": "",
         "init": "scratch",
         "scales": form_text(fields["scales"].get_default(call_default_factory=True)),
         "beta": form_text(fields["beta"].default),

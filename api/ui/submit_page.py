@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.deps import SessionDep, SettingsDep
 from api.ui.rendering import page
 from api.ui.session import CheckedForm, PageTenant
-from api.ui.submit_estimate import estimate_data, estimate_text
+from api.ui.submit_estimate import estimate_data, form_estimate
 from api.ui.submit_form import (
     HYPER_FIELDS,
     TOP_FIELDS,
@@ -65,7 +65,7 @@ def _form_page(
         "clone_error": clone_error,
         "unshown": unshown or [],
         "estimates": estimate_data(measurements, sizes),
-        "estimate_text": estimate_text(measurements, sizes, values),
+        "estimate": form_estimate(measurements, sizes, values),
     }
     status = 422 if errors else 404 if clone_error else 200
     return page(request, "submit.html", context, status)

@@ -336,7 +336,9 @@ def test_submit_form_shows_errors_then_creates_a_job(browser: WebDriver, site: S
     assert browser.find_element(By.ID, "f-hyperparameters-epochs").get_attribute("value") == "1"
     screenshot(browser, "05-submit-error")
 
+    assert text_of(browser, "#f-teacher-error")  # no teacher is chosen for the user
     fill("f-beta", "2")
+    Select(browser.find_element(By.ID, "f-teacher")).select_by_value(f"job:{site.jobs['teacher']}")
     browser.find_element(By.ID, "submit-job").click()
     wait_for(browser, lambda d: "/ui/jobs/job_" in d.current_url, "the new job's page")
     assert text_of(browser, "#job-status") == "queued"
@@ -398,17 +400,27 @@ def test_the_form_estimates_the_training_time_as_its_choices_change(browser: Web
     browser.get(site.url + "/ui/submit")
     # digits, resnet8, sd-kd, 240 epochs: every distilled epoch seeded here took 1.5 s
     assert text_of(browser, "#estimate-text").startswith("≈ 6 min on this service (measured over ")
-    browser.find_element(By.CSS_SELECTOR, "#hyperparameters summary").click()
-    epochs = browser.find_element(By.ID, "f-hyperparameters-epochs")
+    assert text_of(browser, "#submit-job") == "Start a ~6 min job"
+    assert not browser.find_element(By.ID, "estimate-warning").is_displayed()
+    epochs = browser.find_element(By.ID, "f-hyperparameters-epochs")  # in sight, not in the collapsed part
     epochs.clear()
     epochs.send_keys("20")  # our JS estimates again as the epochs are typed
     wait_for(browser, lambda d: text_of(d, "#estimate-text").startswith("≈ 30 s on this service"), "the estimate")
+    assert text_of(browser, "#submit-job") == "Start a ~30 s job"
+    epochs.send_keys("0")  # 200 epochs × 1.5 s: 5 min, no warning yet
+    epochs.send_keys("0")  # 2000 epochs: 50 min
+    wait_for(browser, lambda d: text_of(d, "#submit-job") == "Start a ~50 min job", "the long job's button")
+    warning = browser.find_element(By.ID, "estimate-warning")
+    assert warning.is_displayed() and warning.text.startswith("A long job: about 50 min of training for 2000 epochs")
+    screenshot(browser, "07-submit-long-job", "#submit-row")
     Select(browser.find_element(By.ID, "f-student")).select_by_value("resnet20")
     wait_for(
         browser, lambda d: text_of(d, "#estimate-text") == "no measurement yet for resnet20 on digits", "no estimate"
     )
+    assert text_of(browser, "#submit-job") == "Start a 2000-epoch job" and "may take hours" in warning.text
     epochs.clear()
     assert text_of(browser, "#estimate-text") == "give the number of epochs for an estimate"
+    assert text_of(browser, "#submit-job") == "Submit job" and not warning.is_displayed()
     screenshot(browser, "07-submit-estimate", "#estimate")
 
 

@@ -151,9 +151,14 @@
     return /^\s*[0-9]+\s*$/.test(text || "") && Number(text) > 0 ? Number(text) : null;
   }
 
-  function estimateText(data, values) {
+  function epochsText(count) {
+    return count + (count === 1 ? " epoch" : " epochs");
+  }
+
+  // {text, seconds, epochs}: seconds null without a measurement, epochs null when not given
+  function estimateOf(data, values) {
     var epochs = positiveInt(values.epochs);
-    if (epochs === null) return "give the number of epochs for an estimate";
+    if (epochs === null) return { text: "give the number of epochs for an estimate", seconds: null, epochs: null };
     var size = Object.prototype.hasOwnProperty.call(data.datasets, values.dataset) ? data.datasets[values.dataset] : null;
     var imageSize = positiveInt(values.imageSize) || (size ? size.image_size : null);
     var distilled = values.method !== "ce";
@@ -172,15 +177,42 @@
         }
       });
     }
-    if (!found) return "no measurement yet for " + values.student + " on " + (size ? size.name : values.dataset);
-    var measured = "measured over " + found.epochs + (found.epochs === 1 ? " epoch" : " epochs");
+    if (!found) {
+      var text = "no measurement yet for " + values.student + " on " + (size ? size.name : values.dataset);
+      return { text: text, seconds: null, epochs: epochs };
+    }
+    var measured = "measured over " + epochsText(found.epochs);
     if (found.basis === "student") measured = "from " + values.student + "'s images/s on other datasets, " + measured;
-    return "\u2248 " + duration(found.seconds) + " on this service (" + measured + ")";
+    return {
+      text: "\u2248 " + duration(found.seconds) + " on this service (" + measured + ")",
+      seconds: found.seconds,
+      epochs: epochs,
+    };
+  }
+
+  // what the page says before a long run is submitted; null for a short one
+  function warningText(data, estimate) {
+    if (estimate.epochs === null) return null;
+    if (estimate.seconds !== null) {
+      if (estimate.seconds <= data.warn_seconds) return null;
+      return "A long job: about " + duration(estimate.seconds) + " of training for " + epochsText(estimate.epochs) +
+        ". Lower Epochs to try a setting out first.";
+    }
+    if (estimate.epochs <= data.warn_epochs_unmeasured) return null;
+    return epochsText(estimate.epochs) + " and no job of this kind measured here yet: it may take hours. " +
+      "Train a few epochs first to measure it.";
+  }
+
+  function buttonText(estimate) {
+    if (estimate.seconds !== null) return "Start a ~" + duration(estimate.seconds) + " job";
+    return estimate.epochs !== null ? "Start a " + estimate.epochs + "-epoch job" : "Submit job";
   }
 
   function trainingEstimate(form) {
     var source = document.getElementById("speed-estimates");
     var target = document.getElementById("estimate-text");
+    var warning = document.getElementById("estimate-warning");
+    var button = document.getElementById("submit-job");
     if (!source || !target) return;
     var data = JSON.parse(source.textContent);
     function value(name) {
@@ -188,13 +220,20 @@
       return input ? input.value : "";
     }
     function update() {
-      target.textContent = estimateText(data, {
+      var estimate = estimateOf(data, {
         dataset: value("dataset"),
         student: value("student"),
         method: value("method"),
         epochs: value("hyperparameters.epochs"),
         imageSize: value("image_size"),
       });
+      target.textContent = estimate.text;
+      var warned = warningText(data, estimate);
+      if (warning) {
+        warning.textContent = warned || "";
+        warning.hidden = !warned;
+      }
+      if (button) button.textContent = buttonText(estimate);
     }
     ["dataset", "student", "method", "hyperparameters.epochs", "image_size"].forEach(function (name) {
       var input = form.elements.namedItem(name);

@@ -510,13 +510,14 @@ def _form(alice: Browser, **changes: str) -> dict[str, str]:
 
 
 def test_submit_shows_validation_errors_next_to_fields_and_keeps_input(api: Api, alice: Browser) -> None:
-    response = alice.post("/ui/submit", _form(alice, beta="-1", seed="12", **{"hyperparameters.epochs": "abc"}))
+    typed = {"hyperparameters.epochs": "abc", "hyperparameters.lr": "-1"}
+    response = alice.post("/ui/submit", _form(alice, beta="-1", seed="12", **typed))
     assert response.status_code == 422
     html = response.text
     assert 'id="form-errors"' in html
     assert re.search(r'id="f-beta-error">beta: [^<]*greater than or equal to 0', html)
-    assert 'id="f-hyperparameters-epochs-error"' in html
-    assert '<details class="card" id="hyperparameters" open>' in html  # opened to show the error
+    assert 'id="f-hyperparameters-epochs-error"' in html and 'id="f-hyperparameters-lr-error"' in html
+    assert '<details class="card" id="hyperparameters" open>' in html  # opened to show the lr error
     kept = form_values(html)
     assert kept["beta"] == "-1" and kept["seed"] == "12" and kept["hyperparameters.epochs"] == "abc"
 
