@@ -25,10 +25,10 @@ from api.ui.session import CheckedForm, FetchTenant, PageTenant
 from domain.errors import Conflict
 from domain.jobs.cancellation import cancel_sweep as cancel_owned_sweep
 from domain.ownership import PageParams
-from domain.status import TERMINAL
+from domain.status import TERMINAL, JobStatus
 from domain.sweeps import sweep_reads
 from domain.sweeps.sweep_reads import SweepView
-from domain.sweeps.sweep_report import SweepReport, member_coordinates
+from domain.sweeps.sweep_report import ConfigurationReport, SweepReport, member_coordinates
 from sdd_client import models
 from sdd_client.sweep_report_markdown import COST_HEADERS, cost_cells, cost_legend, within_heading
 from service.db.models import Tenant
@@ -41,6 +41,7 @@ SweepId = Annotated[str, Path(max_length=40)]
 Within = Annotated[float | None, Query(ge=0, le=100)]
 LIST_PAGE_SIZE = 50
 SHOWN_CLASS_GAINS = 10
+CONFUSION_MAX_CLASSES = 20  # a larger confusion matrix is left to the best member's page
 # The page asks for ?epoch=<epochs done>, so a cached image is never stale.
 IMAGE_HEADERS = {"Content-Security-Policy": IMAGE_CSP, "Cache-Control": "private, max-age=300"}
 NOTICES = {
@@ -87,6 +88,18 @@ def sweeps_page(
     return page(request, "sweeps.html", context)
 
 
+def best_member(members: list[dict[str, Any]]) -> str | None:
+    """The id of the succeeded member with the highest final val top-1 (the first of equals), if any."""
+    finished = [m for m in members if m["job"].status == JobStatus.SUCCEEDED and isinstance(m["val_top1"], float)]
+    return max(finished, key=lambda m: m["val_top1"])["job"].id if finished else None
+
+
+def wide_interval(configuration: ConfigurationReport) -> bool:
+    """Whether the gain's 95% interval is wider than the gain itself: more seeds are needed to tell."""
+    gain = configuration.gain
+    return gain is not None and gain.half_width is not None and gain.half_width > abs(gain.mean)
+
+
 def _sweep_context(
     session: Session, view: SweepView, notice: str | None = None, within: float | None = None
 ) -> dict[str, Any]:
@@ -96,9 +109,9 @@ def _sweep_context(
     query = f"&{urlencode({'within': f'{within:g}'})}" if within is not None else ""
     base = (view.sweep.request or {}).get("base") or {}
     members = [
-        {"job": job, "coordinates": member_coordinates(job.spec), "val_top1": (job.result or {}).get("val_top1")}
-        for job in view.members
+        {"job": job, "coordinates": member_coordinates(job.spec), "val_top1": _top1(job.result)} for job in view.members
     ]
+    confusion = report.confusion
     return {
         "sweep": view.sweep,
         "status": view.status,
@@ -109,6 +122,11 @@ def _sweep_context(
         "report": report,
         "class_gains": report.per_class.gains[:SHOWN_CLASS_GAINS],
         "members": members,
+        "unfinished": sum(job.status not in TERMINAL for job in view.members),
+        "best_member": best_member(members),
+        "wide_intervals": [c for c in report.configurations if wide_interval(c)],
+        "confusion": confusion,
+        "confusion_shown": confusion is not None and len(confusion.classes) <= CONFUSION_MAX_CLASSES,
         "groups": len(view.groups),
         "cancellable": any(job.status not in TERMINAL for job in view.members),
         "curves_url": f"/ui/sweeps/{view.sweep.id}/curves.svg?epoch={view.progress.epoch}",
@@ -122,6 +140,11 @@ def _sweep_context(
         "cost_rows": [(point.configuration, cost_cells(point)) for point in cost.points],
         "cost_legend": cost_legend(cost),
     }
+
+
+def _top1(result: dict[str, Any] | None) -> float | None:
+    top1 = (result or {}).get("val_top1")
+    return float(top1) if isinstance(top1, (int, float)) and not isinstance(top1, bool) else None
 
 
 def _as_sent(report: SweepReport) -> models.SweepReport:

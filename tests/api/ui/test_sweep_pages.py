@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from domain.jobs.transitions import claim, finish, record_epoch
@@ -19,12 +20,24 @@ def kd_vs_sd_sweep(api: Api, **body: Any) -> dict[str, Any]:
     return response.json()
 
 
-def finish_member(api: Api, job_id: str, top1: float) -> None:
+def finish_member(api: Api, job_id: str, top1: float, **result: Any) -> None:
     with api.session() as session:
         assert claim(session, job_id, "test-worker", 60)
         for epoch in (1, 2):
             assert record_epoch(session, job_id, {"epoch": epoch, "epochs": 2, "val_top1": top1 - 2 + epoch})
-        assert finish(session, job_id, "succeeded", result={"val_top1": top1, "best_val_top1": top1})
+        assert finish(session, job_id, "succeeded", result={"val_top1": top1, "best_val_top1": top1} | result)
+
+
+def evaluated(correct: list[int], confusion: list[list[int]]) -> dict[str, Any]:
+    """A member's final evaluation of three classes: right per class, and its confusion matrix."""
+    names = ["cat", "dog", "<b>owl</b>"]
+    return {"per_class": {"correct": correct, "total": [10, 10, 10], "classes": names}, "confusion": confusion}
+
+
+def section(html: str, element_id: str) -> str:
+    found = re.search(rf'<(\w+) [^>]*id="{element_id}"[^>]*>.*?</\1>', html, re.S)
+    assert found is not None, element_id
+    return found.group(0)
 
 
 def test_the_sweep_list_and_page(api: Api, alice: Browser) -> None:
@@ -53,6 +66,13 @@ def test_the_sweep_list_and_page(api: Api, alice: Browser) -> None:
     assert curves.status_code == 200 and curves.headers["content-type"] == "image/svg+xml"
     assert curves.headers["content-security-policy"].startswith("default-src 'none'")
     assert b"&lt;script&gt;" in curves.content and b"<script>" not in curves.content
+
+    assert 'id="provisional"' not in html and "<strong>Recommendation:</strong>" in html  # every member finished
+    best = section(html, "best-member")
+    assert f'data-job-id="{sweep["members"][3]["id"]}"' in best and ">best</span>" in best  # 93.5, the highest
+    assert html.count('class="best"') == 1
+    hint = section(html, "add-seeds")  # ± 3.18 over a gain of +2.25: the seeds cannot tell
+    assert "the 95% interval (± 3.18) is wider than the gain (+2.25) with 2 seeds" in hint and "Add seeds" in hint
 
     job_page = alice.get(f"/ui/jobs/{sweep['members'][0]['id']}").text
     assert f'A member of sweep <a href="/ui/sweeps/{sweep["id"]}">' in job_page
@@ -85,3 +105,47 @@ def test_another_tenant_s_sweep_is_not_found(api: Api, bob: Browser) -> None:
     assert anonymous.get(f"/ui/sweeps/{sweep['id']}").headers["location"].startswith("/ui/login?next=/ui/sweeps/")
     assert anonymous.get(f"/ui/sweeps/{sweep['id']}/curves.svg").status_code == 401
     assert anonymous.get(f"/ui/sweeps/{sweep['id']}/live").status_code == 401
+
+
+def test_the_recommendation_is_provisional_while_a_member_has_not_finished(api: Api, alice: Browser) -> None:
+    sweep = kd_vs_sd_sweep(api)
+    kd_0, kd_1, sd_0, sd_1 = (member["id"] for member in sweep["members"])
+    finish_member(api, kd_0, 90.0)
+    finish_member(api, sd_0, 92.0)
+    with api.session() as session:
+        assert claim(session, kd_1, "test-worker", 60)  # running; sd_1 still queued
+
+    html = alice.get(f"/ui/sweeps/{sweep['id']}").text
+    recommendation = section(html, "recommendation")
+    assert 'id="provisional">provisional</span>' in recommendation and "Recommendation so far:" in recommendation
+    assert "sd-kd, β 2, scales [1, 2, 4]: +2.00 over KD, 1 seed" in recommendation
+    assert "(2 of 4 members have not finished: it may change)" in recommendation
+    assert f'data-job-id="{sd_0}" class="best"' in html and ">best so far</span>" in section(html, "best-member")
+    assert 'id="add-seeds"' not in html  # one seed: the recommendation itself says to add seeds
+    live = alice.get(f"/ui/sweeps/{sweep['id']}/live").text  # the part our JS swaps in says the same
+    assert 'id="provisional"' in live
+
+
+def test_the_best_members_confusion_matrix_and_class_gains_are_on_the_page(api: Api, alice: Browser) -> None:
+    sweep = kd_vs_sd_sweep(api)
+    kd_0, kd_1, sd_0, sd_1 = (member["id"] for member in sweep["members"])
+    finish_member(api, kd_0, 90.0, **evaluated([9, 5, 7], [[9, 1, 0], [3, 5, 2], [1, 2, 7]]))
+    finish_member(api, kd_1, 91.0, **evaluated([9, 6, 7], [[9, 1, 0], [2, 6, 2], [1, 2, 7]]))
+    finish_member(api, sd_0, 92.0, **evaluated([9, 8, 7], [[9, 1, 0], [1, 8, 1], [1, 2, 7]]))
+    finish_member(api, sd_1, 93.5, **evaluated([10, 9, 6], [[10, 0, 0], [0, 9, 1], [2, 2, 6]]))
+
+    html = alice.get(f"/ui/sweeps/{sweep['id']}").text
+    assert "GET /v1/sweeps/" not in html  # shown, not pointed at
+    about = section(html, "confusion-about")
+    assert "sd-kd, β 2, scales [1, 2, 4], seed 1, val top-1 93.50%" in about and f'href="/ui/jobs/{sd_1}"' in about
+    matrix = section(html, "sweep-confusion")
+    assert '<th scope="col" class="num">&lt;b&gt;owl&lt;/b&gt;</th>' in matrix and "<b>owl</b>" not in matrix
+    rows = re.findall(r"<tr><th scope=\"row\">(.*?)</th>(.*?)</tr>", matrix)
+    cells = [(name, re.findall(r">(\d+)</td>", row)) for name, row in rows]
+    assert cells == [("cat", ["10", "0", "0"]), ("dog", ["0", "9", "1"]), ("&lt;b&gt;owl&lt;/b&gt;", ["2", "2", "6"])]
+    assert '<td class="num diagonal">9</td>' in matrix
+
+    gains = section(html, "class-gains")  # a compact table: the class and its gain side by side
+    assert gains.startswith('<table class="per-class" id="class-gains">')
+    shown = re.findall(r'<tr><th scope="row">([^<]*)</th><td class="num">([^<]*)</td></tr>', gains)
+    assert shown == [("dog", "+30.00"), ("cat", "+5.00"), ("&lt;b&gt;owl&lt;/b&gt;", "-5.00")]  # largest first
