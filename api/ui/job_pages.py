@@ -127,7 +127,7 @@ def _job_context(session: Session, job: Job, notice: str | None = None) -> dict[
         "row": job_views.job_rows(session, [job])[0],
         "init": job_views.init_label(job.spec),
         "sd": job_views.is_sd(job.spec),
-        "hyperparameters": job.spec.get("hyperparameters") or {},
+        "hyperparameters": job_views.method_hyperparameters(job.spec),
         "accuracy": job_views.accuracy(job, metrics),
         "latest": metrics[-1] if metrics else None,
         "events": job_reads.job_events(session, job.id),

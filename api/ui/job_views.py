@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from domain.jobs import job_reads
 from domain.ownership import PageParams
 from domain.status import TERMINAL, JobStatus
+from sdd_core.methods import base_loss_of
 from service.db.models import Job
 
 LIST_PAGE_SIZE = 50
@@ -91,6 +92,29 @@ def init_text(spec: dict[str, Any]) -> str:
 def is_sd(spec: dict[str, Any]) -> bool:
     """Whether scales and β mean anything for this job (the sd-* methods); else they show as "—"."""
     return str(spec.get("method", "")).startswith("sd-")
+
+
+# Hyper-parameters only some methods' losses read (sdd_core.trainer.distillation_step): DKD's and
+# NKD's own weights, and what every distillation term uses (ce trains on cross-entropy alone).
+_DKD_ONLY = frozenset({"dkd_alpha", "dkd_beta"})
+_NKD_ONLY = frozenset({"nkd_gamma", "nkd_mode"})
+_DISTILLATION_ONLY = frozenset({"temperature", "kd_weight", "warmup_epochs"}) | _DKD_ONLY | _NKD_ONLY
+_UNUSED_BY_BASE_LOSS: dict[str | None, frozenset[str]] = {
+    None: _DISTILLATION_ONLY,
+    "kd": _DKD_ONLY | _NKD_ONLY,
+    "dkd": _NKD_ONLY,
+    "nkd": _DKD_ONLY,
+}
+
+
+def method_hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
+    """A job's hyper-parameters less those its method does not read (no DKD/NKD weights on an SD-KD job)."""
+    hyper: dict[str, Any] = spec.get("hyperparameters") or {}
+    try:
+        unused = _UNUSED_BY_BASE_LOSS[base_loss_of(str(spec.get("method")))]
+    except ValueError:  # a method this release does not know: show every value stored
+        return hyper
+    return {name: value for name, value in hyper.items() if name not in unused}
 
 
 def job_rows(session: Session, jobs: list[Job]) -> list[JobRow]:

@@ -241,6 +241,13 @@ def test_sign_in_and_live_job_list(browser: WebDriver, site: Site) -> None:
     bar = browser.execute_script("return document.querySelector(arguments[0]).value", f"{running} progress")
     assert abs(bar - (1 + 30 / 57)) < 1e-6
 
+    browser.get(f"{site.url}/ui/jobs/{site.jobs['running']}")  # its page: the batch on a line of its own
+    assert text_of(browser, "#job-live .batch-text") == "batch 30/57 of epoch 2"
+    boxes = browser.execute_script(FACT_OVERLAP_SCRIPT, "#job-live .progress", "#job-live dl.facts > div:nth-child(3)")
+    assert boxes["progress_right"] <= boxes["next_left"] + 0.5, boxes
+    screenshot(browser, "01-running-job-batch", "#job-live .summary")
+    browser.get(site.url + "/ui")
+
     with get_sessionmaker(site.settings)() as session:  # the worker finishes epoch 2 meanwhile
         record_epoch(session, site.jobs["running"], metrics_row(2, 3))
     wait_for(browser, lambda d: text_of(d, f"{running} .epoch-text") == "epoch 2/3", "the running row to update")
@@ -386,6 +393,10 @@ const cell = document.querySelector(arguments[0]);
 if (!cell) return null;
 const box = cell.getBoundingClientRect();
 return box.width > 0 && box.left >= 0 && box.right <= document.documentElement.clientWidth;
+"""
+FACT_OVERLAP_SCRIPT = """
+const parts = [...document.querySelector(arguments[0]).children].map(s => s.getBoundingClientRect().right);
+return {progress_right: Math.max(...parts), next_left: document.querySelector(arguments[1]).getBoundingClientRect().left};
 """
 OVERLAP_SCRIPT = """
 const row = document.querySelector(arguments[0]);

@@ -326,8 +326,10 @@ def test_running_job_has_cancel_and_no_download(api: Api, alice: Browser) -> Non
     play_worker(api.settings, job["id"], epochs_done=1, sd=False, batch=(30, 57))
     html = alice.get(f"/ui/jobs/{job['id']}").text
     assert "cancel-button" in html and "download-student" not in html and 'data-terminal="false"' in html
-    assert f'epoch 1/{job["progress"]["epochs"]}</span><span class="batch-text"> · batch 30/57<' in html
-    assert " · batch 30/57<" in alice.get(f"/ui/jobs/{job['id']}/live").text
+    progress = re.search(r'<span class="progress stacked">.*?</span></span>', html, re.S).group(0)
+    # the batch on a line of its own (not drawn over the val top-1 beside it), saying which epoch runs
+    assert f'epoch 1/{job["progress"]["epochs"]}</span><span class="batch-text">batch 30/57 of epoch 2<' in progress
+    assert ">batch 30/57 of epoch 2<" in alice.get(f"/ui/jobs/{job['id']}/live").text
     assert alice.get(f"/ui/jobs/{job['id']}/student").status_code == 409
 
     response = alice.post(f"/ui/jobs/{job['id']}/cancel")
