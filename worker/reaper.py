@@ -68,7 +68,9 @@ def send_jobs(settings: Settings, job_ids: list[str], send: Callable[[str, int],
     if not job_ids:
         return sent
     with session_scope(settings) as session:
-        devices = dict(session.execute(select(Job.id, Job.devices).where(Job.id.in_(job_ids))).tuples().all())
+        devices = {
+            job_id: count for job_id, count in session.execute(select(Job.id, Job.devices).where(Job.id.in_(job_ids)))
+        }
     try:
         for job_id in job_ids:
             send(job_id, devices.get(job_id, 1))

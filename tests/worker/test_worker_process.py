@@ -48,6 +48,7 @@ def test_tiny_job_succeeds_with_artifacts_metrics_and_events(any_stack):
         ("checkpoint", 1),
         ("plot_png", 0),
         ("plot_svg", 0),
+        ("tensorboard", 0),
     }
     for artifact in artifacts.values():
         data = store.path(artifact.key).read_bytes()
