@@ -41,18 +41,27 @@ _database_numbers = itertools.count(1)
 
 # The test files that start the most processes or train the longest, first: the parallel run
 # (scripts/test.sh: pytest-xdist, --dist loadgroup) hands groups out in order, so a long file
-# last would leave one core idle while it runs. Measured with --durations (serial, 2 cores).
+# last would leave a process idle while it runs. Ordered by their --durations in a parallel run.
 FIRST = (
     "tests/e2e/",
+    "tests/test_readme_tour.py",
     "tests/faults/test_worker_faults.py",
-    "tests/worker/test_distributed_worker.py",
-    "tests/sdd_core/trainer/test_distributed.py",
-    "tests/sdd_client/test_retries.py",
-    "tests/faults/test_broker_and_api_faults.py",
-    "tests/sdd_core/trainer/test_training.py",
     "tests/worker/test_worker_process.py",
+    "tests/worker/test_distributed_worker.py",
+    "tests/sdd_client/test_retries.py",
+    "tests/sdd_core/trainer/test_train_step.py",
+    "tests/faults/test_broker_and_api_faults.py",
+    "tests/sdd_core/trainer/test_distributed.py",
+    "tests/sdd_core/trainer/test_training.py",
+    "tests/worker/test_tracking.py",
     "tests/worker/test_loader_workers.py",
     "tests/faults/",
+    "tests/worker/test_ingestion_worker.py",
+    "tests/ops/",
+    "tests/sdd_core/trainer/test_early_stopping.py",
+    "tests/sdd_core/trainer/test_lockstep.py",
+    "tests/sdd_core/trainer/test_sharded_training.py",
+    "tests/worker/test_initial_weights_worker.py",
 )
 
 
