@@ -50,7 +50,7 @@ from service.db.session import session_scope
 from service.logs import add_to_context, bound
 from service.settings import Settings, get_settings
 from worker.runner import LOST, MISSING, attempt_owner
-from worker.shutdown import shutdown_requested, stop_signal_sets_flag
+from worker.shutdown import refuse_while_shutting_down, shutdown_requested, stop_signal_sets_flag
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ def ingest_dataset_task(self: Task, dataset_id: str) -> str:
     """Ingest dataset ``dataset_id``; its status lives in SQL, not in Celery."""
     with stop_signal_sets_flag(), bound(dataset_id=dataset_id):
         log.info("dataset %s: ingestion delivered (message %s)", dataset_id, self.request.id)
+        refuse_while_shutting_down(f"dataset {dataset_id}")
         return ingest_dataset(dataset_id)
 
 

@@ -24,6 +24,7 @@ attempt continues after that batch.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -34,10 +35,13 @@ from types import FrameType
 from typing import Any
 
 from billiard.process import current_process
+from celery.exceptions import Reject
 from celery.signals import worker_shutting_down
 from celery.worker import state
 
 from service.broker import INGEST_DATASET_TASK, RUN_JOB_TASK
+
+log = logging.getLogger(__name__)
 
 # The forwarded SIGTERM and the process manager's own (sent to the whole group) are one request.
 SAME_REQUEST_S = 2.0
@@ -99,3 +103,14 @@ def stop_signal_sets_flag() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def refuse_while_shutting_down(what: str) -> None:
+    """Give a delivery back to the broker (``Reject``, requeued) when this process is already
+    shutting down: a pool child forked during a warm shutdown inherits the flag, and Celery may
+    still hand it a message received after the shutdown began (the fresh message of a job or an
+    ingestion just given back, say). Claiming it would start an attempt that the pool's end kills,
+    and the lease's expiry would count it."""
+    if shutdown_requested():
+        log.info("%s: delivered while this worker shuts down; message given back to the broker", what)
+        raise Reject("the worker is shutting down", requeue=True)

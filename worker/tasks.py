@@ -32,7 +32,7 @@ from worker.ingestion import ingest_dataset_task
 from worker.pool_child import may_start_processes
 from worker.reaper import Reaper, say_alive, send_ingestions, send_jobs, waiting_ingestions
 from worker.runner import run_job
-from worker.shutdown import stop_signal_sets_flag
+from worker.shutdown import refuse_while_shutting_down, stop_signal_sets_flag
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def run_job_task(self: Task, job_id: str) -> str:
             self.request.id,
             bool((self.request.delivery_info or {}).get("redelivered")),
         )
+        refuse_while_shutting_down(f"job {job_id}")
         return run_job(job_id)
 
 
