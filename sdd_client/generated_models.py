@@ -313,6 +313,22 @@ class EventsPublic(BaseModel):
     data: list[EventPublic]
 
 
+class HeldOutPart(BaseModel):
+    """
+    The part of the training split held out for validation (never trained on).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    fraction: Annotated[float, Field(description="Of each class.")]
+    images: int
+    indices_sha256: Annotated[
+        str,
+        Field(description="SHA-256 of the held-out indices, sorted, as little-endian int64."),
+    ]
+
+
 Epochs = TypeAliasType(
     "Epochs",
     Annotated[int, Field(description="Training epochs (paper: 240).", ge=1, le=100000)],
@@ -555,6 +571,32 @@ class JobError(BaseModel):
         Field(description="e.g. 'dataset_error', 'teacher_error', 'non_finite', 'internal_error'."),
     ]
     message: str
+
+
+class JobProtocol(BaseModel):
+    """
+    Which split chose (best epoch, early stopping, a sweep's choice) and which one the result reports.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    name: Literal["held_out", "literature"]
+    validation_split: Annotated[str, Field(description="'val', or 'train (held-out part)'.")]
+    test_split: Annotated[str | None, Field(description="'val' under held_out; null under literature.")] = None
+    reported_on: Annotated[
+        str,
+        Field(description="'test' or 'val': the split of per_class, confusion and agreement_top1."),
+    ]
+    held_out: HeldOutPart | None = None
+    val_top1: Annotated[
+        float | None,
+        Field(description="The exported student's top-1 on the validation split."),
+    ] = None
+    test_top1: Annotated[
+        float | None,
+        Field(description="The exported student's top-1 on the test split, once."),
+    ] = None
 
 
 class LatencyMeasurement(BaseModel):
@@ -1358,6 +1400,20 @@ class JobCreate(SubmissionMethods):
         ImageSize | None,
         Field(description="Train/eval image size; default follows the dataset."),
     ] = None
+    protocol: Annotated[
+        Literal["held_out", "literature"] | None,
+        Field(
+            description="held_out: a stratified part of the training split (holdout_fraction) chooses the best epoch and a sweep's configuration, and the dataset's val split is the test split, evaluated once on the exported student; literature: the val split chooses and reports, as the SDD paper's CIFAR tables."
+        ),
+    ] = "held_out"
+    holdout_fraction: Annotated[
+        float | None,
+        Field(
+            description="With protocol held_out: the part of each class of the training split held out for validation (drawn from seed, never trained on).",
+            gt=0.0,
+            le=0.5,
+        ),
+    ] = 0.1
     hyperparameters: Hyperparameters | None = None
     teacher: Annotated[
         TeacherRef | None,
@@ -1437,6 +1493,20 @@ class JobResult(BaseModel):
         float | None,
         Field(description="The teacher's val top-1 on this job's val split."),
     ] = None
+    test_top1: Annotated[
+        float | None,
+        Field(
+            description="With protocol held_out: the exported student's top-1 on the test split (the dataset's val split), evaluated once; val_top1 is then the held-out validation part's."
+        ),
+    ] = None
+    teacher_test_top1: Annotated[
+        float | None,
+        Field(description="With held_out: the teacher's top-1 on the test split."),
+    ] = None
+    protocol: Annotated[
+        JobProtocol | None,
+        Field(description="Which split chose and which one reports (the card's)."),
+    ] = None
 
 
 class JobSpecPublic(BaseModel):
@@ -1470,6 +1540,16 @@ class JobSpecPublic(BaseModel):
         int | None,
         Field(description="The size the models see; filled in from the dataset when omitted."),
     ]
+    protocol: Annotated[
+        Literal["held_out", "literature"],
+        Field(
+            description="held_out: a held-out part of the training split chose, the val split is the test split; literature: the val split chose and reports (jobs stored before protocols existed)."
+        ),
+    ]
+    holdout_fraction: Annotated[
+        float | None,
+        Field(description="With held_out: the part of each class held out for validation."),
+    ] = 0.1
     hyperparameters: Hyperparameters
     tracking: Annotated[
         list[str] | None,

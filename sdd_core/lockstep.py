@@ -22,7 +22,7 @@ from typing import Any
 
 from sdd_core.methods import STEP_ONLY_HYPERPARAMETERS, Hyperparameters
 
-LOCKSTEP_SPEC_FIELDS: tuple[str, ...] = ("dataset", "teacher", "seed", "image_size")
+LOCKSTEP_SPEC_FIELDS: tuple[str, ...] = ("dataset", "teacher", "seed", "image_size", "protocol", "holdout_fraction")
 """The spec fields outside the hyper-parameters that decide which batches a student draws."""
 
 LOCKSTEP_HYPERPARAMETERS: tuple[str, ...] = tuple(

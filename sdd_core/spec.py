@@ -11,7 +11,8 @@ Checks here need no model or data: names, ranges and combinations. Checks that n
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
@@ -34,6 +35,18 @@ from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabular
     fit_schedule_to_run,
     method_defaults,
 )
+
+DataProtocol = Literal["held_out", "literature"]
+"""What a job's splits are for (``sdd_core.data.holdout``): a held-out validation part and a test
+split, or the literature's one val split that both chooses and reports."""
+
+STORED_PROTOCOL: DataProtocol = "literature"
+"""The protocol of a spec stored before specs named one: those jobs chose and reported on val."""
+
+
+def with_stored_protocol(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored spec (JSON) as it trained: one written before ``protocol`` existed used the literature's."""
+    return {"protocol": STORED_PROTOCOL, **stored}
 
 
 class TeacherCheckpoint(BaseModel):
@@ -115,6 +128,19 @@ class DistillationSettings(BaseModel):
     image_size: int | None = Field(
         default=None, ge=8, le=8192, description="Train/eval image size; default follows the dataset."
     )
+    protocol: DataProtocol = Field(
+        default="held_out",
+        description="held_out: a stratified part of the training split (holdout_fraction) chooses the best "
+        "epoch and a sweep's configuration, and the dataset's val split is the test split, evaluated once on "
+        "the exported student; literature: the val split chooses and reports, as the SDD paper's CIFAR tables.",
+    )
+    holdout_fraction: float = Field(
+        default=0.1,
+        gt=0,
+        le=0.5,
+        description="With protocol held_out: the part of each class of the training split held out for "
+        "validation (drawn from seed, never trained on).",
+    )
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
 
     @field_validator("method", mode="before")
@@ -181,6 +207,12 @@ class JobSpec(DistillationSettings):
         default=False,
         description="With devices > 1: batch norms use the statistics of the global batch (SyncBatchNorm).",
         exclude_if=lambda value: value is False,
+    )
+    protocol: DataProtocol = Field(
+        default=STORED_PROTOCOL,
+        description="held_out: a stratified part of the training split (holdout_fraction) chooses, the val "
+        "split is the test split; literature (the library's default, as spec files and checkpoints written "
+        "before protocols existed): the val split chooses and reports. The service's jobs default to held_out.",
     )
     teacher: TeacherCheckpoint | None = Field(
         default=None, validate_default=True, description="Required by every method but 'ce'."

@@ -478,6 +478,9 @@ def _record_success(job: ClaimedJob, store: ArtifactStore, result: TrainResult) 
             "refused_exports": result.refused_exports or None,  # format -> why it was not kept
             "cost": result.card.get("cost"),  # parameters, FLOPs, latency measured here (sdd_core.cost)
             "teacher_val_top1": (result.card.get("teacher") or {}).get("val_top1"),  # what a sweep's `within` is below
+            "test_top1": result.test_top1,  # held_out: the test split's one evaluation (val_top1 chose)
+            "teacher_test_top1": (result.card.get("teacher") or {}).get("test_top1"),
+            "protocol": result.protocol or None,
         }
     )
     top1 = f"{summary['val_top1']:.2f}%" if summary["val_top1"] is not None else "n/a"

@@ -14,7 +14,7 @@ from api.schemas.common import Page, UtcDatetime
 from api.schemas.student_cost import StudentCost
 from domain.jobs.job_request import JobRequest, StudentInitRef, TeacherRef
 from domain.status import JobStatus
-from sdd_core.spec import Hyperparameters
+from sdd_core.spec import DataProtocol, Hyperparameters, with_stored_protocol
 from service.db.models import Job
 
 _JOB_EXAMPLE: dict[str, Any] = {
@@ -52,6 +52,11 @@ class JobSpecPublic(BaseModel):
     beta: float
     seed: int
     image_size: int | None = Field(description="The size the models see; filled in from the dataset when omitted.")
+    protocol: DataProtocol = Field(
+        description="held_out: a held-out part of the training split chose, the val split is the test split; "
+        "literature: the val split chose and reports (jobs stored before protocols existed)."
+    )
+    holdout_fraction: float = Field(0.1, description="With held_out: the part of each class held out for validation.")
     hyperparameters: Hyperparameters
     tracking: list[str] = Field(
         default_factory=list, description="The experiment trackers the job logs its run to (mlflow, wandb)."
@@ -70,6 +75,26 @@ class Progress(BaseModel):
         examples=[12],
     )
     batches: int | None = Field(None, description="Batches per epoch; null when the job is not running.", examples=[57])
+
+
+class HeldOutPart(BaseModel):
+    """The part of the training split held out for validation (never trained on)."""
+
+    fraction: float = Field(description="Of each class.")
+    images: int
+    indices_sha256: str = Field(description="SHA-256 of the held-out indices, sorted, as little-endian int64.")
+
+
+class JobProtocol(BaseModel):
+    """Which split chose (best epoch, early stopping, a sweep's choice) and which one the result reports."""
+
+    name: DataProtocol
+    validation_split: str = Field(description="'val', or 'train (held-out part)'.")
+    test_split: str | None = Field(None, description="'val' under held_out; null under literature.")
+    reported_on: str = Field(description="'test' or 'val': the split of per_class, confusion and agreement_top1.")
+    held_out: HeldOutPart | None = None
+    val_top1: float | None = Field(None, description="The exported student's top-1 on the validation split.")
+    test_top1: float | None = Field(None, description="The exported student's top-1 on the test split, once.")
 
 
 class JobResult(BaseModel):
@@ -91,6 +116,13 @@ class JobResult(BaseModel):
         None, description="What the student costs to run: parameters, FLOPs per image, latency on the worker."
     )
     teacher_val_top1: float | None = Field(None, description="The teacher's val top-1 on this job's val split.")
+    test_top1: float | None = Field(
+        None,
+        description="With protocol held_out: the exported student's top-1 on the test split (the dataset's val "
+        "split), evaluated once; val_top1 is then the held-out validation part's.",
+    )
+    teacher_test_top1: float | None = Field(None, description="With held_out: the teacher's top-1 on the test split.")
+    protocol: JobProtocol | None = Field(None, description="Which split chose and which one reports (the card's).")
 
 
 class TrackedRun(BaseModel):
@@ -151,7 +183,7 @@ class JobPublic(BaseModel):
             name=job.name,
             tags=job.tags,
             status=job.status,
-            spec=JobSpecPublic.model_validate(job.spec),
+            spec=JobSpecPublic.model_validate(with_stored_protocol(job.spec)),
             request=job.request,
             metadata=job.metadata_,
             progress=Progress(epoch=job.epoch, epochs=job.epochs, batch=job.batch, batches=job.batches),

@@ -41,7 +41,7 @@ from domain.jobs.references import (
 )
 from sdd_core import trainer  # the architecture checks (torch) load with the first submission
 from sdd_core.errors import SpecError
-from sdd_core.spec import Hyperparameters, JobSpec, resolve_hyperparameters
+from sdd_core.spec import Hyperparameters, JobSpec, resolve_hyperparameters, with_stored_protocol
 from service.artifacts import ArtifactStore
 from service.db.models import Job
 from service.settings import Settings
@@ -102,7 +102,7 @@ def validate_submission(
 def stored_request(job: Job) -> JobRequest:
     """The job's stored spec read back as a request (``InvalidRequest`` naming the field if it no longer parses)."""
     try:
-        return JobRequest.model_validate(job.spec)
+        return JobRequest.model_validate(with_stored_protocol(job.spec))  # a row from before protocols: literature
     except ValidationError as exc:
         first = exc.errors()[0]
         location = tuple(part for part in first["loc"] if isinstance(part, int) or "[" not in part)
@@ -123,6 +123,8 @@ def trainable_spec(session: Session, settings: Settings, job: Job, store: Artifa
         beta=request.beta,
         seed=request.seed,
         image_size=request.image_size,
+        protocol=request.protocol,
+        holdout_fraction=request.holdout_fraction,
         hyperparameters=validated.hyperparameters,
         teacher=teacher_checkpoint(session, job.tenant_id, request.teacher, store),
         init=student_init(session, job.tenant_id, request.init, store),

@@ -64,10 +64,10 @@ class DigitsDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         size, padding = self.image_size, self.padding
-        if padding:
+        if padding and self.augment:
             top, left = torch.randint(0, 2 * padding + 1, (2,)).tolist()
-        else:
-            top = left = 0
+        else:  # centred: the image itself (an evaluation view of the padded training images)
+            top = left = padding
         crop = self._images[index, :, top : top + size, left : left + size]  # (1, S, S)
         if self.flip and torch.rand(1).item() < 0.5:
             crop = crop.flip(-1)

@@ -134,6 +134,36 @@ class Shuffled:
         pass
 
 
+class SelectedPlan:
+    """An epoch plan of the samples a selection keeps, in the order the underlying plan draws them."""
+
+    def __init__(self, plan: EpochPlan, keep: Sequence[bool]) -> None:
+        self.plan = plan
+        self.positions = [p for p, index in enumerate(plan.indices) if keep[index]]  # in the underlying plan
+        self.indices: Sequence[int] = [plan.indices[p] for p in self.positions]
+
+    def reached(self, position: int) -> None:
+        if position < len(self.positions):
+            self.plan.reached(self.positions[position])
+
+
+class Selected:
+    """``order`` restricted to the samples ``select`` lists (a held-out part, ``sdd_core.data.holdout``):
+    a sharded split keeps its shard-aware order and fetching ahead."""
+
+    def __init__(self, order: EpochOrder, select: torch.Tensor, count: int) -> None:
+        self.order = order
+        keep = torch.zeros(count, dtype=torch.bool)  # (N,)
+        keep[select] = True
+        self.keep: list[bool] = keep.tolist()
+
+    def plan(self, seed: int | None) -> SelectedPlan:
+        return SelectedPlan(self.order.plan(seed), self.keep)
+
+    def close(self) -> None:
+        self.order.close()
+
+
 class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
     """An epoch's batches as lists of (index, sample seed); ``set_epoch`` chooses the epoch.
 
@@ -151,7 +181,7 @@ class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
         part: tuple[int, int] = SINGLE,
     ) -> None:
         self.count, self.batch_size, self.shuffle = count, batch_size, shuffle
-        self.order = order or Shuffled(count)
+        self.order: EpochOrder = order or Shuffled(count)
         self.part = part
         self.seed, self.skip = 0, 0
 
@@ -179,7 +209,8 @@ class LoaderBatches:
 
     ``collate`` and ``finish`` replace the default batching: the loader yields ``collate``'s value
     and ``finish(*value)`` makes the batch on the device (``device_decoding``: files read by the
-    workers, decoded on the GPU). ``order`` and ``part`` are the sampler's (``EpochBatchSampler``);
+    workers, decoded on the GPU). ``order`` and ``part`` are the sampler's (``EpochBatchSampler``); ``select`` (int64 indices)
+    keeps those samples only, in the order's sequence (``Selected``);
     with ``part`` a rank whose slice of a (last, short) batch is empty yields an empty batch shaped
     like its last one, as slicing the global batch gave.
     """
@@ -198,10 +229,14 @@ class LoaderBatches:
         finish: Callable[..., Batch] | None = None,
         order: EpochOrder | None = None,
         part: tuple[int, int] = SINGLE,
+        select: torch.Tensor | None = None,
     ) -> None:
         items = SeededItems(dataset)
         self.finish = finish
-        self.sampler = EpochBatchSampler(len(items), batch_size, shuffle=shuffle, order=order, part=part)
+        count = len(items)
+        if select is not None:  # only these samples (a held-out part, or the rest), in the order's sequence
+            order, count = Selected(order or Shuffled(count), select, count), int(select.numel())
+        self.sampler = EpochBatchSampler(count, batch_size, shuffle=shuffle, order=order, part=part)
         self.last: Batch | None = None
         self.device = device
         self.memory_format = memory_format

@@ -16,6 +16,12 @@ shard-aware order and fetches the next ones ahead (``sdd_core.data.shard_order``
 reading images from the shards (the bytes only, when its JPEGs are decoded on a GPU). Shards come
 from ``TrainOptions.fetch_shard`` (the service's node cache), else from beside the index.
 
+Under the ``held_out`` protocol (``sdd_core.data.holdout``) a stratified part of the training
+split, chosen once from its labels, is the validation split (``val``: every choice) and is never
+trained on; the dataset's val split is the test split (``test``), evaluated once at the end. The
+device path selects the part from its tensors, the loader path through its batch sampler
+(``LoaderBatches(select=...)``, which keeps a sharded split's shard-aware order).
+
 With several ranks (``TrainOptions.world_size``) each rank's training batches are its slice of
 the global batch, on both paths (``sdd_core.data.rank_slices``): a rank loads no other rank's
 images. Every rank evaluates the whole validation split.
@@ -54,6 +60,7 @@ from sdd_core.data.device_decoding import (
     collate_encoded,
     device_decode_wanted,
 )
+from sdd_core.data.holdout import HeldOutPart, evaluation_view, held_out_part, split_labels
 from sdd_core.data.image_folder import ImageFileDataset
 from sdd_core.data.image_tensors import split_bytes
 from sdd_core.data.loader_batches import EpochOrder, LoaderBatches, default_workers
@@ -99,6 +106,11 @@ class TrainingData:
     augmentation: Augmentation
     train: BatchSource
     val: BatchSource
+    """The validation split: the best epoch, early stopping, a sweep's choice."""
+    test: BatchSource | None = None
+    """With ``held_out``: the dataset's val split, evaluated once on the exported weights; else None."""
+    held_out: HeldOutPart | None = None
+    """With ``held_out``: the training split's indices held out as ``val``."""
     workers: int = 0
     decode: Literal["workers", "device"] = "workers"
     """Where the loader path decodes images: in its workers, or on the training device (JPEGs)."""
@@ -106,10 +118,33 @@ class TrainingData:
     """What names the data in a checkpoint (``sdd_core.data.dataset_identity``): a sharded
     dataset's index digest, else its name."""
 
+    @property
+    def protocol(self) -> str:
+        return "held_out" if self.held_out is not None else "literature"
+
+    @property
+    def report(self) -> BatchSource:
+        """The split the final student is reported on: ``test`` when there is one, else ``val``."""
+        return self.test if self.test is not None else self.val
+
     def close(self) -> None:
         """Stop the loader's worker processes, if any (the run is over)."""
         self.train.close()
         self.val.close()
+        if self.test is not None:
+            self.test.close()
+
+    def describe_protocol(self) -> dict[str, object]:
+        """JSON-ready, as the model card records it: the protocol and the held-out part."""
+        if self.held_out is None:  # one split chooses and reports, as the literature's tables
+            return {"name": "literature", "validation_split": "val", "test_split": None, "reported_on": "val"}
+        return {
+            "name": "held_out",
+            "validation_split": "train (held-out part)",
+            "test_split": "val",
+            "reported_on": "test",
+            "held_out": self.held_out.describe(),
+        }
 
     def describe(self) -> dict[str, object]:
         """JSON-ready, as the model card records it."""
@@ -159,25 +194,42 @@ def prepare_data(
     device: torch.device,
     memory_format: torch.memory_format,
     prefer: DataPathName | None = None,
+    protocol: str = "literature",
+    holdout_fraction: float = 0.1,
 ) -> TrainingData:
-    """Choose the data path for ``dataset`` on ``device`` and build both splits' batches on it."""
+    """Choose the data path for ``dataset`` on ``device`` and build both splits' batches on it;
+    ``protocol`` ``held_out`` holds ``holdout_fraction`` of the training split out as validation
+    (drawn from ``seed``) and makes the val split the test split."""
     root = options.data_root
     info = describe(dataset, data_root=root, image_size=image_size, download=options.allow_download)
     pipeline = dataset_pipeline(dataset, data_root=root, image_size=image_size)
     need = split_bytes(info.train_size + info.val_size, info.image_size)
     path, reason = choose_path(pipeline, need, device_data_cap(device, options.device_data_max_bytes), prefer)
     log.info("data path for %s: %s (%s)", dataset, path, reason)
+    hold_out = HoldOut(holdout_fraction, seed) if protocol == "held_out" else None
     if path == "device":
         data = device_resident_data(
-            dataset, hp, reason, image_size=image_size, options=options, device=device, memory_format=memory_format
-        )
+            dataset, hp, reason, image_size=image_size, options=options, device=device, memory_format=memory_format,
+            hold_out=hold_out,
+        )  # fmt: skip
     else:
         data = loader_data(
             dataset, hp, reason, image_size=image_size, seed=seed, pipeline=pipeline, options=options, device=device,
-            memory_format=memory_format,
+            memory_format=memory_format, hold_out=hold_out,
         )  # fmt: skip
     data.identity = dataset_identity(dataset, data_root=root)
     return data
+
+
+@dataclass(frozen=True)
+class HoldOut:
+    """What the ``held_out`` protocol holds out of the training split: a fraction, drawn from a seed."""
+
+    fraction: float
+    seed: int
+
+    def of(self, labels: torch.Tensor | list[int]) -> HeldOutPart:
+        return held_out_part(labels, self.fraction, self.seed)
 
 
 def device_resident_data(
@@ -189,9 +241,11 @@ def device_resident_data(
     options: TrainOptions,
     device: torch.device,
     memory_format: torch.memory_format,
+    hold_out: HoldOut | None = None,
 ) -> TrainingData:
     """The ``device`` path: both splits as uint8 tensors on ``device``, batched, augmented and
-    normalised there; evaluation in batches of at least ``EVAL_BATCH_SIZE`` images."""
+    normalised there; evaluation in batches of at least ``EVAL_BATCH_SIZE`` images. With
+    ``hold_out``, its part of the training tensors is the validation split, val the test split."""
     augmentation = augmentation_of(hp)
     train_split, val_split, info = build_image_tensors(
         dataset,
@@ -214,13 +268,29 @@ def device_resident_data(
             part=(options.rank, options.world_size) if train else (0, 1),
         )
 
+    if hold_out is None:
+        return TrainingData(
+            path="device",
+            reason=reason,
+            info=info,
+            augmentation=augmentation,
+            train=on_device(train_split, hp.batch_size, True),
+            val=on_device(val_split, eval_batch, False),
+        )
+    part = hold_out.of(train_split.labels)
+
+    def selected(indices: torch.Tensor) -> ImageTensors:
+        return ImageTensors(train_split.images[indices], train_split.labels[indices])  # (n, 3, H, W), (n,)
+
     return TrainingData(
         path="device",
         reason=reason,
         info=info,
         augmentation=augmentation,
-        train=on_device(train_split, hp.batch_size, True),
-        val=on_device(val_split, eval_batch, False),
+        train=on_device(selected(part.kept), hp.batch_size, True),
+        val=on_device(selected(part.held), eval_batch, False),
+        test=on_device(val_split, eval_batch, False),
+        held_out=part,
     )
 
 
@@ -235,11 +305,13 @@ def loader_data(
     options: TrainOptions,
     device: torch.device,
     memory_format: torch.memory_format,
+    hold_out: HoldOut | None = None,
 ) -> TrainingData:
     """The ``loader`` path: a DataLoader per split with worker processes (the job's
     ``loader_workers``, else ``options.num_workers``, else from the CPUs), pinned memory and
     prefetching; a large-image folder of JPEGs, or a sharded dataset of large images, decoded on
-    ``device`` when wanted (the workers then only read the bytes)."""
+    ``device`` when wanted (the workers then only read the bytes). With ``hold_out``, its part of
+    the training split (seen through the evaluation transform) is the validation split, val the test split."""
     augmentation = augmentation_of(hp)
     workers = hp.loader_workers if hp.loader_workers is not None else options.num_workers
     workers = default_workers(device) if workers is None else workers
@@ -266,7 +338,7 @@ def loader_data(
         reason += f"; JPEGs decoded on the {device.type} (workers read {source})"
         log.info("data path for %s: JPEG files decoded on %s", dataset, device)
 
-    def loader(split: Dataset, train: bool) -> LoaderBatches:
+    def loader(split: Dataset, train: bool, select: torch.Tensor | None = None) -> LoaderBatches:
         collate, finish, order = None, None, None
         if isinstance(split, ShardedImages):  # a few shards at a time, the next ones fetched ahead
             order = shard_order(split, options)
@@ -296,8 +368,23 @@ def loader_data(
             finish=finish,
             order=order,
             part=(options.rank, options.world_size) if train else (0, 1),
+            select=select,
         )
 
+    if hold_out is not None:
+        part = hold_out.of(split_labels(train_set))
+        return TrainingData(
+            path="loader",
+            reason=reason,
+            info=info,
+            augmentation=augmentation,
+            train=loader(train_set, True, part.kept),
+            val=loader(evaluation_view(train_set, val_set), False, part.held),
+            test=loader(val_set, False),
+            held_out=part,
+            workers=workers,
+            decode="device" if decode_here else "workers",
+        )
     return TrainingData(
         path="loader",
         reason=reason,

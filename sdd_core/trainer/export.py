@@ -50,7 +50,7 @@ def build_card(
 ) -> dict[str, Any]:
     """Everything a user needs to load and trust the student.
 
-    ``evaluation`` (the final one) gives ``per_class`` ({"correct", "total"}, one entry per class
+    ``evaluation`` (the final one, on the split reported: test under ``held_out``) gives ``per_class`` ({"correct", "total"}, one entry per class
     in ``classes`` order), ``confusion`` (``confusion[true][predicted]``) and ``val_loss``;
     ``agreement_top1`` is the percent of validation images where the student's top-1 is the
     teacher's (None without a teacher); ``training`` says how
@@ -70,6 +70,7 @@ def build_card(
         "scales": list(spec.scales),
         "beta": spec.beta,
         "seed": spec.seed,
+        "protocol": {"name": spec.protocol},  # completed with its splits by the trainer (finish.py)
         "hyperparameters": spec.hyperparameters.model_dump(),
         "teacher": teacher,
         "final_metrics": final,

@@ -2,8 +2,9 @@
 
     stop_inside_epoch   the checkpoint of the partial epoch (resuming continues with the next batch)
     export_student_run  the exported weights (the last epoch's, or the best epoch's with
-                        ``export: best``) -> their final evaluation per class and the teacher
-                        agreement -> safetensors and the other formats -> what the student costs
+                        ``export: best``, chosen on the validation split) -> their final
+                        evaluation, and with ``held_out`` their one evaluation on the test split
+                        -> per class and the teacher agreement on the split reported -> safetensors and the other formats -> what the student costs
                         to run (``sdd_core.cost``: parameters, FLOPs, latency) -> the model card
 
 Both return the ``TrainResult`` the student leaves with (``Student.leave``).
@@ -73,10 +74,14 @@ def export_student_run(student: Student, shared: Shared) -> TrainResult:
         model.load_state_dict(progress.best_weights)
         exported_epoch, final_eval, last = progress.best.epoch, None, progress.best_metrics or last
     final_eval = final_eval or shared.evaluate(model)
+    test_eval = shared.evaluate_test(model)  # held_out: the test split's one evaluation, nothing chosen after it
+    reported = test_eval or final_eval  # per class, confusion and agreement: on the split the result reports
+    test_top1 = test_eval.val_top1 if test_eval is not None else None
+    protocol = shared.data.describe_protocol() | {"val_top1": final_eval.val_top1, "test_top1": test_top1}
     agreement = None
-    if shared.teacher is not None:  # one more teacher forward over the val split, the final one only
+    if shared.teacher is not None:  # one more teacher forward over the reported split, the final one only
         agreement = top1_agreement(
-            model, shared.teacher, shared.data.val.batches(), shared.device, precision=shared.precision
+            model, shared.teacher, shared.data.report.batches(), shared.device, precision=shared.precision
         )
     # 2. The student as safetensors and the other formats, what it costs to run, then its card.
     student_path, card_path = out_dir / STUDENT_NAME, out_dir / CARD_NAME
@@ -98,7 +103,7 @@ def export_student_run(student: Student, shared: Shared) -> TrainResult:
         final=last,
         best=asdict(progress.best),
         teacher=shared.teacher_summary,
-        evaluation=final_eval,
+        evaluation=reported,
         agreement_top1=agreement,
         training={
             "data": shared.data.describe(),
@@ -117,6 +122,7 @@ def export_student_run(student: Student, shared: Shared) -> TrainResult:
         exported_epoch=exported_epoch,
         exports=exports.card(),
     )
+    card["protocol"] = protocol  # which split chose, which one reports, the held-out part's digest
     card["cost"] = cost.card_entry()  # parameters, FLOPs per image, latency measured on this machine
     save_card(card, card_path)
     return TrainResult(
@@ -130,11 +136,13 @@ def export_student_run(student: Student, shared: Shared) -> TrainResult:
         refused_exports=exports.refused,
         checkpoint_path=student.outputs.checkpoint_path,
         card=card,
-        per_class=final_eval.per_class(),
-        confusion=final_eval.confusion_lists(),
+        per_class=reported.per_class(),
+        confusion=reported.confusion_lists(),
         agreement_top1=agreement,
         stopped_early_at_epoch=stopped_at,
         exported_epoch=exported_epoch,
+        protocol=protocol,
+        test_top1=test_top1,
     )
 
 

@@ -104,3 +104,7 @@ class TrainResult:
     ``early_stopping_patience`` epochs without a validation top-1 gain."""
     exported_epoch: int | None = None
     """When completed: the epoch whose weights were exported (the last one, or the best with ``export: best``)."""
+    protocol: dict[str, Any] = field(default_factory=dict)
+    """When completed: the card's ``protocol`` (name, held-out part and its digest, val_top1, test_top1)."""
+    test_top1: float | None = None
+    """When completed under ``held_out``: the exported student's top-1 on the test split, evaluated once."""

@@ -38,9 +38,18 @@ class Shared:
     ranks: RankGroup | None = None  # the job's ranks when several processes train it (distributed.py)
 
     def evaluate(self, model: torch.nn.Module) -> Evaluation:
-        """``model`` over the validation split."""
+        """``model`` over the validation split (what every choice reads)."""
         return evaluate_split(
             model, self.data.val.batches(), self.device, num_classes=self.data.info.num_classes,
+            precision=self.precision,
+        )  # fmt: skip
+
+    def evaluate_test(self, model: torch.nn.Module) -> Evaluation | None:
+        """``model`` over the test split (``held_out`` only; None otherwise): once, on the exported weights."""
+        if self.data.test is None:
+            return None
+        return evaluate_split(
+            model, self.data.test.batches(), self.device, num_classes=self.data.info.num_classes,
             precision=self.precision,
         )  # fmt: skip
 
@@ -70,6 +79,8 @@ def prepare_shared(spec: JobSpec, states: list[dict[str, Any] | None], options: 
         device=device,
         memory_format=memory_format,
         prefer=recorded_path if recorded_path in DATA_PATHS else None,
+        protocol=spec.protocol,
+        holdout_fraction=spec.holdout_fraction,
     )
     # 3. The frozen teacher, its targets for every student's step, and its own evaluation.
     teacher = None
@@ -92,6 +103,11 @@ def prepare_shared(spec: JobSpec, states: list[dict[str, Any] | None], options: 
             "val_top1": evaluation.val_top1,
             "val_top5": evaluation.val_top5,
         }
+        if data.test is not None:  # what a student's test top-1 is compared with (nothing is chosen on it)
+            tested = evaluate_split(
+                teacher.model, data.test.batches(), device, num_classes=data.info.num_classes, precision=precision
+            )
+            summary |= {"test_top1": tested.val_top1, "test_top5": tested.val_top5}
         log.info("teacher %s: val top-1 %.2f%%", spec.teacher.arch, evaluation.val_top1)
     log.info("training on %s: precision %s, channels_last %s, compiled %s", device, precision, channels_last, compiled)
     return Shared(device, precision, channels_last, memory_format, compiled, data, teacher, targets, summary, ranks)

@@ -306,6 +306,9 @@ def spec_fingerprint(spec: JobSpec, dataset: str | None = None) -> dict[str, Any
     if dataset is not None:
         data["dataset"] = dataset
     data.pop("devices", None)  # how many ranks train it: a resume may take another count
+    if data.get("protocol") == "literature":  # as checkpoints written before specs named a protocol
+        data.pop("protocol")
+        data.pop("holdout_fraction", None)
     for key in RUNTIME_HYPERPARAMETERS:
         data["hyperparameters"].pop(key, None)
     return data
