@@ -3,6 +3,9 @@ test split is evaluated once on the exported weights, and the card says which pr
 
 import json
 
+import torch
+from safetensors.torch import load_file
+
 from sdd_core.spec import JobSpec, with_stored_protocol
 from sdd_core.trainer import train
 from sdd_core.trainer.options import TrainCallbacks, TrainOptions
@@ -60,3 +63,26 @@ def test_literature_reports_on_val_and_reads_as_before(data_root, tmp_path):
 def test_a_stored_spec_without_a_protocol_trained_on_the_literatures():
     assert with_stored_protocol({"dataset": "digits"})["protocol"] == "literature"
     assert with_stored_protocol({"protocol": "held_out"})["protocol"] == "held_out"
+
+
+def test_a_held_out_run_stopped_inside_an_epoch_resumes_to_the_same_weights(data_root, tmp_path):
+    spec = _spec(protocol="held_out")
+    options = TrainOptions(data_root=data_root)
+    full = train(spec, tmp_path / "full", options=options)
+    seen: list[tuple[int, int]] = []
+    callbacks = TrainCallbacks(
+        on_batch_end=lambda epoch, batch, batches, parts: seen.append((epoch, batch)),
+        should_stop=lambda: seen[-1] == (2, 3) and len(seen) == 14,  # inside epoch 2 (11 batches of 128)
+    )
+    part = train(spec, tmp_path / "part", options=options, callbacks=callbacks)
+    assert part.status == "stopped" and (part.stopped_at.epoch, part.stopped_at.batch) == (2, 3)
+    again = train(spec, tmp_path / "part", options=options, resume_from=part.checkpoint_path)
+    assert again.status == "completed" and again.test_top1 == full.test_top1
+    assert again.protocol == full.protocol
+    assert load_file(str(again.student_path)).keys() == load_file(str(full.student_path)).keys()
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            load_file(str(again.student_path)).values(), load_file(str(full.student_path)).values(), strict=True
+        )
+    )
