@@ -42,7 +42,13 @@ RUN pip install --no-deps --index-url "$TORCH_CPU_INDEX_URL" $(grep -E '^(torch|
 # ---------------------------------------------------------------- the worker's dependencies
 FROM base AS worker-dependencies
 
+# Plus the experiment trackers a job may ask for: pyproject.toml's tracking extra (MLflow's client,
+# W&B) as it states them, within the lock's versions of everything they share with the service.
+COPY pyproject.toml pyproject.toml
 RUN pip install -r requirements/server.txt \
+    && python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['tracking'], sep='\n')" > /tmp/tracking.txt \
+    && pip install -c requirements/server.txt -r /tmp/tracking.txt \
+    && rm /tmp/tracking.txt \
     && pip check
 
 # ---------------------------------------------------------------- api: sdd api | migrate | token
