@@ -82,6 +82,9 @@ def test_student_download_after_success(api: Api) -> None:
         "student_formats": None,
         "cost": None,  # recorded by a real worker (tests/worker/test_student_cost_runner.py)
         "teacher_val_top1": None,
+        "test_top1": None,  # a held_out job's, recorded by a real worker (tests/sdd_core/trainer/test_protocol.py)
+        "teacher_test_top1": None,
+        "protocol": None,
     }
     assert done["started_at"] and done["finished_at"]
 
