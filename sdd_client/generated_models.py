@@ -768,7 +768,8 @@ class ModelsPublic(BaseModel):
 
 class PairedGain(BaseModel):
     """
-    Final val top-1 minus the baseline's, paired by seed, with its 95% confidence interval.
+    Final top-1 minus the baseline's on one split, paired by seed, with its 95% confidence interval
+    and, once ``holm_adjusted`` saw its family, the Holm-corrected interval and decision.
     """
 
     model_config = ConfigDict(
@@ -787,6 +788,25 @@ class PairedGain(BaseModel):
     low: float | None
     high: float | None
     seeds: list[int]
+    split: Annotated[str | None, Field(description="The split the gain is measured on: test or val.")] = "val"
+    p_value: Annotated[
+        float | None,
+        Field(description="Two-sided p of the paired t test of no gain (null with one seed)."),
+    ] = None
+    family_size: Annotated[
+        int | None,
+        Field(description="Configurations in the Holm family this gain was corrected in (0: not corrected)."),
+    ] = 0
+    adjusted_alpha: Annotated[
+        float | None,
+        Field(description="The level Holm's step tested this gain at: 0.05 / (m − k + 1)."),
+    ] = None
+    adjusted_low: Annotated[float | None, Field(description="The Holm-adjusted interval's lower end.")] = None
+    adjusted_high: float | None = None
+    beats_baseline: Annotated[
+        bool | None,
+        Field(description="Holm rejects no gain: the adjusted interval is above 0 (at least 2 seeds)."),
+    ] = False
 
 
 class PartTargetPublic(BaseModel):
@@ -891,6 +911,14 @@ class Recommendation(BaseModel):
     text: str
     configuration: Annotated[str | None, Field(description="The configuration's label it names, if any.")]
     beats_baseline: bool
+    protocol: Annotated[str, Field(description="held_out, literature, or mixed (members disagree).")]
+    chosen_on: Annotated[str, Field(description="The split the configuration is chosen on: val.")]
+    reported_on: Annotated[str, Field(description="The split its gain is reported on: test or val.")]
+    correction: str
+    family_size: Annotated[
+        int,
+        Field(description="SD configurations compared (with at least 2 paired seeds)."),
+    ]
 
 
 class SDDefaults(BaseModel):
@@ -1311,11 +1339,22 @@ class ConfigurationReport(BaseModel):
     best_top1: Summary
     final_top5: Summary
     best_top5: Summary
+    test_top1: Annotated[
+        Summary,
+        Field(description="Final test top-1 (protocol held_out); n 0 otherwise."),
+    ]
     wall_seconds: Summary
     images_per_s: Summary
     is_baseline: bool
-    baseline: Annotated[str | None, Field(description="The KD configuration this one is compared with.")]
-    gain: PairedGain | None
+    baseline: Annotated[
+        str | None,
+        Field(description="The base configuration this one is compared with (its own base, else kd)."),
+    ]
+    baseline_method: str | None
+    gain: Annotated[
+        PairedGain | None,
+        Field(description="Over the baseline on the reported split, Holm-corrected."),
+    ]
 
 
 class CostReport(BaseModel):
@@ -1337,6 +1376,10 @@ class CostReport(BaseModel):
     teacher_top1: Annotated[
         float | None,
         Field(description="The teacher's top-1 on the members' split, percent."),
+    ]
+    teacher_split: Annotated[
+        str | None,
+        Field(description="The split of teacher_top1: test when every member recorded it, else val."),
     ]
     points: list[CostPoint]
     within: Annotated[

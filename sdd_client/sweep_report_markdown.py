@@ -13,7 +13,15 @@ classes are left to the JSON. Text from users (class names) has its table-breaki
 
 from __future__ import annotations
 
-from sdd_client.models import CostPoint, CostReport, PairedGain, Stat, SweepConfiguration, SweepReport
+from sdd_client.models import (
+    CostPoint,
+    CostReport,
+    PairedGain,
+    Recommendation,
+    Stat,
+    SweepConfiguration,
+    SweepReport,
+)
 
 MARKDOWN_MAX_CLASSES = 20  # wider per-class tables and confusion matrices stay in the JSON
 
@@ -30,6 +38,8 @@ def report_markdown(report: SweepReport) -> str:
         "",
         f"**Recommendation:** {_cell(report.recommendation.text)}",
         "",
+        f"_{_cell(protocol_text(report.recommendation))}_",
+        "",
         *_configurations(report.configurations),
     ]
     lines += [f"_{_cell(note)}_" for note in report.notes]
@@ -41,7 +51,7 @@ def _configurations(configurations: list[SweepConfiguration]) -> list[str]:
     rows = [
         "## Configurations",
         "",
-        "| configuration | seeds | final top-1 | best top-1 | final top-5 | best top-5 | gain over KD [95% CI] "
+        "| configuration | seeds | final top-1 | best top-1 | final top-5 | best top-5 | gain over base [95% CI] "
         "| wall time (s) | images/s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -55,11 +65,22 @@ def _configurations(configurations: list[SweepConfiguration]) -> list[str]:
     rows += [
         "",
         "Accuracies in percent: mean ± sample standard deviation over the seeds that succeeded. The gain is "
-        "final val top-1 minus KD's for the same seed, averaged, with its paired 95% confidence interval "
-        "(Student's t, n − 1 degrees of freedom).",
+        "final top-1 on the reported split minus its base method's (sd-dkd's dkd, else kd) for the same seed, "
+        "averaged, with its paired 95% confidence interval (Student's t, n − 1 degrees of freedom) and the "
+        "Holm–Bonferroni-corrected interval over the SD configurations compared.",
         "",
     ]
     return rows
+
+
+def protocol_text(recommendation: Recommendation) -> str:
+    """``protocol held_out: chosen on val, reported on test; Holm–Bonferroni correction, family of 3``."""
+    family = recommendation.family_size
+    return (
+        f"protocol {recommendation.protocol}: chosen on {recommendation.chosen_on}, reported on "
+        f"{recommendation.reported_on}; {recommendation.correction} correction, family of {family} "
+        f"configuration{'' if family == 1 else 's'}"
+    )
 
 
 def summary_text(summary: Stat, digits: int = 2) -> str:
@@ -72,14 +93,18 @@ def summary_text(summary: Stat, digits: int = 2) -> str:
 
 
 def gain_text(gain: PairedGain | None, is_baseline: bool) -> str:
-    """``+1.50 [+0.26, +2.74] (3 seeds)``: the mean gain over KD and its paired 95% interval."""
+    """``+1.50 [+0.26, +2.74] (3 seeds; Holm [-0.29, +3.29])``: the mean gain over the base, its paired 95%
+    interval and the Holm-corrected one."""
     if is_baseline:
         return "baseline"
     if gain is None:
         return "—"
     if gain.low is None or gain.high is None:
         return f"{gain.mean:+.2f} (1 seed, no interval)"
-    return f"{gain.mean:+.2f} [{gain.low:+.2f}, {gain.high:+.2f}] ({gain.n} seeds)"
+    holm = ""
+    if gain.adjusted_low is not None and gain.adjusted_high is not None:
+        holm = f"; Holm [{gain.adjusted_low:+.2f}, {gain.adjusted_high:+.2f}]"
+    return f"{gain.mean:+.2f} [{gain.low:+.2f}, {gain.high:+.2f}] ({gain.n} seeds{holm})"
 
 
 COST_HEADERS = (

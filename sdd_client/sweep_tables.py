@@ -12,7 +12,7 @@ from rich.console import Group
 from rich.text import Text
 
 from sdd_client.models import Sweep, SweepReport, SweepSummary
-from sdd_client.sweep_report_markdown import gain_text, summary_text
+from sdd_client.sweep_report_markdown import gain_text, protocol_text, summary_text
 from sdd_client.table_fit import Col, FittedTable, id_col, name_col
 from sdd_client.tables import facts_table, pct, position, shown_name, status_text, when
 
@@ -118,7 +118,7 @@ REPORT_COLUMNS = (
     Col("final top-1", 1),
     Col("best top-1", 4),
     Col("final top-5", 5),
-    Col("gain over KD [95% CI]"),
+    Col("gain over base [95% CI]"),
     Col("wall s", 3),
     Col("img/s", 6),
 )
@@ -139,7 +139,11 @@ def report_view(report: SweepReport) -> Group:
             summary_text(c.images_per_s, 0),
         )
     style = "green" if report.recommendation.beats_baseline else "yellow"
-    parts: list[FittedTable | Text] = [table, Text(f"recommendation: {report.recommendation.text}", style=style)]
+    parts: list[FittedTable | Text] = [
+        table,
+        Text(f"recommendation: {report.recommendation.text}", style=style),
+        Text(protocol_text(report.recommendation), style="dim"),
+    ]
     per_class = report.per_class
     if per_class.gains:
         columns = (name_col("class", priority=0), Col("gain", justify="right"))

@@ -92,18 +92,21 @@ def cancel_sweep(sweep_id: SweepId, session: SessionDep, tenant: CurrentTenant) 
 REPORT_DESCRIPTION = """\
 Which configuration, by how much, how sure — from the members that succeeded so far:
 
-- per configuration (a member's spec minus its seed): final and best val top-1/top-5, mean ±
-  sample standard deviation over seeds and their number; the gain over the sweep's KD baseline
-  (final val top-1 minus KD's for the same seed) with a paired 95% confidence interval; wall
-  time and images/s;
+- per configuration (a member's spec minus its seed): final and best val top-1/top-5 and final
+  test top-1, mean ± sample standard deviation over seeds and their number; an SD configuration's
+  gain over its own base method (sd-dkd over dkd, sd-nkd over nkd, else kd) for the same seed, on
+  test under protocol held_out (val under literature), with a paired 95% confidence interval and
+  the Holm–Bonferroni-corrected one over the SD configurations compared; wall time and images/s;
 - per class: each member's final per-class accuracy, and the best SD configuration's per-class
   gain over KD, largest first (when the members' results record per-class counts);
 - the confusion matrix of the best member;
-- a recommendation line, or "no configuration beats KD beyond noise";
+- a recommendation: the configuration chosen on val top-1 and its gain on the reported split, with
+  the protocol, the correction and the family size, or "no configuration beats its base beyond noise";
 - accuracy against cost (`cost`): per configuration its student's parameters, FLOPs per image and
   latency (onnxruntime on the worker's CPU at batch 1 and 64, 1 thread; CUDA where it trained on a
   GPU), the Pareto frontiers of top-1 against CPU latency and against parameters, and with
-  `?within=1.0` the fastest student at most 1.0 points below the teacher's top-1 (or that none is).
+  `?within=1.0` the fastest student at most 1.0 points below the teacher's top-1 (on test when
+  recorded, else val), or that none is.
 
 `?format=markdown` answers the same report as `text/markdown`; `report/cost.svg` draws the cost part.
 """

@@ -14,8 +14,9 @@ accurate and at least as cheap and strictly better in one of the two; drawn once
 and once against parameters.
 
 ``within`` (``fastest_within``): the configuration with the lowest latency among those whose
-accuracy is at most ``within`` points below the teacher's top-1 (the members' ``teacher_val_top1``,
-the teacher evaluated on their validation split); ties go to the more accurate one. None is
+accuracy is at most ``within`` points below the teacher's top-1 (the members' ``teacher_test_top1``,
+the teacher evaluated on their test split, when every one recorded it; else ``teacher_val_top1``, on
+their validation split); ties go to the more accurate one. None is
 named when no configuration is that close.
 """
 
@@ -90,6 +91,9 @@ class CostReport:
     latency: Annotated[str, Field(description="Which latency the frontier and within use.")]
     hardware: Annotated[list[str], Field(description="Where those latencies were measured (CPU model names).")]
     teacher_top1: Annotated[float | None, Field(description="The teacher's top-1 on the members' split, percent.")]
+    teacher_split: Annotated[
+        str | None, Field(description="The split of teacher_top1: test when every member recorded it, else val.")
+    ]
     points: list[CostPoint]
     within: Annotated[WithinAnswer | None, Field(description="Null unless the report was asked for ?within=.")]
 
@@ -211,7 +215,8 @@ def answer_within(points: Sequence[CostPoint], teacher_top1: float | None, withi
 
     if teacher_top1 is None:
         return answer(
-            "no teacher top-1 to compare with: no finished member recorded its teacher's (teacher_val_top1); "
+            "no teacher top-1 to compare with: no finished member recorded its teacher's (teacher_test_top1 or "
+            "teacher_val_top1); "
             "a sweep whose members have a teacher records it"
         )
     timed = [p for p in points if p.cpu_batch1_ms is not None and p.top1 is not None]
@@ -233,13 +238,27 @@ def answer_within(points: Sequence[CostPoint], teacher_top1: float | None, withi
     )
 
 
+def teacher_accuracy(results: Sequence[Mapping[str, Any]]) -> tuple[str | None, float | None]:
+    """(split, mean top-1) of the members' teacher: test when every result with a teacher recorded it, else val."""
+    recorded = [
+        r
+        for r in results
+        if _number(r.get("teacher_val_top1")) is not None or _number(r.get("teacher_test_top1")) is not None
+    ]
+    tests = [_number(r.get("teacher_test_top1")) for r in recorded]
+    if recorded and all(t is not None for t in tests):
+        return "test", _mean(tests)
+    top1 = _mean([_number(r.get("teacher_val_top1")) for r in recorded])
+    return ("val", top1) if top1 is not None else (None, None)
+
+
 def cost_report(
     configurations: Sequence[ConfigurationCosts], *, accuracy: str, within: float | None = None
 ) -> CostReport:
     """The report's ``cost`` part: one point per configuration, frontiers marked, ``within`` answered if asked."""
     points = _with_frontiers([_point(c) for c in configurations])
     results = [r for c in configurations for r in c.results]
-    teacher_top1 = _mean([_number(r.get("teacher_val_top1")) for r in results])
+    teacher_split, teacher_top1 = teacher_accuracy(results)
     hardware = sorted(
         {
             str(e.get("hardware"))
@@ -253,6 +272,8 @@ def cost_report(
         notes.append("not available: no finished member recorded its cost (result.cost)")
     elif len(hardware) > 1:
         notes.append(f"latencies were measured on {len(hardware)} different CPUs: compare them with care")
+    if teacher_split is not None and teacher_split not in accuracy.split():
+        notes.append(f"the teacher's top-1 is on {teacher_split}, the students' {accuracy}: compare them with care")
     return CostReport(
         available=any(p.measured for p in points),
         note="; ".join(notes) or None,
@@ -260,6 +281,7 @@ def cost_report(
         latency=LATENCY_TEXT,
         hardware=hardware,
         teacher_top1=teacher_top1,
+        teacher_split=teacher_split,
         points=points,
         within=answer_within(points, teacher_top1, within) if within is not None else None,
     )

@@ -6,10 +6,12 @@ rows). Only ``succeeded`` members count in the statistics; the others are counte
 Per configuration (a member's spec minus its seed):
 - final and best val top-1/top-5: mean ± sample standard deviation (n − 1) over its seeds, and n;
   final = the job's result (its last epoch), best = the best epoch seen;
-- the paired gain over the sweep's KD baseline: the ``kd`` configuration with the same student
-  and temperature (β and scales do not apply to KD), paired by seed: d_s = final top-1 − KD's
-  final top-1 for each seed both finished; mean d ± the half-width of the paired 95% confidence
-  interval, t_{0.975, n−1} · s_d / √n (``t_quantile_975``); one seed gives no interval;
+- final test top-1 (held_out members only: the test split, evaluated once on the exported student);
+- an SD configuration's paired gain over its own base method when the sweep has it (sd-kd over
+  kd, sd-dkd over dkd, sd-nkd over nkd; else over kd), with the same student and temperature,
+  paired by seed: d_s = final top-1 − the base's for each seed both finished, on the *reported*
+  split; mean d ± the half-width of the paired 95% confidence interval, t_{0.975, n−1} · s_d / √n
+  (``t_quantile_975``); one seed gives no interval. Methods without SD are bases (no gain);
 - wall time (the job's ``run_seconds``; the sum of its epochs' ``seconds`` when the worker recorded
   none, as for jobs shorter than one lease heartbeat) and images/s (the mean of its epochs').
 
@@ -19,12 +21,18 @@ accuracy, and the best SD configuration's per-class gain over KD (paired by seed
 largest first. The confusion matrix (``result["confusion"]``: rows true class, columns predicted)
 of the best member (highest final top-1). Members without these keys leave the part "not available".
 
-The recommendation (``recommend``): a configuration *beats KD beyond noise* when at least 2 seeds
-pair with KD and the lower end of its paired 95% interval is above 0. The line names the one
-among those with the largest mean gain, "sd-kd, β 2, scales [1, 2, 4]: +1.30 ± 0.40 over KD, 3
-seeds"; if none does, "no configuration beats KD beyond noise" (with the best mean gain seen); with
-only single seeds it says the interval cannot be computed; without a KD member, that there is no
-baseline.
+Choose on validation, report on test. Under protocol held_out the configuration is *chosen* by
+its mean final val top-1 (the held-out part of the training split) and its gain is *reported* on
+test top-1 when every succeeded member recorded one; under literature (or without test numbers)
+val both chooses and reports, and the report says so ("optimistic": the winner's curse).
+
+The recommendation (``recommend``): the SD configurations with at least 2 seeds paired with their
+base form one family of paired t tests, corrected by Holm–Bonferroni (``holm_adjusted``; family
+size m). The chosen configuration is the SD configuration with the highest mean val top-1; it
+*beats its base beyond noise* when Holm rejects "no gain" for it, i.e. its adjusted interval is
+above 0. "sd-kd, β 2, scales [1, 2, 4]: +1.30 ± 0.40 over kd on test, 3 seeds (Holm–Bonferroni,
+family of 2)"; otherwise it says the chosen one does not beat its base beyond noise; with only
+single seeds it says the interval cannot be computed; without a base member, that there is none.
 
 Accuracy against cost (``domain.sweeps.sweep_cost``): each configuration's final val top-1
 against its student's latency and parameters, the Pareto frontiers, and with ``within`` the
@@ -40,19 +48,20 @@ import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from pydantic import Field
 
 from domain.status import JobStatus
 from domain.sweeps.sweep_cost import ConfigurationCosts, CostReport, cost_report
-from domain.sweeps.sweep_statistics import PairedGain, Summary, paired_gain, summarize
-from sdd_core.spec import SD_METHODS
+from domain.sweeps.sweep_statistics import CORRECTION, PairedGain, Summary, holm_adjusted, paired_gain, summarize
+from sdd_core.spec import SD_METHODS, base_loss_of, with_stored_protocol
 
 BASELINE_METHOD = "kd"
-ACCURACY = "final val top-1"
-"""The accuracy configurations are compared on (ConfigurationReport.final_top1's mean)."""
+ACCURACY = {"val": "final val top-1", "test": "final test top-1"}
+"""The accuracy configurations are compared on, by the reported split (final_top1 or test_top1's mean)."""
+LITERATURE_NOTE = "protocol: literature (chosen and reported on val: optimistic)"
 
 
 @dataclass(frozen=True)
@@ -83,11 +92,15 @@ class ConfigurationReport:
     best_top1: Summary
     final_top5: Summary
     best_top5: Summary
+    test_top1: Annotated[Summary, Field(description="Final test top-1 (protocol held_out); n 0 otherwise.")]
     wall_seconds: Summary
     images_per_s: Summary
     is_baseline: bool
-    baseline: Annotated[str | None, Field(description="The KD configuration this one is compared with.")]
-    gain: PairedGain | None
+    baseline: Annotated[
+        str | None, Field(description="The base configuration this one is compared with (its own base, else kd).")
+    ]
+    baseline_method: Annotated[str | None, Field(examples=["dkd"])]
+    gain: Annotated[PairedGain | None, Field(description="Over the baseline on the reported split, Holm-corrected.")]
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,11 @@ class Recommendation:
     text: Annotated[str, Field(examples=["sd-kd, β 2, scales [1, 2, 4]: +1.30 ± 0.40 over KD, 3 seeds"])]
     configuration: Annotated[str | None, Field(description="The configuration's label it names, if any.")]
     beats_baseline: bool
+    protocol: Annotated[str, Field(description="held_out, literature, or mixed (members disagree).")]
+    chosen_on: Annotated[str, Field(description="The split the configuration is chosen on: val.")]
+    reported_on: Annotated[str, Field(description="The split its gain is reported on: test or val.")]
+    correction: Annotated[str, Field(examples=["Holm–Bonferroni"])]
+    family_size: Annotated[int, Field(description="SD configurations compared (with at least 2 paired seeds).")]
 
 
 @dataclass(frozen=True)
@@ -209,6 +227,7 @@ class _Outcome:
     best_top1: float | None
     final_top5: float | None
     best_top5: float | None
+    test_top1: float | None
     wall_seconds: float | None
     images_per_s: float | None
 
@@ -233,6 +252,7 @@ def _outcome(member: MemberRecord) -> _Outcome:
         best_top1=best_top1,
         final_top5=final_top5,
         best_top5=best_top5,
+        test_top1=_number(result.get("test_top1")),
         wall_seconds=wall,
         images_per_s=statistics.fmean(speeds) if speeds else None,
     )
@@ -252,8 +272,10 @@ class _Group:
     def outcomes(self) -> list[_Outcome]:
         return [_outcome(m) for m in self.members if m.status == "succeeded"]
 
-    def final_by_seed(self) -> dict[int, float]:
-        return {o.seed: o.final_top1 for o in self.outcomes if o.final_top1 is not None}
+    def final_by_seed(self, split: str = "val") -> dict[int, float]:
+        """Final top-1 on ``split`` by seed."""
+        values = {o.seed: o.test_top1 if split == "test" else o.final_top1 for o in self.outcomes}
+        return {seed: value for seed, value in values.items() if value is not None}
 
 
 def _groups(members: Sequence[MemberRecord]) -> list[_Group]:
@@ -267,18 +289,28 @@ def _groups(members: Sequence[MemberRecord]) -> list[_Group]:
     return list(groups.values())
 
 
+def base_method_of(method: str) -> str:
+    """The base an SD method is paired with when the sweep has it: sd-dkd -> dkd, sd-nkd -> nkd, sd-kd -> kd."""
+    return base_loss_of(method) or BASELINE_METHOD
+
+
 def _baseline_of(group: _Group, groups: Sequence[_Group]) -> _Group | None:
-    """The KD configuration with the same student and temperature (and the same base), if the sweep has one."""
-    if group.spec.get("method") == BASELINE_METHOD:
+    """An SD configuration's own base method (else kd) with the same student and temperature (and the
+    same base), if the sweep has one; None for methods without SD (they are the bases)."""
+    method = str(group.spec.get("method"))
+    if method not in SD_METHODS:
         return None
     mine = member_coordinates(group.spec)
 
-    def matches(other: _Group) -> bool:
-        theirs = member_coordinates(other.spec)
-        same = all(mine[name] == theirs[name] for name in ("student", "temperature"))
-        return other.spec.get("method") == BASELINE_METHOD and same and _base_of(other.spec) == _base_of(group.spec)
+    def matching(base: str) -> _Group | None:
+        for other in groups:
+            theirs = member_coordinates(other.spec)
+            same = all(mine[name] == theirs[name] for name in ("student", "temperature"))
+            if other.spec.get("method") == base and same and _base_of(other.spec) == _base_of(group.spec):
+                return other
+        return None
 
-    return next((other for other in groups if matches(other)), None)
+    return matching(base_method_of(method)) or matching(BASELINE_METHOD)
 
 
 def _base_of(spec: Mapping[str, Any]) -> str:
@@ -289,15 +321,15 @@ def _base_of(spec: Mapping[str, Any]) -> str:
     return json.dumps(kept, sort_keys=True)
 
 
-def _configuration(group: _Group, groups: Sequence[_Group]) -> ConfigurationReport:
+def _configuration(group: _Group, groups: Sequence[_Group], split: str) -> ConfigurationReport:
     outcomes = group.outcomes
     coordinates = member_coordinates(group.spec)
     baseline = _baseline_of(group, groups)
     gain = None
     if baseline is not None:
-        theirs = baseline.final_by_seed()
-        pairs = {seed: (value, theirs[seed]) for seed, value in group.final_by_seed().items() if seed in theirs}
-        gain = paired_gain(pairs)
+        theirs = baseline.final_by_seed(split)
+        mine = group.final_by_seed(split)
+        gain = paired_gain({seed: (value, theirs[seed]) for seed, value in mine.items() if seed in theirs}, split)
     return ConfigurationReport(
         label=group.label,
         method=str(coordinates["method"]),
@@ -311,46 +343,79 @@ def _configuration(group: _Group, groups: Sequence[_Group]) -> ConfigurationRepo
         best_top1=summarize(_present([o.best_top1 for o in outcomes])),
         final_top5=summarize(_present([o.final_top5 for o in outcomes])),
         best_top5=summarize(_present([o.best_top5 for o in outcomes])),
+        test_top1=summarize(_present([o.test_top1 for o in outcomes])),
         wall_seconds=summarize(_present([o.wall_seconds for o in outcomes])),
         images_per_s=summarize(_present([o.images_per_s for o in outcomes])),
-        is_baseline=group.spec.get("method") == BASELINE_METHOD,
+        is_baseline=group.spec.get("method") not in SD_METHODS,
         baseline=baseline.label if baseline is not None else None,
+        baseline_method=str(baseline.spec.get("method")) if baseline is not None else None,
         gain=gain,
     )
 
 
-def recommend(configurations: Sequence[ConfigurationReport]) -> Recommendation:
-    """The recommendation line (rules in the module docstring)."""
+def corrected(configurations: Sequence[ConfigurationReport]) -> list[ConfigurationReport]:
+    """The configurations with the gains of every one with at least 2 paired seeds Holm-corrected as one family."""
+    family = [i for i, c in enumerate(configurations) if c.gain is not None and c.gain.n >= 2]
+    adjusted = dict(zip(family, holm_adjusted([_gain(configurations[i]) for i in family]), strict=True))
+    return [replace(c, gain=adjusted[i]) if i in adjusted else c for i, c in enumerate(configurations)]
+
+
+def protocol_of(members: Sequence[MemberRecord]) -> str:
+    """held_out, literature (also for specs stored before protocols), or mixed."""
+    protocols = {str(with_stored_protocol(m.spec).get("protocol")) for m in members}
+    return protocols.pop() if len(protocols) == 1 else "mixed" if protocols else "held_out"
+
+
+def reported_split(members: Sequence[MemberRecord]) -> str:
+    """test when every member is held_out and every succeeded one recorded its test top-1, else val."""
+    succeeded = [m for m in members if m.status == "succeeded"]
+    on_test = protocol_of(members) == "held_out" and all(_outcome(m).test_top1 is not None for m in succeeded)
+    return "test" if succeeded and on_test else "val"
+
+
+def recommend(
+    configurations: Sequence[ConfigurationReport], *, protocol: str = "literature", split: str = "val"
+) -> Recommendation:
+    """The recommendation line (rules in the module docstring); gains already ``corrected``."""
+    family_size = sum(1 for c in configurations if c.gain is not None and c.gain.family_size)
+
+    def line(text: str, configuration: str | None = None, beats: bool = False) -> Recommendation:
+        return Recommendation(text, configuration, beats, protocol, "val", split, CORRECTION, family_size)
+
+    sd = [c for c in configurations if not c.is_baseline]
     if not any(c.is_baseline for c in configurations):
-        finished = [c for c in configurations if c.final_top1.mean is not None]
-        text = f"no KD baseline in this sweep: add '{BASELINE_METHOD}' to the grid's methods to measure a gain"
+        finished = [c for c in sd if c.final_top1.mean is not None]
+        text = f"no base method in this sweep: add '{BASELINE_METHOD}' (or each SD method's own base) to the grid's methods to measure a gain"
         if not finished:
-            return Recommendation(text, None, False)
+            return line(text)
         best = max(finished, key=lambda c: c.final_top1.mean or 0.0)
-        return Recommendation(
-            f"{text}; best mean final val top-1: {best.label}, {best.final_top1.mean:.2f}%", best.label, False
-        )
-    compared = [c for c in configurations if c.gain is not None]
+        return line(f"{text}; best mean final val top-1: {best.label}, {best.final_top1.mean:.2f}%", best.label)
+    compared = [c for c in sd if c.gain is not None and c.final_top1.mean is not None]
     if not compared:
-        return Recommendation("no configuration has a finished seed paired with a finished KD seed yet", None, False)
-    beating = [c for c in compared if c.gain is not None and c.gain.beats_baseline]
-    if beating:
-        best = max(beating, key=lambda c: (_gain(c).mean, _gain(c).low or 0.0))
-        gain = _gain(best)
-        return Recommendation(
-            f"{best.label}: {gain.mean:+.2f} ± {gain.half_width:.2f} over KD, {gain.n} seeds", best.label, True
-        )
-    best = max(compared, key=lambda c: _gain(c).mean)
+        return line("no configuration has a finished seed paired with a finished seed of its base yet")
     if all(_gain(c).n < 2 for c in compared):
-        return Recommendation(
-            f"{best.label}: {_gain(best).mean:+.2f} over KD, 1 seed; the confidence interval cannot be computed "
-            "from one seed: add seeds to the grid",
+        best = max(compared, key=lambda c: c.final_top1.mean or 0.0)
+        return line(
+            f"{best.label}: {_gain(best).mean:+.2f} over {best.baseline_method} on {split}, 1 seed; the confidence "
+            "interval cannot be computed from one seed: add seeds to the grid",
             best.label,
-            False,
         )
-    return Recommendation(
-        f"no configuration beats KD beyond noise (best: {best.label}, {_gain_text(_gain(best))})", best.label, False
+    tested = [c for c in compared if _gain(c).family_size]
+    chosen = max(tested, key=lambda c: c.final_top1.mean or 0.0)  # chosen on val
+    gain = _gain(chosen)
+    over = f"over {chosen.baseline_method} on {split}, {gain.n} seeds"
+    if gain.beats_baseline:
+        return line(f"{chosen.label}: {gain.mean:+.2f} ± {_adjusted_half(gain):.2f} {over}", chosen.label, True)
+    return line(
+        f"no configuration beats its base beyond noise (chosen on val: {chosen.label}, {gain.mean:+.2f} ± "
+        f"{_adjusted_half(gain):.2f} {over})",
+        chosen.label,
     )
+
+
+def _adjusted_half(gain: PairedGain) -> float:
+    """The Holm-adjusted interval's half-width."""
+    return ((gain.adjusted_high or 0.0) - (gain.adjusted_low or 0.0)) / 2
 
 
 def _gain(configuration: ConfigurationReport) -> PairedGain:
@@ -491,17 +556,19 @@ def _is_matrix(value: Any) -> bool:
 # ---------------------------------------------------------------- the report
 
 
-def _cost(groups: Sequence[_Group], configurations: Sequence[ConfigurationReport], within: float | None) -> CostReport:
+def _cost(
+    groups: Sequence[_Group], configurations: Sequence[ConfigurationReport], within: float | None, split: str
+) -> CostReport:
     inputs = [
         ConfigurationCosts(
             label=c.label,
             student=c.student,
-            accuracy=c.final_top1.mean,
+            accuracy=(c.test_top1 if split == "test" else c.final_top1).mean,
             results=[m.result for m in group.members if m.status == "succeeded" and m.result is not None],
         )
         for group, c in zip(groups, configurations, strict=True)
     ]
-    return cost_report(inputs, accuracy=ACCURACY, within=within)
+    return cost_report(inputs, accuracy=ACCURACY[split], within=within)
 
 
 def build_report(
@@ -510,12 +577,19 @@ def build_report(
     """The whole report of a sweep whose members are ``members`` (in member order); ``within``
     (points) asks for the fastest configuration that close to the teacher's top-1."""
     groups = _groups(members)
-    configurations = [_configuration(group, groups) for group in groups]
-    recommendation = recommend(configurations)
+    protocol, split = protocol_of(members), reported_split(members)
+    configurations = corrected([_configuration(group, groups, split) for group in groups])
+    recommendation = recommend(configurations, protocol=protocol, split=split)
     counts: dict[str, int] = {}
     for member in members:
         counts[member.status] = counts.get(member.status, 0) + 1
     notes = []
+    if split == "val":
+        notes.append(
+            LITERATURE_NOTE
+            if protocol == "literature"
+            else f"protocol: {protocol}, but not every succeeded member recorded a test top-1: chosen and reported on val (optimistic)"
+        )
     unfinished = len(members) - counts.get("succeeded", 0)
     if unfinished:
         notes.append(f"{unfinished} of {len(members)} members have not succeeded; only succeeded members are counted")
@@ -527,6 +601,6 @@ def build_report(
         recommendation=recommendation,
         per_class=_per_class(groups, configurations, recommendation),
         confusion=_confusion(groups),
-        cost=_cost(groups, configurations, within),
+        cost=_cost(groups, configurations, within, split),
         notes=notes,
     )

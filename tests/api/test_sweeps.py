@@ -178,13 +178,18 @@ def test_the_report_as_json_markdown_and_curves(any_api: Api) -> None:
     assert labels == ["kd", "sd-kd, β 2, scales [1, 2, 4]"]
     gain = body["configurations"][1]["gain"]
     assert gain["mean"] == pytest.approx(1.5) and gain["n"] == 3 and gain["half_width"] == pytest.approx(1.2421, 1e-3)
-    assert body["recommendation"]["text"] == "sd-kd, β 2, scales [1, 2, 4]: +1.50 ± 1.24 over KD, 3 seeds"
+    recommendation = body["recommendation"]
+    assert recommendation["text"] == "sd-kd, β 2, scales [1, 2, 4]: +1.50 ± 1.24 over kd on val, 3 seeds"
+    assert (recommendation["correction"], recommendation["family_size"]) == ("Holm–Bonferroni", 1)
+    assert (recommendation["protocol"], recommendation["reported_on"]) == ("held_out", "val")  # no test top-1 played
+    assert gain["adjusted_alpha"] == 0.05 and gain["beats_baseline"] and gain["split"] == "val"
     assert [(g["name"], g["gain"]) for g in body["per_class"]["gains"]] == [("0", 10.0), ("1", 10.0)]
     assert body["confusion"]["job_id"] == sd[2]["id"] and body["confusion"]["matrix"] == [[10, 0], [1, 9]]
 
     markdown = any_api.get(f"/v1/sweeps/{sweep['id']}/report", params={"format": "markdown"})
     assert markdown.status_code == 200 and markdown.headers["content-type"].startswith("text/markdown")
-    assert "**Recommendation:** sd-kd, β 2, scales [1, 2, 4]: +1.50 ± 1.24 over KD, 3 seeds" in markdown.text
+    assert "**Recommendation:** sd-kd, β 2, scales [1, 2, 4]: +1.50 ± 1.24 over kd on val, 3 seeds" in markdown.text
+    assert "Holm–Bonferroni correction, family of 1 configuration_" in markdown.text
     svg = any_api.get(f"/v1/sweeps/{sweep['id']}/report/curves.svg")
     assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
     assert b"sd-kd, \xce\xb2 2, scales [1, 2, 4] \xc2\xb7 seed 2" in svg.content and b"<script" not in svg.content

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from domain.sweeps.sweep_cost import fastest_within, pareto_frontier
+from domain.sweeps.sweep_cost import fastest_within, pareto_frontier, teacher_accuracy
 from domain.sweeps.sweep_report import MemberRecord, build_report
 from tests.domain.test_sweep_report import spec
 
@@ -129,3 +129,13 @@ def test_without_costs_a_teacher_or_one_cpu_the_report_says_so() -> None:
     mixed = build_report("swp_1", "succeeded", members).cost
     assert mixed.note == "latencies were measured on 2 different CPUs: compare them with care"
     assert mixed.hardware == ["AMD EPYC 7B13 (16 logical CPUs)", "Intel Xeon"]
+
+
+def test_the_teacher_is_compared_on_test_when_every_member_recorded_it_else_val() -> None:
+    both = [
+        {"teacher_val_top1": 97.0, "teacher_test_top1": 95.0},
+        {"teacher_val_top1": 97.0, "teacher_test_top1": 93.0},
+    ]
+    assert teacher_accuracy(both) == ("test", 94.0)
+    assert teacher_accuracy([*both, {"teacher_val_top1": 96.0}]) == ("val", pytest.approx(290 / 3))
+    assert teacher_accuracy([{"val_top1": 90.0}]) == (None, None)

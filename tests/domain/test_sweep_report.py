@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+import statistics
+from dataclasses import asdict, replace
 from typing import Any
 
 import pytest
 
 from domain.sweeps.sweep_report import MemberRecord, build_report, configuration_label
-from domain.sweeps.sweep_statistics import T_975, paired_gain, summarize, t_quantile_975
+from domain.sweeps.sweep_statistics import (
+    T_975,
+    holm_adjusted,
+    paired_gain,
+    summarize,
+    t_quantile,
+    t_quantile_975,
+    t_two_sided_p,
+)
 
 T_2 = 4.3027  # t_{0.975, 2}: three paired seeds
 
@@ -85,6 +94,10 @@ def test_the_t_table_agrees_with_scipy() -> None:
         assert value == pytest.approx(stats.t.ppf(0.975, dof), abs=1e-4), dof
     assert t_quantile_975(35) == T_975[30]  # between rows: the smaller dof, a wider interval
     assert t_quantile_975(500) == pytest.approx(1.96)
+    for dof in (1, 2, 5, 30):
+        for t in (0.2, 2.0, 9.0):
+            assert t_two_sided_p(t, dof) == pytest.approx(2 * stats.t.sf(t, dof), rel=1e-9)
+        assert t_quantile(1 - 0.05 / 6, dof) == pytest.approx(stats.t.ppf(1 - 0.05 / 6, dof), rel=1e-9)
 
 
 def test_summaries_and_paired_gain_by_hand() -> None:
@@ -95,7 +108,8 @@ def test_summaries_and_paired_gain_by_hand() -> None:
     assert gain is not None
     assert (gain.mean, gain.std, gain.n, gain.seeds) == (1.5, 0.5, 3, [0, 1, 2])
     assert gain.half_width == pytest.approx(T_2 * 0.5 / math.sqrt(3))  # 1.2421
-    assert gain.low == pytest.approx(1.5 - 1.2421, abs=1e-4) and gain.beats_baseline
+    assert gain.low == pytest.approx(1.5 - 1.2421, abs=1e-4)
+    assert not gain.beats_baseline and gain.family_size == 0  # decided only once Holm saw the family
     one = paired_gain({0: (91.0, 90.0)})
     assert one is not None and (one.mean, one.half_width, one.beats_baseline) == (1.0, None, False)
     assert paired_gain({}) is None
@@ -123,18 +137,29 @@ def test_configurations_gains_and_the_recommendation() -> None:
     assert sd0.gain.mean == pytest.approx(1 / 6) and sd0.gain.std == pytest.approx(1.2583, abs=1e-4)
     assert sd0.gain.low < 0 < sd0.gain.high
 
-    assert report.recommendation.text == "sd-kd, β 2, scales [1, 2, 4]: +1.50 ± 1.24 over KD, 3 seeds"
-    assert report.recommendation.beats_baseline and report.recommendation.configuration == sd2.label
+    # Holm over 2: β 2's p = 1 − t/√(2 + t²) with t = 1.5/(0.5/√3), 0.0351 > 0.05/2: kept at level 0.025
+    assert sd2.gain.p_value == pytest.approx(1 - 27**0.5 / 29**0.5) and sd2.gain.low > 0
+    assert (sd2.gain.family_size, sd2.gain.adjusted_alpha, sd2.gain.beats_baseline) == (2, 0.025, False)
+    assert report.recommendation.text == (
+        "no configuration beats its base beyond noise (chosen on val: sd-kd, β 2, scales [1, 2, 4], "
+        "+1.50 ± 1.79 over kd on val, 3 seeds)"
+    )
+    assert not report.recommendation.beats_baseline and report.recommendation.configuration == sd2.label
+    assert (report.recommendation.correction, report.recommendation.family_size) == ("Holm–Bonferroni", 2)
     assert report.members == {"succeeded": 9, "failed": 1}
-    assert report.notes == ["1 of 10 members have not succeeded; only succeeded members are counted"]
+    assert report.notes == [
+        "protocol: literature (chosen and reported on val: optimistic)",
+        "1 of 10 members have not succeeded; only succeeded members are counted",
+    ]
 
 
 def test_no_configuration_beats_kd_beyond_noise() -> None:
     members = [m for m in three_seeds() if "sd2" not in m.job_id]
     report = build_report("swp_1", "failed", members)
     assert report.recommendation.text == (
-        "no configuration beats KD beyond noise (best: sd-kd, β 0, scales [1, 2, 4], +0.17 ± 3.13, 3 seeds)"
-    )
+        "no configuration beats its base beyond noise (chosen on val: sd-kd, β 0, scales [1, 2, 4], "
+        "+0.17 ± 3.13 over kd on val, 3 seeds)"
+    )  # a family of one: Holm is the plain 95% interval
     assert not report.recommendation.beats_baseline
 
 
@@ -143,17 +168,19 @@ def test_one_seed_gives_no_interval() -> None:
     report = build_report("swp_1", "succeeded", members)
     gain = by_label(report)["sd-kd, β 2, scales [1, 2, 4]"].gain
     assert gain.mean == pytest.approx(1.3) and gain.half_width is None and gain.low is None
-    assert report.recommendation.text.startswith("sd-kd, β 2, scales [1, 2, 4]: +1.30 over KD, 1 seed; ")
+    assert report.recommendation.text.startswith("sd-kd, β 2, scales [1, 2, 4]: +1.30 over kd on val, 1 seed; ")
     assert "cannot be computed" in report.recommendation.text and not report.recommendation.beats_baseline
 
 
 def test_without_kd_or_without_results() -> None:
     report = build_report("swp_1", "succeeded", [member("job_a", "sd-kd", 0, 91.0), member("job_b", "sd-kd", 1, 93.0)])
-    assert report.recommendation.text.startswith("no KD baseline in this sweep")
+    assert report.recommendation.text.startswith("no base method in this sweep")
     assert "sd-kd, β 2, scales [1, 2, 4], 92.00%" in report.recommendation.text
     waiting = [member("job_k", "kd", 0, None, status="queued"), member("job_s", "sd-kd", 0, None, status="running")]
     report = build_report("swp_1", "running", waiting)
-    assert report.recommendation.text == "no configuration has a finished seed paired with a finished KD seed yet"
+    assert (
+        report.recommendation.text == "no configuration has a finished seed paired with a finished seed of its base yet"
+    )
     assert all(c.final_top1 == c.final_top1.__class__(None, None, 0) for c in report.configurations)
 
 
@@ -194,3 +221,100 @@ def test_labels_name_what_varies() -> None:
     assert configuration_label(specs[0], specs) == "kd, resnet8, T 4"
     assert configuration_label(specs[1], specs) == "sd-kd, wrn_16_2, β 2, scales [1, 2, 4], T 2"
     assert configuration_label(spec("sd-kd", 0, beta=0.0), [spec("sd-kd", 0)]) == "sd-kd, β 0, scales [1, 2, 4]"
+
+
+def t2_two_sided_p(t: float) -> float:
+    """Student's t with 2 degrees of freedom in closed form: P(|T| ≥ t) = 1 − t / √(2 + t²)."""
+    return 1 - t / math.sqrt(2 + t * t)
+
+
+def t2_quantile(probability: float) -> float:
+    """Its inverse: t_{F, 2} = (2F − 1) / √(2F(1 − F))."""
+    return (2 * probability - 1) / math.sqrt(2 * probability * (1 - probability))
+
+
+def test_holm_step_down_on_three_configurations_by_hand() -> None:
+    # three configurations, three seeds each; diffs A 3, 3.5, 4; B 1.5, 1, 2; C 0, 1.5, -1
+    a = paired_gain({0: (93.0, 90.0), 1: (94.5, 91.0), 2: (96.0, 92.0)})
+    b = paired_gain({0: (91.5, 90.0), 1: (92.0, 91.0), 2: (94.0, 92.0)})
+    c = paired_gain({0: (90.0, 90.0), 1: (92.5, 91.0), 2: (91.0, 92.0)})
+    assert a is not None and b is not None and c is not None
+    se_ab = 0.5 / math.sqrt(3)
+    p_a, p_b = t2_two_sided_p(3.5 / se_ab), t2_two_sided_p(1.5 / se_ab)  # 0.00676, 0.0351
+    se_c = statistics.stdev([0, 1.5, -1]) / math.sqrt(3)
+    p_c = t2_two_sided_p((1 / 6) / se_c)  # 0.840
+    assert (a.p_value, b.p_value, c.p_value) == pytest.approx((p_a, p_b, p_c))
+    assert p_a < 0.05 / 3 < 0.05 / 2 < p_b < 0.05 < p_c  # B passes uncorrected, not corrected
+
+    # step 1: A at 0.05/3, rejected; step 2: B at 0.05/2, kept; so C is kept too, at B's level
+    ha, hb, hc = holm_adjusted([a, b, c])
+    assert [g.family_size for g in (ha, hb, hc)] == [3, 3, 3]
+    assert [g.adjusted_alpha for g in (ha, hb, hc)] == pytest.approx([0.05 / 3, 0.025, 0.025])
+    assert [g.beats_baseline for g in (ha, hb, hc)] == [True, False, False]
+    half_a = t2_quantile(1 - 0.05 / 6) * se_ab  # t = 10.886: ± 3.143
+    half_b = t2_quantile(1 - 0.025 / 2) * se_ab  # t = 6.205: ± 1.791
+    assert (ha.adjusted_low, ha.adjusted_high) == pytest.approx((3.5 - half_a, 3.5 + half_a))
+    assert (hb.adjusted_low, hb.adjusted_high) == pytest.approx((1.5 - half_b, 1.5 + half_b))
+    assert ha.adjusted_low > 0 and hb.adjusted_low < 0 < hb.low  # the corrected interval is wider
+    assert hc.adjusted_low == pytest.approx(1 / 6 - t2_quantile(1 - 0.025 / 2) * se_c)
+    (alone,) = holm_adjusted([b])  # a family of one: the uncorrected 95% interval
+    assert (alone.family_size, alone.adjusted_alpha, alone.beats_baseline) == (1, 0.05, True)
+    assert (alone.adjusted_low, alone.adjusted_high) == pytest.approx((b.low, b.high), abs=1e-4)
+    with pytest.raises(ValueError, match="at least 2 paired seeds"):
+        holm_adjusted([paired_gain({0: (91.0, 90.0)})])  # type: ignore[list-item]
+
+
+def held_out(job_id: str, method: str, seed: int, val: float, test: float | None, **kw: Any) -> MemberRecord:
+    record = member(job_id, method, seed, val, **kw)
+    result = dict(record.result or {}) | {"test_top1": test, "teacher_test_top1": 95.0, "teacher_val_top1": 97.0}
+    return replace(record, spec=dict(record.spec) | {"protocol": "held_out"}, result=result)
+
+
+def test_held_out_sweeps_choose_on_val_and_report_on_test() -> None:
+    # β 2 has the best val (the winner on the selection split) but its test gain is small; β 0 the reverse
+    kd = [held_out(f"job_kd{s}", "kd", s, 90.0, t) for s, t in enumerate((80.0, 81.0, 82.0))]
+    sd2 = [held_out(f"job_a{s}", "sd-kd", s, 95.0 + s, t) for s, t in enumerate((83.0, 84.5, 86.0))]
+    sd0 = [held_out(f"job_b{s}", "sd-kd", s, 91.0, t, beta=0.0) for s, t in enumerate((84.0, 85.5, 87.0))]
+    report = build_report("swp_1", "succeeded", [*kd, *sd2, *sd0])
+    configurations = by_label(report)
+    chosen = configurations["sd-kd, β 2, scales [1, 2, 4]"]
+    assert chosen.test_top1.mean == 84.5 and chosen.final_top1.mean == 96.0
+    assert chosen.gain.split == "test" and chosen.gain.mean == 3.5  # test diffs 3, 3.5, 4
+    assert configurations["sd-kd, β 0, scales [1, 2, 4]"].gain.mean == 4.5
+    recommendation = report.recommendation
+    assert (recommendation.protocol, recommendation.chosen_on, recommendation.reported_on) == (
+        "held_out",
+        "val",
+        "test",
+    )
+    assert recommendation.configuration == chosen.label and recommendation.beats_baseline
+    assert recommendation.text.startswith("sd-kd, β 2, scales [1, 2, 4]: +3.50 ± ")
+    assert recommendation.text.endswith(" over kd on test, 3 seeds") and recommendation.family_size == 2
+    assert report.notes == []
+    assert report.cost.accuracy == "final test top-1" and report.cost.teacher_top1 == 95.0
+    assert report.cost.teacher_split == "test"
+
+    one_without_test = [*kd[:2], held_out("job_kd2", "kd", 2, 90.0, None), *sd2]
+    report = build_report("swp_1", "succeeded", one_without_test)
+    assert report.recommendation.reported_on == "val" and "chosen and reported on val" in report.notes[0]
+
+
+def test_each_sd_method_is_paired_with_its_own_base_else_kd() -> None:
+    members = [
+        *(member(f"job_kd{s}", "kd", s, 90.0 + s) for s in range(2)),
+        *(member(f"job_dkd{s}", "dkd", s, 91.0 + s) for s in range(2)),
+        *(member(f"job_sdd{s}", "sd-dkd", s, 92.0 + 2 * s) for s in range(2)),
+        *(member(f"job_sdn{s}", "sd-nkd", s, 90.5 + s) for s in range(2)),
+    ]
+    configurations = by_label(build_report("swp_1", "succeeded", members))
+    assert [(c.label, c.is_baseline) for c in configurations.values()] == [
+        ("kd", True),
+        ("dkd", True),
+        ("sd-dkd, β 2, scales [1, 2, 4]", False),
+        ("sd-nkd, β 2, scales [1, 2, 4]", False),
+    ]
+    sd_dkd = configurations["sd-dkd, β 2, scales [1, 2, 4]"]
+    assert (sd_dkd.baseline, sd_dkd.baseline_method, sd_dkd.gain.mean) == ("dkd", "dkd", 1.5)  # 92-91, 94-92
+    sd_nkd = configurations["sd-nkd, β 2, scales [1, 2, 4]"]  # no nkd in the sweep: over kd
+    assert (sd_nkd.baseline, sd_nkd.baseline_method, sd_nkd.gain.mean) == ("kd", "kd", 0.5)
+    assert configurations["dkd"].gain is None

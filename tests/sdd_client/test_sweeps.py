@@ -78,7 +78,7 @@ def test_the_client_submits_reads_cancels_and_reports(api: Api, sdd: SDDClient) 
     assert (kd.label, kd.is_baseline, kd.final_top1.mean) == ("kd", True, 90.5)
     assert sd.gain is not None and (sd.gain.mean, sd.gain.n) == (2.5, 2)  # diffs 2 and 3
     assert sd.gain.half_width == pytest.approx(12.7062 * 0.5)  # t_{0.975,1} * sd 0.7071 / sqrt(2)
-    assert report.recommendation.text.startswith("no configuration beats KD beyond noise (best: sd-kd")
+    assert report.recommendation.text.startswith("no configuration beats its base beyond noise (chosen on val: sd-kd")
     assert report.configuration_of(sweep.members[3].id) == sd
     assert report.per_class.available is False  # these members recorded no per-class counts
     assert sdd.sweep_report_markdown(sweep.id).startswith(f"# Sweep {sweep.id}\n")
@@ -170,7 +170,7 @@ def test_list_show_cancel_and_report(api: Api, sdd: SDDClient, cli: Run, tmp_pat
     for job, top1 in zip(sweep.members, (90.0, 91.0, 92.0, 94.0), strict=True):
         run_member(api, job.id, top1)
     table = cli("sweeps", "report", sweep.id)
-    assert table.exit_code == 0 and "recommendation: no configuration beats KD beyond noise" in table.stdout
+    assert table.exit_code == 0 and "recommendation: no configuration beats its base beyond noise" in table.stdout
     assert "+2.50 [-3.85, +8.85]" in table.stdout and "90.50 ± 0.71" in table.stdout
     assert _json(cli("sweeps", "report", sweep.id, "--json"))["configurations"][1]["gain"]["mean"] == 2.5
     markdown = cli("sweeps", "report", sweep.id, "--markdown")
@@ -224,7 +224,7 @@ def test_watch_over_a_real_server(api: Api, sdd: SDDClient, live_url: str, monke
         worker.join(timeout=10)
     assert watched.exit_code == 0, watched.output
     assert all(f"{job.id} running -> succeeded" in watched.stdout for job in sweep.members)
-    assert "recommendation: sd-kd, β 2, scales [1, 2, 4]: +0.00 over KD, 1 seed" in watched.stdout
+    assert "recommendation: sd-kd, β 2, scales [1, 2, 4]: +0.00 over kd on val, 1 seed" in watched.stdout
 
     failing = kd_vs_sd(api, sdd, seeds=1)
     start_job(api, failing.members[0].id)

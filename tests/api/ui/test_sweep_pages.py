@@ -55,7 +55,11 @@ def test_the_sweep_list_and_page(api: Api, alice: Browser) -> None:
     assert shown.status_code == 200, shown.text
     html = shown.text
     assert "<script>alert(1)</script>" not in html
-    assert "no configuration beats KD beyond noise (best: sd-kd, β 2, scales [1, 2, 4], +2.25 ± 3.18, 2 seeds)" in html
+    assert (
+        "no configuration beats its base beyond noise (chosen on val: sd-kd, β 2, scales [1, 2, 4], +2.25 ± 3.18 "
+        "over kd on val, 2 seeds)" in html
+    )
+    assert "chosen on val, reported on val; Holm–Bonferroni correction, family of 1 configuration<" in html
     assert '<th scope="row">kd</th>' in html and "90.50 ± 0.71" in html and "+2.25 [-0.93, +5.43]" in html
     for member in sweep["members"]:
         assert f'href="/ui/jobs/{member["id"]}"' in html
@@ -118,7 +122,7 @@ def test_the_recommendation_is_provisional_while_a_member_has_not_finished(api: 
     html = alice.get(f"/ui/sweeps/{sweep['id']}").text
     recommendation = section(html, "recommendation")
     assert 'id="provisional">provisional</span>' in recommendation and "Recommendation so far:" in recommendation
-    assert "sd-kd, β 2, scales [1, 2, 4]: +2.00 over KD, 1 seed" in recommendation
+    assert "sd-kd, β 2, scales [1, 2, 4]: +2.00 over kd on val, 1 seed" in recommendation
     assert "(2 of 4 members have not finished: it may change)" in recommendation
     assert f'data-job-id="{sd_0}" class="best"' in html and ">best so far</span>" in section(html, "best-member")
     assert 'id="add-seeds"' not in html  # one seed: the recommendation itself says to add seeds
