@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -61,10 +62,28 @@ def _ids(values: list[str]) -> list[str]:
 # ---------------------------------------------------------------- jobs
 
 
+SWEEP_ID = re.compile(r"swp_[0-9a-f]{24}")
+FilterText = Annotated[str | None, Query(max_length=100)]
+
+
 def _status_filter(status: str | None) -> JobStatus | None:
     if status and status not in JOB_STATUSES:
         raise UiError(422, "Invalid request", f"status must be one of: {', '.join(JOB_STATUSES)}")
     return JobStatus(status) if status else None
+
+
+def _filters(status: str | None, tag: str | None, name: str | None, sweep_id: str | None) -> job_views.JobFilters:
+    """The list's filters from the query (blank fields of the filter form mean "all")."""
+    sweep_id = (sweep_id or "").strip() or None
+    if sweep_id is not None and not SWEEP_ID.fullmatch(sweep_id):
+        message = f"sweep must be a sweep id (swp_ and 24 hex digits, as the sweep list shows), not {sweep_id!r}"
+        raise UiError(422, "Invalid request", message)
+    return job_views.JobFilters(
+        status=_status_filter(status),
+        tag=(tag or "").strip() or None,
+        name=(name or "").strip() or None,
+        sweep_id=sweep_id,
+    )
 
 
 @router.get("", response_class=HTMLResponse)
@@ -74,13 +93,15 @@ def jobs_page(
     tenant: PageTenant,
     status: str | None = None,
     after: Annotated[str | None, Query(max_length=40)] = None,
-    tag: Annotated[str | None, Query(max_length=40)] = None,
+    tag: FilterText = None,
+    name: FilterText = None,
+    sweep_id: FilterText = None,
 ) -> Response:
-    status = _status_filter(status)
+    filters = _filters(status, tag, name, sweep_id)
     with shown_as_page():
-        rows, has_more = job_views.list_jobs(session, tenant.id, status, after, tag=tag)
-    older = f"/ui?{urlencode({'status': status or '', 'tag': tag or '', 'after': rows[-1].id})}" if has_more else None
-    context = {"rows": rows, "status": status, "statuses": JOB_STATUSES, "older": older, "tag": tag}
+        rows, has_more = job_views.list_jobs(session, tenant.id, filters, after)
+    older = f"/ui?{filters.query(after=rows[-1].id)}" if has_more else None
+    context = {"rows": rows, "filters": filters, "statuses": JOB_STATUSES, "older": older}
     return page(request, "jobs.html", {"tenant_name": tenant.name, **context})
 
 
@@ -90,13 +111,16 @@ def jobs_json(
     tenant: FetchTenant,
     ids: Annotated[str, Query(max_length=4000)] = "",
     status: str | None = None,
+    tag: FilterText = None,
+    name: FilterText = None,
+    sweep_id: FilterText = None,
 ) -> JSONResponse:
-    """Live fields of the named jobs (or of the newest page) for our JS to update rows in place."""
+    """Live fields of the named jobs (or of the newest page under the list's filters) for our JS to update rows."""
     if ids:
         jobs = job_reads.jobs_by_ids(session, tenant.id, _ids([ids])[: job_views.LIST_PAGE_SIZE])
         rows = job_views.job_rows(session, jobs)
     else:
-        rows, _ = job_views.list_jobs(session, tenant.id, _status_filter(status), None)
+        rows, _ = job_views.list_jobs(session, tenant.id, _filters(status, tag, name, sweep_id))
     return JSONResponse({"data": [row.live() for row in rows]}, headers={"Cache-Control": "no-store"})
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,7 @@ class JobRow:
     teacher: str | None  # a job or model id, or an architecture whose pretrained weights teach
     teacher_is_job: bool
     teacher_kind: str | None  # "job", "model", "pretrained"; None without a teacher
+    teacher_name: str | None  # a teacher job's name, if it has one
     dataset: str
     epoch: int  # last finished epoch
     epochs: int
@@ -46,6 +48,11 @@ class JobRow:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def teacher_short(self) -> str | None:
+        """The teacher's id cut to its prefix and 8 hex digits (an architecture stays whole)."""
+        return short_id(self.teacher) if self.teacher else None
 
     def live(self) -> dict[str, Any]:
         """The parts that change while the job runs (what our JS updates in place)."""
@@ -117,8 +124,29 @@ def method_hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in hyper.items() if name not in unused}
 
 
+def short_id(value: str) -> str:
+    """``job_b873ea93…`` for a 28-character ``job_<24 hex>`` id: the prefix and 8 hex digits; short ids unchanged."""
+    prefix, _, digits = value.partition("_")
+    return f"{prefix}_{digits[:8]}…" if digits and len(digits) > 12 else value
+
+
+def _teacher_names(session: Session, jobs: list[Job]) -> dict[str, str]:
+    """Job id -> name of the named teacher jobs of ``jobs``, read as each student's tenant (never another's)."""
+    wanted: dict[str, list[str]] = {}
+    for job in jobs:
+        teacher, kind = teacher_ref(job.spec)
+        if teacher is not None and kind == "job":
+            wanted.setdefault(job.tenant_id, []).append(teacher)
+    names: dict[str, str] = {}
+    for tenant_id, ids in wanted.items():
+        teachers = job_reads.jobs_by_ids(session, tenant_id, list(dict.fromkeys(ids)))
+        names.update({teacher.id: teacher.name for teacher in teachers if teacher.name})
+    return names
+
+
 def job_rows(session: Session, jobs: list[Job]) -> list[JobRow]:
     latest = job_reads.latest_metrics(session, jobs)
+    teacher_names = _teacher_names(session, jobs)
     rows = []
     for job in jobs:
         teacher, teacher_kind = teacher_ref(job.spec)
@@ -135,6 +163,7 @@ def job_rows(session: Session, jobs: list[Job]) -> list[JobRow]:
                 teacher=teacher,
                 teacher_is_job=teacher_kind == "job",
                 teacher_kind=teacher_kind,
+                teacher_name=teacher_names.get(teacher) if teacher_kind == "job" and teacher else None,
                 dataset=job.spec["dataset"],
                 epoch=job.epoch,
                 epochs=job.epochs,
@@ -147,12 +176,34 @@ def job_rows(session: Session, jobs: list[Job]) -> list[JobRow]:
     return rows
 
 
+@dataclass(frozen=True)
+class JobFilters:
+    """The job list's filters, those of ``GET /v1/jobs`` and ``sdd jobs list``; None shows all."""
+
+    status: JobStatus | None = None
+    tag: str | None = None
+    name: str | None = None  # a part of the name, ignoring case
+    sweep_id: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return any((self.status, self.tag, self.name, self.sweep_id))
+
+    def query(self, **extra: str) -> str:
+        """The filters set (and ``extra``) as a query string, for links that keep them."""
+        fields = {"status": self.status, "tag": self.tag, "name": self.name, "sweep_id": self.sweep_id, **extra}
+        return urlencode({key: value for key, value in fields.items() if value})
+
+
 def list_jobs(
-    session: Session, tenant_id: str, status: JobStatus | None, after: str | None, *, tag: str | None = None
+    session: Session, tenant_id: str, filters: JobFilters, after: str | None = None
 ) -> tuple[list[JobRow], bool]:
-    """A page of the tenant's jobs, newest first, optionally of one status or one tag: (rows, more follow)."""
+    """A page of the tenant's jobs, newest first, narrowed by ``filters``: (rows, more follow)."""
     page = PageParams(limit=LIST_PAGE_SIZE, after=after)
-    jobs, has_more = job_reads.list_jobs(session, tenant_id, page, status, tags=(tag,) if tag else ())
+    tags = (filters.tag,) if filters.tag else ()
+    jobs, has_more = job_reads.list_jobs(
+        session, tenant_id, page, filters.status, filters.sweep_id, tags=tags, name=filters.name
+    )
     return job_rows(session, list(jobs)), has_more
 
 

@@ -439,7 +439,7 @@ def test_names_and_tags_label_rows_headers_and_legends(api: Api, alice: Browser)
         f'<a href="/ui/jobs/{named["id"]}" title="{named["id"]}"><span class="job-name">baseline &lt;b&gt;</span></a>'
         in html
     )
-    assert f"<code>{plain['id']}</code>" in html  # no name: shown by its id
+    assert f'<code class="job-id">{plain["id"]}</code></a>' in html  # no name: shown by its id
     assert '<a class="tag" href="/ui?tag=digits">digits</a>' in html
     tagged = alice.get("/ui?tag=lr").text
     assert named["id"] in tagged and plain["id"] in tagged and other["id"] not in tagged
