@@ -394,6 +394,14 @@ if (!cell) return null;
 const box = cell.getBoundingClientRect();
 return box.width > 0 && box.left >= 0 && box.right <= document.documentElement.clientWidth;
 """
+JOB_COLUMN_SCRIPT = """
+const rem = parseFloat(getComputedStyle(document.documentElement).fontSize);
+const cells = [...document.querySelectorAll('#jobs-table td.job-cell')];
+const cut = [...document.querySelectorAll('#jobs-table code.job-id')]
+  .filter(c => c.getBoundingClientRect().right > c.closest('td').getBoundingClientRect().right + 1)
+  .map(c => c.textContent);
+return {narrowest_rem: Math.min(...cells.map(c => c.getBoundingClientRect().width)) / rem, cut_ids: cut};
+"""
 FACT_OVERLAP_SCRIPT = """
 const parts = [...document.querySelector(arguments[0]).children].map(s => s.getBoundingClientRect().right);
 return {progress_right: Math.max(...parts), next_left: document.querySelector(arguments[1]).getBoundingClientRect().left};
@@ -472,6 +480,9 @@ def test_no_page_scrolls_sideways_and_status_and_top1_stay_visible(browser: WebD
             for field in ("status", "val_top1"):
                 css = f"tr[data-job-id='{job_id}'] [data-field={field}]"
                 assert browser.execute_script(VISIBLE_SCRIPT, css), (width, css)
+        # The job column keeps room for a name (16rem) and every id fits its cell on one line.
+        column = browser.execute_script(JOB_COLUMN_SCRIPT)
+        assert column["narrowest_rem"] >= 16 and column["cut_ids"] == [], (width, column)
         # The running row's progress text ends before its top-1 cell begins.
         boxes = browser.execute_script(OVERLAP_SCRIPT, f"tr[data-job-id='{site.jobs['running']}']")
         assert boxes["progress_right"] <= boxes["top1_left"], boxes
