@@ -84,7 +84,10 @@ class ClassGain(BaseModel):
     )
     index: int
     name: str
-    gain: Annotated[float, Field(description="Percentage points over KD, mean over paired seeds.")]
+    gain: Annotated[
+        float,
+        Field(description="Percentage points over its base, mean over paired seeds."),
+    ]
     n: int
 
 

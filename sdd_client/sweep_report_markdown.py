@@ -198,7 +198,7 @@ def _per_class(report: SweepReport) -> list[str]:
         if len(gains) > LONG_GAIN_LIST:
             shown = gains[:SHOWN_AT_EACH_END] + gains[-SHOWN_AT_EACH_END:]
         lines += [
-            f"Gain of **{_cell(per_class.configuration or '')}** over KD per class (percentage points, mean over "
+            f"Gain of **{_cell(per_class.configuration or '')}** over its base per class (percentage points, mean over "
             "paired seeds), largest first"
             + (f"; the {SHOWN_AT_EACH_END} largest and smallest of {len(gains)}:" if shown is not gains else ":"),
             "",

@@ -111,7 +111,7 @@ def sweep_detail(sweep: Sweep) -> Group:
     return Group(facts, members)
 
 
-# The report's configurations: the label and the gain over KD stay whole, on one line each.
+# The report's configurations: the label and the gain over its base stay whole, on one line each.
 REPORT_COLUMNS = (
     Col("configuration"),
     Col("seeds", 2, justify="right"),
@@ -147,7 +147,7 @@ def report_view(report: SweepReport) -> Group:
     per_class = report.per_class
     if per_class.gains:
         columns = (name_col("class", priority=0), Col("gain", justify="right"))
-        gains = FittedTable(columns, title=f"per class: {per_class.configuration} over KD")
+        gains = FittedTable(columns, title=f"per class: {per_class.configuration} over its base")
         for gain in per_class.gains[:SHOWN_CLASS_GAINS]:
             gains.add_row(shown_name(gain.name), f"{gain.gain:+.2f}")
         parts.append(gains)

@@ -17,7 +17,7 @@ Per configuration (a member's spec minus its seed):
 
 Per class, from each member's ``result["per_class"] = {"correct": [...], "total": [...]}`` (and
 optionally ``"classes": [names]``), recorded in a job's final evaluation: each member's per-class
-accuracy, and the best SD configuration's per-class gain over KD (paired by seed, mean over seeds),
+accuracy, and the best SD configuration's per-class gain over its base (paired by seed, mean over seeds),
 largest first. The confusion matrix (``result["confusion"]``: rows true class, columns predicted)
 of the best member (highest final top-1). Members without these keys leave the part "not available".
 
@@ -105,7 +105,7 @@ class ConfigurationReport:
 
 @dataclass(frozen=True)
 class Recommendation:
-    text: Annotated[str, Field(examples=["sd-kd, β 2, scales [1, 2, 4]: +1.30 ± 0.40 over KD, 3 seeds"])]
+    text: Annotated[str, Field(examples=["sd-kd, β 2, scales [1, 2, 4]: +1.30 ± 0.60 over kd on test, 3 seeds"])]
     configuration: Annotated[str | None, Field(description="The configuration's label it names, if any.")]
     beats_baseline: bool
     protocol: Annotated[str, Field(description="held_out, literature, or mixed (members disagree).")]
@@ -129,7 +129,7 @@ class MemberClassAccuracy:
 class ClassGain:
     index: int
     name: str
-    gain: Annotated[float, Field(description="Percentage points over KD, mean over paired seeds.")]
+    gain: Annotated[float, Field(description="Percentage points over its base, mean over paired seeds.")]
     n: int
 
 
@@ -476,11 +476,11 @@ def _per_class(
     best, baseline = _best_sd(groups, configurations, recommendation)
     gains: list[ClassGain] = []
     if best is None or baseline is None:
-        notes.append("per-class gains need an SD configuration and a KD baseline with finished seeds")
+        notes.append("per-class gains need an SD configuration and its base with finished seeds")
     else:
         gains = _class_gains(best, baseline, accuracies, classes)
         if not gains:
-            notes.append(f"{best.label} and KD have no seed with per-class counts in common")
+            notes.append(f"{best.label} and its base have no seed with per-class counts in common")
     return PerClassReport(True, "; ".join(notes) or None, classes, members, best.label if best else None, gains)
 
 
