@@ -1587,11 +1587,11 @@ class JobSpecPublic(BaseModel):
         Field(description="The size the models see; filled in from the dataset when omitted."),
     ]
     protocol: Annotated[
-        Literal["held_out", "literature"],
+        Literal["held_out", "literature"] | None,
         Field(
             description="held_out: a held-out part of the training split chose, the val split is the test split; literature: the val split chose and reports (jobs stored before protocols existed)."
         ),
-    ]
+    ] = "literature"
     holdout_fraction: Annotated[
         float | None,
         Field(description="With held_out: the part of each class held out for validation."),

@@ -53,6 +53,7 @@ class JobSpecPublic(BaseModel):
     seed: int
     image_size: int | None = Field(description="The size the models see; filled in from the dataset when omitted.")
     protocol: DataProtocol = Field(
+        "literature",  # what a server from before protocols means: a client reading one still works
         description="held_out: a held-out part of the training split chose, the val split is the test split; "
         "literature: the val split chose and reports (jobs stored before protocols existed)."
     )
