@@ -1,11 +1,12 @@
 """The fuzz suite with a bigger budget, against a real uvicorn server on loopback.
 
-    python -m benchmarks.fuzz [--examples 200] [--mode valid --mode invalid] [--no-cli]
+    python -m benchmarks.fuzz [--examples 200] [--mode valid --mode invalid] [--backend embedded --backend postgres] [--no-cli]
 
 Same harness and checks as ``tests/fuzz/test_openapi.py`` (``tests/fuzz/harness.py``): every
 operation of the service's own ``/openapi.json``, schema-valid and schema-violating requests,
-seeded objects, a real token. Starts the embedded default (SQLite, file broker) in a temp folder,
-serves it with uvicorn on 127.0.0.1, prints requests per operation and status and every failure.
+seeded objects, a real token. For each backend (the embedded default: SQLite and the file broker;
+and a private PostgreSQL server it starts) it prepares the service in a temp folder, serves it with
+uvicorn on 127.0.0.1 and prints requests per operation and status and every failure.
 
 Then (unless ``--no-cli``) the ``schemathesis run`` command line goes over the same server with
 its own phases: the schema's examples, boundary values ("coverage"), fuzzing, and stateful
@@ -24,7 +25,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import schemathesis
@@ -32,10 +36,13 @@ from schemathesis import GenerationMode
 
 from api.app import create_app
 from benchmarks.local_service import prepare_service, serve
+from service.db.session import dispose_engines
+from tests.fixtures.servers import start_postgres, stop_postgres
 from tests.fuzz.harness import Stats, configure_schema, fuzz_schema, seed_objects
 
 FUZZ_SETTINGS = {"rate_limit_per_minute": 0, "max_jobs_in_flight": 0, "max_upload_bytes": 1 << 20}
 MODES = {"valid": GenerationMode.POSITIVE, "invalid": GenerationMode.NEGATIVE}
+BACKENDS = ("embedded", "postgres")
 
 
 def report(stats: Stats, seconds: float) -> None:
@@ -59,24 +66,49 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=200, help="requests per operation and mode")
     parser.add_argument("--mode", action="append", choices=sorted(MODES), help="default: both")
+    parser.add_argument("--backend", action="append", choices=BACKENDS, help="default: both")
     parser.add_argument("--no-cli", action="store_true", help="skip the schemathesis command-line run")
     args = parser.parse_args()
     modes = [MODES[name] for name in (args.mode or ["valid", "invalid"])]
     logging.getLogger("python_multipart").setLevel(logging.ERROR)  # one warning per malformed upload
+    failed = False
+    for backend in args.backend or BACKENDS:
+        with backend_settings(backend) as settings:
+            print(f"\n===== {backend} =====", flush=True)
+            failed |= fuzz_backend(settings, modes, args.examples, cli=not args.no_cli)
+    return 1 if failed else 0
 
+
+@contextmanager
+def backend_settings(backend: str) -> Iterator[dict[str, Any]]:
+    """The service's settings on ``backend``: the embedded default (SQLite, file broker), or a
+    private PostgreSQL server started for the run (``tests.fixtures.servers``)."""
+    if backend == "embedded":
+        yield dict(FUZZ_SETTINGS)
+        return
+    server = start_postgres()
+    try:
+        yield {**FUZZ_SETTINGS, "database_url": server.url(server.create_database("fuzz"))}
+    finally:
+        dispose_engines()
+        stop_postgres(server)
+
+
+def fuzz_backend(settings: dict[str, Any], modes: list[GenerationMode], examples: int, *, cli: bool) -> bool:
+    """Both fuzzers against the service on ``settings``; True if either found a failure."""
     with tempfile.TemporaryDirectory(prefix="sdd-fuzz-") as tmp:
-        service = prepare_service(Path(tmp) / "sdd_home", **FUZZ_SETTINGS)
+        service = prepare_service(Path(tmp) / "sdd_home", **settings)
         token = service.tokens["alice"]
         with serve(create_app(service.settings)) as url:
             with httpx.Client(base_url=url, timeout=60) as client:
                 seeds = seed_objects(client, service.settings, token)
             schema = configure_schema(schemathesis.openapi.from_url(f"{url}/openapi.json"))
-            print(f"fuzzing {url} ({', '.join(mode.value for mode in modes)}; {args.examples} examples each)")
+            print(f"fuzzing {url} ({', '.join(mode.value for mode in modes)}; {examples} examples each)")
             started = time.monotonic()
-            stats = fuzz_schema(schema, modes, token, seeds, args.examples)
+            stats = fuzz_schema(schema, modes, token, seeds, examples)
             report(stats, time.monotonic() - started)
-            cli_failed = False if args.no_cli else run_cli(url, token, args.examples, Path(tmp))
-    return 1 if stats.failures or cli_failed else 0
+            cli_failed = run_cli(url, token, examples, Path(tmp)) if cli else False
+    return bool(stats.failures) or cli_failed
 
 
 def run_cli(url: str, token: str, examples: int, workdir: Path) -> bool:
