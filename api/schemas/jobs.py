@@ -55,7 +55,7 @@ class JobSpecPublic(BaseModel):
     protocol: DataProtocol = Field(
         "literature",  # what a server from before protocols means: a client reading one still works
         description="held_out: a held-out part of the training split chose, the val split is the test split; "
-        "literature: the val split chose and reports (jobs stored before protocols existed)."
+        "literature: the val split chose and reports (jobs stored before protocols existed).",
     )
     holdout_fraction: float = Field(0.1, description="With held_out: the part of each class held out for validation.")
     hyperparameters: Hyperparameters

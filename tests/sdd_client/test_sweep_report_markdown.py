@@ -27,7 +27,10 @@ def test_the_report_as_markdown() -> None:
         in text
     )
     assert "| kd (baseline) | 3 | 91.00 ± 1.00 |" in text
-    assert "| sd-kd, β 2, scales [1, 2, 4] | 3 | 92.50 ± 1.32 |" in text and "+1.50 [+0.26, +2.74] (3 seeds; Holm [-0.29, +3.29])" in text
+    assert (
+        "| sd-kd, β 2, scales [1, 2, 4] | 3 | 92.50 ± 1.32 |" in text
+        and "+1.50 [+0.26, +2.74] (3 seeds; Holm [-0.29, +3.29])" in text
+    )
     assert "| zero | +10.00 | 3 |" in text
     assert "| true \\ predicted | zero | one | two |" in text and "| two | 0 | 0 | 10 |" in text
 
