@@ -5,6 +5,7 @@
 - ``postgres_url`` (function): a fresh empty database, ``postgresql+psycopg://...``.
 - ``redis_server`` (session) / ``redis_url`` (function): a private redis-server; each test gets an
   emptied database number of its own.
+- ``s3_server`` (module): a private moto S3 server, one per test file that uses it.
 - ``sdd_env`` (function): ``SDD_HOME`` in a temp folder, every other ``SDD_*`` variable cleared;
   returns ``configure(**env) -> Settings``.
 """
@@ -30,11 +31,14 @@ from service.settings import Settings, get_settings
 from tests.fixtures.servers import (
     PostgresServer,
     RedisServer,
+    S3Server,
     ServerUnavailable,
     start_postgres,
     start_redis,
+    start_s3,
     stop_postgres,
     stop_redis,
+    stop_s3,
 )
 
 _database_numbers = itertools.count(1)
@@ -129,6 +133,19 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         stop_redis(server)
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[S3Server]:
+    """A private S3-protocol server (moto's) for the test module: each file that uses it gets its own."""
+    try:
+        server = start_s3()
+    except ServerUnavailable as exc:
+        pytest.skip(f"needs moto_server: {exc}")
+    try:
+        yield server
+    finally:
+        stop_s3(server)
 
 
 _redis_numbers = itertools.count(0)

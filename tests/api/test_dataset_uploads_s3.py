@@ -18,24 +18,12 @@ from service.artifacts import dataset_upload_key
 from tests.api.conftest import Api, assert_error, make_api, sqlite_settings
 from tests.api.test_dataset_uploads import big_archive, part_of, put
 from tests.api.ui.test_pages import browser_for
-from tests.fixtures.servers import S3Server, ServerUnavailable, start_s3, stop_s3
+from tests.fixtures.servers import S3Server
 
 MIB = 1 << 20
 PART = 5 * MIB  # S3's smallest part
 PREFIX = "fleet"
 _buckets = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    try:
-        server = start_s3()
-    except ServerUnavailable as exc:
-        pytest.skip(f"needs moto_server: {exc}")
-    try:
-        yield server
-    finally:
-        stop_s3(server)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,7 +15,7 @@ from domain.errors import InvalidRequest
 from service.db.models import Tenant
 from service.s3_store import s3_client
 from service.settings import Settings
-from tests.fixtures.servers import S3Server, ServerUnavailable, start_s3, stop_s3
+from tests.fixtures.servers import S3Server
 
 ACME, BETA = Tenant(name="acme"), Tenant(name="beta")
 SOURCES = "s3://corpus/public/=*; s3://corpus/acme=acme ;s3://corpus/shared/birds/=acme,beta"
@@ -111,18 +110,6 @@ def test_an_upload_source_names_only_its_own_datasets_archive():
 
 
 # ------------------------------------------------------------------ listing an S3 prefix
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    try:
-        server = start_s3()
-    except ServerUnavailable as exc:
-        pytest.skip(f"needs moto_server: {exc}")
-    try:
-        yield server
-    finally:
-        stop_s3(server)
 
 
 @pytest.fixture

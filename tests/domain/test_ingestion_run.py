@@ -12,7 +12,6 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
 
 import pytest
 from PIL import Image
@@ -29,23 +28,11 @@ from service.db.models import Tenant
 from service.local_store import LocalArtifactStore
 from service.settings import Settings
 from tests.domain import dataset_files as make
-from tests.fixtures.servers import S3Server, ServerUnavailable, start_s3, stop_s3
+from tests.fixtures.servers import S3Server
 
 _buckets = itertools.count(1)
 _datasets = itertools.count(1)
 ACME = Tenant(id="tnt_acme", name="acme")
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    try:
-        server = start_s3()
-    except ServerUnavailable as exc:
-        pytest.skip(f"needs moto_server: {exc}")
-    try:
-        yield server
-    finally:
-        stop_s3(server)
 
 
 @pytest.fixture

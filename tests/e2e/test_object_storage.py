@@ -16,7 +16,6 @@ import hashlib
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -47,10 +46,7 @@ from tests.fixtures.servers import (
     PostgresServer,
     RedisServer,
     S3Server,
-    ServerUnavailable,
     free_port,
-    start_s3,
-    stop_s3,
 )
 
 pytestmark = pytest.mark.slow
@@ -58,18 +54,6 @@ pytestmark = pytest.mark.slow
 BUCKET = "sdd-e2e"
 PREFIX = "fleet"
 REDIS_DB = RedisServer.DATABASES - 12  # among the stacks' reserved databases, clear of tests/e2e and tests/worker
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    try:
-        server = start_s3()
-    except ServerUnavailable as exc:
-        pytest.skip(f"needs moto_server: {exc}")
-    try:
-        yield server
-    finally:
-        stop_s3(server)
 
 
 @pytest.fixture

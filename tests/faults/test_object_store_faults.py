@@ -9,7 +9,6 @@ first one's checkpoint in the bucket, and its node cache starts empty.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -18,24 +17,12 @@ from service.db.models import Artifact
 from service.db.session import session_scope
 from tests.e2e.service_processes import ServiceProcess, sdd_command
 from tests.faults.cluster import Cluster, tiny_spec
-from tests.fixtures.servers import S3Server, ServerUnavailable, start_s3, stop_s3
+from tests.fixtures.servers import S3Server
 
 pytestmark = pytest.mark.slow
 
 BUCKET = "sdd-faults"
 JOB_TIMEOUT_S = 150.0
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    try:
-        server = start_s3()
-    except ServerUnavailable as exc:
-        pytest.skip(f"needs moto_server: {exc}")
-    try:
-        yield server
-    finally:
-        stop_s3(server)
 
 
 def _start_node(cluster: Cluster, name: str, s3: S3Server) -> ServiceProcess:

@@ -15,7 +15,7 @@ from sdd_client.errors import ServiceUnreachable
 from sdd_client.models import PartTarget
 from tests.api.conftest import Api, make_api, sqlite_settings
 from tests.api.test_dataset_uploads import big_archive
-from tests.api.test_dataset_uploads_s3 import PREFIX, bucket, multipart_uploads, s3_server  # noqa: F401  (fixtures)
+from tests.api.test_dataset_uploads_s3 import PREFIX, bucket, multipart_uploads  # noqa: F401  (fixtures)
 from tests.fixtures.servers import S3Server
 
 MIB = 1 << 20

@@ -19,24 +19,12 @@ from service.artifact_cache import ArtifactCache
 from service.artifacts import ChecksumMismatch, PartMismatch, StoredPart, dataset_upload_key
 from service.local_store import LocalArtifactStore
 from service.s3_store import S3ArtifactStore, s3_client
-from tests.fixtures.servers import S3Server, ServerUnavailable, start_s3, stop_s3
+from tests.fixtures.servers import S3Server
 
 MIB = 1 << 20
 PART = 5 * MIB  # the smallest part S3 takes (but the last)
 KEY = dataset_upload_key("ds_0123456789abcdef01234567", "zip")
 _buckets = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    try:
-        server = start_s3()
-    except ServerUnavailable as exc:
-        pytest.skip(f"needs moto_server: {exc}")
-    try:
-        yield server
-    finally:
-        stop_s3(server)
 
 
 @pytest.fixture

@@ -34,22 +34,10 @@ from service.artifacts import (
 )
 from service.s3_store import S3ArtifactStore, s3_client
 from service.settings import Settings
-from tests.fixtures.servers import S3Server, ServerUnavailable, start_s3, stop_s3
+from tests.fixtures.servers import S3Server
 
 MIB = 1 << 20
 _buckets = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    try:
-        server = start_s3()
-    except ServerUnavailable as exc:
-        pytest.skip(f"needs moto_server: {exc}")
-    try:
-        yield server
-    finally:
-        stop_s3(server)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import io
 import itertools
 import os
 import zipfile
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -22,24 +21,11 @@ from service.db.session import session_scope
 from service.local_store import LocalArtifactStore
 from service.settings import Settings
 from tests.domain import dataset_files as make
-from tests.fixtures.servers import S3Server, ServerUnavailable, start_s3, stop_s3
 from worker import reaper
 from worker.ingestion import ingest_dataset
 from worker.shutdown import clear_shutdown_request, request_shutdown
 
 _buckets = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    try:
-        server = start_s3()
-    except ServerUnavailable as exc:
-        pytest.skip(f"needs moto_server: {exc}")
-    try:
-        yield server
-    finally:
-        stop_s3(server)
 
 
 @pytest.fixture

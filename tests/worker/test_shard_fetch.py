@@ -9,7 +9,6 @@ import hashlib
 import itertools
 import os
 import pickle
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,22 +19,9 @@ from service.artifacts import ChecksumMismatch
 from service.db.models import Dataset, Tenant
 from service.db.session import session_scope
 from service.local_store import LocalArtifactStore
-from tests.fixtures.servers import S3Server, ServerUnavailable, start_s3, stop_s3
 from worker.shard_fetch import ShardFetcher
 
 _buckets = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    try:
-        server = start_s3()
-    except ServerUnavailable as exc:
-        pytest.skip(f"needs moto_server: {exc}")
-    try:
-        yield server
-    finally:
-        stop_s3(server)
 
 
 @pytest.fixture
