@@ -3,7 +3,7 @@
 The job pages live in ``api.ui.job_pages`` (their CSV and TensorBoard downloads in
 ``api.ui.job_downloads``), the sweep pages in ``api.ui.sweep_pages``, the dataset
 pages in ``api.ui.dataset_pages`` (their upload in ``api.ui.dataset_uploads``), the job form in
-``api.ui.submit_page``.
+``api.ui.submit_page``, the sweep form in ``api.ui.sweep_form_page``.
 
 Security design:
 
@@ -36,7 +36,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import SessionDep
 from api.errors import error_body
-from api.ui import dataset_pages, job_downloads, job_pages, submit_page, sweep_pages
+from api.ui import dataset_pages, job_downloads, job_pages, submit_page, sweep_form_page, sweep_pages
 from api.ui.rendering import STATIC_DIR, UiError, error_page, page
 from api.ui.session import (
     LOGIN_PATH,
@@ -124,7 +124,7 @@ async def _ui_error(request: Request, exc: UiError) -> Response:
 def install_ui(app: FastAPI) -> None:
     """Serve the dashboard at ``/ui`` and its CSS/JS at ``/ui/static``."""
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-    pages = (job_pages, job_downloads, sweep_pages, dataset_pages, submit_page)
+    pages = (job_pages, job_downloads, sweep_form_page, sweep_pages, dataset_pages, submit_page)  # /sweeps/new first
     for module_router in (router, *(module.router for module in pages)):
         app.include_router(module_router)
     app.add_exception_handler(LoginRequired, _login_required)  # type: ignore[arg-type]

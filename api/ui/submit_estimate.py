@@ -6,7 +6,8 @@ for the values it is shown with (``form_estimate``): its line, the warning shown
 ``WARN_SECONDS`` (or, with nothing measured, above ``WARN_EPOCHS_UNMEASURED`` epochs) and the
 submit button's label ("Start a ~2.3 h job"), so a long run is never submitted unseen. The same
 words, so the page reads the same without JS: keep ``estimateOf``, ``warningText``, ``buttonText``
-and ``duration`` in ui.js in step with this module.
+and ``duration`` in ui.js in step with this module. ``run_estimate`` is one job's; the sweep form
+sums it over its members (``api.ui.sweep_estimate``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from domain.jobs.speed_estimates import DatasetSize, SpeedMeasurements
+from domain.jobs.speed_estimates import DatasetSize, Estimate, SpeedMeasurements
 
 NO_EPOCHS = "give the number of epochs for an estimate"
 WARN_SECONDS = 600  # an estimate above 10 min is a warning next to the submit button
@@ -39,11 +40,12 @@ def humane_duration(seconds: float) -> str:
     return f"{_half_up(hours * 10) / 10:g} h" if hours < 9.95 else f"{_half_up(hours)} h"
 
 
-def _positive_int(text: str | None) -> int | None:
+def positive_int(text: str | None) -> int | None:
+    """A form's whole number above 0 (``" 12 "``), or None for anything else."""
     return int(text) if text and _DIGITS.fullmatch(text) and int(text) > 0 else None
 
 
-def _epochs(count: int) -> str:
+def epochs_text(count: int) -> str:
     return f"{count} epoch" if count == 1 else f"{count} epochs"
 
 
@@ -75,13 +77,13 @@ class FormEstimate:
             if self.seconds <= WARN_SECONDS:
                 return None
             return (
-                f"A long job: about {humane_duration(self.seconds)} of training for {_epochs(self.epochs)}. "
+                f"A long job: about {humane_duration(self.seconds)} of training for {epochs_text(self.epochs)}. "
                 "Lower Epochs to try a setting out first."
             )
         if self.epochs <= WARN_EPOCHS_UNMEASURED:
             return None
         return (
-            f"{_epochs(self.epochs)} and no job of this kind measured here yet: it may take hours. "
+            f"{epochs_text(self.epochs)} and no job of this kind measured here yet: it may take hours. "
             "Train a few epochs first to measure it."
         )
 
@@ -93,29 +95,50 @@ class FormEstimate:
         return f"Start a {self.epochs}-epoch job" if self.epochs is not None else "Submit job"
 
 
+def run_estimate(
+    measurements: SpeedMeasurements, sizes: dict[str, DatasetSize], values: dict[str, str], epochs: int
+) -> Estimate | None:
+    """The training time of ``epochs`` epochs of the job the form's ``values`` describe (its dataset,
+    student, method and image size), or None where nothing of its kind was measured."""
+    dataset = values.get("dataset", "")
+    size = sizes.get(dataset)
+    image_size = positive_int(values.get("image_size")) or (size.image_size if size else None)
+    if image_size is None:
+        return None
+    return measurements.estimate(
+        dataset=dataset,
+        student=values.get("student", ""),
+        distilled=values.get("method", "") != "ce",
+        epochs=epochs,
+        image_size=image_size,
+        train_size=size.train_size if size else None,
+    )
+
+
+def unmeasured_text(sizes: dict[str, DatasetSize], values: dict[str, str]) -> str:
+    """``no measurement yet for resnet20 on digits``: why the form's job has no estimate."""
+    dataset = values.get("dataset", "")
+    size = sizes.get(dataset)
+    return f"no measurement yet for {values.get('student', '')} on {size.name if size else dataset}"
+
+
+def measured_text(estimate: Estimate, student: str) -> str:
+    """What an estimate was taken from: ``measured over 12 epochs``, or the student's images/s elsewhere."""
+    measured = f"measured over {epochs_text(estimate.epochs_measured)}"
+    if estimate.basis == "student":
+        measured = f"from {student}'s images/s on other datasets, {measured}"
+    return measured
+
+
 def form_estimate(
     measurements: SpeedMeasurements, sizes: dict[str, DatasetSize], values: dict[str, str]
 ) -> FormEstimate:
     """``≈ 3 min on this service (measured over 12 epochs)``, or why there is no estimate."""
-    epochs = _positive_int(values.get("hyperparameters.epochs"))
+    epochs = positive_int(values.get("hyperparameters.epochs"))
     if epochs is None:
         return FormEstimate(NO_EPOCHS, None, None)
-    dataset, student = values.get("dataset", ""), values.get("student", "")
-    size = sizes.get(dataset)
-    image_size = _positive_int(values.get("image_size")) or (size.image_size if size else None)
-    estimate = None
-    if image_size is not None:
-        estimate = measurements.estimate(
-            dataset=dataset,
-            student=student,
-            distilled=values.get("method", "") != "ce",
-            epochs=epochs,
-            image_size=image_size,
-            train_size=size.train_size if size else None,
-        )
+    estimate = run_estimate(measurements, sizes, values, epochs)
     if estimate is None:
-        return FormEstimate(f"no measurement yet for {student} on {size.name if size else dataset}", None, epochs)
-    measured = f"measured over {_epochs(estimate.epochs_measured)}"
-    if estimate.basis == "student":
-        measured = f"from {student}'s images/s on other datasets, {measured}"
+        return FormEstimate(unmeasured_text(sizes, values), None, epochs)
+    measured = measured_text(estimate, values.get("student", ""))
     return FormEstimate(f"≈ {humane_duration(estimate.seconds)} on this service ({measured})", estimate.seconds, epochs)
