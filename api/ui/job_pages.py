@@ -1,4 +1,8 @@
-"""The job pages: the list (and its live JSON), one job (live part, curves, student, cancel, resume), comparison."""
+"""The job pages: the list (and its live JSON), one job (live part, curves, student, cancel, resume), comparison.
+
+The curves are drawn in the browser (``static/charts.js``) from ``metrics.json``; the server-drawn SVG is the
+page's picture without JS, and SVG and PNG are its downloads.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from domain.jobs.cancellation import cancel_job as cancel_owned_job
 from domain.jobs.resumption import RESUMABLE
 from domain.jobs.resumption import resume_job as resume_owned_job
 from domain.status import CANCELLABLE, JOB_STATUSES, TERMINAL, JobStatus
+from sdd_client.plot_formats import MEDIA_TYPES, PlotFormat
 from service.db.models import Job, Tenant
 
 logger = logging.getLogger("api.ui")
@@ -181,15 +186,26 @@ def job_live(request: Request, job_id: JobId, session: SessionDep, tenant: Fetch
     return page(request, "job_live.html", _job_context(session, job))
 
 
-@router.get("/jobs/{job_id}/curves.svg")
-def job_curves(job_id: JobId, session: SessionDep, settings: SettingsDep, tenant: FetchTenant) -> Response:
-    """The stored plot of a finished job, or the curves drawn now (cached per ``?epoch=``, see IMAGE_HEADERS)."""
+@router.get("/jobs/{job_id}/metrics.json")
+def job_metrics_json(job_id: JobId, session: SessionDep, tenant: FetchTenant) -> JSONResponse:
+    """The job's metrics rows for the page's interactive curves (``static/charts.js``)."""
+    job = _job(session, tenant, job_id)
+    data = [job_views.curves_data(job, job_reads.job_metrics(session, job.id))]
+    return JSONResponse({"data": data}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/jobs/{job_id}/curves.{fmt}")
+def job_curves(
+    job_id: JobId, fmt: PlotFormat, session: SessionDep, settings: SettingsDep, tenant: FetchTenant
+) -> Response:
+    """The stored plot of a finished job, or the curves drawn now (cached per ``?epoch=``, see IMAGE_HEADERS):
+    the page's curves without JS, and its image downloads."""
     job = _job(session, tenant, job_id)
     return curves_response(
         session,
         settings,
         job,
-        "svg",
+        fmt,
         live_cache_control=IMAGE_HEADERS["Cache-Control"],
         headers={"Content-Security-Policy": IMAGE_CSP},
     )
@@ -271,20 +287,31 @@ def compare_page(
             "jobs": jobs,
             "settings_rows": job_views.settings_table(jobs),
             "accuracies": [job_views.accuracy(job, metrics[job.id]) for job in jobs],
-            "curves_url": "/ui/compare/curves.svg?" + urlencode({"ids": ",".join(job.id for job in jobs)}),
+            "ids_query": urlencode({"ids": ",".join(job.id for job in jobs)}),
         },
     )
 
 
-@router.get("/compare/curves.svg")
-def compare_curves(
+@router.get("/compare/metrics.json")
+def compare_metrics_json(
     session: SessionDep, tenant: FetchTenant, ids: Annotated[list[str] | None, Query()] = None
+) -> JSONResponse:
+    """Each compared job's metrics rows, labelled by its name (or id), for the interactive curves."""
+    jobs = _compared_jobs(session, tenant, ids)
+    data = [job_views.curves_data(job, job_reads.job_metrics(session, job.id)) for job in jobs]
+    return JSONResponse({"data": data}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/compare/curves.{fmt}")
+def compare_curves(
+    fmt: PlotFormat, session: SessionDep, tenant: FetchTenant, ids: Annotated[list[str] | None, Query()] = None
 ) -> Response:
+    """The compared jobs' curves overlaid, drawn on the server: the page without JS, and its image downloads."""
     # imported here: matplotlib loads with the first curve drawn, not with the API
     from sdd_client.plots import job_label, render_curves
 
     jobs = _compared_jobs(session, tenant, ids)
     series = {job_label(job.id, job.spec, job.name): job_reads.job_metrics(session, job.id) for job in jobs}
     session.commit()
-    svg = render_curves(series, fmt="svg", title=f"{len(jobs)} jobs compared")
-    return Response(svg, media_type="image/svg+xml", headers=OVERLAY_HEADERS)
+    image = render_curves(series, fmt=fmt, title=f"{len(jobs)} jobs compared")
+    return Response(image, media_type=MEDIA_TYPES[fmt], headers=OVERLAY_HEADERS)

@@ -1,4 +1,4 @@
-"""How the dashboard lays out jobs: rows of the list, accuracies, the comparison table.
+"""How the dashboard lays out jobs: rows of the list, accuracies, the comparison table, the curves' data.
 
 The jobs themselves are read through ``domain.jobs.job_reads``, the functions the ``/v1`` routes use
 (another tenant's job is "not found"); nothing here queries the database itself.
@@ -217,6 +217,11 @@ def accuracy(job: Job, metrics: list[dict[str, Any]]) -> dict[str, float | None]
         "val_top5": result.get("val_top5", last.get("val_top5")),
         "best_val_top1": result.get("best_val_top1", max(seen) if seen else None),
     }
+
+
+def curves_data(job: Job, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A job's metrics rows as the interactive curves (``static/charts.js``) read them: labelled by its name, else its id."""
+    return {"id": job.id, "label": job.name or job.id, "rows": rows}
 
 
 def settings_table(jobs: list[Job]) -> list[tuple[str, list[Any], bool]]:

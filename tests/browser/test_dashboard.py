@@ -57,12 +57,13 @@ XSS = "<script>window.pwned = 1</script>"
 
 @dataclass
 class Site:
-    """The running server, its settings, alice's token and the seeded jobs by role."""
+    """The running server, its settings, alice's token, the seeded jobs by role and the seeded sweep."""
 
     url: str
     settings: Settings
     token: str
     jobs: dict[str, str]
+    sweep: str
 
 
 class ThreadedServer(uvicorn.Server):
@@ -96,7 +97,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             time.sleep(0.05)
         url = f"http://127.0.0.1:{server.config.port}"
         try:
-            yield Site(url, settings, token, seed_jobs(url, settings, token))
+            yield Site(url, settings, token, *seed_jobs(url, settings, token))
         finally:
             server.should_exit = True
             thread.join(WAIT_S)
@@ -104,8 +105,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             dispose_engines()
 
 
-def seed_jobs(url: str, settings: Settings, token: str) -> dict[str, str]:
-    """Four jobs through the REST API: a succeeded teacher and SD-KD student, one running, one queued."""
+TEACHER_NAME = "resnet8 teacher for digits, ce"  # 30 characters: the job list keeps it on one or two lines
+SWEEP_NAME = "digits students from teacher"  # its members: "<this> kd", "<this> sd-kd"
+
+
+def seed_jobs(url: str, settings: Settings, token: str) -> tuple[dict[str, str], str]:
+    """Jobs and a sweep through the REST API, their history played in SQL (no training): a named,
+    succeeded teacher, an SD-KD student of it, one job running, one queued, and a named sweep with a
+    succeeded member and one in the middle of an epoch. (jobs by role, the sweep's id)"""
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
 
         def submit(**body: Any) -> str:
@@ -114,7 +121,7 @@ def seed_jobs(url: str, settings: Settings, token: str) -> dict[str, str]:
             assert response.status_code == 201, response.text
             return str(response.json()["id"])
 
-        teacher = submit(hyperparameters={"epochs": 2})
+        teacher = submit(name=TEACHER_NAME, hyperparameters={"epochs": 2})
         play_worker(settings, teacher, epochs_done=2, outcome="succeeded")
         student = submit(
             method="sd-kd", teacher={"job": teacher}, hyperparameters={"epochs": 2}, metadata={"note": XSS}
@@ -123,7 +130,20 @@ def seed_jobs(url: str, settings: Settings, token: str) -> dict[str, str]:
         running = submit(method="kd", teacher={"job": teacher}, hyperparameters={"epochs": 3})
         play_worker(settings, running, epochs_done=1)
         queued = submit(hyperparameters={"epochs": 1})
-    return {"teacher": teacher, "student": student, "running": running, "queued": queued}
+        base = {
+            "dataset": "digits",
+            "student": "resnet8",
+            "method": "kd",
+            "teacher": {"job": teacher},
+            "hyperparameters": {"epochs": 2},
+        }
+        sweep = client.post("/v1/sweeps", json={"name": SWEEP_NAME, "base": base, "grid": {"method": ["kd", "sd-kd"]}})
+        assert sweep.status_code == 201, sweep.text
+        done, in_epoch = (m["id"] for m in sweep.json()["members"])
+    play_worker(settings, done, epochs_done=2, outcome="succeeded")
+    play_worker(settings, in_epoch, epochs_done=1, sd=True, batch=(14, 23))
+    jobs = {"teacher": teacher, "student": student, "running": running, "queued": queued}
+    return jobs | {"member_done": done, "member_running": in_epoch}, str(sweep.json()["id"])
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +230,32 @@ def image_loaded(driver: WebDriver, css: str) -> bool:
     )
 
 
+def chart_epochs(driver: WebDriver, figure: str) -> list[int]:
+    """The epochs the val top-1 curves of the chart (charts.js) in ``figure`` have points at."""
+    return sorted(
+        {
+            int(epoch)
+            for epoch in driver.execute_script(
+                "return [...document.querySelectorAll(arguments[0] + ' g[data-curve=val_top1] circle')]"
+                ".map(c => c.dataset.epoch)",
+                figure,
+            )
+        }
+    )
+
+
+def fetched_type(driver: WebDriver, link: str) -> str:
+    """The Content-Type the page gets fetching the href of ``link`` (or the HTTP status when not OK)."""
+    return str(
+        driver.execute_async_script(
+            "const done = arguments[1];"
+            "fetch(document.querySelector(arguments[0]).href)"
+            ".then(r => done(r.ok ? r.headers.get('content-type') : 'HTTP ' + r.status));",
+            link,
+        )
+    )
+
+
 def sign_in(driver: WebDriver, site: Site) -> None:
     driver.get(site.url + "/ui")
     if "/ui/login" not in driver.current_url:
@@ -258,7 +304,7 @@ def test_sign_in_and_live_job_list(browser: WebDriver, site: Site) -> None:
 def test_job_page_shows_curves_and_events(browser: WebDriver, site: Site) -> None:
     sign_in(browser, site)
     browser.find_element(By.CSS_SELECTOR, f"a[href='/ui/jobs/{site.jobs['student']}']").click()
-    wait_for(browser, lambda d: image_loaded(d, "#curves-img"), "the curves image to load")
+    wait_for(browser, lambda d: chart_epochs(d, "#curves") == [1, 2], "the curves to be drawn")
     events = text_of(browser, "#events")
     assert "started (attempt 1)" in events and "training finished" in events
     assert "test-worker" not in events  # the worker's host and process are the operators' business
@@ -268,6 +314,11 @@ def test_job_page_shows_curves_and_events(browser: WebDriver, site: Site) -> Non
     assert XSS in text_of(browser, "#metadata")  # shown as text ...
     assert browser.execute_script("return window.pwned === undefined")  # ... and never run
     assert not browser.find_elements(By.ID, "cancel-button")
+    # Without JS the server's SVG; it and a PNG are the downloads (charts.js is covered in test_charts.py).
+    fallback = browser.execute_script("return document.querySelector('#curves noscript').textContent")
+    assert f"/ui/jobs/{site.jobs['student']}/curves.svg?epoch=2" in fallback
+    for fmt, media_type in (("svg", "image/svg+xml"), ("png", "image/png")):
+        assert fetched_type(browser, f"#download-curves-{fmt}") == media_type
     screenshot(browser, "02-job-page")
     screenshot(browser, "02-job-curves", "#curves")
 
@@ -277,15 +328,18 @@ def test_running_job_page_refreshes_until_it_finishes(browser: WebDriver, site: 
     job_id = site.jobs["running"]
     browser.get(f"{site.url}/ui/jobs/{job_id}")
     assert text_of(browser, "#job-status") == "running" and browser.find_elements(By.ID, "cancel-button")
-    wait_for(browser, lambda d: image_loaded(d, "#curves-img"), "the running job's curves")
+    wait_for(browser, lambda d: chart_epochs(d, "#curves"), "the running job's curves")
+    click(browser, "#curves button[data-key='curve:val_top5']")  # hidden, and kept hidden as the chart grows
 
     last = metrics_row(3, 3)
     with get_sessionmaker(site.settings)() as session:  # the worker ends the job meanwhile
         record_epoch(session, job_id, last)
     succeed(site.settings, job_id, last)
     wait_for(browser, lambda d: text_of(d, "#job-status") == "succeeded", "the page to show succeeded")
-    assert "epoch=3" in (attribute_of(browser, "#curves-img", "src") or "")
-    wait_for(browser, lambda d: image_loaded(d, "#curves-img"), "the curves of epoch 3")
+    wait_for(browser, lambda d: chart_epochs(d, "#curves") == [1, 2, 3], "the curves of epoch 3")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#curves g[data-curve='val_top5']")
+    assert attribute_of(browser, "#curves button[data-key='curve:val_top5']", "aria-pressed") == "false"
+    assert "epoch=3" in (attribute_of(browser, "#download-curves-svg", "href") or "")
     assert browser.find_elements(By.ID, "download-student") and not browser.find_elements(By.ID, "cancel-button")
     assert "training finished" in text_of(browser, "#events")
 
@@ -310,11 +364,11 @@ def test_compare_two_jobs(browser: WebDriver, site: Site) -> None:
         browser.find_element(By.CSS_SELECTOR, f"input[type=checkbox][value='{site.jobs[role]}']").click()
     browser.find_element(By.ID, "compare-button").click()
     wait_for(browser, lambda d: "/ui/compare" in d.current_url, "the comparison page")
-    wait_for(browser, lambda d: image_loaded(d, "#compare-curves"), "the overlay image to load")
+    wait_for(browser, lambda d: chart_epochs(d, "#compare-figure") == [1, 2], "the overlaid curves")
     table = text_of(browser, "#compare-table")
-    assert site.jobs["teacher"] in table and site.jobs["student"] in table and "sd-kd" in table
+    assert TEACHER_NAME in table and site.jobs["student"] in table and "sd-kd" in table  # the name, else the id
     screenshot(browser, "04-compare")
-    screenshot(browser, "04-compare-curves", "#compare-curves")
+    screenshot(browser, "04-compare-curves", "#compare-figure")
 
 
 def test_submit_form_shows_errors_then_creates_a_job(browser: WebDriver, site: Site) -> None:
@@ -456,35 +510,90 @@ def test_clone_a_job_from_its_page(browser: WebDriver, site: Site) -> None:
     screenshot(browser, "07-clone-form")
 
 
+TEXT_OVERLAP_SCRIPT = """
+const skipped = 'noscript, script, style, template, title, option, progress, .visually-hidden, .skip';
+const boxes = [];
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+  const element = node.parentElement, text = node.textContent.trim();
+  if (!text || !element || element.closest(skipped)) continue;
+  if (!element.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;
+  let rects;
+  if (element instanceof SVGElement) rects = [element.getBoundingClientRect()];
+  else { const range = document.createRange(); range.selectNodeContents(node); rects = [...range.getClientRects()]; }
+  for (const r of rects) if (r.width > 0 && r.height > 0) boxes.push({element, text, r});
+}
+const named = b => `"${b.text.slice(0, 40)}" <${b.element.tagName.toLowerCase()}` +
+  `${b.element.id ? '#' + b.element.id : ''}${[...b.element.classList].map(c => '.' + c).join('')}>`;
+const overlaps = [];
+for (let i = 0; i < boxes.length; i++) {
+  for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    if (a.element.contains(b.element) || b.element.contains(a.element)) continue;  // itself or an ancestor
+    const w = Math.min(a.r.right, b.r.right) - Math.max(a.r.left, b.r.left);
+    const h = Math.min(a.r.bottom, b.r.bottom) - Math.max(a.r.top, b.r.top);
+    if (w > 1 && h > 1) overlaps.push(`${named(a)} overlaps ${named(b)} by ${w.toFixed(1)} x ${h.toFixed(1)} px`);
+  }
+}
+return {texts: boxes.length, overlaps: overlaps.slice(0, 10)};
+"""
+TABLE_SCROLL_SCRIPT = """
+return [...document.querySelectorAll('table')].filter(t => t.checkVisibility()).flatMap(table => {
+  let box = table.parentElement;
+  while (box !== document.body && getComputedStyle(box).overflowX === 'visible') box = box.parentElement;
+  return box.scrollWidth > box.clientWidth + 1 ? [`table#${table.id}: ${box.scrollWidth} > ${box.clientWidth} px`] : [];
+});
+"""
+NAME_LINES_SCRIPT = """
+return [...document.querySelectorAll(arguments[0])].filter(e => e.textContent.trim().length >= 30).map(e =>
+  [e.textContent.trim(), e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight)]);
+"""
+
+
 @pytest.mark.parametrize("width", [1400, 1920])
-def test_no_page_scrolls_sideways_and_status_and_top1_stay_visible(browser: WebDriver, site: Site, width: int) -> None:
+def test_pages_fit_the_window_without_overlapping_text(browser: WebDriver, site: Site, width: int) -> None:
+    """As a person sees each page: nothing scrolls sideways, no text is drawn over another, names fit."""
     sign_in(browser, site)
     browser.set_window_size(width, 1000)
     try:
         ids = ",".join(site.jobs[role] for role in ("teacher", "student", "running"))
-        pages = {
-            "jobs": "/ui",
-            "compare": f"/ui/compare?ids={ids}",
-            "job": f"/ui/jobs/{site.jobs['student']}",
-            "running-job": f"/ui/jobs/{site.jobs['running']}",
+        pages = {  # page: (path, what to wait for before looking)
+            "jobs": ("/ui", "#jobs-table"),
+            "compare": (f"/ui/compare?ids={ids}", "#compare-figure svg.chart-panel"),
+            "job": (f"/ui/jobs/{site.jobs['student']}", "#curves svg.chart-panel"),
+            "running-job": (f"/ui/jobs/{site.jobs['member_running']}", "#curves svg.chart-panel"),
+            "sweep": (f"/ui/sweeps/{site.sweep}", "#members-table"),
         }
-        for name, path in pages.items():
+        for name, (path, drawn) in pages.items():
             browser.get(site.url + path)
-            wait_for(browser, lambda d: d.execute_script("return document.readyState") == "complete", f"{name} page")
+            wait_for(browser, lambda d, css=drawn: d.find_elements(By.CSS_SELECTOR, css), f"{name} page")
             shot = screenshot(browser, f"08-width-{width}-{name}")
             overflow = browser.execute_script(OVERFLOW_SCRIPT)
             assert overflow == {"page": 0, "wide": []}, (name, overflow, shot)
+            texts = browser.execute_script(TEXT_OVERLAP_SCRIPT)
+            assert texts["texts"] > 20 and texts["overlaps"] == [], (name, width, texts["overlaps"], shot)
+            assert browser.execute_script(TABLE_SCROLL_SCRIPT) == [], (name, width, shot)
+            if name == "running-job":
+                assert text_of(browser, "#job-live .batch-text") == "batch 14/23 of epoch 2"
+            if name == "sweep":  # a member's name (30 characters or more) on one or two lines
+                lines = browser.execute_script(NAME_LINES_SCRIPT, "#members-table .job-name")
+                assert lines and all(n <= 2 for _, n in lines), (width, lines, shot)
         browser.get(site.url + "/ui")
         wait_for(browser, lambda d: d.find_elements(By.ID, "jobs-table"), "the job list")
         for job_id in site.jobs.values():
             for field in ("status", "val_top1"):
                 css = f"tr[data-job-id='{job_id}'] [data-field={field}]"
                 assert browser.execute_script(VISIBLE_SCRIPT, css), (width, css)
-        # The job column keeps room for a name (16rem) and every id fits its cell on one line.
+        # The job column keeps room for a name (16rem): one of 30 characters takes one or two lines,
+        # and every id fits its cell on one line.
         column = browser.execute_script(JOB_COLUMN_SCRIPT)
         assert column["narrowest_rem"] >= 16 and column["cut_ids"] == [], (width, column)
-        # The running row's progress text ends before its top-1 cell begins.
-        boxes = browser.execute_script(OVERLAP_SCRIPT, f"tr[data-job-id='{site.jobs['running']}']")
+        lines = browser.execute_script(NAME_LINES_SCRIPT, "#jobs-table .job-name")
+        assert TEACHER_NAME in dict(lines) and all(n <= 2 for _, n in lines), (width, lines)
+        # The running row's progress text ("· batch 14/23") ends before its top-1 cell begins.
+        row = f"tr[data-job-id='{site.jobs['member_running']}']"
+        assert text_of(browser, f"{row} .batch-text") == "· batch 14/23"
+        boxes = browser.execute_script(OVERLAP_SCRIPT, row)
         assert boxes["progress_right"] <= boxes["top1_left"], boxes
     finally:
         browser.set_window_size(1366, 900)

@@ -94,7 +94,8 @@
     if (section && section.dataset.terminal !== "true") window.setTimeout(tick, POLL_MS);
   }
 
-  // the job page: keep the loaded curves image (no flicker); reload it when the epoch grows
+  // the job page: keep the curves already drawn (no flicker, zoom and hidden series kept); when the
+  // epoch grows, the chart (charts.js) fetches the metrics again, or the image is loaded again
   function keepJobCurves(current, fresh) {
     var shown = current.querySelector("#curves");
     var incoming = fresh.querySelector("#curves");
@@ -103,6 +104,11 @@
     var epoch = fresh.dataset.epoch;
     if (!figure || Number(epoch) <= Number(figure.dataset.epoch)) return;
     figure.dataset.epoch = epoch;
+    if (window.SddCharts) {
+      if (figure.sddChart) figure.sddChart.load();
+      else window.SddCharts.curves(figure);
+      return;
+    }
     var img = figure.querySelector("#curves-img");
     if (!img) {
       img = document.createElement("img");
