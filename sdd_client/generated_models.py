@@ -316,6 +316,22 @@ class EventsPublic(BaseModel):
     data: list[EventPublic]
 
 
+class FloatRange(BaseModel):
+    """
+    A range to draw a number from: ``low`` to ``high``, on a log scale with ``log``.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    low: Annotated[float, Field(description="The smallest value.")]
+    high: Annotated[float, Field(description="The largest value.")]
+    log: Annotated[
+        bool | None,
+        Field(description="Draw on a log scale (for ranges over orders of magnitude; low > 0)."),
+    ] = False
+
+
 class HeldOutPart(BaseModel):
     """
     The part of the training split held out for validation (never trained on).
@@ -552,6 +568,31 @@ class Hyperparameters(BaseModel):
     ] = None
 
 
+Scales = TypeAliasType(
+    "Scales",
+    Annotated[
+        list[int],
+        Field(
+            description="SD methods only: the SDD pooling scales, each s splitting the final feature map into an s x s grid (default [1, 2, 4]). Other methods take none.",
+            max_length=16,
+        ),
+    ],
+)
+
+
+Beta = TypeAliasType(
+    "Beta",
+    Annotated[
+        float,
+        Field(
+            description="SD methods only: the weight of complementary regions in SDD (default and paper: 2; 0 keeps the consistent regions only). Other methods take none.",
+            ge=0.0,
+            le=1000.0,
+        ),
+    ],
+)
+
+
 ImageSize = TypeAliasType(
     "ImageSize",
     Annotated[
@@ -718,6 +759,7 @@ class MemberCounts(BaseModel):
     succeeded: int | None = 0
     failed: int | None = 0
     cancelled: int | None = 0
+    pruned: int | None = 0
 
 
 class MethodPublic(BaseModel):
@@ -895,6 +937,21 @@ class Progress(ProgressMethods):
     ] = None
 
 
+class Pruning(BaseModel):
+    """
+    Successive halving: rungs at ``min_epochs · reduction_factor^k`` epochs, keeping the best 1/``reduction_factor``.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    min_epochs: Annotated[int | None, Field(description="Epochs before the first rung.", ge=1)] = 1
+    reduction_factor: Annotated[
+        int | None,
+        Field(description="η: each rung keeps the best 1/η of its trials.", ge=2, le=10),
+    ] = 3
+
+
 class ReceivedPart(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -924,12 +981,54 @@ class Recommendation(BaseModel):
     ]
 
 
+class RungReport(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    rung: Annotated[int, Field(description="From 1.")]
+    epoch: int
+    decided: bool
+    contenders: int
+    kept: list[str]
+    pruned: list[str]
+    lowest_kept_top1: float | None
+
+
 class SDDefaults(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
     scales: list[int]
     beta: float
+
+
+BetaItem = TypeAliasType("BetaItem", Annotated[float, Field(ge=0.0)])
+
+
+TemperatureItem = TypeAliasType("TemperatureItem", Annotated[float, Field(gt=0.0)])
+
+
+class SearchSpace(BaseModel):
+    """
+    Where the trials are drawn from: a range or a list of values per field; fields left out come from ``base``.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    beta: Annotated[
+        FloatRange | list[BetaItem] | None,
+        Field(description="β, the weight of the complementary regions (SD methods): a range or values."),
+    ] = None
+    temperature: Annotated[
+        FloatRange | list[TemperatureItem] | None,
+        Field(description="The distillation temperature T: a range or values."),
+    ] = None
+    scales: Annotated[
+        list[list[int]] | None,
+        Field(description="Scale lists to choose from, e.g. [[1, 2], [1, 2, 4]]."),
+    ] = None
+    student: Annotated[list[str] | None, Field(description="Student architectures to choose from.")] = None
 
 
 class StudentCost(BaseModel):
@@ -975,12 +1074,6 @@ Name = TypeAliasType(
     "Name",
     Annotated[str, Field(description="A name to recognise the sweep by.", max_length=200)],
 )
-
-
-BetaItem = TypeAliasType("BetaItem", Annotated[float, Field(ge=0.0)])
-
-
-TemperatureItem = TypeAliasType("TemperatureItem", Annotated[float, Field(gt=0.0)])
 
 
 SeedItem = TypeAliasType("SeedItem", Annotated[int, Field(ge=0)])
@@ -1042,14 +1135,40 @@ class SweepProgress(BaseModel):
 
 class SweepRequestPublic(BaseModel):
     """
-    The sweep as submitted: the base job (every field as parsed) and the grid's varied fields.
+    The sweep as submitted: the base job (every field as parsed) and the grid's varied fields, or the
+    search; POST /v1/sweeps takes it back as it is (a search draws the same trials again).
     """
 
     model_config = ConfigDict(
         extra="allow",
     )
     base: dict[str, Any]
-    grid: dict[str, list[Any]]
+    grid: dict[str, list[Any]] | None = None
+    search: dict[str, Any] | None = None
+
+
+class SweepSearch(BaseModel):
+    """
+    A search: ``trials`` configurations drawn from ``space``, trained together and pruned at rungs.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trials: Annotated[int, Field(description="How many configurations to draw and start.", ge=2)]
+    space: SearchSpace
+    sampler: Annotated[
+        Literal["qmc", "random"] | None,
+        Field(description="qmc: a scrambled Sobol sequence over the ranges (even cover); random: independent draws."),
+    ] = "qmc"
+    seed: Annotated[
+        int | None,
+        Field(description="The sampler's seed: the same seed draws the same trials.", ge=0),
+    ] = 0
+    pruning: Annotated[
+        Pruning | None,
+        Field(description="Successive halving on validation top-1; null trains every trial to the end."),
+    ] = None
 
 
 class SweepSummaryPublic(SweepMethods):
@@ -1065,11 +1184,15 @@ class SweepSummaryPublic(SweepMethods):
     status: Annotated[
         JobStatus,
         Field(
-            description="Derived from the members: queued (all queued), cancelling (every unfinished member is), running (some unfinished), succeeded (all), failed (all finished, some failed), cancelled (all finished, none failed, some cancelled)."
+            description="Derived from the members: queued (all queued), cancelling (every unfinished member is), running (some unfinished), succeeded (all, or all but a search's pruned trials), failed (all finished, some failed), cancelled (all finished, none failed, some cancelled)."
         ),
     ]
     progress: SweepProgress
     request: SweepRequestPublic
+    trials: Annotated[
+        list[dict[str, Any]] | None,
+        Field(description="A search's trials, in order: the values drawn for each (null for a grid)."),
+    ] = None
     metadata: dict[str, Any] | None
     member_count: int
     created_at: AwareDatetime
@@ -1122,6 +1245,42 @@ class TrackedRun(BaseModel):
             description="The run's page in the tracker's UI; null where it has none yet (a W&B run kept offline until its operator syncs it)."
         ),
     ] = None
+
+
+class TrialReport(BaseModel):
+    """
+    One trial: the values drawn for it, how far it went and what it reached.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    job_id: str
+    trial: Annotated[int, Field(description="The trial's number, from 1.")]
+    values: Annotated[
+        dict[str, Any],
+        Field(description="The values drawn: student, scales, beta, temperature."),
+    ]
+    status: str
+    rungs_passed: Annotated[
+        int,
+        Field(description="Rungs it went on from (0: pruned at the first, or not there yet)."),
+    ]
+    pruned_at_rung: Annotated[int | None, Field(description="The rung (from 1) that pruned it, if one did.")]
+    rung_top1: Annotated[
+        list[float | None],
+        Field(description="Its val top-1 at each rung's epoch it reached."),
+    ]
+    epochs: Annotated[int, Field(description="Epochs it finished.")]
+    val_top1: Annotated[
+        float | None,
+        Field(description="Its last recorded val top-1 (the final one when it succeeded)."),
+    ]
+    test_top1: Annotated[
+        float | None,
+        Field(description="Test top-1 of its exported student (held_out, succeeded)."),
+    ]
+    images_trained: int
 
 
 Parts = TypeAliasType("Parts", Annotated[list[CompletedPart], Field(max_length=10000)])
@@ -1420,20 +1579,17 @@ class JobCreate(SubmissionMethods):
         Field(description="Training method; sd-* are the scale decoupled variants."),
     ]
     scales: Annotated[
-        list[int] | None,
+        Scales | None,
         Field(
-            description="SDD pooling scales: each s splits the final feature map into an s x s grid.",
-            max_length=16,
+            description="SD methods only: the SDD pooling scales, each s splitting the final feature map into an s x s grid (default [1, 2, 4]). Other methods take none."
         ),
     ] = None
     beta: Annotated[
-        float | None,
+        Beta | None,
         Field(
-            description="Weight of complementary regions in SDD (paper: 2; 0 keeps the consistent regions only).",
-            ge=0.0,
-            le=1000.0,
+            description="SD methods only: the weight of complementary regions in SDD (default and paper: 2; 0 keeps the consistent regions only). Other methods take none."
         ),
-    ] = 2.0
+    ] = None
     seed: Annotated[
         int | None,
         Field(
@@ -1579,8 +1735,14 @@ class JobSpecPublic(BaseModel):
         Field(description="Batch norms over the global batch (devices > 1)."),
     ] = False
     method: str
-    scales: list[int]
-    beta: float
+    scales: Annotated[
+        list[int] | None,
+        Field(description="SD methods only (null for the others): the pooling scales."),
+    ] = None
+    beta: Annotated[
+        float | None,
+        Field(description="SD methods only (null for the others): the complementary weight."),
+    ] = None
     seed: int
     image_size: Annotated[
         int | None,
@@ -1615,9 +1777,31 @@ class JobTracking(BaseModel):
     wandb: TrackedRun | None = None
 
 
+class SearchReport(BaseModel):
+    """
+    How the search went: trials, rungs and cost (``GET /v1/sweeps/{id}/report`` → ``search``).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trials: list[TrialReport]
+    rungs: list[RungReport]
+    sampler: str
+    rule: Annotated[str, Field(description="The pruning rule, stated.")]
+    images_trained: Annotated[int, Field(description="Student images trained by every trial so far.")]
+    grid_images: Annotated[int | None, Field(description="What training every trial to the end costs.")]
+    fraction_of_grid: float | None
+    best: Annotated[
+        str | None,
+        Field(description="The trial with the highest final val top-1 among the finished."),
+    ]
+
+
 class SweepCreate(BaseModel):
     """
-    A sweep to run: ``base`` (a job, as POST /v1/jobs takes it) with the ``grid``'s fields varied.
+    A sweep to run: ``base`` (a job, as POST /v1/jobs takes it) with the ``grid``'s fields varied, or
+    with ``search``'s trials drawn and pruned.
     """
 
     model_config = ConfigDict(
@@ -1629,9 +1813,13 @@ class SweepCreate(BaseModel):
         Field(description="The job every member starts from (the POST /v1/jobs body)."),
     ]
     grid: Annotated[
-        SweepGrid,
-        Field(description="The fields to vary and their values; members are the cross product."),
-    ]
+        SweepGrid | None,
+        Field(description="The fields to vary and their values; members are the cross product. Or give `search`."),
+    ] = None
+    search: Annotated[
+        SweepSearch | None,
+        Field(description="Trials drawn from a space and pruned at rungs on validation top-1, instead of a grid."),
+    ] = None
     metadata: Annotated[
         dict[str, Any] | None,
         Field(description="Free-form JSON object stored with the sweep (at most 16 KiB)."),
@@ -1655,6 +1843,7 @@ class SweepReport(SweepReportMethods):
     confusion: ConfusionReport | None
     cost: CostReport
     notes: list[str]
+    search: SearchReport | None = None
 
 
 class JobPublic(JobMethods):
@@ -1683,6 +1872,12 @@ class JobPublic(JobMethods):
     progress: Progress
     result: Annotated[JobResult | None, Field(description="Null until the job has a result.")]
     error: Annotated[JobError | None, Field(description="Set when the job failed.")]
+    status_reason: Annotated[
+        str | None,
+        Field(
+            description="Why a search's trial was pruned (its rung, its val top-1 and the lowest kept); while it still runs, its worker stops it at the next batch."
+        ),
+    ] = None
     sweep_id: Annotated[
         str | None,
         Field(description="The sweep this job is a member of (null for a job submitted alone)."),
@@ -1717,11 +1912,15 @@ class SweepPublic(SweepMethods):
     status: Annotated[
         JobStatus,
         Field(
-            description="Derived from the members: queued (all queued), cancelling (every unfinished member is), running (some unfinished), succeeded (all), failed (all finished, some failed), cancelled (all finished, none failed, some cancelled)."
+            description="Derived from the members: queued (all queued), cancelling (every unfinished member is), running (some unfinished), succeeded (all, or all but a search's pruned trials), failed (all finished, some failed), cancelled (all finished, none failed, some cancelled)."
         ),
     ]
     progress: SweepProgress
     request: SweepRequestPublic
+    trials: Annotated[
+        list[dict[str, Any]] | None,
+        Field(description="A search's trials, in order: the values drawn for each (null for a grid)."),
+    ] = None
     metadata: dict[str, Any] | None
     member_count: int
     created_at: AwareDatetime

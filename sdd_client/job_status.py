@@ -4,6 +4,7 @@ statuses their rules speak of.
     queued -> running -> succeeded | failed | cancelling -> cancelled
     queued -> cancelled
     running -> queued          (a worker shutting down, or a lease that expired)
+    queued | running -> pruned (a search's trial that a rung left behind: ``prune_reason`` says why)
 
 It lives in the client package, which installs without the server, so that both sides use this
 one class: the server's rules (``domain.status``) and schemas, and the client's models generated
@@ -26,11 +27,14 @@ class JobStatus(StrEnum):
     FAILED = "failed"
     CANCELLING = "cancelling"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"
 
 
 JOB_STATUSES: tuple[str, ...] = tuple(status.value for status in JobStatus)
 # Never left once reached.
-TERMINAL: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+TERMINAL: frozenset[JobStatus] = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PRUNED}
+)
 # An attempt holds the job: a worker trains it (or is stopping it) under a lease.
 ACTIVE: frozenset[JobStatus] = frozenset({JobStatus.RUNNING, JobStatus.CANCELLING})
 # Not finished yet: the job may still change (and counts against a tenant's jobs in flight).

@@ -1,7 +1,8 @@
 """``sdd sweeps submit``'s input: a YAML/JSON sweep file and flags, merged into a ``POST /v1/sweeps`` body.
 
-The file holds ``{"base": <job>, "grid": {...}, "name"?, "metadata"?}``, or just a job (then it is
-the base). A flag that lists several values becomes a grid field; one value sets the base::
+The file holds ``{"base": <job>, "grid": {...}, "name"?, "metadata"?}``, or ``{"base": <job>,
+"search": {...}}`` (trials drawn and pruned: the flags then only set the base job), or just a job
+(then it is the base). A flag that lists several values becomes a grid field; one value sets the base::
 
     --methods kd,sd-kd   --beta 1,2,4   --scales 1/1,2/1,2,4   --seeds 0,1,2   --temperature 2,4
     --student resnet8,wrn_16_2
@@ -146,6 +147,17 @@ def build_sweep_body(spec_file: Path | None, flags: dict[str, Any], metadata: tu
         body["name"] = flags["name"]
     if metadata:
         body["metadata"] = {**(body.get("metadata") or {}), **parse_metadata(metadata)}
+    search = body.get("search")
+    if isinstance(search, dict):  # a search varies its space: a flag may only set the base
+        if grid:
+            raise click.UsageError(
+                f"the file asks for a search; --{', --'.join(sorted(grid))} with several values would make a grid: "
+                "give one value (it sets the base job) or put the values in the search's space"
+            )
+        space = search.get("space")
+        if not base.get("student") and isinstance(space, dict) and isinstance(space.get("student"), list):
+            base["student"] = space["student"][0]
+        return {**body, "base": base}
     missing = [key for key in ("dataset", "student", "method") if not base.get(key) and not grid.get(key)]
     if missing:
         raise click.UsageError(f"missing {', '.join('--' + key for key in missing)} (or put them in --file)")

@@ -1,5 +1,5 @@
-"""A sweep's report as Markdown: the recommendation, the configuration table, accuracy against cost,
-per class, confusion.
+"""A sweep's report as Markdown: the recommendation, the configuration table, a search's trials and
+rungs, accuracy against cost, per class, confusion.
 
 The one renderer of a report as text: the server answers ``GET /v1/sweeps/{id}/report?format=markdown``
 with it, ``sdd sweeps report --markdown`` prints it, and ``sdd_client.sweep_tables`` draws its
@@ -18,9 +18,11 @@ from sdd_client.models import (
     CostReport,
     PairedGain,
     Recommendation,
+    SearchReport,
     Stat,
     SweepConfiguration,
     SweepReport,
+    TrialReport,
 )
 
 MARKDOWN_MAX_CLASSES = 20  # wider per-class tables and confusion matrices stay in the JSON
@@ -43,8 +45,67 @@ def report_markdown(report: SweepReport) -> str:
         *_configurations(report.configurations),
     ]
     lines += [f"_{_cell(note)}_" for note in report.notes]
+    if report.search is not None:
+        lines += ["", *search_lines(report.search)]
     lines += ["", *_cost(report.cost), "", *_per_class(report), "", *_confusion(report)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def search_cost_text(search: SearchReport) -> str:
+    """``images trained 41,472 of the grid's 161,280 (0.26×)`` — what the search cost so far."""
+    if search.grid_images is None or search.fraction_of_grid is None:
+        return f"images trained {search.images_trained:,}"
+    return (
+        f"images trained {search.images_trained:,} of the full grid's {search.grid_images:,} "
+        f"({search.fraction_of_grid:.2f}×)"
+    )
+
+
+def trial_values_text(values: dict[str, object]) -> str:
+    """``β 2.659, T 4.814, scales [1, 2, 4]``."""
+    names = {"beta": "β", "temperature": "T"}
+    return ", ".join(f"{names.get(field, field)} {value}" for field, value in values.items()) or "-"
+
+
+def trial_outcome_text(trial: TrialReport) -> str:
+    """``pruned at rung 1`` or ``succeeded`` (with ``, best`` for the search's best)."""
+    return f"pruned at rung {trial.pruned_at_rung}" if trial.pruned_at_rung else str(trial.status)
+
+
+def search_lines(search: SearchReport) -> list[str]:
+    rows = [
+        "## Search",
+        "",
+        f"{len(search.trials)} trials ({search.sampler} sampler) · {_cell(search_cost_text(search))}",
+        "",
+        f"_{_cell(search.rule)}_",
+        "",
+        "| trial | values | outcome | rungs passed | val top-1 at rungs | epochs | final val top-1 | test top-1 "
+        "| images trained |",
+        "|---:|---|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for t in search.trials:
+        best = " **(best)**" if t.job_id == search.best else ""
+        at_rungs = ", ".join("-" if v is None else f"{v:.2f}" for v in t.rung_top1) or "-"
+        rows.append(
+            f"| {t.trial} | {_cell(trial_values_text(t.values))} | {trial_outcome_text(t)}{best} | {t.rungs_passed} | "
+            f"{at_rungs} | {t.epochs} | {_percent(t.val_top1)} | {_percent(t.test_top1)} | {t.images_trained:,} |"
+        )
+    rows += [
+        "",
+        "| rung | epoch | decided | contenders | went on | pruned | lowest kept |",
+        "|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in search.rungs:
+        rows.append(
+            f"| {r.rung} | {r.epoch} | {'yes' if r.decided else 'not yet'} | {r.contenders} | {len(r.kept)} | "
+            f"{len(r.pruned)} | {_percent(r.lowest_kept_top1)} |"
+        )
+    return rows
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _configurations(configurations: list[SweepConfiguration]) -> list[str]:

@@ -11,8 +11,15 @@ from collections.abc import Iterable
 from rich.console import Group
 from rich.text import Text
 
-from sdd_client.models import Sweep, SweepReport, SweepSummary
-from sdd_client.sweep_report_markdown import gain_text, protocol_text, summary_text
+from sdd_client.models import SearchReport, Sweep, SweepReport, SweepSummary
+from sdd_client.sweep_report_markdown import (
+    gain_text,
+    protocol_text,
+    search_cost_text,
+    summary_text,
+    trial_outcome_text,
+    trial_values_text,
+)
 from sdd_client.table_fit import Col, FittedTable, id_col, name_col
 from sdd_client.tables import facts_table, pct, position, shown_name, status_text, when
 
@@ -28,8 +35,12 @@ def progress_text(sweep: SweepSummary | Sweep) -> str:
 
 
 def grid_text(sweep: SweepSummary | Sweep) -> str:
-    """``method kd, sd-kd × beta 1, 2 × seed 0, 1, 2``."""
-    grid = sweep.request.grid.items()
+    """``method kd, sd-kd × beta 1, 2 × seed 0, 1, 2``; a search: ``search: 9 trials over beta, temperature``."""
+    search = sweep.request.search
+    if search is not None:
+        space = [field for field, value in (search.get("space") or {}).items() if value is not None]
+        return f"search: {search.get('trials')} trials over {', '.join(space) or '-'}"
+    grid = (sweep.request.grid or {}).items()
     return " × ".join(f"{field} {', '.join(str(v) for v in values)}" for field, values in grid) or "-"
 
 
@@ -101,7 +112,7 @@ def sweep_detail(sweep: Sweep) -> Group:
             status_text(job.status),
             spec.method,
             spec.student,
-            ",".join(str(s) for s in spec.scales) if sd else "-",
+            ",".join(str(s) for s in spec.scales or []) if sd else "-",
             f"{spec.beta:g}" if sd and spec.beta is not None else "-",
             f"{spec.hyperparameters.temperature:g}" if spec.hyperparameters.temperature is not None else "-",
             str(spec.seed),
@@ -154,4 +165,32 @@ def report_view(report: SweepReport) -> Group:
     elif per_class.note:
         parts.append(Text(f"per class: {per_class.note}", style="dim"))
     parts += [Text(note, style="dim") for note in report.notes]
+    if report.search is not None:
+        parts += search_view(report.search)
     return Group(*parts)
+
+
+# A search's trials: the values drawn and the outcome stay whole; the rung values go first when narrow.
+TRIAL_COLUMNS = (
+    Col("trial", justify="right"),
+    Col("values", 1, "elide", min_width=18),
+    Col("outcome"),
+    Col("at rungs", 4, "elide", min_width=10),
+    Col("epochs", 3, justify="right"),
+    Col("val top-1", 2, justify="right"),
+    Col("test top-1", 2, justify="right"),
+    Col("images", 5, justify="right"),
+)
+
+
+def search_view(search: SearchReport) -> list[FittedTable | Text]:
+    """The search's trials (the best marked), then its cost against the grid and its rule."""
+    table = FittedTable(TRIAL_COLUMNS, title=f"search: {len(search.trials)} trials ({search.sampler})")
+    for t in search.trials:
+        at_rungs = ", ".join("-" if v is None else f"{v:.1f}" for v in t.rung_top1) or "-"
+        outcome = trial_outcome_text(t) + (" (best)" if t.job_id == search.best else "")
+        table.add_row(
+            str(t.trial), trial_values_text(t.values), outcome, at_rungs, str(t.epochs), pct(t.val_top1),
+            pct(t.test_top1), f"{t.images_trained:,}",
+        )  # fmt: skip
+    return [table, Text(search_cost_text(search)), Text(search.rule, style="dim")]

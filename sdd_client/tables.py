@@ -27,6 +27,7 @@ STATUS_STYLES: dict[str, str] = {
     JobStatus.SUCCEEDED: "green",
     JobStatus.FAILED: "red",
     JobStatus.CANCELLED: "yellow",
+    JobStatus.PRUNED: "magenta",
 }
 
 
@@ -56,7 +57,7 @@ def status_text(status: str) -> Text:
 
 
 def scales(job: Job) -> str:
-    return ",".join(str(s) for s in job.spec.scales) if job.spec.method.startswith("sd-") else "-"
+    return ",".join(str(s) for s in job.spec.scales or []) if job.spec.method.startswith("sd-") else "-"
 
 
 def position(job: Job) -> str:

@@ -99,6 +99,8 @@ def reap_and_reconcile(
         log.error("job %s: failed worker_lost: lost its worker %d times", job_id, settings.job_max_attempts)
     for job_id in reaped.cancelled:
         log.warning("job %s: lease expired while cancelling; cancelled", job_id)
+    for job_id in reaped.pruned:
+        log.warning("job %s: lease expired after its search's rung pruned it; pruned", job_id)
     send_jobs(settings, reaped.requeued, send)
 
     with session_scope(settings) as session:

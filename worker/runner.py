@@ -7,6 +7,9 @@ for a message naming no job):
 * the claim fails (another delivery runs it, or it is finished/cancelled): log, do nothing;
 * training completes: student + model card stored as artifacts, then ``succeeded``;
 * training stopped because a user cancelled: ``cancelled``;
+* training stopped because a search's rung pruned the job (``domain.sweeps.search_rungs``): ``pruned``,
+  its records kept and no student exported; a trial that ends (any outcome) settles its search's
+  rungs, as does the start of an attempt (a rung whose last epoch landed just before a crash);
 * the worker shuts down (SIGTERM, see ``worker.shutdown``): the checkpoint the trainer wrote at the
   batch it stopped at is stored (``stop_checkpoint``), the job goes back to ``queued`` (the attempt
   not counted) with a fresh message, and the next attempt continues at the following batch;
@@ -58,12 +61,13 @@ from domain.jobs.transitions import LeaseLost
 from domain.jobs.validation import trainable_spec
 from domain.redaction import redact_paths
 from domain.status import JobStatus
+from domain.sweeps import search_rungs
 from sdd_core.spec import JobSpec
 from sdd_core.trainer import GroupMember, train_group
 from sdd_core.trainer.options import TrainOptions, TrainResult
 from service.artifact_stores import get_artifact_store
 from service.artifacts import STUDENT_EXPORT_KINDS, ArtifactStore
-from service.db.models import Job
+from service.db.models import Job, Sweep
 from service.db.session import session_scope
 from service.job_queue import enqueue_job
 from service.logs import add_to_context, bound
@@ -80,7 +84,7 @@ from worker.resumption import keep_stop_checkpoint, rebase_on_this_node, record_
 from worker.shard_fetch import ShardFetcher
 from worker.tensorboard_events import store_tensorboard_events
 from worker.tracking import RunTracking
-from worker.training_callbacks import JobCallbacks, json_safe
+from worker.training_callbacks import JobCallbacks, json_safe, settle_search
 
 log = logging.getLogger(__name__)
 
@@ -300,6 +304,8 @@ def _prepare(job: ClaimedJob, store: ArtifactStore) -> None:
         if resume is not None:
             record_resume(session, job_id, resume)
         job.tracking = RunTracking.for_job(session, settings, row, attempt.owner)
+        sweep = session.get(Sweep, row.sweep_id) if row.sweep_id else None
+        search_sweep = sweep.id if sweep is not None and search_rungs.search_of(sweep) is not None else None
     log.info(
         "job %s: training %s -> %s with %s on %s",
         job_id,
@@ -316,7 +322,10 @@ def _prepare(job: ClaimedJob, store: ArtifactStore) -> None:
         lost=job.heartbeat.lost,
         prior_run_seconds=attempt.prior_run_seconds,
         tracking=job.tracking,
+        search_sweep=search_sweep,
     )
+    if search_sweep is not None:
+        settle_search(settings, search_sweep)
     job.work_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:
         resume = rebase_on_this_node(resume, spec, job.work_dir)  # the checkpoint may come from another node
@@ -330,6 +339,8 @@ def _record_when_done(job: ClaimedJob, store: ArtifactStore, outcome: TrainResul
     if job.status is None:
         job.status = _record_outcome(job, store, outcome)
         job.heartbeat.stop()
+        if job.callbacks is not None and job.callbacks.search_sweep is not None:  # a rung may wait for no one now
+            settle_search(job.attempt.settings, job.callbacks.search_sweep)
         if job.tracking is not None:
             job.tracking.end(job.status, _tracked_files(job.status, outcome))
 
@@ -359,6 +370,8 @@ def _record_outcome(job: ClaimedJob, store: ArtifactStore, outcome: TrainResult 
         _keep_records(attempt, store, job.work_dir)
         if job.callbacks.stop_reason == "timeout":
             return _record_timeout(attempt, outcome)
+        if job.callbacks.stop_reason == "pruned":
+            return _record_pruned(attempt, outcome, job.callbacks.prune_reason or "pruned at a rung of its search")
         log.info("job %s: stopped after epoch %d on a cancel request", attempt.job_id, outcome.epochs_completed)
         _finish(attempt, JobStatus.CANCELLED, event_message=f"cancelled after {outcome.epochs_completed} epoch(s)")
         return JobStatus.CANCELLED
@@ -398,6 +411,17 @@ def _record_timeout(attempt: Attempt, result: TrainResult) -> str:
     log.warning("job %s: %s", attempt.job_id, message)
     _finish(attempt, JobStatus.FAILED, error_code="timeout", error_message=message, event_message=f"failed: {message}")
     return JobStatus.FAILED
+
+
+def _record_pruned(attempt: Attempt, result: TrainResult, reason: str) -> str:
+    """A search's trial stopped by its rung: ``pruned``, with what it trained of the epoch it stopped in."""
+    stop = result.stopped_at
+    partial = {"stopped_in_epoch": stop.epoch, "batches": stop.batch, "of_batches": stop.batches} if stop else {}
+    summary = json_safe({"val_top1": (result.final or {}).get("val_top1"), "best_val_top1": result.best_val_top1,
+                         "epochs_completed": result.epochs_completed, **partial})  # fmt: skip
+    log.info("job %s: %s", attempt.job_id, reason)
+    _finish(attempt, JobStatus.PRUNED, result=summary, event_message=reason)
+    return JobStatus.PRUNED
 
 
 SHUTDOWN_MESSAGE = "re-queued: the worker is shutting down; the job resumes from its newest checkpoint"

@@ -133,7 +133,13 @@ class TrackerBackend(Protocol):
 
 # ---------------------------------------------------------------- MLflow
 
-MLFLOW_STATUSES = {"succeeded": "FINISHED", "failed": "FAILED", "cancelled": "KILLED", "queued": "SCHEDULED"}
+MLFLOW_STATUSES = {
+    "succeeded": "FINISHED",
+    "failed": "FAILED",
+    "cancelled": "KILLED",
+    "pruned": "KILLED",  # a search's trial stopped at a rung
+    "queued": "SCHEDULED",
+}
 MLFLOW_BATCH = 1000  # metrics per log_batch call, the tracking API's limit
 MLFLOW_PARAM_BATCH = 100
 
@@ -314,7 +320,7 @@ class WandbBackend:
     def close(self, outcome: str) -> None:
         if outcome in ("queued", "lost"):  # another attempt continues the run
             self.run.mark_preempting()
-        self.run.finish(exit_code=0 if outcome in ("succeeded", "queued", "lost") else 1)
+        self.run.finish(exit_code=0 if outcome in ("succeeded", "pruned", "queued", "lost") else 1)
 
 
 BACKENDS: dict[str, type[MlflowBackend] | type[WandbBackend]] = {"mlflow": MlflowBackend, "wandb": WandbBackend}

@@ -1,12 +1,15 @@
 """The trainer's callbacks for one attempt of a job: progress, checkpoints and when to stop, in SQL.
 
 Each callback opens its own short-lived session, so no transaction stays open while a model
-trains. ``should_stop`` runs after every batch and stops the loop for one of four reasons, kept
+trains. ``should_stop`` runs after every batch and stops the loop for one of five reasons, kept
 in ``stop_reason`` for the runner:
 
 * ``shutdown`` — the worker is shutting down (``worker.shutdown``): the job is re-queued;
 * ``timeout`` — the job ran longer than ``SDD_JOB_TIME_LIMIT_SECONDS`` over all its attempts;
 * ``cancelled`` — a user asked to cancel (the flag is read at most once per ``CANCEL_POLL_SECONDS``);
+* ``pruned`` — a search's rung left this trial behind (``jobs.prune_reason``, read with the cancel
+  flag; the first poll after an epoch's end reads it at once, so a pruned trial trains one batch
+  of the next epoch at most);
 * and it raises ``LeaseLost`` once the job is no longer this attempt's (the heartbeat's renewal
   failed, or the poll finds another owner): the attempt stops without recording anything.
 
@@ -34,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from domain.jobs import transitions
 from domain.jobs.transitions import LeaseLost
 from domain.status import ACTIVE
+from domain.sweeps import search_rungs
 from sdd_core.trainer.options import EpochMetrics, TrainCallbacks
 from service.artifacts import ArtifactStore
 from service.db.session import session_scope
@@ -49,6 +53,17 @@ log = logging.getLogger(__name__)
 CANCEL_POLL_SECONDS = 1.0
 BATCH_PROGRESS_SECONDS = 2.0
 BATCH_WARNING_SECONDS = 60.0
+
+
+def settle_search(settings: Settings, sweep_id: str) -> None:
+    """Decide the rungs of a search that its trials' recorded epochs allow (``domain.sweeps.search_rungs``);
+    best effort: a failure logs, and the next epoch, trial end or attempt start settles them."""
+    try:
+        with session_scope(settings) as session:
+            search_rungs.settle_rungs(session, sweep_id)
+    except SQLAlchemyError as exc:
+        log.warning("sweep %s: could not settle its search's rungs (tried again later): %s", sweep_id,
+                    getattr(exc, "orig", None) or exc)  # fmt: skip
 
 
 def json_safe(value: Any) -> Any:
@@ -78,6 +93,7 @@ class JobCallbacks:
         prior_run_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         tracking: RunTracking | None = None,
+        search_sweep: str | None = None,
     ) -> None:
         self.job_id = job_id
         self.settings = settings
@@ -87,7 +103,9 @@ class JobCallbacks:
         self.prior_run_seconds = prior_run_seconds
         self.clock = clock
         self.tracking = tracking  # the job's experiment-tracker runs, told of each recorded epoch
+        self.search_sweep = search_sweep  # the sweep whose search this job is a trial of: its rungs are settled
         self.stop_reason: str | None = None
+        self.prune_reason: str | None = None
         self._started = clock()
         self._next_poll = 0.0
         self._next_batch_write = float("-inf")  # the first batch is always written
@@ -117,6 +135,9 @@ class JobCallbacks:
         recorded = through_outage(self.settings, f"job {self.job_id}: recording epoch {metrics.get('epoch')}", record)
         if self.tracking is not None:
             self.tracking.epoch_ended()
+        if self.search_sweep is not None:
+            self._next_poll = 0.0  # a rung decided now is read at the next batch
+            settle_search(self.settings, self.search_sweep)
         log.info(
             "job %s: epoch %s/%s %s, val top-1 %.2f%%",
             self.job_id,
@@ -201,13 +222,16 @@ class JobCallbacks:
             return
         if state is None:
             raise LeaseLost(self.job_id, str(self.worker))
-        status, owner, cancel = state
+        status, owner, cancel, prune_reason = state
         if self.worker is not None and (owner != self.worker or status not in ACTIVE):
             self.lost.set()
             self._check_lease()
         if cancel:
             self.stop_reason = "cancelled"
             log.info("job %s: cancel requested; stopping the training loop", self.job_id)
+        elif prune_reason is not None:
+            self.stop_reason, self.prune_reason = "pruned", prune_reason
+            log.info("job %s: %s; stopping the training loop", self.job_id, prune_reason)
 
     def _check_lease(self) -> None:
         if self.lost.is_set():

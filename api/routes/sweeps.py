@@ -40,7 +40,7 @@ Within = Annotated[
     status_code=status.HTTP_201_CREATED,
     response_model=SweepPublic,
     responses=error_responses(400, 404, 409, 413),
-    summary="Submit a sweep: a grid of distillation jobs",
+    summary="Submit a sweep: a grid of distillation jobs, or a search that prunes",
 )
 def create_sweep(
     body: SweepCreate,
@@ -58,6 +58,14 @@ def create_sweep(
     once, not once per β). One member that cannot train refuses the whole sweep and nothing is
     stored; `param` names the field (`grid.scales`, `base.teacher.job`). More members than
     `SDD_MAX_SWEEP_SIZE` is a 422 naming the count; the limit on jobs in flight counts every member.
+
+    Or a **search** instead of a grid: `{"search": {"trials": 9, "space": {"beta": {"low": 0.5, "high": 8,
+    "log": true}, "temperature": {"low": 1, "high": 8}, "scales": [[1, 2], [1, 2, 4]], "student": [...]}}}`.
+    Optuna draws the trials (a scrambled Sobol sequence by default, or `"sampler": "random"`; `seed` fixes
+    the draw); they start together, one lockstep group where they agree, and are pruned by successive
+    halving on validation top-1 (`pruning`: rungs at `min_epochs · reduction_factor^k` epochs, each keeping
+    the best 1/`reduction_factor`; null for none). A pruned trial ends `pruned` with its `status_reason`;
+    the report's `search` shows each trial's rung and the images trained against the full grid.
     """
     submission = submit_sweep(session, settings, tenant, body, idempotency_key)
     mark_replayed(response, submission.replayed)

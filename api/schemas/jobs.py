@@ -48,8 +48,8 @@ class JobSpecPublic(BaseModel):
     devices: int = Field(1, description="Devices of one node training the job together.")
     sync_batchnorm: bool = Field(False, description="Batch norms over the global batch (devices > 1).")
     method: str
-    scales: list[int]
-    beta: float
+    scales: list[int] | None = Field(None, description="SD methods only (null for the others): the pooling scales.")
+    beta: float | None = Field(None, description="SD methods only (null for the others): the complementary weight.")
     seed: int
     image_size: int | None = Field(description="The size the models see; filled in from the dataset when omitted.")
     protocol: DataProtocol = Field(
@@ -166,6 +166,14 @@ class JobPublic(BaseModel):
     progress: Progress
     result: JobResult | None = Field(description="Null until the job has a result.")
     error: JobError | None = Field(description="Set when the job failed.")
+    status_reason: str | None = Field(
+        None,
+        description="Why a search's trial was pruned (its rung, its val top-1 and the lowest kept); while it still "
+        "runs, its worker stops it at the next batch.",
+        examples=[
+            "pruned at rung 1 (epoch 1): val top-1 41.20% was not among the best 3 of 9 (the lowest kept 52.10%)"
+        ],
+    )
     sweep_id: str | None = Field(
         None, description="The sweep this job is a member of (null for a job submitted alone)."
     )
@@ -190,6 +198,7 @@ class JobPublic(BaseModel):
             progress=Progress(epoch=job.epoch, epochs=job.epochs, batch=job.batch, batches=job.batches),
             result=JobResult.model_validate(job.result) if job.result else None,
             error=error,
+            status_reason=job.prune_reason,
             sweep_id=job.sweep_id,
             tracking=JobTracking.model_validate(job.tracking) if job.tracking else None,
             created_at=job.created_at,

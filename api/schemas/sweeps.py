@@ -31,10 +31,23 @@ _SWEEP_EXAMPLE: dict[str, Any] = {
 }
 
 
-class SweepCreate(SweepRequest):
-    """A sweep to run: ``base`` (a job, as POST /v1/jobs takes it) with the ``grid``'s fields varied."""
+_SEARCH_EXAMPLE: dict[str, Any] = {
+    "name": "β and T on digits",
+    "base": {**_SWEEP_EXAMPLE["base"], "method": "sd-kd"},
+    "search": {
+        "trials": 9,
+        "space": {"beta": {"low": 0.5, "high": 8, "log": True}, "temperature": {"low": 1, "high": 8},
+                  "scales": [[1, 2], [1, 2, 4]]},
+        "pruning": {"min_epochs": 1, "reduction_factor": 3},
+    },
+}  # fmt: skip
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_SWEEP_EXAMPLE]})
+
+class SweepCreate(SweepRequest):
+    """A sweep to run: ``base`` (a job, as POST /v1/jobs takes it) with the ``grid``'s fields varied, or
+    with ``search``'s trials drawn and pruned."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_SWEEP_EXAMPLE, _SEARCH_EXAMPLE]})
 
 
 class MemberCounts(BaseModel):
@@ -46,6 +59,7 @@ class MemberCounts(BaseModel):
     succeeded: int = 0
     failed: int = 0
     cancelled: int = 0
+    pruned: int = 0
 
 
 class SweepProgress(BaseModel):
@@ -58,10 +72,12 @@ class SweepProgress(BaseModel):
 
 
 class SweepRequestPublic(BaseModel):
-    """The sweep as submitted: the base job (every field as parsed) and the grid's varied fields."""
+    """The sweep as submitted: the base job (every field as parsed) and the grid's varied fields, or the
+    search; POST /v1/sweeps takes it back as it is (a search draws the same trials again)."""
 
     base: dict[str, Any]
-    grid: dict[str, list[Any]]
+    grid: dict[str, list[Any]] | None = None
+    search: dict[str, Any] | None = None
 
 
 class SweepGroupPublic(BaseModel):
@@ -78,11 +94,14 @@ class SweepSummaryPublic(BaseModel):
     name: str | None
     status: JobStatus = Field(
         description="Derived from the members: queued (all queued), cancelling (every unfinished member is), "
-        "running (some unfinished), succeeded (all), failed (all finished, some failed), cancelled (all "
-        "finished, none failed, some cancelled)."
+        "running (some unfinished), succeeded (all, or all but a search's pruned trials), failed (all finished, "
+        "some failed), cancelled (all finished, none failed, some cancelled)."
     )
     progress: SweepProgress
     request: SweepRequestPublic
+    trials: list[dict[str, Any]] | None = Field(
+        None, description="A search's trials, in order: the values drawn for each (null for a grid)."
+    )
     metadata: dict[str, Any] | None
     member_count: int
     created_at: UtcDatetime
@@ -101,7 +120,10 @@ class SweepSummaryPublic(BaseModel):
                 fraction=progress.fraction,
                 members=MemberCounts(**progress.members),
             ),
-            "request": SweepRequestPublic.model_validate(sweep.request),
+            "request": SweepRequestPublic.model_validate(
+                {key: value for key, value in sweep.request.items() if key != "trials"}
+            ),
+            "trials": sweep.request.get("trials"),
             "metadata": sweep.metadata_,
             "member_count": len(view.members),
             "created_at": sweep.created_at,

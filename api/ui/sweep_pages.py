@@ -30,7 +30,7 @@ from domain.sweeps import sweep_reads
 from domain.sweeps.sweep_reads import SweepView
 from domain.sweeps.sweep_report import ConfigurationReport, SweepReport, member_coordinates
 from sdd_client import models
-from sdd_client.sweep_report_markdown import COST_HEADERS, cost_cells, cost_legend, within_heading
+from sdd_client.sweep_report_markdown import COST_HEADERS, cost_cells, cost_legend, search_cost_text, within_heading
 from service.db.models import Tenant
 
 logger = logging.getLogger("api.ui")
@@ -56,7 +56,11 @@ def _sweep(session: Session, tenant: Tenant, sweep_id: str) -> SweepView:
 
 
 def grid_text(view: SweepView) -> str:
-    """``method kd, sd-kd × beta 1, 2 × seed 0, 1, 2``."""
+    """``method kd, sd-kd × beta 1, 2 × seed 0, 1, 2``; a search: ``search: 8 trials over beta, scales``."""
+    search = (view.sweep.request or {}).get("search")
+    if search is not None:
+        space = [field for field, value in (search.get("space") or {}).items() if value is not None]
+        return f"search: {search.get('trials')} trials over {', '.join(space)}"
     grid: dict[str, list[Any]] = (view.sweep.request or {}).get("grid") or {}
     return " × ".join(f"{field} {', '.join(str(v) for v in values)}" for field, values in grid.items())
 
@@ -105,7 +109,8 @@ def _sweep_context(
 ) -> dict[str, Any]:
     """What the sweep page and its live part show."""
     report = sweep_reads.sweep_report(session, view, within=within)
-    cost = _as_sent(report).cost
+    sent = _as_sent(report)
+    cost = sent.cost
     query = f"&{urlencode({'within': f'{within:g}'})}" if within is not None else ""
     base = (view.sweep.request or {}).get("base") or {}
     members = [
@@ -120,6 +125,7 @@ def _sweep_context(
         "base": base,
         "teacher": (base.get("teacher") or {}),
         "report": report,
+        "search_cost": search_cost_text(sent.search) if sent.search is not None else None,
         "class_gains": report.per_class.gains[:SHOWN_CLASS_GAINS],
         "members": members,
         "unfinished": sum(job.status not in TERMINAL for job in view.members),

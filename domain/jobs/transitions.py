@@ -3,6 +3,8 @@
     queued -> running -> succeeded | failed | cancelling -> cancelled
     queued -> cancelled        (``domain.jobs.cancellation``, like running -> cancelling)
     running -> queued          (the worker shuts down: ``release``; lease expired: ``domain.recovery.lost_jobs``)
+    queued | running -> pruned (a search's rung: ``domain.sweeps.search_rungs``; a running job stops at its
+                                next batch, and one handed back meanwhile ends ``pruned`` instead of queued)
 
 Every transition is one conditional UPDATE through ``transition`` (the statuses a row must be in,
 the columns to set), so two writers racing for one job never both win. ``claim`` is such an UPDATE (queued -> running), so a message delivered twice never
@@ -191,10 +193,12 @@ def record_early_stop(session: Session, job_id: str, epoch: int, patience: int, 
     return True
 
 
-def job_state(session: Session, job_id: str) -> tuple[str, str | None, bool] | None:
-    """(status, worker, cancel_requested) of a job, or None; the worker polls it between batches."""
-    row = session.execute(select(Job.status, Job.worker, Job.cancel_requested).where(Job.id == job_id)).one_or_none()
-    return None if row is None else (row[0], row[1], bool(row[2]))
+def job_state(session: Session, job_id: str) -> tuple[str, str | None, bool, str | None] | None:
+    """(status, worker, cancel_requested, prune_reason) of a job, or None; the worker polls it between batches."""
+    row = session.execute(
+        select(Job.status, Job.worker, Job.cancel_requested, Job.prune_reason).where(Job.id == job_id)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1], bool(row[2]), row[3])
 
 
 # ------------------------------------------------------------------ release, finish
@@ -214,7 +218,8 @@ def release(
     ``counted``: an attempt that failed in a way worth one more try, such as a lost rank). Commits.
 
     For a worker shutting down: running -> queued (``attempts`` decremented, event ``requeued``
-    with ``data.reason``); a job being cancelled ends ``cancelled`` instead. Returns the job's new
+    with ``data.reason``); a job being cancelled ends ``cancelled`` instead, and one a search's rung
+    pruned ends ``pruned``. Returns the job's new
     status, or None if ``worker`` no longer owned it (nothing changed). The caller sends a new
     message (and records it with ``mark_enqueued``); if it cannot, the reconciler will.
     """
@@ -228,6 +233,7 @@ def release(
         Job.id == job_id,
         Job.status == JobStatus.RUNNING,
         Job.worker == worker,
+        Job.prune_reason.is_(None),
         status=JobStatus.QUEUED,
         worker=None,
         lease_expires_at=None,
@@ -241,6 +247,11 @@ def release(
         session.commit()
         return "queued"
     session.rollback()
+    prune_reason = session.scalar(select(Job.prune_reason).where(Job.id == job_id))
+    if prune_reason is not None and finish(
+        session, job_id, JobStatus.PRUNED, worker=worker, event_message=prune_reason
+    ):
+        return "pruned"
     if finish(session, job_id, JobStatus.CANCELLED, worker=worker, event_message=f"cancelled ({message})"):
         return "cancelled"
     return None

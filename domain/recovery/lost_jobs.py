@@ -3,7 +3,8 @@
 * ``reap_expired`` — a ``running``/``cancelling`` job whose lease expired lost its worker (killed
   outright, OOM-killed, frozen, cut off from the database). It goes back to ``queued`` to resume
   from its newest checkpoint elsewhere — unless that was its ``max_attempts``-th lost attempt
-  (``failed``, code ``worker_lost``) or a cancel was pending (``cancelled``).
+  (``failed``, code ``worker_lost``), a cancel was pending (``cancelled``) or a search's rung had
+  pruned it (``pruned``: ``jobs.prune_reason``).
 * ``jobs_to_enqueue`` — ``queued`` jobs whose last message is older than ``requeue_after``
   seconds: the broker may have lost it (Redis restarted empty, the API died between its commit
   and its send). Sending again is harmless: only one delivery can ``claim`` a job.
@@ -40,6 +41,7 @@ class Reaped:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
 
 
 def skip_locked(session: Session, query: Select) -> Select:
@@ -66,7 +68,7 @@ def reap_expired(session: Session, now: datetime | None = None, max_attempts: in
         skip_locked(
             session,
             (
-                select(Job.id, Job.status, Job.attempts, Job.worker, Job.epoch)
+                select(Job.id, Job.status, Job.attempts, Job.worker, Job.epoch, Job.prune_reason)
                 .where(Job.status.in_(ACTIVE), _expired(now))
                 .order_by(Job.lease_expires_at)
                 .limit(REAP_BATCH)
@@ -74,12 +76,15 @@ def reap_expired(session: Session, now: datetime | None = None, max_attempts: in
         )
     ).all()
     reaped = Reaped()
-    for job_id, status, attempts, worker, epoch in candidates:
+    for job_id, status, attempts, worker, epoch, prune_reason in candidates:
         expired = (Job.id == job_id, Job.status == status, _expired(now))
         lost = "its worker stopped renewing the lease"  # which worker: in the operators' log below
         if status == JobStatus.CANCELLING:
             outcome, values = "cancelled", {"status": JobStatus.CANCELLED, "finished_at": now}
             message, data = f"cancelled: {lost} while the job was being cancelled", {"attempt": attempts}
+        elif prune_reason is not None:  # its rung decision stands: it is not trained again
+            outcome, values = "pruned", {"status": JobStatus.PRUNED, "finished_at": now}
+            message, data = f"{prune_reason} ({lost} before it stopped)", {"attempt": attempts}
         elif attempts >= max_attempts:
             error = (
                 f"the job lost its worker {attempts} times (the last one after epoch {epoch}); giving up. "

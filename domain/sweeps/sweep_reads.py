@@ -9,7 +9,7 @@ Status of a sweep, from its members' (``domain.status`` sets), the first rule th
 1. every member ``queued``                                   -> ``queued``
 2. some member in flight, and every member in flight is ``cancelling`` -> ``cancelling``
 3. some member in flight (queued, running or cancelling)     -> ``running``
-4. every member finished: all ``succeeded``                  -> ``succeeded``
+4. every member finished: all ``succeeded`` (or ``pruned``: a search's trials left at a rung) -> ``succeeded``
 5. every member finished, some ``failed``                    -> ``failed``
 6. every member finished, none failed, some ``cancelled``    -> ``cancelled``
 
@@ -17,7 +17,10 @@ So a sweep is finished (``TERMINAL``) exactly when all its members are, and ``fa
 over ``cancelled``: a failure is news, a cancellation was asked for.
 
 Progress: epochs done over epochs planned, summed over the members (a member that failed or was
-cancelled early keeps the epochs it finished), and the members counted by status.
+cancelled early keeps the epochs it finished; a pruned trial's plan ends where it was pruned, so
+a finished search is at 100 %), and the members counted by status.
+
+Order: a grid's members in expansion order; a search's in trial order (``request["trials"]``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from sqlalchemy.orm import Session
 from domain.jobs import job_reads
 from domain.ownership import PageParams, get_owned, page_of
 from domain.status import IN_FLIGHT, JobStatus
+from domain.sweeps import search_rungs
+from domain.sweeps.search_report import search_report
 from domain.sweeps.sweep_report import MemberRecord, SweepReport, build_report, configuration_label, member_coordinates
 from domain.sweeps.sweep_request import GRID_FIELDS
 from domain.sweeps.sweep_submission import sweep_members
@@ -77,7 +82,7 @@ def sweep_status(statuses: Iterable[str]) -> JobStatus:
         return JobStatus.QUEUED
     if in_flight:
         return JobStatus.CANCELLING if counts[JobStatus.CANCELLING] == in_flight else JobStatus.RUNNING
-    if counts[JobStatus.SUCCEEDED] == members:
+    if counts[JobStatus.SUCCEEDED] + counts[JobStatus.PRUNED] == members:
         return JobStatus.SUCCEEDED
     return JobStatus.FAILED if counts[JobStatus.FAILED] else JobStatus.CANCELLED
 
@@ -86,7 +91,7 @@ def sweep_progress(members: Sequence[Job]) -> SweepProgress:
     counts = Counter(str(job.status) for job in members)
     return SweepProgress(
         epoch=sum(job.epoch for job in members),
-        epochs=sum(job.epochs for job in members),
+        epochs=sum(job.epoch if job.status == JobStatus.PRUNED else job.epochs for job in members),
         members={status.value: counts[status.value] for status in JobStatus},
     )
 
@@ -97,9 +102,14 @@ def view_of(sweep: Sweep, members: Sequence[Job]) -> SweepView:
 
 
 def _position(sweep: Sweep, job: Job) -> tuple[int, ...]:
-    """Where the member comes in the grid's expansion: the index of its value in each grid list."""
-    grid: dict[str, list[Any]] = (sweep.request or {}).get("grid") or {}
+    """Where the member comes in the grid's expansion: the index of its value in each grid list; a
+    search's member: its trial's index."""
     coordinates = member_coordinates(job.spec)
+    trials: list[dict[str, Any]] | None = (sweep.request or {}).get("trials")
+    if trials is not None:
+        drawn = next((i for i, t in enumerate(trials) if all(coordinates.get(k) == v for k, v in t.items())), -1)
+        return (drawn,)
+    grid: dict[str, list[Any]] = (sweep.request or {}).get("grid") or {}
     place = []
     for name in GRID_FIELDS:
         if name in grid:
@@ -142,7 +152,13 @@ def member_records(session: Session, view: SweepView) -> list[MemberRecord]:
 def sweep_report(session: Session, view: SweepView, *, within: float | None = None) -> SweepReport:
     """The sweep's report (``domain.sweeps.sweep_report``) from its members as they stand now;
     ``within`` (points below the teacher's top-1) asks which student is the fastest that close."""
-    return build_report(view.sweep.id, view.status, member_records(session, view), within=within)
+    records = member_records(session, view)
+    search = search_rungs.search_of(view.sweep)
+    searched = None
+    if search is not None:
+        decided = search_rungs.decisions(session, view.sweep.id)
+        searched = search_report(search, (view.sweep.request or {}).get("trials") or [], records, decided)
+    return build_report(view.sweep.id, view.status, records, within=within, search=searched)
 
 
 def sweep_curves(session: Session, view: SweepView) -> dict[str, dict[str, list[dict[str, Any]]]]:

@@ -54,6 +54,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from domain.status import JobStatus
+from domain.sweeps.search_report import SearchReport
 from domain.sweeps.sweep_cost import ConfigurationCosts, CostReport, cost_report
 from domain.sweeps.sweep_statistics import CORRECTION, PairedGain, Summary, holm_adjusted, paired_gain, summarize
 from sdd_core.spec import SD_METHODS, base_loss_of, with_stored_protocol
@@ -166,6 +167,7 @@ class SweepReport:
     confusion: ConfusionReport | None
     cost: CostReport
     notes: list[str]
+    search: SearchReport | None = None  # a search's trials, rungs and cost (domain.sweeps.search_report)
 
 
 # ---------------------------------------------------------------- configurations
@@ -572,11 +574,18 @@ def _cost(
 
 
 def build_report(
-    sweep_id: str, status: JobStatus, members: Sequence[MemberRecord], *, within: float | None = None
+    sweep_id: str,
+    status: JobStatus,
+    members: Sequence[MemberRecord],
+    *,
+    within: float | None = None,
+    search: SearchReport | None = None,
 ) -> SweepReport:
     """The whole report of a sweep whose members are ``members`` (in member order); ``within``
-    (points) asks for the fastest configuration that close to the teacher's top-1."""
-    groups = _groups(members)
+    (points) asks for the fastest configuration that close to the teacher's top-1; ``search``:
+    a search's part, built by ``domain.sweeps.search_report``. A search's pruned trials are counted
+    but not compared: their configurations were left at a rung."""
+    groups = _groups([member for member in members if member.status != "pruned"])
     protocol, split = protocol_of(members), reported_split(members)
     configurations = corrected([_configuration(group, groups, split) for group in groups])
     recommendation = recommend(configurations, protocol=protocol, split=split)
@@ -590,9 +599,12 @@ def build_report(
             if protocol == "literature"
             else f"protocol: {protocol}, but not every succeeded member recorded a test top-1: chosen and reported on val (optimistic)"
         )
-    unfinished = len(members) - counts.get("succeeded", 0)
+    unfinished = len(members) - counts.get("succeeded", 0) - counts.get("pruned", 0)
     if unfinished:
         notes.append(f"{unfinished} of {len(members)} members have not succeeded; only succeeded members are counted")
+    if counts.get("pruned"):
+        notes.append(f"{counts['pruned']} of {len(members)} trials were pruned at a rung (see search); "
+                     "only trials trained to the end are compared")  # fmt: skip
     return SweepReport(
         sweep_id=sweep_id,
         status=status,
@@ -603,4 +615,5 @@ def build_report(
         confusion=_confusion(groups),
         cost=_cost(groups, configurations, within, split),
         notes=notes,
+        search=search,
     )

@@ -14,6 +14,10 @@
    ``queued`` event) in ONE commit;
 5. enqueue each member, as a job submitted alone.
 
+A search's trials (``domain.sweeps.sweep_search``) must fit one lockstep group
+(``check_search_group``): each rung waits for every trial, so trials that could not train together
+would keep the first ones training past rungs nobody could decide yet.
+
 Lockstep groups. Members that draw the same batches can be trained together with one teacher
 forward per batch. They share a ``group_key``: a short SHA-256 of the stored spec's lockstep
 values. Which fields those are is the trainer's rule, kept in one place: ``sdd_core.lockstep``.
@@ -32,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from domain.errors import Conflict, DomainError
+from domain.errors import Conflict, DomainError, InvalidRequest, LimitExceeded
 from domain.jobs.job_request import NAME_MAX_CHARS as JOB_NAME_MAX_CHARS
 from domain.jobs.submission import check_jobs_in_flight, new_job_row, record_queued, request_hash, send_to_workers
 from domain.jobs.validation import ValidatedJob, validate_submission
@@ -63,11 +67,12 @@ def group_key(spec: Mapping[str, Any]) -> str:
 _NAME_LABELS = {"beta": "β=", "temperature": "T=", "seed": "seed "}
 
 
-def member_name(prefix: str | None, values: Mapping[str, Any]) -> str | None:
-    """A member's name: ``"<prefix> sd-kd β=4.0 s=[1,2,4] seed 0"`` (its grid values), or None without a prefix."""
+def member_name(prefix: str | None, values: Mapping[str, Any], trial: int | None = None) -> str | None:
+    """A member's name: ``"<prefix> sd-kd β=4.0 s=[1,2,4] seed 0"`` (its grid values), or None without a
+    prefix; a search's trial: ``"<prefix> trial 3 β=2.659 T=4.814"``."""
     if prefix is None:
         return None
-    parts = [prefix]
+    parts = [prefix] if trial is None else [prefix, f"trial {trial}"]
     for field, value in values.items():
         if field in ("method", "student"):
             parts.append(str(value))
@@ -92,13 +97,15 @@ def submit_sweep(
             return _replay(session, earlier, digest, idempotency_key)
 
     members = expand(request, settings.max_sweep_size)
+    if request.search is not None:
+        check_search_group(request, len(members), settings.max_group_size)
     validated = [_validated(session, settings, tenant.id, member, len(members)) for member in members]
     check_jobs_in_flight(session, settings, tenant, adding=len(validated))
     sweep = Sweep(
         id=new_id("swp"),
         tenant_id=tenant.id,
         name=request.name,
-        request=request.stored_request(),
+        request=request.stored_request(members),
         metadata_=request.metadata,
         idempotency_key=idempotency_key,
         request_hash=digest,
@@ -111,7 +118,11 @@ def submit_sweep(
             sweep_id=sweep.id,
             # Jobs on several devices train alone: their ranks hold one student each.
             group_key=group_key(job.stored_spec()) if job.request.devices == 1 else None,
-            name=member_name(request.name or request.base.name, member.values),
+            name=member_name(
+                request.name or request.base.name,
+                member.values,
+                trial=member.index + 1 if request.search is not None else None,
+            ),
         )
         for member, job in zip(members, validated, strict=True)
     ]
@@ -134,6 +145,24 @@ def submit_sweep(
     logger.info("sweep %s: created for tenant %s with %d members", sweep.id, tenant.name, len(jobs))
     send_to_workers(jobs)
     return SweepSubmission(sweep, jobs, replayed=False)
+
+
+def check_search_group(request: SweepRequest, trials: int, max_group_size: int) -> None:
+    """A search's trials start together as one lockstep group (its rungs wait for every trial): at most
+    ``SDD_MAX_GROUP_SIZE`` of them, on one device each."""
+    if trials > max_group_size:
+        raise LimitExceeded(
+            f"search.trials: a search's {trials} trials train together as one lockstep group, and this service "
+            f"trains at most {max_group_size} students in one group (SDD_MAX_GROUP_SIZE); ask for at most "
+            f"{max_group_size} trials",
+            location=("search", "trials"),
+        )
+    if request.base.devices > 1:
+        raise InvalidRequest(
+            f"base.devices: a search's trials train together on one device as one lockstep group; "
+            f"{request.base.devices} devices train one job alone. Leave devices at 1",
+            location=("base", "devices"),
+        )
 
 
 def _validated(session: Session, settings: Settings, tenant_id: str, member: Member, total: int) -> ValidatedJob:

@@ -155,7 +155,8 @@ class UploadedModel(Base):
 
 
 class Sweep(Base):
-    """A grid of jobs submitted as one request: ``request`` is ``{"base": <job>, "grid": {field: [values]}}``.
+    """Jobs submitted as one request: ``request`` is ``{"base": <job>, "grid": {field: [values]}}``, or for a
+    search ``{"base": <job>, "search": <the search>, "trials": [{field: value}, ...]}`` (see ``sweep_rungs``).
 
     Its members are ordinary rows of ``jobs`` carrying its id in ``sweep_id``.
     """
@@ -175,6 +176,22 @@ class Sweep(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class SweepRung(Base):
+    """One rung a search decided: at ``epoch``, each contender's val top-1, who went on and who was pruned.
+
+    ``decision`` is ``{"values": {job id: val top-1}, "kept": [job ids], "pruned": [job ids]}``;
+    (sweep, rung) is the primary key, so a rung is decided once (``domain.sweeps.search_rungs``).
+    """
+
+    __tablename__ = "sweep_rungs"
+
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True)
+    rung: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 def _spec_of_the_row(context: Any) -> Any:
@@ -237,6 +254,8 @@ class Job(Base):
     name: Mapped[str | None] = mapped_column(String(100))
     # The runs of the experiment trackers it asked for (worker.tracking), by tracker: {"run_id", "url", "epoch"}.
     tracking: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Why a search's rung decision pruned it (domain.sweeps.search_rungs); while it runs, a request to stop.
+    prune_reason: Mapped[str | None] = mapped_column(Text)
     tag_rows: Mapped[list[JobTag]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="JobTag.tag", passive_deletes=True
     )

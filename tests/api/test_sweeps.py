@@ -58,13 +58,21 @@ def test_a_sweep_s_members_are_jobs_and_the_sweep_reads_them(any_api: Api) -> No
         "epoch": 0,
         "epochs": 12,
         "fraction": 0.0,
-        "members": {"queued": 6, "running": 0, "cancelling": 0, "succeeded": 0, "failed": 0, "cancelled": 0},
+        "members": {
+            "queued": 6,
+            "running": 0,
+            "cancelling": 0,
+            "succeeded": 0,
+            "failed": 0,
+            "cancelled": 0,
+            "pruned": 0,
+        },
     }
     assert sweep["request"]["grid"] == {"method": ["kd", "sd-kd"], "beta": [0.0, 2.0], "seed": [0, 1]}
     members = sweep["members"]
     assert [(m["spec"]["method"], m["spec"]["beta"], m["spec"]["seed"]) for m in members] == [
-        ("kd", 2.0, 0),
-        ("kd", 2.0, 1),
+        ("kd", None, 0),  # beta shapes the SD methods only
+        ("kd", None, 1),
         ("sd-kd", 0.0, 0),
         ("sd-kd", 0.0, 1),
         ("sd-kd", 2.0, 0),

@@ -5,6 +5,9 @@ and ``postgres_redis`` (a fresh database on the session's PostgreSQL, a Redis da
 own). Each runs ``sdd migrate``, ``sdd api`` and ``sdd worker --pool solo``, with tokens for
 ``t1`` and ``t2``; see ``tests.e2e.service_processes``.
 
+Leases are short (``RECOVERY_ENV``: 15 s, the reaper every second), so a test that kills the
+worker sees its jobs resumed by the next one within seconds.
+
 Package scope rather than module scope: every ``sdd`` process imports torch (5-8 s of CPU), and
 one start costs five of them, so the folder's modules share one service per backend. Tests
 therefore never assume an empty service: they find their own jobs by id or by a metadata tag.
@@ -25,6 +28,7 @@ from tests.e2e.service_processes import RunningService, ServiceError, running_se
 from tests.fixtures.servers import RedisServer
 
 BACKENDS = ("embedded", "postgres_redis")
+RECOVERY_ENV = {"SDD_JOB_LEASE_SECONDS": "15", "SDD_REAPER_INTERVAL_SECONDS": "1"}
 
 _database_numbers = itertools.count(1)
 _redis_numbers = itertools.count(RedisServer.DATABASES - 1, -1)  # from the top: tests/conftest counts up
@@ -35,7 +39,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     backend = request.param
     root = tmp_path_factory.mktemp(f"e2e_{backend}")
     if backend == "embedded":
-        with running_service(root, backend) as running:
+        with running_service(root, backend, extra_env=RECOVERY_ENV) as running:
             yield running
             _check_survived(running)
         return
@@ -45,7 +49,9 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     redis_db = next(_redis_numbers)
     redis_server.flush(redis_db)
     try:
-        with running_service(root, backend, postgres.url(database), redis_server.url(redis_db)) as running:
+        with running_service(
+            root, backend, postgres.url(database), redis_server.url(redis_db), extra_env=RECOVERY_ENV
+        ) as running:
             yield running
             _check_survived(running)
     finally:

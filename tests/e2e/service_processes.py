@@ -40,7 +40,7 @@ READY_TIMEOUT_S = 120.0  # API answering /readyz and worker consuming, both star
 STOP_TIMEOUT_S = 30.0  # SIGTERM to exit, before SIGKILL
 JOB_TIMEOUT_S = 180.0
 LOG_TAIL_LINES = 40
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "pruned"})
 WORKER_READY = re.compile(r"celery@\S+ ready\.")  # Celery's own line once the consumer runs
 # uvicorn's access lines of successful requests (text or JSON lines): polls drown the rest
 SUCCESSFUL_REQUEST = re.compile(r'uvicorn\.access.*\S+ - \\?".*\\?" [23]\d\d\b')
@@ -82,10 +82,11 @@ def tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
 class ServiceProcess:
     """A child process whose stdout and stderr go to one log file."""
 
-    def __init__(self, name: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    def __init__(self, name: str, process: subprocess.Popen[bytes], log_path: Path, new_session: bool = False) -> None:
         self.name = name
         self.process = process
         self.log_path = log_path
+        self.new_session = new_session  # the leader of a process group of its own
 
     @classmethod
     def start(
@@ -102,7 +103,7 @@ class ServiceProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=new_session,
             )
-        return cls(name, process, log_path)
+        return cls(name, process, log_path, new_session)
 
     @property
     def pid(self) -> int:
@@ -242,6 +243,26 @@ class RunningService:
 
     def log_tails(self, lines: int = LOG_TAIL_LINES) -> str:
         return "\n".join(process.log_tail(lines) for process in self.processes)
+
+    def kill_worker_and_start_another(self, *worker_args: str) -> ServiceProcess:
+        """SIGKILL the worker (its whole process group: a prefork pool's children too), then start
+        ``sdd worker`` with ``worker_args`` (production's defaults when none) and wait until it consumes."""
+        old = self.worker
+        try:
+            if old.new_session:
+                os.killpg(old.pid, signal.SIGKILL)
+            else:
+                old.process.kill()
+        except ProcessLookupError:
+            pass
+        old.process.wait(timeout=STOP_TIMEOUT_S)
+        number = 1 + sum(1 for p in self.worker_log.parent.glob("worker*.log"))
+        self.worker = ServiceProcess.start(
+            "worker", sdd_command("worker", *worker_args), self.env, self.worker_log.parent / f"worker{number}.log",
+            new_session=True,
+        )  # fmt: skip
+        self.worker.wait_for_log(WORKER_READY, READY_TIMEOUT_S)
+        return self.worker
 
     def wait_for_job(
         self,

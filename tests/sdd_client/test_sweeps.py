@@ -234,3 +234,22 @@ def test_watch_over_a_real_server(api: Api, sdd: SDDClient, live_url: str, monke
     workers[0].join(timeout=10)
     assert watched.exit_code == 1 and f"{failing.id} failed" in watched.stderr
     assert sdd_command.commands["sweeps"].commands.keys() >= {"submit", "list", "show", "watch", "cancel", "report"}
+
+
+def test_a_search_from_a_file_shown_and_resubmitted_as_it_reads(
+    api: Api, sdd: SDDClient, cli: Run, tmp_path: Path
+) -> None:
+    spec = tmp_path / "search.yaml"
+    base = {"dataset": "digits", "student": "resnet8", "method": "sd-kd", "teacher": {"job": teacher(api)}}
+    search = {"trials": 4, "space": {"beta": {"low": 0.5, "high": 8, "log": True}, "scales": [[1, 2], [1, 2, 4]]}}
+    spec.write_text(yaml.safe_dump({"name": "look", "base": base, "search": search}))
+    sweep = _json(cli("sweeps", "submit", "--file", str(spec), "--epochs", "3", "--json"))
+    assert sweep["member_count"] == 4 and sweep["request"]["grid"] is None and len(sweep["trials"]) == 4
+    assert [m["spec"]["beta"] for m in sweep["members"]] == [t["beta"] for t in sweep["trials"]]
+    assert sweep["members"][0]["name"].startswith("look trial 1 ")
+    shown = cli("sweeps", "show", sweep["id"])
+    assert shown.exit_code == 0 and "search: 4 trials over beta, scales" in shown.stdout
+    again = sdd.submit_sweep(sdd.get_sweep(sweep["id"]).request.model_dump())  # the request as read: the same draw
+    assert [m.spec.beta for m in again.members] == [m["spec"]["beta"] for m in sweep["members"]]
+    refused = cli("sweeps", "submit", "--file", str(spec), "--seeds", "0,1")
+    assert refused.exit_code == 2 and "the file asks for a search; --seed with several values" in refused.output

@@ -153,3 +153,43 @@ def test_the_best_members_confusion_matrix_and_class_gains_are_on_the_page(api: 
     assert gains.startswith('<table class="per-class" id="class-gains">')
     shown = re.findall(r'<tr><th scope="row">([^<]*)</th><td class="num">([^<]*)</td></tr>', gains)
     assert shown == [("dog", "+30.00"), ("cat", "+5.00"), ("&lt;b&gt;owl&lt;/b&gt;", "-5.00")]  # largest first
+
+
+def test_a_search_page_shows_each_trial_its_rung_and_the_cost_against_the_grid(api: Api, alice: Browser) -> None:
+    from domain.sweeps.search_rungs import settle_rungs
+
+    teacher = api.create_job()
+    api.succeed_job(teacher["id"])
+    base = {"dataset": "digits", "student": "resnet8", "method": "sd-kd", "teacher": {"job": teacher["id"]},
+            "hyperparameters": {"epochs": 2}}  # fmt: skip
+    search = {
+        "trials": 3,
+        "space": {"beta": {"low": 1, "high": 8}},
+        "pruning": {"min_epochs": 1, "reduction_factor": 3},
+    }
+    response = api.post("/v1/sweeps", json={"base": base, "search": search})
+    assert response.status_code == 201, response.text
+    sweep = response.json()
+    ids = [m["id"] for m in sweep["members"]]
+    rows = {job_id: {"epoch": 1, "epochs": 2, "val_top1": top1, "images_per_s": 100.0, "seconds": 10.0}
+            for job_id, top1 in zip(ids, (40.0, 60.0, 50.0), strict=True)}  # fmt: skip
+    with api.session() as session:
+        for job_id in ids:
+            assert claim(session, job_id, "w", 60) and record_epoch(session, job_id, rows[job_id], worker="w")
+        (decision,) = settle_rungs(session, sweep["id"])  # rung 1 at epoch 1: 3 // 3 = 1 goes on
+        assert decision.kept == [ids[1]]
+        for job_id in decision.pruned:  # their worker stops them
+            assert finish(session, job_id, "pruned", worker="w")
+        assert record_epoch(session, ids[1], rows[ids[1]] | {"epoch": 2, "val_top1": 70.0}, worker="w")
+        assert finish(session, ids[1], "succeeded", worker="w", result={"val_top1": 70.0, "test_top1": 68.0})
+
+    listed = alice.get("/ui/sweeps").text
+    assert "search: 3 trials over beta" in listed
+    html = alice.get(f"/ui/sweeps/{sweep['id']}").text
+    assert "succeeded" in section(html, "sweep-status") and "2 pruned" in section(html, "sweep-members")
+    assert "3 trials (qmc sampler) · images trained 4,000 of the full grid&#39;s 6,000 (0.67×)" in html
+    assert "Rung 1 (epoch 1): 1 of 3 went on (lowest kept 60.00%)" in section(html, "search-rule")
+    trials = section(html, "search-trials")
+    assert trials.count('<span class="badge status-pruned">pruned</span> at rung 1') == 2
+    assert f'<tr class="best">\n        <td class="num"><a href="/ui/jobs/{ids[1]}">2</a>' in trials
+    assert "β " in trials and "68.00" in trials and "60.00" in trials
