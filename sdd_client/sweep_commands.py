@@ -67,6 +67,9 @@ def submit_command(
     \b
     sdd sweeps submit --dataset digits --student resnet8 --teacher-job JOB \\
         --methods kd,sd-kd --beta 1,2,4 --scales 1,2/1,2,4 --seeds 0,1,2 --epochs 30
+
+    A search instead of a grid (trials drawn, pruned at rungs) comes from --file: {"base": ..., "search":
+    {"trials": 8, "space": {"beta": {"low": 0.5, "high": 8, "log": true}}}}; flags then set the base job.
     """
     body = build_sweep_body(spec_file, flags, metadata)
     with connect(url, token) as client:

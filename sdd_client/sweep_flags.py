@@ -102,6 +102,9 @@ def sweep_options(command: Any) -> Any:
         ),
         click.option("--image-size", type=int, help=schema_help(JobSubmission, "image_size")),
         click.option(
+            "--protocol", type=click.Choice(["held_out", "literature"]), help=schema_help(JobSubmission, "protocol")
+        ),
+        click.option(
             "--metadata",
             "metadata",
             multiple=True,
@@ -134,7 +137,7 @@ def build_sweep_body(spec_file: Path | None, flags: dict[str, Any], metadata: tu
             hyper["temperature"] = values[0]
         else:
             base[field] = values[0]
-    for key in ("dataset", "image_size"):
+    for key in ("dataset", "image_size", "protocol"):
         if flags.get(key) is not None:
             base[key] = flags[key]
     teacher = teacher_from_flags(flags)

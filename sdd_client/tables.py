@@ -129,8 +129,13 @@ def job_detail(job: Job, last: EpochRow | None) -> Table:
                 f"{pct(job.result.val_top1)} / {pct(job.result.val_top5)} / {pct(job.result.best_val_top1)}",
             )
         )
+    if job.result and job.result.test_top1 is not None:
+        rows.append(("test top-1", pct(job.result.test_top1)))
+    rows.append(("protocol", protocol_text(spec.protocol, spec.holdout_fraction)))
     if job.error:
         rows.append(("error", Text(f"[{job.error.code}] {job.error.message}", style="red")))
+    if job.status_reason:
+        rows.append(("pruned", job.status_reason))
     if last is not None:
         rows.append((f"epoch {last.epoch} done", epoch_summary(last)))
     if job.metadata:
@@ -138,6 +143,13 @@ def job_detail(job: Job, last: EpochRow | None) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def protocol_text(protocol: str | None, holdout_fraction: float | None) -> str:
+    """``held_out: 10% held out to choose, val tests`` or ``literature: val chooses and reports``."""
+    if protocol == "held_out":
+        return f"held_out: {holdout_fraction or 0:.0%} of each class held out to choose, val tests once"
+    return "literature: val chooses and reports (optimistic)"
 
 
 def facts_table(title: str) -> Table:

@@ -158,6 +158,7 @@ def _job_context(session: Session, job: Job, notice: str | None = None) -> dict[
         "sd": job_views.is_sd(job.spec),
         "hyperparameters": job_views.method_hyperparameters(job.spec),
         "accuracy": job_views.accuracy(job, metrics),
+        "protocol": job_views.protocol_text(job.spec),
         "latest": metrics[-1] if metrics else None,
         "events": job_reads.job_events(session, job.id),
         "checkpoints": job_reads.job_checkpoints(session, job.id),

@@ -17,6 +17,7 @@ from domain.jobs import job_reads
 from domain.ownership import PageParams
 from domain.status import TERMINAL, JobStatus
 from sdd_core.methods import base_loss_of
+from sdd_core.spec import with_stored_protocol
 from service.db.models import Job
 
 LIST_PAGE_SIZE = 50
@@ -216,7 +217,17 @@ def accuracy(job: Job, metrics: list[dict[str, Any]]) -> dict[str, float | None]
         "val_top1": result.get("val_top1", last.get("val_top1")),
         "val_top5": result.get("val_top5", last.get("val_top5")),
         "best_val_top1": result.get("best_val_top1", max(seen) if seen else None),
+        "test_top1": result.get("test_top1"),
     }
+
+
+def protocol_text(spec: dict[str, Any]) -> str:
+    """``held_out (10% of each class held out for validation; val is the test split)`` or ``literature (…)``."""
+    stored = with_stored_protocol(spec)
+    if stored.get("protocol") == "held_out":
+        fraction = float(stored.get("holdout_fraction") or 0.0)
+        return f"held_out ({fraction:.0%} of each class held out to choose; the dataset's val split tests, once)"
+    return "literature (the val split chooses and reports, as the paper's tables do: optimistic)"
 
 
 def curves_data(job: Job, rows: list[dict[str, Any]]) -> dict[str, Any]:

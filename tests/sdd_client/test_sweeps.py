@@ -243,7 +243,8 @@ def test_a_search_from_a_file_shown_and_resubmitted_as_it_reads(
     base = {"dataset": "digits", "student": "resnet8", "method": "sd-kd", "teacher": {"job": teacher(api)}}
     search = {"trials": 4, "space": {"beta": {"low": 0.5, "high": 8, "log": True}, "scales": [[1, 2], [1, 2, 4]]}}
     spec.write_text(yaml.safe_dump({"name": "look", "base": base, "search": search}))
-    sweep = _json(cli("sweeps", "submit", "--file", str(spec), "--epochs", "3", "--json"))
+    sweep = _json(cli("sweeps", "submit", "--file", str(spec), "--epochs", "3", "--protocol", "literature", "--json"))
+    assert {m["spec"]["protocol"] for m in sweep["members"]} == {"literature"}
     assert sweep["member_count"] == 4 and sweep["request"]["grid"] is None and len(sweep["trials"]) == 4
     assert [m["spec"]["beta"] for m in sweep["members"]] == [t["beta"] for t in sweep["trials"]]
     assert sweep["members"][0]["name"].startswith("look trial 1 ")

@@ -195,3 +195,23 @@ def test_sweep_dataset_model_and_catalog_tables_fit_the_terminal(scene: Scene) -
         catalog = _lines(catalog_view(scene.catalog), width)
         assert max(cell_len(line) for line in catalog) <= width
         assert all(any(line.split()[:1] == [arch.name] for line in catalog) for arch in scene.catalog.architectures)
+
+
+def test_job_detail_names_the_protocol_the_test_top1_and_why_a_trial_was_pruned(api: Api, sdd: SDDClient) -> None:
+    from sqlalchemy import update
+
+    from sdd_client.tables import job_detail
+    from service.db.models import Job as JobRow
+
+    held_out = api.create_job(protocol="held_out")
+    api.succeed_job(held_out["id"], result={"val_top1": 91.0, "test_top1": 89.25})
+    text = "\n".join(_lines(job_detail(sdd.get(held_out["id"]), None), 120))
+    assert "test top-1" in text and "89.25" in text
+    assert "held_out: 10% of each class held out to choose, val tests once" in text
+    trial = api.create_job(protocol="literature")
+    reason = "pruned at rung 1 (epoch 1): val top-1 40.00% was not among the best 1 of 3"
+    with api.session() as session:
+        session.execute(update(JobRow).where(JobRow.id == trial["id"]).values(status="pruned", prune_reason=reason))
+        session.commit()
+    text = " ".join(" ".join(_lines(job_detail(sdd.get(trial["id"]), None), 200)).split())
+    assert "literature: val chooses and reports (optimistic)" in text and reason in text

@@ -590,3 +590,23 @@ def test_the_form_submits_pretrained_weights_and_warm_starts(api: Api, alice: Br
     refused = alice.post("/ui/submit", _form(alice, init="pretrained"))  # resnet8 has no pretrained weights
     assert refused.status_code == 422
     assert re.search(r'id="f-init-error">resnet8 has no pretrained weights', refused.text)
+
+
+def test_job_page_names_its_protocol_its_test_top1_and_why_it_was_pruned(api: Api, alice: Browser) -> None:
+    from sqlalchemy import update
+
+    from service.db.models import Job
+
+    job = api.create_job(protocol="held_out")
+    api.succeed_job(job["id"], result={"val_top1": 91.0, "test_top1": 89.25})
+    html = alice.get(f"/ui/jobs/{job['id']}").text
+    assert "89.25" in html and 'id="test-top1"' in html
+    assert "held_out (10% of each class held out to choose; the dataset&#39;s val split tests, once)" in html
+    old = api.create_job(protocol="literature")
+    with api.session() as session:  # a trial its search's rung pruned
+        reason = "pruned at rung 1 (epoch 1): val top-1 40.00% was not among the best 1 of 3"
+        session.execute(update(Job).where(Job.id == old["id"]).values(status="pruned", prune_reason=reason))
+        session.commit()
+    html = alice.get(f"/ui/jobs/{old['id']}").text
+    assert "literature (the val split chooses and reports" in html
+    assert f"Pruned: {reason}." in html and '<span class="badge status-pruned">pruned</span>' in html
