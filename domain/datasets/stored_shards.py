@@ -14,6 +14,7 @@ have left shards behind) and after one fails.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -99,4 +100,4 @@ class ShardUploader:
 
     def stored_ref(self, ref: ShardRef) -> ShardRef:
         """``ref`` as the index lists it: keyed by where it lies in the artifact store."""
-        return ShardRef(shard_key(self.dataset_id, ref.key), ref.sha256, ref.size_bytes, ref.samples)
+        return dataclasses.replace(ref, key=shard_key(self.dataset_id, ref.key))

@@ -71,9 +71,13 @@ def held_out_part(labels: torch.Tensor | Sequence[int], fraction: float, seed: i
 
 
 def split_labels(split: Dataset) -> list[int]:
-    """The labels of a loader-path split, in index order (a sharded split reads each shard's table
-    once: every shard is fetched before the first epoch)."""
+    """The labels of a loader-path split, in index order. A sharded split's come from its index when it
+    lists them (shards this project wrote); else each shard's table is read once (every shard fetched
+    before the first epoch)."""
     if isinstance(split, ShardedImages):
+        listed = [ref.label_list() for ref in split.files.refs]
+        if all(labels is not None for labels in listed):
+            return [label for labels in listed for label in labels or []]
         return [member.label for shard in range(len(split.files.refs)) for member in split.files.members(shard)]
     targets = getattr(split, "targets", None)
     if targets is None:

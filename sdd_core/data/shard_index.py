@@ -7,7 +7,10 @@ text). The index lists, per split, the shards in the order they were written wit
 size and sample count; the classes and their counts; the working image size and pipeline, and the
 normalisation statistics measured at ingestion. A shard's ``key`` is where it lies: relative to
 the index's folder for a dataset on disk, an artifact-store key for the service's (whoever reads
-the shards says how to fetch one: ``sdd_core.data.shards``).
+the shards says how to fetch one: ``sdd_core.data.shards``). A shard this project wrote also lists
+its samples' labels (``ShardRef.labels``), so a stratified held-out part is drawn without fetching
+every shard first; an index without them (registered shards) still reads, and the labels then
+come from the shards themselves.
 
 The index is the dataset's identity: ``ShardIndex.digest`` (the SHA-256 of its canonical JSON)
 names the data a checkpoint was trained on, wherever its shards lie.
@@ -15,6 +18,7 @@ names the data a checkpoint was trained on, wherever its shards lie.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
@@ -29,14 +33,38 @@ LABEL_EXTENSION = "cls"
 """The tar member holding a sample's class index: ``<key>.cls``."""
 
 
+LABELS_MAX_CLASSES = 1 << 16  # labels fit the index's two bytes each
+
+
 @dataclass(frozen=True)
 class ShardRef:
-    """One tar shard: where it lies, its bytes' SHA-256 and size, how many samples it holds."""
+    """One tar shard: where it lies, its bytes' SHA-256 and size, how many samples it holds, and
+    (when known) its samples' labels in order, packed by ``pack_labels``."""
 
     key: str
     sha256: str
     size_bytes: int
     samples: int
+    labels: str | None = None
+
+    def label_list(self) -> list[int] | None:
+        """The samples' labels in order, or None when the index does not list them."""
+        return None if self.labels is None else unpack_labels(self.labels, self.samples)
+
+
+def pack_labels(labels: list[int]) -> str | None:
+    """``labels`` as base64 of little-endian uint16 (two bytes a sample); None past 65,536 classes."""
+    if any(not 0 <= label < LABELS_MAX_CLASSES for label in labels):
+        return None
+    return base64.b64encode(b"".join(label.to_bytes(2, "little") for label in labels)).decode()
+
+
+def unpack_labels(packed: str, samples: int) -> list[int]:
+    """The labels ``pack_labels`` packed; ``ValueError`` unless there are ``samples`` of them."""
+    raw = base64.b64decode(packed, validate=True)
+    if len(raw) != 2 * samples:
+        raise ValueError(f"a shard's labels hold {len(raw) // 2} samples, not {samples}")
+    return [int.from_bytes(raw[i : i + 2], "little") for i in range(0, len(raw), 2)]
 
 
 @dataclass(frozen=True)
@@ -124,15 +152,23 @@ def _split_json(split: SplitShards) -> dict[str, Any]:
     return {
         "class_counts": list(split.class_counts),
         "shards": [
-            {"key": s.key, "sha256": s.sha256, "size_bytes": s.size_bytes, "samples": s.samples} for s in split.shards
+            {"key": s.key, "sha256": s.sha256, "size_bytes": s.size_bytes, "samples": s.samples}
+            | ({"labels": s.labels} if s.labels is not None else {})
+            for s in split.shards
         ],
     }
 
 
 def _split_of(document: dict[str, Any], num_classes: int) -> SplitShards:
     shards = tuple(
-        ShardRef(str(s["key"]), str(s["sha256"]), int(s["size_bytes"]), int(s["samples"])) for s in document["shards"]
-    )
+        ShardRef(
+            str(s["key"]), str(s["sha256"]), int(s["size_bytes"]), int(s["samples"]),
+            str(s["labels"]) if s.get("labels") is not None else None,
+        )
+        for s in document["shards"]
+    )  # fmt: skip
+    for shard in shards:
+        shard.label_list()  # ValueError for labels that do not match the shard's count
     counts = tuple(int(n) for n in document["class_counts"])
     if len(counts) != num_classes:
         raise ValueError(f"class_counts has {len(counts)} entries for {num_classes} classes")

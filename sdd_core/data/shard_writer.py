@@ -31,7 +31,7 @@ from sdd_core.data.image_decoding import image_dimensions
 from sdd_core.data.image_files import IMAGE_EXTENSIONS
 from sdd_core.data.image_folder import describe_image_folder, image_folder_pipeline
 from sdd_core.data.image_folder_layout import Sample, scan_image_folder
-from sdd_core.data.shard_index import LABEL_EXTENSION, ShardIndex, ShardRef, SplitShards
+from sdd_core.data.shard_index import LABEL_EXTENSION, ShardIndex, ShardRef, SplitShards, pack_labels
 from sdd_core.data.shards import INDEX_FILE
 
 KEY_DIGITS = 8
@@ -107,7 +107,7 @@ def write_split_shards(
             shard = None
         if shard is None:
             shard = _OpenShard(folder / f"{split}-{len(refs):06d}.tar")
-        shard.write(f"{number:0{KEY_DIGITS}d}", extension, sample.data, label_text, size)
+        shard.write(f"{number:0{KEY_DIGITS}d}", extension, sample.data, label_text, size, sample.label)
         counts[sample.label] += 1
     if shard is not None:
         refs.append(shard.close(on_shard))
@@ -123,11 +123,13 @@ class _OpenShard:
         self.file = _HashingFile(self.handle)
         self.tar = TarWriter(self.file, encoder=False, mtime=_TAR_TIME, user="", group="", mode=0o444)
         self.members, self.samples = 0, 0
+        self.labels: list[int] = []
 
-    def write(self, key: str, extension: str, data: bytes, label_text: bytes, size: int) -> None:
+    def write(self, key: str, extension: str, data: bytes, label_text: bytes, size: int, label: int) -> None:
         self.tar.write({"__key__": key, extension: data, LABEL_EXTENSION: label_text})
         self.members += size
         self.samples += 1
+        self.labels.append(label)
 
     def close(self, on_shard: Callable[[Path, ShardRef], None] | None) -> ShardRef:
         self.tar.close()
@@ -135,7 +137,9 @@ class _OpenShard:
         expected = tar_bytes(self.members)
         if self.file.size != expected:  # the size rule above would no longer hold
             raise RuntimeError(f"{self.path.name}: wrote {self.file.size} bytes, expected {expected}")
-        ref = ShardRef(self.path.name, self.file.sha256.hexdigest(), self.file.size, self.samples)
+        ref = ShardRef(
+            self.path.name, self.file.sha256.hexdigest(), self.file.size, self.samples, pack_labels(self.labels)
+        )
         if on_shard is not None:
             on_shard(self.path, ref)
         return ref

@@ -211,3 +211,24 @@ def test_a_shard_gone_from_the_node_is_fetched_again(small, tmp_path):
     (tmp_path / "cache" / val.files.refs[0].sha256).unlink()  # evicted while no file was open
     assert torch.equal(val[0][0], first)
     assert [key for _, key in fetch.calls()] == [val.files.refs[0].key] * 2
+
+
+def test_the_index_lists_each_shards_labels_so_holding_out_a_part_fetches_no_shard(small, tmp_path):
+    from sdd_core.data.holdout import split_labels
+    from sdd_core.data.shard_index import ShardIndex, pack_labels, unpack_labels
+
+    root, shards = small
+    index = ShardIndex.from_json((shards / INDEX_FILE).read_bytes())
+    assert all(ref.labels is not None for ref in index.train.shards + index.val.shards)
+    fetch = _CopyingFetch(shards, tmp_path / "cache")
+    elsewhere = tmp_path / "index-only"
+    elsewhere.mkdir()
+    shutil.copy(shards / INDEX_FILE, elsewhere / INDEX_FILE)  # no shard beside it: every read is a fetch
+    train, _, _ = build_datasets(f"shards:{elsewhere}", data_root=root, fetch_shard=fetch)
+    labels = split_labels(train)
+    assert not (tmp_path / "cache" / "calls.log").exists()  # from the index alone
+    assert labels == [train.encoded(i)[2] for i in range(len(train))]  # the shards' own, in order
+    assert unpack_labels(pack_labels([0, 7, 65535]) or "", 3) == [0, 7, 65535]
+    assert pack_labels([70000]) is None  # past two bytes: the index leaves them out
+    with pytest.raises(ValueError, match="hold 3 samples, not 2"):
+        unpack_labels(pack_labels([1, 2, 3]) or "", 2)
