@@ -37,7 +37,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from benchmarks.local_service import free_port, prepare_service
 from benchmarks.paired import Ratio, paired_ratio
-from tests.fixtures.servers import running_postgres
+from tests.fixtures.servers import running_postgres, wait_until_answering
 
 KINDS = ("POST /v1/jobs", "GET /v1/jobs/{id}", "GET /bench/bare")
 JOB = {"dataset": "digits", "student": "resnet8", "method": "ce", "hyperparameters": {"epochs": 1}}
@@ -73,16 +73,8 @@ def api_server(env: dict[str, str]) -> Iterator[str]:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start (exit code {process.poll()})")
-            time.sleep(0.1)
+        if not wait_until_answering(f"{url}/healthz", process, timeout=60, interval=0.1):
+            raise RuntimeError(f"the API did not start (exit code {process.poll()})")
         yield url
     finally:
         process.terminate()
