@@ -1,57 +1,45 @@
-"""The dashboard in a real headless Chromium, against a real uvicorn server on the embedded default.
-
-The server runs ``create_app(settings)`` in a thread on a free 127.0.0.1 port (SQLite migrated
-first, file broker, no worker). Jobs get their history the way a worker would write it
+"""The dashboard in a real headless Chromium, against a real uvicorn server on the embedded default
+(``tests.browser.browser_site``: no worker). Jobs get their history the way a worker would write it
 (``tests.api.ui.job_records.play_worker``). Screenshots of each step are saved under
 ``tests/artifacts/screenshots/`` (git-ignored) and their paths printed.
-
-Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install -y chromium chromium-driver``)
-and the ``selenium`` package; skipped with the reason when one is missing.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
 from domain.jobs.transitions import record_batch_progress, record_epoch
 from service.db.models import Job
-from service.db.session import dispose_engines, get_sessionmaker
-from service.migrate import upgrade
-from service.settings import Settings, get_settings
-from service.tokens import create_token
+from service.db.session import get_sessionmaker
+from service.settings import Settings
 from tests.api.ui.job_records import WORKER, metrics_row, play_worker, succeed
-from tests.fixtures.servers import free_port
+from tests.browser.browser_site import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    WAIT_S,
+    chromium,
+    dashboard_server,
+    needs_chromium,
+    screenshot,
+    text_of,
+    wait_for,
+)
+from tests.browser.browser_site import sign_in as sign_in_at
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.select import Select  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs Debian's chromium and chromium-driver on PATH (apt-get install -y chromium chromium-driver)",
-)
+pytestmark = needs_chromium
+__all__ = ["CHROMEDRIVER", "CHROMIUM", "WAIT_S", "screenshot", "text_of", "wait_for"]  # for the other browser tests
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
-WAIT_S = 10.0
 XSS = "<script>window.pwned = 1</script>"
 
 
@@ -66,43 +54,10 @@ class Site:
     sweep: str
 
 
-class ThreadedServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the main thread belongs to pytest
-        pass
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    with pytest.MonkeyPatch.context() as env:
-        for name in [n for n in os.environ if n.startswith("SDD_")]:
-            env.delenv(name)
-        env.setenv("SDD_HOME", str(tmp_path_factory.mktemp("dashboard") / "sdd_home"))
-        get_settings.cache_clear()
-        dispose_engines()
-        settings = get_settings()
-        settings.ensure_dirs()
-        upgrade(str(settings.database_url))
-        with get_sessionmaker(settings)() as session:
-            token, _ = create_token(session, "alice")
-            session.commit()
-
-        server = ThreadedServer(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(), log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, name="dashboard-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + WAIT_S
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the dashboard server did not start"
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{server.config.port}"
-        try:
-            yield Site(url, settings, token, *seed_jobs(url, settings, token))
-        finally:
-            server.should_exit = True
-            thread.join(WAIT_S)
-            get_settings.cache_clear()
-            dispose_engines()
+    with dashboard_server(tmp_path_factory.mktemp("dashboard"), "dashboard") as (url, settings, token):
+        yield Site(url, settings, token, *seed_jobs(url, settings, token))
 
 
 TEACHER_NAME = "resnet8 teacher for digits, ce"  # 30 characters: the job list keeps it on one or two lines
@@ -148,56 +103,8 @@ def seed_jobs(url: str, settings: Settings, token: str) -> tuple[dict[str, str],
 
 @pytest.fixture(scope="module")
 def browser(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1366,900",
-        "--no-first-run",
-        "--disable-extensions",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    driver.implicitly_wait(0)
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def screenshot(driver: WebDriver, name: str, css: str | None = None) -> Path:
-    """Save the window (or the element ``css`` selects) as ``tests/artifacts/screenshots/<name>.png``."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    if css is None:
-        driver.save_screenshot(str(path))
-    else:
-        element = driver.find_element(By.CSS_SELECTOR, css)
-        driver.execute_script("arguments[0].scrollIntoView()", element)
-        element.screenshot(str(path))
-    print(f"screenshot: {path}")
-    return path
-
-
-def wait_for(driver: WebDriver, condition: Any, what: str, timeout: float = WAIT_S) -> Any:
-    """Wait until ``condition(driver)`` is truthy; on timeout save a screenshot and say what was awaited."""
-    try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
-    except TimeoutException:
-        shot = screenshot(driver, "failed-" + what.replace(" ", "-")[:40])
-        pytest.fail(f"timed out waiting for {what} on {driver.current_url} (screenshot {shot})")
-
-
-def text_of(driver: WebDriver, css: str) -> str | None:
-    """The rendered text of the element ``css`` selects (None if absent), read in one step: our JS
-    replaces parts of the page while it is read, so a held element reference can go stale."""
-    return driver.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : null;", css
-    )
 
 
 def click(driver: WebDriver, css: str) -> None:
@@ -257,12 +164,7 @@ def fetched_type(driver: WebDriver, link: str) -> str:
 
 
 def sign_in(driver: WebDriver, site: Site) -> None:
-    driver.get(site.url + "/ui")
-    if "/ui/login" not in driver.current_url:
-        return
-    driver.find_element(By.ID, "token").send_keys(site.token)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait_for(driver, lambda d: d.find_elements(By.ID, "jobs-table"), "the job list after signing in")
+    sign_in_at(driver, site.url, site.token)
 
 
 def test_sign_in_and_live_job_list(browser: WebDriver, site: Site) -> None:

@@ -11,38 +11,32 @@ Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package
 from __future__ import annotations
 
 import hashlib
-import os
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
-from service.db.session import dispose_engines, get_sessionmaker
-from service.migrate import upgrade
-from service.settings import Settings, get_settings
-from service.tokens import create_token
+from service.settings import Settings
 from tests.api.test_dataset_uploads import big_archive
 from tests.api.test_datasets import image_folder, zip_bytes
-from tests.browser.test_dashboard import CHROMEDRIVER, CHROMIUM, WAIT_S, ThreadedServer, screenshot, text_of, wait_for
-from tests.fixtures.servers import free_port
+from tests.browser.browser_site import (
+    chromium,
+    dashboard_server,
+    needs_chromium,
+    screenshot,
+    sign_in,
+    text_of,
+    wait_for,
+)
 from worker.ingestion import ingest_dataset
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs Debian's chromium and chromium-driver on PATH (apt-get install -y chromium chromium-driver)",
-)
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -54,52 +48,15 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    with pytest.MonkeyPatch.context() as env:
-        for name in [n for n in os.environ if n.startswith("SDD_")]:
-            env.delenv(name)
-        env.setenv("SDD_HOME", str(tmp_path_factory.mktemp("dataset-upload") / "sdd_home"))
-        get_settings.cache_clear()
-        dispose_engines()
-        settings = get_settings()
-        settings.ensure_dirs()
-        upgrade(str(settings.database_url))
-        with get_sessionmaker(settings)() as session:
-            token, _ = create_token(session, "alice")
-            session.commit()
-        server = ThreadedServer(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(), log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, name="dataset-upload-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + WAIT_S
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        try:
-            yield Site(f"http://127.0.0.1:{server.config.port}", settings, token)
-        finally:
-            server.should_exit = True
-            thread.join(WAIT_S)
-            get_settings.cache_clear()
-            dispose_engines()
+    with dashboard_server(tmp_path_factory.mktemp("dataset-upload"), "dataset-upload") as (url, settings, token):
+        yield Site(url, settings, token)
 
 
 @pytest.fixture(scope="module")
 def browser(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1366,900", f"--user-data-dir={tmp_path_factory.mktemp('chromium-datasets')}"):  # fmt: skip
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    try:
-        driver.get(site.url + "/ui/datasets")
-        driver.find_element(By.ID, "token").send_keys(site.token)
-        driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-        wait_for(driver, lambda d: d.find_elements(By.ID, "upload-form"), "the datasets page after signing in")
+    with chromium(tmp_path_factory.mktemp("chromium-dataset-upload"), window="1366,900") as driver:
+        sign_in(driver, site.url, site.token, page="/ui/datasets", ready="upload-form")
         yield driver
-    finally:
-        driver.quit()
 
 
 def upload_in_the_browser(driver: WebDriver, site: Site, archive: Path, name: str = "") -> str:

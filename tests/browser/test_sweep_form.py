@@ -8,36 +8,30 @@ Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package
 
 from __future__ import annotations
 
-import os
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
-from service.db.session import dispose_engines, get_sessionmaker
-from service.migrate import upgrade
-from service.settings import Settings, get_settings
-from service.tokens import create_token
+from service.settings import Settings
 from tests.api.ui.job_records import play_worker
-from tests.browser.test_dashboard import CHROMEDRIVER, CHROMIUM, WAIT_S, ThreadedServer, screenshot, text_of, wait_for
-from tests.fixtures.servers import free_port
+from tests.browser.browser_site import (
+    chromium,
+    dashboard_server,
+    needs_chromium,
+    screenshot,
+    sign_in,
+    text_of,
+    wait_for,
+)
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.select import Select  # noqa: E402
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs Debian's chromium and chromium-driver on PATH (apt-get install -y chromium chromium-driver)",
-)
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -65,53 +59,15 @@ def seed_teacher(url: str, settings: Settings, token: str) -> str:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    with pytest.MonkeyPatch.context() as env:
-        for name in [n for n in os.environ if n.startswith("SDD_")]:
-            env.delenv(name)
-        env.setenv("SDD_HOME", str(tmp_path_factory.mktemp("sweep-form") / "sdd_home"))
-        get_settings.cache_clear()
-        dispose_engines()
-        settings = get_settings()
-        settings.ensure_dirs()
-        upgrade(str(settings.database_url))
-        with get_sessionmaker(settings)() as session:
-            token, _ = create_token(session, "alice")
-            session.commit()
-        server = ThreadedServer(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(), log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, name="sweep-form-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + WAIT_S
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{server.config.port}"
-        try:
-            yield Site(url, settings, token, seed_teacher(url, settings, token))
-        finally:
-            server.should_exit = True
-            thread.join(WAIT_S)
-            get_settings.cache_clear()
-            dispose_engines()
+    with dashboard_server(tmp_path_factory.mktemp("sweep-form"), "sweep-form") as (url, settings, token):
+        yield Site(url, settings, token, seed_teacher(url, settings, token))
 
 
 @pytest.fixture(scope="module")
 def browser(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1400,1000", f"--user-data-dir={tmp_path_factory.mktemp('chromium-sweeps')}"):  # fmt: skip
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    try:
-        driver.get(site.url + "/ui/sweeps")
-        driver.find_element(By.ID, "token").send_keys(site.token)
-        driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-        wait_for(driver, lambda d: d.find_elements(By.ID, "new-sweep"), "the sweep list after signing in")
+    with chromium(tmp_path_factory.mktemp("chromium-sweep-form"), window="1400,1000") as driver:
+        sign_in(driver, site.url, site.token, page="/ui/sweeps", ready="new-sweep")
         yield driver
-    finally:
-        driver.quit()
 
 
 def fill(driver: WebDriver, field_id: str, value: str) -> None:
