@@ -33,7 +33,7 @@ FROM_HELP = (
     "the flags given applied on top (flags win; not with --file). What the source left to the server's "
     "defaults follows the new job's method, student, teacher and epochs (e.g. --epochs 20 rescales the "
     "default decay milestones), the values it stated are kept; --dataset also resets the image size "
-    "and flip, --method ce drops the teacher."
+    "and flip, --method ce drops the teacher, a method other than sd-* the scales and beta."
 )
 
 
@@ -220,6 +220,9 @@ def clone_body(source: Job, flags: dict[str, Any], metadata: tuple[str, ...]) ->
         base["tags"] = list(source.tags)
     if flags.get("method") == "ce" and teacher_from_flags(flags) is None:
         base.pop("teacher", None)  # ce takes no teacher
+    if not str(flags.get("method") or base.get("method")).startswith("sd-"):
+        base.pop("scales", None)  # they shape the scale-decoupled methods only (the flags may still give them)
+        base.pop("beta", None)
     if flags.get("dataset") is not None and flags["dataset"] != base.get("dataset"):
         for key in DATASET_DEFAULTS:
             base.pop(key, None)

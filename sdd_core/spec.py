@@ -3,7 +3,9 @@
 A spec says *what* to train: dataset, student, teacher, method, SDD scales and beta, seed and the
 hyper-parameters. Hyper-parameters left out (or ``null``) take the method's default from the SDD
 paper and its code (see ``method_defaults``), so a validated ``JobSpec`` always carries every
-value it will be trained with.
+value it will be trained with. Scales and beta shape the scale-decoupled methods only
+(``SD_METHODS``): an SD spec that leaves them out trains with the paper's ``DEFAULT_SCALES`` and
+``DEFAULT_BETA``; a spec of another method names neither (``check_sd_only_fields``) and carries none.
 
 Checks here need no model or data: names, ranges and combinations. Checks that need the models
 (class counts, feature-map sizes) live in ``sdd_core.trainer.compatibility``.
@@ -18,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, fi
 
 from sdd_core import models as zoo  # the zoo (torch) loads when an architecture is first checked
 from sdd_core.data import flips_by_default, is_known_dataset, list_datasets
-from sdd_core.errors import ModelError, unknown_name
+from sdd_core.errors import ModelError, SpecError, unknown_name
 from sdd_core.methods import (  # noqa: F401  (re-exported: the spec's vocabulary)
     MAX_SEED,
     MAX_WEIGHT,
@@ -44,9 +46,41 @@ STORED_PROTOCOL: DataProtocol = "literature"
 """The protocol of a spec stored before specs named one: those jobs chose and reported on val."""
 
 
+DEFAULT_SCALES: tuple[int, ...] = (1, 2, 4)
+"""The paper's pooling scales: what an SD method trains with when its spec names none."""
+
+DEFAULT_BETA = 2.0
+"""The paper's weight of complementary regions: what an SD method trains with when its spec sets none."""
+
+SD_ONLY_FIELDS: tuple[str, ...] = ("scales", "beta")
+"""The spec fields that shape the scale-decoupled methods only."""
+
+
 def with_stored_protocol(stored: Mapping[str, Any]) -> dict[str, Any]:
     """A stored spec (JSON) as it trained: one written before ``protocol`` existed used the literature's."""
     return {"protocol": STORED_PROTOCOL, **stored}
+
+
+def sd_only_message(field: str, method: str) -> str:
+    """Why ``field`` (scales or beta) has no place in a spec of ``method``, and what to do instead
+    (the field's name goes before it: ``beta: shapes only the scale-decoupled methods ...``)."""
+    counterpart = f"sd-{method}"
+    instead = f", or choose {counterpart}" if counterpart in SD_METHODS else ""
+    verb = "shape" if field == "scales" else "shapes"
+    return (
+        f"{verb} only the scale-decoupled methods ({', '.join(sorted(SD_METHODS))}), and method {method!r} "
+        f"is not one of them; leave {field} out{instead}"
+    )
+
+
+def check_sd_only_fields(method: str, scales: object, beta: object) -> None:
+    """Refuse ``scales`` or ``beta`` given to a method that is not scale-decoupled: a ``SpecError``
+    naming the field (they would be stored with the job and never used)."""
+    if method in SD_METHODS:
+        return
+    for field, value in zip(SD_ONLY_FIELDS, (scales, beta), strict=True):
+        if value is not None:
+            raise SpecError(field, sd_only_message(field, method))
 
 
 class TeacherCheckpoint(BaseModel):
@@ -113,16 +147,20 @@ class DistillationSettings(BaseModel):
     )
     student: str = Field(min_length=1, max_length=200, description="Student architecture from the model zoo.")
     method: Method = Field(description="Training method; sd-* are the scale decoupled variants.")
-    scales: list[StrictInt] = Field(  # strict: "1" and true are not scales
-        default_factory=lambda: [1, 2, 4],
+    scales: list[StrictInt] | None = Field(  # strict: "1" and true are not scales
+        default=None,
         max_length=16,
-        description="SDD pooling scales: each s splits the final feature map into an s x s grid.",
+        description="SD methods only: the SDD pooling scales, each s splitting the final feature map into an "
+        "s x s grid (default [1, 2, 4]). Other methods take none.",
+        exclude_if=lambda value: value is None,
     )
-    beta: float = Field(
-        default=2.0,
+    beta: float | None = Field(
+        default=None,
         ge=0,
         le=MAX_WEIGHT,
-        description="Weight of complementary regions in SDD (paper: 2; 0 keeps the consistent regions only).",
+        description="SD methods only: the weight of complementary regions in SDD (default and paper: 2; 0 keeps "
+        "the consistent regions only). Other methods take none.",
+        exclude_if=lambda value: value is None,
     )
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seed of every random number generator.")
     image_size: int | None = Field(
@@ -157,7 +195,9 @@ class DistillationSettings(BaseModel):
 
     @field_validator("scales")
     @classmethod
-    def _valid_scales(cls, value: list[int], info: ValidationInfo) -> list[int]:
+    def _valid_scales(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if value is None:
+            return value
         if not value:
             raise ValueError("must name at least one scale, e.g. [1, 2, 4]")
         if any(s < 1 for s in value):
@@ -167,6 +207,17 @@ class DistillationSettings(BaseModel):
         if info.data.get("method") in SD_METHODS and value[0] != 1:
             raise ValueError("SD methods weigh regions against the global logit, so the first scale must be 1")
         return value
+
+    @model_validator(mode="after")
+    def _sd_defaults(self) -> DistillationSettings:
+        """An SD method's scales and beta left out (or null) take the paper's: defaults, not values
+        the spec states (``model_fields_set`` keeps them out)."""
+        if self.method in SD_METHODS:
+            left_out = {field for field in SD_ONLY_FIELDS if getattr(self, field) is None}
+            self.scales = list(DEFAULT_SCALES) if self.scales is None else self.scales
+            self.beta = DEFAULT_BETA if self.beta is None else self.beta
+            self.__pydantic_fields_set__.difference_update(left_out)
+        return self
 
     @field_validator("teacher", check_fields=False)  # declared by each form of the spec, after ``method``
     @classmethod
@@ -222,6 +273,15 @@ class JobSpec(DistillationSettings):
         description="The student's first weights: 'scratch', 'pretrained' or a warm start from a file.",
         exclude_if=lambda value: value == "scratch",
     )
+
+    @field_validator("scales", "beta")
+    @classmethod
+    def _sd_only(cls, value: object, info: ValidationInfo) -> object:
+        method = info.data.get("method")
+        if value is not None and method is not None and method not in SD_METHODS:
+            assert info.field_name is not None
+            raise ValueError(sd_only_message(info.field_name, method))
+        return value
 
     @field_validator("dataset")
     @classmethod

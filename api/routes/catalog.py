@@ -24,7 +24,7 @@ from domain.jobs.speed_estimates import measured_speeds
 from sdd_core import models as zoo
 from sdd_core.data import list_datasets
 from sdd_core.errors import SDDError
-from sdd_core.spec import METHODS, SD_METHODS, DistillationSettings, method_defaults
+from sdd_core.spec import DEFAULT_BETA, DEFAULT_SCALES, METHODS, SD_METHODS, method_defaults
 from service.settings import Settings
 
 router = APIRouter(tags=["catalog"])
@@ -77,8 +77,7 @@ def _builtin_datasets(settings: Settings) -> list[BuiltinDatasetPublic]:
 
 
 def _sd_defaults() -> SDDefaults:
-    fields = DistillationSettings.model_fields
-    return SDDefaults(scales=fields["scales"].get_default(call_default_factory=True), beta=fields["beta"].default)
+    return SDDefaults(scales=list(DEFAULT_SCALES), beta=DEFAULT_BETA)
 
 
 @router.get("/catalog", response_model=CatalogPublic, summary="What a job may name, defaults and limits")

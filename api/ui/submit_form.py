@@ -36,7 +36,15 @@ from domain.ownership import PageParams
 from domain.status import DatasetStatus, JobStatus
 from sdd_core import models as zoo  # the zoo (torch) loads with the first form shown
 from sdd_core.data import list_datasets
-from sdd_core.spec import METHODS, SD_METHODS, DistillationSettings, Hyperparameters, method_defaults
+from sdd_core.spec import (
+    DEFAULT_BETA,
+    DEFAULT_SCALES,
+    METHODS,
+    SD_METHODS,
+    DistillationSettings,
+    Hyperparameters,
+    method_defaults,
+)
 from service.db.models import Job
 
 HYPER_PREFIX = "hyperparameters."
@@ -236,8 +244,8 @@ def initial_values(choices: FormChoices) -> dict[str, str]:
         "method": method,
         "teacher": "",
         "init": "scratch",
-        "scales": form_text(fields["scales"].get_default(call_default_factory=True)),
-        "beta": form_text(fields["beta"].default),
+        "scales": form_text(list(DEFAULT_SCALES)),
+        "beta": form_text(DEFAULT_BETA),
         "seed": form_text(fields["seed"].default),
         "image_size": "",
         "metadata": "",
@@ -338,7 +346,19 @@ def request_body(fields: dict[str, str], errors: FormErrors) -> dict[str, Any]:
             continue  # not given: the service's default for this method and pair
         hyper[spec.name] = _split_list(value) if spec.kind == "int_list" else value
     body["hyperparameters"] = hyper
+    if method not in SD_METHODS:  # scales and beta shape the SD methods only: as pre-filled, they are no request
+        if body.get("scales") == list(DEFAULT_SCALES):
+            del body["scales"]
+        if _number(body.get("beta")) == DEFAULT_BETA:
+            del body["beta"]
     return body
+
+
+def _number(text: object) -> float | None:
+    try:
+        return float(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
 
 
 def parse_job(fields: dict[str, str]) -> tuple[JobCreate | None, FormErrors]:

@@ -5,7 +5,9 @@ The API calls it when a job is submitted; the worker calls it again (through
 is refused with the same words. In order:
 
 1. the shape and field-local rules: pydantic (``JobRequest``; ``sdd_core.spec`` for the fields
-   every job states);
+   every job states: an SD method's scales and beta left out take the paper's); scales and beta
+   on a method that is not scale-decoupled (``sdd_core.spec.check_sd_only_fields``: they would
+   be stored and never used);
 2. the service's limits on what a request may ask for (scales, image size, epochs, batch size,
    experiment trackers the operator configured; checked at admission only, so lowering a limit or
    turning a tracker off never fails a job already accepted);
@@ -41,7 +43,15 @@ from domain.jobs.references import (
 )
 from sdd_core import trainer  # the architecture checks (torch) load with the first submission
 from sdd_core.errors import SpecError
-from sdd_core.spec import Hyperparameters, JobSpec, resolve_hyperparameters, with_stored_protocol
+from sdd_core.spec import (
+    SD_METHODS,
+    SD_ONLY_FIELDS,
+    Hyperparameters,
+    JobSpec,
+    check_sd_only_fields,
+    resolve_hyperparameters,
+    with_stored_protocol,
+)
 from service.artifacts import ArtifactStore
 from service.db.models import Job
 from service.settings import Settings
@@ -59,7 +69,8 @@ class ValidatedJob:
     hyperparameters: Hyperparameters
 
     def stored_spec(self) -> dict[str, Any]:
-        """The spec as the job row keeps it: every default filled in, the image size resolved."""
+        """The spec as the job row keeps it: every default filled in, the image size resolved; no
+        scales and beta for a method that is not scale-decoupled."""
         stored = self.request.model_dump(mode="json", exclude={"metadata", "teacher", "name", "tags"})
         stored["teacher"] = self.request.teacher.model_dump(exclude_none=True) if self.request.teacher else None
         stored["hyperparameters"] = self.hyperparameters.model_dump(mode="json")
@@ -71,6 +82,10 @@ def validate_submission(
     session: Session, settings: Settings, tenant_id: str, request: JobRequest, *, admission: bool = True
 ) -> ValidatedJob:
     """Check ``request`` for ``tenant_id``; ``admission`` also applies the service's request limits."""
+    try:
+        check_sd_only_fields(request.method, request.scales, request.beta)
+    except SpecError as exc:
+        raise InvalidRequest(exc.message, location=(exc.field,)) from exc
     if admission:
         _check_request_limits(settings, request)
         _check_tracking(settings, request)
@@ -86,7 +101,7 @@ def validate_submission(
     try:
         trainer.check_architectures(
             method=request.method,
-            scales=request.scales,
+            scales=request.scales or (),
             student=request.student,
             teacher_arch=teacher.arch if teacher else None,
             num_classes=dataset.num_classes,
@@ -100,9 +115,15 @@ def validate_submission(
 
 
 def stored_request(job: Job) -> JobRequest:
-    """The job's stored spec read back as a request (``InvalidRequest`` naming the field if it no longer parses)."""
+    """The job's stored spec read back as a request (``InvalidRequest`` naming the field if it no longer parses).
+
+    A row from before protocols trained under the literature's; one of a method that is not
+    scale-decoupled, from before such specs left scales and beta out, drops them (they never shaped it)."""
+    spec = with_stored_protocol(job.spec)
+    if spec.get("method") not in SD_METHODS:
+        spec = {key: value for key, value in spec.items() if key not in SD_ONLY_FIELDS}
     try:
-        return JobRequest.model_validate(with_stored_protocol(job.spec))  # a row from before protocols: literature
+        return JobRequest.model_validate(spec)
     except ValidationError as exc:
         first = exc.errors()[0]
         location = tuple(part for part in first["loc"] if isinstance(part, int) or "[" not in part)
@@ -136,7 +157,7 @@ def trainable_spec(session: Session, settings: Settings, job: Job, store: Artifa
 def _check_request_limits(settings: Settings, request: JobRequest) -> None:
     if request.devices > settings.max_devices:
         raise _limit(("devices",), f"{request.devices} exceeds this service's limit of {settings.max_devices} devices")
-    too_big = [s for s in request.scales if s > settings.max_scale]
+    too_big = [s for s in request.scales or () if s > settings.max_scale]
     if too_big:
         raise _limit(("scales",), f"scale(s) {too_big} exceed this service's limit of {settings.max_scale}")
     if request.image_size is not None and request.image_size > settings.max_image_size:

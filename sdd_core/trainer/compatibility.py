@@ -47,7 +47,7 @@ def check_compatibility(spec: JobSpec, options: TrainOptions | None = None) -> D
         pretrained_classes(spec.student, "init")
     check_architectures(
         method=spec.method,
-        scales=spec.scales,
+        scales=spec.scales or (),
         student=spec.student,
         teacher_arch=spec.teacher.arch if spec.teacher else None,
         num_classes=info.num_classes,

@@ -45,8 +45,8 @@ class LossConfig:
         return cls(
             base=base_loss_of(spec.method),
             scale_decoupled=spec.is_sd,
-            scales=tuple(spec.scales),
-            beta=spec.beta,
+            scales=tuple(spec.scales or ()),  # SD methods only: none for the others
+            beta=spec.beta if spec.beta is not None else 1.0,  # unused but by SD methods
             temperature=hp.temperature,
             ce_weight=hp.ce_weight,
             kd_weight=hp.kd_weight,

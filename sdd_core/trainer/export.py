@@ -67,7 +67,7 @@ def build_card(
         "dataset": info.to_dict(),
         "normalisation": {"mean": list(info.mean), "std": list(info.std), "image_size": info.image_size},
         "method": spec.method,
-        "scales": list(spec.scales),
+        "scales": spec.scales,  # null for a method that is not scale-decoupled, as beta
         "beta": spec.beta,
         "seed": spec.seed,
         "protocol": {"name": spec.protocol},  # completed with its splits by the trainer (finish.py)

@@ -316,7 +316,10 @@ def spec_fingerprint(spec: JobSpec, dataset: str | None = None) -> dict[str, Any
 
 def same_job(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     """A checkpoint's fingerprint against the spec's; hyper-parameters added to the spec after the
-    checkpoint was written (absent from it, so at their defaults then) are not compared."""
+    checkpoint was written (absent from it, so at their defaults then) are not compared, nor the
+    scales and beta that specs of non-SD methods carried before they were left out."""
     known = stored.get("hyperparameters") or {}
     hyperparameters = {key: value for key, value in current["hyperparameters"].items() if key in known}
+    if "scales" not in current:  # not an SD method: the scales and beta of an older spec never shaped it
+        stored = {key: value for key, value in stored.items() if key not in ("scales", "beta")}
     return stored == {**current, "hyperparameters": hyperparameters}

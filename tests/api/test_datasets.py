@@ -152,7 +152,7 @@ def test_a_dataset_trains_once_ready_and_stays_its_tenants(api: Api) -> None:
     dataset = response.json()
     assert_error(api.post_job(dataset=dataset["id"]), 409, "dataset_not_ready", "dataset")
     ingest(api, dataset["id"])
-    job = api.create_job(dataset=dataset["id"], scales=[1])
+    job = api.create_job(dataset=dataset["id"])
     assert job["spec"]["dataset"] == dataset["id"] and job["spec"]["image_size"] == 8
     job16 = api.create_job(dataset=dataset["id"], image_size=16)
     assert job16["spec"]["image_size"] == 16

@@ -82,6 +82,24 @@ def test_scale_larger_than_the_students_feature_map(api: Api) -> None:
     )
 
 
+@pytest.mark.parametrize("field, value", [("beta", 4), ("scales", [1, 2])])
+def test_scales_and_beta_on_a_method_that_is_not_scale_decoupled_are_refused(api: Api, field, value) -> None:
+    teacher = api.create_job()
+    api.succeed_job(teacher["id"])
+    error = assert_error(api.post_job(method="kd", teacher={"job": teacher["id"]}, **{field: value}), 422, None, field)
+    assert error["code"] == "validation_error"
+    assert error["message"].startswith(f"{field}: shape")  # "beta: shapes only", "scales: shape only"
+    assert "only the scale-decoupled methods (sd-dkd, sd-kd, sd-nkd)" in error["message"]
+    assert "choose sd-kd" in error["message"]
+    assert_error(api.post_job(**{field: value}), 422, "validation_error", field)  # ce as well
+    kd = api.create_job(method="kd", teacher={"job": teacher["id"]})
+    assert (kd["spec"]["scales"], kd["spec"]["beta"]) == (None, None)
+    with api.session() as session:
+        assert not {"scales", "beta"} & set(session.get(Job, kd["id"]).spec)  # stored without them
+    sd = api.create_job(method="sd-kd", teacher={"job": teacher["id"]})
+    assert (sd["spec"]["scales"], sd["spec"]["beta"]) == ([1, 2, 4], 2.0)  # the paper's, filled in
+
+
 def test_sd_method_without_teacher(api: Api) -> None:
     error = assert_error(api.post_job(method="sd-kd"), 422, "validation_error", "teacher")
     assert "distils from a teacher" in error["message"]
@@ -130,10 +148,14 @@ def test_metadata_limit(api: Api) -> None:
         ({"hyperparameters": {"epochs": 1001}}, "hyperparameters.epochs"),
         ({"hyperparameters": {"batch_size": 5000}}, "hyperparameters.batch_size"),
         ({"image_size": 1024}, "image_size"),
-        ({"scales": [1, 32]}, "scales"),
+        ({"scales": [1, 32], "method": "sd-kd"}, "scales"),
     ],
 )
 def test_service_limits(api: Api, overrides: dict, param: str) -> None:
+    if overrides.get("method") == "sd-kd":  # scales shape the SD methods only
+        teacher = api.create_job()
+        api.succeed_job(teacher["id"])
+        overrides = {**overrides, "teacher": {"job": teacher["id"]}}
     error = assert_error(api.post_job(**overrides), 422, "limit_exceeded", param)
     assert "limit" in error["message"]
 

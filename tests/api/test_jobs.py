@@ -25,7 +25,7 @@ def test_create_get_and_defaults_filled_in(any_api: Api) -> None:
     assert job["created_at"].endswith(("Z", "+00:00"))
     spec = job["spec"]
     assert spec["dataset"] == "digits" and spec["teacher"] is None
-    assert spec["scales"] == [1, 2, 4] and spec["beta"] == 2.0 and spec["seed"] == 0
+    assert spec["scales"] is None and spec["beta"] is None and spec["seed"] == 0  # scales, beta: SD methods only
     assert spec["image_size"] == 32  # the dataset's size, filled in
     assert spec["hyperparameters"]["epochs"] == 3
     assert spec["hyperparameters"]["kd_weight"] == 0.0 and spec["hyperparameters"]["lr"] == 0.05
@@ -61,7 +61,7 @@ def test_idempotency_key(any_api: Api) -> None:
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["id"] == first.json()["id"]
     # Defaults written out count as the same body.
-    same = any_api.post_job(headers=key, seed=3, scales=[1, 2, 4], beta=2.0)
+    same = any_api.post_job(headers=key, seed=3, protocol="held_out", holdout_fraction=0.1)
     assert same.json()["id"] == first.json()["id"]
 
     other = any_api.post_job(headers=key, seed=4)

@@ -213,3 +213,24 @@ def test_defaults_of_the_service_fields_are_left_out_when_written_back() -> None
     assert not {"devices", "sync_batchnorm", "init"} & set(dumped)
     dumped = request(devices=2, sync_batchnorm=True, init={"model": "mdl_1"}).model_dump(mode="json")
     assert (dumped["devices"], dumped["sync_batchnorm"], dumped["init"]) == (2, True, {"model": "mdl_1"})
+
+
+# ---------------------------------------------------------------- scales and beta: the SD methods'
+
+
+def test_an_sd_request_takes_the_papers_scales_and_beta_as_defaults_not_as_stated_values() -> None:
+    teacher = {"job": "job_1"}
+    left_out = request(method="sd-kd", teacher=teacher)
+    assert (left_out.scales, left_out.beta) == ([1, 2, 4], 2.0)
+    assert not {"scales", "beta"} & set(left_out.as_submitted())  # a copy leaves them to the service again
+    written = request(method="sd-kd", teacher=teacher, scales=[1, 2, 4], beta=2.0)
+    assert written.model_dump(mode="json") == left_out.model_dump(mode="json")  # one Idempotency-Key body
+    assert written.as_submitted()["scales"] == [1, 2, 4]
+    assert request(method="sd-kd", teacher=teacher, scales=None).scales == [1, 2, 4]  # null: left out
+
+
+def test_a_request_of_another_method_carries_none_and_pydantic_leaves_a_stated_one_to_the_domain() -> None:
+    """A sweep's base may state them for its SD members (``domain.jobs.validation`` refuses them on a job)."""
+    kd = request(method="kd", teacher={"job": "job_1"})
+    assert (kd.scales, kd.beta) == (None, None) and not {"scales", "beta"} & set(kd.model_dump(mode="json"))
+    assert request(method="kd", teacher={"job": "job_1"}, beta=4.0).beta == 4.0

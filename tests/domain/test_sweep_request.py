@@ -42,7 +42,13 @@ def test_the_cross_product_in_grid_order_with_the_seed_fastest() -> None:
         "job_teacher",
     )
     kd = members[0].request
-    assert (kd.scales, kd.beta) == ([1, 2, 4], 2.0)  # the base's: KD does not use them
+    assert (kd.scales, kd.beta) == (None, None)  # KD takes none
+
+
+def test_a_kd_member_leaves_out_the_scales_and_beta_its_base_gives_the_sd_members() -> None:
+    members = expand(sweep({"method": ["kd", "sd-kd"], "seed": [0, 1]}, method="sd-kd", scales=[1, 2], beta=4.0), 64)
+    shaped = {m.request.method: (m.request.scales, m.request.beta) for m in members}
+    assert shaped == {"kd": (None, None), "sd-kd": ([1, 2], 4.0)}
 
 
 def test_beta_and_scales_make_one_kd_member_per_seed_not_one_per_value() -> None:

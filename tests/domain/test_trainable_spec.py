@@ -64,6 +64,11 @@ def test_builtin_dataset_drops_rest_only_keys_and_fills_defaults(embedded, tenan
     assert "metadata" not in spec.model_dump()
 
 
+def test_a_row_stored_when_non_sd_specs_carried_scales_and_beta_trains_without_them(embedded, tenant_id, store):
+    spec = _resolve(embedded, tenant_id, {**TINY_SPEC, "scales": [1, 2, 4], "beta": 2.0}, store)
+    assert (spec.method, spec.scales, spec.beta) == ("ce", None, None)
+
+
 def test_uploaded_dataset_becomes_an_imagefolder_in_the_store(embedded, tenant_id, store):
     with session_scope(embedded) as session:
         row = _dataset_row(tenant_id)

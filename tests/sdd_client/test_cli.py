@@ -183,8 +183,13 @@ def test_submit_from_clones_a_job_with_the_flags_on_top(api: Api, sdd: Run, tmp_
     same = clone()
     assert same["spec"] == source["spec"] and same["metadata"] == {"experiment": "a"}
 
-    beta = clone("--beta", "4", "--metadata", "run=2")
-    assert beta["spec"] == {**source["spec"], "beta": 4.0}  # nothing else changed
+    # beta shapes the SD methods only: on the kd source it is refused, naming the field; with sd-kd it is kept
+    no_beta = sdd("jobs", "submit", "--from", source["id"], "--beta", "4")
+    assert no_beta.exit_code == 2
+    assert no_beta.stderr.startswith("error [validation_error] beta: shapes only the scale-decoupled methods")
+    beta = clone("--method", "sd-kd", "--beta", "4", "--metadata", "run=2")
+    fresh = api.create_job(method="sd-kd", teacher={"job": teacher["id"]}, seed=5, hyperparameters=chosen, beta=4)
+    assert beta["spec"] == fresh["spec"] and beta["spec"]["beta"] == 4.0
     assert beta["metadata"] == {"experiment": "a", "run": 2}
 
     # A new method takes its own defaults where the source had kd's (ce/kd weights, warm-up);
@@ -237,6 +242,15 @@ def test_a_clone_for_another_dataset_leaves_its_image_size_and_flip_to_it(api: A
     assert body["dataset"] == "ds_0123" and "image_size" not in body
     assert body["hyperparameters"] == {"epochs": 4}
     assert clone_body(source, {}, ())["image_size"] == 16  # the same dataset: what the source stated
+
+
+def test_a_clone_to_a_method_that_is_not_scale_decoupled_leaves_the_sources_scales_and_beta(api: Api) -> None:
+    teacher = trained_job(api, (50.0,))
+    sd = api.create_job(method="sd-kd", teacher={"job": teacher["id"]}, scales=[1, 2], beta=4.0)
+    source = Job.model_validate(sd)
+    assert not {"scales", "beta"} & set(clone_body(source, {"method": "kd"}, ()))
+    assert clone_body(source, {"method": "sd-dkd"}, ())["scales"] == [1, 2]  # another SD method keeps them
+    assert clone_body(source, {"method": "kd", "beta": 3.0}, ())["beta"] == 3.0  # given: for the server to refuse
 
 
 def test_refused_requests_print_the_server_error_without_traceback(sdd: Run) -> None:

@@ -24,8 +24,6 @@ TINY_SPEC: dict[str, Any] = {
     "dataset": "digits",
     "student": "resnet8",
     "method": "ce",
-    "scales": [1, 2, 4],
-    "beta": 2.0,
     "seed": 0,
     "image_size": 16,
     "hyperparameters": {"epochs": 1, "batch_size": 64, "device": "cpu"},

@@ -162,6 +162,41 @@ def test_submitting_a_cloned_form_makes_a_new_job_with_the_change(api: Api, alic
     assert again["spec"] == source["spec"]  # submitted as shown: the source's spec exactly
 
 
+def test_the_form_sends_no_scales_or_beta_for_a_method_that_is_not_scale_decoupled(api: Api, alice: Browser) -> None:
+    teacher = api.create_job(hyperparameters={"epochs": 1})
+    api.succeed_job(teacher["id"])
+    form = page_form(alice.get("/ui/submit").text)
+    assert (form["scales"], form["beta"]) == ("1, 2, 4", "2.0")  # pre-filled: what the SD methods default to
+    kd = form | {"method": "kd", "teacher": f"job:{teacher['id']}", "hyperparameters.epochs": "2"}
+    refused = alice.post("/ui/submit", kd | {"beta": "4"})  # one typed in is refused, next to its field
+    assert refused.status_code == 422
+    assert '<a href="#f-beta">beta: shapes only the scale-decoupled methods' in unescape(refused.text)
+    response = alice.post("/ui/submit", kd)  # the pre-filled values are no request of a kd job
+    assert response.status_code == 303, response.text
+    job = api.get(f"/v1/jobs/{response.headers['location'].removeprefix('/ui/jobs/')}").json()
+    assert (job["spec"]["method"], job["spec"]["scales"], job["spec"]["beta"]) == ("kd", None, None)
+
+
+def test_a_clone_of_a_job_stored_with_scales_and_beta_it_never_used_leaves_them_out(api: Api, alice: Browser) -> None:
+    teacher = api.create_job(hyperparameters={"epochs": 1})
+    api.succeed_job(teacher["id"])
+    job = api.create_job(method="kd", teacher={"job": teacher["id"]}, hyperparameters={"epochs": 2})
+    with api.session() as session:  # as a kd job was stored (and its request kept) before they were refused
+        row = session.get(Job, job["id"])
+        assert row is not None
+        row.spec = {**row.spec, "scales": [1, 2, 4], "beta": 4.0}
+        row.request = {**row.request, "scales": [1, 2, 4], "beta": 4.0}
+        session.commit()
+    shown = api.get(f"/v1/jobs/{job['id']}").json()
+    assert shown["spec"]["beta"] == 4.0  # it still loads, as stored
+    form = page_form(alice.get(f"/ui/submit?from={job['id']}").text)
+    assert (form["scales"], form["beta"]) == ("", "")
+    response = alice.post("/ui/submit", form)
+    assert response.status_code == 303, response.text
+    copy = api.get(f"/v1/jobs/{response.headers['location'].removeprefix('/ui/jobs/')}").json()
+    assert (copy["spec"]["scales"], copy["spec"]["beta"]) == (None, None)
+
+
 def test_a_clone_says_which_of_its_fields_the_form_cannot_show() -> None:
     request = {
         "dataset": "digits",

@@ -41,3 +41,10 @@ def test_a_checkpoint_written_before_a_hyperparameter_existed_still_resumes():
     assert _same_job({"dataset": "digits", "hyperparameters": {"epochs": 3}}, current)
     assert not _same_job({"dataset": "digits", "hyperparameters": {"epochs": 4}}, current)
     assert not _same_job({"dataset": "digits", "hyperparameters": {"epochs": 3, "flip": True}}, current)
+
+
+def test_a_non_sd_checkpoint_written_when_its_spec_carried_scales_and_beta_still_resumes():
+    current = {"method": "kd", "hyperparameters": {"epochs": 3}}  # a KD spec's JSON: no scales, no beta
+    assert _same_job({"method": "kd", "scales": [1, 2, 4], "beta": 2.0, "hyperparameters": {"epochs": 3}}, current)
+    sd = {"method": "sd-kd", "scales": [1, 2], "beta": 2.0, "hyperparameters": {"epochs": 3}}
+    assert not _same_job({**sd, "beta": 4.0}, sd)  # an SD job's still count

@@ -12,7 +12,7 @@ def _config(method: str) -> LossConfig:
             dataset="digits",
             student="tv/mobilenet_v2",
             method=method,
-            scales=[1, 2],
+            scales=[1, 2] if method.startswith("sd-") else None,
             teacher={"arch": "resnet8", "checkpoint": "unused.safetensors"},
         )
     )

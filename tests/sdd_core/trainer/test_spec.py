@@ -22,6 +22,29 @@ def test_sd_kd_defaults_come_from_the_paper():
     assert spec.scales == [1, 2, 4] and spec.beta == 2.0
 
 
+@pytest.mark.parametrize("method", ["ce", "kd", "dkd", "nkd"])
+def test_a_method_that_is_not_scale_decoupled_carries_no_scales_or_beta(method):
+    spec = JobSpec(dataset="digits", student="resnet8", method=method, teacher=None if method == "ce" else TEACHER)
+    assert (spec.scales, spec.beta) == (None, None)
+    assert not {"scales", "beta"} & set(spec.model_dump(mode="json"))  # nor does its JSON (a card, a checkpoint)
+
+
+@pytest.mark.parametrize("field, value", [("scales", [1, 2]), ("beta", 4.0)])
+def test_scales_or_beta_on_a_method_that_is_not_scale_decoupled_are_refused_naming_the_field(field, value):
+    with pytest.raises(ValidationError) as info:
+        JobSpec(dataset="digits", student="resnet8", method="kd", teacher=TEACHER, **{field: value})
+    (error,) = info.value.errors()
+    assert error["loc"] == (field,)
+    assert "only the scale-decoupled methods (sd-dkd, sd-kd, sd-nkd), and method 'kd' is not one" in error["msg"]
+    assert f"leave {field} out, or choose sd-kd" in error["msg"]
+
+
+def test_an_sd_spec_keeps_the_scales_and_beta_it_names():
+    spec = JobSpec(dataset="digits", student="resnet8", method="sd-dkd", teacher=TEACHER, scales=[1, 2], beta=0.0)
+    assert (spec.scales, spec.beta) == ([1, 2], 0.0)
+    assert JobSpec.model_validate(spec.model_dump(mode="json")) == spec
+
+
 def test_dkd_defaults_and_per_pair_overrides():
     spec = JobSpec(
         dataset="digits",
