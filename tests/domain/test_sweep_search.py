@@ -166,17 +166,23 @@ def settings(sdd_env) -> Settings:
     return configured
 
 
+def tenant_with_a_teacher(session: Any) -> Tenant:
+    """A tenant ``acme`` whose succeeded job ``job_teacher`` the searches distil from."""
+    tenant = Tenant(name="acme")
+    session.add(tenant)
+    session.flush()
+    session.add(Job(id="job_teacher", tenant_id=tenant.id, status="succeeded", epochs=1,
+                    spec={"dataset": "digits", "student": "resnet8", "method": "ce"}))  # fmt: skip
+    session.flush()
+    return tenant
+
+
 @pytest.fixture
 def trials(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """A search of 9 trials over 9 epochs (rungs at epochs 1 and 3, η 3) submitted; its member ids in trial order."""
     monkeypatch.setattr(submission, "enqueue_job", lambda job_id, devices=1: None)
     with session_scope(settings) as session:
-        tenant = Tenant(name="acme")
-        session.add(tenant)
-        session.flush()
-        session.add(Job(id="job_teacher", tenant_id=tenant.id, status="succeeded", epochs=1,
-                        spec={"dataset": "digits", "student": "resnet8", "method": "ce"}))  # fmt: skip
-        session.flush()
+        tenant = tenant_with_a_teacher(session)
         done = submit_sweep(session, settings, tenant, request({"trials": 9}), None)
         view = sweep_reads.view_of(done.sweep, done.members)
         assert [job.spec["beta"] for job in view.members] == [t["beta"] for t in done.sweep.request["trials"]]
@@ -272,12 +278,7 @@ def test_a_decision_is_taken_once_and_a_trial_queued_again_after_it_ends_pruned(
 def test_a_search_must_fit_one_lockstep_group_on_one_device(settings: Settings, monkeypatch) -> None:
     monkeypatch.setattr(submission, "enqueue_job", lambda job_id, devices=1: None)
     with session_scope(settings) as session:
-        tenant = Tenant(name="acme")
-        session.add(tenant)
-        session.flush()
-        session.add(Job(id="job_teacher", tenant_id=tenant.id, status="succeeded", epochs=1,
-                        spec={"dataset": "digits", "student": "resnet8", "method": "ce"}))  # fmt: skip
-        session.flush()
+        tenant = tenant_with_a_teacher(session)
         with pytest.raises(LimitExceeded, match=r"at most 9 students in one group \(SDD_MAX_GROUP_SIZE\)") as big:
             submit_sweep(session, settings, tenant, request({"trials": 10}), None)
         assert big.value.location == ("search", "trials")
