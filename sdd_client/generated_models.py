@@ -59,6 +59,22 @@ class BuiltinDatasetPublic(BaseModel):
         int | None,
         Field(description="Null when not known without the data on this server."),
     ]
+    available: Annotated[
+        bool | None,
+        Field(description="Whether a job may name it on this server: its files are here, or it may download them."),
+    ] = True
+    availability: Annotated[
+        Literal["present", "downloadable", "missing"] | None,
+        Field(
+            description="present: its files are under this server's data folder (SDD_DATA_ROOT); downloadable: they are not, and the first job naming it downloads them (SDD_ALLOW_DOWNLOAD is on); missing: neither, so a job naming it is refused until an operator extracts them or allows downloading (see note)."
+        ),
+    ] = "present"
+    note: Annotated[
+        str | None,
+        Field(
+            description="For a dataset not present: what a job naming it meets, the folder looked in and the settings an operator changes."
+        ),
+    ] = None
 
 
 class CheckpointPublic(BaseModel):

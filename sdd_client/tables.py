@@ -316,6 +316,22 @@ METHOD_COLUMNS = (Col("method"), Col("scale decoupled", 3), Col("needs teacher",
 ARCH_COLUMNS = (Col("architecture"), Col("pretrained", 1), Col("SD methods", 2, "wrap", min_width=12))
 
 
+DATASET_COLUMNS = (
+    Col("built-in dataset"),
+    Col("classes", justify="right"),
+    Col("on this server", 1, "wrap", min_width=12),
+)
+
+
+def availability_text(availability: str | None) -> str | Text:
+    """A built-in dataset's place on the server, and what an operator changes when it has none."""
+    if availability == "downloadable":
+        return "downloaded by the first job naming it"
+    if availability == "missing":
+        return Text("missing: an operator sets SDD_ALLOW_DOWNLOAD=true or extracts it into SDD_DATA_ROOT", "yellow")
+    return "present"
+
+
 def catalog_view(catalog: Catalog) -> Group:
     methods = FittedTable(METHOD_COLUMNS, title="methods")
     for method in catalog.methods:
@@ -334,9 +350,11 @@ def catalog_view(catalog: Catalog) -> Group:
         elif arch.pretrained == "absent":
             weights = Text("absent", style="yellow")
         archs.add_row(arch.name, weights, "yes" if arch.sd_supported else Text(f"no: {arch.reason}", style="dim"))
-    datasets = FittedTable((Col("built-in dataset"), Col("classes", justify="right")), title="datasets")
+    datasets = FittedTable(DATASET_COLUMNS, title="datasets")
     for ds in catalog.datasets:
-        datasets.add_row(ds.name, str(ds.num_classes) if ds.num_classes is not None else "?")
+        datasets.add_row(
+            ds.name, str(ds.num_classes) if ds.num_classes is not None else "-", availability_text(ds.availability)
+        )
     limits = catalog.limits.model_dump(exclude_none=True)
     footer = Text(
         f"and any of {catalog.timm_architectures} timm/<name> architectures (listed: those with weights here)\n"

@@ -10,7 +10,6 @@ from functools import lru_cache
 
 from fastapi import APIRouter
 
-import sdd_core.data
 from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.schemas.catalog import (
     ArchitecturePublic,
@@ -20,10 +19,9 @@ from api.schemas.catalog import (
     MethodPublic,
     SDDefaults,
 )
+from domain.datasets.builtin_datasets import builtin_datasets
 from domain.jobs.speed_estimates import measured_speeds
 from sdd_core import models as zoo
-from sdd_core.data import list_datasets
-from sdd_core.errors import SDDError
 from sdd_core.spec import DEFAULT_BETA, DEFAULT_SCALES, METHODS, SD_METHODS, method_defaults
 from service.settings import Settings
 
@@ -64,16 +62,18 @@ def _methods() -> tuple[MethodPublic, ...]:
 
 
 def _builtin_datasets(settings: Settings) -> list[BuiltinDatasetPublic]:
-    """Built-ins with their class count when known without downloading anything."""
-    datasets = []
-    for name in list_datasets():
-        try:
-            shape = sdd_core.data.dataset_shape(name, data_root=settings.data_root, download=False)
-            num_classes: int | None = shape.num_classes
-        except SDDError:
-            num_classes = None
-        datasets.append(BuiltinDatasetPublic(name=name, num_classes=num_classes))
-    return datasets
+    """Built-ins with their class count when known without downloading anything, and whether a job
+    may name each here (``domain.datasets.builtin_datasets``)."""
+    return [
+        BuiltinDatasetPublic(
+            name=ds.name,
+            num_classes=ds.num_classes,
+            available=ds.available,
+            availability=ds.availability,
+            note=ds.note,
+        )
+        for ds in builtin_datasets(settings)
+    ]
 
 
 def _sd_defaults() -> SDDefaults:

@@ -24,6 +24,20 @@ class ArchitecturePublic(BaseModel):
 class BuiltinDatasetPublic(BaseModel):
     name: str
     num_classes: int | None = Field(description="Null when not known without the data on this server.")
+    available: bool = Field(
+        True, description="Whether a job may name it on this server: its files are here, or it may download them."
+    )
+    availability: Literal["present", "downloadable", "missing"] = Field(
+        "present",
+        description="present: its files are under this server's data folder (SDD_DATA_ROOT); downloadable: they "
+        "are not, and the first job naming it downloads them (SDD_ALLOW_DOWNLOAD is on); missing: neither, so a "
+        "job naming it is refused until an operator extracts them or allows downloading (see note).",
+    )
+    note: str | None = Field(
+        None,
+        description="For a dataset not present: what a job naming it meets, the folder looked in and the "
+        "settings an operator changes.",
+    )
 
 
 class MethodPublic(BaseModel):

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from api.errors import describe_validation_error
 from api.schemas.jobs import JobCreate
 from domain.datasets import uploaded_datasets
+from domain.datasets.builtin_datasets import DATA_ROOT_SETTING, DOWNLOAD_SETTING, BuiltinDataset, builtin_datasets
 from domain.errors import DomainError
 from domain.jobs import job_reads
 from domain.jobs.cloning import JobCopy
@@ -46,6 +47,7 @@ from sdd_core.spec import (
     method_defaults,
 )
 from service.db.models import Job
+from service.settings import Settings
 
 HYPER_PREFIX = "hyperparameters."
 TOP_FIELDS = (
@@ -159,10 +161,14 @@ class FormChoices:
     methods: list[tuple[str, str]]
     teachers: list[tuple[str, str]]
     inits: list[tuple[str, str]]
+    unavailable: frozenset[str] = frozenset()  # built-in datasets listed but not on this server: not selectable
+    dataset_note: str | None = None  # why they are not, and what an operator changes
 
     def offering(self, values: dict[str, str]) -> FormChoices:
         """These choices plus the dataset and teacher ``values`` name where the lists leave them out
-        (a teacher older than the newest succeeded jobs, say), so a select never shows another one."""
+        (a teacher older than the newest succeeded jobs, say), so a select never shows another one;
+        the dataset ``values`` name stays selectable even when it is not on this server (a clone's:
+        submitting it says why)."""
         datasets, teachers, inits = list(self.datasets), list(self.teachers), list(self.inits)
         for options, value in (
             (datasets, values.get("dataset", "")),
@@ -171,12 +177,18 @@ class FormChoices:
         ):
             if value and value not in {v for v, _ in options}:
                 options.append((value, value))
-        return FormChoices(datasets, self.students, self.methods, teachers, inits)
+        unavailable = self.unavailable - {values.get("dataset", "")}
+        return FormChoices(
+            datasets, self.students, self.methods, teachers, inits, frozenset(unavailable), self.dataset_note
+        )
 
 
-def form_choices(session: Session, tenant_id: str) -> FormChoices:
-    """What the selects offer: the catalog plus this tenant's datasets, succeeded jobs and models."""
-    dataset_choices = [(name, name) for name in list_datasets()]
+def form_choices(session: Session, settings: Settings, tenant_id: str) -> FormChoices:
+    """What the selects offer: the catalog plus this tenant's datasets, succeeded jobs and models;
+    the built-in datasets not on this server are listed as such, not selectable."""
+    builtins = builtin_datasets(settings)
+    dataset_choices = [(ds.name, builtin_label(ds)) for ds in builtins]
+    missing = [ds.name for ds in builtins if not ds.available]
     uploaded, _ = uploaded_datasets.list_datasets(
         session, tenant_id, PageParams(limit=DATASET_CHOICES_MAX), DatasetStatus.READY
     )
@@ -203,7 +215,27 @@ def form_choices(session: Session, tenant_id: str) -> FormChoices:
     ]
     methods = [(m, f"{m} (scale decoupled)" if m in SD_METHODS else m) for m in METHODS]
     students = [*zoo.list_models(), *(name for name in zoo.timm_zoo.cached_names() if name not in zoo.list_models())]
-    return FormChoices(dataset_choices, students, methods, teachers, inits)
+    return FormChoices(dataset_choices, students, methods, teachers, inits, frozenset(missing), _missing_note(missing))
+
+
+def builtin_label(dataset: BuiltinDataset) -> str:
+    """``digits (10 classes)``, ``cifar10 (downloaded by the first job)``, ``cifar10 (not on this server)``."""
+    if dataset.availability == "present":
+        return f"{dataset.name} ({dataset.num_classes} classes)" if dataset.num_classes else dataset.name
+    if dataset.availability == "downloadable":
+        return f"{dataset.name} (downloaded by the first job naming it)"
+    return f"{dataset.name} (not on this server)"
+
+
+def _missing_note(missing: list[str]) -> str | None:
+    if not missing:
+        return None
+    names = ", ".join(missing)
+    return (
+        f"{names} {'is' if len(missing) == 1 else 'are'} not on this server: the files are not in its data folder "
+        f"({DATA_ROOT_SETTING}) and it may not download them; an operator can set {DOWNLOAD_SETTING}=true or "
+        f"extract them into {DATA_ROOT_SETTING}."
+    )
 
 
 def _top1(job: Job) -> float | None:

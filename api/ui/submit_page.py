@@ -49,7 +49,7 @@ def _form_page(
     clone_error: str | None = None,
     unshown: list[str] | None = None,
 ) -> Response:
-    choices = form_choices(session, tenant.id)
+    choices = form_choices(session, settings, tenant.id)
     values = values or initial_values(choices)
     measurements = measured_speeds(session, tenant.id)
     sizes = dataset_sizes(session, settings, tenant.id)

@@ -83,7 +83,7 @@ def _form_page(
     errors: SweepFormErrors,
     idempotency_key: str | None = None,
 ) -> Response:
-    choices = form_choices(session, tenant.id)
+    choices = form_choices(session, settings, tenant.id)
     values = values or initial_values(choices)
     context = {
         "tenant_name": tenant.name,

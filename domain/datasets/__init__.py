@@ -5,6 +5,7 @@ Coming in (the API's side):
     sources                                        the allow-list of s3:// prefixes (SDD_DATASET_SOURCES)
     storage_quota                                  a tenant's bytes against SDD_TENANT_STORAGE_QUOTA_BYTES
     uploaded_datasets                              reads of a tenant's datasets
+    builtin_datasets                               digits and CIFAR on this server: present, downloadable, missing
 Ingested (a worker's side, ``worker.ingestion``):
     ingestion                                      the transitions: claim, lease, progress, ready, failed
     ingestion_run                                  one attempt, from the source to the ready facts

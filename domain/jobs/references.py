@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 import sdd_core.data  # what a name holds (torch) loads with the first dataset checked
 from domain.datasets.archives import extract_archive
+from domain.datasets.builtin_datasets import not_on_this_server
 from domain.datasets.sources import check_source
 from domain.datasets.uploaded_datasets import EXTRACTED_BYTES_PER_UPLOAD_BYTE, dataset_root
 from domain.errors import Conflict, InvalidRequest, Location
@@ -85,19 +86,9 @@ def dataset_facts(
         shape = _builtin_shape(dataset, str(settings.data_root), image_size, settings.allow_download)
     except DataError as exc:
         log.warning("dataset %s cannot be used: %s", dataset, exc.message)  # the operator's full text
-        message = _not_here(dataset, exc) if isinstance(exc, DatasetNotDownloaded) else exc.message
+        message = not_on_this_server(dataset, exc, settings) if isinstance(exc, DatasetNotDownloaded) else exc.message
         raise InvalidRequest(redact_paths(message, settings), code=exc.code, location=location) from exc
     return DatasetFacts(num_classes=shape.num_classes, image_size=shape.image_size)
-
-
-def _not_here(dataset: str, exc: DatasetNotDownloaded) -> str:
-    """A built-in dataset missing from this server, with the settings an operator changes (the
-    folder itself is the server's business: named by its setting, not shown)."""
-    return (
-        f"{dataset} is not on this server: {exc.title}'s files ({exc.folder.name}/) are not in its data folder, and "
-        f"it may not download datasets. An operator can set SDD_ALLOW_DOWNLOAD=true (a job naming it then "
-        f"downloads it), or extract {exc.url} into the folder SDD_DATA_ROOT names (by default $SDD_HOME/data)."
-    )
 
 
 @lru_cache(maxsize=64)

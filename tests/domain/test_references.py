@@ -141,11 +141,13 @@ def test_a_built_in_dataset_missing_here_is_refused_without_the_servers_folders(
         references.dataset_facts(session, embedded, tenant_id, "cifar10", None)
     assert (caught.value.code, caught.value.location) == (DataError.code, ("dataset",))
     assert caught.value.message == (
-        "cifar10 is not on this server: CIFAR-10's files (cifar-10-batches-py/) are not in its data folder, and it "
-        "may not download datasets. An operator can set SDD_ALLOW_DOWNLOAD=true (a job naming it then downloads "
-        "it), or extract https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz into the folder SDD_DATA_ROOT "
-        "names (by default $SDD_HOME/data)."
+        "cifar10 is not on this server: CIFAR-10's files are not in SDD_DATA_ROOT/cifar-10-batches-py, where the "
+        "service looked (SDD_DATA_ROOT is this server's data folder, by default $SDD_HOME/data), and "
+        "SDD_ALLOW_DOWNLOAD is off, so it may not download them. An operator can set SDD_ALLOW_DOWNLOAD=true (a job "
+        "naming cifar10 then downloads it), or extract https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
+        "into SDD_DATA_ROOT."
     )
+    assert str(embedded.data_root) not in caught.value.message
 
 
 # ---------------------------------------------------------------- teachers

@@ -195,6 +195,9 @@ def test_sweep_dataset_model_and_catalog_tables_fit_the_terminal(scene: Scene) -
         catalog = _lines(catalog_view(scene.catalog), width)
         assert max(cell_len(line) for line in catalog) <= width
         assert all(any(line.split()[:1] == [arch.name] for line in catalog) for arch in scene.catalog.architectures)
+        datasets = {line.split()[0]: line for line in catalog if line.split()[:1] in (["cifar10"], ["digits"])}
+        assert datasets["digits"].split()[1:3] == ["10", "present"]
+        assert datasets["cifar10"].split()[1:3] == ["-", "missing:"]  # not in the test server's data folder
 
 
 def test_job_detail_names_the_protocol_the_test_top1_and_why_a_trial_was_pruned(api: Api, sdd: SDDClient) -> None:

@@ -105,3 +105,24 @@ def test_the_warning_starts_above_the_thresholds(
 ) -> None:
     estimate = FormEstimate("", seconds, epochs)
     assert (estimate.warning is not None, estimate.button) == (warned, button)
+
+
+def test_a_built_in_dataset_not_on_this_server_is_listed_as_such_and_not_selectable(api: Api, alice: Browser) -> None:
+    html = alice.get("/ui/submit").text
+    assert options(html, "dataset")[:3] == [
+        ("cifar10", "cifar10 (not on this server)"),
+        ("cifar100", "cifar100 (not on this server)"),
+        ("digits", "digits (10 classes)"),
+    ]
+    disabled = re.findall(r'<option value="([^"]*)"[^>]*\bdisabled\b', html)
+    assert disabled == ["cifar10", "cifar100"]
+    hint = text_of(html, "f-dataset-hint")
+    assert hint is not None and "cifar10, cifar100 are not on this server" in hint
+    assert "SDD_ALLOW_DOWNLOAD=true" in hint and "SDD_DATA_ROOT" in hint
+    # posted anyway (an old page, a script), it is refused naming the settings and the folder looked in
+    refused = alice.post("/ui/submit", page_form(html) | {"dataset": "cifar10"})
+    assert refused.status_code == 422
+    assert "not in SDD_DATA_ROOT/cifar-10-batches-py, where the service looked" in unescape(refused.text)
+    again = options(refused.text, "dataset")  # shown again with it chosen: selectable, to read why
+    assert ("cifar10", "cifar10 (not on this server)") in again
+    assert re.findall(r'<option value="([^"]*)"[^>]*\bdisabled\b', refused.text) == ["cifar100"]
