@@ -730,6 +730,7 @@ class MeasuredSpeed(BaseModel):
         int,
         Field(description="The epochs the medians are taken over (the newest, at most 50)."),
     ]
+    jobs_measured: Annotated[int, Field(description="How many jobs those epochs come from.")]
 
 
 class MeasuredThroughput(BaseModel):
@@ -746,6 +747,7 @@ class MeasuredThroughput(BaseModel):
     distilled: bool
     images_per_s: float
     epochs_measured: int
+    jobs_measured: int
 
 
 class MemberClassAccuracy(BaseModel):

@@ -122,9 +122,13 @@ def unmeasured_text(sizes: dict[str, DatasetSize], values: dict[str, str]) -> st
     return f"no measurement yet for {values.get('student', '')} on {size.name if size else dataset}"
 
 
+def jobs_text(count: int) -> str:
+    return f"{count} job" if count == 1 else f"{count} jobs"
+
+
 def measured_text(estimate: Estimate, student: str) -> str:
-    """What an estimate was taken from: ``measured over 12 epochs``, or the student's images/s elsewhere."""
-    measured = f"measured over {epochs_text(estimate.epochs_measured)}"
+    """What an estimate was taken from: ``measured over 12 epochs of 3 jobs``, or the student's images/s elsewhere."""
+    measured = f"measured over {epochs_text(estimate.epochs_measured)} of {jobs_text(estimate.jobs_measured)}"
     if estimate.basis == "student":
         measured = f"from {student}'s images/s on other datasets, {measured}"
     return measured
@@ -133,7 +137,7 @@ def measured_text(estimate: Estimate, student: str) -> str:
 def form_estimate(
     measurements: SpeedMeasurements, sizes: dict[str, DatasetSize], values: dict[str, str]
 ) -> FormEstimate:
-    """``≈ 3 min on this service (measured over 12 epochs)``, or why there is no estimate."""
+    """``≈ 3 min on this service (measured over 12 epochs of 3 jobs)``, or why there is no estimate."""
     epochs = positive_int(values.get("hyperparameters.epochs"))
     if epochs is None:
         return FormEstimate(NO_EPOCHS, None, None)

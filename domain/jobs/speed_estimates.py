@@ -6,7 +6,8 @@ not counted). ``measured_speeds`` reads the newest ``SCANNED_EPOCHS`` epochs of 
 and gives
 
 * per (dataset, image size, student, distilled: method other than ``ce``), the median over its
-  newest ``EPOCHS_PER_MEDIAN`` epochs of the seconds per epoch and of the images/s;
+  newest ``EPOCHS_PER_MEDIAN`` epochs of the seconds per epoch and of the images/s, and how many
+  epochs and jobs they are;
 * per (student, image size, distilled), the median images/s over every dataset, the fallback where
   the dataset itself has no measurement: epochs × training images ÷ images/s.
 
@@ -65,6 +66,7 @@ class MeasuredSpeed:
     epochs_measured: Annotated[
         int, Field(description=f"The epochs the medians are taken over (the newest, at most {EPOCHS_PER_MEDIAN}).")
     ]
+    jobs_measured: Annotated[int, Field(description="How many jobs those epochs come from.")]
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class MeasuredThroughput:
     distilled: bool
     images_per_s: float
     epochs_measured: int
+    jobs_measured: int
 
 
 @dataclass(frozen=True)
@@ -90,11 +93,13 @@ class DatasetSize:
 
 @dataclass(frozen=True)
 class Estimate:
-    """Training seconds for a run; ``basis`` is ``dataset`` (its own epochs) or ``student`` (the fallback)."""
+    """Training seconds for a run; ``basis`` is ``dataset`` (its own epochs) or ``student`` (the
+    fallback); measured over ``epochs_measured`` epochs of ``jobs_measured`` jobs."""
 
     seconds: float
     epochs_measured: int
     basis: str
+    jobs_measured: int
 
 
 @dataclass(frozen=True)
@@ -112,10 +117,12 @@ class SpeedMeasurements:
             (s for s in self.speeds if (s.dataset, s.student, s.image_size, s.distilled) == (dataset, *kind)), None
         )
         if speed is not None:
-            return Estimate(epochs * speed.seconds_per_epoch, speed.epochs_measured, "dataset")
+            return Estimate(epochs * speed.seconds_per_epoch, speed.epochs_measured, "dataset", speed.jobs_measured)
         rate = next((r for r in self.throughput if (r.student, r.image_size, r.distilled) == kind), None)
         if rate is not None and train_size:
-            return Estimate(epochs * train_size / rate.images_per_s, rate.epochs_measured, "student")
+            return Estimate(
+                epochs * train_size / rate.images_per_s, rate.epochs_measured, "student", rate.jobs_measured
+            )
         return None
 
 
@@ -128,6 +135,7 @@ def measured_speeds(session: Session, tenant_id: str) -> SpeedMeasurements:
     query = (
         select(
             Job.tenant_id,
+            JobMetric.job_id,
             Job.spec["dataset"].as_string(),
             Job.spec["image_size"].as_integer(),
             Job.spec["student"].as_string(),
@@ -140,16 +148,18 @@ def measured_speeds(session: Session, tenant_id: str) -> SpeedMeasurements:
         .order_by(JobMetric.id.desc())
         .limit(SCANNED_EPOCHS)
     )
-    by_dataset: dict[tuple[str, int, str, bool], list[tuple[str, tuple[float, float]]]] = {}
-    by_student: dict[tuple[str, int, bool], list[tuple[str, float]]] = {}
-    for owner, dataset, image_size, student, method, seconds, images_per_s in session.execute(query):
+    by_dataset: dict[tuple[str, int, str, bool], list[tuple[str, tuple[float, float, str]]]] = {}
+    by_student: dict[tuple[str, int, bool], list[tuple[str, tuple[float, str]]]] = {}
+    for owner, job_id, dataset, image_size, student, method, seconds, images_per_s in session.execute(query):
         if not (dataset and student and method and image_size) or not (_positive(seconds) and _positive(images_per_s)):
             continue
         distilled = method != "ce"
-        by_student.setdefault((student, image_size, distilled), []).append((owner, images_per_s))
+        by_student.setdefault((student, image_size, distilled), []).append((owner, (images_per_s, job_id)))
         if is_uploaded_dataset(dataset) and owner != tenant_id:
             continue  # another tenant's dataset: its epochs count for the student only
-        by_dataset.setdefault((dataset, image_size, student, distilled), []).append((owner, (seconds, images_per_s)))
+        by_dataset.setdefault((dataset, image_size, student, distilled), []).append(
+            (owner, (seconds, images_per_s, job_id))
+        )
     by_dataset_shown = {kind: seen for kind, epochs in by_dataset.items() if (seen := _visible(epochs, tenant_id))}
     by_student_shown = {kind: rates for kind, owned in by_student.items() if (rates := _visible(owned, tenant_id))}
     speeds = [
@@ -158,14 +168,22 @@ def measured_speeds(session: Session, tenant_id: str) -> SpeedMeasurements:
             image_size=image_size,
             student=student,
             distilled=distilled,
-            seconds_per_epoch=statistics.median(s for s, _ in epochs),
-            images_per_s=statistics.median(r for _, r in epochs),
+            seconds_per_epoch=statistics.median(s for s, _, _ in epochs),
+            images_per_s=statistics.median(r for _, r, _ in epochs),
             epochs_measured=len(epochs),
+            jobs_measured=len({job for _, _, job in epochs}),
         )
         for (dataset, image_size, student, distilled), epochs in sorted(by_dataset_shown.items())
     ]
     throughput = [
-        MeasuredThroughput(student, image_size, distilled, statistics.median(rates), len(rates))
+        MeasuredThroughput(
+            student,
+            image_size,
+            distilled,
+            statistics.median(r for r, _ in rates),
+            len(rates),
+            len({j for _, j in rates}),
+        )
         for (student, image_size, distilled), rates in sorted(by_student_shown.items())
     ]
     return SpeedMeasurements(speeds, throughput)

@@ -105,16 +105,31 @@ def test_medians_of_each_kind_and_of_each_student(embedded: Settings, tenant_id:
 
     result = measured(embedded, tenant_id)
     assert speeds_by_kind(result) == {
-        ("digits", 32, "resnet8", False): MeasuredSpeed("digits", 32, "resnet8", False, 2.0, 200.0, 3),
-        ("digits", 32, "resnet8", True): MeasuredSpeed("digits", 32, "resnet8", True, 5.0, 100.0, 2),
-        ("digits", 16, "resnet8", False): MeasuredSpeed("digits", 16, "resnet8", False, 0.5, 900.0, 1),
-        ("digits", 32, "resnet20", False): MeasuredSpeed("digits", 32, "resnet20", False, 7.0, 60.0, 1),
+        ("digits", 32, "resnet8", False): MeasuredSpeed("digits", 32, "resnet8", False, 2.0, 200.0, 3, 1),
+        ("digits", 32, "resnet8", True): MeasuredSpeed("digits", 32, "resnet8", True, 5.0, 100.0, 2, 1),
+        ("digits", 16, "resnet8", False): MeasuredSpeed("digits", 16, "resnet8", False, 0.5, 900.0, 1, 1),
+        ("digits", 32, "resnet20", False): MeasuredSpeed("digits", 32, "resnet20", False, 7.0, 60.0, 1, 1),
     }
     assert sorted(result.throughput, key=lambda t: (t.student, t.image_size, t.distilled)) == [
-        MeasuredThroughput("resnet20", 32, False, 60.0, 1),
-        MeasuredThroughput("resnet8", 16, False, 900.0, 1),
-        MeasuredThroughput("resnet8", 32, False, 200.0, 3),
-        MeasuredThroughput("resnet8", 32, True, 100.0, 2),
+        MeasuredThroughput("resnet20", 32, False, 60.0, 1, 1),
+        MeasuredThroughput("resnet8", 16, False, 900.0, 1, 1),
+        MeasuredThroughput("resnet8", 32, False, 200.0, 3, 1),
+        MeasuredThroughput("resnet8", 32, True, 100.0, 2, 1),
+    ]
+
+
+def test_a_measurement_says_how_many_jobs_its_epochs_come_from(embedded: Settings, tenant_id: str) -> None:
+    add_job(embedded, tenant_id, [(2.0, 100.0)] * 3)
+    add_job(embedded, tenant_id, [(4.0, 50.0)] * 2)
+    add_job(embedded, tenant_id, [(1.0, 10.0)], student="resnet20")
+    result = measured(embedded, tenant_id)
+    assert [(s.student, s.epochs_measured, s.jobs_measured) for s in result.speeds] == [
+        ("resnet20", 1, 1),
+        ("resnet8", 5, 2),
+    ]
+    assert [(t.student, t.epochs_measured, t.jobs_measured) for t in result.throughput] == [
+        ("resnet20", 1, 1),
+        ("resnet8", 5, 2),
     ]
 
 
@@ -204,10 +219,10 @@ def test_what_enough_tenants_trained_is_pooled_for_everyone(embedded: Settings, 
 
 def test_an_estimate_from_the_datasets_own_epochs_else_from_the_students_rate() -> None:
     measurements = SpeedMeasurements(
-        speeds=[MeasuredSpeed("digits", 32, "resnet8", False, 2.0, 700.0, 3)],
+        speeds=[MeasuredSpeed("digits", 32, "resnet8", False, 2.0, 700.0, 3, 2)],
         throughput=[
-            MeasuredThroughput("resnet8", 32, False, 500.0, 7),
-            MeasuredThroughput("resnet8", 32, True, 250.0, 4),
+            MeasuredThroughput("resnet8", 32, False, 500.0, 7, 3),
+            MeasuredThroughput("resnet8", 32, True, 250.0, 4, 2),
         ],
     )
 
@@ -215,9 +230,9 @@ def test_an_estimate_from_the_datasets_own_epochs_else_from_the_students_rate() 
         run = {"dataset": "digits", "student": "resnet8", "distilled": False, "epochs": 240, "image_size": 32}
         return measurements.estimate(**(run | {"train_size": 1437} | kind))
 
-    assert estimate() == Estimate(480.0, 3, "dataset")  # 240 epochs x 2 s, whatever the training images
-    assert estimate(dataset="ds_birds", train_size=1000) == Estimate(240 * 1000 / 500.0, 7, "student")
-    assert estimate(distilled=True) == Estimate(240 * 1437 / 250.0, 4, "student")
+    assert estimate() == Estimate(480.0, 3, "dataset", 2)  # 240 epochs x 2 s, whatever the training images
+    assert estimate(dataset="ds_birds", train_size=1000) == Estimate(240 * 1000 / 500.0, 7, "student", 3)
+    assert estimate(distilled=True) == Estimate(240 * 1437 / 250.0, 4, "student", 2)
     assert estimate(dataset="ds_birds", train_size=None) is None  # no dataset epochs, no image count
     assert estimate(dataset="ds_birds", train_size=0) is None
     assert estimate(image_size=64) is None
@@ -244,7 +259,7 @@ def test_an_estimate_for_a_dataset_measured_only_by_another_tenant_uses_the_stud
     estimate = measurements.estimate(
         dataset=alices, student="resnet8", distilled=False, epochs=10, image_size=32, train_size=size.train_size
     )
-    assert estimate == Estimate(10 * 1600 / 800.0, 3, "student")
+    assert estimate == Estimate(10 * 1600 / 800.0, 3, "student", 3)  # an epoch of each of 3 jobs
 
 
 def test_dataset_sizes_list_the_builtins_present_here_and_the_tenants_uploads(

@@ -269,6 +269,7 @@ def test_the_catalog_lists_median_speeds_of_recorded_epochs(any_api: Api) -> Non
         "seconds_per_epoch": 2.0,
         "images_per_s": 200.0,
         "epochs_measured": 3,
+        "jobs_measured": 1,
     }
     assert (
         speeds["digits", "resnet20", False]["seconds_per_epoch"],
@@ -282,6 +283,7 @@ def test_the_catalog_lists_median_speeds_of_recorded_epochs(any_api: Api) -> Non
         "distilled": False,
         "images_per_s": 200.0,
         "epochs_measured": 3,
+        "jobs_measured": 1,
     }
     for job in (plain, many, teacher, distilled, swept):
         assert job["id"] not in response.text
@@ -307,13 +309,16 @@ def test_the_form_shows_the_training_time_measured_here(api: Api, alice: Browser
     record_epochs(api, job["id"], [2.0, 2.0, 3.0], [700.0, 700.0, 500.0])
     html = alice.get("/ui/submit").text  # digits, resnet8, ce (no teacher yet), 240 epochs
     assert selected(html)["method"] == "ce" and form_values(html)["hyperparameters.epochs"] == "240"
-    assert estimate_of(html) == "≈ 8 min on this service (measured over 3 epochs)"  # 240 × 2 s
+    assert estimate_of(html) == "≈ 8 min on this service (measured over 3 epochs of 1 job)"  # 240 × 2 s
     data = json.loads(re.search(r'id="speed-estimates">(.*?)</script>', html, re.S).group(1))
     assert data["datasets"]["digits"] == {"name": "digits", "train_size": DIGITS_TRAIN_IMAGES, "image_size": 32}
     assert [s["seconds_per_epoch"] for s in data["speeds"]] == [2.0]
 
     refused = alice.post("/ui/submit", page_form(html) | {"beta": "-1", "hyperparameters.epochs": "30"})
-    assert estimate_of(refused.text) == "≈ 1 min on this service (measured over 3 epochs)"  # shown again: 30 × 2 s
+    assert estimate_of(refused.text) == "≈ 1 min on this service (measured over 3 epochs of 1 job)"  # 30 × 2 s
+    again = api.create_job()  # a second job of the kind: its epochs join the median, the text counts it
+    record_epochs(api, again["id"], [2.0], [700.0])
+    assert estimate_of(alice.get("/ui/submit").text) == "≈ 8 min on this service (measured over 4 epochs of 2 jobs)"
     other = alice.post("/ui/submit", page_form(html) | {"beta": "-1", "student": "resnet20"})
     assert estimate_of(other.text) == "no measurement yet for resnet20 on digits"
     no_epochs = alice.post("/ui/submit", page_form(html) | {"beta": "-1", "hyperparameters.epochs": "many"})
@@ -327,7 +332,7 @@ def test_without_a_measurement_on_the_dataset_the_students_speed_elsewhere_is_us
     html = alice.get("/ui/submit").text  # digits: 240 epochs × 1437 images ÷ (1437 / 3) images/s = 720 s
     assert (
         estimate_of(html)
-        == "≈ 12 min on this service (from resnet8's images/s on other datasets, measured over 1 epoch)"
+        == "≈ 12 min on this service (from resnet8's images/s on other datasets, measured over 1 epoch of 1 job)"
     )
 
 

@@ -68,7 +68,7 @@ def test_a_long_run_is_said_next_to_the_submit_button(api: Api, alice: Browser) 
     job = api.create_job()
     record_epochs(api, job["id"], [35.0], [40.0])  # 240 epochs × 35 s = 2.3 h
     html = alice.get("/ui/submit").text  # digits, resnet8, ce (no teacher yet), 240 epochs
-    assert text_of(html, "estimate-text") == "≈ 2.3 h on this service (measured over 1 epoch)"
+    assert text_of(html, "estimate-text") == "≈ 2.3 h on this service (measured over 1 epoch of 1 job)"
     assert text_of(html, "estimate-warning") == (
         "A long job: about 2.3 h of training for 240 epochs. Lower Epochs to try a setting out first."
     )

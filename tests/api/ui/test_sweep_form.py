@@ -139,7 +139,7 @@ def test_the_preview_counts_every_members_epochs_and_warns_of_a_long_sweep(api: 
     record_epochs(api, kd["id"], [35.0], [40.0])  # distilled resnet8 on digits: 35 s an epoch
     preview = alice.client.get(f"{FORM}/preview", params=sweep_form(teacher, **{"hyperparameters.epochs": "240"}))
     answer = preview.json()
-    assert answer["estimate"] == "≈ 14 h on this service for 6 jobs × 240 epochs (measured over 1 epoch)"
+    assert answer["estimate"] == "≈ 14 h on this service for 6 jobs × 240 epochs (measured over 1 epoch of 1 job)"
     assert answer["warning"].startswith("A long sweep: about 14 h of training for 6 jobs × 240 epochs.")
     assert answer["button"] == "Start a ~14 h sweep of 6 jobs"
     assert preview.headers["cache-control"] == "no-store"
@@ -156,7 +156,7 @@ def test_the_preview_counts_every_members_epochs_and_warns_of_a_long_sweep(api: 
 
 def test_the_estimate_sums_each_kind_of_member() -> None:
     def speed(student: str, seconds: float) -> MeasuredSpeed:
-        return MeasuredSpeed("digits", 8, student, True, seconds, 100.0, 5)
+        return MeasuredSpeed("digits", 8, student, True, seconds, 100.0, 5, 2)
 
     measured = SpeedMeasurements([speed("resnet8", 2.0), speed("resnet20", 6.0)], [])
     sizes = {"digits": DatasetSize("digits", 1437, 8)}
@@ -164,7 +164,7 @@ def test_the_estimate_sums_each_kind_of_member() -> None:
     kinds = {("kd", "resnet8"): 2, ("sd-kd", "resnet8"): 4, ("kd", "resnet20"): 1}
     estimate = sweep_estimate(measured, sizes, values, kinds)
     assert estimate.seconds == 10 * (6 * 2.0 + 6.0)
-    assert estimate.text == "≈ 3 min on this service for 7 jobs × 10 epochs (measured over 5 epochs)"
+    assert estimate.text == "≈ 3 min on this service for 7 jobs × 10 epochs (measured over 5 epochs of 2 jobs)"
     assert estimate.warning is None and estimate.button == "Start a ~3 min sweep of 7 jobs"
 
 
