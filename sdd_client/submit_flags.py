@@ -126,6 +126,16 @@ def spec_options(command: Any) -> Any:
         click.option("--seed", type=int, help=schema_help(JobSubmission, "seed")),
         click.option("--image-size", type=int, help=schema_help(JobSubmission, "image_size")),
         click.option(
+            "--protocol", type=click.Choice(["held_out", "literature"]), help=schema_help(JobSubmission, "protocol")
+        ),
+        click.option(
+            "--track",
+            "tracking",
+            multiple=True,
+            type=click.Choice(["mlflow", "wandb"]),
+            help=schema_help(JobSubmission, "tracking", "Repeatable: --track mlflow --track wandb."),
+        ),
+        click.option(
             "--metadata",
             "metadata",
             multiple=True,
@@ -181,7 +191,8 @@ def build_body(
 ) -> dict[str, Any]:
     """The POST /v1/jobs body: the file's fields (or ``base``'s), overridden by the flags that were given."""
     body = load_spec_file(spec_file) if base is None else dict(base)
-    for key in ("dataset", "student", "method", "scales", "beta", "seed", "image_size", "devices", "sync_batchnorm"):
+    for key in ("dataset", "student", "method", "scales", "beta", "seed", "image_size", "devices", "sync_batchnorm",
+                "protocol"):  # fmt: skip
         if flags.get(key) is not None:
             body[key] = flags[key]
     teacher = teacher_from_flags(flags)
@@ -200,6 +211,8 @@ def build_body(
         body["name"] = flags["name"]
     if flags.get("tags"):
         body["tags"] = sorted({*(body.get("tags") or []), *flags["tags"]})
+    if flags.get("tracking"):
+        body["tracking"] = sorted({*(body.get("tracking") or []), *flags["tracking"]})
     missing = [key for key in ("dataset", "student", "method") if not body.get(key)]
     if missing:
         raise click.UsageError(f"missing {', '.join('--' + key for key in missing)} (or put them in --file)")

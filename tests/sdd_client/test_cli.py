@@ -162,6 +162,16 @@ def test_submit_from_a_file_with_flag_overrides(sdd: Run, tmp_path: Path) -> Non
     assert "submitted " in keyed[0].stderr
 
 
+def test_submit_names_the_protocol_and_the_trackers(sdd: Run) -> None:
+    base = ("jobs", "submit", "--dataset", "digits", "--student", "resnet8", "--method", "ce")
+    job = _json(sdd(*base, "--protocol", "literature", "--json"))
+    assert job["spec"]["protocol"] == "literature"
+    untracked = sdd(*base, "--track", "mlflow")  # this test server configures no tracker
+    assert untracked.exit_code == 2 and "[tracking_not_configured]" in untracked.stderr
+    assert "SDD_MLFLOW_TRACKING_URI" in untracked.stderr
+    assert sdd(*base, "--track", "comet").exit_code == 2  # only the trackers the service knows
+
+
 def test_submit_from_clones_a_job_with_the_flags_on_top(api: Api, sdd: Run, tmp_path: Path) -> None:
     teacher = trained_job(api, (50.0, 70.0))
     chosen = {"epochs": 3, "lr": 0.1, "batch_size": 32}
