@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from sdd_client.plots import EMPTY_MESSAGE, job_label, job_title, render_curves, render_overlay
+from sdd_client.plots import EMPTY_MESSAGE, job_label, job_title, render_curve_files, render_curves, render_overlay
 from tests.sdd_client.blocked_imports import run_without
 from tests.sdd_client.plot_samples import SVG_NS, XLINK_NS, metrics_rows, svg_text
 
@@ -99,6 +99,19 @@ def test_a_job_without_epochs_is_named_beside_one_with_epochs():
 def test_unknown_format_is_refused():
     with pytest.raises(ValueError, match="svg"):
         render_curves({}, "jpg")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="svg"):
+        render_curve_files({}, ("png", "jpg"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "series", [{"job_a sd-kd": metrics_rows(5, sd=True), "job_b kd": metrics_rows(2, sd=False)}, {}]
+)
+def test_both_formats_from_one_figure_are_the_bytes_of_one_figure_each(series):
+    for formats in (("png", "svg"), ("svg", "png")):
+        drawn = render_curve_files(series, formats, title="a title")
+        assert list(drawn) == list(formats)
+        for fmt in formats:
+            assert drawn[fmt] == render_curves(series, fmt, title="a title"), (fmt, formats)
 
 
 def test_labels_are_text_not_mathtext():

@@ -13,9 +13,10 @@ import logging
 from PIL import Image
 from sqlalchemy import select
 
+from sdd_client.plots import job_label, job_title, render_curves
 from service.artifact_stores import get_artifact_store
 from service.artifacts import job_plot_key
-from service.db.models import Artifact, Job
+from service.db.models import Artifact, Job, JobMetric
 from service.db.session import session_scope
 from tests.sdd_client.plot_samples import metrics_rows
 from worker import runner
@@ -47,6 +48,13 @@ def test_a_failed_job_with_epochs_keeps_its_curves(embedded, make_job, monkeypat
     assert plots == {"plot_png": job_plot_key(job_id, "png"), "plot_svg": job_plot_key(job_id, "svg")}
     store = get_artifact_store(embedded)
     assert Image.open(io.BytesIO(store.path(plots["plot_png"]).read_bytes())).format == "PNG"
+    with session_scope(embedded) as session:  # each file as the one renderer draws that format alone
+        job = session.get(Job, job_id)
+        assert job is not None
+        rows = list(session.scalars(select(JobMetric.data).where(JobMetric.job_id == job_id).order_by(JobMetric.epoch)))
+        series, title = {job_label(job.id, job.spec, job.name): rows}, job_title(job.id, job.spec, job.name)
+    for fmt in ("png", "svg"):
+        assert store.path(plots[f"plot_{fmt}"]).read_bytes() == render_curves(series, fmt, title=title)
 
 
 def test_a_job_that_failed_before_any_epoch_has_no_curves(embedded, make_job, monkeypatch):
