@@ -67,6 +67,8 @@ def _choices(choices: FormChoices) -> dict[str, Any]:
     """The selects' options, and the methods' and students' checkboxes."""
     return {
         "datasets": choices.datasets,
+        "unavailable": choices.unavailable,  # built-in datasets not on this server: listed, not selectable
+        "dataset_note": choices.dataset_note,
         "teachers": choices.teachers,
         "inits": choices.inits,
         "methods": [_checkbox("method", m, f"{m} (scale decoupled)" if m in SD_METHODS else m) for m in METHODS],

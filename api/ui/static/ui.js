@@ -173,13 +173,13 @@
       data.speeds.forEach(function (s) {
         if (!found && s.dataset === values.dataset && s.student === values.student && s.image_size === imageSize &&
             s.distilled === distilled) {
-          found = { seconds: epochs * s.seconds_per_epoch, epochs: s.epochs_measured, basis: "dataset" };
+          found = { seconds: epochs * s.seconds_per_epoch, epochs: s.epochs_measured, jobs: s.jobs_measured, basis: "dataset" };
         }
       });
       data.throughput.forEach(function (r) {
         if (!found && size && size.train_size && r.student === values.student && r.image_size === imageSize &&
             r.distilled === distilled) {
-          found = { seconds: epochs * size.train_size / r.images_per_s, epochs: r.epochs_measured, basis: "student" };
+          found = { seconds: epochs * size.train_size / r.images_per_s, epochs: r.epochs_measured, jobs: r.jobs_measured, basis: "student" };
         }
       });
     }
@@ -188,6 +188,7 @@
       return { text: text, seconds: null, epochs: epochs };
     }
     var measured = "measured over " + epochsText(found.epochs);
+    if (found.jobs) measured += " of " + found.jobs + (found.jobs === 1 ? " job" : " jobs");
     if (found.basis === "student") measured = "from " + values.student + "'s images/s on other datasets, " + measured;
     return {
       text: "\u2248 " + duration(found.seconds) + " on this service (" + measured + ")",

@@ -177,3 +177,11 @@ def test_the_form_needs_a_signed_in_browser_and_its_own_csrf_field(api: Api, ali
     assert sweep_count(api) == 0
     listed = alice.get("/ui/sweeps").text
     assert 'id="new-sweep"' in listed and 'href="/ui/sweeps/new"' in listed
+
+
+def test_a_built_in_dataset_not_on_this_server_cannot_be_chosen_for_a_sweep(api: Api, alice: Browser) -> None:
+    import re
+
+    html = alice.get("/ui/sweeps/new").text
+    assert re.findall(r'<option value="([^"]*)"[^>]*\bdisabled\b', html) == ["cifar10", "cifar100"]
+    assert "cifar10, cifar100 are not on this server" in html and "SDD_ALLOW_DOWNLOAD=true" in html
