@@ -69,20 +69,13 @@ FIRST = (
 )
 
 
-E2E_BACKENDS = ("embedded", "postgres_redis")  # tests/e2e/conftest.py's service parameters
-
-
 def _group(nodeid: str) -> str:
-    """Where a test runs in a parallel run: with the rest of its file; in tests/e2e, with every test
-    of the folder on the same backend (its service is started once per backend for the whole folder:
-    one process per backend starts each once, and the two backends' tests run side by side), and the
-    tests that start their own services together."""
+    """Where a test runs in a parallel run: with the rest of its file, and all of tests/e2e together
+    (its services are started once per backend for the whole folder: split over processes, each
+    would start its own, and several processes each running a service stack starve each other on
+    a small machine)."""
     path = nodeid.split("::")[0]
-    if not path.startswith("tests/e2e/"):
-        return path
-    params = nodeid.rpartition("[")[2] if nodeid.endswith("]") else ""
-    backend = next((name for name in E2E_BACKENDS if name in params.rstrip("]").split("-")), "own services")
-    return f"tests/e2e/ ({backend})"
+    return "tests/e2e/" if path.startswith("tests/e2e/") else path
 
 
 @pytest.hookimpl(optionalhook=True)  # -p no:xdist runs without the plugin

@@ -5,7 +5,7 @@ and ``postgres_redis`` (a fresh database on the session's PostgreSQL, a Redis da
 own). Each runs ``sdd migrate``, ``sdd api`` and ``sdd worker --pool solo``, with tokens for
 ``t1`` and ``t2``; see ``tests.e2e.service_processes``.
 
-Leases are short (``RECOVERY_ENV``: 15 s, the reaper every second), so a test that kills the
+Leases are short (``RECOVERY_ENV``: 8 s, renewed every 2.7 s; the reaper every second), so a test that kills the
 worker sees its jobs resumed by the next one within seconds.
 
 Package scope rather than module scope: every ``sdd`` process imports torch (5-8 s of CPU), and
@@ -28,7 +28,7 @@ from tests.e2e.service_processes import RunningService, ServiceError, running_se
 from tests.fixtures.servers import RedisServer
 
 BACKENDS = ("embedded", "postgres_redis")
-RECOVERY_ENV = {"SDD_JOB_LEASE_SECONDS": "15", "SDD_REAPER_INTERVAL_SECONDS": "1"}
+RECOVERY_ENV = {"SDD_JOB_LEASE_SECONDS": "8", "SDD_REAPER_INTERVAL_SECONDS": "1"}
 
 _database_numbers = itertools.count(1)
 _redis_numbers = itertools.count(RedisServer.DATABASES - 1, -1)  # from the top: tests/conftest counts up

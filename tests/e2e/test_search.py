@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.service_processes import RunningService, ServiceError, submit, tiny_job
+from tests.e2e.service_processes import RunningService, ServiceError, tiny_job
+from tests.e2e.test_uploads_and_failures import resnet8_weights
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +47,13 @@ def _events(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
 
 def test_a_pruned_search_survives_its_worker_killed_between_two_rungs(service: RunningService) -> None:
     with service.client("t1") as client:
-        teacher = service.wait_for_job(client, submit(client, tiny_job())["id"], {"succeeded"})
-        base = tiny_job(method="sd-kd", teacher={"job": teacher["id"]}, hyperparameters={"epochs": EPOCHS})
+        uploaded = client.post(  # a resnet8 teacher of random weights: the search's rules do not need a good one
+            "/v1/models",
+            files={"file": ("teacher.safetensors", resnet8_weights(), "application/octet-stream")},
+            data={"arch": "resnet8", "num_classes": "10"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        base = tiny_job(method="sd-kd", teacher={"model": uploaded.json()["id"]}, hyperparameters={"epochs": EPOCHS})
         search = {
             "trials": TRIALS,
             "space": {"beta": {"low": 0.25, "high": 8, "log": True}, "scales": [[1, 2], [1, 2, 4]]},
