@@ -219,6 +219,7 @@ class RunningService:
     api: ServiceProcess
     worker: ServiceProcess
     tokens: dict[str, str] = field(default_factory=dict)
+    worker_args: tuple[str, ...] = ()  # how ``sdd worker`` was started
 
     @property
     def worker_log(self) -> Path:
@@ -244,9 +245,9 @@ class RunningService:
     def log_tails(self, lines: int = LOG_TAIL_LINES) -> str:
         return "\n".join(process.log_tail(lines) for process in self.processes)
 
-    def kill_worker_and_start_another(self, *worker_args: str) -> ServiceProcess:
+    def kill_worker_and_start_another(self) -> ServiceProcess:
         """SIGKILL the worker (its whole process group: a prefork pool's children too), then start
-        ``sdd worker`` with ``worker_args`` (production's defaults when none) and wait until it consumes."""
+        ``sdd worker`` again as the service started it, and wait until it consumes."""
         old = self.worker
         try:
             if old.new_session:
@@ -258,7 +259,7 @@ class RunningService:
         old.process.wait(timeout=STOP_TIMEOUT_S)
         number = 1 + sum(1 for p in self.worker_log.parent.glob("worker*.log"))
         self.worker = ServiceProcess.start(
-            "worker", sdd_command("worker", *worker_args), self.env, self.worker_log.parent / f"worker{number}.log",
+            "worker", sdd_command("worker", *self.worker_args), self.env, self.worker_log.parent / f"worker{number}.log",
             new_session=True,
         )  # fmt: skip
         self.worker.wait_for_log(WORKER_READY, READY_TIMEOUT_S)
@@ -304,7 +305,9 @@ def running_service(
         "api", sdd_command("api", "--host", "127.0.0.1", "--port", str(port)), env, logs / "api.log"
     )
     worker = ServiceProcess.start("worker", sdd_command("worker", *worker_args), env, logs / "worker.log")
-    service = RunningService(backend=backend, url=url, home=home, env=env, api=api, worker=worker)
+    service = RunningService(
+        backend=backend, url=url, home=home, env=env, api=api, worker=worker, worker_args=tuple(worker_args)
+    )
     try:
         service.tokens = create_tokens(env, tenants)  # while API and worker import their stacks
         wait_until_ready(url, service.processes)

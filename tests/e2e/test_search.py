@@ -2,10 +2,10 @@
 
 Six SD-KD trials drawn over β and the scales, trained as one lockstep group, pruned by successive
 halving (η 3: rungs at epochs 1 and 3 of 4). Once rung 1 is decided (4 of 6 trials pruned), the
-worker is SIGKILLed; a new ``sdd worker`` (production's prefork pool) takes over through the
-reaper: the pruned trials end ``pruned`` without training again, the two that went on resume
-from their checkpoints, rung 2 keeps one, and the report shows every trial's rung and the images
-trained against the grid of six trials trained to the end.
+worker is SIGKILLed; a new ``sdd worker`` takes over through the reaper: the pruned trials end
+``pruned`` without training again, the two that went on resume from their checkpoints, rung 2
+keeps one, and the report shows every trial's rung and the images trained against the grid of six
+trials trained to the end.
 """
 
 from __future__ import annotations
