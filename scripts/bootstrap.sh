@@ -19,6 +19,4 @@ then
     .venv/bin/pip uninstall --quiet --yes sdd-jobs
 fi
 # One pip call, so that the local client satisfies sdd-jobs' sdd-client requirement (no index has it).
-# --no-compile: Python compiles a module when it is first imported (tests import a small part of the
-# 23,000 modules installed); compiling them all at install took about a minute and a half here.
-.venv/bin/pip install --quiet --disable-pip-version-check --no-compile -c requirements/test.txt -e ./client -e '.[test]'
+.venv/bin/pip install --quiet --disable-pip-version-check -c requirements/test.txt -e ./client -e '.[test]'
